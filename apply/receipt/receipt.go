@@ -1,0 +1,358 @@
+// Package receipt defines the signed audit receipt that `airlock apply`
+// writes for every apply — succeeded, failed, rolled back or refused — and
+// reads receipts back for `airlock receipt verify` and `airlock audit`.
+//
+// A receipt is a DSSE envelope (payload type application/vnd.in-toto+json)
+// holding an in-toto Statement v1 whose predicate type is [PredicateType],
+// signed by the zone's receipt key. Receipts of one zone form a hash chain:
+// each names its sequence number and the SHA-256 of the previous receipt's
+// envelope bytes exactly as written.
+package receipt
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"airlock.dev/airlock/internal/dsse"
+	"airlock.dev/airlock/internal/jsonx"
+	"airlock.dev/airlock/internal/keys"
+)
+
+const (
+	// StatementType is the in-toto Statement v1 type.
+	StatementType = "https://in-toto.io/Statement/v1"
+	// PredicateType identifies an airlock receipt predicate.
+	PredicateType = "https://airlock.dev/receipt/v1"
+	// FormatVersion is the receipt predicate version this code writes and reads.
+	FormatVersion = 1
+	// MaxSize caps a receipt envelope before it is parsed.
+	MaxSize = 8 << 20
+	// TailSize is how many bytes of masked output a step keeps in the receipt.
+	TailSize = 2048
+)
+
+// Outcome results.
+const (
+	Applied        = "applied"
+	AlreadyApplied = "already-applied"
+	Refused        = "refused"
+	Failed         = "failed"
+	RolledBack     = "rolled-back"
+)
+
+// Check and step results.
+const (
+	Pass      = "pass"
+	Fail      = "fail"
+	Skip      = "skip"
+	Succeeded = "succeeded"
+	StepFail  = "failed"
+	TimedOut  = "timed-out"
+	Skipped   = "skipped"
+)
+
+// Statement is the in-toto Statement carrying a receipt.
+type Statement struct {
+	Type          string    `json:"_type"`
+	Subject       []Subject `json:"subject"`
+	PredicateType string    `json:"predicateType"`
+	Predicate     Predicate `json:"predicate"`
+}
+
+// Subject is an in-toto ResourceDescriptor reduced to name and digest.
+type Subject struct {
+	Name   string            `json:"name"`
+	Digest map[string]string `json:"digest"`
+}
+
+// Predicate is the body of a receipt.
+type Predicate struct {
+	FormatVersion int        `json:"formatVersion"`
+	ReceiptID     string     `json:"receiptId"`
+	Zone          string     `json:"zone"`
+	Seq           uint64     `json:"seq"`
+	PrevSHA256    string     `json:"prevSha256"` // "" only for seq 1
+	Bundle        Bundle     `json:"bundle"`
+	Operator      Operator   `json:"operator"`
+	Host          Host       `json:"host"`
+	Applier       Applier    `json:"applier"`
+	Time          Times      `json:"time"`
+	Checks        []Check    `json:"checks"`
+	Steps         []Step     `json:"steps"`
+	Files         []File     `json:"files,omitempty"`
+	Variables     []string   `json:"variables,omitempty"` // names only, never values
+	Outcome       Outcome    `json:"outcome"`
+	Logs          *LogRef    `json:"logs,omitempty"`
+	Resumed       bool       `json:"resumed,omitempty"`
+	Release       *Release   `json:"release,omitempty"`
+	Reapply       bool       `json:"reapply,omitempty"` // --force-reapply was given
+	Override      []Override `json:"overrides,omitempty"`
+}
+
+// Bundle says which bundle the apply was about. When Verified is false the
+// fields come from a statement whose signature did not verify (or could not
+// be read) and are only what it claimed.
+type Bundle struct {
+	Verified bool   `json:"verified"`
+	Source   string `json:"source,omitempty"` // path the operator gave
+	// StatementSHA256 is the hex SHA-256 of the bundle's in-toto Statement
+	// (the DSSE payload), which stays the same when signatures are added, so
+	// it matches the builder's ledger copy.
+	StatementSHA256 string    `json:"statementSha256,omitempty"`
+	ID              string    `json:"id,omitempty"`
+	Name            string    `json:"name,omitempty"`
+	Version         string    `json:"version,omitempty"`
+	Channel         string    `json:"channel,omitempty"`
+	Sequence        uint64    `json:"sequence,omitempty"`
+	IssuedAt        time.Time `json:"issuedAt,omitzero"`
+	Expires         time.Time `json:"expires,omitzero"`
+	Targets         []string  `json:"targets,omitempty"`
+	Signers         []Signer  `json:"signers,omitempty"`
+	ChangeTicket    string    `json:"changeTicket,omitempty"`
+	ChangeReason    string    `json:"changeReason,omitempty"`
+}
+
+// Signer is a key that signed the bundle and the role it counted for.
+type Signer struct {
+	KeyID string `json:"keyid"`
+	Role  string `json:"role"`
+}
+
+// Operator identifies who ran the apply (PCI DSS 10.2.2 user identification).
+type Operator struct {
+	User string `json:"user"`           // OS account
+	UID  string `json:"uid"`            // OS user id (SID on Windows)
+	Name string `json:"name,omitempty"` // --operator
+	Note string `json:"note,omitempty"` // --note
+}
+
+// Host is where the apply ran (origination).
+type Host struct {
+	Name string `json:"name"`
+	OS   string `json:"os"`
+	Arch string `json:"arch"`
+}
+
+// Applier is the program that ran the apply.
+type Applier struct {
+	Version string `json:"version"`
+	SHA256  string `json:"sha256,omitempty"`
+}
+
+// Times are in UTC; Source names the clock.
+type Times struct {
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Source   string    `json:"source"`
+}
+
+// Check is one verification check and its result.
+type Check struct {
+	Name   string `json:"name"`
+	Result string `json:"result"` // pass | fail | skip
+	Detail string `json:"detail,omitempty"`
+}
+
+// Step is one executed (or skipped) step.
+type Step struct {
+	Name         string    `json:"name"`
+	Kind         string    `json:"kind"` // run | script | deploy | rollback
+	When         string    `json:"when"`
+	Started      time.Time `json:"started,omitzero"`
+	Finished     time.Time `json:"finished,omitzero"`
+	Attempts     int       `json:"attempts"`
+	ExitCode     int       `json:"exitCode"`
+	Result       string    `json:"result"` // succeeded | failed | timed-out | skipped
+	StdoutSHA256 string    `json:"stdoutSha256,omitempty"`
+	StderrSHA256 string    `json:"stderrSha256,omitempty"`
+	Tail         string    `json:"tail,omitempty"` // last TailSize bytes of masked output
+	Error        string    `json:"error,omitempty"`
+}
+
+// File is a deployed file.
+type File struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+}
+
+// Outcome is the result of the apply as a whole.
+type Outcome struct {
+	Result  string `json:"result"` // applied | already-applied | refused | failed | rolled-back
+	Reason  string `json:"reason"` // a stable code, e.g. "ok", "signature", "step-failed"
+	Message string `json:"message,omitempty"`
+}
+
+// Release records the deploy switch: what was current before and after.
+type Release struct {
+	Previous string `json:"previous,omitempty"`
+	Current  string `json:"current,omitempty"`
+}
+
+// Override records an operator decision that bypassed a default refusal.
+type Override struct {
+	Name   string `json:"name"` // force-reapply | allow-rollback
+	Detail string `json:"detail,omitempty"`
+}
+
+// LogRef names the age-encrypted full log written beside the receipt.
+type LogRef struct {
+	Name   string `json:"name"`
+	SHA256 string `json:"sha256"`
+}
+
+// Receipt is a parsed receipt.
+type Receipt struct {
+	Statement Statement
+	// SHA256 is the hex SHA-256 of the envelope bytes, the value the next
+	// receipt's PrevSHA256 names.
+	SHA256 string
+	// Signer is the key that signed it; nil for Parse.
+	Signer *keys.PublicKey
+}
+
+// Predicate returns the receipt's predicate.
+func (r *Receipt) Predicate() *Predicate { return &r.Statement.Predicate }
+
+// VerifyError is a receipt that failed verification (bad signature, wrong
+// type or shape). It is distinct from I/O errors.
+type VerifyError struct {
+	Reason string
+	Err    error
+}
+
+func (e *VerifyError) Error() string {
+	if e.Err != nil {
+		return "receipt verification failed: " + e.Reason + ": " + e.Err.Error()
+	}
+	return "receipt verification failed: " + e.Reason
+}
+
+func (e *VerifyError) Unwrap() error { return e.Err }
+
+// Sign wraps p in a Statement with the given subjects and signs it. It
+// returns the envelope bytes to write.
+func Sign(p *Predicate, subjects []Subject, s *keys.Signer) ([]byte, error) {
+	if subjects == nil {
+		subjects = []Subject{}
+	}
+	st := Statement{Type: StatementType, Subject: subjects, PredicateType: PredicateType, Predicate: *p}
+	st.Predicate.FormatVersion = FormatVersion
+	payload, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("encode receipt: %w", err)
+	}
+	env, err := dsse.Sign(dsse.InTotoPayloadType, payload, s)
+	if err != nil {
+		return nil, fmt.Errorf("sign receipt: %w", err)
+	}
+	return dsse.Marshal(env)
+}
+
+// Verify reads an envelope from data and checks that one of the given keys
+// signed it, that it is an airlock receipt of a known format, and that it is
+// well formed. Only the signed payload is used.
+func Verify(data []byte, trusted []*keys.PublicKey) (*Receipt, error) {
+	if len(data) > MaxSize {
+		return nil, &VerifyError{Reason: fmt.Sprintf("larger than %d bytes", MaxSize)}
+	}
+	env, err := dsse.Read(bytes.NewReader(data), MaxSize)
+	if err != nil {
+		return nil, &VerifyError{Reason: "envelope", Err: err}
+	}
+	if env.PayloadType != dsse.InTotoPayloadType {
+		return nil, &VerifyError{Reason: fmt.Sprintf("payload type %q, want %q", env.PayloadType, dsse.InTotoPayloadType)}
+	}
+	v, err := dsse.Verify(env, trusted)
+	if err != nil {
+		return nil, &VerifyError{Reason: "signature", Err: err}
+	}
+	r, err := decode(v.Payload, data)
+	if err != nil {
+		return nil, err
+	}
+	r.Signer = v.Signers[0]
+	return r, nil
+}
+
+// Parse decodes a receipt WITHOUT checking its signature, for display.
+func Parse(data []byte) (*Receipt, error) {
+	if len(data) > MaxSize {
+		return nil, &VerifyError{Reason: fmt.Sprintf("larger than %d bytes", MaxSize)}
+	}
+	env, err := dsse.Read(bytes.NewReader(data), MaxSize)
+	if err != nil {
+		return nil, &VerifyError{Reason: "envelope", Err: err}
+	}
+	payload, err := dsse.PayloadOf(env)
+	if err != nil {
+		return nil, &VerifyError{Reason: "payload", Err: err}
+	}
+	return decode(payload, data)
+}
+
+// Read reads at most MaxSize bytes from r and verifies them as a receipt.
+func Read(r io.Reader, trusted []*keys.PublicKey) (*Receipt, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxSize+1))
+	if err != nil {
+		return nil, err
+	}
+	return Verify(data, trusted)
+}
+
+func decode(payload, envelope []byte) (*Receipt, error) {
+	var st Statement
+	if err := jsonx.Unmarshal(payload, &st); err != nil {
+		return nil, &VerifyError{Reason: "statement", Err: err}
+	}
+	if st.Type != StatementType {
+		return nil, &VerifyError{Reason: fmt.Sprintf("statement type %q, want %q", st.Type, StatementType)}
+	}
+	if st.PredicateType != PredicateType {
+		return nil, &VerifyError{Reason: fmt.Sprintf("predicate type %q, want %q", st.PredicateType, PredicateType)}
+	}
+	p := &st.Predicate
+	if p.FormatVersion != FormatVersion {
+		return nil, &VerifyError{Reason: fmt.Sprintf("format version %d, this airlock reads %d", p.FormatVersion, FormatVersion)}
+	}
+	if err := p.validate(); err != nil {
+		return nil, &VerifyError{Reason: "predicate", Err: err}
+	}
+	sum := sha256.Sum256(envelope)
+	return &Receipt{Statement: st, SHA256: hex.EncodeToString(sum[:])}, nil
+}
+
+func (p *Predicate) validate() error {
+	switch {
+	case p.Seq == 0:
+		return errors.New("seq must be at least 1")
+	case p.Seq == 1 && p.PrevSHA256 != "":
+		return errors.New("seq 1 names a previous receipt")
+	case p.Seq > 1 && !isHexSHA256(p.PrevSHA256):
+		return fmt.Errorf("prevSha256 %q is not a SHA-256 hex digest", p.PrevSHA256)
+	case p.Zone == "":
+		return errors.New("no zone")
+	case p.ReceiptID == "":
+		return errors.New("no receiptId")
+	}
+	switch p.Outcome.Result {
+	case Applied, AlreadyApplied, Refused, Failed, RolledBack:
+	default:
+		return fmt.Errorf("unknown outcome %q", p.Outcome.Result)
+	}
+	return nil
+}
+
+func isHexSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil && s == strings.ToLower(s)
+}

@@ -1,0 +1,270 @@
+// Package keys loads and generates the signing keys airlock uses: ECDSA P-256
+// by default, stored in the cosign-compatible "ENCRYPTED SIGSTORE PRIVATE KEY"
+// PEM format so that cosign can check airlock signatures and cosign-made keys
+// work as airlock keys. Ed25519 and RSA (≥ 2048 bits) keys are read too.
+//
+// A key is named by its ID: "SHA256:" followed by the unpadded base64 SHA-256
+// of its SSH wire encoding, the same fingerprint sigstore and cosign put in a
+// DSSE signature's keyid. An ID is a hint for humans and for lookup, never a
+// proof: signatures are always checked against the key itself.
+package keys
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+	"golang.org/x/crypto/ssh"
+)
+
+// MaxKeyFileSize bounds how much of a key file is read.
+const MaxKeyFileSize = 64 << 10
+
+var (
+	// ErrWrongPassword means an encrypted private key did not open with the password given.
+	ErrWrongPassword = errors.New("wrong password for private key")
+	// ErrNoPassword means a private key is encrypted and no password source was available.
+	ErrNoPassword = errors.New("private key is encrypted and no password was given (set AIRLOCK_PASSWORD or run in a terminal)")
+)
+
+// PasswordFunc returns the password for an encrypted private key. confirm
+// asks for it twice (used when creating a key).
+type PasswordFunc func(confirm bool) ([]byte, error)
+
+// PublicKey is a verification key with its ID.
+type PublicKey struct {
+	key crypto.PublicKey
+	id  string
+	v   signature.Verifier
+}
+
+// Signer is a private signing key.
+type Signer struct {
+	priv crypto.PrivateKey
+	sv   signature.SignerVerifier
+	pub  *PublicKey
+}
+
+// Generate makes a new ECDSA P-256 key pair. With a nil password the private
+// key is written as plain PKCS#8 ("PRIVATE KEY"); otherwise it is encrypted
+// (scrypt + secretbox) exactly as `cosign generate-key-pair` does.
+func Generate(password []byte) (privPEM, pubPEM []byte, err error) {
+	var pf cryptoutils.PassFunc
+	if password != nil {
+		pf = cryptoutils.StaticPasswordFunc(password)
+	}
+	privPEM, pubPEM, err = cryptoutils.GeneratePEMEncodedECDSAKeyPair(elliptic.P256(), pf)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generate key: %w", err)
+	}
+	return privPEM, pubPEM, nil
+}
+
+// ParsePublic reads a PEM "PUBLIC KEY".
+func ParsePublic(pemBytes []byte) (*PublicKey, error) {
+	if len(pemBytes) > MaxKeyFileSize {
+		return nil, fmt.Errorf("public key: larger than %d bytes", MaxKeyFileSize)
+	}
+	k, err := cryptoutils.UnmarshalPEMToPublicKey(pemBytes)
+	if err != nil {
+		return nil, fmt.Errorf("public key: %w", err)
+	}
+	return newPublicKey(k)
+}
+
+// LoadPublic reads a PEM public key file.
+func LoadPublic(path string) (*PublicKey, error) {
+	b, err := readCapped(path)
+	if err != nil {
+		return nil, err
+	}
+	k, err := ParsePublic(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
+}
+
+// ParsePrivate reads a PEM private key, asking pw for the password when the
+// key is encrypted. pw may be nil for unencrypted keys.
+func ParsePrivate(pemBytes []byte, pw PasswordFunc) (*Signer, error) {
+	if len(pemBytes) > MaxKeyFileSize {
+		return nil, fmt.Errorf("private key: larger than %d bytes", MaxKeyFileSize)
+	}
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		return nil, errors.New("private key: no PEM block found")
+	}
+	var pf cryptoutils.PassFunc
+	switch block.Type {
+	case string(cryptoutils.EncryptedSigstorePrivateKeyPEMType), "ENCRYPTED COSIGN PRIVATE KEY", "ENCRYPTED PRIVATE KEY":
+		if pw == nil {
+			return nil, ErrNoPassword
+		}
+		pf = func(confirm bool) ([]byte, error) { return pw(confirm) }
+	case string(cryptoutils.PrivateKeyPEMType), string(cryptoutils.ECPrivateKeyPEMType), string(cryptoutils.PKCS1PrivateKeyPEMType):
+		pf = cryptoutils.SkipPassword
+	default:
+		return nil, fmt.Errorf("private key: unsupported PEM type %q", block.Type)
+	}
+	priv, err := cryptoutils.UnmarshalPEMToPrivateKey(pemBytes, pf)
+	if err != nil {
+		if pf != nil && block.Type != string(cryptoutils.PrivateKeyPEMType) && bytes.Contains([]byte(err.Error()), []byte("decryption failed")) {
+			return nil, ErrWrongPassword
+		}
+		return nil, fmt.Errorf("private key: %w", err)
+	}
+	return NewSigner(priv)
+}
+
+// LoadPrivate reads a PEM private key file.
+func LoadPrivate(path string, pw PasswordFunc) (*Signer, error) {
+	b, err := readCapped(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := ParsePrivate(b, pw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// NewSigner wraps a private key of a supported type.
+func NewSigner(priv crypto.PrivateKey) (*Signer, error) {
+	var pubKey crypto.PublicKey
+	switch k := priv.(type) {
+	case *ecdsa.PrivateKey:
+		pubKey = k.Public()
+	case ed25519.PrivateKey:
+		pubKey = k.Public()
+	case *rsa.PrivateKey:
+		pubKey = k.Public()
+	default:
+		return nil, fmt.Errorf("private key: unsupported key type %T", priv)
+	}
+	pub, err := newPublicKey(pubKey)
+	if err != nil {
+		return nil, err
+	}
+	sv, err := signature.LoadSignerVerifier(priv, crypto.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("private key: %w", err)
+	}
+	return &Signer{priv: priv, sv: sv, pub: pub}, nil
+}
+
+func newPublicKey(k crypto.PublicKey) (*PublicKey, error) {
+	switch k := k.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256(), elliptic.P384(), elliptic.P521():
+		default:
+			return nil, errors.New("public key: unsupported ECDSA curve")
+		}
+	case ed25519.PublicKey:
+	case *rsa.PublicKey:
+		if k.N.BitLen() < 2048 {
+			return nil, fmt.Errorf("public key: RSA key of %d bits is too small (want at least 2048)", k.N.BitLen())
+		}
+	default:
+		return nil, fmt.Errorf("public key: unsupported key type %T", k)
+	}
+	sshKey, err := ssh.NewPublicKey(k)
+	if err != nil {
+		return nil, fmt.Errorf("public key: %w", err)
+	}
+	v, err := signature.LoadVerifier(k, crypto.SHA256)
+	if err != nil {
+		return nil, fmt.Errorf("public key: %w", err)
+	}
+	return &PublicKey{key: k, id: ssh.FingerprintSHA256(sshKey), v: v}, nil
+}
+
+// ID is the key's fingerprint, "SHA256:<base64>".
+func (k *PublicKey) ID() string { return k.id }
+
+// Key returns the crypto public key.
+func (k *PublicKey) Key() crypto.PublicKey { return k.key }
+
+// Equal reports whether both are the same key.
+func (k *PublicKey) Equal(o *PublicKey) bool {
+	if k == nil || o == nil {
+		return false
+	}
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	e, ok := k.key.(equaler)
+	return ok && e.Equal(o.key)
+}
+
+// PEM returns the PKIX "PUBLIC KEY" PEM encoding.
+func (k *PublicKey) PEM() []byte {
+	b, err := cryptoutils.MarshalPublicKeyToPEM(k.key)
+	if err != nil {
+		panic("keys: marshal a validated public key: " + err.Error())
+	}
+	return b
+}
+
+// Verify checks sig over msg.
+func (k *PublicKey) Verify(msg, sig []byte) error {
+	return k.v.VerifySignature(bytes.NewReader(sig), bytes.NewReader(msg))
+}
+
+// Public returns the signer's public key.
+func (s *Signer) Public() *PublicKey { return s.pub }
+
+// Sign signs msg (SHA-256 for ECDSA and RSA, pure Ed25519).
+func (s *Signer) Sign(msg []byte) ([]byte, error) {
+	sig, err := s.sv.SignMessage(bytes.NewReader(msg))
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	return sig, nil
+}
+
+// Derive returns a 32-byte secret bound to this private key and label:
+// HMAC-SHA256 keyed with SHA-256 of the key's PKCS#8 encoding. It lets a
+// builder derive salts that are stable for the same key and inputs yet
+// unpredictable to anyone without the key.
+func (s *Signer) Derive(label string) []byte {
+	der, err := cryptoutils.MarshalPrivateKeyToDER(s.priv)
+	if err != nil {
+		panic("keys: marshal a validated private key: " + err.Error())
+	}
+	k := sha256.Sum256(der)
+	m := hmac.New(sha256.New, k[:])
+	m.Write([]byte(label))
+	return m.Sum(nil)
+}
+
+func readCapped(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	if st.Size() > MaxKeyFileSize {
+		return nil, fmt.Errorf("%s: larger than %d bytes, not a key file", path, MaxKeyFileSize)
+	}
+	return io.ReadAll(io.LimitReader(f, MaxKeyFileSize+1))
+}
