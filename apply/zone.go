@@ -1,0 +1,192 @@
+package apply
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"filippo.io/age"
+
+	"airlock.dev/airlock/internal/atomicfile"
+	"airlock.dev/airlock/internal/keys"
+)
+
+// Files that InitZone writes.
+const (
+	ZoneIdentityFile  = "zone.agekey"
+	ZoneRecipientFile = "zone.recipient"
+	ReceiptKeyFile    = "receipt.key"
+	ReceiptPubFile    = "receipt.pub"
+	TrustFile         = "trust.yaml"
+	KeysDir           = "keys"
+)
+
+var zoneNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// ZoneOptions configures InitZone.
+type ZoneOptions struct {
+	Dir         string   // zone directory to create or fill (must not hold a trust.yaml)
+	Zone        string   // zone name, e.g. pci-east
+	ReleaseKeys []string // public key files of the release role
+	ApproveKeys []string // public key files of the approve role (optional)
+	StateDir    string   // default <Dir>/state
+	PostQuantum bool     // make a hybrid ML-KEM-768 + X25519 age identity
+}
+
+// Zone is what InitZone created.
+type Zone struct {
+	Trust      string // path of trust.yaml
+	Recipient  string // age recipient to encrypt bundles to
+	ReceiptPub string // receipt public key file, for auditors
+}
+
+// InitZone creates a zone directory: an age identity and its recipient, a
+// receipt signing key pair, copies of the trusted public keys, and a
+// trust.yaml that references them by relative path, complete as written.
+// Secret files are created 0600 and never overwritten.
+func InitZone(o ZoneOptions) (*Zone, error) {
+	if !zoneNameRE.MatchString(o.Zone) {
+		return nil, fmt.Errorf("zone %q: want lowercase letters, digits, '.', '_' or '-' (e.g. pci-east)", o.Zone)
+	}
+	if len(o.ReleaseKeys) == 0 {
+		return nil, errors.New("zone init: at least one release key is required")
+	}
+	if _, err := os.Stat(filepath.Join(o.Dir, TrustFile)); err == nil {
+		return nil, fmt.Errorf("%s already exists: refusing to replace a zone's trust", filepath.Join(o.Dir, TrustFile))
+	}
+	if err := os.MkdirAll(filepath.Join(o.Dir, KeysDir), 0o755); err != nil {
+		return nil, err
+	}
+	release, err := copyKeys(o.Dir, "release", o.ReleaseKeys)
+	if err != nil {
+		return nil, err
+	}
+	approve, err := copyKeys(o.Dir, "approve", o.ApproveKeys)
+	if err != nil {
+		return nil, err
+	}
+	recipient, err := writeIdentity(o.Dir, o.PostQuantum)
+	if err != nil {
+		return nil, err
+	}
+	priv, pub, err := keys.Generate(nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeNew(filepath.Join(o.Dir, ReceiptKeyFile), priv, 0o600); err != nil {
+		return nil, err
+	}
+	if err := writeNew(filepath.Join(o.Dir, ReceiptPubFile), pub, 0o644); err != nil {
+		return nil, err
+	}
+	state := o.StateDir
+	if state == "" {
+		state = "state"
+	}
+	trust := trustYAML(o.Zone, release, approve, state)
+	path := filepath.Join(o.Dir, TrustFile)
+	if err := writeNew(path, []byte(trust), 0o644); err != nil {
+		return nil, err
+	}
+	return &Zone{Trust: path, Recipient: recipient, ReceiptPub: filepath.Join(o.Dir, ReceiptPubFile)}, nil
+}
+
+// copyKeys validates public keys and copies them to keys/<role>-N.pub.
+func copyKeys(dir, role string, paths []string) ([]string, error) {
+	var rel []string
+	seen := map[string]bool{}
+	for i, p := range paths {
+		k, err := keys.LoadPublic(p)
+		if err != nil {
+			return nil, err
+		}
+		if seen[k.ID()] {
+			return nil, fmt.Errorf("%s: the same key is given twice", p)
+		}
+		seen[k.ID()] = true
+		name := filepath.ToSlash(filepath.Join(KeysDir, fmt.Sprintf("%s-%d.pub", role, i+1)))
+		if err := atomicfile.WriteFile(filepath.Join(dir, filepath.FromSlash(name)), k.PEM(), 0o644); err != nil {
+			return nil, err
+		}
+		rel = append(rel, name)
+	}
+	return rel, nil
+}
+
+func writeIdentity(dir string, pq bool) (string, error) {
+	var secret, recipient string
+	if pq {
+		id, err := age.GenerateHybridIdentity()
+		if err != nil {
+			return "", err
+		}
+		secret, recipient = id.String(), id.Recipient().String()
+	} else {
+		id, err := age.GenerateX25519Identity()
+		if err != nil {
+			return "", err
+		}
+		secret, recipient = id.String(), id.Recipient().String()
+	}
+	content := "# airlock zone identity: decrypts bundles for this zone. Keep it secret.\n# recipient: " + recipient + "\n" + secret + "\n"
+	if err := writeNew(filepath.Join(dir, ZoneIdentityFile), []byte(content), 0o600); err != nil {
+		return "", err
+	}
+	if err := writeNew(filepath.Join(dir, ZoneRecipientFile), []byte(recipient+"\n"), 0o644); err != nil {
+		return "", err
+	}
+	return recipient, nil
+}
+
+// writeNew writes a file that must not exist yet.
+func writeNew(path string, data []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	return f.Close()
+}
+
+func trustYAML(zone string, release, approve []string, state string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# airlock trust policy for zone %s. Paths are relative to this file.\n", zone)
+	fmt.Fprintf(&b, "apiVersion: airlock/v1\nzone: %s\n", zone)
+	b.WriteString("roles:\n")
+	role := func(name string, ks []string) {
+		fmt.Fprintf(&b, "  %s:\n    threshold: 1\n    keys:\n", name)
+		for _, k := range ks {
+			fmt.Fprintf(&b, "      - %s\n", k)
+		}
+	}
+	role("release", release)
+	if len(approve) > 0 {
+		role("approve", approve)
+	}
+	fmt.Fprintf(&b, "identities:\n  - %s\n", ZoneIdentityFile)
+	fmt.Fprintf(&b, "receipts:\n  key: %s\n  publicKey: %s\n", ReceiptKeyFile, ReceiptPubFile)
+	fmt.Fprintf(&b, "state: %s\n", yamlString(state))
+	b.WriteString("# variables:        # zone values for variables the bundle declares\n#   LogLevel: warn\n")
+	b.WriteString("# auditors:         # age recipients of the full, masked step logs\n#   - age1...\n")
+	return b.String()
+}
+
+// yamlString quotes s for YAML when it is not a plain word.
+func yamlString(s string) string {
+	if regexp.MustCompile(`^[A-Za-z0-9/._-]+$`).MatchString(s) {
+		return s
+	}
+	return fmt.Sprintf("%q", s)
+}

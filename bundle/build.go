@@ -1,0 +1,476 @@
+package bundle
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"time"
+
+	"filippo.io/age"
+	"github.com/klauspost/compress/zstd"
+
+	"airlock.dev/airlock/internal/agekeys"
+	"airlock.dev/airlock/internal/dsse"
+	"airlock.dev/airlock/internal/keys"
+)
+
+// Compression levels for BuildOptions.Level.
+const (
+	LevelFastest = "fastest"
+	LevelDefault = "default"
+	LevelBetter  = "better"
+	LevelBest    = "best"
+)
+
+// BuildOptions configures Build.
+type BuildOptions struct {
+	Release    *Release
+	Signer     *keys.Signer
+	Recipients []age.Recipient
+	// Out is the output path: ending in ".airlock" gives the single-file
+	// form, anything else a folder. It must not exist unless Force is set.
+	Out   string
+	Force bool
+	// Targets replaces the release's targets when not empty.
+	Targets []string
+	// Sequence is the anti-rollback sequence; 0 means one more than the
+	// highest in the ledger for the release's name and channel.
+	Sequence uint64
+	// SplitSize, when positive, cuts the payload into parts of at most
+	// this many bytes (payload.age.001, .002, …).
+	SplitSize int64
+	// LedgerDir receives a copy of every signed statement. Required.
+	LedgerDir string
+	// Level is the zstd level: fastest, default (zstd -3), better, best.
+	Level string
+	// Epoch is the modification time written in the payload archive
+	// (SOURCE_DATE_EPOCH); zero means 1970-01-01.
+	Epoch time.Time
+	// Now is the clock for issuedAt; nil means time.Now.
+	Now func() time.Time
+	// Getenv resolves fromEnv variables; nil means os.Getenv.
+	Getenv func(string) string
+	// Warn receives non-fatal warnings (may be nil).
+	Warn func(format string, args ...any)
+	// ToolVersion is written into the predicate's builder field.
+	ToolVersion string
+}
+
+// BuildResult describes a built bundle.
+type BuildResult struct {
+	Out       string
+	Statement *Statement
+	Manifest  *Manifest
+	Envelope  []byte
+	Ledger    string // path of the ledger copy
+}
+
+// Build turns a release into a signed, encrypted bundle. It streams: each
+// file is read once, hashed and written into a deterministic tar, which is
+// compressed with zstd and encrypted with age to every recipient while the
+// ciphertext is hashed and cut into parts. Memory does not grow with the
+// size of the release. On any error nothing is left at Out.
+func Build(ctx context.Context, o BuildOptions) (*BuildResult, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	r := o.Release
+	values, err := r.ResolveValues(o.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	o.warnShortSecrets(values)
+	seq := o.Sequence
+	if seq == 0 {
+		if seq, err = NextSequence(o.LedgerDir, r.Name, r.Channel); err != nil {
+			return nil, err
+		}
+	}
+	entries, pkgs, err := collect(r)
+	if err != nil {
+		return nil, err
+	}
+	varsDoc, err := o.variablesDoc(values)
+	if err != nil {
+		return nil, err
+	}
+
+	work, err := os.MkdirTemp(filepath.Dir(filepath.Clean(o.Out)), "."+filepath.Base(o.Out)+".build-*")
+	if err != nil {
+		return nil, fmt.Errorf("create work directory: %w", err)
+	}
+	defer os.RemoveAll(work)
+
+	pay, files, varRef, err := o.writePayload(ctx, work, entries, varsDoc)
+	if err != nil {
+		return nil, err
+	}
+	m := o.manifest(pkgs, files, varRef)
+	mjson, err := MarshalManifest(m)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(work, ManifestFile), mjson, 0o644); err != nil {
+		return nil, err
+	}
+	st := o.statement(seq, ref(ManifestFile, mjson), pay)
+	payload, err := json.Marshal(st)
+	if err != nil {
+		return nil, fmt.Errorf("encode statement: %w", err)
+	}
+	env, err := dsse.Sign(dsse.InTotoPayloadType, payload, o.Signer)
+	if err != nil {
+		return nil, err
+	}
+	envJSON, err := dsse.Marshal(env)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(work, StatementFile), envJSON, 0o644); err != nil {
+		return nil, err
+	}
+	if err := writeSums(work, envJSON, mjson, pay.Parts); err != nil {
+		return nil, err
+	}
+	if err := commitOutput(work, o.Out, pay.Parts, o.Force); err != nil {
+		return nil, err
+	}
+	ledger, err := recordInLedger(o.LedgerDir, st, envJSON)
+	if err != nil {
+		os.RemoveAll(o.Out)
+		return nil, fmt.Errorf("record in ledger (bundle removed): %w", err)
+	}
+	return &BuildResult{Out: o.Out, Statement: st, Manifest: m, Envelope: envJSON, Ledger: ledger}, nil
+}
+
+func (o *BuildOptions) check() error {
+	switch {
+	case o.Release == nil:
+		return errors.New("build: no release")
+	case o.Signer == nil:
+		return errors.New("build: no signing key")
+	case len(o.Recipients) == 0:
+		return errors.New("build: no recipients (give --recipient or --recipients-file)")
+	case o.Out == "":
+		return errors.New("build: no output path")
+	case o.LedgerDir == "":
+		return errors.New("build: no ledger directory")
+	case o.SplitSize < 0 || (o.SplitSize > 0 && o.SplitSize < 1<<20):
+		return errors.New("build: split size must be at least 1 MiB")
+	case o.SplitSize > 0 && IsSingleFile(o.Out):
+		return fmt.Errorf("build: --split makes a folder of parts; give an output path not ending in %s", Extension)
+	}
+	if _, err := os.Lstat(o.Out); err == nil && !o.Force {
+		return fmt.Errorf("build: %s already exists (use --force to replace it)", o.Out)
+	}
+	if err := agekeys.CheckMix(o.Recipients); err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.Warn == nil {
+		o.Warn = func(string, ...any) {}
+	}
+	return nil
+}
+
+// IsSingleFile reports whether an output path names the single-file form.
+func IsSingleFile(out string) bool { return filepath.Ext(out) == Extension }
+
+func (o *BuildOptions) warnShortSecrets(values map[string]string) {
+	for _, v := range o.Release.Variables {
+		if v.Sensitive && len(values[v.Name]) < 4 {
+			o.Warn("sensitive variable %s is shorter than 4 characters and will not be masked in step output", v.Name)
+		}
+	}
+}
+
+func (o *BuildOptions) variablesDoc(values map[string]string) ([]byte, error) {
+	r := o.Release
+	label := "airlock/v1 variables salt\x00" + r.Name + "\x00" + r.Version + "\x00" + r.Channel
+	doc := VariablesDoc{Salt: hex.EncodeToString(o.Signer.Derive(label)), Values: values}
+	for _, v := range r.Variables {
+		for zone, val := range v.ByZone {
+			if doc.ByZone == nil {
+				doc.ByZone = map[string]map[string]string{}
+			}
+			if doc.ByZone[zone] == nil {
+				doc.ByZone[zone] = map[string]string{}
+			}
+			doc.ByZone[zone][v.Name] = val
+		}
+	}
+	b, err := json.Marshal(doc) // map keys are sorted: deterministic
+	if err != nil {
+		return nil, fmt.Errorf("encode variables: %w", err)
+	}
+	if len(b) > MaxVariablesSize {
+		return nil, fmt.Errorf("variables take %d bytes, at most %d allowed", len(b), MaxVariablesSize)
+	}
+	return b, nil
+}
+
+// writePayload streams tar → zstd → age → parts into dir.
+func (o *BuildOptions) writePayload(ctx context.Context, dir string, entries []source, varsDoc []byte) (Payload, []File, FileRef, error) {
+	parts := &partWriter{dir: dir, limit: o.SplitSize}
+	aw, err := age.Encrypt(parts, o.Recipients...)
+	if err != nil {
+		return Payload{}, nil, FileRef{}, fmt.Errorf("encrypt: %w", err)
+	}
+	zw, err := zstd.NewWriter(aw, zstdOptions(o.Level)...)
+	if err != nil {
+		return Payload{}, nil, FileRef{}, fmt.Errorf("compress: %w", err)
+	}
+	plain := &hashCounter{h: sha256.New()}
+	tw := tar.NewWriter(io.MultiWriter(plain, zw))
+	files, varRef, err := writeTar(ctx, tw, o.Release.Dir, entries, varsDoc, o.Epoch)
+	if err == nil {
+		err = tw.Close()
+	}
+	if err == nil {
+		err = zw.Close()
+	}
+	if err == nil {
+		err = aw.Close()
+	}
+	if err == nil {
+		err = parts.Close()
+	}
+	if err != nil {
+		zw.Close()
+		parts.Close()
+		return Payload{}, nil, FileRef{}, err
+	}
+	p := Payload{
+		Encryption:      EncryptionAge,
+		Compression:     CompressionZstd,
+		Archive:         ArchiveTar,
+		Parts:           parts.refs,
+		Size:            parts.total,
+		PlaintextSize:   plain.n,
+		PlaintextSHA256: hex.EncodeToString(plain.h.Sum(nil)),
+		Entries:         len(files) + 1,
+	}
+	return p, files, varRef, nil
+}
+
+func zstdOptions(level string) []zstd.EOption {
+	l := zstd.SpeedDefault
+	switch level {
+	case LevelFastest:
+		l = zstd.SpeedFastest
+	case LevelBetter:
+		l = zstd.SpeedBetterCompression
+	case LevelBest:
+		l = zstd.SpeedBestCompression
+	}
+	return []zstd.EOption{
+		zstd.WithEncoderLevel(l),
+		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
+		// One frame, compressed block-parallel: uses every core on one stream.
+		zstd.WithConcurrentBlocks(true),
+		// The frame checksum lets plain `zstd -d` detect corruption too.
+		zstd.WithEncoderCRC(true),
+		// 8 MiB window: the decoder in the zone caps its window at this.
+		zstd.WithWindowSize(8 << 20),
+	}
+}
+
+// writeTar writes variables.json, then every entry in order, hashing file
+// content as it is copied. Files are opened through an os.Root so that a
+// symbolic link swapped in during the build cannot pull in data from
+// outside the release directory.
+func writeTar(ctx context.Context, tw *tar.Writer, dir string, entries []source, varsDoc []byte, epoch time.Time) ([]File, FileRef, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, FileRef{}, err
+	}
+	defer root.Close()
+	mtime := epoch.UTC().Truncate(time.Second)
+	if epoch.IsZero() {
+		mtime = time.Unix(0, 0).UTC()
+	}
+	hdr := func(name string, typ byte, mode int64, size int64) *tar.Header {
+		return &tar.Header{Name: name, Typeflag: typ, Mode: mode, Size: size, ModTime: mtime}
+	}
+	if err := tw.WriteHeader(hdr(VariablesEntry, tar.TypeReg, 0o600, int64(len(varsDoc)))); err != nil {
+		return nil, FileRef{}, err
+	}
+	if _, err := tw.Write(varsDoc); err != nil {
+		return nil, FileRef{}, err
+	}
+	files := make([]File, 0, len(entries))
+	h := sha256.New()
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return nil, FileRef{}, err
+		}
+		f := e.File
+		if f.Type == TypeDir {
+			if err := tw.WriteHeader(hdr(f.Path+"/", tar.TypeDir, 0o755, 0)); err != nil {
+				return nil, FileRef{}, err
+			}
+			files = append(files, f)
+			continue
+		}
+		h.Reset()
+		if err := copyFile(root, e.rel, f.Size, func() error {
+			return tw.WriteHeader(hdr(f.Path, tar.TypeReg, int64(f.Mode), f.Size))
+		}, io.MultiWriter(tw, h)); err != nil {
+			return nil, FileRef{}, err
+		}
+		f.SHA256 = hex.EncodeToString(h.Sum(nil))
+		files = append(files, f)
+	}
+	return files, ref(VariablesEntry, varsDoc), nil
+}
+
+// copyFile copies exactly size bytes of rel to w after calling header, and
+// fails if the file is not regular or changed size since it was listed.
+func copyFile(root *os.Root, rel string, size int64, header func() error, w io.Writer) error {
+	f, err := root.Open(filepath.FromSlash(rel))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() || st.Size() != size {
+		return fmt.Errorf("%s: changed while building (was a regular file of %d bytes)", rel, size)
+	}
+	if err := header(); err != nil {
+		return err
+	}
+	if n, err := io.Copy(w, io.LimitReader(f, size)); err != nil || n != size {
+		if err == nil {
+			err = fmt.Errorf("%s: changed while building (read %d of %d bytes)", rel, n, size)
+		}
+		return err
+	}
+	return nil
+}
+
+func (o *BuildOptions) manifest(pkgs []PackageRef, files []File, varRef FileRef) *Manifest {
+	r := o.Release
+	m := &Manifest{
+		FormatVersion: FormatVersion,
+		Name:          r.Name,
+		Version:       r.Version,
+		Channel:       r.Channel,
+		Packages:      pkgs,
+		Variables:     []VariableRef{},
+		VariablesFile: varRef,
+		Files:         files,
+	}
+	if m.Packages == nil {
+		m.Packages = []PackageRef{}
+	}
+	for _, v := range r.Variables {
+		vr := VariableRef{Name: v.Name, Sensitive: v.Sensitive, Description: v.Description}
+		for z := range v.ByZone {
+			vr.Zones = append(vr.Zones, z)
+		}
+		sort.Strings(vr.Zones)
+		m.Variables = append(m.Variables, vr)
+	}
+	for _, s := range r.Steps {
+		spec := StepSpec{
+			Name: s.Name, Run: s.Run, Deploy: s.Deploy, To: s.To, Substitute: s.Substitute,
+			Shell: s.Shell, When: s.When, Timeout: Duration(s.Timeout), Retries: s.Retries,
+			RetryDelay: Duration(s.RetryDelay), ContinueOnError: s.ContinueOnError,
+		}
+		if s.Script != "" {
+			spec.Script = ScriptPath(s.Script)
+		}
+		if s.Deploy != "" {
+			spec.Keep = s.Keep
+		}
+		m.Steps = append(m.Steps, spec)
+	}
+	return m
+}
+
+func (o *BuildOptions) statement(seq uint64, manifest FileRef, pay Payload) *Statement {
+	r := o.Release
+	issued := o.Now().UTC().Truncate(time.Second)
+	targets := r.Targets
+	if len(o.Targets) > 0 {
+		targets = o.Targets
+	}
+	p := Predicate{
+		FormatVersion: FormatVersion,
+		BundleID:      newID(issued),
+		Name:          r.Name,
+		Version:       r.Version,
+		Channel:       r.Channel,
+		Sequence:      seq,
+		Targets:       targets,
+		IssuedAt:      issued,
+		Expires:       issued.Add(r.Expires),
+		Manifest:      manifest,
+		Payload:       pay,
+		Builder:       Builder{Tool: "airlock", Version: o.ToolVersion},
+	}
+	if r.Change.Ticket != "" || r.Change.Reason != "" {
+		p.Change = &Change{Ticket: r.Change.Ticket, Reason: r.Change.Reason}
+	}
+	return &Statement{Type: StatementType, Subject: Subjects(&p), PredicateType: PredicateType, Predicate: p}
+}
+
+// Subjects lists what a bundle statement's subject must be: manifest.json
+// then every payload part, each by SHA-256.
+func Subjects(p *Predicate) []Subject {
+	s := []Subject{{Name: p.Manifest.Name, Digest: map[string]string{"sha256": p.Manifest.SHA256}}}
+	for _, part := range p.Payload.Parts {
+		s = append(s, Subject{Name: part.Name, Digest: map[string]string{"sha256": part.SHA256}})
+	}
+	return s
+}
+
+// newID returns a UUIDv7: time-ordered, 74 random bits.
+func newID(t time.Time) string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("crypto/rand: " + err.Error())
+	}
+	ms := uint64(t.UnixMilli())
+	binary.BigEndian.PutUint16(b[0:2], uint16(ms>>32))
+	binary.BigEndian.PutUint32(b[2:6], uint32(ms))
+	b[6] = b[6]&0x0f | 0x70
+	b[8] = b[8]&0x3f | 0x80
+	x := hex.EncodeToString(b[:])
+	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
+}
+
+func ref(name string, data []byte) FileRef {
+	sum := sha256.Sum256(data)
+	return FileRef{Name: name, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
+}
+
+type hashCounter struct {
+	h hash.Hash
+	n int64
+}
+
+func (c *hashCounter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return c.h.Write(p)
+}

@@ -1,0 +1,219 @@
+package bundle
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Names and limits of the bundle format (see doc/design.md).
+const (
+	// StatementType is the in-toto Statement v1 type.
+	StatementType = "https://in-toto.io/Statement/v1"
+	// PredicateType identifies an airlock bundle predicate.
+	PredicateType = "https://airlock.dev/bundle/v1"
+	// FormatVersion is the bundle format version this code writes and reads.
+	FormatVersion = 1
+
+	StatementFile = "statement.dsse.json"
+	ManifestFile  = "manifest.json"
+	PayloadFile   = "payload.age"
+	SumsFile      = "SHA256SUMS"
+	// VariablesEntry is the payload entry holding variable values.
+	VariablesEntry = "variables.json"
+	// Extension marks the single-file form of a bundle.
+	Extension = ".airlock"
+
+	// MaxStatementSize caps the envelope before it is parsed.
+	MaxStatementSize = 1 << 20
+	// MaxManifestSize caps manifest.json (it is also capped by its signed size).
+	MaxManifestSize = 256 << 20
+	// MaxVariablesSize caps variables.json inside the payload.
+	MaxVariablesSize = 4 << 20
+	// MaxParts bounds how many payload parts a bundle may have.
+	MaxParts = 9999
+	// MaxEntries bounds the entries of a payload.
+	MaxEntries = 1 << 20
+	// FAT32PartSize is the largest file FAT32 can hold: 4 GiB - 1 byte.
+	FAT32PartSize = 1<<32 - 1
+
+	// Payload encodings, named in the predicate.
+	EncryptionAge   = "age-encryption.org/v1"
+	CompressionZstd = "zstd"
+	ArchiveTar      = "tar"
+)
+
+// Statement is the in-toto Statement v1 a bundle's envelope carries.
+type Statement struct {
+	Type          string    `json:"_type"`
+	Subject       []Subject `json:"subject"`
+	PredicateType string    `json:"predicateType"`
+	Predicate     Predicate `json:"predicate"`
+}
+
+// Subject is an in-toto ResourceDescriptor reduced to name and digest.
+type Subject struct {
+	Name   string            `json:"name"`
+	Digest map[string]string `json:"digest"`
+}
+
+// Predicate is the signed description of a bundle.
+type Predicate struct {
+	FormatVersion int       `json:"formatVersion"`
+	BundleID      string    `json:"bundleId"`
+	Name          string    `json:"name"`
+	Version       string    `json:"version"`
+	Channel       string    `json:"channel"`
+	Sequence      uint64    `json:"sequence"`
+	Targets       []string  `json:"targets"`
+	IssuedAt      time.Time `json:"issuedAt"`
+	Expires       time.Time `json:"expires"`
+	Change        *Change   `json:"change,omitempty"`
+	Manifest      FileRef   `json:"manifest"`
+	Payload       Payload   `json:"payload"`
+	Builder       Builder   `json:"builder"`
+}
+
+// Change is the change-management reference of a release.
+type Change struct {
+	Ticket string `json:"ticket,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// FileRef names a file of the bundle with its size and SHA-256 (hex).
+type FileRef struct {
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// Payload describes the encrypted payload: age(zstd(tar)).
+type Payload struct {
+	Encryption      string    `json:"encryption"`
+	Compression     string    `json:"compression"`
+	Archive         string    `json:"archive"`
+	Parts           []FileRef `json:"parts"`
+	Size            int64     `json:"size"`            // ciphertext bytes, all parts
+	PlaintextSize   int64     `json:"plaintextSize"`   // tar stream bytes
+	PlaintextSHA256 string    `json:"plaintextSha256"` // tar stream digest
+	Entries         int       `json:"entries"`         // tar entries
+}
+
+// Builder names the program that built the bundle.
+type Builder struct {
+	Tool    string `json:"tool"`
+	Version string `json:"version"`
+}
+
+// Manifest is manifest.json: the public, signed-by-digest list of what the
+// payload holds and what the zone will do with it. It never holds values of
+// variables.
+type Manifest struct {
+	FormatVersion int           `json:"formatVersion"`
+	Name          string        `json:"name"`
+	Version       string        `json:"version"`
+	Channel       string        `json:"channel"`
+	Packages      []PackageRef  `json:"packages"`
+	Variables     []VariableRef `json:"variables"`
+	VariablesFile FileRef       `json:"variablesFile"`
+	Steps         []StepSpec    `json:"steps"`
+	Files         []File        `json:"files"`
+}
+
+// PackageRef is a package and the directory of the payload that holds it.
+type PackageRef struct {
+	Name  string `json:"name"`
+	Root  string `json:"root"`  // payload path, "packages/<name>"
+	Files int    `json:"files"` // regular files under Root
+	Size  int64  `json:"size"`  // bytes of those files
+}
+
+// VariableRef declares a variable by name; its value is in the payload.
+type VariableRef struct {
+	Name        string   `json:"name"`
+	Sensitive   bool     `json:"sensitive"`
+	Description string   `json:"description,omitempty"`
+	Zones       []string `json:"zones,omitempty"` // zones with a zone-scoped value
+}
+
+// Entry types of File.
+const (
+	TypeFile = "file"
+	TypeDir  = "dir"
+)
+
+// File is one payload entry other than variables.json.
+type File struct {
+	Path   string `json:"path"`
+	Type   string `json:"type"` // file | dir
+	Mode   Mode   `json:"mode"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// StepSpec is a step as the zone runs it.
+type StepSpec struct {
+	Name            string   `json:"name"`
+	Run             string   `json:"run,omitempty"`
+	Script          string   `json:"script,omitempty"` // payload path of the script
+	Deploy          string   `json:"deploy,omitempty"`
+	To              string   `json:"to,omitempty"`
+	Substitute      []string `json:"substitute,omitempty"`
+	Keep            int      `json:"keep,omitempty"`
+	Shell           string   `json:"shell,omitempty"`
+	When            string   `json:"when"`
+	Timeout         Duration `json:"timeout"`
+	Retries         int      `json:"retries"`
+	RetryDelay      Duration `json:"retryDelay"`
+	ContinueOnError bool     `json:"continueOnError,omitempty"`
+}
+
+// Mode is a permission mode written as a 4-digit octal string ("0644").
+type Mode uint32
+
+// MarshalJSON writes "0644".
+func (m Mode) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprintf("%04o", uint32(m))) }
+
+// UnmarshalJSON reads "0644", "0755".
+func (m *Mode) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	var v uint32
+	if _, err := fmt.Sscanf(s, "%o", &v); err != nil || len(s) != 4 || fmt.Sprintf("%04o", v) != s {
+		return fmt.Errorf("invalid mode %q (want four octal digits such as 0644)", s)
+	}
+	*m = Mode(v)
+	return nil
+}
+
+// Duration is a time.Duration written as a Go duration string ("10m0s").
+type Duration time.Duration
+
+// MarshalJSON writes the duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// VariablesDoc is variables.json.
+type VariablesDoc struct {
+	// Salt is derived from the builder's key, so that the file's digest in the
+	// public manifest does not let anyone guess low-entropy secret values.
+	Salt   string            `json:"salt"`
+	Values map[string]string `json:"values"`
+	// ByZone holds zone-scoped values: zone → name → value.
+	ByZone map[string]map[string]string `json:"byZone,omitempty"`
+}

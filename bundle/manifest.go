@@ -1,0 +1,188 @@
+package bundle
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"time"
+
+	"airlock.dev/airlock/internal/jsonx"
+)
+
+// MarshalManifest encodes m deterministically (field order fixed by the
+// struct, files sorted by the builder), indented, with a final newline.
+func MarshalManifest(m *Manifest) ([]byte, error) {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode manifest: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// ParseManifest decodes manifest.json strictly and validates it as hostile
+// input: every path portable and local, entries sorted and unique (also
+// under case folding), parents listed before children, steps referring to
+// listed scripts and packages.
+func ParseManifest(data []byte) (*Manifest, error) {
+	var m Manifest
+	if len(data) > MaxManifestSize {
+		return nil, fmt.Errorf("manifest: larger than %d bytes", MaxManifestSize)
+	}
+	if err := jsonx.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	return &m, nil
+}
+
+// Validate checks the manifest's internal consistency.
+func (m *Manifest) Validate() error {
+	if m.FormatVersion != FormatVersion {
+		return fmt.Errorf("format version %d, this airlock reads %d", m.FormatVersion, FormatVersion)
+	}
+	if !nameRE.MatchString(m.Name) || !versionRE.MatchString(m.Version) || !nameRE.MatchString(m.Channel) {
+		return fmt.Errorf("invalid name %q, version %q or channel %q", m.Name, m.Version, m.Channel)
+	}
+	dirs, files, err := m.checkFiles()
+	if err != nil {
+		return err
+	}
+	if m.VariablesFile.Name != VariablesEntry || m.VariablesFile.Size < 0 || m.VariablesFile.Size > MaxVariablesSize || !isSHA256(m.VariablesFile.SHA256) {
+		return fmt.Errorf("variablesFile: want %s of at most %d bytes with a sha256", VariablesEntry, MaxVariablesSize)
+	}
+	if err := m.checkVariables(); err != nil {
+		return err
+	}
+	pkgs := map[string]bool{}
+	for i, p := range m.Packages {
+		if !nameRE.MatchString(p.Name) || pkgs[p.Name] {
+			return fmt.Errorf("packages[%d]: invalid or duplicate name %q", i, p.Name)
+		}
+		if p.Root != "packages/"+p.Name || !dirs[p.Root] {
+			return fmt.Errorf("packages[%d]: root %q is not the listed directory packages/%s", i, p.Root, p.Name)
+		}
+		pkgs[p.Name] = true
+	}
+	return m.checkSteps(pkgs, files)
+}
+
+func (m *Manifest) checkFiles() (dirs, files map[string]bool, err error) {
+	if len(m.Files) >= MaxEntries {
+		return nil, nil, fmt.Errorf("%d files, at most %d allowed", len(m.Files), MaxEntries-1)
+	}
+	dirs, files = map[string]bool{}, map[string]bool{}
+	folded := map[string]string{foldKey(VariablesEntry): VariablesEntry}
+	prev := ""
+	for i, f := range m.Files {
+		if err := CheckPath(f.Path); err != nil {
+			return nil, nil, fmt.Errorf("files[%d]: %w", i, err)
+		}
+		if i > 0 && f.Path <= prev {
+			return nil, nil, fmt.Errorf("files[%d]: %q is not sorted after %q (or is a duplicate)", i, f.Path, prev)
+		}
+		prev = f.Path
+		if other, dup := folded[foldKey(f.Path)]; dup {
+			return nil, nil, fmt.Errorf("files[%d]: %q collides with %q on case-insensitive file systems", i, f.Path, other)
+		}
+		folded[foldKey(f.Path)] = f.Path
+		if parent := path.Dir(f.Path); parent != "." && !dirs[parent] {
+			return nil, nil, fmt.Errorf("files[%d]: parent directory of %q is not listed before it", i, f.Path)
+		}
+		switch f.Type {
+		case TypeDir:
+			if f.Mode != 0o755 || f.Size != 0 || f.SHA256 != "" {
+				return nil, nil, fmt.Errorf("files[%d]: directory %q must have mode 0755, size 0 and no sha256", i, f.Path)
+			}
+			dirs[f.Path] = true
+		case TypeFile:
+			if f.Mode != 0o644 && f.Mode != 0o755 {
+				return nil, nil, fmt.Errorf("files[%d]: file %q has mode %04o, want 0644 or 0755", i, f.Path, uint32(f.Mode))
+			}
+			if f.Size < 0 || !isSHA256(f.SHA256) {
+				return nil, nil, fmt.Errorf("files[%d]: file %q needs a size and a sha256", i, f.Path)
+			}
+			files[f.Path] = true
+		default:
+			return nil, nil, fmt.Errorf("files[%d]: %q has type %q, want file or dir", i, f.Path, f.Type)
+		}
+	}
+	return dirs, files, nil
+}
+
+func (m *Manifest) checkVariables() error {
+	seen := map[string]bool{}
+	for i, v := range m.Variables {
+		if !variableRE.MatchString(v.Name) || seen[v.Name] {
+			return fmt.Errorf("variables[%d]: invalid or duplicate name %q", i, v.Name)
+		}
+		seen[v.Name] = true
+	}
+	return nil
+}
+
+func (m *Manifest) checkSteps(pkgs, files map[string]bool) error {
+	if len(m.Steps) == 0 {
+		return errors.New("no steps")
+	}
+	names := map[string]bool{}
+	for i, s := range m.Steps {
+		if !stepNameRE.MatchString(s.Name) || names[s.Name] {
+			return fmt.Errorf("steps[%d]: invalid or duplicate name %q", i, s.Name)
+		}
+		names[s.Name] = true
+		kinds := 0
+		for _, set := range []bool{s.Run != "", s.Script != "", s.Deploy != ""} {
+			if set {
+				kinds++
+			}
+		}
+		switch {
+		case kinds != 1:
+			return fmt.Errorf("steps[%d] %q: want exactly one of run, script, deploy", i, s.Name)
+		case s.Script != "" && !files[s.Script]:
+			return fmt.Errorf("steps[%d] %q: script %q is not a listed file", i, s.Name, s.Script)
+		case s.Deploy != "" && (!pkgs[s.Deploy] || s.To == ""):
+			return fmt.Errorf("steps[%d] %q: deploy needs a listed package and a target directory", i, s.Name)
+		case s.Deploy == "" && (s.To != "" || len(s.Substitute) > 0 || s.Keep != 0):
+			return fmt.Errorf("steps[%d] %q: to, substitute and keep go with deploy only", i, s.Name)
+		case s.Deploy != "" && (s.Keep < 1 || s.Keep > 100):
+			return fmt.Errorf("steps[%d] %q: keep %d, want 1 to 100", i, s.Name, s.Keep)
+		case s.When != "success" && s.When != "failure" && s.When != "always":
+			return fmt.Errorf("steps[%d] %q: when %q, want success, failure or always", i, s.Name, s.When)
+		case s.Timeout < Duration(time.Second) || s.Timeout > Duration(24*time.Hour):
+			return fmt.Errorf("steps[%d] %q: timeout %v, want 1s to 24h", i, s.Name, time.Duration(s.Timeout))
+		case s.Retries < 0 || s.Retries > 10:
+			return fmt.Errorf("steps[%d] %q: retries %d, want 0 to 10", i, s.Name, s.Retries)
+		case s.RetryDelay < 0 || s.RetryDelay > Duration(time.Hour):
+			return fmt.Errorf("steps[%d] %q: retryDelay out of range", i, s.Name)
+		}
+		switch s.Shell {
+		case "", "sh", "bash", "pwsh", "powershell", "cmd":
+		default:
+			return fmt.Errorf("steps[%d] %q: unknown shell %q", i, s.Name, s.Shell)
+		}
+		for _, g := range s.Substitute {
+			if _, err := path.Match(g, ""); err != nil {
+				return fmt.Errorf("steps[%d] %q: bad substitute pattern %q", i, s.Name, g)
+			}
+		}
+	}
+	return nil
+}
+
+func isSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}

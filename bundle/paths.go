@@ -1,0 +1,86 @@
+package bundle
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
+)
+
+// MaxPathLen bounds a payload path.
+const MaxPathLen = 1024
+
+// CheckPath reports whether p is an acceptable payload path: relative,
+// slash-separated, clean, and portable to every file system airlock
+// deploys to (Linux, macOS, Windows). The same rule is applied when a
+// bundle is built and, to hostile input, when it is applied.
+func CheckPath(p string) error {
+	switch {
+	case p == "":
+		return fmt.Errorf("empty path")
+	case len(p) > MaxPathLen:
+		return fmt.Errorf("path longer than %d bytes", MaxPathLen)
+	case !utf8.ValidString(p):
+		return fmt.Errorf("path %q is not valid UTF-8", p)
+	case !norm.NFC.IsNormalString(p):
+		return fmt.Errorf("path %q is not in Unicode normal form C", p)
+	case p[0] == '/':
+		return fmt.Errorf("path %q is absolute", p)
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if err := checkSegment(seg); err != nil {
+			return fmt.Errorf("path %q: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func checkSegment(s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("empty path element")
+	case s == "." || s == "..":
+		return fmt.Errorf("element %q not allowed", s)
+	case len(s) > 255:
+		return fmt.Errorf("element longer than 255 bytes")
+	case strings.HasSuffix(s, ".") || strings.HasSuffix(s, " "):
+		return fmt.Errorf("element %q ends in a dot or space (not portable to Windows)", s)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("control character in element %q", s)
+		}
+		if strings.ContainsRune(`\:<>"|?*`, r) {
+			return fmt.Errorf("character %q not allowed (not portable)", r)
+		}
+	}
+	if isReservedWindowsName(s) {
+		return fmt.Errorf("element %q is a reserved device name on Windows", s)
+	}
+	return nil
+}
+
+func isReservedWindowsName(s string) bool {
+	base := strings.ToUpper(s)
+	if i := strings.IndexByte(base, '.'); i >= 0 {
+		base = base[:i]
+	}
+	base = strings.TrimRight(base, " ")
+	switch base {
+	case "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$":
+		return true
+	}
+	if len(base) == 4 && (strings.HasPrefix(base, "COM") || strings.HasPrefix(base, "LPT")) {
+		c := base[3]
+		return c >= '0' && c <= '9'
+	}
+	return false
+}
+
+// foldKey is the key under which two paths collide on a case-insensitive,
+// normalising file system.
+func foldKey(p string) string {
+	return cases.Fold().String(norm.NFC.String(p))
+}

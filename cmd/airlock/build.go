@@ -1,0 +1,198 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+
+	"filippo.io/age"
+	"github.com/spf13/cobra"
+
+	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/agekeys"
+	"airlock.dev/airlock/internal/keys"
+)
+
+type buildOptions struct {
+	release        string
+	key            string
+	recipients     []string
+	recipientFiles []string
+	out            string
+	targets        []string
+	sequence       uint64
+	split          string
+	ledger         string
+	level          string
+	force          bool
+}
+
+func newBuildCommand() *cobra.Command {
+	var o buildOptions
+	c := &cobra.Command{
+		Use:   "build [RELEASE_DIR|airlock.yaml] --key release.key --recipient age1…",
+		Short: "Build a signed, encrypted bundle from a release",
+		Long: `Build a bundle from airlock.yaml (default: ./airlock.yaml): every package file
+is hashed into a deterministic tar, compressed with zstd, encrypted with age to
+every recipient, and described by manifest.json and a signed in-toto statement.
+The statement is also copied into the builder's ledger.
+
+OUT ending in .airlock is one tar file; anything else is a folder. The default
+is NAME-VERSION.airlock, or the folder NAME-VERSION with --split.
+
+SOURCE_DATE_EPOCH sets the file times written in the payload.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.release = "."
+			if len(args) == 1 {
+				o.release = args[0]
+			}
+			return runBuild(c, o)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.key, "key", "", "release signing key (PEM; password from AIRLOCK_PASSWORD or the terminal) (required)")
+	f.StringArrayVarP(&o.recipients, "recipient", "r", nil, "age recipient of the target zone: age1…, age1pq1…, ssh-ed25519 …, or a plugin recipient (repeatable)")
+	f.StringArrayVarP(&o.recipientFiles, "recipients-file", "R", nil, "file of age recipients, one per line (repeatable)")
+	f.StringVarP(&o.out, "output", "o", "", "output bundle: NAME.airlock (one file) or a folder")
+	f.StringArrayVar(&o.targets, "target", nil, "target (zone:NAME or host:NAME) replacing the release's targets (repeatable)")
+	f.Uint64Var(&o.sequence, "sequence", 0, "anti-rollback sequence (default: one more than the highest in the ledger)")
+	f.StringVar(&o.split, "split", "", "cut the payload into parts of at most SIZE bytes (e.g. 700M, 4G, 25MB) or fat32 (4 GiB - 1 byte)")
+	f.StringVar(&o.ledger, "ledger", "", "builder's ledger folder (default $AIRLOCK_LEDGER, else the user state directory: "+defaultLedgerHint()+")")
+	f.StringVar(&o.level, "compression", bundle.LevelDefault, "zstd level: fastest, default, better or best")
+	f.BoolVar(&o.force, "force", false, "replace OUT if it exists")
+	_ = c.MarkFlagRequired("key")
+	return c
+}
+
+func runBuild(c *cobra.Command, o buildOptions) error {
+	stderr := c.ErrOrStderr()
+	split, err := parseSplit(o.split)
+	if err != nil {
+		return withCode(exitUsage, err)
+	}
+	switch o.level {
+	case bundle.LevelFastest, bundle.LevelDefault, bundle.LevelBetter, bundle.LevelBest:
+	default:
+		return usageErrorf("--compression %q: want fastest, default, better or best", o.level)
+	}
+	rel, err := bundle.LoadRelease(o.release)
+	if err != nil {
+		return err
+	}
+	recipients, err := loadRecipients(o.recipients, o.recipientFiles, stderr)
+	if err != nil {
+		return err
+	}
+	signer, err := keys.LoadPrivate(o.key, passwordFunc(stderr))
+	if err != nil {
+		return err
+	}
+	epoch, err := sourceDateEpoch()
+	if err != nil {
+		return err
+	}
+	out := o.out
+	if out == "" {
+		out = rel.Name + "-" + rel.Version
+		if split == 0 {
+			out += bundle.Extension
+		}
+	}
+	ledger := o.ledger
+	if ledger == "" {
+		if ledger, err = defaultLedger(); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	res, err := bundle.Build(c.Context(), bundle.BuildOptions{
+		Release: rel, Signer: signer, Recipients: recipients, Out: out, Force: o.force,
+		Targets: o.targets, Sequence: o.sequence, SplitSize: split, LedgerDir: ledger,
+		Level: o.level, Epoch: epoch, ToolVersion: version,
+		Warn: func(format string, a ...any) { fmt.Fprintf(stderr, "airlock: warning: "+format+"\n", a...) },
+	})
+	if err != nil {
+		return err
+	}
+	printBuild(c, res, time.Since(start))
+	return nil
+}
+
+func printBuild(c *cobra.Command, res *bundle.BuildResult, took time.Duration) {
+	p := res.Statement.Predicate
+	w := c.OutOrStdout()
+	fmt.Fprintf(w, "built    %s %s (channel %s, sequence %d)\n", p.Name, p.Version, p.Channel, p.Sequence)
+	fmt.Fprintf(w, "bundle   %s (%d part(s), %s)\n", res.Out, len(p.Payload.Parts), humanBytes(p.Payload.Size))
+	fmt.Fprintf(w, "id       %s\n", p.BundleID)
+	fmt.Fprintf(w, "payload  %d entries, %s plaintext, sha256 %s\n", p.Payload.Entries, humanBytes(p.Payload.PlaintextSize), p.Payload.PlaintextSHA256)
+	fmt.Fprintf(w, "targets  %v, expires %s\n", p.Targets, p.Expires.Format(time.RFC3339))
+	fmt.Fprintf(w, "ledger   %s\n", res.Ledger)
+	fmt.Fprintf(w, "took     %s\n", took.Round(time.Millisecond))
+}
+
+func loadRecipients(rs, files []string, stderr interface{ Write([]byte) (int, error) }) ([]age.Recipient, error) {
+	ui := agekeys.TerminalUI(stderr)
+	var out []age.Recipient
+	for _, s := range rs {
+		r, err := agekeys.ParseRecipient(s, ui)
+		if err != nil {
+			return nil, fmt.Errorf("--recipient: %w", err)
+		}
+		out = append(out, r)
+	}
+	for _, f := range files {
+		more, err := agekeys.ParseRecipientsFile(f, ui)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, more...)
+	}
+	if len(out) == 0 {
+		return nil, usageErrorf("no recipients: give --recipient age1… (the zone's zone.recipient) or --recipients-file")
+	}
+	return out, nil
+}
+
+// sourceDateEpoch reads SOURCE_DATE_EPOCH (https://reproducible-builds.org/specs/source-date-epoch/).
+func sourceDateEpoch() (time.Time, error) {
+	s := os.Getenv("SOURCE_DATE_EPOCH")
+	if s == "" {
+		return time.Time{}, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH=%q: want a non-negative integer of seconds", s)
+	}
+	return time.Unix(n, 0).UTC(), nil
+}
+
+// defaultLedger is $AIRLOCK_LEDGER, else <state dir>/airlock/ledger.
+func defaultLedger() (string, error) {
+	if d := os.Getenv("AIRLOCK_LEDGER"); d != "" {
+		return d, nil
+	}
+	if runtime.GOOS == "windows" {
+		if d := os.Getenv("LocalAppData"); d != "" {
+			return filepath.Join(d, "airlock", "ledger"), nil
+		}
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "airlock", "ledger"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no ledger folder: give --ledger or set AIRLOCK_LEDGER (%w)", err)
+	}
+	return filepath.Join(home, ".local", "state", "airlock", "ledger"), nil
+}
+
+func defaultLedgerHint() string {
+	if runtime.GOOS == "windows" {
+		return `%LocalAppData%\airlock\ledger`
+	}
+	return "$XDG_STATE_HOME/airlock/ledger or ~/.local/state/airlock/ledger"
+}

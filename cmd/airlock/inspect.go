@@ -1,0 +1,117 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"airlock.dev/airlock/bundle"
+)
+
+type inspectOptions struct {
+	bundle string
+	json   bool
+}
+
+func newInspectCommand() *cobra.Command {
+	var o inspectOptions
+	c := &cobra.Command{
+		Use:   "inspect BUNDLE [--json]",
+		Short: "Show what a bundle holds and will do, from its public parts (no keys)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.bundle = args[0]
+			in, err := bundle.Inspect(o.bundle)
+			if err != nil {
+				return err
+			}
+			if o.json {
+				enc := json.NewEncoder(c.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(in)
+			}
+			printInspection(c.OutOrStdout(), in)
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&o.json, "json", false, "print as JSON")
+	return c
+}
+
+func printInspection(w io.Writer, in *bundle.Inspection) {
+	p := in.Statement.Predicate
+	fmt.Fprintf(w, "NOT VERIFIED: this shows what the bundle claims; run 'airlock verify' to check it.\n\n")
+	fmt.Fprintf(w, "release   %s %s\n", p.Name, p.Version)
+	fmt.Fprintf(w, "channel   %s, sequence %d\n", p.Channel, p.Sequence)
+	fmt.Fprintf(w, "bundle    %s (%s), id %s\n", in.Path, in.Form, p.BundleID)
+	fmt.Fprintf(w, "targets   %s\n", strings.Join(p.Targets, ", "))
+	fmt.Fprintf(w, "issued    %s, expires %s\n", p.IssuedAt.Format(time.RFC3339), p.Expires.Format(time.RFC3339))
+	if p.Change != nil {
+		fmt.Fprintf(w, "change    %s: %s\n", p.Change.Ticket, p.Change.Reason)
+	}
+	fmt.Fprintf(w, "built by  %s %s\n", p.Builder.Tool, p.Builder.Version)
+	fmt.Fprintf(w, "signed by %s\n", strings.Join(in.KeyIDs, ", "))
+	fmt.Fprintf(w, "payload   %d part(s), %s encrypted, %s plaintext, %d entries\n",
+		len(p.Payload.Parts), humanBytes(p.Payload.Size), humanBytes(p.Payload.PlaintextSize), p.Payload.Entries)
+	for _, pr := range in.Problems {
+		fmt.Fprintf(w, "PROBLEM   %s\n", pr)
+	}
+	m := in.Manifest
+	if m == nil {
+		return
+	}
+	fmt.Fprintf(w, "\npackages\n")
+	for _, pk := range m.Packages {
+		fmt.Fprintf(w, "  %-20s %d files, %s\n", pk.Name, pk.Files, humanBytes(pk.Size))
+	}
+	fmt.Fprintf(w, "\nvariables\n")
+	for _, v := range m.Variables {
+		flag := ""
+		if v.Sensitive {
+			flag = " (sensitive)"
+		}
+		if len(v.Zones) > 0 {
+			flag += " zone values: " + strings.Join(v.Zones, ", ")
+		}
+		fmt.Fprintf(w, "  %s%s\n", v.Name, flag)
+	}
+	fmt.Fprintf(w, "\nsteps\n")
+	for i, s := range m.Steps {
+		fmt.Fprintf(w, "  %d. %-20s %s\n", i+1, s.Name, describeStep(s))
+	}
+}
+
+func describeStep(s bundle.StepSpec) string {
+	var what string
+	switch {
+	case s.Deploy != "":
+		what = fmt.Sprintf("deploy %s to %s (keep %d)", s.Deploy, s.To, s.Keep)
+		if len(s.Substitute) > 0 {
+			what += ", substitute " + strings.Join(s.Substitute, " ")
+		}
+	case s.Script != "":
+		what = "script " + s.Script
+	default:
+		what = "run: " + firstLine(s.Run)
+	}
+	what += fmt.Sprintf(" [when %s, timeout %s", s.When, time.Duration(s.Timeout))
+	if s.Retries > 0 {
+		what += fmt.Sprintf(", retries %d", s.Retries)
+	}
+	if s.ContinueOnError {
+		what += ", continue on error"
+	}
+	return what + "]"
+}
+
+func firstLine(s string) string {
+	line, rest, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	if rest != "" {
+		line += " …"
+	}
+	return line
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/verify"
+)
+
+type verifyOptions struct {
+	bundle string
+	trust  string
+	keys   []string
+	json   bool
+}
+
+func newVerifyCommand() *cobra.Command {
+	var o verifyOptions
+	c := &cobra.Command{
+		Use:   "verify BUNDLE (--trust trust.yaml | --key PUB [--key PUB…]) [--json]",
+		Short: "Check a bundle's signatures and digests, without decrypting it",
+		Long: `Check a bundle without any secret: the statement's signatures against the
+trust policy (--trust) or the given release keys (--key: release role,
+threshold 1, no zone check), its type, format version, expiry, target zone,
+the manifest digest and every payload part's size and sha256. Stops at the
+first failure and exits 3.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.bundle = args[0]
+			return runVerify(c, o)
+		},
+	}
+	c.Flags().StringVar(&o.trust, "trust", "", "zone trust policy (trust.yaml)")
+	c.Flags().StringArrayVar(&o.keys, "key", nil, "trusted release public key (repeatable)")
+	c.Flags().BoolVar(&o.json, "json", false, "print the result as JSON")
+	c.MarkFlagsMutuallyExclusive("trust", "key")
+	c.MarkFlagsOneRequired("trust", "key")
+	return c
+}
+
+func loadPolicy(trust string, keyFiles []string) (*verify.Policy, error) {
+	if trust != "" {
+		t, err := verify.LoadTrust(trust)
+		if err != nil {
+			return nil, err
+		}
+		return t.Policy, nil
+	}
+	var ks []*keys.PublicKey
+	for _, f := range keyFiles {
+		k, err := keys.LoadPublic(f)
+		if err != nil {
+			return nil, err
+		}
+		ks = append(ks, k)
+	}
+	return verify.KeysPolicy(ks), nil
+}
+
+func runVerify(c *cobra.Command, o verifyOptions) error {
+	pol, err := loadPolicy(o.trust, o.keys)
+	if err != nil {
+		return err
+	}
+	b, err := bundle.Open(o.bundle)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	res, verr := verify.Bundle(c.Context(), b, verify.Options{Policy: pol})
+	if res != nil {
+		if o.json {
+			if err := printVerifyJSON(c.OutOrStdout(), res); err != nil {
+				return err
+			}
+		} else {
+			printChecks(c.OutOrStdout(), res.Checks)
+			if verr == nil {
+				p := res.Statement.Predicate
+				fmt.Fprintf(c.OutOrStdout(), "verified %s %s (channel %s, sequence %d, id %s)\n", p.Name, p.Version, p.Channel, p.Sequence, p.BundleID)
+			}
+		}
+	}
+	return verr
+}
+
+func printChecks(w io.Writer, checks []verify.CheckResult) {
+	for _, ch := range checks {
+		mark := map[string]string{verify.Pass: "ok  ", verify.Fail: "FAIL", verify.Skip: "skip"}[ch.Result]
+		fmt.Fprintf(w, "%s %-15s %s\n", mark, ch.Name, ch.Detail)
+	}
+}
+
+func printVerifyJSON(w io.Writer, res *verify.Result) error {
+	out := struct {
+		Verified        bool                 `json:"verified"`
+		Checks          []verify.CheckResult `json:"checks"`
+		Signers         []verify.Signer      `json:"signers"`
+		StatementSHA256 string               `json:"statementSha256,omitempty"`
+		Predicate       *bundle.Predicate    `json:"predicate,omitempty"`
+	}{res.Verified, res.Checks, res.Signers, res.StatementSHA256, nil}
+	if res.Statement != nil {
+		out.Predicate = &res.Statement.Predicate
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}

@@ -1,0 +1,274 @@
+// Package bundletest builds real, signed and encrypted bundles for tests:
+// keys, a zone identity and a small release in a temporary directory, with
+// knobs to re-sign, tamper or mix bundles (a bundle simulator). It is
+// imported only by tests.
+package bundletest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/dsse"
+	"airlock.dev/airlock/internal/keys"
+)
+
+// Fixture holds the keys and folders of one test.
+type Fixture struct {
+	T        testing.TB
+	Dir      string
+	Release  *keys.Signer
+	Approver *keys.Signer
+	Other    *keys.Signer // a key nobody trusts
+	Identity *age.X25519Identity
+	Ledger   string
+	// Now is the clock used for issuedAt.
+	Now time.Time
+}
+
+// New makes keys and an identity in a temp dir.
+func New(t testing.TB) *Fixture {
+	t.Helper()
+	f := &Fixture{T: t, Dir: t.TempDir(), Now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	f.Release, f.Approver, f.Other = NewSigner(t), NewSigner(t), NewSigner(t)
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Identity = id
+	f.Ledger = filepath.Join(f.Dir, "ledger")
+	return f
+}
+
+// NewSigner makes an unencrypted ECDSA P-256 key.
+func NewSigner(t testing.TB) *keys.Signer {
+	t.Helper()
+	priv, _, err := keys.Generate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := keys.ParsePrivate(priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// DefaultYAML is a small release: one package, a script, variables
+// (one sensitive), a deploy with substitution and a rollback step.
+const DefaultYAML = `apiVersion: airlock/v1
+name: shop
+version: 1.0.0
+channel: stable
+targets: [zone:test]
+expires: 24h
+change: { ticket: CHG-1, reason: test }
+packages:
+  - name: web
+    path: web
+variables:
+  Root: { value: /tmp/x }
+  Greeting: hello
+  Secret: { sensitive: true, fromEnv: SHOP_SECRET }
+steps:
+  - name: prepare
+    run: "echo preparing #{Greeting}"
+  - name: install
+    deploy: web
+    to: "#{Root}"
+    substitute: ["conf/*.conf"]
+  - name: migrate
+    script: scripts/migrate.sh
+  - name: undo
+    when: failure
+    run: echo undo
+`
+
+// Files is the content of the default release, path → content.
+func Files() map[string]string {
+	return map[string]string{
+		"web/index.html":     "<p>hello</p>\n",
+		"web/conf/app.conf":  "greeting=#{Greeting}\nsecret=#{Secret}\n",
+		"web/bin/run":        "#!/bin/sh\necho run\n",
+		"scripts/migrate.sh": "#!/bin/sh\necho migrating\n",
+	}
+}
+
+// WriteRelease writes airlock.yaml and files into a new release folder and
+// returns its path. Files whose path contains "bin/" or ends in .sh are
+// executable. big, if positive, adds web/blob.bin of that many random bytes.
+func (f *Fixture) WriteRelease(yaml string, files map[string]string, big int) string {
+	f.T.Helper()
+	dir, err := os.MkdirTemp(f.Dir, "release-*")
+	if err != nil {
+		f.T.Fatal(err)
+	}
+	write := func(rel string, data []byte) {
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			f.T.Fatal(err)
+		}
+		mode := os.FileMode(0o644)
+		if strings.Contains(rel, "bin/") || strings.HasSuffix(rel, ".sh") {
+			mode = 0o755
+		}
+		if err := os.WriteFile(p, data, mode); err != nil {
+			f.T.Fatal(err)
+		}
+	}
+	write("airlock.yaml", []byte(yaml))
+	for rel, content := range files {
+		write(rel, []byte(content))
+	}
+	if big > 0 {
+		b := make([]byte, big)
+		rand.Read(b)
+		write("web/blob.bin", b)
+	}
+	return dir
+}
+
+// Options tweak Build.
+type Options struct {
+	YAML      string            // default DefaultYAML
+	Files     map[string]string // default Files()
+	Big       int               // bytes of random data to add
+	Out       string            // default <tmp>/b-N (folder)
+	Split     int64
+	Sequence  uint64
+	Signers   []*keys.Signer // default Release; extra signers are added after
+	Secret    string         // value of SHOP_SECRET, default "canary-s3cret-value"
+	Epoch     time.Time
+	Targets   []string
+	Expires   time.Duration // overrides the release's expires when set
+}
+
+// Build builds a bundle and returns its path and result.
+func (f *Fixture) Build(o Options) (string, *bundle.BuildResult) {
+	f.T.Helper()
+	if o.YAML == "" {
+		o.YAML = DefaultYAML
+	}
+	if o.Files == nil {
+		o.Files = Files()
+	}
+	if o.Secret == "" {
+		o.Secret = "canary-s3cret-value"
+	}
+	if o.Out == "" {
+		out, err := os.MkdirTemp(f.Dir, "b-*")
+		if err != nil {
+			f.T.Fatal(err)
+		}
+		os.Remove(out)
+		o.Out = out
+	}
+	dir := f.WriteRelease(o.YAML, o.Files, o.Big)
+	rel, err := bundle.LoadRelease(dir)
+	if err != nil {
+		f.T.Fatal(err)
+	}
+	if o.Expires != 0 {
+		rel.Expires = o.Expires
+	}
+	signers := o.Signers
+	if signers == nil {
+		signers = []*keys.Signer{f.Release}
+	}
+	res, err := bundle.Build(context.Background(), bundle.BuildOptions{
+		Release: rel, Signer: signers[0], Recipients: []age.Recipient{f.Identity.Recipient()},
+		Out: o.Out, Sequence: o.Sequence, SplitSize: o.Split, LedgerDir: f.Ledger,
+		Epoch: o.Epoch, Targets: o.Targets, Now: func() time.Time { return f.Now },
+		Getenv: func(k string) string {
+			if k == "SHOP_SECRET" {
+				return o.Secret
+			}
+			return ""
+		},
+	})
+	if err != nil {
+		f.T.Fatal(err)
+	}
+	for _, s := range signers[1:] {
+		if _, err := bundle.AddSignature(o.Out, s); err != nil {
+			f.T.Fatal(err)
+		}
+	}
+	return o.Out, res
+}
+
+// Resign replaces a folder bundle's statement with one whose statement was
+// changed by edit and that is signed by the given signers (a malicious or
+// mistaken signer: everything it signs verifies).
+func (f *Fixture) Resign(dir string, edit func(st *bundle.Statement), signers ...*keys.Signer) {
+	f.T.Helper()
+	st := f.Statement(dir)
+	edit(st)
+	payload, err := json.Marshal(st)
+	if err != nil {
+		f.T.Fatal(err)
+	}
+	f.WriteEnvelope(dir, dsse.InTotoPayloadType, payload, signers...)
+}
+
+// WriteEnvelope signs payload and writes it as the statement of dir.
+func (f *Fixture) WriteEnvelope(dir, payloadType string, payload []byte, signers ...*keys.Signer) {
+	f.T.Helper()
+	env, err := dsse.Sign(payloadType, payload, signers...)
+	if err != nil {
+		f.T.Fatal(err)
+	}
+	b, err := dsse.Marshal(env)
+	if err != nil {
+		f.T.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, bundle.StatementFile), b, 0o644); err != nil {
+		f.T.Fatal(err)
+	}
+}
+
+// Statement decodes a folder bundle's statement without verifying it.
+func (f *Fixture) Statement(dir string) *bundle.Statement {
+	f.T.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, bundle.StatementFile))
+	if err != nil {
+		f.T.Fatal(err)
+	}
+	env, err := dsse.Read(strings.NewReader(string(raw)), bundle.MaxStatementSize)
+	if err != nil {
+		f.T.Fatal(err)
+	}
+	payload, err := dsse.PayloadOf(env)
+	if err != nil {
+		f.T.Fatal(err)
+	}
+	st, err := bundle.ParseStatement(payload)
+	if err != nil {
+		f.T.Fatal(err)
+	}
+	return st
+}
+
+// FlipByte inverts one byte of a file at offset off (negative: from the end).
+func FlipByte(t testing.TB, path string, off int64) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off < 0 {
+		off += int64(len(b))
+	}
+	b[off] ^= 0xff
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,302 @@
+package audit
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"airlock.dev/airlock/apply/receipt"
+	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/dsse"
+	"airlock.dev/airlock/internal/jsonx"
+	"airlock.dev/airlock/internal/keys"
+)
+
+// LedgerSuffix names the files read from the ledger folder.
+const LedgerSuffix = ".dsse.json"
+
+// Ledger reconciliation states of an Apply.
+const (
+	LedgerMatch       = "match"
+	LedgerNotInLedger = "not-in-ledger"
+	LedgerMismatch    = "mismatch"
+	LedgerUnknown     = "unknown"
+)
+
+// ledgerResult is one ledger file read.
+type ledgerResult struct {
+	bundle  *LedgerBundle
+	finding *Finding
+	counted bool // a *.dsse.json file
+}
+
+// readLedger reads every *.dsse.json under dir: a DSSE envelope whose
+// payload is a bundle statement, size-capped and decoded strictly. With
+// ledger keys, an entry counts only if one of them signed it.
+func readLedger(ctx context.Context, dir string, ledgerKeys []*keys.PublicKey, workers int) (*Ledger, []*LedgerBundle, []Finding, error) {
+	results, err := scanFiles(ctx, dir, workers, func(f fileRef) ledgerResult {
+		return examineLedgerFile(f, ledgerKeys)
+	})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("ledger: %w", err)
+	}
+	l := &Ledger{Dir: dir, SignaturesChecked: len(ledgerKeys) > 0}
+	var findings []Finding
+	bySHA := map[string]*LedgerBundle{}
+	byID := map[string]*LedgerBundle{}
+	var entries []*LedgerBundle
+	for _, r := range results {
+		if r.counted {
+			l.Files++
+		}
+		if r.finding != nil {
+			findings = append(findings, *r.finding)
+		}
+		b := r.bundle
+		if b == nil || bySHA[b.StatementSHA256] != nil {
+			continue // a copy of a statement already read (re-signed or copied)
+		}
+		if o := byID[b.ID]; o != nil {
+			f := newFinding(KindLedgerMismatch, "", 0, b.File,
+				"bundle id %s has two different statements in the ledger (%s and %s)", b.ID, o.File, b.File)
+			f.Related = []string{o.File}
+			findings = append(findings, f)
+			continue
+		}
+		bySHA[b.StatementSHA256] = b
+		byID[b.ID] = b
+		entries = append(entries, b)
+	}
+	return l, entries, findings, nil
+}
+
+func examineLedgerFile(f fileRef, ledgerKeys []*keys.PublicKey) ledgerResult {
+	if !strings.HasSuffix(f.rel, LedgerSuffix) {
+		return ledgerResult{}
+	}
+	if f.err != nil {
+		fd := newFinding(KindLedgerInvalid, "", 0, f.rel, "cannot read: %v", f.err)
+		return ledgerResult{finding: &fd, counted: true}
+	}
+	if !f.d.Type().IsRegular() {
+		fd := newFinding(KindSkipped, "", 0, f.rel, "ledger: not a regular file (%s), not followed", typeName(f.d))
+		return ledgerResult{finding: &fd}
+	}
+	data, err := readCapped(f.path, bundle.MaxStatementSize)
+	if err != nil {
+		fd := newFinding(KindLedgerInvalid, "", 0, f.rel, "cannot read: %v", err)
+		return ledgerResult{finding: &fd, counted: true}
+	}
+	b, err := examineLedgerBytes(f.rel, data, ledgerKeys)
+	if err != nil {
+		fd := newFinding(KindLedgerInvalid, "", 0, f.rel, "%v", err)
+		return ledgerResult{finding: &fd, counted: true}
+	}
+	return ledgerResult{bundle: b, counted: true}
+}
+
+// examineLedgerBytes decodes one ledger entry. It never panics on hostile
+// input.
+func examineLedgerBytes(rel string, data []byte, ledgerKeys []*keys.PublicKey) (*LedgerBundle, error) {
+	env, err := dsse.Read(bytes.NewReader(data), bundle.MaxStatementSize)
+	if err != nil {
+		return nil, fmt.Errorf("not a bundle statement envelope: %w", err)
+	}
+	if env.PayloadType != dsse.InTotoPayloadType {
+		return nil, fmt.Errorf("payload type %q, want %q", clip(env.PayloadType), dsse.InTotoPayloadType)
+	}
+	var payload []byte
+	var signedBy []string
+	if len(ledgerKeys) > 0 {
+		v, err := dsse.Verify(env, ledgerKeys)
+		if err != nil {
+			return nil, fmt.Errorf("no signature verifies with the ledger keys given: %w", err)
+		}
+		payload = v.Payload
+		for _, k := range v.Signers {
+			signedBy = append(signedBy, k.ID())
+		}
+	} else if payload, err = dsse.PayloadOf(env); err != nil {
+		return nil, fmt.Errorf("payload: %w", err)
+	}
+	var st bundle.Statement
+	if err := jsonx.Unmarshal(payload, &st); err != nil {
+		return nil, fmt.Errorf("bundle statement: %w", err)
+	}
+	p := &st.Predicate
+	switch {
+	case st.Type != bundle.StatementType:
+		return nil, fmt.Errorf("statement type %q, want %q", clip(st.Type), bundle.StatementType)
+	case st.PredicateType != bundle.PredicateType:
+		return nil, fmt.Errorf("predicate type %q, want %q", clip(st.PredicateType), bundle.PredicateType)
+	case p.FormatVersion != bundle.FormatVersion:
+		return nil, fmt.Errorf("bundle format version %d, this airlock reads %d", p.FormatVersion, bundle.FormatVersion)
+	case p.BundleID == "":
+		return nil, errors.New("bundle statement has no bundleId")
+	}
+	sum := sha256.Sum256(payload)
+	b := &LedgerBundle{
+		File:            rel,
+		StatementSHA256: hex.EncodeToString(sum[:]),
+		ID:              p.BundleID,
+		Name:            p.Name,
+		Version:         p.Version,
+		Channel:         p.Channel,
+		Sequence:        p.Sequence,
+		IssuedAt:        p.IssuedAt.UTC(),
+		Expires:         p.Expires.UTC(),
+		Targets:         p.Targets,
+		SignedBy:        signedBy,
+		Applies:         []ApplyRef{},
+	}
+	if p.Change != nil {
+		b.ChangeTicket = p.Change.Ticket
+	}
+	return b, nil
+}
+
+// targetZones returns the zone names of "zone:NAME" targets.
+func targetZones(targets []string) []string {
+	var out []string
+	for _, t := range targets {
+		if z, ok := strings.CutPrefix(t, "zone:"); ok && z != "" {
+			out = append(out, z)
+		}
+	}
+	return out
+}
+
+// ledgerIndex finds ledger bundles by statement digest and by bundle id.
+type ledgerIndex struct {
+	bySHA map[string]*LedgerBundle
+	byID  map[string]*LedgerBundle
+}
+
+func newLedgerIndex(entries []*LedgerBundle) ledgerIndex {
+	ix := ledgerIndex{bySHA: map[string]*LedgerBundle{}, byID: map[string]*LedgerBundle{}}
+	for _, b := range entries {
+		ix.bySHA[b.StatementSHA256] = b
+		ix.byID[b.ID] = b
+	}
+	return ix
+}
+
+// match sets a.Ledger and returns the ledger bundle a names, if any.
+func (ix ledgerIndex) match(a *Apply) *LedgerBundle {
+	if a.Bundle.StatementSHA256 == "" {
+		a.Ledger = LedgerUnknown
+		return nil
+	}
+	if b := ix.bySHA[a.Bundle.StatementSHA256]; b != nil {
+		a.Ledger = LedgerMatch
+		return b
+	}
+	if a.Bundle.ID != "" && ix.byID[a.Bundle.ID] != nil {
+		a.Ledger = LedgerMismatch
+		return nil
+	}
+	a.Ledger = LedgerNotInLedger
+	return nil
+}
+
+// ledgerFindings reports, for an apply that ran, a bundle the ledger does
+// not hold or holds with another statement.
+func ledgerFindings(a *Apply, ix ledgerIndex) []Finding {
+	switch a.Ledger {
+	case LedgerNotInLedger:
+		return []Finding{newFinding(KindNotInLedger, a.Zone, a.Seq, a.File,
+			"%s ran bundle %s (statement sha256 %s), which the builder's ledger does not hold",
+			a.Result, bundleName(a.Bundle), short(a.Bundle.StatementSHA256))}
+	case LedgerMismatch:
+		o := ix.byID[a.Bundle.ID]
+		f := newFinding(KindLedgerMismatch, a.Zone, a.Seq, a.File,
+			"%s ran bundle id %s with statement sha256 %s, but the ledger's statement for that id is %s (%s)",
+			a.Result, a.Bundle.ID, short(a.Bundle.StatementSHA256), short(o.StatementSHA256), o.File)
+		f.Related = []string{o.File}
+		return []Finding{f}
+	}
+	return nil
+}
+
+// settleStatus sets each ledger bundle's status from the applies found,
+// given the zones that have receipts in the folder.
+func settleStatus(entries []*LedgerBundle, audited map[string]bool) {
+	for _, b := range entries {
+		switch {
+		case slices.ContainsFunc(b.Applies, func(r ApplyRef) bool {
+			return r.Result == receipt.Applied || r.Result == receipt.AlreadyApplied
+		}):
+			b.Status = StatusApplied
+		case len(b.Applies) > 0:
+			b.Status = StatusAttempted
+		case slices.ContainsFunc(targetZones(b.Targets), func(z string) bool { return audited[z] }):
+			b.Status = StatusNeverApplied
+		default:
+			b.Status = StatusNotAudited
+		}
+	}
+}
+
+// neverApplied reports, for each audited zone a bundle targets, that no
+// receipt of that zone names it. zoneApplies are each zone's applies in
+// chain order, used to say what superseded it.
+func neverApplied(b *LedgerBundle, audited map[string]bool, zoneApplies map[string][]*Apply) []Finding {
+	var out []Finding
+	for _, z := range targetZones(b.Targets) {
+		if !audited[z] || slices.ContainsFunc(b.Applies, func(r ApplyRef) bool { return r.Zone == z }) {
+			continue
+		}
+		msg := fmt.Sprintf("%s (%s #%d, id %s, issued %s) was built for zone %s and never applied there",
+			bundleVersion(b.Name, b.Version), b.Channel, b.Sequence, b.ID, stamp(b.IssuedAt), z)
+		if s := supersededBy(b, zoneApplies[z]); s != nil {
+			msg += fmt.Sprintf("; superseded by %s (#%d) applied %s", bundleVersion(s.Bundle.Name, s.Bundle.Version), s.Bundle.Sequence, stamp(s.Started))
+		}
+		if !b.Expires.IsZero() {
+			msg += "; expires " + stamp(b.Expires)
+		}
+		out = append(out, Finding{Severity: infoOf(KindNeverApplied).severity, Kind: KindNeverApplied, Zone: z, File: b.File, Message: msg})
+	}
+	return out
+}
+
+// supersededBy returns the first apply of a later sequence of the same
+// name and channel.
+func supersededBy(b *LedgerBundle, applies []*Apply) *Apply {
+	for _, a := range applies {
+		if a.Result == receipt.Applied && a.Bundle.Name == b.Name && a.Bundle.Channel == b.Channel && a.Bundle.Sequence > b.Sequence {
+			return a
+		}
+	}
+	return nil
+}
+
+func sortLedger(entries []*LedgerBundle) {
+	slices.SortFunc(entries, func(x, y *LedgerBundle) int {
+		return cmp.Or(cmp.Compare(x.Name, y.Name), cmp.Compare(x.Channel, y.Channel),
+			cmp.Compare(x.Sequence, y.Sequence), cmp.Compare(x.ID, y.ID), cmp.Compare(x.File, y.File))
+	})
+}
+
+func bundleVersion(name, version string) string {
+	switch {
+	case name == "":
+		return "(unnamed)"
+	case version == "":
+		return name
+	}
+	return name + " " + version
+}
+
+func bundleName(b BundleRef) string {
+	s := bundleVersion(b.Name, b.Version)
+	if b.ID != "" {
+		s += " (id " + b.ID + ")"
+	}
+	return s
+}

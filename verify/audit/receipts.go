@@ -1,0 +1,258 @@
+package audit
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"unicode/utf8"
+
+	"airlock.dev/airlock/apply/receipt"
+	"airlock.dev/airlock/internal/dsse"
+	"airlock.dev/airlock/internal/keys"
+)
+
+// Bounds on what an Apply keeps from a receipt, so that memory per receipt
+// stays small however large the receipt is.
+const (
+	// MaxSteps is how many steps an Apply keeps; the rest are counted.
+	MaxSteps = 64
+	// maxText bounds free-text fields (messages, step errors, check details).
+	maxText = 300
+	// maxChecks bounds the failed checks kept.
+	maxChecks = 16
+)
+
+// examined is what one file of the receipts folder turned out to be:
+// a verified receipt (apply set) or a finding.
+type examined struct {
+	apply   *Apply
+	finding *Finding
+	// kind of outcome for counting: "receipt", "rejected", "skipped".
+	class string
+}
+
+const (
+	classReceipt  = "receipt"
+	classRejected = "rejected"
+	classSkipped  = "skipped"
+)
+
+// examineFile reads and verifies one file of the receipts folder.
+func examineFile(f fileRef, trusted []*keys.PublicKey) examined {
+	if f.err != nil {
+		return rejected(newFinding(KindUnreadable, "", 0, f.rel, "cannot read: %v", f.err))
+	}
+	if !f.d.Type().IsRegular() {
+		fd := newFinding(KindSkipped, "", 0, f.rel, "not a regular file (%s), not followed", typeName(f.d))
+		return examined{finding: &fd, class: classSkipped}
+	}
+	data, err := readCapped(f.path, receipt.MaxSize)
+	if err != nil {
+		var tl errTooLarge
+		if errors.As(err, &tl) {
+			return rejected(newFinding(KindUnparseable, "", 0, f.rel, "not a receipt envelope: %v", err))
+		}
+		return rejected(newFinding(KindUnreadable, "", 0, f.rel, "cannot read: %v", err))
+	}
+	return examineBytes(f.rel, data, trusted)
+}
+
+func typeName(d fs.DirEntry) string {
+	switch t := d.Type(); {
+	case t&fs.ModeSymlink != 0:
+		return "symbolic link"
+	case t&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case t&fs.ModeSocket != 0:
+		return "socket"
+	case t&fs.ModeDevice != 0:
+		return "device"
+	}
+	return "irregular file"
+}
+
+// examineBytes verifies one receipt file's bytes against the trusted keys.
+// It never panics on hostile input.
+func examineBytes(rel string, data []byte, trusted []*keys.PublicKey) examined {
+	if !looksLikeJSON(data) {
+		fd := newFinding(KindNotAReceipt, "", 0, rel, "not a JSON document (%s); not read as a receipt", sniff(data))
+		return examined{finding: &fd, class: classSkipped}
+	}
+	r, err := receipt.Verify(data, trusted)
+	if err != nil {
+		return rejected(classify(rel, data, trusted, err))
+	}
+	a := summarize(rel, r)
+	return examined{apply: a, class: classReceipt}
+}
+
+func rejected(f Finding) examined { return examined{finding: &f, class: classRejected} }
+
+// looksLikeJSON reports whether the first non-space byte opens an object.
+// Anything else (an age-encrypted log, a key, a README) is not a receipt.
+func looksLikeJSON(data []byte) bool {
+	t := bytes.TrimLeft(data, " \t\r\n")
+	return len(t) > 0 && t[0] == '{'
+}
+
+func sniff(data []byte) string {
+	switch {
+	case len(data) == 0:
+		return "empty file"
+	case bytes.HasPrefix(data, []byte("age-encryption.org/")), bytes.HasPrefix(data, []byte("-----BEGIN AGE ENCRYPTED FILE-----")):
+		return "an age-encrypted file"
+	case bytes.HasPrefix(data, []byte("-----BEGIN ")):
+		return "a PEM file"
+	case !utf8.Valid(data[:min(len(data), 512)]):
+		return "binary data"
+	}
+	return "text"
+}
+
+// classify names why a receipt failed verification. Signature failures are
+// "tampered" when a signature's keyid names one of the trusted keys (the
+// content or signature changed after signing) and "unknown-key" otherwise.
+// The zone and seq the file claims are read without verification, to name
+// it.
+func classify(rel string, data []byte, trusted []*keys.PublicKey, err error) Finding {
+	var ve *receipt.VerifyError
+	if !errors.As(err, &ve) {
+		return newFinding(KindUnparseable, "", 0, rel, "%v", err)
+	}
+	zone, seq, claim := claims(data)
+	switch {
+	case ve.Reason == "signature":
+		ids := signatureKeyIDs(data)
+		for _, id := range ids {
+			for _, k := range trusted {
+				if id == k.ID() {
+					return newFinding(KindTampered, zone, seq, rel,
+						"signature by receipt key %s does not verify: the receipt was changed after signing%s", id, claim)
+				}
+			}
+		}
+		named := "no keyid"
+		if len(ids) > 0 {
+			named = "keyid " + strings.Join(ids, ", ")
+		}
+		return newFinding(KindUnknownKey, zone, seq, rel,
+			"not signed by any receipt key given (%s)%s", named, claim)
+	case ve.Reason == "envelope" || strings.HasPrefix(ve.Reason, "larger than") || strings.HasPrefix(ve.Reason, "payload type"):
+		return newFinding(KindUnparseable, zone, seq, rel, "not a receipt envelope: %s", verifyDetail(ve))
+	default:
+		// The signature verified; the signed statement is not a valid receipt.
+		return newFinding(KindInvalid, zone, seq, rel, "signed by a receipt key but not a valid receipt: %s%s", verifyDetail(ve), claim)
+	}
+}
+
+// verifyDetail is a VerifyError's reason and cause without its prefix.
+func verifyDetail(ve *receipt.VerifyError) string {
+	switch {
+	case ve.Err == nil:
+		return clip(ve.Reason)
+	case ve.Reason == "envelope":
+		return clip(ve.Err.Error())
+	}
+	return clip(ve.Reason + ": " + ve.Err.Error())
+}
+
+// claims reads the zone and seq a receipt claims, without verification.
+func claims(data []byte) (zone string, seq uint64, phrase string) {
+	r, err := receipt.Parse(data)
+	if err != nil {
+		return "", 0, ""
+	}
+	p := r.Predicate()
+	return clip(p.Zone), p.Seq, fmt.Sprintf(" (unverified claim: zone %s seq %d)", clip(p.Zone), p.Seq)
+}
+
+// signatureKeyIDs returns the keyid hints of an envelope's signatures.
+func signatureKeyIDs(data []byte) []string {
+	env, err := dsse.Read(bytes.NewReader(data), receipt.MaxSize)
+	if err != nil {
+		return nil
+	}
+	var ids []string
+	for _, s := range env.Signatures {
+		if s.KeyID != "" {
+			ids = append(ids, clip(s.KeyID))
+		}
+	}
+	return ids
+}
+
+// summarize keeps the bounded part of a verified receipt the report needs.
+func summarize(rel string, r *receipt.Receipt) *Apply {
+	p := r.Predicate()
+	a := &Apply{
+		File:        rel,
+		Zone:        p.Zone,
+		Seq:         p.Seq,
+		ReceiptID:   p.ReceiptID,
+		SHA256:      r.SHA256,
+		PrevSHA256:  p.PrevSHA256,
+		KeyID:       r.Signer.ID(),
+		Started:     p.Time.Started.UTC(),
+		Finished:    p.Time.Finished.UTC(),
+		ClockSource: p.Time.Source,
+		Host:        p.Host.Name,
+		Applier:     p.Applier.Version,
+		Operator:    p.Operator,
+		Result:      p.Outcome.Result,
+		Reason:      p.Outcome.Reason,
+		Message:     clip(p.Outcome.Message),
+		Resumed:     p.Resumed,
+		Bundle: BundleRef{
+			Verified:        p.Bundle.Verified,
+			StatementSHA256: p.Bundle.StatementSHA256,
+			ID:              p.Bundle.ID,
+			Name:            p.Bundle.Name,
+			Version:         p.Bundle.Version,
+			Channel:         p.Bundle.Channel,
+			Sequence:        p.Bundle.Sequence,
+			IssuedAt:        p.Bundle.IssuedAt.UTC(),
+			Expires:         p.Bundle.Expires.UTC(),
+			Targets:         p.Bundle.Targets,
+			Signers:         p.Bundle.Signers,
+			ChangeTicket:    p.Bundle.ChangeTicket,
+			ChangeReason:    clip(p.Bundle.ChangeReason),
+		},
+	}
+	a.Operator.Note = clip(a.Operator.Note)
+	for _, o := range p.Override {
+		a.Overrides = append(a.Overrides, o.Name)
+	}
+	for _, c := range p.Checks {
+		if c.Result == receipt.Fail && len(a.FailedChecks) < maxChecks {
+			a.FailedChecks = append(a.FailedChecks, receipt.Check{Name: c.Name, Result: c.Result, Detail: clip(c.Detail)})
+		}
+	}
+	a.Steps = make([]Step, 0, min(len(p.Steps), MaxSteps))
+	for i, s := range p.Steps {
+		if i >= MaxSteps {
+			a.StepsOmitted = len(p.Steps) - MaxSteps
+			break
+		}
+		a.Steps = append(a.Steps, Step{
+			Name: s.Name, Kind: s.Kind, When: s.When, Result: s.Result,
+			ExitCode: s.ExitCode, Attempts: s.Attempts,
+			Started: s.Started.UTC(), Finished: s.Finished.UTC(),
+			Error: clip(s.Error),
+		})
+	}
+	return a
+}
+
+// clip bounds free text to maxText bytes at a rune boundary.
+func clip(s string) string {
+	if len(s) <= maxText {
+		return s
+	}
+	cut := maxText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

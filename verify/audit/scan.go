@@ -1,0 +1,148 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+)
+
+// fileRef is one entry found under a scanned folder.
+type fileRef struct {
+	path string      // as opened
+	rel  string      // relative to the folder, forward slashes
+	d    fs.DirEntry // nil when err is set for an unreadable entry
+	err  error       // the walk could not read this entry
+}
+
+// scanFiles walks root (not following symlinks) and calls fn for every
+// non-directory entry on workers goroutines. Results come back in walk
+// order (lexical), whatever order the workers finish in. Unreadable
+// subfolders reach fn as a fileRef with err set; an unreadable root is an
+// error.
+func scanFiles[T any](ctx context.Context, root string, workers int, fn func(fileRef) T) ([]T, error) {
+	st, err := os.Stat(root)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("%s: not a folder", root)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	type job struct {
+		i int
+		f fileRef
+	}
+	type result struct {
+		i int
+		v T
+	}
+	jobs := make(chan job, 2*workers)
+	results := make(chan result, 2*workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for j := range jobs {
+				results <- result{j.i, fn(j.f)}
+			}
+		})
+	}
+	var walkErr error
+	go func() {
+		defer close(jobs)
+		n := 0
+		send := func(f fileRef) error {
+			select {
+			case jobs <- job{n, f}:
+				n++
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		walkErr = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if p == root {
+					return err
+				}
+				if serr := send(fileRef{path: p, rel: relSlash(root, p), err: err}); serr != nil {
+					return serr
+				}
+				if d != nil && d.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if d.IsDir() {
+				return ctx.Err()
+			}
+			return send(fileRef{path: p, rel: relSlash(root, p), d: d})
+		})
+	}()
+	go func() {
+		wg.Wait()
+		close(results)
+	}()
+
+	var out []T
+	for r := range results {
+		if r.i >= len(out) {
+			out = append(out, make([]T, r.i+1-len(out))...)
+		}
+		out[r.i] = r.v
+	}
+	// jobs is closed (walk done) before the workers end and results closes.
+	if walkErr != nil {
+		return nil, fmt.Errorf("walk %s: %w", root, walkErr)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func relSlash(root, p string) string {
+	rel, err := filepath.Rel(root, p)
+	if err != nil {
+		return filepath.ToSlash(p)
+	}
+	return filepath.ToSlash(rel)
+}
+
+// errTooLarge reports a file over the size cap without reading it.
+type errTooLarge struct{ max int64 }
+
+func (e errTooLarge) Error() string { return fmt.Sprintf("larger than %d bytes", e.max) }
+
+// readCapped reads a regular file of at most max bytes. The size is checked
+// before reading and again while reading (the file may grow).
+func readCapped(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file")
+	}
+	if st.Size() > max {
+		return nil, errTooLarge{max}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, errTooLarge{max}
+	}
+	return data, nil
+}

@@ -1,0 +1,398 @@
+// Package verify decides whether a bundle may be trusted, without any
+// secret: it checks the DSSE signatures against a zone's trust policy, the
+// statement, and the digests of every file, in a fixed order, stopping at
+// the first failure. A failed check is an *Error ("verification failed");
+// any other error means the bundle could not be verified (for example an
+// I/O error), which callers must not confuse with a verdict.
+package verify
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/dsse"
+	"airlock.dev/airlock/internal/keys"
+)
+
+// Check names, in the order they run. They are stable: receipts and
+// scripts use them.
+const (
+	CheckEnvelope      = "envelope"
+	CheckSignature     = "signature"
+	CheckPayloadType   = "payload-type"
+	CheckPredicateType = "predicate-type"
+	CheckFormat        = "format-version"
+	CheckExpiry        = "expiry"
+	CheckTarget        = "target"
+	CheckSequence      = "sequence"
+	CheckManifest      = "manifest"
+	CheckParts         = "parts"
+)
+
+// Check results.
+const (
+	Pass = "pass"
+	Fail = "fail"
+	Skip = "skip"
+)
+
+// MaxClockSkew is how far in the future a bundle's issuedAt may be before
+// the zone's clock is considered wrong.
+const MaxClockSkew = 10 * time.Minute
+
+// Error is a verification failure: the bundle was examined and is not to be
+// trusted. Check names the failed check; File the bundle file, if any.
+type Error struct {
+	Check string
+	File  string
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	if e.File != "" {
+		return fmt.Sprintf("verification failed: %s: %s: %s", e.Check, e.File, e.Msg)
+	}
+	return fmt.Sprintf("verification failed: %s: %s", e.Check, e.Msg)
+}
+
+// Options configures Bundle.
+type Options struct {
+	Policy *Policy
+	// Now is the time to check expiry against; zero means time.Now. Fix
+	// it once per apply so a bundle that expires mid-apply still completes.
+	Now time.Time
+	// Sequence, if set, runs after the target check: the applier's
+	// anti-rollback decision. Its error fails the "sequence" check.
+	Sequence func(p *bundle.Predicate) error
+}
+
+// Signer is a key that signed the bundle, with the role it counted for.
+type Signer struct {
+	KeyID string `json:"keyid"`
+	Role  string `json:"role"`
+}
+
+// CheckResult is one check and its outcome.
+type CheckResult struct {
+	Name   string `json:"name"`
+	Result string `json:"result"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// Result is what verification established. On failure it holds the checks
+// run so far, and Claimed holds what the statement claims, if it could be
+// decoded (unauthenticated unless Verified).
+type Result struct {
+	Verified        bool
+	Statement       *bundle.Statement // set once the signature verified
+	Claimed         *bundle.Predicate // best effort, possibly unauthenticated
+	StatementSHA256 string            // of the Statement (DSSE payload)
+	EnvelopeSHA256  string            // of statement.dsse.json as read
+	Manifest        *bundle.Manifest
+	Signers         []Signer
+	Checks          []CheckResult
+}
+
+func (r *Result) pass(name, detail string) { r.Checks = append(r.Checks, CheckResult{name, Pass, detail}) }
+func (r *Result) skip(name, detail string) { r.Checks = append(r.Checks, CheckResult{name, Skip, detail}) }
+
+func (r *Result) fail(name, file, format string, a ...any) error {
+	e := &Error{Check: name, File: file, Msg: fmt.Sprintf(format, a...)}
+	detail := e.Msg
+	if file != "" {
+		detail = file + ": " + e.Msg
+	}
+	r.Checks = append(r.Checks, CheckResult{name, Fail, detail})
+	return e
+}
+
+// Bundle verifies b against o.Policy. It reads the statement (size-capped
+// before parsing), checks signatures, types, format version, expiry,
+// target, sequence, the manifest's digest and every payload part's size and
+// digest while streaming. It never decrypts.
+func Bundle(ctx context.Context, b *bundle.Bundle, o Options) (*Result, error) {
+	if o.Policy == nil {
+		return nil, errors.New("verify: no trust policy")
+	}
+	now := o.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	r := &Result{}
+	st, err := r.statement(b, o.Policy)
+	if err != nil {
+		return r, err
+	}
+	p := &st.Predicate
+	if err := r.timeAndPlace(p, o.Policy, now); err != nil {
+		return r, err
+	}
+	if o.Sequence != nil {
+		if err := o.Sequence(p); err != nil {
+			return r, r.fail(CheckSequence, "", "%v", err)
+		}
+		r.pass(CheckSequence, fmt.Sprintf("%s/%s sequence %d", p.Name, p.Channel, p.Sequence))
+	}
+	if err := r.manifest(b, st); err != nil {
+		return r, err
+	}
+	if err := r.parts(ctx, b, &p.Payload); err != nil {
+		return r, err
+	}
+	r.Verified = true
+	return r, nil
+}
+
+// statement runs the checks up to the format version.
+func (r *Result) statement(b *bundle.Bundle, pol *Policy) (*bundle.Statement, error) {
+	size, ok := b.Size(bundle.StatementFile)
+	if !ok {
+		return nil, r.fail(CheckEnvelope, bundle.StatementFile, "missing (is this a bundle?)")
+	}
+	if size > bundle.MaxStatementSize {
+		return nil, r.fail(CheckEnvelope, bundle.StatementFile, "%d bytes, more than the %d allowed", size, bundle.MaxStatementSize)
+	}
+	raw, err := b.ReadFile(bundle.StatementFile, bundle.MaxStatementSize)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(raw)
+	r.EnvelopeSHA256 = hex.EncodeToString(sum[:])
+	env, err := dsse.Read(bytes.NewReader(raw), bundle.MaxStatementSize)
+	if err != nil {
+		return nil, r.fail(CheckEnvelope, bundle.StatementFile, "%v", err)
+	}
+	r.pass(CheckEnvelope, fmt.Sprintf("%d bytes, %s", len(raw), plural(len(env.Signatures), "signature")))
+	r.claim(env)
+	v, err := dsse.Verify(env, pol.allKeys())
+	if err != nil {
+		return nil, r.fail(CheckSignature, bundle.StatementFile, "no signature from a trusted key (%d signatures, keyids %s)", len(env.Signatures), keyIDs(env))
+	}
+	if err := r.thresholds(v.Signers, pol); err != nil {
+		return nil, err
+	}
+	if env.PayloadType != dsse.InTotoPayloadType {
+		return nil, r.fail(CheckPayloadType, bundle.StatementFile, "payload type %q, want %q", env.PayloadType, dsse.InTotoPayloadType)
+	}
+	r.pass(CheckPayloadType, env.PayloadType)
+	sum = sha256.Sum256(v.Payload)
+	r.StatementSHA256 = hex.EncodeToString(sum[:])
+	st, err := bundle.ParseStatement(v.Payload)
+	if err != nil {
+		return nil, r.fail(CheckPredicateType, bundle.StatementFile, "%v", err)
+	}
+	if st.PredicateType != bundle.PredicateType {
+		return nil, r.fail(CheckPredicateType, bundle.StatementFile, "predicate type %q, want %q", st.PredicateType, bundle.PredicateType)
+	}
+	r.pass(CheckPredicateType, st.PredicateType)
+	if st.Predicate.FormatVersion != bundle.FormatVersion {
+		return nil, r.fail(CheckFormat, bundle.StatementFile, "format version %d, this airlock reads %d", st.Predicate.FormatVersion, bundle.FormatVersion)
+	}
+	if err := st.Predicate.Validate(); err != nil {
+		return nil, r.fail(CheckFormat, bundle.StatementFile, "%v", err)
+	}
+	if err := st.SubjectsMatch(); err != nil {
+		return nil, r.fail(CheckFormat, bundle.StatementFile, "%v", err)
+	}
+	r.pass(CheckFormat, fmt.Sprintf("version %d", bundle.FormatVersion))
+	r.Statement = st
+	r.Claimed = &st.Predicate
+	return st, nil
+}
+
+// claim decodes the statement without trusting it, for reporting only.
+func (r *Result) claim(env *dsse.Envelope) {
+	payload, err := dsse.PayloadOf(env)
+	if err != nil {
+		return
+	}
+	if st, err := bundle.ParseStatement(payload); err == nil {
+		r.Claimed = &st.Predicate
+	}
+}
+
+// thresholds counts distinct signing keys per role.
+func (r *Result) thresholds(signers []*keys.PublicKey, pol *Policy) error {
+	var missing []string
+	for _, role := range pol.Roles {
+		n := 0
+		for _, s := range signers {
+			if slices.ContainsFunc(role.Keys, s.Equal) {
+				n++
+			}
+		}
+		if n < role.Threshold {
+			missing = append(missing, fmt.Sprintf("role %s has %d of %d required signatures", role.Name, n, role.Threshold))
+		}
+	}
+	for _, s := range signers {
+		r.Signers = append(r.Signers, Signer{KeyID: s.ID(), Role: pol.roleOf(s)})
+	}
+	if len(missing) > 0 {
+		return r.fail(CheckSignature, bundle.StatementFile, "%s (a key counts once, however often it signs)", strings.Join(missing, "; "))
+	}
+	var desc []string
+	for _, s := range r.Signers {
+		desc = append(desc, s.Role+" "+s.KeyID)
+	}
+	r.pass(CheckSignature, strings.Join(desc, ", "))
+	return nil
+}
+
+func (r *Result) timeAndPlace(p *bundle.Predicate, pol *Policy, now time.Time) error {
+	if now.After(p.Expires) {
+		return r.fail(CheckExpiry, "", "bundle expired at %s (now %s)", p.Expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	if p.IssuedAt.After(now.Add(MaxClockSkew)) {
+		return r.fail(CheckExpiry, "", "bundle issued at %s, after this machine's time %s: check the zone clock", p.IssuedAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	r.pass(CheckExpiry, "expires "+p.Expires.UTC().Format(time.RFC3339))
+	if pol.Zone == "" {
+		r.skip(CheckTarget, "no zone given (verify with --trust to check the target)")
+		return nil
+	}
+	if !slices.Contains(p.Targets, "zone:"+pol.Zone) {
+		return r.fail(CheckTarget, "", "bundle targets %s, not zone:%s", strings.Join(p.Targets, ", "), pol.Zone)
+	}
+	var hosts []string
+	for _, t := range p.Targets {
+		if h, ok := strings.CutPrefix(t, "host:"); ok {
+			hosts = append(hosts, h)
+		}
+	}
+	if len(hosts) > 0 && !slices.Contains(hosts, pol.Host) {
+		return r.fail(CheckTarget, "", "bundle targets hosts %s, not this host %q", strings.Join(hosts, ", "), pol.Host)
+	}
+	r.pass(CheckTarget, "zone:"+pol.Zone)
+	return nil
+}
+
+func (r *Result) manifest(b *bundle.Bundle, st *bundle.Statement) error {
+	want := st.Predicate.Manifest
+	size, ok := b.Size(bundle.ManifestFile)
+	if !ok {
+		return r.fail(CheckManifest, bundle.ManifestFile, "missing")
+	}
+	if size != want.Size {
+		return r.fail(CheckManifest, bundle.ManifestFile, "%d bytes, signed size %d", size, want.Size)
+	}
+	data, err := b.ReadFile(bundle.ManifestFile, want.Size)
+	if err != nil {
+		return err
+	}
+	if got := sha256Hex(data); got != want.SHA256 {
+		return r.fail(CheckManifest, bundle.ManifestFile, "sha256 %s, signed %s", got, want.SHA256)
+	}
+	m, err := bundle.ParseManifest(data)
+	if err != nil {
+		return r.fail(CheckManifest, bundle.ManifestFile, "%v", err)
+	}
+	p := &st.Predicate
+	if m.Name != p.Name || m.Version != p.Version || m.Channel != p.Channel {
+		return r.fail(CheckManifest, bundle.ManifestFile, "describes %s %s (%s), the statement %s %s (%s)", m.Name, m.Version, m.Channel, p.Name, p.Version, p.Channel)
+	}
+	if len(m.Files)+1 != p.Payload.Entries {
+		return r.fail(CheckManifest, bundle.ManifestFile, "lists %d entries, the statement %d", len(m.Files)+1, p.Payload.Entries)
+	}
+	r.Manifest = m
+	r.pass(CheckManifest, fmt.Sprintf("sha256 %s, %d files", want.SHA256[:12], len(m.Files)))
+	return nil
+}
+
+// parts checks that the bundle holds exactly the signed parts, first by
+// size (cheap: finds missing and truncated parts), then by streaming SHA-256.
+func (r *Result) parts(ctx context.Context, b *bundle.Bundle, pl *bundle.Payload) error {
+	signed := map[string]bundle.FileRef{}
+	for _, part := range pl.Parts {
+		signed[part.Name] = part
+	}
+	for _, name := range b.Parts() {
+		if _, ok := signed[name]; !ok {
+			return r.fail(CheckParts, name, "not listed in the signed statement (a part of another bundle?)")
+		}
+	}
+	for _, part := range pl.Parts {
+		size, ok := b.Size(part.Name)
+		if !ok {
+			return r.fail(CheckParts, part.Name, "missing (the statement lists %d parts)", len(pl.Parts))
+		}
+		if size != part.Size {
+			return r.fail(CheckParts, part.Name, "%d bytes, signed size %d (truncated, or from another bundle)", size, part.Size)
+		}
+	}
+	for _, part := range pl.Parts {
+		got, err := hashPart(ctx, b, part)
+		if err != nil {
+			return err
+		}
+		if got != part.SHA256 {
+			for _, other := range pl.Parts {
+				if other.SHA256 == got {
+					return r.fail(CheckParts, part.Name, "content is that of %s (parts reordered or renamed)", other.Name)
+				}
+			}
+			return r.fail(CheckParts, part.Name, "sha256 %s, signed %s (corrupted, or from another bundle)", got, part.SHA256)
+		}
+	}
+	r.pass(CheckParts, fmt.Sprintf("%s, %d bytes", plural(len(pl.Parts), "part"), pl.Size))
+	return nil
+}
+
+// hashPart streams a part through SHA-256, reading at most its signed size + 1.
+func hashPart(ctx context.Context, b *bundle.Bundle, part bundle.FileRef) (string, error) {
+	rc, err := b.OpenFile(part.Name)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, &ctxReader{ctx: ctx, r: io.LimitReader(rc, part.Size+1)})
+	if err != nil {
+		return "", fmt.Errorf("read %s: %w", part.Name, err)
+	}
+	if n != part.Size {
+		return fmt.Sprintf("(size changed to %d while reading)", n), nil
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func keyIDs(env *dsse.Envelope) string {
+	var ids []string
+	for _, s := range env.Signatures {
+		ids = append(ids, s.KeyID)
+	}
+	return strings.Join(ids, ", ")
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}

@@ -1,0 +1,255 @@
+package verify_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/bundletest"
+	"airlock.dev/airlock/internal/dsse"
+	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/verify"
+)
+
+// split gives 3 parts: two full 1 MiB parts and a short one.
+const (
+	split = 1 << 20
+	big   = 5 << 19 // 2.5 MiB of random data
+)
+
+func policy(zone string, roles ...verify.Role) *verify.Policy {
+	return &verify.Policy{Zone: zone, Roles: roles}
+}
+
+func role(name string, threshold int, signers ...*keys.Signer) verify.Role {
+	r := verify.Role{Name: name, Threshold: threshold}
+	for _, s := range signers {
+		r.Keys = append(r.Keys, s.Public())
+	}
+	return r
+}
+
+func check(t *testing.T, dir string, o verify.Options) (*verify.Result, error) {
+	t.Helper()
+	b, err := bundle.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if o.Now.IsZero() {
+		o.Now = time.Date(2026, 11, 1, 13, 0, 0, 0, time.UTC)
+	}
+	return verify.Bundle(context.Background(), b, o)
+}
+
+func TestVerifyGood(t *testing.T) {
+	f := bundletest.New(t)
+	dir, _ := f.Build(bundletest.Options{Big: big, Split: split, Signers: []*keys.Signer{f.Release, f.Approver}})
+	pol := policy("test", role("release", 1, f.Release), role("approve", 1, f.Approver))
+	res, err := check(t, dir, verify.Options{Policy: pol})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Verified || len(res.Signers) != 2 || res.Signers[0].Role != "release" || res.Signers[1].Role != "approve" {
+		t.Fatalf("result %+v", res)
+	}
+	if n := len(res.Statement.Predicate.Payload.Parts); n != 3 {
+		t.Fatalf("%d parts, want 3", n)
+	}
+	for _, c := range res.Checks {
+		if c.Result != verify.Pass {
+			t.Errorf("check %s: %s", c.Name, c.Result)
+		}
+	}
+}
+
+// TestTamper covers every way a bundle on the media can be altered: each
+// must fail verification (a *verify.Error) naming the check and the file.
+func TestTamper(t *testing.T) {
+	f := bundletest.New(t)
+	good, _ := f.Build(bundletest.Options{Big: big, Split: split})
+	other, _ := f.Build(bundletest.Options{Big: big, Split: split})
+	pol := policy("test", role("release", 1, f.Release))
+	tests := []struct {
+		name      string
+		tamper    func(dir string)
+		pol       *verify.Policy
+		now       time.Time
+		wantCheck string
+		wantFile  string
+		wantMsg   string
+	}{
+		{name: "envelope byte", tamper: func(d string) {
+			bundletest.FlipByte(t, filepath.Join(d, bundle.StatementFile), 0)
+		}, wantCheck: "envelope", wantFile: bundle.StatementFile},
+		{name: "payload byte inside envelope", tamper: func(d string) {
+			editFile(t, filepath.Join(d, bundle.StatementFile), func(s string) string {
+				i := strings.Index(s, `"payload": "`) + len(`"payload": "`) + 40
+				c := "A"
+				if s[i] == 'A' {
+					c = "B"
+				}
+				return s[:i] + c + s[i+1:]
+			})
+		}, wantCheck: "signature", wantFile: bundle.StatementFile},
+		{name: "signature byte", tamper: func(d string) {
+			editFile(t, filepath.Join(d, bundle.StatementFile), func(s string) string {
+				i := strings.Index(s, `"sig": "`) + len(`"sig": "`) + 20
+				c := "A"
+				if s[i] == 'A' {
+					c = "B"
+				}
+				return s[:i] + c + s[i+1:]
+			})
+		}, wantCheck: "signature"},
+		{name: "manifest byte", tamper: func(d string) {
+			bundletest.FlipByte(t, filepath.Join(d, bundle.ManifestFile), 10)
+		}, wantCheck: "manifest", wantFile: bundle.ManifestFile, wantMsg: "sha256"},
+		{name: "part byte", tamper: func(d string) {
+			bundletest.FlipByte(t, filepath.Join(d, bundle.PartName(2)), 1000)
+		}, wantCheck: "parts", wantFile: bundle.PartName(2), wantMsg: "sha256"},
+		{name: "last byte of last part", tamper: func(d string) {
+			bundletest.FlipByte(t, filepath.Join(d, bundle.PartName(3)), -1)
+		}, wantCheck: "parts", wantFile: bundle.PartName(3)},
+		{name: "truncated part", tamper: func(d string) {
+			truncate(t, filepath.Join(d, bundle.PartName(3)), 100)
+		}, wantCheck: "parts", wantFile: bundle.PartName(3), wantMsg: "truncated"},
+		{name: "missing part", tamper: func(d string) {
+			os.Remove(filepath.Join(d, bundle.PartName(2)))
+		}, wantCheck: "parts", wantFile: bundle.PartName(2), wantMsg: "missing"},
+		{name: "part from another bundle", tamper: func(d string) {
+			copyFile(t, filepath.Join(other, bundle.PartName(2)), filepath.Join(d, bundle.PartName(2)))
+		}, wantCheck: "parts", wantFile: bundle.PartName(2), wantMsg: "another bundle"},
+		{name: "reordered parts", tamper: func(d string) {
+			a, b := filepath.Join(d, bundle.PartName(1)), filepath.Join(d, bundle.PartName(2))
+			os.Rename(a, a+".x")
+			os.Rename(b, a)
+			os.Rename(a+".x", b)
+		}, wantCheck: "parts", wantFile: bundle.PartName(1), wantMsg: "reordered"},
+		{name: "extra part", tamper: func(d string) {
+			copyFile(t, filepath.Join(other, bundle.PartName(3)), filepath.Join(d, bundle.PartName(4)))
+		}, wantCheck: "parts", wantFile: bundle.PartName(4), wantMsg: "not listed"},
+		{name: "statement from another bundle", tamper: func(d string) {
+			copyFile(t, filepath.Join(other, bundle.StatementFile), filepath.Join(d, bundle.StatementFile))
+		}, wantCheck: "manifest", wantFile: bundle.ManifestFile},
+		{name: "wrong key", pol: policy("test", role("release", 1, f.Other)), wantCheck: "signature", wantMsg: "no signature from a trusted key"},
+		{name: "approval missing", pol: policy("test", role("release", 1, f.Release), role("approve", 1, f.Approver)),
+			wantCheck: "signature", wantMsg: "role approve has 0 of 1"},
+		{name: "one key signing twice against threshold 2", tamper: func(d string) {
+			editFile(t, filepath.Join(d, bundle.StatementFile), func(s string) string {
+				env, err := dsse.Read(strings.NewReader(s), bundle.MaxStatementSize)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sig := env.Signatures[0]
+				sig.KeyID = "another-hint"
+				env.Signatures = append(env.Signatures, sig)
+				b, _ := dsse.Marshal(env)
+				return string(b)
+			})
+		}, pol: policy("test", role("release", 2, f.Release, f.Other)), wantCheck: "signature", wantMsg: "1 of 2"},
+		{name: "expired", now: time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC), wantCheck: "expiry", wantMsg: "expired"},
+		{name: "issued in the future", now: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), wantCheck: "expiry", wantMsg: "zone clock"},
+		{name: "wrong zone", pol: policy("prod", role("release", 1, f.Release)), wantCheck: "target", wantMsg: "not zone:prod"},
+		{name: "wrong predicate type", tamper: func(d string) {
+			f.Resign(d, func(st *bundle.Statement) { st.PredicateType = "https://airlock.dev/receipt/v1" }, f.Release)
+		}, wantCheck: "predicate-type"},
+		{name: "wrong payload type", tamper: func(d string) {
+			st := f.Statement(d)
+			b, _ := jsonMarshal(st)
+			f.WriteEnvelope(d, "application/json", b, f.Release)
+		}, wantCheck: "payload-type"},
+		{name: "future format version", tamper: func(d string) {
+			f.Resign(d, func(st *bundle.Statement) { st.Predicate.FormatVersion = 2 }, f.Release)
+		}, wantCheck: "format-version", wantMsg: "format version 2"},
+		{name: "subject disagrees with predicate", tamper: func(d string) {
+			f.Resign(d, func(st *bundle.Statement) { st.Subject = st.Subject[:1] }, f.Release)
+		}, wantCheck: "format-version", wantMsg: "subject"},
+		{name: "oversized envelope", tamper: func(d string) {
+			os.WriteFile(filepath.Join(d, bundle.StatementFile), make([]byte, bundle.MaxStatementSize+1), 0o644)
+		}, wantCheck: "envelope", wantMsg: "more than"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "b")
+			copyDir(t, good, dir)
+			if tt.tamper != nil {
+				tt.tamper(dir)
+			}
+			p := pol
+			if tt.pol != nil {
+				p = tt.pol
+			}
+			res, err := check(t, dir, verify.Options{Policy: p, Now: tt.now})
+			var ve *verify.Error
+			if !errors.As(err, &ve) {
+				t.Fatalf("err = %v, want *verify.Error", err)
+			}
+			if ve.Check != tt.wantCheck || (tt.wantFile != "" && ve.File != tt.wantFile) || !strings.Contains(ve.Msg, tt.wantMsg) {
+				t.Fatalf("err = %v, want check %s file %q message containing %q", err, tt.wantCheck, tt.wantFile, tt.wantMsg)
+			}
+			if res.Verified {
+				t.Fatal("Verified is true")
+			}
+			last := res.Checks[len(res.Checks)-1]
+			if last.Name != tt.wantCheck || last.Result != verify.Fail {
+				t.Fatalf("last check %+v, want %s failed", last, tt.wantCheck)
+			}
+		})
+	}
+}
+
+func TestSequenceHook(t *testing.T) {
+	f := bundletest.New(t)
+	dir, _ := f.Build(bundletest.Options{Sequence: 7})
+	pol := policy("test", role("release", 1, f.Release))
+	_, err := check(t, dir, verify.Options{Policy: pol, Sequence: func(p *bundle.Predicate) error {
+		if p.Sequence <= 9 {
+			return errors.New("sequence 7 is lower than 9, the highest applied")
+		}
+		return nil
+	}})
+	var ve *verify.Error
+	if !errors.As(err, &ve) || ve.Check != verify.CheckSequence {
+		t.Fatalf("err = %v, want a sequence failure", err)
+	}
+}
+
+func TestSingleFileForm(t *testing.T) {
+	f := bundletest.New(t)
+	out := filepath.Join(t.TempDir(), "x.airlock")
+	f.Build(bundletest.Options{Out: out, Signers: []*keys.Signer{f.Release, f.Approver}})
+	pol := policy("test", role("release", 1, f.Release), role("approve", 1, f.Approver))
+	if _, err := check(t, out, verify.Options{Policy: pol}); err != nil {
+		t.Fatal(err)
+	}
+	// Flip a byte of the payload inside the tar: found by its digest.
+	bundletest.FlipByte(t, out, entryOffset(t, out, bundle.PayloadFile)+10)
+	_, err := check(t, out, verify.Options{Policy: pol})
+	var ve *verify.Error
+	if !errors.As(err, &ve) || ve.Check != verify.CheckParts || ve.File != bundle.PayloadFile {
+		t.Fatalf("err = %v, want a parts failure naming %s", err, bundle.PayloadFile)
+	}
+}
+
+func TestTrustRejectsSharedKey(t *testing.T) {
+	dir := t.TempDir()
+	s := bundletest.NewSigner(t)
+	os.WriteFile(filepath.Join(dir, "k.pub"), s.Public().PEM(), 0o644)
+	os.WriteFile(filepath.Join(dir, "trust.yaml"), []byte(`apiVersion: airlock/v1
+zone: z
+roles:
+  release: { threshold: 1, keys: [k.pub] }
+  approve: { threshold: 1, keys: [k.pub] }
+state: s
+`), 0o644)
+	_, err := verify.LoadTrust(filepath.Join(dir, "trust.yaml"))
+	if err == nil || !strings.Contains(err.Error(), "already listed for role release") {
+		t.Fatalf("err = %v", err)
+	}
+}
