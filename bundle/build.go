@@ -3,9 +3,7 @@ package bundle
 import (
 	"archive/tar"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -24,6 +22,7 @@ import (
 	"airlock.dev/airlock/internal/agekeys"
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/internal/uuid"
 )
 
 // Compression levels for BuildOptions.Level.
@@ -417,7 +416,7 @@ func (o *BuildOptions) statement(seq uint64, manifest FileRef, pay Payload) *Sta
 	}
 	p := Predicate{
 		FormatVersion: FormatVersion,
-		BundleID:      newID(issued),
+		BundleID:      uuid.NewV7(issued),
 		Name:          r.Name,
 		Version:       r.Version,
 		Channel:       r.Channel,
@@ -443,21 +442,6 @@ func Subjects(p *Predicate) []Subject {
 		s = append(s, Subject{Name: part.Name, Digest: map[string]string{"sha256": part.SHA256}})
 	}
 	return s
-}
-
-// newID returns a UUIDv7: time-ordered, 74 random bits.
-func newID(t time.Time) string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("crypto/rand: " + err.Error())
-	}
-	ms := uint64(t.UnixMilli())
-	binary.BigEndian.PutUint16(b[0:2], uint16(ms>>32))
-	binary.BigEndian.PutUint32(b[2:6], uint32(ms))
-	b[6] = b[6]&0x0f | 0x70
-	b[8] = b[8]&0x3f | 0x80
-	x := hex.EncodeToString(b[:])
-	return x[0:8] + "-" + x[8:12] + "-" + x[12:16] + "-" + x[16:20] + "-" + x[20:32]
 }
 
 func ref(name string, data []byte) FileRef {
