@@ -19,6 +19,10 @@ func commands() []*cobra.Command {
 		newSignCommand(),
 		newInspectCommand(),
 		newVerifyCommand(),
+		newPlanCommand(),
+		newApplyCommand(),
+		newReceiptCommand(),
+		newAuditCommand(),
 	}
 }
 

@@ -1,0 +1,467 @@
+// Package apply runs a verified bundle inside a zone: it checks the bundle
+// exactly as package verify does plus the zone's anti-rollback state,
+// decrypts and extracts the payload driven by the signed manifest, resolves
+// variables, runs the steps, and writes a signed receipt for every apply —
+// applied, already applied, refused, failed or rolled back.
+//
+// Every state change is recorded in a journal first, so that after a crash
+// the next apply (or apply --resume) switches every deploy target back to
+// its previous release and writes the interrupted apply's receipt, or, if
+// the apply had already succeeded, completes it. The host is never left on
+// a mix of releases.
+package apply
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+
+	"filippo.io/age"
+
+	"airlock.dev/airlock/apply/receipt"
+	"airlock.dev/airlock/apply/stage"
+	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/agekeys"
+	"airlock.dev/airlock/internal/atomicfile"
+	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/internal/uuid"
+	"airlock.dev/airlock/verify"
+)
+
+// ErrStepFailed means a step failed; the receipt says whether the zone was
+// rolled back.
+var ErrStepFailed = errors.New("a step failed")
+
+// Options configures Apply, Resume and MakePlan.
+type Options struct {
+	Bundle        string
+	Trust         *verify.Trust
+	Operator      string // --operator: the person, when the OS account is shared
+	Note          string
+	ReceiptOut    string // also copy the receipt here (the media carried back)
+	VarFile       string
+	ForceReapply  bool
+	AllowRollback bool
+	Wait          time.Duration // how long to wait for the zone lock
+	Stdout        io.Writer     // operator output (masked)
+	Stderr        io.Writer
+	Now           func() time.Time
+	Version       string // applier version for the receipt
+}
+
+// Result is the outcome of an apply.
+type Result struct {
+	Outcome     string // receipt.Applied, AlreadyApplied, Refused, Failed, RolledBack
+	Reason      string
+	Message     string
+	Receipt     string // receipt in the state directory
+	ReceiptCopy string // copy in Options.ReceiptOut, if any
+	Release     string // release directory of the last deploy step
+	Recovered   *Result
+}
+
+type applier struct {
+	o       Options
+	st      *state
+	signer  *keys.Signer
+	zone    string
+	host    string
+	now     time.Time
+	j       *journal
+	already bool
+	release string
+	logs    *logSink
+	stepOut io.Writer
+	stepErr io.Writer
+}
+
+// Apply applies the bundle o.Bundle. It first finishes an interrupted
+// apply, if the journal shows one.
+func Apply(ctx context.Context, o Options) (*Result, error) {
+	a, err := start(o)
+	if err != nil {
+		return nil, err
+	}
+	defer a.st.release()
+	var recovered *Result
+	if j, err := a.st.loadJournal(); err != nil {
+		return nil, err
+	} else if j != nil {
+		if recovered, err = a.recover(j); err != nil {
+			return recovered, err
+		}
+	}
+	res, err := a.apply(ctx)
+	if res != nil {
+		res.Recovered = recovered
+	}
+	return res, err
+}
+
+// Resume finishes an interrupted apply (rolling back or completing it) and
+// writes its receipt. It does nothing when no apply was interrupted.
+func Resume(ctx context.Context, o Options) (*Result, error) {
+	a, err := start(o)
+	if err != nil {
+		return nil, err
+	}
+	defer a.st.release()
+	j, err := a.st.loadJournal()
+	if err != nil || j == nil {
+		return nil, err
+	}
+	return a.recover(j)
+}
+
+func start(o Options) (*applier, error) {
+	if o.Trust == nil {
+		return nil, errors.New("apply: no trust policy")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	if o.Stderr == nil {
+		o.Stderr = io.Discard
+	}
+	st, err := openState(o.Trust.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.acquire(o.Wait, o.Bundle); err != nil {
+		return nil, err
+	}
+	signer, err := keys.LoadPrivate(o.Trust.ReceiptKey, nil)
+	if err != nil {
+		st.release()
+		return nil, fmt.Errorf("receipt key: %w (receipts must be signed, so nothing was applied)", err)
+	}
+	return &applier{o: o, st: st, signer: signer, zone: o.Trust.Policy.Zone, host: o.Trust.Policy.Host,
+		now: o.Now().UTC(), stepOut: o.Stdout, stepErr: o.Stderr}, nil
+}
+
+// begin starts the receipt of a new apply.
+func (a *applier) begin() error {
+	seq, prev, err := a.st.head(a.zone)
+	if err != nil {
+		return fmt.Errorf("read receipt chain: %w", err)
+	}
+	a.j = &journal{Bundle: a.o.Bundle, Receipt: receipt.Predicate{
+		ReceiptID:  uuid.NewV7(a.now),
+		Zone:       a.zone,
+		Seq:        seq + 1,
+		PrevSHA256: prev,
+		Bundle:     receipt.Bundle{Source: a.o.Bundle},
+		Operator:   operator(a.o.Operator, a.o.Note),
+		Host:       receipt.Host{Name: a.host, OS: runtime.GOOS, Arch: runtime.GOARCH},
+		Applier:    receipt.Applier{Version: a.o.Version, SHA256: selfDigest()},
+		Time:       receipt.Times{Started: a.now, Source: "system clock"},
+		Checks:     []receipt.Check{},
+		Steps:      []receipt.Step{},
+	}}
+	if a.o.ForceReapply {
+		a.j.Receipt.Reapply = true
+	}
+	return a.openLogs()
+}
+
+func (a *applier) apply(ctx context.Context) (*Result, error) {
+	if err := a.begin(); err != nil {
+		return nil, err
+	}
+	b, err := bundle.Open(a.o.Bundle)
+	if err != nil {
+		return a.refuse("bundle-unreadable", err.Error(), err)
+	}
+	defer b.Close()
+	vr, verr := verify.Bundle(ctx, b, verify.Options{Policy: a.o.Trust.Policy, Now: a.now, Sequence: a.sequence})
+	a.recordVerify(vr)
+	if verr != nil {
+		var ve *verify.Error
+		if errors.As(verr, &ve) {
+			return a.refuse(ve.Check, ve.Error(), verr)
+		}
+		return a.refuse("unverifiable", verr.Error(), verr)
+	}
+	p := &vr.Statement.Predicate
+	if a.already {
+		msg := fmt.Sprintf("%s %s (sequence %d) is already applied on channel %s; nothing was run", p.Name, p.Version, p.Sequence, p.Channel)
+		fmt.Fprintln(a.o.Stdout, "airlock: "+msg)
+		return a.finish(receipt.AlreadyApplied, "already-applied", msg, nil)
+	}
+	if err := a.st.save(a.j, jVerified); err != nil {
+		return nil, err
+	}
+	staged, err := a.stage(ctx, b, vr)
+	if err != nil {
+		return a.refuseStaging(err)
+	}
+	vars, err := a.variables(staged, vr)
+	if err != nil {
+		return a.refuse("variables", err.Error(), err)
+	}
+	if err := a.st.save(a.j, jStaged); err != nil {
+		return nil, err
+	}
+	return a.runSteps(ctx, vr, staged, vars)
+}
+
+// sequence is the anti-rollback check, run by verify after the target check.
+func (a *applier) sequence(p *bundle.Predicate) error {
+	rec, err := a.st.channel(p.Name, p.Channel)
+	if err != nil || rec == nil {
+		return err
+	}
+	switch {
+	case p.Sequence == rec.Sequence && p.BundleID == rec.BundleID:
+		if a.o.ForceReapply {
+			a.override("force-reapply", fmt.Sprintf("sequence %d applied again", p.Sequence))
+			return nil
+		}
+		a.already = true
+	case p.Sequence == rec.Sequence:
+		return fmt.Errorf("sequence %d of %s/%s was already used by bundle %s: a different bundle with the same sequence is refused", p.Sequence, p.Name, p.Channel, rec.BundleID)
+	case p.Sequence < rec.Sequence:
+		if a.o.AllowRollback {
+			a.override("allow-rollback", fmt.Sprintf("sequence %d installed after %d", p.Sequence, rec.Sequence))
+			return nil
+		}
+		return fmt.Errorf("sequence %d is lower than %d (%s %s), already applied on %s/%s: refusing a rollback (use --allow-rollback to install an older release deliberately)",
+			p.Sequence, rec.Sequence, rec.Name, rec.Version, p.Name, p.Channel)
+	}
+	return nil
+}
+
+func (a *applier) override(name, detail string) {
+	a.j.Receipt.Override = append(a.j.Receipt.Override, receipt.Override{Name: name, Detail: detail})
+}
+
+// recordVerify copies what verification established into the receipt.
+func (a *applier) recordVerify(vr *verify.Result) {
+	if vr == nil {
+		return
+	}
+	for _, c := range vr.Checks {
+		a.j.Receipt.Checks = append(a.j.Receipt.Checks, receipt.Check{Name: c.Name, Result: c.Result, Detail: c.Detail})
+	}
+	rb := &a.j.Receipt.Bundle
+	rb.Verified = vr.Verified
+	rb.StatementSHA256 = vr.StatementSHA256
+	for _, s := range vr.Signers {
+		rb.Signers = append(rb.Signers, receipt.Signer{KeyID: s.KeyID, Role: s.Role})
+	}
+	if p := vr.Claimed; p != nil {
+		rb.ID, rb.Name, rb.Version, rb.Channel, rb.Sequence = p.BundleID, p.Name, p.Version, p.Channel, p.Sequence
+		rb.IssuedAt, rb.Expires, rb.Targets = p.IssuedAt, p.Expires, p.Targets
+		if p.Change != nil {
+			rb.ChangeTicket, rb.ChangeReason = p.Change.Ticket, p.Change.Reason
+		}
+	}
+}
+
+func (a *applier) check(name, result, detail string) {
+	a.j.Receipt.Checks = append(a.j.Receipt.Checks, receipt.Check{Name: name, Result: result, Detail: detail})
+}
+
+// stage decrypts and extracts the payload into a fresh staging root.
+func (a *applier) stage(ctx context.Context, b *bundle.Bundle, vr *verify.Result) (*stage.Staged, error) {
+	dir := a.st.stagingDir(vr.Statement.Predicate.BundleID)
+	os.RemoveAll(dir) // a leftover of an interrupted apply of the same bundle
+	return a.stageInto(ctx, b, vr, dir)
+}
+
+func (a *applier) stageInto(ctx context.Context, b *bundle.Bundle, vr *verify.Result, dir string) (*stage.Staged, error) {
+	ids, err := a.identities()
+	if err != nil {
+		return nil, err
+	}
+	p := &vr.Statement.Predicate
+	staged, err := stage.Extract(ctx, stage.Options{Bundle: b, Predicate: p, Manifest: vr.Manifest, Identities: ids, Dir: dir})
+	if err != nil {
+		return nil, err
+	}
+	a.check("decrypt", receipt.Pass, fmt.Sprintf("%d bytes of plaintext, sha256 %s", p.Payload.PlaintextSize, p.Payload.PlaintextSHA256[:12]))
+	a.check("extract", receipt.Pass, fmt.Sprintf("%d entries as listed by the manifest", p.Payload.Entries))
+	return staged, nil
+}
+
+func (a *applier) identities() ([]age.Identity, error) {
+	var ids []age.Identity
+	ui := agekeys.TerminalUI(a.o.Stderr)
+	for _, path := range a.o.Trust.Identities {
+		more, err := agekeys.ParseIdentitiesFile(path, ui)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, more...)
+	}
+	if len(ids) == 0 {
+		return nil, errors.New("trust.yaml lists no identities: the zone cannot decrypt bundles")
+	}
+	return ids, nil
+}
+
+// refuseStaging turns a staging failure into a refusal: a payload that
+// does not decrypt or does not match its signed manifest is a verification
+// failure (exit 3); anything else could not be checked.
+func (a *applier) refuseStaging(err error) (*Result, error) {
+	var se *stage.Error
+	switch {
+	case errors.Is(err, stage.ErrNoIdentity):
+		a.check("decrypt", receipt.Fail, err.Error())
+		return a.refuse("decrypt", err.Error(), &verify.Error{Check: "decrypt", Msg: err.Error()})
+	case errors.As(err, &se):
+		a.check("extract", receipt.Fail, err.Error())
+		return a.refuse("extract", err.Error(), &verify.Error{Check: "extract", File: se.Entry, Msg: se.Msg})
+	}
+	a.check("extract", receipt.Fail, err.Error())
+	return a.refuse("staging", err.Error(), err)
+}
+
+func (a *applier) variables(staged *stage.Staged, vr *verify.Result) (*variables, error) {
+	layers := []namedValues{{a.o.Trust.File + " variables", a.o.Trust.Variables}}
+	if a.o.VarFile != "" {
+		fv, err := LoadVarFile(a.o.VarFile)
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, namedValues{a.o.VarFile, fv})
+	}
+	vars, err := resolveVariables(staged.Variables, vr.Manifest, a.zone, layers...)
+	if err != nil {
+		return nil, err
+	}
+	vars.setBuiltins(&vr.Statement.Predicate, a.zone, a.host)
+	for _, s := range vr.Manifest.Steps {
+		for _, text := range []string{s.Run, s.To} {
+			if err := vars.checkRefs(text); err != nil {
+				return nil, fmt.Errorf("step %q: %w", s.Name, err)
+			}
+		}
+	}
+	return vars, nil
+}
+
+// refuse writes the receipt of an apply that ran nothing.
+func (a *applier) refuse(reason, msg string, err error) (*Result, error) {
+	res, ferr := a.finish(receipt.Refused, reason, msg, err)
+	if ferr != nil && !errors.Is(ferr, err) {
+		return res, errors.Join(err, ferr)
+	}
+	return res, err
+}
+
+// finish signs and writes the receipt, then ends the journal. The returned
+// error is cause, or a failure to write the receipt.
+func (a *applier) finish(outcome, reason, msg string, cause error) (*Result, error) {
+	r := &a.j.Receipt
+	r.Outcome = receipt.Outcome{Result: outcome, Reason: reason, Message: msg}
+	r.Time.Finished = a.o.Now().UTC()
+	if err := a.closeLogs(); err != nil {
+		fmt.Fprintf(a.o.Stderr, "airlock: warning: step log not written: %v\n", err)
+	}
+	data, err := receipt.Sign(r, a.subjects(), a.signer)
+	if err != nil {
+		return nil, errors.Join(cause, err)
+	}
+	path := a.st.receiptPath(a.zone, r.Seq)
+	if _, err := os.Lstat(path); err != nil {
+		if path, err = a.st.writeReceipt(a.zone, r.Seq, data); err != nil {
+			return nil, errors.Join(cause, fmt.Errorf("write receipt: %w", err))
+		}
+	}
+	res := &Result{Outcome: outcome, Reason: reason, Message: msg, Receipt: path, Release: a.release}
+	if a.o.ReceiptOut != "" {
+		if res.ReceiptCopy, err = a.copyOut(path); err != nil {
+			fmt.Fprintf(a.o.Stderr, "airlock: warning: receipt kept in %s but not copied to %s: %v\n", path, a.o.ReceiptOut, err)
+		}
+	}
+	if err := a.endJournal(outcome); err != nil {
+		return res, errors.Join(cause, err)
+	}
+	return res, cause
+}
+
+func (a *applier) endJournal(outcome string) error {
+	if _, err := os.Stat(a.st.journalPath()); os.IsNotExist(err) {
+		return nil
+	}
+	a.j.Outcome = &a.j.Receipt.Outcome
+	if err := a.st.save(a.j, jReceiptWritten); err != nil {
+		return err
+	}
+	if id := a.j.Receipt.Bundle.ID; id != "" {
+		os.RemoveAll(a.st.stagingDir(id))
+	}
+	return a.st.clearJournal()
+}
+
+func (a *applier) copyOut(path string) (string, error) {
+	if err := os.MkdirAll(a.o.ReceiptOut, 0o755); err != nil {
+		return "", err
+	}
+	names := []string{filepath.Base(path)}
+	if a.j.Receipt.Logs != nil {
+		names = append(names, a.j.Receipt.Logs.Name)
+	}
+	for _, n := range names {
+		data, err := os.ReadFile(filepath.Join(filepath.Dir(path), n))
+		if err != nil {
+			return "", err
+		}
+		if err := atomicfile.WriteFile(filepath.Join(a.o.ReceiptOut, n), data, 0o644); err != nil {
+			return "", err
+		}
+	}
+	return filepath.Join(a.o.ReceiptOut, names[0]), nil
+}
+
+// subjects are what the receipt is about: the bundle's statement and every
+// deployed file.
+func (a *applier) subjects() []receipt.Subject {
+	var s []receipt.Subject
+	if d := a.j.Receipt.Bundle.StatementSHA256; d != "" {
+		s = append(s, receipt.Subject{Name: "bundle:" + a.j.Receipt.Bundle.ID, Digest: map[string]string{"sha256": d}})
+	}
+	for _, f := range a.j.Receipt.Files {
+		s = append(s, receipt.Subject{Name: f.Path, Digest: map[string]string{"sha256": f.SHA256}})
+	}
+	return s
+}
+
+func operator(name, note string) receipt.Operator {
+	op := receipt.Operator{Name: name, Note: note, User: "unknown", UID: strconv.Itoa(os.Getuid())}
+	if u, err := user.Current(); err == nil {
+		op.User, op.UID = u.Username, u.Uid
+	}
+	return op
+}
+
+// selfDigest is the SHA-256 of the running program.
+func selfDigest() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	f, err := os.Open(exe)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

@@ -1,0 +1,350 @@
+package apply
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"airlock.dev/airlock/apply/receipt"
+	"airlock.dev/airlock/verify"
+)
+
+func TestApplySuccess(t *testing.T) {
+	z := newZone(t)
+	b := z.build("1.0.0", "echo migrated; echo \"Rows=42\" >> \"$AIRLOCK_OUTPUT\"", 1)
+	res, err := z.apply(b)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, z.out.String())
+	}
+	if res.Outcome != receipt.Applied || z.current() != "releases/1.0.0" {
+		t.Fatalf("outcome %s, current %q", res.Outcome, z.current())
+	}
+	conf, err := os.ReadFile(filepath.Join(z.root, "current", "conf", "app.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "greeting=hello\nsecret=" + secret + "\nversion=1.0.0\n"; string(conf) != want {
+		t.Fatalf("substituted config %q, want %q", conf, want)
+	}
+	if z.markers() != "prepare 1.0.0\n" {
+		t.Fatalf("markers %q", z.markers())
+	}
+	p := z.receipt(res)
+	if p.Seq != 1 || p.PrevSHA256 != "" || !p.Bundle.Verified || p.Bundle.Version != "1.0.0" || p.Outcome.Reason != "ok" {
+		t.Fatalf("receipt %+v", p)
+	}
+	wantSteps := map[string]string{"prepare": "succeeded", "install": "succeeded", "migrate": "succeeded", "undo": "skipped", "audit trail": "succeeded"}
+	for _, s := range p.Steps {
+		if wantSteps[s.Name] != s.Result {
+			t.Errorf("step %s: %s, want %s", s.Name, s.Result, wantSteps[s.Name])
+		}
+	}
+	if len(p.Files) != 2 || p.Release == nil || p.Release.Current != "releases/1.0.0" {
+		t.Fatalf("files %v release %v", p.Files, p.Release)
+	}
+	if _, err := os.Stat(filepath.Join(z.dir, "media", filepath.Base(res.Receipt))); err != nil {
+		t.Fatalf("receipt not copied to --receipt-out: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(z.trust.StateDir, "journal.json")); !os.IsNotExist(err) {
+		t.Fatal("journal left behind")
+	}
+	if ents, _ := os.ReadDir(filepath.Join(z.trust.StateDir, "staging")); len(ents) != 0 {
+		t.Fatalf("staging left behind: %v", ents)
+	}
+}
+
+// TestApplyFailureRollsBack: a failing step runs the failure steps, leaves
+// the previous release current, and the receipt says rolled-back.
+func TestApplyFailureRollsBack(t *testing.T) {
+	z := newZone(t)
+	if _, err := z.apply(z.build("1.0.0", "true", 1)); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(z.marker)
+	res, err := z.apply(z.build("2.0.0", "echo broken >&2; exit 3", 2))
+	if !errors.Is(err, ErrStepFailed) {
+		t.Fatalf("err = %v, want ErrStepFailed", err)
+	}
+	if res.Outcome != receipt.RolledBack || z.current() != "releases/1.0.0" {
+		t.Fatalf("outcome %s, current %q", res.Outcome, z.current())
+	}
+	// The failure step saw the previous release current again.
+	if z.markers() != "prepare 2.0.0\nundo releases/1.0.0\n" {
+		t.Fatalf("markers %q", z.markers())
+	}
+	if _, err := os.Stat(filepath.Join(z.root, "releases", "2.0.0")); !os.IsNotExist(err) {
+		t.Fatal("the failed release was left in releases/")
+	}
+	p := z.receipt(res)
+	var migrate receipt.Step
+	for _, s := range p.Steps {
+		if s.Name == "migrate" {
+			migrate = s
+		}
+	}
+	if migrate.Result != receipt.StepFail || migrate.ExitCode != 3 || !strings.Contains(migrate.Tail, "broken") {
+		t.Fatalf("migrate step %+v", migrate)
+	}
+	if p.Outcome.Reason != "step-failed" || p.Seq != 2 {
+		t.Fatalf("outcome %+v seq %d", p.Outcome, p.Seq)
+	}
+	// The sequence was not consumed: a fixed build of 2.0.0 can follow.
+	if res, err := z.apply(z.build("2.0.1", "true", 3)); err != nil || z.current() != "releases/2.0.1" {
+		t.Fatalf("apply after rollback: %v %v", res, err)
+	}
+}
+
+func TestApplyReplayIsAlreadyApplied(t *testing.T) {
+	z := newZone(t)
+	b := z.build("1.0.0", "true", 1)
+	if _, err := z.apply(b); err != nil {
+		t.Fatal(err)
+	}
+	res, err := z.apply(b)
+	if err != nil || res.Outcome != receipt.AlreadyApplied {
+		t.Fatalf("replay: %v %v", res, err)
+	}
+	if z.markers() != "prepare 1.0.0\n" {
+		t.Fatalf("steps ran again: %q", z.markers())
+	}
+	res, err = z.apply(b, func(o *Options) { o.ForceReapply = true })
+	if err != nil || res.Outcome != receipt.Applied {
+		t.Fatalf("force reapply: %v %v", res, err)
+	}
+	p := z.receipt(res)
+	if !p.Reapply || len(p.Override) != 1 || p.Override[0].Name != "force-reapply" {
+		t.Fatalf("override not recorded: %+v", p.Override)
+	}
+	if z.current() != "releases/1.0.0~2" {
+		t.Fatalf("current %q", z.current())
+	}
+	if n := len(z.chain()); n != 3 {
+		t.Fatalf("%d receipts, want 3", n)
+	}
+}
+
+func TestApplyRefusals(t *testing.T) {
+	tests := []struct {
+		name   string
+		setup  func(z *zone) string
+		edit   func(o *Options)
+		check  string
+		reason string
+	}{
+		{name: "lower sequence", setup: func(z *zone) string {
+			if _, err := z.apply(z.build("2.0.0", "true", 5)); err != nil {
+				t.Fatal(err)
+			}
+			os.Remove(z.marker)
+			return z.build("1.0.0", "true", 4)
+		}, check: "sequence"},
+		{name: "same sequence, different bundle", setup: func(z *zone) string {
+			if _, err := z.apply(z.build("2.0.0", "true", 5)); err != nil {
+				t.Fatal(err)
+			}
+			os.Remove(z.marker)
+			return z.build("2.0.0", "true", 5)
+		}, check: "sequence"},
+		{name: "wrong zone", setup: func(z *zone) string {
+			z.trust.Policy.Zone = "other"
+			return z.build("1.0.0", "true", 1)
+		}, check: "target"},
+		{name: "expired", setup: func(z *zone) string {
+			z.now = z.now.Add(48 * time.Hour)
+			return z.build("1.0.0", "true", 1)
+		}, check: "expiry"},
+		{name: "wrong identity", setup: func(z *zone) string {
+			os.WriteFile(z.trust.Identities[0], []byte("AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX\n"), 0o600)
+			return z.build("1.0.0", "true", 1)
+		}, check: "decrypt"},
+		{name: "untrusted signer", setup: func(z *zone) string {
+			z.trust.Policy.Roles[0].Keys[0] = z.f.Other.Public()
+			return z.build("1.0.0", "true", 1)
+		}, check: "signature"},
+		{name: "missing bundle", setup: func(z *zone) string {
+			return filepath.Join(z.dir, "no-such-bundle")
+		}, reason: "bundle-unreadable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			z := newZone(t)
+			b := tt.setup(z)
+			res, err := z.apply(b)
+			var ve *verify.Error
+			if tt.check != "" && (!errors.As(err, &ve) || ve.Check != tt.check) {
+				t.Fatalf("err = %v, want a %s verification failure", err, tt.check)
+			}
+			if res == nil || res.Outcome != receipt.Refused {
+				t.Fatalf("result %+v", res)
+			}
+			p := z.receipt(res)
+			want := tt.check
+			if tt.reason != "" {
+				want = tt.reason
+			}
+			if p.Outcome.Result != receipt.Refused || p.Outcome.Reason != want {
+				t.Fatalf("receipt outcome %+v, want refused/%s", p.Outcome, want)
+			}
+			if z.markers() != "" {
+				t.Fatalf("a step ran: %q", z.markers())
+			}
+			if len(p.Steps) != 0 || len(p.Files) != 0 {
+				t.Fatalf("refused receipt lists steps or files: %+v", p)
+			}
+			z.chain()
+		})
+	}
+}
+
+func TestApplyAllowRollback(t *testing.T) {
+	z := newZone(t)
+	if _, err := z.apply(z.build("2.0.0", "true", 5)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := z.apply(z.build("1.0.0", "true", 4), func(o *Options) { o.AllowRollback = true })
+	if err != nil || res.Outcome != receipt.Applied || z.current() != "releases/1.0.0" {
+		t.Fatalf("%v %v current %s", res, err, z.current())
+	}
+	if p := z.receipt(res); len(p.Override) != 1 || p.Override[0].Name != "allow-rollback" {
+		t.Fatalf("override not recorded: %+v", p.Override)
+	}
+}
+
+func TestApplyRetriesAndOutputs(t *testing.T) {
+	z := newZone(t)
+	yaml := strings.Replace(release("1.0.0", "true"), `  - name: migrate
+    run: "true"
+    timeout: 5s`, `  - name: flaky
+    run: 'n=$(cat "#{Marker}.n" 2>/dev/null || echo 0); echo $((n+1)) > "#{Marker}.n"; [ "$n" -ge 1 ]; echo "Answer=42" >> "$AIRLOCK_OUTPUT"'
+    retries: 2
+    retryDelay: 10ms
+  - name: use output
+    run: 'test "#{Steps.flaky.Answer}" = 42 && echo "answer #{Steps.flaky.Answer}" >> "#{Marker}"'`, 1)
+	dir, _ := z.f.Build(bundletestOptions(yaml))
+	res, err := z.apply(dir)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, z.out.String())
+	}
+	p := z.receipt(res)
+	for _, s := range p.Steps {
+		if s.Name == "flaky" && (s.Attempts != 2 || s.Result != receipt.Succeeded) {
+			t.Fatalf("flaky step %+v", s)
+		}
+	}
+	if !strings.Contains(z.markers(), "answer 42") {
+		t.Fatalf("output variable not passed: %q", z.markers())
+	}
+}
+
+func TestApplyTimeout(t *testing.T) {
+	z := newZone(t)
+	pidFile := filepath.Join(z.dir, "grandchild.pid")
+	b := z.build("1.0.0", "sleep 1000 & echo $! > "+pidFile+"; sleep 1000", 1)
+	yamlTimeout := 5 * time.Second
+	start := time.Now()
+	res, err := z.apply(b)
+	if !errors.Is(err, ErrStepFailed) || res.Outcome != receipt.RolledBack {
+		t.Fatalf("%v %v", res, err)
+	}
+	if took := time.Since(start); took > yamlTimeout+8*time.Second {
+		t.Fatalf("took %v", took)
+	}
+	p := z.receipt(res)
+	for _, s := range p.Steps {
+		if s.Name == "migrate" && s.Result != receipt.TimedOut {
+			t.Fatalf("migrate %+v, want timed-out", s)
+		}
+	}
+	assertDead(t, pidFile)
+	if z.current() != "" {
+		t.Fatalf("first release left current after a timeout: %q", z.current())
+	}
+}
+
+func TestApplyLockContention(t *testing.T) {
+	z := newZone(t)
+	st, err := openState(z.trust.StateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.acquire(0, "other bundle"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = z.apply(z.build("1.0.0", "true", 1))
+	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "other bundle") {
+		t.Fatalf("err = %v, want ErrBusy naming the holder", err)
+	}
+	st.release()
+	if _, err := z.apply(z.build("1.0.0", "true", 1)); err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+}
+
+func TestApplyUnusableState(t *testing.T) {
+	z := newZone(t)
+	os.WriteFile(z.trust.StateDir, []byte("not a directory"), 0o644)
+	_, err := z.apply(z.build("1.0.0", "true", 1))
+	if !errors.Is(err, ErrStateUnusable) {
+		t.Fatalf("err = %v, want ErrStateUnusable", err)
+	}
+	if z.markers() != "" {
+		t.Fatal("a step ran without a usable state directory")
+	}
+}
+
+// TestCanaryNeverLeaks: the sensitive value appears in no receipt, log,
+// journal, state or output — only in the file it is substituted into.
+func TestCanaryNeverLeaks(t *testing.T) {
+	z := newZone(t)
+	z.trust.Auditors = []string{z.f.Identity.Recipient().String()}
+	if _, err := z.apply(z.build("1.0.0", `echo "secret is $Secret"; printf %s "$Secret" | base64`, 1)); err != nil {
+		t.Fatal(err)
+	}
+	z.apply(z.build("2.0.0", `echo "leaking $Secret" >&2; exit 1`, 2))
+	if strings.Contains(z.out.String(), secret) {
+		t.Fatalf("operator output holds the secret:\n%s", z.out.String())
+	}
+	if !strings.Contains(z.out.String(), "secret is ********") {
+		t.Fatalf("masked line missing from output:\n%s", z.out.String())
+	}
+	var holders []string
+	filepath.Walk(z.dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() || info.Mode()&os.ModeSymlink != 0 {
+			return nil
+		}
+		if b, _ := os.ReadFile(p); strings.Contains(string(b), secret) {
+			rel, _ := filepath.Rel(z.dir, p)
+			holders = append(holders, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if len(holders) != 1 || holders[0] != "srv/releases/1.0.0/conf/app.conf" {
+		t.Fatalf("files holding the secret: %v", holders)
+	}
+}
+
+func TestPlanRunsNothing(t *testing.T) {
+	z := newZone(t)
+	b := z.build("1.0.0", "echo #{Greeting}", 1)
+	plan, err := MakePlan(t.Context(), z.opts(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Steps) != 5 || plan.Steps[2].What != "echo hello" || plan.AlreadyApplied {
+		t.Fatalf("plan %+v", plan.Steps)
+	}
+	for _, v := range plan.Variables {
+		if v.Name == "Secret" && (v.Value != "" || !v.Sensitive) {
+			t.Fatal("plan shows a sensitive value")
+		}
+	}
+	if z.markers() != "" || z.current() != "" {
+		t.Fatal("plan ran something")
+	}
+	if ents, _ := os.ReadDir(filepath.Join(z.trust.StateDir, "receipts")); len(ents) != 0 {
+		t.Fatal("plan wrote a receipt")
+	}
+}

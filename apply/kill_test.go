@@ -1,0 +1,156 @@
+//go:build unix
+
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"airlock.dev/airlock/apply/receipt"
+	"airlock.dev/airlock/verify"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv("AIRLOCK_APPLY_CHILD") == "1" {
+		os.Exit(childApply())
+	}
+	os.Exit(m.Run())
+}
+
+// childApply is the applier process that TestKillAnywhere kills.
+func childApply() int {
+	t, err := verify.LoadTrust(os.Getenv("AIRLOCK_CHILD_TRUST"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	now, _ := time.Parse(time.RFC3339, os.Getenv("AIRLOCK_CHILD_NOW"))
+	_, err = Apply(context.Background(), Options{Bundle: os.Getenv("AIRLOCK_CHILD_BUNDLE"), Trust: t,
+		Now: func() time.Time { return now }, Stdout: os.Stdout, Stderr: os.Stderr})
+	if err != nil && !errors.Is(err, ErrStepFailed) {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// TestKillAnywhere kills the applier right after each journal state, while
+// it upgrades 1.0.0 to 2.0.0 (successfully, or with a failing step), then
+// recovers. The host must be on exactly the old or the new release, the
+// receipt chain intact with one receipt for the killed apply, and the zone
+// able to go on.
+func TestKillAnywhere(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns an applier per journal state")
+	}
+	states := append([]string{}, JournalStates...)
+	for i := 2; i <= 5; i++ {
+		states = append(states, fmt.Sprintf("%s#%d", jStepStart, i), fmt.Sprintf("%s#%d", jStepEnd, i))
+	}
+	for _, failing := range []bool{false, true} {
+		for _, at := range states {
+			name := fmt.Sprintf("ok/%s", at)
+			if failing {
+				name = fmt.Sprintf("failing/%s", at)
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				killAndRecover(t, at, failing)
+			})
+		}
+	}
+}
+
+func killAndRecover(t *testing.T, at string, failing bool) {
+	z := newZone(t)
+	if _, err := z.apply(z.build("1.0.0", "true", 1)); err != nil {
+		t.Fatal(err)
+	}
+	migrate := "true"
+	if failing {
+		migrate = "exit 7"
+	}
+	b2 := z.build("2.0.0", migrate, 2)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "AIRLOCK_APPLY_CHILD=1", "AIRLOCK_TEST_HOOKS=1", "AIRLOCK_TEST_KILL_AT="+at,
+		"AIRLOCK_CHILD_TRUST="+z.trust.File, "AIRLOCK_CHILD_BUNDLE="+b2, "AIRLOCK_CHILD_NOW="+z.now.Format(time.RFC3339))
+	out, err := cmd.CombinedOutput()
+	killed := false
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		ws, ok := ee.Sys().(syscall.WaitStatus)
+		killed = ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
+		if !killed {
+			t.Fatalf("child failed: %v\n%s", err, out)
+		}
+	} else if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if killed != reached(at, failing) {
+		t.Fatalf("killed=%v at %s, want %v\n%s", killed, at, !killed, out)
+	}
+	res, err := Resume(context.Background(), z.opts(""))
+	if err != nil {
+		t.Fatalf("resume: %v\n%s", err, z.out.String())
+	}
+	if killed && res == nil {
+		t.Fatalf("killed at %s, but nothing to resume", at)
+	}
+	cur := z.current()
+	chain := z.chain()
+	if len(chain) != 2 {
+		t.Fatalf("%d receipts after recovery, want 2 (killed=%v)", len(chain), killed)
+	}
+	last := chain[1]
+	switch cur {
+	case "releases/2.0.0":
+		if failing || last.Outcome.Result != receipt.Applied {
+			t.Fatalf("on the new release, but the receipt says %+v (failing=%v)", last.Outcome, failing)
+		}
+		conf, err := os.ReadFile(filepath.Join(z.root, "current", "conf", "app.conf"))
+		if err != nil || len(conf) == 0 {
+			t.Fatalf("new release incomplete: %v", err)
+		}
+	case "releases/1.0.0":
+		if last.Outcome.Result != receipt.RolledBack {
+			t.Fatalf("on the old release, but the receipt says %+v", last.Outcome)
+		}
+		if _, err := os.Stat(filepath.Join(z.root, "releases", "2.0.0")); !os.IsNotExist(err) {
+			t.Fatal("a rolled-back release was left in releases/")
+		}
+	default:
+		t.Fatalf("current is %q: neither the old nor the new release", cur)
+	}
+	if killed && at != jReceiptWritten && !last.Resumed {
+		t.Fatal("the recovered receipt does not say it was resumed")
+	}
+	if _, err := os.Stat(filepath.Join(z.trust.StateDir, "journal.json")); !os.IsNotExist(err) {
+		t.Fatal("journal left after recovery")
+	}
+	// The zone goes on: the same bundle again is either a replay or a fresh apply.
+	res, err = z.apply(b2)
+	switch {
+	case cur == "releases/2.0.0" && (err != nil || res.Outcome != receipt.AlreadyApplied):
+		t.Fatalf("re-apply after a completed apply: %v %v", res, err)
+	case cur == "releases/1.0.0" && !failing && (err != nil || res.Outcome != receipt.Applied):
+		t.Fatalf("re-apply after a rollback: %v %v", res, err)
+	}
+	z.chain()
+}
+
+// reached says whether an upgrade passes through journal state at: the
+// successful one runs 4 steps and never reverts; the failing one runs 5
+// (its failure step included) and never succeeds.
+func reached(at string, failing bool) bool {
+	if failing {
+		return at != jSucceeded && at != jChannelUpdated
+	}
+	return at != jReverted && at != jStepStart+"#5" && at != jStepEnd+"#5"
+}

@@ -1,0 +1,111 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/mask"
+	"airlock.dev/airlock/verify"
+)
+
+// Plan is what an apply would do, established by verifying, decrypting and
+// extracting the bundle into a temporary staging root (then removed). It
+// runs nothing and changes no state.
+type Plan struct {
+	Bundle         *bundle.Predicate    `json:"bundle"`
+	Checks         []verify.CheckResult `json:"checks"`
+	Signers        []verify.Signer      `json:"signers"`
+	AlreadyApplied bool                 `json:"alreadyApplied"`
+	Variables      []PlanVariable       `json:"variables"`
+	Steps          []PlanStep           `json:"steps"`
+}
+
+// PlanVariable is a variable and where its value comes from (never the value
+// of a sensitive one).
+type PlanVariable struct {
+	Name      string `json:"name"`
+	Sensitive bool   `json:"sensitive"`
+	Value     string `json:"value,omitempty"`
+}
+
+// PlanStep is a step with its references resolved (sensitive values masked).
+type PlanStep struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	When string `json:"when"`
+	What string `json:"what"`
+}
+
+// MakePlan verifies and stages the bundle and describes what Apply would run.
+func MakePlan(ctx context.Context, o Options) (*Plan, error) {
+	if o.Trust == nil {
+		return nil, errors.New("plan: no trust policy")
+	}
+	st, err := openState(o.Trust.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	a := &applier{o: o, st: st, zone: o.Trust.Policy.Zone, host: o.Trust.Policy.Host, j: &journal{}}
+	if a.o.Now == nil {
+		a.o.Now = time.Now
+	}
+	b, err := bundle.Open(o.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	vr, err := verify.Bundle(ctx, b, verify.Options{Policy: o.Trust.Policy, Now: a.o.Now(), Sequence: a.sequence})
+	plan := &Plan{}
+	if vr != nil {
+		plan.Checks, plan.Signers = vr.Checks, vr.Signers
+	}
+	if err != nil {
+		return plan, err
+	}
+	plan.Bundle, plan.AlreadyApplied = &vr.Statement.Predicate, a.already
+	dir, err := os.MkdirTemp(st.stagingDir(""), "plan-")
+	if err != nil {
+		return plan, err
+	}
+	os.Remove(dir) // stage creates it afresh
+	defer os.RemoveAll(dir)
+	staged, err := a.stageInto(ctx, b, vr, dir)
+	if err != nil {
+		return plan, err
+	}
+	vars, err := a.variables(staged, vr)
+	if err != nil {
+		return plan, err
+	}
+	masker := mask.New(vars.secrets())
+	for _, v := range vr.Manifest.Variables {
+		pv := PlanVariable{Name: v.Name, Sensitive: v.Sensitive}
+		if !v.Sensitive {
+			pv.Value = vars.values[v.Name]
+		}
+		plan.Variables = append(plan.Variables, pv)
+	}
+	for _, s := range vr.Manifest.Steps {
+		plan.Steps = append(plan.Steps, PlanStep{Name: s.Name, Kind: stepKind(s), When: s.When, What: masker.String(describe(s, vars))})
+	}
+	return plan, nil
+}
+
+func describe(s bundle.StepSpec, vars *variables) string {
+	switch {
+	case s.Deploy != "":
+		to, _ := vars.expand(s.To)
+		return fmt.Sprintf("deploy package %s to %s/releases/%s, switch %s/current (keep %d)", s.Deploy, to, vars.builtins["Airlock.Release.Version"], to, s.Keep)
+	case s.Script != "":
+		return "run script " + s.Script
+	}
+	text, err := vars.expand(s.Run)
+	if err != nil {
+		return s.Run
+	}
+	return text
+}

@@ -1,0 +1,249 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"airlock.dev/airlock/apply/receipt"
+	"airlock.dev/airlock/apply/stage"
+	"airlock.dev/airlock/apply/steprun"
+	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/mask"
+	"airlock.dev/airlock/verify"
+)
+
+// runSteps runs the steps in order. Steps with when: success run while
+// nothing has failed; at the first failure every release switch of this
+// apply is reverted, then only when: failure and when: always steps run.
+func (a *applier) runSteps(ctx context.Context, vr *verify.Result, staged *stage.Staged, vars *variables) (*Result, error) {
+	m := vr.Manifest
+	masker := mask.New(vars.secrets())
+	var failedStep string
+	rollbackOK := true
+	for i, s := range m.Steps {
+		rs := receipt.Step{Name: s.Name, Kind: stepKind(s), When: s.When}
+		if !shouldRun(s.When, failedStep != "") {
+			rs.Result = receipt.Skipped
+			a.j.Receipt.Steps = append(a.j.Receipt.Steps, rs)
+			continue
+		}
+		a.j.Step = i
+		if err := a.st.save(a.j, jStepStart); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(a.o.Stdout, "==> step %d/%d: %s\n", i+1, len(m.Steps), s.Name)
+		a.logf("==> step %d/%d: %s\n", i+1, len(m.Steps), s.Name)
+		vars.builtins["Airlock.Step.Name"] = s.Name
+		var ok bool
+		if s.Deploy != "" {
+			ok = a.deployStep(vr, staged, s, vars, masker, &rs)
+		} else {
+			ok = a.runStep(ctx, staged, s, vars, masker, &rs)
+		}
+		a.j.Receipt.Steps = append(a.j.Receipt.Steps, rs)
+		a.j.Receipt.Variables = vars.usedNames()
+		if err := a.st.save(a.j, jStepEnd); err != nil {
+			return nil, err
+		}
+		switch {
+		case ok || s.ContinueOnError:
+		case failedStep == "":
+			failedStep = s.Name
+			fmt.Fprintf(a.o.Stderr, "airlock: step %q failed: %s\n", s.Name, rs.Error)
+			if err := a.revert(); err != nil {
+				rollbackOK = false
+				fmt.Fprintf(a.o.Stderr, "airlock: rolling back the release switch failed: %v\n", err)
+			}
+		default:
+			rollbackOK = false // a failure step failed
+		}
+	}
+	a.j.Receipt.Variables = vars.usedNames()
+	if failedStep != "" {
+		outcome, msg := receipt.RolledBack, fmt.Sprintf("step %q failed; the previous release is current", failedStep)
+		if !rollbackOK {
+			outcome, msg = receipt.Failed, fmt.Sprintf("step %q failed and the rollback did not complete", failedStep)
+		}
+		return a.finish(outcome, "step-failed", msg, fmt.Errorf("%w: %s", ErrStepFailed, failedStep))
+	}
+	return a.commit(vr)
+}
+
+// commit records the applied sequence, then writes the receipt.
+func (a *applier) commit(vr *verify.Result) (*Result, error) {
+	p := &vr.Statement.Predicate
+	a.j.Channel = &channelRecord{Name: p.Name, Channel: p.Channel, Sequence: p.Sequence, BundleID: p.BundleID,
+		Version: p.Version, AppliedAt: a.now, Receipt: a.j.Receipt.Seq}
+	if err := a.st.save(a.j, jSucceeded); err != nil {
+		return nil, err
+	}
+	if err := a.st.setChannel(a.j.Channel); err != nil {
+		return nil, err
+	}
+	if err := a.st.save(a.j, jChannelUpdated); err != nil {
+		return nil, err
+	}
+	a.pruneReleases()
+	msg := fmt.Sprintf("%s %s applied", p.Name, p.Version)
+	return a.finish(receipt.Applied, "ok", msg, nil)
+}
+
+func shouldRun(when string, failed bool) bool {
+	switch when {
+	case "always":
+		return true
+	case "failure":
+		return failed
+	default:
+		return !failed
+	}
+}
+
+func stepKind(s bundle.StepSpec) string {
+	switch {
+	case s.Deploy != "":
+		return "deploy"
+	case s.Script != "":
+		return "script"
+	}
+	return "run"
+}
+
+// runStep runs an inline command or a script of the bundle.
+func (a *applier) runStep(ctx context.Context, staged *stage.Staged, s bundle.StepSpec, vars *variables, masker *mask.Masker, rs *receipt.Step) bool {
+	outDir, err := os.MkdirTemp(a.st.dir, "step-output-")
+	if err != nil {
+		rs.Result, rs.Error = receipt.StepFail, err.Error()
+		return false
+	}
+	defer os.RemoveAll(outDir)
+	cmd := steprun.Command{
+		Name: s.Name, Shell: s.Shell, Dir: staged.Root,
+		Env:     vars.env(steprun.BaseEnv(os.Environ())),
+		Timeout: time.Duration(s.Timeout), Retries: s.Retries, RetryDelay: time.Duration(s.RetryDelay),
+		Stdout: a.stepOut, Stderr: a.stepErr, Mask: masker, OutputDir: outDir,
+	}
+	if s.Run != "" {
+		text, err := vars.expand(s.Run)
+		if err != nil {
+			rs.Result, rs.Error = receipt.StepFail, err.Error()
+			return false
+		}
+		cmd.Inline = text
+	} else {
+		cmd.Script = filepath.Join(staged.Root, filepath.FromSlash(s.Script))
+	}
+	r := steprun.Run(ctx, cmd)
+	rs.Started, rs.Finished, rs.Attempts, rs.ExitCode = r.Started.UTC(), r.Finished.UTC(), r.Attempts, r.ExitCode
+	rs.StdoutSHA256, rs.StderrSHA256, rs.Tail = r.StdoutSHA256, r.StderrSHA256, r.Tail
+	for k, v := range r.Outputs {
+		vars.outputs["Steps."+s.Name+"."+k] = v
+	}
+	switch {
+	case r.Err == nil:
+		rs.Result = receipt.Succeeded
+		return true
+	case errors.Is(r.Err, steprun.ErrTimeout):
+		rs.Result = receipt.TimedOut
+	default:
+		rs.Result = receipt.StepFail
+	}
+	rs.Error = masker.String(r.Err.Error())
+	return false
+}
+
+// deployStep installs a package and switches the target's current release.
+func (a *applier) deployStep(vr *verify.Result, staged *stage.Staged, s bundle.StepSpec, vars *variables, masker *mask.Masker, rs *receipt.Step) bool {
+	rs.Started, rs.Attempts = time.Now().UTC(), 1
+	fail := func(err error) bool {
+		rs.Finished, rs.Result, rs.ExitCode = time.Now().UTC(), receipt.StepFail, 1
+		rs.Error = masker.String(err.Error())
+		return false
+	}
+	to, err := vars.expand(s.To)
+	if err != nil {
+		return fail(err)
+	}
+	if !filepath.IsAbs(to) {
+		return fail(fmt.Errorf("deploy target %q is not an absolute path", to))
+	}
+	to = filepath.Clean(to)
+	var pkg *bundle.PackageRef
+	for i := range vr.Manifest.Packages {
+		if vr.Manifest.Packages[i].Name == s.Deploy {
+			pkg = &vr.Manifest.Packages[i]
+		}
+	}
+	if pkg == nil {
+		return fail(fmt.Errorf("package %q is not in the manifest", s.Deploy))
+	}
+	res, err := install(staged.Root, *pkg, to, vr.Statement.Predicate.Version, s.Substitute, vars)
+	if err != nil {
+		return fail(fmt.Errorf("install %s into %s: %w", s.Deploy, to, err))
+	}
+	res.sw.Keep = s.Keep
+	a.j.Switches = append(a.j.Switches, res.sw)
+	if err := a.st.save(a.j, jSwitchIntent); err != nil {
+		return fail(err)
+	}
+	if err := switchTo(to, res.sw.Next); err != nil {
+		return fail(err)
+	}
+	if err := a.st.save(a.j, jSwitched); err != nil {
+		return fail(err)
+	}
+	a.release = res.dir
+	a.j.Receipt.Files = append(a.j.Receipt.Files, res.files...)
+	a.j.Receipt.Release = &receipt.Release{Previous: res.sw.Previous, Current: res.sw.Next}
+	fmt.Fprintf(a.o.Stdout, "deployed %s to %s (%d files); %s/current -> %s\n", s.Deploy, res.dir, len(res.files), to, res.sw.Next)
+	rs.Finished, rs.Result = time.Now().UTC(), receipt.Succeeded
+	return true
+}
+
+// revert switches every deploy target of this apply back to its previous
+// release, newest first, and removes the releases it had installed.
+func (a *applier) revert() error {
+	var errs []error
+	for i := len(a.j.Switches) - 1; i >= 0; i-- {
+		sw := &a.j.Switches[i]
+		if sw.Reverted {
+			continue
+		}
+		if err := switchTo(sw.To, sw.Previous); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if filepath.Join(sw.To, sw.Previous) != sw.Dir {
+			os.RemoveAll(sw.Dir)
+		}
+		sw.Reverted = true
+		fmt.Fprintf(a.o.Stdout, "rolled back %s/current -> %s\n", sw.To, orNone(sw.Previous))
+	}
+	if len(a.j.Switches) > 0 {
+		a.j.Receipt.Release = &receipt.Release{Previous: a.j.Switches[0].Previous, Current: a.j.Switches[0].Previous}
+	}
+	if err := a.st.save(a.j, jReverted); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// pruneReleases keeps the newest releases of each deploy target.
+func (a *applier) pruneReleases() {
+	for _, sw := range a.j.Switches {
+		if err := prune(sw.To, max(sw.Keep, 1), sw.Next, sw.Previous); err != nil {
+			fmt.Fprintf(a.o.Stderr, "airlock: warning: pruning old releases in %s: %v\n", sw.To, err)
+		}
+	}
+}

@@ -1,0 +1,178 @@
+package apply
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/subst"
+)
+
+// variables resolves #{Name} references during an apply. Values of
+// declared variables come, lowest precedence first, from the bundle, the
+// bundle's value for this zone, the zone's trust.yaml, and --var-file.
+// Sensitive values live only here and in the files they are substituted into.
+type variables struct {
+	values    map[string]string
+	sensitive map[string]bool
+	builtins  map[string]string
+	outputs   map[string]string // "Steps.<step>.<name>"
+	used      map[string]bool
+}
+
+func resolveVariables(doc *bundle.VariablesDoc, m *bundle.Manifest, zone string, layers ...namedValues) (*variables, error) {
+	v := &variables{values: map[string]string{}, sensitive: map[string]bool{}, builtins: map[string]string{},
+		outputs: map[string]string{}, used: map[string]bool{}}
+	for _, d := range m.Variables {
+		val, ok := doc.Values[d.Name]
+		if !ok {
+			return nil, fmt.Errorf("variables.json has no value for declared variable %s", d.Name)
+		}
+		v.values[d.Name] = val
+		v.sensitive[d.Name] = d.Sensitive
+	}
+	if len(doc.Values) != len(m.Variables) {
+		return nil, fmt.Errorf("variables.json holds %d values for %d declared variables", len(doc.Values), len(m.Variables))
+	}
+	layers = append([]namedValues{{"the bundle's values for zone " + zone, doc.ByZone[zone]}}, layers...)
+	for _, l := range layers {
+		for _, name := range sortedKeys(l.values) {
+			if _, ok := v.values[name]; !ok {
+				return nil, fmt.Errorf("%s: variable %s is not declared by the bundle", l.source, name)
+			}
+			v.values[name] = l.values[name]
+		}
+	}
+	return v, nil
+}
+
+type namedValues struct {
+	source string
+	values map[string]string
+}
+
+func (v *variables) lookup(name string) (string, bool) {
+	if val, ok := v.values[name]; ok {
+		v.used[name] = true
+		return val, true
+	}
+	if val, ok := v.builtins[name]; ok {
+		return val, true
+	}
+	val, ok := v.outputs[name]
+	return val, ok
+}
+
+// expand substitutes references in text.
+func (v *variables) expand(text string) (string, error) {
+	out, err := subst.Expand([]byte(text), v.lookup)
+	return string(out), err
+}
+
+// checkRefs reports references in text that nothing can resolve, treating
+// outputs of steps as resolvable (they appear while steps run).
+func (v *variables) checkRefs(text string) error {
+	refs, err := subst.Refs([]byte(text))
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, r := range refs {
+		if strings.HasPrefix(r.Name, "Steps.") {
+			continue
+		}
+		if _, ok := v.values[r.Name]; ok {
+			continue
+		}
+		if _, ok := v.builtins[r.Name]; ok {
+			continue
+		}
+		missing = append(missing, r.Name)
+	}
+	if len(missing) > 0 {
+		return &subst.UnresolvedError{Names: missing}
+	}
+	return nil
+}
+
+// env is the environment of a step: declared variables by name, and the
+// AIRLOCK_* built-ins.
+func (v *variables) env(base []string) []string {
+	env := append([]string(nil), base...)
+	for _, name := range sortedKeys(v.values) {
+		env = append(env, name+"="+v.values[name])
+	}
+	for _, name := range sortedKeys(v.builtins) {
+		env = append(env, envName(name)+"="+v.builtins[name])
+	}
+	return env
+}
+
+// envName turns Airlock.Release.Version into AIRLOCK_RELEASE_VERSION.
+func envName(name string) string {
+	return strings.ToUpper(strings.ReplaceAll(name, ".", "_"))
+}
+
+func (v *variables) secrets() []string {
+	var out []string
+	for name, s := range v.sensitive {
+		if s && v.values[name] != "" {
+			out = append(out, v.values[name])
+		}
+	}
+	return out
+}
+
+// usedNames lists the declared variables referenced so far (never values).
+func (v *variables) usedNames() []string {
+	return sortedKeys(v.used)
+}
+
+func (v *variables) setBuiltins(p *bundle.Predicate, zone, host string) {
+	v.builtins["Airlock.Release.Name"] = p.Name
+	v.builtins["Airlock.Release.Version"] = p.Version
+	v.builtins["Airlock.Release.Channel"] = p.Channel
+	v.builtins["Airlock.Bundle.Id"] = p.BundleID
+	v.builtins["Airlock.Bundle.Sequence"] = strconv.FormatUint(p.Sequence, 10)
+	v.builtins["Airlock.Zone"] = zone
+	v.builtins["Airlock.Host"] = host
+}
+
+// LoadVarFile reads a YAML map of variable names to string values.
+func LoadVarFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, 1<<20+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > 1<<20 {
+		return nil, fmt.Errorf("%s: larger than 1 MiB", path)
+	}
+	var vals map[string]string
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&vals); err != nil && err != io.EOF {
+		return nil, fmt.Errorf("%s: want a map of variable names to string values: %w", path, err)
+	}
+	return vals, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"airlock.dev/airlock/apply"
+	"airlock.dev/airlock/verify"
+)
+
+type applyOptions struct {
+	bundle        string
+	trust         string
+	operator      string
+	note          string
+	receiptOut    string
+	varFile       string
+	forceReapply  bool
+	allowRollback bool
+	resume        bool
+	wait          time.Duration
+}
+
+func newApplyCommand() *cobra.Command {
+	var o applyOptions
+	c := &cobra.Command{
+		Use:   "apply BUNDLE --trust trust.yaml | apply --resume --trust trust.yaml",
+		Short: "Verify, decrypt and apply a bundle in this zone; always write a signed receipt",
+		Long: `Apply a bundle (the folder, the .airlock file, or any file of the folder such
+as its first part): verify it against the zone's trust policy and state
+(anti-rollback), decrypt it, extract exactly what its signed manifest lists,
+run its steps, and write a signed receipt to the state directory and to
+--receipt-out — also when the bundle is refused or a step fails.
+
+Exit codes: 0 applied or already applied, 3 refused by verification,
+4 a step failed (the receipt says whether it was rolled back), 5 another
+apply holds the zone lock, 1 anything else.`,
+		Args: func(c *cobra.Command, args []string) error {
+			if o.resume {
+				return cobra.NoArgs(c, args)
+			}
+			return cobra.ExactArgs(1)(c, args)
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.bundle = args[0]
+			}
+			return runApply(c, o)
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.trust, "trust", "", "zone trust policy (trust.yaml) (required)")
+	f.StringVar(&o.operator, "operator", "", "name of the person applying (recorded in the receipt)")
+	f.StringVar(&o.note, "note", "", "free text recorded in the receipt (e.g. the change window)")
+	f.StringVar(&o.receiptOut, "receipt-out", "", "also write the receipt into this folder (the media carried back)")
+	f.StringVar(&o.varFile, "var-file", "", "YAML file of zone values for variables the bundle declares")
+	f.BoolVar(&o.forceReapply, "force-reapply", false, "run a bundle again that was already applied (recorded)")
+	f.BoolVar(&o.allowRollback, "allow-rollback", false, "apply a bundle with a lower sequence than the channel's (recorded)")
+	f.BoolVar(&o.resume, "resume", false, "finish an interrupted apply: roll it back, or complete it if it had succeeded")
+	f.DurationVar(&o.wait, "wait", 0, "wait this long for another apply to finish (default: refuse at once)")
+	_ = c.MarkFlagRequired("trust")
+	return c
+}
+
+func runApply(c *cobra.Command, o applyOptions) error {
+	t, err := verify.LoadTrust(o.trust)
+	if err != nil {
+		return err
+	}
+	opts := apply.Options{
+		Bundle: o.bundle, Trust: t, Operator: o.operator, Note: o.note, ReceiptOut: o.receiptOut,
+		VarFile: o.varFile, ForceReapply: o.forceReapply, AllowRollback: o.allowRollback, Wait: o.wait,
+		Stdout: c.OutOrStdout(), Stderr: c.ErrOrStderr(), Version: version,
+	}
+	var res *apply.Result
+	if o.resume {
+		res, err = apply.Resume(c.Context(), opts)
+		if err == nil && res == nil {
+			fmt.Fprintln(c.OutOrStdout(), "no interrupted apply: nothing to resume")
+			return nil
+		}
+	} else {
+		res, err = apply.Apply(c.Context(), opts)
+	}
+	if res != nil {
+		printApplyResult(c, res)
+	}
+	switch {
+	case errors.Is(err, apply.ErrStepFailed):
+		return withCode(exitStepFailed, err)
+	case errors.Is(err, apply.ErrBusy):
+		return withCode(exitBusy, err)
+	}
+	return err
+}
+
+func printApplyResult(c *cobra.Command, res *apply.Result) {
+	w := c.OutOrStdout()
+	fmt.Fprintf(w, "outcome  %s (%s)", res.Outcome, res.Reason)
+	if res.Message != "" {
+		fmt.Fprintf(w, ": %s", res.Message)
+	}
+	fmt.Fprintln(w)
+	if res.Release != "" && res.Outcome == "applied" {
+		fmt.Fprintf(w, "release  %s\n", res.Release)
+	}
+	fmt.Fprintf(w, "receipt  %s\n", res.Receipt)
+	if res.ReceiptCopy != "" {
+		fmt.Fprintf(w, "copy     %s\n", res.ReceiptCopy)
+	}
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"airlock.dev/airlock/apply/receipt"
+	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/verify"
+)
+
+func newReceiptCommand() *cobra.Command {
+	c := &cobra.Command{Use: "receipt", Short: "Verify or show apply receipts"}
+	c.AddCommand(newReceiptVerifyCommand(), newReceiptShowCommand())
+	return c
+}
+
+type receiptVerifyOptions struct {
+	path   string
+	keys   []string
+	bundle string
+	json   bool
+}
+
+func newReceiptVerifyCommand() *cobra.Command {
+	var o receiptVerifyOptions
+	c := &cobra.Command{
+		Use:   "verify RECEIPT --key receipt.pub [--bundle BUNDLE] [--json]",
+		Short: "Check a receipt's signature, type and (with --bundle) that it is about that bundle",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.path = args[0]
+			return runReceiptVerify(c, o)
+		},
+	}
+	c.Flags().StringArrayVar(&o.keys, "key", nil, "zone receipt public key (repeatable) (required)")
+	c.Flags().StringVar(&o.bundle, "bundle", "", "check that the receipt is about this bundle")
+	c.Flags().BoolVar(&o.json, "json", false, "print the receipt statement as JSON")
+	_ = c.MarkFlagRequired("key")
+	return c
+}
+
+func readReceiptFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, receipt.MaxSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > receipt.MaxSize {
+		return nil, &receipt.VerifyError{Reason: fmt.Sprintf("%s: larger than %d bytes", path, receipt.MaxSize)}
+	}
+	return data, nil
+}
+
+func runReceiptVerify(c *cobra.Command, o receiptVerifyOptions) error {
+	var trusted []*keys.PublicKey
+	for _, k := range o.keys {
+		pk, err := keys.LoadPublic(k)
+		if err != nil {
+			return err
+		}
+		trusted = append(trusted, pk)
+	}
+	data, err := readReceiptFile(o.path)
+	if err != nil {
+		return err
+	}
+	var b *bundle.Bundle
+	if o.bundle != "" {
+		if b, err = bundle.Open(o.bundle); err != nil {
+			return err
+		}
+		defer b.Close()
+	}
+	r, err := verify.Receipt(data, trusted, b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.path, err)
+	}
+	if o.json {
+		enc := json.NewEncoder(c.OutOrStdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(r.Statement)
+	}
+	p := r.Predicate()
+	fmt.Fprintf(c.OutOrStdout(), "verified receipt %d of zone %s, signed by %s\n", p.Seq, p.Zone, r.Signer.ID())
+	fmt.Fprintf(c.OutOrStdout(), "outcome  %s (%s) for %s %s, sequence %d\n", p.Outcome.Result, p.Outcome.Reason, p.Bundle.Name, p.Bundle.Version, p.Bundle.Sequence)
+	fmt.Fprintf(c.OutOrStdout(), "sha256   %s (the next receipt's prevSha256)\n", r.SHA256)
+	if b != nil {
+		fmt.Fprintf(c.OutOrStdout(), "bundle   matches %s\n", o.bundle)
+	}
+	return nil
+}
+
+func newReceiptShowCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show RECEIPT",
+		Short: "Print a receipt for a person (its signature is NOT checked: use receipt verify)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			data, err := readReceiptFile(args[0])
+			if err != nil {
+				return err
+			}
+			r, err := receipt.Parse(data)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			showReceipt(c.OutOrStdout(), r)
+			return nil
+		},
+	}
+}
+
+func showReceipt(w io.Writer, r *receipt.Receipt) {
+	p := r.Predicate()
+	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+	fmt.Fprintf(w, "NOT VERIFIED: run 'airlock receipt verify' to check the signature.\n\n")
+	fmt.Fprintf(w, "receipt   %d of zone %s (id %s)\n", p.Seq, p.Zone, p.ReceiptID)
+	fmt.Fprintf(w, "previous  %s\n", orDash(p.PrevSHA256))
+	fmt.Fprintf(w, "outcome   %s (%s) %s\n", strings.ToUpper(p.Outcome.Result), p.Outcome.Reason, p.Outcome.Message)
+	b := p.Bundle
+	verified := "verified"
+	if !b.Verified {
+		verified = "NOT verified: fields are what the bundle claimed"
+	}
+	fmt.Fprintf(w, "bundle    %s %s, channel %s, sequence %d, id %s (%s)\n", b.Name, b.Version, b.Channel, b.Sequence, b.ID, verified)
+	if b.ChangeTicket != "" {
+		fmt.Fprintf(w, "change    %s: %s\n", b.ChangeTicket, b.ChangeReason)
+	}
+	for _, s := range b.Signers {
+		fmt.Fprintf(w, "signer    %s %s\n", s.Role, s.KeyID)
+	}
+	op := p.Operator
+	fmt.Fprintf(w, "operator  %s (uid %s)", op.User, op.UID)
+	if op.Name != "" {
+		fmt.Fprintf(w, ", %s", op.Name)
+	}
+	if op.Note != "" {
+		fmt.Fprintf(w, ", note: %s", op.Note)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "host      %s (%s/%s), airlock %s\n", p.Host.Name, p.Host.OS, p.Host.Arch, p.Applier.Version)
+	fmt.Fprintf(w, "time      %s to %s (%s)\n", ts(p.Time.Started), ts(p.Time.Finished), p.Time.Source)
+	for _, o := range p.Override {
+		fmt.Fprintf(w, "override  %s: %s\n", o.Name, o.Detail)
+	}
+	fmt.Fprintf(w, "\nchecks\n")
+	for _, ch := range p.Checks {
+		fmt.Fprintf(w, "  %-4s %-15s %s\n", ch.Result, ch.Name, ch.Detail)
+	}
+	fmt.Fprintf(w, "\nsteps\n")
+	for _, s := range p.Steps {
+		fmt.Fprintf(w, "  %-10s %-20s %-8s attempts %d, exit %d", s.Result, s.Name, s.When, s.Attempts, s.ExitCode)
+		if s.Error != "" {
+			fmt.Fprintf(w, ": %s", s.Error)
+		}
+		fmt.Fprintln(w)
+	}
+	if p.Release != nil {
+		fmt.Fprintf(w, "\nrelease   current %s (previous %s)\n", orDash(p.Release.Current), orDash(p.Release.Previous))
+	}
+	fmt.Fprintf(w, "files     %d deployed\n", len(p.Files))
+	if len(p.Variables) > 0 {
+		fmt.Fprintf(w, "variables %s (names only)\n", strings.Join(p.Variables, ", "))
+	}
+	if p.Logs != nil {
+		fmt.Fprintf(w, "logs      %s (age-encrypted to the auditors)\n", p.Logs.Name)
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
