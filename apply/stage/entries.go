@@ -1,0 +1,319 @@
+package stage
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/jsonx"
+)
+
+// variables reads the first entry, variables.json, into memory and decodes
+// it strictly. Its content never reaches the disk or an error message.
+func (x *extraction) variables(tr *tar.Reader) (*bundle.VariablesDoc, error) {
+	const name = bundle.VariablesEntry
+	ref := x.o.Manifest.VariablesFile
+	if ref.Size < 0 || ref.Size > bundle.MaxVariablesSize {
+		return nil, &Error{Entry: name, Msg: fmt.Sprintf("the manifest declares %d bytes, at most %d allowed", ref.Size, bundle.MaxVariablesSize)}
+	}
+	hdr, err := next(tr)
+	if err == io.EOF {
+		return nil, &Error{Entry: name, Msg: "missing: the archive is empty"}
+	}
+	if err != nil {
+		return nil, x.streamError(name, "reading the first tar header", err)
+	}
+	if hdr.Name != name {
+		return nil, &Error{Entry: display(hdr.Name), Msg: "is the first entry; the payload must start with " + name}
+	}
+	if err := checkKind(hdr, tar.TypeReg, "a regular file"); err != nil {
+		return nil, err
+	}
+	if hdr.Size != ref.Size {
+		return nil, &Error{Entry: name, Msg: fmt.Sprintf("size %d bytes, the manifest says %d", hdr.Size, ref.Size)}
+	}
+	data := make([]byte, ref.Size)
+	defer clear(data)
+	if _, err := io.ReadFull(tr, data); err != nil {
+		return nil, x.streamError(name, "reading its content", err)
+	}
+	if got := sha256Hex(data); got != ref.SHA256 {
+		return nil, &Error{Entry: name, Msg: fmt.Sprintf("sha256 %s, the manifest says %s", got, ref.SHA256)}
+	}
+	var doc bundle.VariablesDoc
+	if err := jsonx.Unmarshal(data, &doc); err != nil {
+		return nil, &Error{Entry: name, Msg: jsonProblem(err)}
+	}
+	return &doc, nil
+}
+
+// jsonProblem describes a decoding error without quoting the document: some
+// encoding/json errors include literal values, and these are secrets.
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("invalid JSON at byte %d", syn.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "invalid JSON: it ends in the middle of a value"
+	}
+	return "does not decode strictly as a variables document (details withheld: it holds secret values)"
+}
+
+// entry extracts the next tar entry, which must be the listed file f.
+func (x *extraction) entry(tr *tar.Reader, f *bundle.File) error {
+	if err := x.ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkListed(f); err != nil {
+		return err
+	}
+	hdr, err := next(tr)
+	if err == io.EOF {
+		return &Error{Entry: display(f.Path), Msg: "missing: the archive ends before this listed " + describe(f)}
+	}
+	if err != nil {
+		return x.streamError(display(f.Path), "reading its tar header", err)
+	}
+	if err := checkHeader(hdr, f); err != nil {
+		return err
+	}
+	if f.Type == bundle.TypeDir {
+		return x.mkdir(f)
+	}
+	return x.writeFile(tr, f)
+}
+
+// next is tr.Next, except that a header archive/tar flags with
+// ErrInsecurePath (under GODEBUG=tarinsecurepath=0) is returned for the
+// manifest checks to refuse with a precise message: they are stricter.
+func next(tr *tar.Reader) (*tar.Header, error) {
+	hdr, err := tr.Next()
+	if hdr != nil && errors.Is(err, tar.ErrInsecurePath) {
+		return hdr, nil
+	}
+	return hdr, err
+}
+
+// checkListed checks a manifest entry again before it is used (defence in
+// depth: package verify has validated the whole manifest).
+func checkListed(f *bundle.File) error {
+	if err := bundle.CheckPath(f.Path); err != nil {
+		return &Error{Entry: display(f.Path), Msg: "refused by the manifest path rules: " + err.Error()}
+	}
+	ok := false
+	switch f.Type {
+	case bundle.TypeDir:
+		ok = f.Mode == 0o755 && f.Size == 0
+	case bundle.TypeFile:
+		ok = (f.Mode == 0o644 || f.Mode == 0o755) && f.Size >= 0
+	}
+	if !ok {
+		return &Error{Entry: display(f.Path), Msg: fmt.Sprintf("listed with type %q, mode %04o and size %d, which the manifest rules do not allow", f.Type, uint32(f.Mode), f.Size)}
+	}
+	return nil
+}
+
+// checkHeader compares the final tar header (after any PAX or GNU long-name
+// records were applied) with the listed entry f.
+func checkHeader(hdr *tar.Header, f *bundle.File) error {
+	want, wantDesc := byte(tar.TypeReg), "a regular file"
+	if f.Type == bundle.TypeDir {
+		want, wantDesc = tar.TypeDir, "a directory"
+	}
+	name := hdr.Name
+	if f.Type == bundle.TypeDir || hdr.Typeflag == tar.TypeDir {
+		name = strings.TrimSuffix(name, "/")
+	}
+	refuse := func(format string, a ...any) error {
+		return &Error{Entry: display(hdr.Name), Msg: fmt.Sprintf(format, a...)}
+	}
+	if name != f.Path {
+		return refuse("found where the manifest lists %s next (%s); entries must match the manifest, in its order", strconv.Quote(f.Path), describe(f))
+	}
+	if err := checkKind(hdr, want, wantDesc); err != nil {
+		return err
+	}
+	switch {
+	case hdr.Size != f.Size:
+		return refuse("size %d bytes, the manifest says %d", hdr.Size, f.Size)
+	case hdr.Mode&^0o777 != 0:
+		return refuse("mode %#o has setuid, setgid, sticky or file-type bits; the manifest says %04o", hdr.Mode, uint32(f.Mode))
+	case hdr.Mode != int64(f.Mode):
+		return refuse("mode %04o, the manifest says %04o", hdr.Mode, uint32(f.Mode))
+	}
+	return nil
+}
+
+// checkKind refuses every type but want, link targets, and sparse files
+// (which archive/tar would expand from a map, whatever the stored bytes).
+func checkKind(hdr *tar.Header, want byte, wantDesc string) error {
+	refuse := func(format string, a ...any) error {
+		return &Error{Entry: display(hdr.Name), Msg: fmt.Sprintf(format, a...)}
+	}
+	if hdr.Typeflag != want {
+		return refuse("is %s, the manifest lists %s; only regular files and directories are extracted", typeName(hdr), wantDesc)
+	}
+	if hdr.Linkname != "" {
+		return refuse("has a link target %s; only regular files and directories are extracted", strconv.Quote(hdr.Linkname))
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return refuse("is a sparse file (PAX record %s); sparse files are not extracted", strconv.Quote(k))
+		}
+	}
+	return nil
+}
+
+func typeName(hdr *tar.Header) string {
+	switch hdr.Typeflag {
+	case tar.TypeReg:
+		return "a regular file"
+	case tar.TypeDir:
+		return "a directory"
+	case tar.TypeSymlink:
+		return "a symbolic link to " + strconv.Quote(hdr.Linkname)
+	case tar.TypeLink:
+		return "a hard link to " + strconv.Quote(hdr.Linkname)
+	case tar.TypeChar:
+		return "a character device"
+	case tar.TypeBlock:
+		return "a block device"
+	case tar.TypeFifo:
+		return "a FIFO"
+	case tar.TypeCont:
+		return "a contiguous file"
+	case tar.TypeGNUSparse:
+		return "a GNU sparse file"
+	case tar.TypeXGlobalHeader:
+		return "a PAX global header"
+	}
+	return fmt.Sprintf("an entry of type %q", hdr.Typeflag)
+}
+
+func describe(f *bundle.File) string {
+	if f.Type == bundle.TypeDir {
+		return "directory"
+	}
+	return fmt.Sprintf("file of %d bytes, mode %04o", f.Size, uint32(f.Mode))
+}
+
+// mkdir creates the listed directory f and sets its mode on the descriptor
+// (the umask may have narrowed it).
+func (x *extraction) mkdir(f *bundle.File) error {
+	name := filepath.FromSlash(f.Path)
+	if err := x.root.Mkdir(name, os.FileMode(f.Mode)); err != nil {
+		return createError(f, err)
+	}
+	d, err := x.root.Open(name)
+	if err != nil {
+		return fmt.Errorf("open directory %s: %w", f.Path, err)
+	}
+	defer d.Close()
+	st, err := d.Stat()
+	if err != nil {
+		return fmt.Errorf("stat directory %s: %w", f.Path, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("directory %s: replaced while extracting", f.Path)
+	}
+	if err := d.Chmod(os.FileMode(f.Mode)); err != nil {
+		return fmt.Errorf("set mode of %s: %w", f.Path, err)
+	}
+	return nil
+}
+
+// writeFile creates the listed file f (O_EXCL, mode 0600 while its content
+// is unverified), copies exactly f.Size bytes into it while hashing them,
+// compares the digest with the manifest, and only then sets the listed
+// mode, on the descriptor. On any error the file is removed.
+func (x *extraction) writeFile(tr io.Reader, f *bundle.File) error {
+	name := filepath.FromSlash(f.Path)
+	out, err := x.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return createError(f, err)
+	}
+	h := sha256.New()
+	err = x.copyContent(out, h, tr, f)
+	if err == nil {
+		if got := hex.EncodeToString(h.Sum(nil)); got != f.SHA256 {
+			err = &Error{Entry: display(f.Path), Msg: fmt.Sprintf("sha256 %s, the manifest says %s", got, f.SHA256)}
+		}
+	}
+	if err == nil {
+		if cerr := out.Chmod(os.FileMode(f.Mode)); cerr != nil {
+			err = fmt.Errorf("set mode of %s: %w", f.Path, cerr)
+		}
+	}
+	if cerr := out.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("write %s: %w", f.Path, cerr)
+	}
+	if err != nil {
+		x.root.Remove(name)
+	}
+	return err
+}
+
+// copyContent copies exactly f.Size bytes from tr to out and h, checking the
+// context before each chunk.
+func (x *extraction) copyContent(out io.Writer, h hash.Hash, tr io.Reader, f *bundle.File) error {
+	for n := int64(0); n < f.Size; {
+		if err := x.ctx.Err(); err != nil {
+			return err
+		}
+		chunk := x.buf[:min(int64(len(x.buf)), f.Size-n)]
+		k, rerr := io.ReadFull(tr, chunk)
+		h.Write(chunk[:k])
+		if _, err := out.Write(chunk[:k]); err != nil {
+			return fmt.Errorf("write %s: %w", f.Path, err)
+		}
+		n += int64(k)
+		if rerr != nil {
+			return x.streamError(display(f.Path), fmt.Sprintf("content ends after %d of %d bytes", n, f.Size), rerr)
+		}
+	}
+	return nil
+}
+
+func createError(f *bundle.File, err error) error {
+	if errors.Is(err, fs.ErrExist) {
+		return &Error{Entry: display(f.Path), Msg: "already exists in the staging directory (listed twice?)"}
+	}
+	return fmt.Errorf("create %s in the staging directory: %w", f.Path, err)
+}
+
+// maxShown bounds a name quoted in an error.
+const maxShown = 200
+
+// display makes an archive or manifest name safe to print: names with
+// control, format or invalid characters are quoted, long ones cut.
+func display(name string) string {
+	if len(name) > maxShown {
+		cut := maxShown
+		for cut > 0 && !utf8.RuneStart(name[cut]) {
+			cut--
+		}
+		return strconv.Quote(name[:cut]) + "…"
+	}
+	if name == "" || !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return !strconv.IsPrint(r) }) {
+		return strconv.Quote(name)
+	}
+	return name
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}

@@ -1,0 +1,204 @@
+package stage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+
+	"github.com/klauspost/compress/zstd"
+
+	"airlock.dev/airlock/bundle"
+)
+
+// maxWindow caps the zstd window, and so the decoder's memory. The builder
+// writes 8 MiB windows; the cap leaves room for bundles made with other
+// zstd tools at their default levels.
+const maxWindow = 32 << 20
+
+// decoderOptions configures the zstd decoder for hostile input.
+func decoderOptions() []zstd.DOption {
+	return []zstd.DOption{
+		// Decode on the calling goroutine: no background goroutines that
+		// could outlive an early return, no read-ahead of blocks, and
+		// errors surface in stream order.
+		zstd.WithDecoderConcurrency(1),
+		// Refuse frames that ask for a window above the cap (the default
+		// is 512 MiB), so a frame header cannot make us allocate gigabytes.
+		zstd.WithDecoderMaxWindow(maxWindow),
+		// The default is 64 GiB. When streaming this bounds the window too,
+		// including a single-segment frame's, which is its whole content.
+		zstd.WithDecoderMaxMemory(maxWindow),
+	}
+}
+
+// Names used as Error.Entry for failures of the payload streams themselves.
+const (
+	entryCiphertext = "ciphertext"
+	entryCompressed = "compressed stream"
+	entryPlaintext  = "plaintext"
+)
+
+// partReader reads the payload parts in predicate order as one stream. Each
+// part is read up to its signed size and hashed; when a part ends its size
+// and digest are compared with the predicate. Errors are sticky.
+type partReader struct {
+	ctx   context.Context
+	b     *bundle.Bundle
+	parts []bundle.FileRef
+	i     int           // current part
+	rc    io.ReadCloser // open current part, or nil
+	h     hash.Hash
+	n     int64 // bytes read of the current part
+	err   error
+}
+
+func newPartReader(ctx context.Context, b *bundle.Bundle, parts []bundle.FileRef) *partReader {
+	return &partReader{ctx: ctx, b: b, parts: parts, h: sha256.New()}
+}
+
+func (p *partReader) Read(buf []byte) (int, error) {
+	if p.err != nil {
+		return 0, p.err
+	}
+	for p.i < len(p.parts) {
+		if err := p.ctx.Err(); err != nil {
+			p.err = err
+			return 0, err
+		}
+		n, err := p.readPart(buf)
+		if n > 0 || len(buf) == 0 {
+			return n, nil
+		}
+		if err != nil {
+			p.err = err
+			return 0, err
+		}
+	}
+	return 0, io.EOF
+}
+
+// readPart reads from the current part, opening it first if need be. At the
+// part's signed size, or at an early EOF, it checks the part and moves on,
+// returning (0, nil).
+func (p *partReader) readPart(buf []byte) (int, error) {
+	part := p.parts[p.i]
+	if p.rc == nil {
+		rc, err := p.b.OpenFile(part.Name)
+		if errors.Is(err, bundle.ErrMissing) || errors.Is(err, fs.ErrNotExist) {
+			return 0, &Error{Entry: part.Name, Msg: "missing (removed since verification?)"}
+		}
+		if err != nil {
+			return 0, fmt.Errorf("open payload part %s: %w", part.Name, err)
+		}
+		p.rc, p.n = rc, 0
+		p.h.Reset()
+	}
+	if rem := part.Size - p.n; rem > 0 {
+		if int64(len(buf)) > rem {
+			buf = buf[:rem]
+		}
+		n, err := p.rc.Read(buf)
+		p.h.Write(buf[:n])
+		p.n += int64(n)
+		if n > 0 || err == nil {
+			return n, nil
+		}
+		if err != io.EOF {
+			return 0, fmt.Errorf("read payload part %s: %w", part.Name, err)
+		}
+	}
+	return 0, p.endPart()
+}
+
+// endPart closes the current part and checks it against the predicate.
+func (p *partReader) endPart() error {
+	part := p.parts[p.i]
+	p.rc.Close()
+	p.rc = nil
+	p.i++
+	if p.n != part.Size {
+		return &Error{Entry: part.Name, Msg: fmt.Sprintf("%d bytes, signed size %d (changed since verification)", p.n, part.Size)}
+	}
+	if got := hex.EncodeToString(p.h.Sum(nil)); got != part.SHA256 {
+		return &Error{Entry: part.Name, Msg: fmt.Sprintf("sha256 %s, signed %s (changed since verification)", got, part.SHA256)}
+	}
+	return nil
+}
+
+// drain reads on to the end of the current part, or of all parts, checking
+// each part it finishes, and returns the reader's error, if any.
+func (p *partReader) drain(all bool) error {
+	buf := make([]byte, 32<<10)
+	for start := p.i; p.err == nil && p.i < len(p.parts) && (all || p.i == start); {
+		p.Read(buf)
+	}
+	return p.err
+}
+
+// finish checks that the stream was read to its end: every part read and
+// matched, and nothing after the age stream.
+func (p *partReader) finish() error {
+	n, err := io.Copy(io.Discard, p)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return &Error{Entry: p.parts[len(p.parts)-1].Name, Msg: fmt.Sprintf("%d bytes after the end of the age stream", n)}
+	}
+	return nil
+}
+
+func (p *partReader) close() {
+	if p.rc != nil {
+		p.rc.Close()
+		p.rc = nil
+	}
+}
+
+// tap passes reads through and keeps the first error other than io.EOF, so
+// that a failure can be blamed on the innermost stream where it began.
+type tap struct {
+	r   io.Reader
+	err error
+}
+
+func (t *tap) Read(b []byte) (int, error) {
+	n, err := t.r.Read(b)
+	if err != nil && err != io.EOF && t.err == nil {
+		t.err = err
+	}
+	return n, err
+}
+
+// plainReader counts and hashes the plaintext, and refuses to produce more
+// than max bytes: it reads at most max+1 and fails on the extra byte.
+type plainReader struct {
+	r   io.Reader
+	max int64
+	n   int64
+	h   hash.Hash
+	err error
+}
+
+func (c *plainReader) Read(b []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	if rem := c.max - c.n; rem < int64(len(b)) {
+		b = b[:rem+1]
+	}
+	n, err := c.r.Read(b)
+	if c.n+int64(n) > c.max {
+		n = int(c.max - c.n)
+		c.err = &Error{Entry: entryPlaintext, Msg: fmt.Sprintf("larger than the signed plaintext size of %d bytes (a decompression bomb?)", c.max)}
+		err = c.err
+	}
+	c.h.Write(b[:n])
+	c.n += int64(n)
+	return n, err
+}
