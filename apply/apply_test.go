@@ -1,6 +1,8 @@
 package apply
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -44,6 +46,15 @@ func TestApplySuccess(t *testing.T) {
 	}
 	if len(p.Files) != 2 || p.Release == nil || p.Release.Current != "releases/1.0.0" {
 		t.Fatalf("files %v release %v", p.Files, p.Release)
+	}
+	for _, f := range p.Files {
+		data, err := os.ReadFile(f.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != f.SHA256 {
+			t.Errorf("receipt digest of %s does not match the deployed file", f.Path)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(z.dir, "media", filepath.Base(res.Receipt))); err != nil {
 		t.Fatalf("receipt not copied to --receipt-out: %v", err)
@@ -346,5 +357,30 @@ func TestPlanRunsNothing(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Join(z.trust.StateDir, "receipts")); len(ents) != 0 {
 		t.Fatal("plan wrote a receipt")
+	}
+}
+
+// TestDeployTwice: a package deployed to two targets is copied (not moved)
+// for each, and both get the substituted configuration.
+func TestDeployTwice(t *testing.T) {
+	z := newZone(t)
+	yaml := strings.Replace(release("1.0.0", "true"), `  - name: migrate`, `  - name: install mirror
+    deploy: web
+    to: "#{Root}/mirror"
+    substitute: ["conf/*.conf"]
+  - name: migrate`, 1)
+	dir, _ := z.f.Build(bundletestOptions(yaml))
+	res, err := z.apply(dir)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, z.out.String())
+	}
+	for _, target := range []string{z.root, filepath.Join(z.root, "mirror")} {
+		conf, err := os.ReadFile(filepath.Join(target, "current", "conf", "app.conf"))
+		if err != nil || !strings.Contains(string(conf), "greeting=hello") {
+			t.Fatalf("%s: %q %v", target, conf, err)
+		}
+	}
+	if n := len(z.receipt(res).Files); n != 4 {
+		t.Fatalf("%d deployed files in the receipt, want 4", n)
 	}
 }

@@ -36,9 +36,13 @@ type deployResult struct {
 	sw    switchRecord
 }
 
-// install copies the staged package into a new release directory under
-// to/releases, substituting variables in the files that match patterns.
-func install(staging string, pkg bundle.PackageRef, to, version string, patterns []string, vars *variables) (*deployResult, error) {
+// install puts the staged package into a new release directory under
+// to/releases, substituting variables in the files that match patterns. When
+// the package is deployed only once and the staging root is on the same file
+// system, the staged tree is moved rather than copied (one write of the
+// payload instead of two); its files were hashed against the manifest while
+// they were extracted.
+func install(staging string, m *bundle.Manifest, pkg bundle.PackageRef, movable bool, to, version string, patterns []string, vars *variables) (*deployResult, error) {
 	releases := filepath.Join(to, "releases")
 	if err := os.MkdirAll(releases, 0o755); err != nil {
 		return nil, err
@@ -51,7 +55,13 @@ func install(staging string, pkg bundle.PackageRef, to, version string, patterns
 	tmp := filepath.Join(releases, "."+name+".tmp-"+randomSuffix())
 	vars.builtins["Airlock.Deploy.Path"] = final
 	src := filepath.Join(staging, filepath.FromSlash(pkg.Root))
-	files, err := copyTree(src, tmp, final, patterns, vars)
+	var files []receipt.File
+	moved := movable && os.Rename(src, tmp) == nil
+	if moved {
+		files, err = finishInPlace(tmp, final, digests(m, pkg), patterns, vars)
+	} else {
+		files, err = copyTree(src, tmp, final, patterns, vars)
+	}
 	if err != nil {
 		os.RemoveAll(tmp)
 		return nil, err
@@ -124,6 +134,97 @@ func copyTree(src, dst, final string, patterns []string, vars *variables) ([]rec
 		return nil
 	})
 	return files, err
+}
+
+// digests maps the package's files, relative to its root, to their
+// manifest digests.
+func digests(m *bundle.Manifest, pkg bundle.PackageRef) map[string]string {
+	out := map[string]string{}
+	for _, f := range m.Files {
+		if rel, ok := strings.CutPrefix(f.Path, pkg.Root+"/"); ok && f.Type == bundle.TypeFile {
+			out[rel] = f.SHA256
+		}
+	}
+	return out
+}
+
+// finishInPlace substitutes variables in the matching files of a moved
+// package tree and makes every file and directory durable.
+func finishInPlace(dir, final string, sums map[string]string, patterns []string, vars *variables) ([]receipt.File, error) {
+	var files []receipt.File
+	var dirs []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			dirs = append(dirs, p)
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return fmt.Errorf("staged %s is not a regular file", p)
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		slash := filepath.ToSlash(rel)
+		sum, ok := sums[slash]
+		if !ok {
+			return fmt.Errorf("staged %s is not in the manifest", slash)
+		}
+		if matchAny(patterns, slash) {
+			sum, err = substituteFile(p, vars)
+		} else {
+			err = syncPath(p)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", slash, err)
+		}
+		files = append(files, receipt.File{Path: filepath.ToSlash(filepath.Join(final, rel)), SHA256: sum})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range dirs {
+		if err := atomicfile.SyncDir(d); err != nil {
+			return nil, err
+		}
+	}
+	return files, nil
+}
+
+// substituteFile rewrites p with its references expanded, atomically.
+func substituteFile(p string, vars *variables) (string, error) {
+	info, err := os.Stat(p)
+	if err != nil {
+		return "", err
+	}
+	in, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	out, err := atomicfile.Create(p, info.Mode().Perm())
+	if err != nil {
+		return "", err
+	}
+	defer out.Abort()
+	h := sha256.New()
+	if err := substituteInto(io.MultiWriter(out, h), in, vars); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), out.Commit()
+}
+
+func syncPath(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 func matchAny(patterns []string, rel string) bool {

@@ -181,7 +181,7 @@ func (a *applier) deployStep(vr *verify.Result, staged *stage.Staged, s bundle.S
 	if pkg == nil {
 		return fail(fmt.Errorf("package %q is not in the manifest", s.Deploy))
 	}
-	res, err := install(staged.Root, *pkg, to, vr.Statement.Predicate.Version, s.Substitute, vars)
+	res, err := install(staged.Root, vr.Manifest, *pkg, deployedOnce(vr.Manifest, s.Deploy), to, vr.Statement.Predicate.Version, s.Substitute, vars)
 	if err != nil {
 		return fail(fmt.Errorf("install %s into %s: %w", s.Deploy, to, err))
 	}
@@ -202,6 +202,18 @@ func (a *applier) deployStep(vr *verify.Result, staged *stage.Staged, s bundle.S
 	fmt.Fprintf(a.o.Stdout, "deployed %s to %s (%d files); %s/current -> %s\n", s.Deploy, res.dir, len(res.files), to, res.sw.Next)
 	rs.Finished, rs.Result = time.Now().UTC(), receipt.Succeeded
 	return true
+}
+
+// deployedOnce reports whether only one step deploys the package, so its
+// staged tree may be moved into place instead of copied.
+func deployedOnce(m *bundle.Manifest, pkg string) bool {
+	n := 0
+	for _, s := range m.Steps {
+		if s.Deploy == pkg {
+			n++
+		}
+	}
+	return n == 1
 }
 
 // revert switches every deploy target of this apply back to its previous
