@@ -205,9 +205,9 @@ func TestExtractRefusals(t *testing.T) {
 		// Sizes, content, modes (threats 16, 18).
 		{name: "header size differs", edit: tarOnly("packages/app/config.json", reg("packages/app/config.json", 0o644, `{"port":"#{Port}"} `)), entry: "packages/app/config.json", msg: "size 19 bytes, the manifest says 18"},
 		{name: "content differs", edit: tarOnly("packages/app/config.json", reg("packages/app/config.json", 0o644, `{"port":"#{Evil}"}`)), entry: "packages/app/config.json", msg: "sha256"},
-		{name: "body truncated", edit: func(_ *fixture, es []entry, m *bundle.Manifest) ([]entry, *bundle.Manifest) {
+		{name: "body truncated", edit: func(_ *fixture, es []entry, _ *bundle.Manifest) ([]entry, *bundle.Manifest) {
 			es = replace(es, script, reg(script, 0o755, "0123456789"))
-			m = manifestFor(es)
+			m := manifestFor(es)
 			es[len(es)-1] = entry{name: script, typ: tar.TypeReg, mode: 0o755, size: 10, body: []byte("012"), truncate: true}
 			return es, m
 		}, entry: script, msg: "content ends after 3 of 10 bytes"},
