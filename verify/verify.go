@@ -102,8 +102,12 @@ type Result struct {
 	Checks          []CheckResult
 }
 
-func (r *Result) pass(name, detail string) { r.Checks = append(r.Checks, CheckResult{name, Pass, detail}) }
-func (r *Result) skip(name, detail string) { r.Checks = append(r.Checks, CheckResult{name, Skip, detail}) }
+func (r *Result) pass(name, detail string) {
+	r.Checks = append(r.Checks, CheckResult{name, Pass, detail})
+}
+func (r *Result) skip(name, detail string) {
+	r.Checks = append(r.Checks, CheckResult{name, Skip, detail})
+}
 
 func (r *Result) fail(name, file, format string, a ...any) error {
 	e := &Error{Check: name, File: file, Msg: fmt.Sprintf(format, a...)}

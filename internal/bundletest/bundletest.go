@@ -138,17 +138,17 @@ func (f *Fixture) WriteRelease(yaml string, files map[string]string, big int) st
 
 // Options tweak Build.
 type Options struct {
-	YAML      string            // default DefaultYAML
-	Files     map[string]string // default Files()
-	Big       int               // bytes of random data to add
-	Out       string            // default <tmp>/b-N (folder)
-	Split     int64
-	Sequence  uint64
-	Signers   []*keys.Signer // default Release; extra signers are added after
-	Secret    string         // value of SHOP_SECRET, default "canary-s3cret-value"
-	Epoch     time.Time
-	Targets   []string
-	Expires   time.Duration // overrides the release's expires when set
+	YAML     string            // default DefaultYAML
+	Files    map[string]string // default Files()
+	Big      int               // bytes of random data to add
+	Out      string            // default <tmp>/b-N (folder)
+	Split    int64
+	Sequence uint64
+	Signers  []*keys.Signer // default Release; extra signers are added after
+	Secret   string         // value of SHOP_SECRET, default "canary-s3cret-value"
+	Epoch    time.Time
+	Targets  []string
+	Expires  time.Duration // overrides the release's expires when set
 }
 
 // Build builds a bundle and returns its path and result.

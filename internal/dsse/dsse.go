@@ -179,4 +179,3 @@ func decodeB64(s string) ([]byte, error) {
 // PayloadOf returns the decoded payload without verifying anything. Only for
 // display of data that is not acted upon (inspect, receipt show).
 func PayloadOf(env *Envelope) ([]byte, error) { return decodeB64(env.Payload) }
-

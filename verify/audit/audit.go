@@ -52,7 +52,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("receipts: %w", err)
 	}
-	a := &auditor{opts: opts, claims: map[string]map[uint64][]string{}}
+	a := newAuditor(opts)
 	a.collect(files)
 	if opts.LedgerDir != "" {
 		l, entries, findings, err := readLedger(ctx, opts.LedgerDir, opts.LedgerKeys, workers)
@@ -98,28 +98,29 @@ type auditor struct {
 	entries  []*LedgerBundle
 }
 
+func newAuditor(opts Options) *auditor {
+	return &auditor{opts: opts, claims: map[string]map[uint64][]string{}}
+}
+
 // collect sorts the examined files into receipts and findings, dropping
 // byte-identical copies.
 func (a *auditor) collect(files []examined) {
 	a.summary.Files = len(files)
 	first := map[string]*Apply{}
 	for _, e := range files {
-		switch e.class {
-		case classSkipped:
-			a.summary.Skipped++
-		case classRejected:
+		if f := e.finding; f != nil {
+			a.findings = append(a.findings, *f)
+			if f.Severity != SeverityError {
+				a.summary.Skipped++
+				continue
+			}
 			a.summary.Rejected++
-			if f := e.finding; f.Zone != "" && f.Seq != 0 {
+			if f.Zone != "" && f.Seq != 0 {
 				if a.claims[f.Zone] == nil {
 					a.claims[f.Zone] = map[uint64][]string{}
 				}
 				a.claims[f.Zone][f.Seq] = append(a.claims[f.Zone][f.Seq], f.File)
 			}
-		}
-		if e.finding != nil {
-			a.findings = append(a.findings, *e.finding)
-		}
-		if e.apply == nil {
 			continue
 		}
 		if o := first[e.apply.SHA256]; o != nil {

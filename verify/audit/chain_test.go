@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -110,10 +111,10 @@ func TestAuditChainProblems(t *testing.T) {
 				for range 5 {
 					c.next()
 				}
-				remove(t, dir, "pci-east/000003.receipt.json")
+				remove(t, dir, receiptName("pci-east", 3))
 				return pubs(east)
 			},
-			want: []want{{KindGap, "pci-east", 4, "pci-east/000004.receipt.json", []string{"missing receipt seq 3", "not in the folder"}}},
+			want: []want{{KindGap, "pci-east", 4, receiptName("pci-east", 4), []string{"missing receipt seq 3", "not in the folder"}}},
 		},
 		{
 			name: "missing first receipts",
@@ -122,11 +123,11 @@ func TestAuditChainProblems(t *testing.T) {
 				for range 4 {
 					c.next()
 				}
-				remove(t, dir, "pci-east/000001.receipt.json")
-				remove(t, dir, "pci-east/000002.receipt.json")
+				remove(t, dir, receiptName("pci-east", 1))
+				remove(t, dir, receiptName("pci-east", 2))
 				return pubs(east)
 			},
-			want: []want{{KindGap, "pci-east", 3, "pci-east/000003.receipt.json", []string{"missing receipts seq 1–2"}}},
+			want: []want{{KindGap, "pci-east", 3, receiptName("pci-east", 3), []string{"missing receipts seq 1–2"}}},
 		},
 		{
 			name: "fork",
@@ -144,7 +145,7 @@ func TestAuditChainProblems(t *testing.T) {
 				return pubs(east)
 			},
 			want: []want{{KindFork, "pci-east", 4, "pci-east/000004-other.receipt.json",
-				[]string{"2 receipts name seq 3", "pci-east/000004.receipt.json"}}},
+				[]string{"2 receipts name seq 3", receiptName("pci-east", 4)}}},
 		},
 		{
 			name: "reordered pair by links",
@@ -169,7 +170,7 @@ func TestAuditChainProblems(t *testing.T) {
 				c.next()
 				return pubs(east)
 			},
-			want: []want{{KindReorder, "pci-east", 5, "pci-east/000005.receipt.json", []string{"chain order 3 → 5 → 4 → 6"}}},
+			want: []want{{KindReorder, "pci-east", 5, receiptName("pci-east", 5), []string{"chain order 3 → 5 → 4 → 6"}}},
 		},
 		{
 			name: "reordered pair by time",
@@ -183,7 +184,7 @@ func TestAuditChainProblems(t *testing.T) {
 				c.next()
 				return pubs(east)
 			},
-			want: []want{{KindReorder, "pci-east", 5, "pci-east/000005.receipt.json", []string{"before its predecessor seq 4"}}},
+			want: []want{{KindReorder, "pci-east", 5, receiptName("pci-east", 5), []string{"before its predecessor seq 4"}}},
 		},
 		{
 			name: "numbering skipped",
@@ -196,7 +197,7 @@ func TestAuditChainProblems(t *testing.T) {
 				c.next()
 				return pubs(east)
 			},
-			want: []want{{KindGap, "pci-east", 5, "pci-east/000005.receipt.json", []string{"receipt seq 4 never written"}}},
+			want: []want{{KindGap, "pci-east", 5, receiptName("pci-east", 5), []string{"receipt seq 4 never written"}}},
 		},
 		{
 			name: "edited field",
@@ -208,12 +209,12 @@ func TestAuditChainProblems(t *testing.T) {
 						third = d
 					}
 				}
-				writeFile(t, filepath.Join(dir, "pci-east/000003.receipt.json"), editPayload(t, third, `"user":"alice"`, `"user":"mallory"`))
+				writeFile(t, filepath.Join(dir, receiptName("pci-east", 3)), editPayload(t, third, `"user":"alice"`, `"user":"mallory"`))
 				return pubs(east)
 			},
 			want: []want{
-				{KindTampered, "pci-east", 3, "pci-east/000003.receipt.json", []string{"changed after signing", "unverified claim: zone pci-east seq 3"}},
-				{KindGap, "pci-east", 4, "pci-east/000004.receipt.json", []string{"missing receipt seq 3", "pci-east/000003.receipt.json (claims seq 3)"}},
+				{KindTampered, "pci-east", 3, receiptName("pci-east", 3), []string{"changed after signing", "unverified claim: zone pci-east seq 3"}},
+				{KindGap, "pci-east", 4, receiptName("pci-east", 4), []string{"missing receipt seq 3", receiptName("pci-east", 3) + " (claims seq 3)"}},
 			},
 		},
 		{
@@ -231,8 +232,8 @@ func TestAuditChainProblems(t *testing.T) {
 				return pubs(east)
 			},
 			want: []want{
-				{KindUnknownKey, "pci-east", 3, "pci-east/000003.receipt.json", []string{"not signed by any receipt key given", other.Public().ID()}},
-				{KindGap, "pci-east", 4, "pci-east/000004.receipt.json", []string{"missing receipt seq 3"}},
+				{KindUnknownKey, "pci-east", 3, receiptName("pci-east", 3), []string{"not signed by any receipt key given", other.Public().ID()}},
+				{KindGap, "pci-east", 4, receiptName("pci-east", 4), []string{"missing receipt seq 3"}},
 			},
 		},
 		{
@@ -247,7 +248,7 @@ func TestAuditChainProblems(t *testing.T) {
 				w.next()
 				return pubs(east)
 			},
-			want: []want{{KindUnknownKey, "pci-west", 7, "pci-west/000007.receipt.json", []string{"unverified claim: zone pci-west seq 7"}}},
+			want: []want{{KindUnknownKey, "pci-west", 7, receiptName("pci-west", 7), []string{"unverified claim: zone pci-west seq 7"}}},
 		},
 		{
 			name: "receipt of another zone mixed in, both keys given",
@@ -261,7 +262,7 @@ func TestAuditChainProblems(t *testing.T) {
 				w.next()
 				return pubs(east, west)
 			},
-			want: []want{{KindGap, "pci-west", 7, "pci-west/000007.receipt.json", []string{"missing receipts seq 1–6"}}},
+			want: []want{{KindGap, "pci-west", 7, receiptName("pci-west", 7), []string{"missing receipts seq 1–6"}}},
 		},
 		{
 			name: "receipt for another zone signed with this zone's key",
@@ -273,7 +274,7 @@ func TestAuditChainProblems(t *testing.T) {
 				newChain(t, dir, "pci-west", east).next()
 				return pubs(east)
 			},
-			want: []want{{KindZoneMismatch, "pci-west", 1, "pci-west/000001.receipt.json", []string{"receipt key of zone pci-east"}}},
+			want: []want{{KindZoneMismatch, "pci-west", 1, receiptName("pci-west", 1), []string{"receipt key of zone pci-east"}}},
 		},
 		{
 			name: "chain restarts",
@@ -288,7 +289,7 @@ func TestAuditChainProblems(t *testing.T) {
 				r.next()
 				return pubs(east)
 			},
-			want: []want{{KindRestart, "pci-east", 1, "after-reinstall/pci-east/000001.receipt.json", []string{"pci-east/000001.receipt.json"}}},
+			want: []want{{KindRestart, "pci-east", 1, "after-reinstall/" + receiptName("pci-east", 1), []string{receiptName("pci-east", 1)}}},
 		},
 		{
 			name: "duplicate copy",
@@ -300,7 +301,7 @@ func TestAuditChainProblems(t *testing.T) {
 				writeFile(t, filepath.Join(dir, "copy/of-2.json"), d)
 				return pubs(east)
 			},
-			want: []want{{KindDuplicate, "pci-east", 2, "pci-east/000002.receipt.json", []string{"copy/of-2.json"}}},
+			want: []want{{KindDuplicate, "pci-east", 2, receiptName("pci-east", 2), []string{"copy/of-2.json"}}},
 		},
 		{
 			name: "unparseable, invalid and not a receipt",
@@ -309,6 +310,9 @@ func TestAuditChainProblems(t *testing.T) {
 				c.next()
 				writeFile(t, filepath.Join(dir, "broken.json"), []byte(`{"payloadType": "application/vnd.in-toto+json", "payload": `))
 				writeFile(t, filepath.Join(dir, "README.txt"), []byte("receipts of March\n"))
+				big := bytes.Repeat([]byte("x"), receipt.MaxSize+1)
+				writeFile(t, filepath.Join(dir, "big.log.age"), append([]byte("age-encryption.org/v1\n"), big...))
+				writeFile(t, filepath.Join(dir, "big.json"), append([]byte(`{"payload":"`), big...))
 				payload := []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[],"predicateType":"https://example.com/other","predicate":{}}`)
 				env, err := dsse.Sign(dsse.InTotoPayloadType, payload, east)
 				if err != nil {
@@ -322,6 +326,8 @@ func TestAuditChainProblems(t *testing.T) {
 				{KindUnparseable, "", 0, "broken.json", []string{"not a receipt envelope"}},
 				{KindInvalid, "", 0, "other-type.json", []string{"predicate type"}},
 				{KindNotAReceipt, "", 0, "README.txt", []string{"text"}},
+				{KindNotAReceipt, "", 0, "big.log.age", []string{"an age-encrypted file, larger than"}},
+				{KindUnparseable, "", 0, "big.json", []string{"larger than"}},
 			},
 		},
 	}
@@ -354,14 +360,14 @@ func TestAuditGoldenMutations(t *testing.T) {
 	}{
 		{
 			name:    "missing receipt",
-			mutate:  func(t *testing.T, dir string) { remove(t, dir, "pci-west/000003.receipt.json") },
-			want:    []want{{KindGap, "pci-west", 4, "pci-west/000004.receipt.json", []string{"missing receipt seq 3"}}},
+			mutate:  func(t *testing.T, dir string) { remove(t, dir, receiptName("pci-west", 3)) },
+			want:    []want{{KindGap, "pci-west", 4, receiptName("pci-west", 4), []string{"missing receipt seq 3"}}},
 			wantErr: "audit: 1 problem (1 gap)",
 		},
 		{
 			name: "edited field",
 			mutate: func(t *testing.T, dir string) {
-				p := filepath.Join(dir, "pci-east/000002.receipt.json")
+				p := filepath.Join(dir, receiptName("pci-east", 2))
 				data, err := os.ReadFile(p)
 				if err != nil {
 					t.Fatal(err)
@@ -369,8 +375,8 @@ func TestAuditGoldenMutations(t *testing.T) {
 				writeFile(t, p, editPayload(t, data, `"result":"failed"`, `"result":"applied"`))
 			},
 			want: []want{
-				{KindTampered, "pci-east", 2, "pci-east/000002.receipt.json", nil},
-				{KindGap, "pci-east", 3, "pci-east/000003.receipt.json", []string{"pci-east/000002.receipt.json (claims seq 2)"}},
+				{KindTampered, "pci-east", 2, receiptName("pci-east", 2), nil},
+				{KindGap, "pci-east", 3, receiptName("pci-east", 3), []string{receiptName("pci-east", 2) + " (claims seq 2)"}},
 			},
 			wantErr: "audit: 2 problems (1 tampered receipt, 1 gap)",
 		},

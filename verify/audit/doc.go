@@ -11,15 +11,16 @@
 // [receipt.Verify] against the receipt keys given. Files are verified in
 // parallel; only a bounded summary of each receipt ([Apply]: no step output,
 // at most [MaxSteps] steps, free text clipped) is kept, so memory grows by
-// about a kilobyte per receipt and never holds more than one file per
-// worker.
+// about 1.5 KiB per receipt and never holds more than one file per worker.
+// The JSON and HTML renderers stream their output.
 //
 // The ledger folder is read the same way, but only files named
 // "*.dsse.json": each is a DSSE envelope (at most bundle.MaxStatementSize
 // bytes) whose payload is a bundle statement, decoded strictly. With ledger
 // keys, an entry counts only if one of them signed it. Entries are matched
 // to receipts by the SHA-256 of the statement payload, which a receipt
-// records as bundle.statementSha256.
+// records as bundle.statementSha256; a receipt without one (a bundle refused
+// before its statement verified) is linked by the bundle id it claims.
 //
 // # Chains
 //
@@ -64,7 +65,7 @@
 //     them but failed verification), or a link skips seqs that no receipt
 //     of the zone has. A chain whose first receipt is not seq 1 has a gap
 //     too: the audit needs the whole chain. A missing newest receipt cannot
-//     be seen; compare [Zone].HeadSHA256 with the zone's chain head.
+//     be seen; compare [Zone.HeadSHA256] with the zone's chain head.
 //   - fork (error): two or more receipts name the same predecessor.
 //   - reorder (error): the links disagree with seq order (a run of
 //     out-of-step links such as 3 → 5 → 4 → 6 is one finding), or a

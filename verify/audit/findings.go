@@ -41,13 +41,13 @@ const (
 	KindLedgerInvalid  = "ledger-invalid"
 
 	// Warnings.
-	KindDuplicate   = "duplicate"
-	KindRefused     = "refused"
-	KindFailed      = "failed"
-	KindRolledBack  = "rolled-back"
-	KindOverride    = "override"
+	KindDuplicate    = "duplicate"
+	KindRefused      = "refused"
+	KindFailed       = "failed"
+	KindRolledBack   = "rolled-back"
+	KindOverride     = "override"
 	KindNeverApplied = "never-applied"
-	KindSkipped     = "skipped"
+	KindSkipped      = "skipped"
 
 	// Informational.
 	KindNotAReceipt = "not-a-receipt"

@@ -2,9 +2,10 @@ package audit
 
 import (
 	"flag"
-	"fmt"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,13 +30,13 @@ func goldenBundles() map[string]*testBundle {
 	both := []string{"pci-east", "pci-west"}
 	west := []string{"pci-west"}
 	return map[string]*testBundle{
-		"B1": {id: "01JQ0PAY240", name: "payments-api", version: "2.4.0", channel: "production", seq: 1, zones: both, issued: day(1, 9), expires: day(15, 9), ticket: "CHG-1001"},
-		"B2": {id: "01JQ0PAY241", name: "payments-api", version: "2.4.1", channel: "production", seq: 2, zones: both, issued: day(8, 9), expires: day(22, 9), ticket: "CHG-1002"},
-		"B3": {id: "01JQ0PAY242", name: "payments-api", version: "2.4.2", channel: "production", seq: 3, zones: both, issued: day(9, 12), expires: day(16, 12), ticket: "CHG-1003"},
-		"B4": {id: "01JQ0PAY243", name: "payments-api", version: "2.4.3", channel: "production", seq: 4, zones: both, issued: day(10, 9), expires: day(24, 9), ticket: "CHG-1004"},
-		"B5": {id: "01JQ0PAY250", name: "payments-api", version: "2.5.0", channel: "production", seq: 5, zones: both, issued: day(25, 9), expires: day(38, 9), ticket: "CHG-1005"},
-		"R1": {id: "01JQ0REP100", name: "reports-batch", version: "1.0.0", channel: "production", seq: 1, zones: west, issued: day(2, 9), expires: day(16, 9), ticket: "CHG-2001"},
-		"R2": {id: "01JQ0REP110", name: "reports-batch", version: "1.1.0", channel: "production", seq: 2, zones: west, issued: day(11, 9), expires: day(25, 9), ticket: "CHG-2002"},
+		"B1": {id: testUUID("01JQ0PAY240"), name: "payments-api", version: "2.4.0", channel: "production", seq: 1, zones: both, issued: day(1, 9), expires: day(15, 9), ticket: "CHG-1001"},
+		"B2": {id: testUUID("01JQ0PAY241"), name: "payments-api", version: "2.4.1", channel: "production", seq: 2, zones: both, issued: day(8, 9), expires: day(22, 9), ticket: "CHG-1002"},
+		"B3": {id: testUUID("01JQ0PAY242"), name: "payments-api", version: "2.4.2", channel: "production", seq: 3, zones: both, issued: day(9, 12), expires: day(16, 12), ticket: "CHG-1003"},
+		"B4": {id: testUUID("01JQ0PAY243"), name: "payments-api", version: "2.4.3", channel: "production", seq: 4, zones: both, issued: day(10, 9), expires: day(24, 9), ticket: "CHG-1004"},
+		"B5": {id: testUUID("01JQ0PAY250"), name: "payments-api", version: "2.5.0", channel: "production", seq: 5, zones: both, issued: day(25, 9), expires: day(38, 9), ticket: "CHG-1005"},
+		"R1": {id: testUUID("01JQ0REP100"), name: "reports-batch", version: "1.0.0", channel: "production", seq: 1, zones: west, issued: day(2, 9), expires: day(16, 9), ticket: "CHG-2001"},
+		"R2": {id: testUUID("01JQ0REP110"), name: "reports-batch", version: "1.1.0", channel: "production", seq: 2, zones: west, issued: day(11, 9), expires: day(25, 9), ticket: "CHG-2002"},
 	}
 }
 
@@ -92,7 +93,7 @@ func (c *chainWriter) apply(g goldenApply) {
 			}
 		}
 		if g.log {
-			p.Logs = &receipt.LogRef{Name: fmt.Sprintf("%06d.log.age", p.Seq), SHA256: sha256Hex(fakeAgeLog)}
+			p.Logs = &receipt.LogRef{Name: logName(c.zone, p.Seq), SHA256: sha256Hex(fakeAgeLog)}
 		}
 		end := g.at.Add(20 * time.Second)
 		for _, s := range p.Steps {
@@ -103,8 +104,13 @@ func (c *chainWriter) apply(g goldenApply) {
 		p.Time.Finished = end
 	})
 	if g.log {
-		writeFile(c.tb, filepath.Join(c.dir, c.zone, fmt.Sprintf("%06d.log.age", c.seq)), fakeAgeLog)
+		writeFile(c.tb, filepath.Join(c.dir, c.zone, logName(c.zone, c.seq)), fakeAgeLog)
 	}
+}
+
+// logName is the applier's name for a receipt's encrypted log, beside it.
+func logName(zone string, seq uint64) string {
+	return strings.TrimSuffix(path.Base(receiptName(zone, seq)), ".dsse.json") + ".log.age"
 }
 
 // fakeAgeLog stands for an age-encrypted full log: audit only has to
@@ -173,13 +179,7 @@ func writeGoldenWest(t *testing.T, c *chainWriter, bs map[string]*testBundle) {
 // ledger and the builder's ledger key.
 func goldenOptions(t *testing.T) Options {
 	t.Helper()
-	load := func(name string) *keys.PublicKey {
-		k, err := keys.LoadPublic(filepath.Join(goldenKeys, name+".pub"))
-		if err != nil {
-			t.Fatalf("%v (regenerate with -regen-fixtures)", err)
-		}
-		return k
-	}
+	load := func(name string) *keys.PublicKey { return loadKey(t, filepath.Join(goldenKeys, name+".pub")) }
 	return Options{
 		Dir:        goldenReceipts,
 		Keys:       []*keys.PublicKey{load("receipt-pci-east"), load("receipt-pci-west")},

@@ -43,3 +43,21 @@ func TestAuditGolden(t *testing.T) {
 	checkGolden(t, "report.txt", table.Bytes())
 	checkGolden(t, "report.json", js.Bytes())
 }
+
+// TestAuditDeterministic checks that output does not depend on how many
+// workers verify the files.
+func TestAuditDeterministic(t *testing.T) {
+	var outs [][]byte
+	for _, workers := range []int{1, 3} {
+		o := goldenOptions(t)
+		o.Workers = workers
+		var b bytes.Buffer
+		if err := runAudit(t, o).WriteJSON(&b); err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, b.Bytes())
+	}
+	if !bytes.Equal(outs[0], outs[1]) {
+		t.Error("JSON report differs between 1 and 3 workers")
+	}
+}

@@ -38,6 +38,15 @@ func newKey(tb testing.TB) *keys.Signer {
 	return s
 }
 
+func loadKey(tb testing.TB, path string) *keys.PublicKey {
+	tb.Helper()
+	k, err := keys.LoadPublic(path)
+	if err != nil {
+		tb.Fatalf("%v (regenerate the golden fixture with -regen-fixtures)", err)
+	}
+	return k
+}
+
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
@@ -117,9 +126,18 @@ func (b *testBundle) sign(tb testing.TB, release, approve *keys.Signer) []byte {
 	return data
 }
 
-// ledgerPath is where the builder copies a statement.
+// ledgerPath is where the builder copies a statement, relative to the
+// ledger folder.
 func (b *testBundle) ledgerPath() string {
-	return filepath.Join(b.name, b.channel, fmt.Sprintf("%010d-%s%s", b.seq, b.id, LedgerSuffix))
+	st := b.statement()
+	return bundle.LedgerPath("", &st.Predicate)
+}
+
+// testUUID makes a stable bundle id (a UUID, as the builder uses) from a
+// label.
+func testUUID(label string) string {
+	h := sha256Hex([]byte(label))
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
 func (b *testBundle) ref() receipt.Bundle {
@@ -201,10 +219,16 @@ func (c *chainWriter) sign(p *receipt.Predicate) []byte {
 	return data
 }
 
-// write stores a receipt as zone/NNNNNN.receipt.json and returns its
-// path relative to dir.
+// receiptName is the applier's name for a receipt:
+// <zone>/receipt-<zone>-<seq, 10 digits>.dsse.json under the folder the
+// auditor carried out (the zone's state directory's receipts/).
+func receiptName(zone string, seq uint64) string {
+	return fmt.Sprintf("%s/receipt-%s-%010d.dsse.json", zone, zone, seq)
+}
+
+// write stores a receipt under receiptName and returns that path.
 func (c *chainWriter) write(seq uint64, data []byte) string {
-	rel := fmt.Sprintf("%s/%06d.receipt.json", c.zone, seq)
+	rel := receiptName(c.zone, seq)
 	writeFile(c.tb, filepath.Join(c.dir, filepath.FromSlash(rel)), data)
 	return rel
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/dsse"
-	"airlock.dev/airlock/internal/jsonx"
 	"airlock.dev/airlock/internal/keys"
 )
 
@@ -26,6 +24,7 @@ const (
 	LedgerMatch       = "match"
 	LedgerNotInLedger = "not-in-ledger"
 	LedgerMismatch    = "mismatch"
+	LedgerIDMatch     = "id-match"
 	LedgerUnknown     = "unknown"
 )
 
@@ -125,20 +124,19 @@ func examineLedgerBytes(rel string, data []byte, ledgerKeys []*keys.PublicKey) (
 	} else if payload, err = dsse.PayloadOf(env); err != nil {
 		return nil, fmt.Errorf("payload: %w", err)
 	}
-	var st bundle.Statement
-	if err := jsonx.Unmarshal(payload, &st); err != nil {
-		return nil, fmt.Errorf("bundle statement: %w", err)
+	st, err := bundle.ParseStatement(payload)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %w", err)
 	}
 	p := &st.Predicate
 	switch {
-	case st.Type != bundle.StatementType:
-		return nil, fmt.Errorf("statement type %q, want %q", clip(st.Type), bundle.StatementType)
 	case st.PredicateType != bundle.PredicateType:
 		return nil, fmt.Errorf("predicate type %q, want %q", clip(st.PredicateType), bundle.PredicateType)
 	case p.FormatVersion != bundle.FormatVersion:
 		return nil, fmt.Errorf("bundle format version %d, this airlock reads %d", p.FormatVersion, bundle.FormatVersion)
-	case p.BundleID == "":
-		return nil, errors.New("bundle statement has no bundleId")
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("bundle statement: %w", err)
 	}
 	sum := sha256.Sum256(payload)
 	b := &LedgerBundle{
@@ -187,9 +185,15 @@ func newLedgerIndex(entries []*LedgerBundle) ledgerIndex {
 	return ix
 }
 
-// match sets a.Ledger and returns the ledger bundle a names, if any.
+// match sets a.Ledger and returns the ledger bundle a names, if any. A
+// receipt without a statement digest (the applier could not verify the
+// bundle, so it refused it) is linked by the bundle id it claims.
 func (ix ledgerIndex) match(a *Apply) *LedgerBundle {
 	if a.Bundle.StatementSHA256 == "" {
+		if b := ix.byID[a.Bundle.ID]; a.Bundle.ID != "" && b != nil {
+			a.Ledger = LedgerIDMatch
+			return b
+		}
 		a.Ledger = LedgerUnknown
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"airlock.dev/airlock/apply/receipt"
+	"airlock.dev/airlock/verify"
 )
 
 // pciRow maps one PCI DSS v4.0.1 requirement to the receipt fields that
@@ -190,7 +191,7 @@ func separated(a *Apply) bool {
 		return false
 	}
 	for _, s := range a.Bundle.Signers {
-		if s.Role != "approve" && slices.Contains(approvers, s.KeyID) {
+		if s.Role != verify.RoleApprove && slices.Contains(approvers, s.KeyID) {
 			return false
 		}
 	}

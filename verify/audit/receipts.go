@@ -25,36 +25,34 @@ const (
 )
 
 // examined is what one file of the receipts folder turned out to be:
-// a verified receipt (apply set) or a finding.
+// a verified receipt (apply set) or a finding. A file with an error finding
+// was rejected; one with a warning or note was skipped.
 type examined struct {
 	apply   *Apply
 	finding *Finding
-	// kind of outcome for counting: "receipt", "rejected", "skipped".
-	class string
 }
 
-const (
-	classReceipt  = "receipt"
-	classRejected = "rejected"
-	classSkipped  = "skipped"
-)
+func found(f Finding) examined { return examined{finding: &f} }
 
 // examineFile reads and verifies one file of the receipts folder.
 func examineFile(f fileRef, trusted []*keys.PublicKey) examined {
 	if f.err != nil {
-		return rejected(newFinding(KindUnreadable, "", 0, f.rel, "cannot read: %v", f.err))
+		return found(newFinding(KindUnreadable, "", 0, f.rel, "cannot read: %v", f.err))
 	}
 	if !f.d.Type().IsRegular() {
-		fd := newFinding(KindSkipped, "", 0, f.rel, "not a regular file (%s), not followed", typeName(f.d))
-		return examined{finding: &fd, class: classSkipped}
+		return found(newFinding(KindSkipped, "", 0, f.rel, "not a regular file (%s), not followed", typeName(f.d)))
 	}
 	data, err := readCapped(f.path, receipt.MaxSize)
-	if err != nil {
-		var tl errTooLarge
-		if errors.As(err, &tl) {
-			return rejected(newFinding(KindUnparseable, "", 0, f.rel, "not a receipt envelope: %v", err))
+	var tl errTooLarge
+	switch {
+	case errors.As(err, &tl):
+		// Full step logs beside receipts can be larger than any receipt.
+		if head, herr := readHead(f.path, sniffSize); herr == nil && !looksLikeJSON(head) {
+			return found(newFinding(KindNotAReceipt, "", 0, f.rel, "not a JSON document (%s, %v); not read as a receipt", sniff(head), err))
 		}
-		return rejected(newFinding(KindUnreadable, "", 0, f.rel, "cannot read: %v", err))
+		return found(newFinding(KindUnparseable, "", 0, f.rel, "not a receipt envelope: %v", err))
+	case err != nil:
+		return found(newFinding(KindUnreadable, "", 0, f.rel, "cannot read: %v", err))
 	}
 	return examineBytes(f.rel, data, trusted)
 }
@@ -77,18 +75,14 @@ func typeName(d fs.DirEntry) string {
 // It never panics on hostile input.
 func examineBytes(rel string, data []byte, trusted []*keys.PublicKey) examined {
 	if !looksLikeJSON(data) {
-		fd := newFinding(KindNotAReceipt, "", 0, rel, "not a JSON document (%s); not read as a receipt", sniff(data))
-		return examined{finding: &fd, class: classSkipped}
+		return found(newFinding(KindNotAReceipt, "", 0, rel, "not a JSON document (%s); not read as a receipt", sniff(data)))
 	}
 	r, err := receipt.Verify(data, trusted)
 	if err != nil {
-		return rejected(classify(rel, data, trusted, err))
+		return found(classify(rel, data, trusted, err))
 	}
-	a := summarize(rel, r)
-	return examined{apply: a, class: classReceipt}
+	return examined{apply: summarize(rel, r)}
 }
-
-func rejected(f Finding) examined { return examined{finding: &f, class: classRejected} }
 
 // looksLikeJSON reports whether the first non-space byte opens an object.
 // Anything else (an age-encrypted log, a key, a README) is not a receipt.
@@ -97,6 +91,23 @@ func looksLikeJSON(data []byte) bool {
 	return len(t) > 0 && t[0] == '{'
 }
 
+// sniffSize is how much of a file sniff looks at.
+const sniffSize = 512
+
+// trimPartialRune drops a rune cut off at the end of b.
+func trimPartialRune(b []byte) []byte {
+	for i := 1; i < utf8.UTFMax && i <= len(b); i++ {
+		if utf8.RuneStart(b[len(b)-i]) {
+			if !utf8.FullRune(b[len(b)-i:]) {
+				return b[:len(b)-i]
+			}
+			break
+		}
+	}
+	return b
+}
+
+// sniff names what a file that is not a receipt looks like.
 func sniff(data []byte) string {
 	switch {
 	case len(data) == 0:
@@ -105,7 +116,7 @@ func sniff(data []byte) string {
 		return "an age-encrypted file"
 	case bytes.HasPrefix(data, []byte("-----BEGIN ")):
 		return "a PEM file"
-	case !utf8.Valid(data[:min(len(data), 512)]):
+	case !utf8.Valid(trimPartialRune(data[:min(len(data), sniffSize)])):
 		return "binary data"
 	}
 	return "text"

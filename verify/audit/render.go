@@ -1,7 +1,10 @@
 package audit
 
 import (
+	"bufio"
 	"encoding/json"
+	"encoding/json/jsontext"
+	jsonv2 "encoding/json/v2"
 	"fmt"
 	"io"
 	"strings"
@@ -10,11 +13,18 @@ import (
 )
 
 // WriteJSON writes the report as indented JSON with a trailing newline.
+// It streams: the encoding is written as it is made, never held whole (the
+// JSON of 10,000 receipts is about 25 MiB).
 func (r *Report) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(r); err != nil {
+	bw := bufio.NewWriter(w)
+	err := jsonv2.MarshalWrite(bw, r, json.DefaultOptionsV1(), jsontext.WithIndent("  "), jsontext.EscapeForHTML(false))
+	if err == nil {
+		err = bw.WriteByte('\n')
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
 		return fmt.Errorf("write json report: %w", err)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"airlock.dev/airlock/apply/receipt"
+	"airlock.dev/airlock/verify"
 )
 
 // ReportFormatVersion is the version of the JSON report. Fields are only
@@ -132,9 +133,11 @@ type Apply struct {
 	Overrides   []string         `json:"overrides,omitempty"`
 	// FailedChecks are the verification checks that did not pass.
 	FailedChecks []receipt.Check `json:"failedChecks,omitempty"`
-	// Ledger is the reconciliation: "match", "not-in-ledger", "mismatch"
-	// (same bundle id, other statement) or "unknown" (the receipt names no
-	// statement digest); empty when no ledger was given.
+	// Ledger is the reconciliation: "match" (by statement digest),
+	// "not-in-ledger", "mismatch" (same bundle id, other statement),
+	// "id-match" (no statement digest, as when the applier could not verify
+	// the bundle, but the id it claims is in the ledger) or "unknown" (no
+	// digest, id not in the ledger); empty when no ledger was given.
 	Ledger string `json:"ledger,omitempty"`
 	// Steps are at most MaxSteps steps; StepsOmitted counts the rest.
 	Steps        []Step `json:"steps"`
@@ -162,7 +165,7 @@ type BundleRef struct {
 func (b BundleRef) Approvers() []string {
 	var out []string
 	for _, s := range b.Signers {
-		if s.Role == "approve" {
+		if s.Role == verify.RoleApprove {
 			out = append(out, s.KeyID)
 		}
 	}

@@ -146,3 +146,13 @@ func readCapped(path string, max int64) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// readHead reads at most n bytes from the start of a file.
+func readHead(path string, n int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, int64(n)))
+}
