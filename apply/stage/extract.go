@@ -29,6 +29,7 @@ type extraction struct {
 	parts *partReader
 	age   *tap // age plaintext (= zstd input)
 	zstd  *tap // zstd output (= tar input, before plain)
+	ahead *readahead
 	plain *plainReader
 	buf   []byte
 }
@@ -59,7 +60,12 @@ func (x *extraction) run() (*bundle.VariablesDoc, error) {
 	}
 	defer zr.Close()
 	x.zstd = &tap{r: zr}
-	x.plain = &plainReader{r: x.zstd, max: x.o.Predicate.Payload.PlaintextSize, h: sha256.New()}
+	// Decryption and decompression run in their own goroutine, ahead of the
+	// hashing and writing of files: two cores, two halves of the work. The
+	// fields they set (parts, age, zstd errors) are read only after stop.
+	x.ahead = newReadahead(x.zstd, 4, 256<<10)
+	defer x.ahead.stop()
+	x.plain = &plainReader{r: x.ahead, max: x.o.Predicate.Payload.PlaintextSize, h: sha256.New()}
 	tr := tar.NewReader(x.plain)
 
 	vars, err := x.variables(tr)
@@ -111,6 +117,7 @@ func (x *extraction) end(tr *tar.Reader) error {
 			return x.streamError(entryPlaintext, "reading after the end of the archive", err)
 		}
 	}
+	x.ahead.stop()
 	pl := &x.o.Predicate.Payload
 	if x.plain.n != pl.PlaintextSize {
 		return &Error{Entry: entryPlaintext, Msg: fmt.Sprintf("%d bytes, signed plaintext size %d", x.plain.n, pl.PlaintextSize)}
@@ -126,6 +133,9 @@ func (x *extraction) end(tr *tar.Reader) error {
 // unreadable, or cancelled), age, zstd, the plaintext cap, and finally the
 // tar format itself, which is blamed on entry.
 func (x *extraction) streamError(entry, doing string, err error) error {
+	if x.ahead != nil {
+		x.ahead.stop()
+	}
 	if cerr := x.ctx.Err(); cerr != nil {
 		return cerr
 	}

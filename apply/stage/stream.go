@@ -202,3 +202,99 @@ func (c *plainReader) Read(b []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
+
+// readahead reads its source in a goroutine, up to n buffers ahead of the
+// consumer, so that producing the stream (decryption, decompression) and
+// consuming it (hashing, writing files) use two cores. Read is for one
+// consumer; stop ends the goroutine and waits for it, after which anything
+// the source's readers recorded may be read safely.
+type readahead struct {
+	full    chan chunk
+	free    chan []byte
+	quit    chan struct{}
+	done    chan struct{}
+	stopped bool
+	cur     []byte
+	buf     []byte
+	err     error
+}
+
+type chunk struct {
+	b   []byte
+	err error
+}
+
+func newReadahead(r io.Reader, n, size int) *readahead {
+	ra := &readahead{full: make(chan chunk, n), free: make(chan []byte, n+1), quit: make(chan struct{}), done: make(chan struct{})}
+	for i := 0; i <= n; i++ {
+		ra.free <- make([]byte, size)
+	}
+	go ra.fill(r)
+	return ra
+}
+
+func (ra *readahead) fill(r io.Reader) {
+	defer close(ra.done)
+	for {
+		var buf []byte
+		select {
+		case buf = <-ra.free:
+		case <-ra.quit:
+			return
+		}
+		n, err := readFull(r, buf)
+		select {
+		case ra.full <- chunk{buf[:n], err}:
+		case <-ra.quit:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// readFull reads until buf is full or r fails, returning r's own error
+// (io.EOF at the end) rather than io.ErrUnexpectedEOF.
+func readFull(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func (ra *readahead) Read(p []byte) (int, error) {
+	for len(ra.cur) == 0 {
+		if ra.err != nil || ra.stopped {
+			if ra.err == nil {
+				ra.err = errors.New("read after stop")
+			}
+			return 0, ra.err
+		}
+		if ra.buf != nil {
+			ra.free <- ra.buf[:cap(ra.buf)]
+			ra.buf = nil
+		}
+		c := <-ra.full
+		ra.buf, ra.cur, ra.err = c.b, c.b, c.err
+	}
+	n := copy(p, ra.cur)
+	ra.cur = ra.cur[n:]
+	return n, nil
+}
+
+// stop ends the reading goroutine and waits for it. It may be called more
+// than once.
+func (ra *readahead) stop() {
+	if ra.stopped {
+		return
+	}
+	ra.stopped = true
+	close(ra.quit)
+	<-ra.done
+}
