@@ -62,11 +62,10 @@ func install(staging string, m *bundle.Manifest, pkg bundle.PackageRef, movable 
 	} else {
 		files, err = copyTree(src, tmp, final, patterns, vars)
 	}
-	if err != nil {
-		os.RemoveAll(tmp)
-		return nil, err
+	if err == nil && !moved {
+		err = syncTree(tmp)
 	}
-	if err := atomicfile.SyncDir(tmp); err != nil {
+	if err != nil {
 		os.RemoveAll(tmp)
 		return nil, err
 	}
@@ -102,7 +101,7 @@ func freeName(releases, version string) (string, error) {
 }
 
 // copyTree copies regular files and directories from src (the staging root,
-// written by airlock itself) to dst, fsyncing each file, and returns the
+// written by airlock itself) to dst, and returns the
 // deployed files with their final digests (after substitution).
 func copyTree(src, dst, final string, patterns []string, vars *variables) ([]receipt.File, error) {
 	var files []receipt.File
@@ -152,13 +151,11 @@ func digests(m *bundle.Manifest, pkg bundle.PackageRef) map[string]string {
 // package tree and makes every file and directory durable.
 func finishInPlace(dir, final string, sums map[string]string, patterns []string, vars *variables) ([]receipt.File, error) {
 	var files []receipt.File
-	var dirs []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() {
-			dirs = append(dirs, p)
 			return nil
 		}
 		if !d.Type().IsRegular() {
@@ -175,8 +172,6 @@ func finishInPlace(dir, final string, sums map[string]string, patterns []string,
 		}
 		if matchAny(patterns, slash) {
 			sum, err = substituteFile(p, vars)
-		} else {
-			err = syncPath(p)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", slash, err)
@@ -187,12 +182,7 @@ func finishInPlace(dir, final string, sums map[string]string, patterns []string,
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range dirs {
-		if err := atomicfile.SyncDir(d); err != nil {
-			return nil, err
-		}
-	}
-	return files, nil
+	return files, syncTree(dir)
 }
 
 // substituteFile rewrites p with its references expanded, atomically.
@@ -218,14 +208,6 @@ func substituteFile(p string, vars *variables) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), out.Commit()
 }
 
-func syncPath(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
-}
 
 func matchAny(patterns []string, rel string) bool {
 	for _, pat := range patterns {
@@ -252,9 +234,6 @@ func copyFile(src, dst string, mode os.FileMode, substitute bool, vars *variable
 		err = substituteInto(w, in, vars)
 	} else {
 		_, err = io.Copy(w, in)
-	}
-	if err == nil {
-		err = out.Sync()
 	}
 	if cerr := out.Close(); err == nil {
 		err = cerr
