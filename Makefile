@@ -31,9 +31,11 @@ lint:
 demo: build
 	./scripts/demo.sh $(BIN)
 
-## bench: throughput of build, verify and apply next to the standard tools.
+## bench: throughput of build, verify and apply next to the standard tools
+## on a ~1 GiB release, then audit time and peak memory for 10,000 receipts.
 bench: build
 	./scripts/bench.sh $(BIN)
+	./scripts/bench-audit.sh 10000
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 20s).
 FUZZTIME ?= 20s
