@@ -208,7 +208,6 @@ func substituteFile(p string, vars *variables) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), out.Commit()
 }
 
-
 func matchAny(patterns []string, rel string) bool {
 	for _, pat := range patterns {
 		if ok, _ := path.Match(pat, rel); ok {
