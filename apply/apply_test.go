@@ -6,11 +6,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"filippo.io/age"
 
 	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/verify"
@@ -336,6 +339,23 @@ func TestCanaryNeverLeaks(t *testing.T) {
 	})
 	if len(holders) != 1 || holders[0] != "srv/releases/1.0.0/conf/app.conf" {
 		t.Fatalf("files holding the secret: %v", holders)
+	}
+	// The full step log, encrypted to the auditors, is masked too.
+	enc, err := os.Open(filepath.Join(z.dir, "media", "receipt-test-0000000001.log.age"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	r, err := age.Decrypt(enc, z.f.Identity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(log), secret) || !strings.Contains(string(log), "secret is ********") {
+		t.Fatalf("auditor log:\n%s", log)
 	}
 }
 
