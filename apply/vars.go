@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/subst"
 )
 
@@ -147,17 +147,9 @@ func (v *variables) setBuiltins(p *bundle.Predicate, zone, host string) {
 
 // LoadVarFile reads a YAML map of variable names to string values.
 func LoadVarFile(path string) (map[string]string, error) {
-	f, err := os.Open(path)
+	data, err := capped.ReadFile(path, 1<<20)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, 1<<20+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > 1<<20 {
-		return nil, fmt.Errorf("%s: larger than 1 MiB", path)
 	}
 	var vals map[string]string
 	dec := yaml.NewDecoder(bytes.NewReader(data))

@@ -76,10 +76,10 @@ func InitZone(o ZoneOptions) (*Zone, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeNew(filepath.Join(o.Dir, ReceiptKeyFile), priv, 0o600); err != nil {
+	if err := atomicfile.WriteNew(filepath.Join(o.Dir, ReceiptKeyFile), priv, 0o600); err != nil {
 		return nil, err
 	}
-	if err := writeNew(filepath.Join(o.Dir, ReceiptPubFile), pub, 0o644); err != nil {
+	if err := atomicfile.WriteNew(filepath.Join(o.Dir, ReceiptPubFile), pub, 0o644); err != nil {
 		return nil, err
 	}
 	state := o.StateDir
@@ -88,7 +88,7 @@ func InitZone(o ZoneOptions) (*Zone, error) {
 	}
 	trust := trustYAML(o.Zone, release, approve, state)
 	path := filepath.Join(o.Dir, TrustFile)
-	if err := writeNew(path, []byte(trust), 0o644); err != nil {
+	if err := atomicfile.WriteNew(path, []byte(trust), 0o644); err != nil {
 		return nil, err
 	}
 	return &Zone{Trust: path, Recipient: recipient, ReceiptPub: filepath.Join(o.Dir, ReceiptPubFile)}, nil
@@ -132,32 +132,13 @@ func writeIdentity(dir string, pq bool) (string, error) {
 		secret, recipient = id.String(), id.Recipient().String()
 	}
 	content := "# airlock zone identity: decrypts bundles for this zone. Keep it secret.\n# recipient: " + recipient + "\n" + secret + "\n"
-	if err := writeNew(filepath.Join(dir, ZoneIdentityFile), []byte(content), 0o600); err != nil {
+	if err := atomicfile.WriteNew(filepath.Join(dir, ZoneIdentityFile), []byte(content), 0o600); err != nil {
 		return "", err
 	}
-	if err := writeNew(filepath.Join(dir, ZoneRecipientFile), []byte(recipient+"\n"), 0o644); err != nil {
+	if err := atomicfile.WriteNew(filepath.Join(dir, ZoneRecipientFile), []byte(recipient+"\n"), 0o644); err != nil {
 		return "", err
 	}
 	return recipient, nil
-}
-
-// writeNew writes a file that must not exist yet.
-func writeNew(path string, data []byte, perm os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	return f.Close()
 }
 
 func trustYAML(zone string, release, approve []string, state string) string {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/keys"
 )
 
@@ -86,17 +86,9 @@ type roleFile struct {
 
 // LoadTrust reads trust.yaml; relative paths in it are relative to its folder.
 func LoadTrust(path string) (*Trust, error) {
-	f, err := os.Open(path)
+	data, err := capped.ReadFile(path, maxTrustSize)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxTrustSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxTrustSize {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxTrustSize)
 	}
 	t, err := parseTrust(path, data)
 	if err != nil {

@@ -77,10 +77,10 @@ func runAudit(ctx context.Context, o auditOptions, out io.Writer) error {
 	if opts.Until, err = parseAuditTime("until", o.until, true); err != nil {
 		return err
 	}
-	if opts.Keys, err = loadPublicKeys(o.keys); err != nil {
+	if opts.Keys, err = keys.LoadPublicFiles(o.keys); err != nil {
 		return err
 	}
-	if opts.LedgerKeys, err = loadPublicKeys(o.ledgerKeys); err != nil {
+	if opts.LedgerKeys, err = keys.LoadPublicFiles(o.ledgerKeys); err != nil {
 		return err
 	}
 	rep, err := audit.Run(ctx, opts)
@@ -134,14 +134,3 @@ func parseAuditTime(flag, value string, endOfDay bool) (t time.Time, err error) 
 }
 
 // loadPublicKeys reads PEM public key files.
-func loadPublicKeys(files []string) ([]*keys.PublicKey, error) {
-	ks := make([]*keys.PublicKey, 0, len(files))
-	for _, f := range files {
-		k, err := keys.LoadPublic(f)
-		if err != nil {
-			return nil, err
-		}
-		ks = append(ks, k)
-	}
-	return ks, nil
-}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"airlock.dev/airlock/internal/atomicfile"
 	"airlock.dev/airlock/internal/keys"
 )
 
@@ -64,31 +65,13 @@ func runKeyGenerate(c *cobra.Command, o keyGenerateOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := writeExclusive(privPath, priv, 0o600); err != nil {
+	if err := atomicfile.WriteNew(privPath, priv, 0o600); err != nil {
 		return err
 	}
-	if err := writeExclusive(pubPath, pub, 0o644); err != nil {
+	if err := atomicfile.WriteNew(pubPath, pub, 0o644); err != nil {
 		os.Remove(privPath)
 		return err
 	}
 	fmt.Fprintf(c.OutOrStdout(), "wrote %s and %s\nkey id %s\n", privPath, pubPath, k.ID())
 	return nil
-}
-
-func writeExclusive(path string, data []byte, perm os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	return f.Close()
 }

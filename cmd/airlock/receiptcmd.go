@@ -2,9 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -12,6 +12,7 @@ import (
 
 	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/verify"
 )
@@ -48,29 +49,18 @@ func newReceiptVerifyCommand() *cobra.Command {
 }
 
 func readReceiptFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+	data, err := capped.ReadFile(path, receipt.MaxSize)
+	var tl *capped.TooLargeError
+	if errors.As(err, &tl) {
+		return nil, &receipt.VerifyError{Reason: tl.Error()}
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, receipt.MaxSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > receipt.MaxSize {
-		return nil, &receipt.VerifyError{Reason: fmt.Sprintf("%s: larger than %d bytes", path, receipt.MaxSize)}
-	}
-	return data, nil
+	return data, err
 }
 
 func runReceiptVerify(c *cobra.Command, o receiptVerifyOptions) error {
-	var trusted []*keys.PublicKey
-	for _, k := range o.keys {
-		pk, err := keys.LoadPublic(k)
-		if err != nil {
-			return err
-		}
-		trusted = append(trusted, pk)
+	trusted, err := keys.LoadPublicFiles(o.keys)
+	if err != nil {
+		return err
 	}
 	data, err := readReceiptFile(o.path)
 	if err != nil {

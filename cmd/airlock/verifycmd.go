@@ -51,13 +51,9 @@ func loadPolicy(trust string, keyFiles []string) (*verify.Policy, error) {
 		}
 		return t.Policy, nil
 	}
-	var ks []*keys.PublicKey
-	for _, f := range keyFiles {
-		k, err := keys.LoadPublic(f)
-		if err != nil {
-			return nil, err
-		}
-		ks = append(ks, k)
+	ks, err := keys.LoadPublicFiles(keyFiles)
+	if err != nil {
+		return nil, err
 	}
 	return verify.KeysPolicy(ks), nil
 }

@@ -11,13 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"filippo.io/age"
 	"filippo.io/age/agessh"
 	"filippo.io/age/plugin"
 	"filippo.io/age/tag"
+
+	"airlock.dev/airlock/internal/capped"
 )
 
 // maxFileSize bounds recipient and identity files.
@@ -45,7 +46,7 @@ func ParseRecipient(s string, ui *plugin.ClientUI) (age.Recipient, error) {
 // ParseRecipientsFile reads recipients one per line; blank lines and #
 // comments are skipped.
 func ParseRecipientsFile(path string, ui *plugin.ClientUI) ([]age.Recipient, error) {
-	data, err := readCapped(path)
+	data, err := capped.ReadFile(path, maxFileSize)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +77,7 @@ func ParseRecipientsFile(path string, ui *plugin.ClientUI) ([]age.Recipient, err
 // identities and AGE-PLUGIN-… lines, or one OpenSSH private key
 // (unencrypted). Error messages never include key material.
 func ParseIdentitiesFile(path string, ui *plugin.ClientUI) ([]age.Identity, error) {
-	data, err := readCapped(path)
+	data, err := capped.ReadFile(path, maxFileSize)
 	if err != nil {
 		return nil, err
 	}
@@ -140,22 +141,6 @@ func TerminalUI(stderr io.Writer) *plugin.ClientUI {
 		func(format string, v ...any) { fmt.Fprintf(stderr, "airlock: "+format+"\n", v...) },
 		func(format string, v ...any) { fmt.Fprintf(stderr, "airlock: warning: "+format+"\n", v...) },
 	)
-}
-
-func readCapped(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxFileSize)
-	}
-	return data, nil
 }
 
 func truncate(s string) string {

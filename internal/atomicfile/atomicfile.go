@@ -101,3 +101,25 @@ func SyncDir(dir string) error {
 	}
 	return nil
 }
+
+// WriteNew creates path, which must not exist, with data, durably. It is for
+// files that must never be replaced, such as keys; on any error nothing is
+// left at path.
+func WriteNew(path string, data []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}

@@ -21,12 +21,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"golang.org/x/crypto/ssh"
+
+	"airlock.dev/airlock/internal/capped"
 )
 
 // MaxKeyFileSize bounds how much of a key file is read.
@@ -86,7 +86,7 @@ func ParsePublic(pemBytes []byte) (*PublicKey, error) {
 
 // LoadPublic reads a PEM public key file.
 func LoadPublic(path string) (*PublicKey, error) {
-	b, err := readCapped(path)
+	b, err := capped.ReadFile(path, MaxKeyFileSize)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +131,7 @@ func ParsePrivate(pemBytes []byte, pw PasswordFunc) (*Signer, error) {
 
 // LoadPrivate reads a PEM private key file.
 func LoadPrivate(path string, pw PasswordFunc) (*Signer, error) {
-	b, err := readCapped(path)
+	b, err := capped.ReadFile(path, MaxKeyFileSize)
 	if err != nil {
 		return nil, err
 	}
@@ -250,21 +250,15 @@ func (s *Signer) Derive(label string) []byte {
 	return m.Sum(nil)
 }
 
-func readCapped(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+// LoadPublicFiles reads several PEM public key files.
+func LoadPublicFiles(paths []string) ([]*PublicKey, error) {
+	ks := make([]*PublicKey, 0, len(paths))
+	for _, p := range paths {
+		k, err := LoadPublic(p)
+		if err != nil {
+			return nil, err
+		}
+		ks = append(ks, k)
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	if st.Size() > MaxKeyFileSize {
-		return nil, fmt.Errorf("%s: larger than %d bytes, not a key file", path, MaxKeyFileSize)
-	}
-	return io.ReadAll(io.LimitReader(f, MaxKeyFileSize+1))
+	return ks, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/keys"
 )
@@ -87,7 +88,7 @@ func examineLedgerFile(f fileRef, ledgerKeys []*keys.PublicKey) ledgerResult {
 		fd := newFinding(KindSkipped, "", 0, f.rel, "ledger: not a regular file (%s), not followed", typeName(f.d))
 		return ledgerResult{finding: &fd}
 	}
-	data, err := readCapped(f.path, bundle.MaxStatementSize)
+	data, err := capped.ReadFile(f.path, bundle.MaxStatementSize)
 	if err != nil {
 		fd := newFinding(KindLedgerInvalid, "", 0, f.rel, "cannot read: %v", err)
 		return ledgerResult{finding: &fd, counted: true}

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"airlock.dev/airlock/apply/receipt"
+	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/keys"
 )
@@ -42,15 +43,16 @@ func examineFile(f fileRef, trusted []*keys.PublicKey) examined {
 	if !f.d.Type().IsRegular() {
 		return found(newFinding(KindSkipped, "", 0, f.rel, "not a regular file (%s), not followed", typeName(f.d)))
 	}
-	data, err := readCapped(f.path, receipt.MaxSize)
-	var tl errTooLarge
+	data, err := capped.ReadFile(f.path, receipt.MaxSize)
+	var tl *capped.TooLargeError
 	switch {
 	case errors.As(err, &tl):
+		size := fmt.Sprintf("larger than %d bytes", tl.Max)
 		// Full step logs beside receipts can be larger than any receipt.
 		if head, herr := readHead(f.path, sniffSize); herr == nil && !looksLikeJSON(head) {
-			return found(newFinding(KindNotAReceipt, "", 0, f.rel, "not a JSON document (%s, %v); not read as a receipt", sniff(head), err))
+			return found(newFinding(KindNotAReceipt, "", 0, f.rel, "not a JSON document (%s, %s); not read as a receipt", sniff(head), size))
 		}
-		return found(newFinding(KindUnparseable, "", 0, f.rel, "not a receipt envelope: %v", err))
+		return found(newFinding(KindUnparseable, "", 0, f.rel, "not a receipt envelope: %s", size))
 	case err != nil:
 		return found(newFinding(KindUnreadable, "", 0, f.rel, "cannot read: %v", err))
 	}

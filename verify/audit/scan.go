@@ -114,39 +114,6 @@ func relSlash(root, p string) string {
 	return filepath.ToSlash(rel)
 }
 
-// errTooLarge reports a file over the size cap without reading it.
-type errTooLarge struct{ max int64 }
-
-func (e errTooLarge) Error() string { return fmt.Sprintf("larger than %d bytes", e.max) }
-
-// readCapped reads a regular file of at most max bytes. The size is checked
-// before reading and again while reading (the file may grow).
-func readCapped(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file")
-	}
-	if st.Size() > max {
-		return nil, errTooLarge{max}
-	}
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > max {
-		return nil, errTooLarge{max}
-	}
-	return data, nil
-}
-
 // readHead reads at most n bytes from the start of a file.
 func readHead(path string, n int) ([]byte, error) {
 	f, err := os.Open(path)

@@ -1,0 +1,46 @@
+// Package capped reads files from hostile or careless sources with a size
+// cap checked before reading and again while reading (a file may grow).
+package capped
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// TooLargeError is a file over the cap; nothing of it was parsed.
+type TooLargeError struct {
+	Path string
+	Max  int64
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("%s: larger than %d bytes", e.Path, e.Max)
+}
+
+// ReadFile reads the regular file path if it holds at most max bytes.
+func ReadFile(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	if st.Size() > max {
+		return nil, &TooLargeError{Path: path, Max: max}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, &TooLargeError{Path: path, Max: max}
+	}
+	return data, nil
+}
