@@ -16,6 +16,7 @@ import (
 	"filippo.io/age"
 
 	"airlock.dev/airlock/apply/receipt"
+	"airlock.dev/airlock/internal/bundletest"
 	"airlock.dev/airlock/verify"
 )
 
@@ -404,5 +405,19 @@ func TestDeployTwice(t *testing.T) {
 	}
 	if n := len(z.receipt(res).Files); n != 4 {
 		t.Fatalf("%d deployed files in the receipt, want 4", n)
+	}
+}
+
+// TestApplyFromFirstPart: BUNDLE may be any file of a bundle folder, such
+// as the first part of a payload split for media.
+func TestApplyFromFirstPart(t *testing.T) {
+	z := newZone(t)
+	dir, _ := z.f.Build(bundletest.Options{YAML: release("1.0.0", "true"), Files: webFiles(), Sequence: 1, Secret: secret, Big: 5 << 19, Split: 1 << 20})
+	res, err := z.apply(filepath.Join(dir, "payload.age.001"))
+	if err != nil || res.Outcome != receipt.Applied {
+		t.Fatalf("%v %v\n%s", res, err, z.out.String())
+	}
+	if _, err := os.Stat(filepath.Join(z.root, "current", "blob.bin")); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -154,3 +154,36 @@ func reached(at string, failing bool) bool {
 	}
 	return at != jReverted && at != jStepStart+"#5" && at != jStepEnd+"#5"
 }
+
+// TestApplyRecoversFirst: an apply that finds an interrupted one finishes it
+// (here: rolls it back) and writes its receipt before applying the new bundle.
+func TestApplyRecoversFirst(t *testing.T) {
+	z := newZone(t)
+	if _, err := z.apply(z.build("1.0.0", "true", 1)); err != nil {
+		t.Fatal(err)
+	}
+	b2 := z.build("2.0.0", "true", 2)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "AIRLOCK_APPLY_CHILD=1", "AIRLOCK_TEST_HOOKS=1", "AIRLOCK_TEST_KILL_AT="+jSwitched,
+		"AIRLOCK_CHILD_TRUST="+z.trust.File, "AIRLOCK_CHILD_BUNDLE="+b2, "AIRLOCK_CHILD_NOW="+z.now.Format(time.RFC3339))
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Fatalf("the child was not killed:\n%s", out)
+	}
+	if z.current() != "releases/2.0.0" {
+		t.Fatalf("killed after the switch, current is %q", z.current())
+	}
+	res, err := z.apply(z.build("3.0.0", "true", 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Recovered == nil || res.Recovered.Outcome != receipt.RolledBack || res.Outcome != receipt.Applied {
+		t.Fatalf("result %+v, recovered %+v", res, res.Recovered)
+	}
+	chain := z.chain()
+	if len(chain) != 3 || chain[1].Bundle.Version != "2.0.0" || !chain[1].Resumed || chain[2].Bundle.Version != "3.0.0" {
+		t.Fatalf("chain %d receipts", len(chain))
+	}
+	if z.current() != "releases/3.0.0" {
+		t.Fatalf("current %q", z.current())
+	}
+}
