@@ -421,3 +421,25 @@ func TestApplyFromFirstPart(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestKeepReleases: after each successful apply the newest releases are
+// kept (3 by default), never the current or previous one.
+func TestKeepReleases(t *testing.T) {
+	z := newZone(t)
+	for i, v := range []string{"1.0.0", "2.0.0", "3.0.0", "4.0.0", "5.0.0"} {
+		if _, err := z.apply(z.build(v, "true", uint64(i+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ents, err := os.ReadDir(filepath.Join(z.root, "releases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != "3.0.0 4.0.0 5.0.0" || z.current() != "releases/5.0.0" {
+		t.Fatalf("releases %v, current %s", names, z.current())
+	}
+}

@@ -24,7 +24,8 @@ import (
 // maxFileSize bounds recipient and identity files.
 const maxFileSize = 1 << 20
 
-// ParseRecipient parses one recipient string.
+// ParseRecipient parses one recipient string. A plugin identity
+// (AGE-PLUGIN-…) is accepted too and stands for its recipient.
 func ParseRecipient(s string, ui *plugin.ClientUI) (age.Recipient, error) {
 	s = strings.TrimSpace(s)
 	switch {
@@ -39,6 +40,14 @@ func ParseRecipient(s string, ui *plugin.ClientUI) (age.Recipient, error) {
 		return age.ParseX25519Recipient(s)
 	case strings.HasPrefix(s, "ssh-"):
 		return agessh.ParseRecipient(s)
+	case strings.HasPrefix(s, "AGE-PLUGIN-"):
+		// A plugin identity encrypts to its own recipient, as age -e -j does;
+		// some plugins (such as batchpass) have no recipient encoding.
+		id, err := plugin.NewIdentity(s, ui)
+		if err != nil {
+			return nil, errors.New("invalid plugin identity")
+		}
+		return id.Recipient(), nil
 	}
 	return nil, fmt.Errorf("unknown recipient type %q", truncate(s))
 }
