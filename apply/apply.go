@@ -147,6 +147,9 @@ func start(o Options) (*applier, error) {
 		st.release()
 		return nil, fmt.Errorf("receipt key: %w (receipts must be signed, so nothing was applied)", err)
 	}
+	for _, secret := range append([]string{o.Trust.ReceiptKey}, o.Trust.Identities...) {
+		warnIfExposed(o.Stderr, secret)
+	}
 	return &applier{o: o, st: st, signer: signer, zone: o.Trust.Policy.Zone, host: o.Trust.Policy.Host,
 		now: o.Now().UTC(), stepOut: o.Stdout, stepErr: o.Stderr}, nil
 }
@@ -446,6 +449,15 @@ func operator(name, note string) receipt.Operator {
 		op.User, op.UID = u.Username, u.Uid
 	}
 	return op
+}
+
+// warnIfExposed warns when a secret key file can be read by other users.
+func warnIfExposed(w io.Writer, path string) {
+	st, err := os.Stat(path)
+	if err != nil || runtime.GOOS == "windows" || st.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	fmt.Fprintf(w, "airlock: warning: %s can be read by other users (mode %04o); it should be 0600\n", path, st.Mode().Perm())
 }
 
 // selfDigest is the SHA-256 of the running program.

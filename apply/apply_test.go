@@ -443,3 +443,17 @@ func TestKeepReleases(t *testing.T) {
 		t.Fatalf("releases %v, current %s", names, z.current())
 	}
 }
+
+func TestWarnsAboutExposedKeys(t *testing.T) {
+	z := newZone(t)
+	os.Chmod(z.trust.Identities[0], 0o644)
+	if _, err := z.apply(z.build("1.0.0", "true", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(z.out.String(), "zone.agekey can be read by other users (mode 0644)") {
+		t.Fatalf("no warning:\n%s", z.out.String())
+	}
+	if strings.Contains(z.out.String(), "receipt.key can be read") {
+		t.Fatal("warned about a 0600 key")
+	}
+}
