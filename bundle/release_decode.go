@@ -1,0 +1,551 @@
+package bundle
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Decoding airlock.yaml from a yaml.Node tree, so every problem has a position.
+
+// releaseDecoder turns the YAML node tree of airlock.yaml into a Release.
+type releaseDecoder struct {
+	releaseProblems
+	src        []byte
+	lineStarts []int // offsets of the lines of src, built when first needed
+	pos        map[string]yamlPos
+}
+
+// errorf records a problem at n (nil: the whole file).
+func (d *releaseDecoder) errorf(n *yaml.Node, field, format string, args ...any) {
+	line, col := 0, 0
+	if n != nil {
+		line, col = n.Line, n.Column
+	}
+	d.add(d.file, line, col, field, format, args...)
+}
+
+// yamlLineRE matches the position prefix of the YAML parser's errors.
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlError records an error of the YAML parser.
+func (d *releaseDecoder) yamlError(err error) {
+	msg := err.Error()
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		d.add(d.file, line, 0, "", "invalid YAML: %s", m[2])
+		return
+	}
+	d.add(d.file, 0, 0, "", "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+}
+
+// document parses src as exactly one YAML document and returns its root.
+func (d *releaseDecoder) document() *yaml.Node {
+	dec := yaml.NewDecoder(bytes.NewReader(d.src))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil || len(doc.Content) == 0 {
+		if err == nil || errors.Is(err, io.EOF) {
+			d.errorf(nil, "", "empty file: want a release manifest starting with apiVersion: %s", releaseAPIVersion)
+		} else {
+			d.yamlError(err)
+		}
+		return nil
+	}
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		d.yamlError(err)
+	default:
+		d.errorf(&extra, "", "a second YAML document is not allowed: airlock.yaml holds one release")
+	}
+	return doc.Content[0]
+}
+
+// release decodes the top-level mapping.
+func (d *releaseDecoder) release(n *yaml.Node) *Release {
+	r := &Release{Channel: releaseDefaultChannel, Expires: releaseDefaultExpires}
+	f := d.fields(n, "", releaseKeys, "apiVersion", "name", "version", "targets", "steps")
+	if f == nil {
+		return r
+	}
+	if v := f["apiVersion"]; v != nil {
+		r.APIVersion = d.apiVersion(v)
+	}
+	if v := f["name"]; v != nil {
+		r.Name = d.match(v, "name", "name", nameRE, releaseNameWant)
+	}
+	if v := f["version"]; v != nil {
+		r.Version = d.match(v, "version", "version", versionRE, releaseVersionWant)
+	}
+	if v := f["channel"]; v != nil {
+		r.Channel = d.match(v, "channel", "channel", nameRE, releaseNameWant)
+	}
+	if v := f["targets"]; v != nil {
+		r.Targets = d.targets(v)
+	}
+	if v := f["expires"]; v != nil {
+		r.Expires = d.duration(v, "expires", time.Minute, 8760*time.Hour)
+	}
+	if v := f["change"]; v != nil {
+		r.Change = d.change(v)
+	}
+	if v := f["packages"]; v != nil {
+		r.Packages = d.packages(v)
+	}
+	if v := f["variables"]; v != nil {
+		r.Variables = d.variables(v, zonesOf(r.Targets))
+	}
+	if v := f["steps"]; v != nil {
+		r.Steps = d.steps(v, r.Packages)
+	}
+	return r
+}
+
+func (d *releaseDecoder) apiVersion(n *yaml.Node) string {
+	s, ok := d.scalar(n, "apiVersion")
+	if ok && s != releaseAPIVersion {
+		d.errorf(n, "apiVersion", "unsupported version %s (want %s)", quoteShort(s), releaseAPIVersion)
+	}
+	return s
+}
+
+// targets decodes the list of zone: and host: targets.
+func (d *releaseDecoder) targets(n *yaml.Node) []string {
+	items := d.list(n, "targets")
+	var out []string
+	seen := map[string]int{}
+	zones, bad := 0, false
+	for i, item := range items {
+		field := indexField("targets", i)
+		s, ok := d.scalar(item, field)
+		kind, name, _ := strings.Cut(s, ":")
+		switch {
+		case !ok:
+			bad = true
+		case kind != "zone" && kind != "host" || !nameRE.MatchString(name):
+			d.errorf(item, field, "invalid target %s (want zone:NAME or host:NAME, NAME of %s)", quoteShort(s), releaseNameWant)
+			bad = true
+		case seen[s] > 0:
+			d.errorf(item, field, "duplicate target %s (first at line %d)", quoteShort(s), seen[s])
+		default:
+			seen[s] = item.Line
+			out = append(out, s)
+			if kind == "zone" {
+				zones++
+			}
+		}
+	}
+	if zones == 0 && !bad && (n.Kind == yaml.SequenceNode || isYAMLNull(n)) {
+		d.errorf(n, "targets", "at least one zone:NAME target is required")
+	}
+	return out
+}
+
+// zonesOf returns the zone names among targets.
+func zonesOf(targets []string) map[string]bool {
+	zones := map[string]bool{}
+	for _, t := range targets {
+		if z, ok := strings.CutPrefix(t, "zone:"); ok {
+			zones[z] = true
+		}
+	}
+	return zones
+}
+
+func (d *releaseDecoder) change(n *yaml.Node) Change {
+	var c Change
+	f := d.fields(n, "change", changeKeys)
+	if v := f["ticket"]; v != nil {
+		c.Ticket = d.note(v, "change.ticket")
+	}
+	if v := f["reason"]; v != nil {
+		c.Reason = d.note(v, "change.reason")
+	}
+	return c
+}
+
+// note decodes a short single-line text.
+func (d *releaseDecoder) note(n *yaml.Node, field string) string {
+	s, ok := d.scalar(n, field)
+	switch {
+	case !ok:
+	case utf8.RuneCountInString(s) > maxNoteLength:
+		d.errorf(n, field, "too long: %d characters (want at most %d)", utf8.RuneCountInString(s), maxNoteLength)
+	case strings.ContainsFunc(s, unicode.IsControl):
+		d.errorf(n, field, "must not contain control characters such as line breaks or tabs")
+	}
+	return s
+}
+
+func (d *releaseDecoder) packages(n *yaml.Node) []Package {
+	items := d.list(n, "packages")
+	var out []Package
+	seen := map[string]int{}
+	for i, item := range items {
+		field := indexField("packages", i)
+		f := d.fields(item, field, packageKeys, "name", "path")
+		var p Package
+		if v := f["name"]; v != nil {
+			p.Name = d.match(v, field+".name", "package name", nameRE, releaseNameWant)
+			if line := seen[p.Name]; line > 0 {
+				d.errorf(v, field+".name", "duplicate package name %s (first at line %d)", quoteShort(p.Name), line)
+			}
+			seen[p.Name] = v.Line
+		}
+		if v := f["path"]; v != nil {
+			p.Path = d.relPath(v, field+".path")
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// relPath decodes a path relative to the directory of airlock.yaml.
+func (d *releaseDecoder) relPath(n *yaml.Node, field string) string {
+	s, ok := d.scalar(n, field)
+	if !ok {
+		return s
+	}
+	clean, problem := cleanRelPath(s)
+	if problem != "" {
+		d.errorf(n, field, "%s %s", quoteShort(s), problem)
+	}
+	return clean
+}
+
+// cleanRelPath returns p cleaned, or why p is not a slash-separated path
+// inside the release directory.
+func cleanRelPath(p string) (string, string) {
+	switch {
+	case p == "":
+		return p, "is empty (want a path relative to the directory of airlock.yaml)"
+	case strings.ContainsFunc(p, unicode.IsControl):
+		return p, "must not contain control characters"
+	case strings.Contains(p, `\`):
+		return p, `must use "/" to separate directories, not "\"`
+	case path.IsAbs(p) || len(p) >= 2 && p[1] == ':' && isASCIILetter(p[0]):
+		return p, "is absolute (want a path relative to the directory of airlock.yaml)"
+	case slices.Contains(strings.Split(p, "/"), ".."):
+		return p, `leaves the release directory (".." is not allowed)`
+	}
+	return path.Clean(p), ""
+}
+
+func isASCIILetter(b byte) bool { return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' }
+
+// variables decodes the variables mapping, name → value or settings.
+func (d *releaseDecoder) variables(n *yaml.Node, zones map[string]bool) []Variable {
+	if isYAMLNull(n) {
+		return nil
+	}
+	var out []Variable
+	entries := d.entries(n, "variables")
+	for _, e := range entries {
+		field := "variables." + e.key.Value
+		v := d.variable(e.val, field, zones)
+		v.Name = e.key.Value
+		switch {
+		case !variableRE.MatchString(v.Name):
+			d.errorf(e.key, "variables", "invalid variable name %s (want %s)", quoteShort(v.Name), releaseVariableWant)
+		case strings.HasPrefix(v.Name, "Airlock") || v.Name == "Steps":
+			d.errorf(e.key, "variables", "variable name %s is reserved (names starting with Airlock, and Steps, are built in)", quoteShort(v.Name))
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// variable decodes one variable: a scalar value, or a mapping of settings.
+// Errors never show the value.
+func (d *releaseDecoder) variable(n *yaml.Node, field string, zones map[string]bool) Variable {
+	var v Variable
+	switch {
+	case isYAMLNull(n):
+		d.errorf(n, field, `missing value (write "" for an empty value)`)
+		return v
+	case n.Kind == yaml.ScalarNode:
+		v.Value, _ = d.scalar(n, field)
+		return v
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, field, "want a value or a mapping of settings, got %s", yamlKind(n))
+		return v
+	}
+	f := d.fields(n, field, variableKeys)
+	if x := f["value"]; x != nil {
+		v.Value, _ = d.scalar(x, field+".value")
+	}
+	if x := f["fromEnv"]; x != nil {
+		v.FromEnv = d.match(x, field+".fromEnv", "environment variable name", envNameRE, releaseEnvNameWant)
+	}
+	if x := f["fromFile"]; x != nil {
+		v.FromFile = d.fromFile(x, field+".fromFile")
+	}
+	if x := f["sensitive"]; x != nil {
+		v.Sensitive = d.boolean(x, field+".sensitive")
+	}
+	if x := f["allowLiteral"]; x != nil {
+		v.AllowLiteral = d.boolean(x, field+".allowLiteral")
+	}
+	if x := f["byZone"]; x != nil {
+		v.ByZone = d.byZone(x, field+".byZone", zones)
+	}
+	if x := f["description"]; x != nil {
+		v.Description, _ = d.scalar(x, field+".description")
+	}
+	d.checkSources(n, field, v)
+	return v
+}
+
+func (d *releaseDecoder) fromFile(n *yaml.Node, field string) string {
+	s, ok := d.scalar(n, field)
+	if ok && (s == "" || strings.ContainsFunc(s, unicode.IsControl)) {
+		d.errorf(n, field, "want a file path without control characters")
+	}
+	return s
+}
+
+// checkSources applies the rules on where a variable's value comes from.
+func (d *releaseDecoder) checkSources(n *yaml.Node, field string, v Variable) {
+	var sources []string
+	for _, k := range []string{"value", "fromEnv", "fromFile"} {
+		if hasKey(n, k) {
+			sources = append(sources, k)
+		}
+	}
+	literal := hasKey(n, "value") || hasKey(n, "byZone")
+	switch {
+	case len(sources) > 1:
+		d.errorf(mappingKey(n, sources[1]), field, "%s and %s are mutually exclusive (want at most one of value, fromEnv and fromFile)", sources[0], sources[1])
+	case v.Sensitive && literal && !v.AllowLiteral:
+		d.errorf(n, field, "sensitive variable has a literal value in airlock.yaml: read it at build time with fromEnv or fromFile, or set allowLiteral: true")
+	case v.Sensitive && len(sources) == 0:
+		d.errorf(n, field, "sensitive variable has no value: want fromEnv, fromFile, or value with allowLiteral: true")
+	}
+}
+
+// byZone decodes zone name → literal value.
+func (d *releaseDecoder) byZone(n *yaml.Node, field string, zones map[string]bool) map[string]string {
+	entries := d.entries(n, field)
+	if len(entries) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(entries))
+	for _, e := range entries {
+		zone := e.key.Value
+		switch {
+		case !nameRE.MatchString(zone):
+			d.errorf(e.key, field, "invalid zone name %s (want %s)", quoteShort(zone), releaseNameWant)
+		case len(zones) > 0 && !zones[zone]:
+			d.errorf(e.key, field, "zone %s is not among the targets of this release", quoteShort(zone))
+		}
+		out[zone], _ = d.scalar(e.val, field+"."+zone)
+	}
+	return out
+}
+
+// steps decodes the list of steps; deploy steps must name one of packages.
+func (d *releaseDecoder) steps(n *yaml.Node, packages []Package) []Step {
+	items := d.list(n, "steps")
+	if len(items) == 0 && (n.Kind == yaml.SequenceNode || isYAMLNull(n)) {
+		d.errorf(n, "steps", "at least one step is required")
+	}
+	var out []Step
+	seen := map[string]int{}
+	for i, item := range items {
+		field := indexField("steps", i)
+		s, f := d.step(item, field, packages)
+		if v := f["name"]; v != nil && s.Name != "" {
+			if line := seen[s.Name]; line > 0 {
+				d.errorf(v, field+".name", "duplicate step name %s (first at line %d)", quoteShort(s.Name), line)
+			}
+			seen[s.Name] = v.Line
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// step decodes one step and returns it with its fields.
+func (d *releaseDecoder) step(n *yaml.Node, field string, packages []Package) (Step, map[string]*yaml.Node) {
+	s := Step{When: stepDefaultWhen, Timeout: stepDefaultTimeout, RetryDelay: stepDefaultRetryDelay}
+	f := d.fields(n, field, stepKeys, "name")
+	if f == nil {
+		return s, nil
+	}
+	if v := f["name"]; v != nil {
+		s.Name = d.match(v, field+".name", "step name", stepNameRE, releaseStepNameWant)
+	}
+	if v := f["run"]; v != nil {
+		s.Run = d.command(v, field+".run")
+	}
+	if v := f["script"]; v != nil {
+		s.Script = d.relPath(v, field+".script")
+	}
+	if v := f["deploy"]; v != nil {
+		s.Deploy = d.deploy(v, field+".deploy", packages)
+		s.Keep = stepDefaultKeep
+	}
+	d.stepOptions(f, field, &s)
+	d.checkStepKeys(n, field)
+	return s, f
+}
+
+// stepOptions decodes the keys of a step other than its name and action.
+func (d *releaseDecoder) stepOptions(f map[string]*yaml.Node, field string, s *Step) {
+	if v := f["to"]; v != nil {
+		s.To = d.target(v, field+".to")
+	}
+	if v := f["substitute"]; v != nil {
+		s.Substitute = d.globs(v, field+".substitute")
+	}
+	if v := f["keep"]; v != nil {
+		s.Keep = d.integer(v, field+".keep", 1, 100)
+	}
+	if v := f["shell"]; v != nil {
+		s.Shell = d.oneOf(v, field+".shell", stepShells)
+	}
+	if v := f["when"]; v != nil {
+		s.When = d.oneOf(v, field+".when", stepWhens)
+	}
+	if v := f["timeout"]; v != nil {
+		s.Timeout = d.duration(v, field+".timeout", time.Second, 24*time.Hour)
+	}
+	if v := f["retries"]; v != nil {
+		s.Retries = d.integer(v, field+".retries", 0, 10)
+	}
+	if v := f["retryDelay"]; v != nil {
+		s.RetryDelay = d.duration(v, field+".retryDelay", 0, time.Hour)
+	}
+	if v := f["continueOnError"]; v != nil {
+		s.ContinueOnError = d.boolean(v, field+".continueOnError")
+	}
+}
+
+// checkStepKeys applies the rules on which keys a step may combine.
+func (d *releaseDecoder) checkStepKeys(n *yaml.Node, field string) {
+	var actions []string
+	for _, k := range stepActions {
+		if hasKey(n, k) {
+			actions = append(actions, k)
+		}
+	}
+	switch len(actions) {
+	case 0:
+		d.errorf(n, field, "want exactly one of run, script or deploy, got none")
+	case 1:
+	default:
+		d.errorf(mappingKey(n, actions[1]), field, "%s and %s are mutually exclusive (want exactly one of run, script or deploy)", actions[0], actions[1])
+	}
+	if !hasKey(n, "deploy") {
+		for _, k := range deployOnly {
+			if hasKey(n, k) {
+				d.errorf(mappingKey(n, k), field+"."+k, "only allowed with deploy")
+			}
+		}
+		return
+	}
+	if hasKey(n, "shell") {
+		d.errorf(mappingKey(n, "shell"), field+".shell", "not allowed with deploy (deploy runs no shell)")
+	}
+	if !hasKey(n, "to") {
+		d.errorf(n, field, "deploy needs to: the directory to deploy into")
+	}
+}
+
+// hasKey reports whether mapping n has key, even with a value that could
+// not be used (so one problem is not reported twice).
+func hasKey(n *yaml.Node, key string) bool { return mappingKey(n, key) != n }
+
+// mappingKey returns the key node of key in mapping n, or n when there is none.
+func mappingKey(n *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i]
+		}
+	}
+	return n
+}
+
+// command decodes an inline command.
+func (d *releaseDecoder) command(n *yaml.Node, field string) string {
+	s, ok := d.scalar(n, field)
+	switch {
+	case !ok:
+	case strings.TrimSpace(s) == "":
+		d.errorf(n, field, "is empty (want a command)")
+	case strings.ContainsRune(s, 0):
+		d.errorf(n, field, "must not contain NUL characters")
+	}
+	return s
+}
+
+// deploy decodes the package name of a deploy step.
+func (d *releaseDecoder) deploy(n *yaml.Node, field string, packages []Package) string {
+	s, ok := d.scalar(n, field)
+	if !ok {
+		return s
+	}
+	names := make([]string, 0, len(packages))
+	for _, p := range packages {
+		if p.Name == s {
+			return s
+		}
+		names = append(names, p.Name)
+	}
+	if len(names) == 0 {
+		d.errorf(n, field, "no package named %s (the release declares no packages)", quoteShort(s))
+	} else {
+		d.errorf(n, field, "no package named %s (want one of %s)", quoteShort(s), strings.Join(names, ", "))
+	}
+	return s
+}
+
+// target decodes the directory a deploy step deploys into.
+func (d *releaseDecoder) target(n *yaml.Node, field string) string {
+	s, ok := d.scalar(n, field)
+	switch {
+	case !ok:
+	case strings.ContainsFunc(s, unicode.IsControl):
+		d.errorf(n, field, "must not contain control characters")
+	case !strings.Contains(s, "#{") && !isAbsAnyOS(s):
+		d.errorf(n, field, "%s is not an absolute path (want a directory such as /opt/app, or one built from #{...})", quoteShort(s))
+	}
+	return s
+}
+
+// isAbsAnyOS reports whether p is absolute on Unix or Windows.
+func isAbsAnyOS(p string) bool {
+	return strings.HasPrefix(p, "/") || strings.HasPrefix(p, `\\`) ||
+		len(p) >= 3 && isASCIILetter(p[0]) && p[1] == ':' && (p[2] == '/' || p[2] == '\\')
+}
+
+// globs decodes substitute patterns.
+func (d *releaseDecoder) globs(n *yaml.Node, field string) []string {
+	var out []string
+	for i, item := range d.list(n, field) {
+		f := indexField(field, i)
+		s, ok := d.scalar(item, f)
+		if !ok {
+			continue
+		}
+		if _, err := path.Match(s, ""); err != nil {
+			d.errorf(item, f, "invalid pattern %s (want path.Match syntax such as config/*.json)", quoteShort(s))
+		} else if _, problem := cleanRelPath(s); problem != "" {
+			d.errorf(item, f, "invalid pattern %s (want a relative, slash-separated pattern inside the package, without ..)", quoteShort(s))
+		}
+		out = append(out, s)
+	}
+	return out
+}
