@@ -457,3 +457,31 @@ func TestWarnsAboutExposedKeys(t *testing.T) {
 		t.Fatal("warned about a 0600 key")
 	}
 }
+
+// TestVariablePrecedence: bundle value < trust.yaml < --var-file; a zone
+// file naming a variable the bundle does not declare is refused before
+// any step runs.
+func TestVariablePrecedence(t *testing.T) {
+	z := newZone(t)
+	varFile := filepath.Join(z.dir, "vars.yaml")
+	os.WriteFile(varFile, []byte("Greeting: bonjour\nSecret: zone-only-secret\n"), 0o600)
+	res, err := z.apply(z.build("1.0.0", "true", 1), func(o *Options) { o.VarFile = varFile })
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, _ := os.ReadFile(filepath.Join(z.root, "current", "conf", "app.conf"))
+	if !strings.Contains(string(conf), "greeting=bonjour\nsecret=zone-only-secret\n") {
+		t.Fatalf("config %q", conf)
+	}
+	if p := z.receipt(res); strings.Join(p.Variables, ",") != "Greeting,Marker,Root,Secret" {
+		t.Fatalf("variables used %v", p.Variables)
+	}
+	os.WriteFile(varFile, []byte("Undeclared: x\n"), 0o600)
+	res, err = z.apply(z.build("2.0.0", "true", 2), func(o *Options) { o.VarFile = varFile })
+	if err == nil || !strings.Contains(err.Error(), "Undeclared is not declared") || res.Outcome != receipt.Refused {
+		t.Fatalf("%v %v", res, err)
+	}
+	if strings.Count(z.markers(), "prepare") != 1 {
+		t.Fatalf("a step ran after the refusal: %q", z.markers())
+	}
+}
