@@ -37,20 +37,21 @@ find "$rel/dist" -type f -exec cat {} + >/dev/null
 results=()
 timeit() { # name command...
   local name=$1; shift
-  local rss="" start end
+  local rss="" cpu="" start end
   start=$(date +%s.%N)
   if [ -x /usr/bin/time ]; then
-    /usr/bin/time -f '%M' -o "$run/rss" "$@" >/dev/null
-    rss=$(tail -n 1 "$run/rss")
+    /usr/bin/time -f '%M %U %S' -o "$run/rss" "$@" >/dev/null
+    read -r rss usr sys < <(tail -n 1 "$run/rss")
+    cpu=$(awk -v u="$usr" -v s="$sys" 'BEGIN { printf "%.1f", u + s }')
   else
     "$@" >/dev/null
   fi
   end=$(date +%s.%N)
-  results+=("$(awk -v n="$name" -v s="$start" -v e="$end" -v b="$bytes" -v r="$rss" \
-    'BEGIN { t = e - s; rs = (r == "") ? "-" : sprintf("%d", r/1024); printf "%-44s %8.2f s %9.1f MB/s %8s MiB", n, t, b/1e6/t, rs }')")
+  results+=("$(awk -v n="$name" -v s="$start" -v e="$end" -v b="$bytes" -v r="$rss" -v c="$cpu" \
+    'BEGIN { t = e - s; rs = (r == "") ? "-" : sprintf("%d", r/1024); cs = (c == "") ? "-" : c; printf "%-48s %8.2f s %9.1f MB/s %8s s %8s MiB", n, t, b/1e6/t, cs, rs }')")
 }
 
-timeit "airlock build (sign, zstd -3, age)" "$bin" build "$rel" --key release.key -r "$recipient" -o bundle
+timeit "airlock build (hash, zstd -3, age, sign, fsync)" "$bin" build "$rel" --key release.key -r "$recipient" -o bundle
 timeit "tar | zstd -T0 -3 | age -r" sh -c "tar -cf - -C '$rel/dist' . | zstd -T0 -3 -q | age -r '$recipient' > base.age"
 timeit "airlock verify (signature + sha256 of parts)" "$bin" verify bundle --trust zone/trust.yaml
 timeit "sha256sum of the payload" sha256sum bundle/payload.age
@@ -61,5 +62,5 @@ timeit "age -d | zstd -d | tar -x && sync" sh -c "mkdir -p dest && age -d -i zon
 echo
 echo "data: $files files, $bytes bytes of content ($(awk -v b="$bytes" 'BEGIN{printf "%.2f GiB", b/2^30}')); bundle $(du -sh bundle | cut -f1)"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/2^20}' /proc/meminfo), $(go version | cut -d' ' -f3)"
-printf '%-44s %10s %14s %12s\n' "operation" "time" "throughput" "peak RSS"
+printf '%-48s %10s %14s %10s %12s\n' "operation" "wall" "throughput" "CPU" "peak RSS"
 printf '%s\n' "${results[@]}"
