@@ -1,6 +1,6 @@
 // Package stage decrypts and extracts a verified bundle's payload into a
 // fresh, confined staging directory, driven by the signed manifest rather
-// than by what the archive says (DESIGN.md, "Order of checks", step 4).
+// than by what the archive says (doc/design.md, "Verification: the order of checks").
 //
 // # Contract
 //
