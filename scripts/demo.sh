@@ -26,7 +26,7 @@ printf 'variables:\n  InstallRoot: %s/srv/payments-api\n' "$work" >> zone/trust.
 
 airlock build "$repo/examples/payments-api" --key release.key --recipients-file zone/zone.recipient -o drop
 airlock inspect drop
-airlock sign drop --role approve --key approver.key
+airlock sign drop --role approve --key approver.key --verify-key release.pub
 airlock verify drop --trust zone/trust.yaml
 
 # --- inside the zone --------------------------------------------------------

@@ -11,9 +11,10 @@ import (
 )
 
 type signOptions struct {
-	bundle string
-	role   string
-	key    string
+	bundle     string
+	role       string
+	key        string
+	verifyKeys []string
 }
 
 func newSignCommand() *cobra.Command {
@@ -32,6 +33,7 @@ and is checked to be a known role. Inspect the bundle first ('airlock inspect').
 	}
 	c.Flags().StringVar(&o.role, "role", verify.RoleApprove, "role of this signature: approve or release")
 	c.Flags().StringVar(&o.key, "key", "", "signing key (PEM) (required)")
+	c.Flags().StringArrayVar(&o.verifyKeys, "verify-key", nil, "first verify the bundle fully against this release key (repeatable); refuse to sign if it fails")
 	_ = c.MarkFlagRequired("key")
 	return c
 }
@@ -39,6 +41,11 @@ and is checked to be a known role. Inspect the bundle first ('airlock inspect').
 func runSign(c *cobra.Command, o signOptions) error {
 	if o.role != verify.RoleApprove && o.role != verify.RoleRelease {
 		return usageErrorf("--role %q: want approve or release", o.role)
+	}
+	if len(o.verifyKeys) > 0 {
+		if err := verifyBeforeSigning(c, o); err != nil {
+			return err
+		}
 	}
 	signer, err := keys.LoadPrivate(o.key, passwordFunc(c.ErrOrStderr()))
 	if err != nil {
@@ -51,5 +58,27 @@ func runSign(c *cobra.Command, o signOptions) error {
 	p := st.Predicate
 	fmt.Fprintf(c.OutOrStdout(), "signed %s %s (sequence %d, id %s) as %s with key %s\n",
 		p.Name, p.Version, p.Sequence, p.BundleID, o.role, signer.Public().ID())
+	return nil
+}
+
+// verifyBeforeSigning checks the release signature and every digest, so an
+// approver never endorses a bundle that the zone would refuse.
+func verifyBeforeSigning(c *cobra.Command, o signOptions) error {
+	pol, err := loadPolicy("", o.verifyKeys)
+	if err != nil {
+		return err
+	}
+	b, err := bundle.Open(o.bundle)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	res, err := verify.Bundle(c.Context(), b, verify.Options{Policy: pol})
+	if err != nil {
+		if res != nil {
+			printChecks(c.ErrOrStderr(), res.Checks)
+		}
+		return fmt.Errorf("not signed: %w", err)
+	}
 	return nil
 }
