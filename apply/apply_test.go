@@ -485,3 +485,29 @@ func TestVariablePrecedence(t *testing.T) {
 		t.Fatalf("a step ran after the refusal: %q", z.markers())
 	}
 }
+
+// TestSensitiveOutput: a step may publish a secret ("sensitive name=value"),
+// which later steps use and which is masked from then on.
+func TestSensitiveOutput(t *testing.T) {
+	z := newZone(t)
+	yaml := strings.Replace(release("1.0.0", "true"), `  - name: migrate
+    run: "true"
+    timeout: 5s`, `  - name: issue
+    run: 'echo "sensitive Token=issued-token-4711" >> "$AIRLOCK_OUTPUT"'
+  - name: use
+    run: 'echo "using #{Steps.issue.Token}"; test "#{Steps.issue.Token}" = issued-token-4711'`, 1)
+	dir, _ := z.f.Build(bundletestOptions(yaml))
+	res, err := z.apply(dir)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, z.out.String())
+	}
+	if strings.Contains(z.out.String(), "issued-token-4711") || !strings.Contains(z.out.String(), "using ********") {
+		t.Fatalf("output:\n%s", z.out.String())
+	}
+	p := z.receipt(res)
+	for _, st := range p.Steps {
+		if st.Name == "use" && (strings.Contains(st.Tail, "issued-token-4711") || !strings.Contains(st.Tail, "using ********")) {
+			t.Fatalf("receipt tail %q", st.Tail)
+		}
+	}
+}

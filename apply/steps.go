@@ -142,6 +142,9 @@ func (a *applier) runStep(ctx context.Context, staged *stage.Staged, s bundle.St
 	rs.StdoutSHA256, rs.StderrSHA256, rs.Tail = r.StdoutSHA256, r.StderrSHA256, r.Tail
 	for k, v := range r.Outputs {
 		vars.outputs["Steps."+s.Name+"."+k] = v
+		if r.Sensitive[k] {
+			masker.Add(v)
+		}
 	}
 	switch {
 	case r.Err == nil:

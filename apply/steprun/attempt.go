@@ -19,6 +19,7 @@ type attemptResult struct {
 	stdoutSHA, stderrSHA string
 	tail                 string
 	outputs              map[string]string
+	sensitive            map[string]bool
 }
 
 // stopReason says why Run stopped a process.
@@ -60,7 +61,7 @@ func (c *Command) attempt(ctx context.Context, inv invocation) attemptResult {
 	}
 	c.classify(ctx, &a, reason, werr, cmd)
 	if a.err == nil {
-		a.outputs, a.err = readOutputs(outFile)
+		a.outputs, a.sensitive, a.err = readOutputs(outFile)
 		if a.err != nil {
 			a.err = fmt.Errorf("step %q: %w", c.Name, a.err)
 		}

@@ -32,49 +32,56 @@ func newOutputFile(dir string) (string, error) {
 // readOutputs reads and parses the output file at path. The step may have
 // replaced the file, so anything but a regular file (a FIFO would block) is
 // refused and the size is capped.
-func readOutputs(path string) (map[string]string, error) {
+func readOutputs(path string) (map[string]string, map[string]bool, error) {
 	fi, err := os.Lstat(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrOutput, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrOutput, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: not a regular file", ErrOutput)
+		return nil, nil, fmt.Errorf("%w: not a regular file", ErrOutput)
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrOutput, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrOutput, err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, MaxOutputSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrOutput, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrOutput, err)
 	}
 	if len(data) > MaxOutputSize {
-		return nil, fmt.Errorf("%w: larger than %d bytes", ErrOutput, MaxOutputSize)
+		return nil, nil, fmt.Errorf("%w: larger than %d bytes", ErrOutput, MaxOutputSize)
 	}
 	return parseOutputs(string(data))
 }
 
-// parseOutputs parses name=value lines. Blank lines and lines starting with
-// # are skipped; a later value replaces an earlier one. Errors name the line,
-// never its content, which may be secret.
-func parseOutputs(data string) (map[string]string, error) {
-	out := make(map[string]string)
+// parseOutputs parses name=value lines; "sensitive name=value" marks a
+// value to be masked like a sensitive variable. Blank lines and lines
+// starting with # are skipped; a later value replaces an earlier one.
+// Errors name the line, never its content, which may be secret.
+func parseOutputs(data string) (map[string]string, map[string]bool, error) {
+	out, sensitive := make(map[string]string), make(map[string]bool)
 	for i, line := range strings.Split(data, "\n") {
 		line = strings.TrimSuffix(line, "\r")
 		if t := strings.TrimSpace(line); t == "" || t[0] == '#' {
 			continue
 		}
-		name, value, ok := strings.Cut(line, "=")
+		rest, secret := strings.CutPrefix(line, SensitivePrefix)
+		name, value, ok := strings.Cut(rest, "=")
 		if !ok {
-			return nil, fmt.Errorf("%w: line %d: no \"=\"", ErrOutput, i+1)
+			return nil, nil, fmt.Errorf("%w: line %d: no \"=\"", ErrOutput, i+1)
 		}
 		if !validName(name) {
-			return nil, fmt.Errorf("%w: line %d: invalid variable name", ErrOutput, i+1)
+			return nil, nil, fmt.Errorf("%w: line %d: invalid variable name", ErrOutput, i+1)
 		}
 		out[name] = value
+		if secret {
+			sensitive[name] = true
+		} else {
+			delete(sensitive, name)
+		}
 	}
-	return out, nil
+	return out, sensitive, nil
 }
 
 // validName reports whether name matches [A-Za-z_][A-Za-z0-9_]{0,127}.

@@ -53,6 +53,8 @@ const (
 	MaxOutputSize = 1 << 20
 	// OutputEnv names the environment variable that holds the output file path.
 	OutputEnv = "AIRLOCK_OUTPUT"
+	// SensitivePrefix starts an output line whose value is to be masked.
+	SensitivePrefix = "sensitive "
 )
 
 var (
@@ -106,6 +108,7 @@ type Result struct {
 	StderrSHA256      string            // hex SHA-256 of the masked stderr
 	Tail              string            // last TailSize bytes of masked combined output
 	Outputs           map[string]string // output variables; nil unless the step succeeded
+	Sensitive         map[string]bool   // outputs written as "sensitive name=value"
 }
 
 // Run runs c until an attempt succeeds, retries are used up, or ctx is done.
@@ -150,7 +153,7 @@ func (r *Result) record(a attemptResult) {
 	r.StdoutSHA256 = a.stdoutSHA
 	r.StderrSHA256 = a.stderrSHA
 	r.Tail = a.tail
-	r.Outputs = a.outputs
+	r.Outputs, r.Sensitive = a.outputs, a.sensitive
 }
 
 // prepare checks c and works out the process to start.

@@ -58,10 +58,15 @@ func TestParseOutputs(t *testing.T) {
 		{"space in name", "my var=hunter2", nil, "line 1"},
 		{"dash in name", "my-var=hunter2", nil, "line 1"},
 		{"empty name", "=hunter2", nil, "line 1"},
+		{"sensitive", "sensitive Token=s3cret\nplain=1\n", map[string]string{"Token": "s3cret", "plain": "1"}, ""},
+		{"sensitive without name", "sensitive =x", nil, "line 1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseOutputs(tc.in)
+			got, sensitive, err := parseOutputs(tc.in)
+			if err == nil && len(sensitive) != strings.Count(tc.in, SensitivePrefix) {
+				t.Fatalf("sensitive names %v", sensitive)
+			}
 			if tc.errLine == "" {
 				if err != nil || !reflect.DeepEqual(got, tc.want) {
 					t.Fatalf("got %v, %v; want %v", got, err, tc.want)
