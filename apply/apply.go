@@ -32,6 +32,7 @@ import (
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/agekeys"
 	"airlock.dev/airlock/internal/atomicfile"
+	"airlock.dev/airlock/internal/intoto"
 	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/internal/uuid"
 	"airlock.dev/airlock/verify"
@@ -435,10 +436,10 @@ func (a *applier) copyOut(path string) (string, error) {
 func (a *applier) subjects() []receipt.Subject {
 	var s []receipt.Subject
 	if d := a.j.Receipt.Bundle.StatementSHA256; d != "" {
-		s = append(s, receipt.Subject{Name: "bundle:" + a.j.Receipt.Bundle.ID, Digest: map[string]string{"sha256": d}})
+		s = append(s, intoto.SHA256("bundle:"+a.j.Receipt.Bundle.ID, d))
 	}
 	for _, f := range a.j.Receipt.Files {
-		s = append(s, receipt.Subject{Name: f.Path, Digest: map[string]string{"sha256": f.SHA256}})
+		s = append(s, intoto.SHA256(f.Path, f.SHA256))
 	}
 	return s
 }

@@ -21,6 +21,7 @@ import (
 
 	"airlock.dev/airlock/internal/agekeys"
 	"airlock.dev/airlock/internal/dsse"
+	"airlock.dev/airlock/internal/intoto"
 	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/internal/uuid"
 )
@@ -440,9 +441,9 @@ func (o *BuildOptions) statement(seq uint64, manifest FileRef, pay Payload) *Sta
 // Subjects lists what a bundle statement's subject must be: manifest.json
 // then every payload part, each by SHA-256.
 func Subjects(p *Predicate) []Subject {
-	s := []Subject{{Name: p.Manifest.Name, Digest: map[string]string{"sha256": p.Manifest.SHA256}}}
+	s := []Subject{intoto.SHA256(p.Manifest.Name, p.Manifest.SHA256)}
 	for _, part := range p.Payload.Parts {
-		s = append(s, Subject{Name: part.Name, Digest: map[string]string{"sha256": part.SHA256}})
+		s = append(s, intoto.SHA256(part.Name, part.SHA256))
 	}
 	return s
 }

@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"airlock.dev/airlock/internal/intoto"
 )
 
 // Names and limits of the bundle format (see doc/design.md).
 const (
 	// StatementType is the in-toto Statement v1 type.
-	StatementType = "https://in-toto.io/Statement/v1"
+	StatementType = intoto.StatementType
 	// PredicateType identifies an airlock bundle predicate.
 	PredicateType = "https://airlock.dev/bundle/v1"
 	// FormatVersion is the bundle format version this code writes and reads.
@@ -44,18 +46,10 @@ const (
 )
 
 // Statement is the in-toto Statement v1 a bundle's envelope carries.
-type Statement struct {
-	Type          string    `json:"_type"`
-	Subject       []Subject `json:"subject"`
-	PredicateType string    `json:"predicateType"`
-	Predicate     Predicate `json:"predicate"`
-}
+type Statement = intoto.Statement[Predicate]
 
 // Subject is an in-toto ResourceDescriptor reduced to name and digest.
-type Subject struct {
-	Name   string            `json:"name"`
-	Digest map[string]string `json:"digest"`
-}
+type Subject = intoto.Subject
 
 // Predicate is the signed description of a bundle.
 type Predicate struct {

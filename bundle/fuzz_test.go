@@ -69,6 +69,6 @@ func FuzzReadStatement(f *testing.F) {
 			return
 		}
 		_ = st.Predicate.Validate()
-		_ = st.SubjectsMatch()
+		_ = SubjectsMatch(st)
 	})
 }

@@ -85,7 +85,7 @@ func (pl *Payload) validate() error {
 
 // SubjectsMatch reports whether a statement's subject lists exactly
 // manifest.json and the payload parts of its predicate, with their digests.
-func (st *Statement) SubjectsMatch() error {
+func SubjectsMatch(st *Statement) error {
 	want := Subjects(&st.Predicate)
 	if len(st.Subject) != len(want) {
 		return fmt.Errorf("subject lists %d files, predicate %d", len(st.Subject), len(want))

@@ -204,7 +204,7 @@ func (r *Result) statement(b *bundle.Bundle, pol *Policy) (*bundle.Statement, er
 	if err := st.Predicate.Validate(); err != nil {
 		return nil, r.fail(CheckFormat, bundle.StatementFile, "%v", err)
 	}
-	if err := st.SubjectsMatch(); err != nil {
+	if err := bundle.SubjectsMatch(st); err != nil {
 		return nil, r.fail(CheckFormat, bundle.StatementFile, "%v", err)
 	}
 	r.pass(CheckFormat, fmt.Sprintf("version %d", bundle.FormatVersion))

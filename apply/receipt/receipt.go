@@ -21,13 +21,14 @@ import (
 	"time"
 
 	"airlock.dev/airlock/internal/dsse"
+	"airlock.dev/airlock/internal/intoto"
 	"airlock.dev/airlock/internal/jsonx"
 	"airlock.dev/airlock/internal/keys"
 )
 
 const (
 	// StatementType is the in-toto Statement v1 type.
-	StatementType = "https://in-toto.io/Statement/v1"
+	StatementType = intoto.StatementType
 	// PredicateType identifies an airlock receipt predicate.
 	PredicateType = "https://airlock.dev/receipt/v1"
 	// FormatVersion is the receipt predicate version this code writes and reads.
@@ -59,18 +60,10 @@ const (
 )
 
 // Statement is the in-toto Statement carrying a receipt.
-type Statement struct {
-	Type          string    `json:"_type"`
-	Subject       []Subject `json:"subject"`
-	PredicateType string    `json:"predicateType"`
-	Predicate     Predicate `json:"predicate"`
-}
+type Statement = intoto.Statement[Predicate]
 
 // Subject is an in-toto ResourceDescriptor reduced to name and digest.
-type Subject struct {
-	Name   string            `json:"name"`
-	Digest map[string]string `json:"digest"`
-}
+type Subject = intoto.Subject
 
 // Predicate is the body of a receipt.
 type Predicate struct {
