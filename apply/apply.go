@@ -22,7 +22,9 @@ import (
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -71,18 +73,19 @@ type Result struct {
 }
 
 type applier struct {
-	o       Options
-	st      *state
-	signer  *keys.Signer
-	zone    string
-	host    string
-	now     time.Time
-	j       *journal
-	already bool
-	release string
-	logs    *logSink
-	stepOut io.Writer
-	stepErr io.Writer
+	o        Options
+	st       *state
+	signer   *keys.Signer
+	zone     string
+	host     string
+	now      time.Time
+	j        *journal
+	already  bool
+	release  string
+	deployed []receipt.File // every file deployed by this apply
+	logs     *logSink
+	stepOut  io.Writer
+	stepErr  io.Writer
 }
 
 // Apply applies the bundle o.Bundle. It first finishes an interrupted
@@ -419,6 +422,9 @@ func (a *applier) copyOut(path string) (string, error) {
 	if a.j.Receipt.Logs != nil {
 		names = append(names, a.j.Receipt.Logs.Name)
 	}
+	if a.j.Receipt.FilesList != "" {
+		names = append(names, a.j.Receipt.FilesList)
+	}
 	for _, n := range names {
 		data, err := os.ReadFile(filepath.Join(filepath.Dir(path), n))
 		if err != nil {
@@ -431,8 +437,30 @@ func (a *applier) copyOut(path string) (string, error) {
 	return filepath.Join(a.o.ReceiptOut, names[0]), nil
 }
 
-// subjects are what the receipt is about: the bundle's statement and every
-// deployed file.
+// recordFiles adds deployed files to the receipt: all of them, sorted by
+// path, to a list beside the receipt (sha256sum -c format), and the first
+// MaxListedFiles to the receipt itself, so a release of any size gives a
+// receipt of bounded size.
+func (a *applier) recordFiles(files []receipt.File) error {
+	a.deployed = append(a.deployed, files...)
+	sort.Slice(a.deployed, func(i, j int) bool { return a.deployed[i].Path < a.deployed[j].Path })
+	var list strings.Builder
+	for _, f := range a.deployed {
+		fmt.Fprintf(&list, "%s  %s\n", f.SHA256, f.Path)
+	}
+	name := strings.TrimSuffix(filepath.Base(a.st.receiptPath(a.zone, a.j.Receipt.Seq)), ".dsse.json") + ".files"
+	if err := atomicfile.WriteFile(filepath.Join(a.st.dir, "receipts", name), []byte(list.String()), 0o644); err != nil {
+		return fmt.Errorf("write the deployed file list: %w", err)
+	}
+	sum := sha256.Sum256([]byte(list.String()))
+	r := &a.j.Receipt
+	r.Files = a.deployed[:min(len(a.deployed), receipt.MaxListedFiles)]
+	r.FilesTotal, r.FilesSHA256, r.FilesList = len(a.deployed), hex.EncodeToString(sum[:]), name
+	return nil
+}
+
+// subjects are what the receipt is about: the bundle's statement and the
+// deployed files it lists.
 func (a *applier) subjects() []receipt.Subject {
 	var s []receipt.Subject
 	if d := a.j.Receipt.Bundle.StatementSHA256; d != "" {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -509,5 +510,39 @@ func TestSensitiveOutput(t *testing.T) {
 		if st.Name == "use" && (strings.Contains(st.Tail, "issued-token-4711") || !strings.Contains(st.Tail, "using ********")) {
 			t.Fatalf("receipt tail %q", st.Tail)
 		}
+	}
+}
+
+// TestReceiptSizeBounded: a release of many files gives a receipt of
+// bounded size; the full list of deployed files is beside it, named and
+// digested in it.
+func TestReceiptSizeBounded(t *testing.T) {
+	z := newZone(t)
+	files := webFiles()
+	for i := 0; i < receipt.MaxListedFiles+500; i++ {
+		files[fmt.Sprintf("web/assets/%04d.txt", i)] = fmt.Sprint(i)
+	}
+	dir, _ := z.f.Build(bundletest.Options{YAML: release("1.0.0", "true"), Files: files, Sequence: 1, Secret: secret})
+	res, err := z.apply(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := z.receipt(res)
+	if len(p.Files) != receipt.MaxListedFiles || p.FilesTotal != receipt.MaxListedFiles+502 {
+		t.Fatalf("receipt lists %d of %d files", len(p.Files), p.FilesTotal)
+	}
+	list, err := os.ReadFile(filepath.Join(z.dir, "media", p.FilesList))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(list); hex.EncodeToString(sum[:]) != p.FilesSHA256 || strings.Count(string(list), "\n") != p.FilesTotal {
+		t.Fatal("the file list does not match its digest or count in the receipt")
+	}
+	first := strings.SplitN(string(list), "\n", 2)[0]
+	if want := p.Files[0].SHA256 + "  " + p.Files[0].Path; first != want {
+		t.Fatalf("list starts %q, want %q", first, want)
+	}
+	if st, _ := os.Stat(res.Receipt); st.Size() > 1<<20 {
+		t.Fatalf("receipt is %d bytes", st.Size())
 	}
 }

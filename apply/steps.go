@@ -200,7 +200,9 @@ func (a *applier) deployStep(vr *verify.Result, staged *stage.Staged, s bundle.S
 		return fail(err)
 	}
 	a.release = res.dir
-	a.j.Receipt.Files = append(a.j.Receipt.Files, res.files...)
+	if err := a.recordFiles(res.files); err != nil {
+		return fail(err)
+	}
 	a.j.Receipt.Release = &receipt.Release{Previous: res.sw.Previous, Current: res.sw.Next}
 	fmt.Fprintf(a.o.Stdout, "deployed %s to %s (%d files); %s/current -> %s\n", s.Deploy, res.dir, len(res.files), to, res.sw.Next)
 	rs.Finished, rs.Result = time.Now().UTC(), receipt.Succeeded

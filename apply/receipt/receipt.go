@@ -37,6 +37,9 @@ const (
 	MaxSize = 8 << 20
 	// TailSize is how many bytes of masked output a step keeps in the receipt.
 	TailSize = 2048
+	// MaxListedFiles is how many deployed files a receipt lists itself; the
+	// full list is a file beside it, named and digested in the receipt.
+	MaxListedFiles = 1000
 )
 
 // Outcome results.
@@ -79,7 +82,10 @@ type Predicate struct {
 	Time          Times      `json:"time"`
 	Checks        []Check    `json:"checks"`
 	Steps         []Step     `json:"steps"`
-	Files         []File     `json:"files,omitempty"`
+	Files         []File     `json:"files,omitempty"` // the first MaxListedFiles deployed files, by path
+	FilesTotal    int        `json:"filesTotal,omitempty"`
+	FilesSHA256   string     `json:"filesSha256,omitempty"` // of the full list (FilesList)
+	FilesList     string     `json:"filesList,omitempty"`   // beside the receipt: "<sha256>  <path>" lines
 	Variables     []string   `json:"variables,omitempty"` // names only, never values
 	Outcome       Outcome    `json:"outcome"`
 	Logs          *LogRef    `json:"logs,omitempty"`

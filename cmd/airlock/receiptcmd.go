@@ -160,7 +160,9 @@ func showReceipt(w io.Writer, r *receipt.Receipt) {
 	if p.Release != nil {
 		fmt.Fprintf(w, "\nrelease   current %s (previous %s)\n", orDash(p.Release.Current), orDash(p.Release.Previous))
 	}
-	fmt.Fprintf(w, "files     %d deployed\n", len(p.Files))
+	if p.FilesTotal > 0 {
+		fmt.Fprintf(w, "files     %d deployed, listed in %s (sha256 %s)\n", p.FilesTotal, p.FilesList, p.FilesSHA256)
+	}
 	if len(p.Variables) > 0 {
 		fmt.Fprintf(w, "variables %s (names only)\n", strings.Join(p.Variables, ", "))
 	}
