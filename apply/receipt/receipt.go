@@ -86,7 +86,7 @@ type Predicate struct {
 	FilesTotal    int        `json:"filesTotal,omitempty"`
 	FilesSHA256   string     `json:"filesSha256,omitempty"` // of the full list (FilesList)
 	FilesList     string     `json:"filesList,omitempty"`   // beside the receipt: "<sha256>  <path>" lines
-	Variables     []string   `json:"variables,omitempty"` // names only, never values
+	Variables     []string   `json:"variables,omitempty"`   // names only, never values
 	Outcome       Outcome    `json:"outcome"`
 	Logs          *LogRef    `json:"logs,omitempty"`
 	Resumed       bool       `json:"resumed,omitempty"`
