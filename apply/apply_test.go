@@ -546,3 +546,19 @@ func TestReceiptSizeBounded(t *testing.T) {
 		t.Fatalf("receipt is %d bytes", st.Size())
 	}
 }
+
+// TestLeftoversRemoved: a half-copied release and a stray link left by an
+// apply killed mid-deploy are removed by the next deploy.
+func TestLeftoversRemoved(t *testing.T) {
+	z := newZone(t)
+	os.MkdirAll(filepath.Join(z.root, "releases", ".1.0.0.tmp-abc123", "conf"), 0o755)
+	os.Symlink("releases/nowhere", filepath.Join(z.root, ".current.tmp-abc123"))
+	if _, err := z.apply(z.build("1.0.0", "true", 1)); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Join(z.root, "releases", ".1.0.0.tmp-abc123"), filepath.Join(z.root, ".current.tmp-abc123")} {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("%s left in place", p)
+		}
+	}
+}

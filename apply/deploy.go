@@ -47,6 +47,7 @@ func install(staging string, m *bundle.Manifest, pkg bundle.PackageRef, movable 
 	if err := os.MkdirAll(releases, 0o755); err != nil {
 		return nil, err
 	}
+	removeLeftovers(to)
 	name, err := freeName(releases, version)
 	if err != nil {
 		return nil, err
@@ -81,6 +82,18 @@ func install(staging string, m *bundle.Manifest, pkg bundle.PackageRef, movable 
 	prev, _ := os.Readlink(filepath.Join(to, currentLink))
 	rel := filepath.Join("releases", name)
 	return &deployResult{dir: final, files: files, sw: switchRecord{To: to, Previous: prev, Next: rel, Dir: final}}, nil
+}
+
+// removeLeftovers deletes what an apply killed mid-deploy left behind: a
+// half-copied release (releases/.<name>.tmp-*) and an unused link
+// (.current.tmp-*). The zone lock means no other apply is writing them.
+func removeLeftovers(to string) {
+	for _, pattern := range []string{filepath.Join(to, "releases", ".*.tmp-*"), filepath.Join(to, ".current.tmp-*")} {
+		matches, _ := filepath.Glob(pattern)
+		for _, m := range matches {
+			os.RemoveAll(m)
+		}
+	}
 }
 
 // freeName returns version, or version~N when an earlier apply left a
