@@ -217,21 +217,7 @@ func summarize(rel string, r *receipt.Receipt) *Apply {
 		Reason:      p.Outcome.Reason,
 		Message:     clip(p.Outcome.Message),
 		Resumed:     p.Resumed,
-		Bundle: BundleRef{
-			Verified:        p.Bundle.Verified,
-			StatementSHA256: p.Bundle.StatementSHA256,
-			ID:              p.Bundle.ID,
-			Name:            p.Bundle.Name,
-			Version:         p.Bundle.Version,
-			Channel:         p.Bundle.Channel,
-			Sequence:        p.Bundle.Sequence,
-			IssuedAt:        p.Bundle.IssuedAt.UTC(),
-			Expires:         p.Bundle.Expires.UTC(),
-			Targets:         p.Bundle.Targets,
-			Signers:         p.Bundle.Signers,
-			ChangeTicket:    p.Bundle.ChangeTicket,
-			ChangeReason:    clip(p.Bundle.ChangeReason),
-		},
+		Bundle:      bundleRef(p.Bundle),
 	}
 	a.Operator.Note = clip(a.Operator.Note)
 	for _, o := range p.Override {
@@ -268,4 +254,13 @@ func clip(s string) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// bundleRef keeps a receipt's bundle fields for the report: times in UTC,
+// free text clipped, the operator's local path dropped.
+func bundleRef(b receipt.Bundle) BundleRef {
+	b.Source = ""
+	b.IssuedAt, b.Expires = b.IssuedAt.UTC(), b.Expires.UTC()
+	b.ChangeReason = clip(b.ChangeReason)
+	return BundleRef{b}
 }

@@ -144,21 +144,10 @@ type Apply struct {
 	StepsOmitted int    `json:"stepsOmitted,omitempty"`
 }
 
-// BundleRef is what a receipt says about the bundle it applied.
+// BundleRef is what a receipt says about the bundle it applied: the
+// receipt's own bundle fields, without the operator's source path.
 type BundleRef struct {
-	Verified        bool             `json:"verified"`
-	StatementSHA256 string           `json:"statementSha256,omitempty"`
-	ID              string           `json:"id,omitempty"`
-	Name            string           `json:"name,omitempty"`
-	Version         string           `json:"version,omitempty"`
-	Channel         string           `json:"channel,omitempty"`
-	Sequence        uint64           `json:"sequence,omitempty"`
-	IssuedAt        time.Time        `json:"issuedAt,omitzero"`
-	Expires         time.Time        `json:"expires,omitzero"`
-	Targets         []string         `json:"targets,omitempty"`
-	Signers         []receipt.Signer `json:"signers,omitempty"`
-	ChangeTicket    string           `json:"changeTicket,omitempty"`
-	ChangeReason    string           `json:"changeReason,omitempty"`
+	receipt.Bundle
 }
 
 // Approvers returns the key IDs that signed the bundle in the approve role.
