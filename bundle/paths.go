@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"fmt"
+	"io/fs"
 	"strings"
 	"unicode/utf8"
 
@@ -83,4 +84,20 @@ func isReservedWindowsName(s string) bool {
 // normalising file system.
 func foldKey(p string) string {
 	return cases.Fold().String(norm.NFC.String(p))
+}
+
+// FileKind names a file type other than a regular file or directory, for
+// messages: symbolic link, named pipe, socket, device or special file.
+func FileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "symbolic link"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
 }

@@ -149,7 +149,7 @@ func (c *releaseChecker) pkg(field string, p Package) *packageFiles {
 	case info.IsDir():
 		return c.walk(field, p, real)
 	default:
-		c.at(field, "%s is %s: a package is a regular file or a directory", quoteShort(p.Path), specialFileKind(info.Mode()))
+		c.at(field, "%s is %s: a package is a regular file or a directory", quoteShort(p.Path), "a "+FileKind(info.Mode()))
 	}
 	return nil
 }
@@ -171,7 +171,7 @@ func (c *releaseChecker) walk(field string, p Package, real string) *packageFile
 		case e.Type().IsRegular():
 			pf.files = append(pf.files, packageFile{rel: rel, real: name, shown: c.shown(inPkg)})
 		case !e.IsDir():
-			c.at(field, "%s is %s: packages hold only regular files and directories", quoteShort(inPkg), specialFileKind(e.Type()))
+			c.at(field, "%s is %s: packages hold only regular files and directories", quoteShort(inPkg), "a "+FileKind(e.Type()))
 		}
 		return nil
 	})
@@ -179,22 +179,6 @@ func (c *releaseChecker) walk(field string, p Package, real string) *packageFile
 		c.at(field, "%s: %v", quoteShort(p.Path), walkErr)
 	}
 	return pf
-}
-
-// specialFileKind names a file type that packages may not hold.
-func specialFileKind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeSymlink != 0:
-		return "a symbolic link"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	default:
-		return "a special file"
-	}
 }
 
 // script checks that a step's script is a regular file inside the directory.

@@ -85,7 +85,7 @@ func examineLedgerFile(f fileRef, ledgerKeys []*keys.PublicKey) ledgerResult {
 		return ledgerResult{finding: &fd, counted: true}
 	}
 	if !f.d.Type().IsRegular() {
-		fd := newFinding(KindSkipped, "", 0, f.rel, "ledger: not a regular file (%s), not followed", typeName(f.d))
+		fd := newFinding(KindSkipped, "", 0, f.rel, "ledger: not a regular file (%s), not followed", bundle.FileKind(f.d.Type()))
 		return ledgerResult{finding: &fd}
 	}
 	data, err := capped.ReadFile(f.path, bundle.MaxStatementSize)

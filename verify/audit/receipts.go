@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 	"unicode/utf8"
 
 	"airlock.dev/airlock/apply/receipt"
+	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/keys"
@@ -41,7 +41,7 @@ func examineFile(f fileRef, trusted []*keys.PublicKey) examined {
 		return found(newFinding(KindUnreadable, "", 0, f.rel, "cannot read: %v", f.err))
 	}
 	if !f.d.Type().IsRegular() {
-		return found(newFinding(KindSkipped, "", 0, f.rel, "not a regular file (%s), not followed", typeName(f.d)))
+		return found(newFinding(KindSkipped, "", 0, f.rel, "not a regular file (%s), not followed", bundle.FileKind(f.d.Type())))
 	}
 	data, err := capped.ReadFile(f.path, receipt.MaxSize)
 	var tl *capped.TooLargeError
@@ -57,20 +57,6 @@ func examineFile(f fileRef, trusted []*keys.PublicKey) examined {
 		return found(newFinding(KindUnreadable, "", 0, f.rel, "cannot read: %v", err))
 	}
 	return examineBytes(f.rel, data, trusted)
-}
-
-func typeName(d fs.DirEntry) string {
-	switch t := d.Type(); {
-	case t&fs.ModeSymlink != 0:
-		return "symbolic link"
-	case t&fs.ModeNamedPipe != 0:
-		return "named pipe"
-	case t&fs.ModeSocket != 0:
-		return "socket"
-	case t&fs.ModeDevice != 0:
-		return "device"
-	}
-	return "irregular file"
 }
 
 // examineBytes verifies one receipt file's bytes against the trusted keys.
