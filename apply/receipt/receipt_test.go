@@ -5,29 +5,17 @@ import (
 	"strings"
 	"testing"
 
+	"airlock.dev/airlock/internal/bundletest"
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/keys"
 )
-
-func signer(t *testing.T) *keys.Signer {
-	t.Helper()
-	priv, _, err := keys.Generate(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := keys.ParsePrivate(priv, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 func predicate(seq uint64, prev string) *Predicate {
 	return &Predicate{ReceiptID: "r", Zone: "z", Seq: seq, PrevSHA256: prev, Outcome: Outcome{Result: Applied, Reason: "ok"}}
 }
 
 func TestSignVerify(t *testing.T) {
-	s := signer(t)
+	s := bundletest.NewSigner(t)
 	data, err := Sign(predicate(1, ""), nil, s)
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +28,7 @@ func TestSignVerify(t *testing.T) {
 		t.Fatalf("receipt %+v", r)
 	}
 	var ve *VerifyError
-	if _, err := Verify(data, []*keys.PublicKey{signer(t).Public()}); !errors.As(err, &ve) || ve.Reason != "signature" {
+	if _, err := Verify(data, []*keys.PublicKey{bundletest.NewSigner(t).Public()}); !errors.As(err, &ve) || ve.Reason != "signature" {
 		t.Fatalf("another key: %v", err)
 	}
 	edited := strings.Replace(string(data), `"payload": "`, `"payload": "e30`, 1)
@@ -53,7 +41,7 @@ func TestSignVerify(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	s := signer(t)
+	s := bundletest.NewSigner(t)
 	prev := strings.Repeat("ab", 32)
 	bad := map[string]*Predicate{
 		"seq 0":              predicate(0, ""),
@@ -80,7 +68,7 @@ func TestValidate(t *testing.T) {
 
 // TestTypeConfusion: a bundle statement signed by the receipt key is not a receipt.
 func TestTypeConfusion(t *testing.T) {
-	s := signer(t)
+	s := bundletest.NewSigner(t)
 	env, _ := dsse.Sign(dsse.InTotoPayloadType, []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[],"predicateType":"https://airlock.dev/bundle/v1","predicate":{}}`), s)
 	data, _ := dsse.Marshal(env)
 	var ve *VerifyError

@@ -1,4 +1,4 @@
-package dsse
+package dsse_test
 
 import (
 	"bytes"
@@ -9,39 +9,28 @@ import (
 
 	ssl "github.com/secure-systems-lab/go-securesystemslib/dsse"
 
+	"airlock.dev/airlock/internal/bundletest"
+	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/keys"
 )
 
-func signer(t *testing.T) *keys.Signer {
-	t.Helper()
-	priv, _, err := keys.Generate(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := keys.ParsePrivate(priv, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 func TestSignVerify(t *testing.T) {
-	a, b, c := signer(t), signer(t), signer(t)
-	env, err := Sign(InTotoPayloadType, []byte(`{"x":1}`), a, b)
+	a, b, c := bundletest.NewSigner(t), bundletest.NewSigner(t), bundletest.NewSigner(t)
+	env, err := dsse.Sign(dsse.InTotoPayloadType, []byte(`{"x":1}`), a, b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if env.Signatures[0].KeyID != a.Public().ID() {
 		t.Fatalf("keyid %q, want the key's ID", env.Signatures[0].KeyID)
 	}
-	v, err := Verify(env, []*keys.PublicKey{c.Public(), b.Public(), a.Public()})
+	v, err := dsse.Verify(env, []*keys.PublicKey{c.Public(), b.Public(), a.Public()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(v.Payload) != `{"x":1}` || len(v.Signers) != 2 || !v.Signers[0].Equal(a.Public()) || !v.Signers[1].Equal(b.Public()) {
 		t.Fatalf("verified %q by %d keys", v.Payload, len(v.Signers))
 	}
-	if _, err := Verify(env, []*keys.PublicKey{c.Public()}); !errors.Is(err, ErrNoSignature) {
+	if _, err := dsse.Verify(env, []*keys.PublicKey{c.Public()}); !errors.Is(err, dsse.ErrNoSignature) {
 		t.Fatalf("untrusted keys: %v", err)
 	}
 }
@@ -49,26 +38,26 @@ func TestSignVerify(t *testing.T) {
 // TestKeyCountsOnce: a key's signature repeated under other keyids still
 // counts once; the keyid hint decides nothing.
 func TestKeyCountsOnce(t *testing.T) {
-	a := signer(t)
-	env, _ := Sign(InTotoPayloadType, []byte("p"), a)
+	a := bundletest.NewSigner(t)
+	env, _ := dsse.Sign(dsse.InTotoPayloadType, []byte("p"), a)
 	dup := env.Signatures[0]
 	dup.KeyID = "somebody-else"
-	env.Signatures = append(env.Signatures, dup, Signature{KeyID: a.Public().ID(), Sig: dup.Sig})
-	v, err := Verify(env, []*keys.PublicKey{a.Public()})
+	env.Signatures = append(env.Signatures, dup, dsse.Signature{KeyID: a.Public().ID(), Sig: dup.Sig})
+	v, err := dsse.Verify(env, []*keys.PublicKey{a.Public()})
 	if err != nil || len(v.Signers) != 1 {
 		t.Fatalf("%v, %d signers", err, len(v.Signers))
 	}
-	if err := AddSignature(env, a); err == nil || !strings.Contains(err.Error(), "already signed") {
+	if err := dsse.AddSignature(env, a); err == nil || !strings.Contains(err.Error(), "already signed") {
 		t.Fatalf("second signature by the same key: %v", err)
 	}
 }
 
 // TestPayloadTypeIsSigned: changing the payload type breaks the signature.
 func TestPayloadTypeIsSigned(t *testing.T) {
-	a := signer(t)
-	env, _ := Sign(InTotoPayloadType, []byte("p"), a)
+	a := bundletest.NewSigner(t)
+	env, _ := dsse.Sign(dsse.InTotoPayloadType, []byte("p"), a)
 	env.PayloadType = "application/json"
-	if _, err := Verify(env, []*keys.PublicKey{a.Public()}); !errors.Is(err, ErrNoSignature) {
+	if _, err := dsse.Verify(env, []*keys.PublicKey{a.Public()}); !errors.Is(err, dsse.ErrNoSignature) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -76,15 +65,15 @@ func TestPayloadTypeIsSigned(t *testing.T) {
 // TestInterop: envelopes verify with go-securesystemslib's PAE, and the
 // unpadded URL-safe base64 DSSE allows is read too.
 func TestInterop(t *testing.T) {
-	a := signer(t)
+	a := bundletest.NewSigner(t)
 	payload := []byte(`{"_type":"https://in-toto.io/Statement/v1"}`)
-	sig, err := a.Sign(ssl.PAE(InTotoPayloadType, payload))
+	sig, err := a.Sign(ssl.PAE(dsse.InTotoPayloadType, payload))
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &Envelope{PayloadType: InTotoPayloadType, Payload: base64.RawURLEncoding.EncodeToString(payload),
-		Signatures: []Signature{{Sig: base64.RawURLEncoding.EncodeToString(sig)}}}
-	v, err := Verify(env, []*keys.PublicKey{a.Public()})
+	env := &dsse.Envelope{PayloadType: dsse.InTotoPayloadType, Payload: base64.RawURLEncoding.EncodeToString(payload),
+		Signatures: []dsse.Signature{{Sig: base64.RawURLEncoding.EncodeToString(sig)}}}
+	v, err := dsse.Verify(env, []*keys.PublicKey{a.Public()})
 	if err != nil || !bytes.Equal(v.Payload, payload) {
 		t.Fatalf("%v %q", err, v.Payload)
 	}
@@ -98,15 +87,15 @@ func TestRead(t *testing.T) {
 		{`{"payloadType":"t","payload":"!!","signatures":[{"keyid":"","sig":"AA=="}]}`, "invalid base64"},
 		{`{"payloadType":"t","payloadType":"u","payload":"cA==","signatures":[{"keyid":"","sig":"AA=="}]}`, "duplicate key"},
 		{`{"payloadType":"t","payload":"cA==","signatures":[{"keyid":"","sig":"AA=="}],"extra":1}`, "unknown field"},
-		{`{"payloadType":"t","payload":"cA==","signatures":[` + strings.Repeat(`{"keyid":"","sig":"AA=="},`, MaxSignatures) + `{"keyid":"","sig":"AA=="}]}`, "at most"},
+		{`{"payloadType":"t","payload":"cA==","signatures":[` + strings.Repeat(`{"keyid":"","sig":"AA=="},`, dsse.MaxSignatures) + `{"keyid":"","sig":"AA=="}]}`, "at most"},
 	}
 	for _, tt := range tests {
-		_, err := Read(strings.NewReader(tt.in), 1<<20)
+		_, err := dsse.Read(strings.NewReader(tt.in), 1<<20)
 		if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
 			t.Errorf("Read(%.50s…) = %v, want %q", tt.in, err, tt.want)
 		}
 	}
-	if _, err := Read(strings.NewReader(tests[0].in), 10); err == nil {
+	if _, err := dsse.Read(strings.NewReader(tests[0].in), 10); err == nil {
 		t.Error("envelope over the cap was read")
 	}
 }
