@@ -334,9 +334,12 @@ func (r *Result) parts(ctx context.Context, b *bundle.Bundle, pl *bundle.Payload
 		}
 	}
 	for _, part := range pl.Parts {
-		got, err := hashPart(ctx, b, part)
+		got, n, err := hashPart(ctx, b, part)
 		if err != nil {
 			return err
+		}
+		if n != part.Size {
+			return r.fail(CheckParts, part.Name, "changed size while being read (%d bytes, signed size %d)", n, part.Size)
 		}
 		if got != part.SHA256 {
 			for _, other := range pl.Parts {
@@ -351,22 +354,20 @@ func (r *Result) parts(ctx context.Context, b *bundle.Bundle, pl *bundle.Payload
 	return nil
 }
 
-// hashPart streams a part through SHA-256, reading at most its signed size + 1.
-func hashPart(ctx context.Context, b *bundle.Bundle, part bundle.FileRef) (string, error) {
+// hashPart streams a part through SHA-256, reading at most its signed size
+// + 1, and returns the digest and the number of bytes read.
+func hashPart(ctx context.Context, b *bundle.Bundle, part bundle.FileRef) (string, int64, error) {
 	rc, err := b.OpenFile(part.Name)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	defer rc.Close()
 	h := sha256.New()
 	n, err := io.Copy(h, &ctxReader{ctx: ctx, r: io.LimitReader(rc, part.Size+1)})
 	if err != nil {
-		return "", fmt.Errorf("read %s: %w", part.Name, err)
+		return "", n, fmt.Errorf("read %s: %w", part.Name, err)
 	}
-	if n != part.Size {
-		return fmt.Sprintf("(size changed to %d while reading)", n), nil
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 type ctxReader struct {
