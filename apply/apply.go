@@ -404,7 +404,6 @@ func (a *applier) endJournal(outcome string) error {
 	if _, err := os.Stat(a.st.journalPath()); os.IsNotExist(err) {
 		return nil
 	}
-	a.j.Outcome = &a.j.Receipt.Outcome
 	if err := a.st.save(a.j, jReceiptWritten); err != nil {
 		return err
 	}

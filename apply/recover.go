@@ -27,10 +27,8 @@ func (a *applier) recover(j *journal) (*Result, error) {
 	switch j.State {
 	case jReceiptWritten:
 		err = a.st.clearJournal()
-		res = &Result{Receipt: a.st.receiptPath(a.zone, j.Receipt.Seq)}
-		if j.Outcome != nil {
-			res.Outcome, res.Reason, res.Message = j.Outcome.Result, j.Outcome.Reason, j.Outcome.Message
-		}
+		o := j.Receipt.Outcome
+		res = &Result{Receipt: a.st.receiptPath(a.zone, j.Receipt.Seq), Outcome: o.Result, Reason: o.Reason, Message: o.Message}
 		if id := j.Receipt.Bundle.ID; id != "" {
 			os.RemoveAll(a.st.stagingDir(id))
 		}

@@ -232,7 +232,6 @@ type journal struct {
 	Receipt  receipt.Predicate `json:"receipt"`
 	Switches []switchRecord    `json:"switches"`
 	Channel  *channelRecord    `json:"channel,omitempty"`
-	Outcome  *receipt.Outcome  `json:"outcome,omitempty"`
 	Receipts []string          `json:"receiptsWritten,omitempty"`
 }
 
