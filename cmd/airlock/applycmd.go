@@ -73,7 +73,7 @@ func runApply(c *cobra.Command, o applyOptions) error {
 	opts := apply.Options{
 		Bundle: o.bundle, Trust: t, Operator: o.operator, Note: o.note, ReceiptOut: o.receiptOut,
 		VarFile: o.varFile, ForceReapply: o.forceReapply, AllowRollback: o.allowRollback, Wait: o.wait,
-		Stdout: c.OutOrStdout(), Stderr: c.ErrOrStderr(), Version: version,
+		Stdout: c.OutOrStdout(), Stderr: c.ErrOrStderr(), Version: appVersion(),
 	}
 	var res *apply.Result
 	if o.resume {

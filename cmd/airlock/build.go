@@ -112,7 +112,7 @@ func runBuild(c *cobra.Command, o buildOptions) error {
 	res, err := bundle.Build(c.Context(), bundle.BuildOptions{
 		Release: rel, Signer: signer, Recipients: recipients, Out: out, Force: o.force,
 		Targets: o.targets, Sequence: o.sequence, SplitSize: split, LedgerDir: ledger,
-		Level: o.level, Epoch: epoch, ToolVersion: version,
+		Level: o.level, Epoch: epoch, ToolVersion: appVersion(),
 		Warn: func(format string, a ...any) { fmt.Fprintf(stderr, "airlock: warning: "+format+"\n", a...) },
 	})
 	if err != nil {

@@ -23,6 +23,7 @@ func commands() []*cobra.Command {
 		newApplyCommand(),
 		newReceiptCommand(),
 		newAuditCommand(),
+		newVersionCommand(),
 	}
 }
 

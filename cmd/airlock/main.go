@@ -44,9 +44,6 @@ func usageErrorf(format string, a ...any) error {
 	return &codeError{code: exitUsage, err: fmt.Errorf(format, a...)}
 }
 
-// version is set with -ldflags "-X main.version=...".
-var version = "dev"
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
@@ -73,7 +70,7 @@ func newRootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "airlock",
 		Short:         "Carry signed, encrypted releases across an air gap",
-		Version:       version,
+		Version:       appVersion(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
