@@ -150,3 +150,33 @@ func TestInteropCosignKey(t *testing.T) {
 		t.Fatalf("verify with cosign.pub: %v\n%s", err, out)
 	}
 }
+
+// TestInteropCosignBlob: release checksums signed by airlock verify with
+// cosign verify-blob, and cosign sign-blob signatures verify with airlock.
+func TestInteropCosignBlob(t *testing.T) {
+	needTools(t, "cosign")
+	c := &cli{t: t, dir: t.TempDir()}
+	t.Chdir(c.dir)
+	t.Setenv("AIRLOCK_PASSWORD", "pw")
+	if err := os.WriteFile("SHA256SUMS", []byte("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08  airlock-linux-amd64\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.airlock("key", "generate", "release")
+	c.airlock("key", "sign-blob", "SHA256SUMS", "--key", "release.key")
+	verify := "cosign verify-blob --key release.pub --signature SHA256SUMS.sig --insecure-ignore-tlog=true "
+	if out, err := c.sh(verify + "SHA256SUMS"); err != nil {
+		t.Fatalf("cosign rejects airlock's signature: %v\n%s", err, out)
+	}
+	if out, err := c.sh("sed 's/^9/8/' SHA256SUMS > changed && " + verify + "changed"); err == nil {
+		t.Fatalf("cosign accepts the signature over changed checksums:\n%s", out)
+	}
+
+	if out, err := c.sh("cosign generate-key-pair && cosign sign-blob --yes --key cosign.key --tlog-upload=false --output-signature by-cosign.sig SHA256SUMS",
+		"COSIGN_PASSWORD=cosign-pw"); err != nil {
+		t.Fatalf("cosign sign-blob: %v\n%s", err, out)
+	}
+	out := c.airlock("key", "verify-blob", "SHA256SUMS", "--key", "cosign.pub", "--signature", "by-cosign.sig")
+	if !strings.Contains(out, "verified SHA256SUMS") {
+		t.Fatalf("airlock key verify-blob: %s", out)
+	}
+}

@@ -14,11 +14,12 @@ import (
 type keyGenerateOptions struct {
 	name       string
 	noPassword bool
+	secrets    secretOptions
 }
 
 func newKeyCommand() *cobra.Command {
-	c := &cobra.Command{Use: "key", Short: "Manage signing keys"}
-	c.AddCommand(newKeyGenerateCommand())
+	c := &cobra.Command{Use: "key", Short: "Manage signing keys; sign and verify files (cosign-compatible)"}
+	c.AddCommand(newKeyGenerateCommand(), newSignBlobCommand(), newVerifyBlobCommand())
 	return c
 }
 
@@ -29,7 +30,7 @@ func newKeyGenerateCommand() *cobra.Command {
 		Short: "Create NAME.key (encrypted, cosign-compatible ECDSA P-256) and NAME.pub",
 		Long: `Create a signing key pair: NAME.key, an ECDSA P-256 private key encrypted
 with a password (the format of 'cosign generate-key-pair'), and NAME.pub.
-The password comes from AIRLOCK_PASSWORD or is asked on the terminal.`,
+The password comes from --password-file, AIRLOCK_PASSWORD, or the terminal.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.name = args[0]
@@ -37,6 +38,7 @@ The password comes from AIRLOCK_PASSWORD or is asked on the terminal.`,
 		},
 	}
 	c.Flags().BoolVar(&o.noPassword, "no-password", false, "write the private key unencrypted (for keys kept in a vault or HSM-backed store)")
+	o.secrets.addPasswordFlag(c)
 	return c
 }
 
@@ -50,8 +52,9 @@ func runKeyGenerate(c *cobra.Command, o keyGenerateOptions) error {
 	var pw []byte
 	if !o.noPassword {
 		var err error
-		if pw, err = passwordFunc(c.ErrOrStderr())(true); err != nil {
-			return err
+		ask := o.secrets.source(c.ErrOrStderr())
+		if pw, err = ask(keys.Prompt{Secret: keys.SecretPassword, For: privPath, Confirm: true}); err != nil {
+			return fmt.Errorf("%s: %w", privPath, err)
 		}
 		if len(pw) == 0 {
 			return errors.New("empty password: give one, or use --no-password")
