@@ -59,6 +59,9 @@ type Options struct {
 	Stderr        io.Writer
 	Now           func() time.Time
 	Version       string // applier version for the receipt
+	// Secrets asks for the receipt key's PIN (a key in a PKCS#11 token);
+	// nil: no prompt.
+	Secrets keys.PasswordFunc
 }
 
 // Result is the outcome of an apply.
@@ -95,7 +98,7 @@ func Apply(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer a.st.release()
+	defer a.close()
 	var recovered *Result
 	if j, err := a.st.loadJournal(); err != nil {
 		return nil, err
@@ -118,7 +121,7 @@ func Resume(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer a.st.release()
+	defer a.close()
 	j, err := a.st.loadJournal()
 	if err != nil || j == nil {
 		return nil, err
@@ -146,7 +149,7 @@ func start(o Options) (*applier, error) {
 	if err := st.acquire(o.Wait, o.Bundle); err != nil {
 		return nil, err
 	}
-	signer, err := keys.LoadPrivate(o.Trust.ReceiptKey, nil)
+	signer, err := keys.LoadPrivate(o.Trust.ReceiptKey, o.Secrets)
 	if err != nil {
 		st.release()
 		return nil, fmt.Errorf("receipt key: %w (receipts must be signed, so nothing was applied)", err)
@@ -156,6 +159,12 @@ func start(o Options) (*applier, error) {
 	}
 	return &applier{o: o, st: st, signer: signer, zone: o.Trust.Policy.Zone, host: o.Trust.Policy.Host,
 		now: o.Now().UTC(), stepOut: o.Stdout, stepErr: o.Stderr}, nil
+}
+
+// close releases the zone lock and the receipt key.
+func (a *applier) close() {
+	a.signer.Close()
+	a.st.release()
 }
 
 // begin starts the receipt of a new apply.

@@ -13,6 +13,7 @@ import (
 
 	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/internal/pkcs11key"
 )
 
 // Role names.
@@ -53,7 +54,7 @@ type Trust struct {
 	Policy *Policy
 	// Identities are age identity files (absolute paths).
 	Identities []string
-	// ReceiptKey is the receipt signing key file; ReceiptPub its public key.
+	// ReceiptKey is the receipt signing key file or pkcs11: URI; ReceiptPub its public key.
 	ReceiptKey string
 	ReceiptPub string
 	// StateDir is the zone's state directory (absolute).
@@ -124,7 +125,11 @@ func parseTrust(path string, data []byte) (*Trust, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Trust{File: path, Policy: pol, ReceiptKey: abs(tf.Receipts.Key), ReceiptPub: abs(tf.Receipts.PublicKey),
+	receiptKey := tf.Receipts.Key
+	if !pkcs11key.IsURI(receiptKey) { // a key in a token is named, not a path
+		receiptKey = abs(receiptKey)
+	}
+	t := &Trust{File: path, Policy: pol, ReceiptKey: receiptKey, ReceiptPub: abs(tf.Receipts.PublicKey),
 		StateDir: abs(tf.State), Variables: tf.Variables, Auditors: tf.Auditors}
 	for _, id := range tf.Identities {
 		t.Identities = append(t.Identities, abs(id))

@@ -22,6 +22,7 @@ type applyOptions struct {
 	allowRollback bool
 	resume        bool
 	wait          time.Duration
+	secrets       secretOptions
 }
 
 func newApplyCommand() *cobra.Command {
@@ -74,6 +75,7 @@ func runApply(c *cobra.Command, o applyOptions) error {
 		Bundle: o.bundle, Trust: t, Operator: o.operator, Note: o.note, ReceiptOut: o.receiptOut,
 		VarFile: o.varFile, ForceReapply: o.forceReapply, AllowRollback: o.allowRollback, Wait: o.wait,
 		Stdout: c.OutOrStdout(), Stderr: c.ErrOrStderr(), Version: appVersion(),
+		Secrets: o.secrets.source(c.ErrOrStderr()),
 	}
 	var res *apply.Result
 	if o.resume {

@@ -159,6 +159,12 @@ func TestDistReproducible(t *testing.T) {
 	if info.CGO || !info.TrimPath || info.Version == "dev" {
 		t.Errorf("version --json: %s", out)
 	}
+	// Release binaries have no cgo, so no PKCS#11; they say so, and how to get it.
+	out, err = exec.Command(filepath.Join(a, name), "key", "generate", filepath.Join(work, "hw"),
+		"--pkcs11", "pkcs11:token=airlock;object=release?module-path=/usr/lib/softhsm/libsofthsm2.so").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "built without cgo and has no PKCS#11 support") || !strings.Contains(string(out), "CGO_ENABLED=1 make build") {
+		t.Errorf("a pkcs11: key with a release binary: %v\n%s", err, out)
+	}
 	if head, err := exec.Command("git", "-C", repo, "rev-parse", "HEAD").Output(); err == nil {
 		if info.Commit != strings.TrimSpace(string(head)) {
 			t.Errorf("the binary says commit %q, git says %s", info.Commit, head)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -111,5 +110,5 @@ func noSecretError(p keys.Prompt) error {
 	case keys.SecretPassphrase:
 		return fmt.Errorf("%s is passphrase-protected and no passphrase was given (give --identity-passphrase-file, set %s, or run in a terminal)", p.For, passphraseEnv)
 	}
-	return errors.New("no " + p.Secret + " for " + p.For + " (run in a terminal)")
+	return fmt.Errorf("%s: %w", p.For, keys.ErrNoPIN)
 }

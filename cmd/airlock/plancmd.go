@@ -15,6 +15,7 @@ type planOptions struct {
 	trust   string
 	varFile string
 	json    bool
+	secrets secretOptions
 }
 
 func newPlanCommand() *cobra.Command {
@@ -40,7 +41,8 @@ func runPlan(c *cobra.Command, o planOptions) error {
 	if err != nil {
 		return err
 	}
-	plan, err := apply.MakePlan(c.Context(), apply.Options{Bundle: o.bundle, Trust: t, VarFile: o.varFile, Stderr: c.ErrOrStderr()})
+	plan, err := apply.MakePlan(c.Context(), apply.Options{Bundle: o.bundle, Trust: t, VarFile: o.varFile, Stderr: c.ErrOrStderr(),
+		Secrets: o.secrets.source(c.ErrOrStderr())})
 	if plan != nil && o.json {
 		enc := json.NewEncoder(c.OutOrStdout())
 		enc.SetIndent("", "  ")

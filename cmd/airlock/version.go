@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/internal/buildinfo"
+	"airlock.dev/airlock/internal/pkcs11key"
 )
 
 // version may be set with -ldflags "-X main.version=…"; without it the
@@ -46,7 +47,10 @@ Examples:
 func runVersion(w io.Writer, o versionOptions) error {
 	info := buildinfo.Read(version)
 	if o.json {
-		return writeJSON(w, info)
+		return writeJSON(w, struct {
+			buildinfo.Info
+			PKCS11 bool `json:"pkcs11"` // keys in PKCS#11 tokens: needs cgo
+		}{info, pkcs11key.Supported})
 	}
 	fmt.Fprintf(w, "airlock   %s\n", info.Version)
 	commit := info.Commit
@@ -62,6 +66,11 @@ func runVersion(w io.Writer, o versionOptions) error {
 	fmt.Fprintf(w, "go        %s\n", info.GoVersion)
 	fmt.Fprintf(w, "platform  %s/%s\n", info.OS, info.Arch)
 	fmt.Fprintf(w, "build     cgo=%t trimpath=%t\n", info.CGO, info.TrimPath)
+	pkcs11 := "supported"
+	if !pkcs11key.Supported {
+		pkcs11 = "not in this build (built without cgo)"
+	}
+	fmt.Fprintf(w, "pkcs11    %s\n", pkcs11)
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/pem"
@@ -28,6 +29,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"airlock.dev/airlock/internal/capped"
+	"airlock.dev/airlock/internal/pkcs11key"
 )
 
 // MaxKeyFileSize bounds how much of a key file is read.
@@ -70,7 +72,8 @@ type Signer struct {
 	priv   crypto.PrivateKey
 	sv     signature.SignerVerifier
 	pub    *PublicKey
-	closer io.Closer // a PKCS#11 session, for keys held in a token
+	token  crypto.Signer // a key held in a PKCS#11 token (priv and sv are nil)
+	closer io.Closer     // its session
 }
 
 // Generate makes a new ECDSA P-256 key pair. With a nil password the private
@@ -157,8 +160,13 @@ func parsePrivate(pemBytes []byte, name string, pw PasswordFunc) (*Signer, error
 	return NewSigner(priv)
 }
 
-// LoadPrivate reads a PEM private key file.
+// LoadPrivate reads a PEM private key file, or opens the key in a PKCS#11
+// token that a pkcs11: URI names (see package pkcs11key); pw is asked for
+// a file's password or a token's PIN. Close the signer when done.
 func LoadPrivate(path string, pw PasswordFunc) (*Signer, error) {
+	if pkcs11key.IsURI(path) {
+		return loadToken(path, pw)
+	}
 	b, err := capped.ReadFile(path, MaxKeyFileSize)
 	if err != nil {
 		return nil, err
@@ -279,6 +287,9 @@ func (s *Signer) Sign(msg []byte) ([]byte, error) {
 // SignStream signs everything read from msg. ECDSA and RSA stream it into
 // SHA-256; Ed25519 reads it whole.
 func (s *Signer) SignStream(msg io.Reader) ([]byte, error) {
+	if s.token != nil {
+		return s.signInToken(msg)
+	}
 	sig, err := s.sv.SignMessage(msg)
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
@@ -290,7 +301,17 @@ func (s *Signer) SignStream(msg io.Reader) ([]byte, error) {
 // HMAC-SHA256 keyed with SHA-256 of the key's PKCS#8 encoding. It lets a
 // builder derive salts that are stable for the same key and inputs yet
 // unpredictable to anyone without the key.
+//
+// A key held in a token cannot be read, so for it Derive returns 32 random
+// bytes: as unpredictable, but different every time (see [Signer.InToken]).
 func (s *Signer) Derive(label string) []byte {
+	if s.token != nil {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			panic("keys: no randomness: " + err.Error())
+		}
+		return b
+	}
 	der, err := cryptoutils.MarshalPrivateKeyToDER(s.priv)
 	if err != nil {
 		panic("keys: marshal a validated private key: " + err.Error())
