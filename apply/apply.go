@@ -59,8 +59,8 @@ type Options struct {
 	Stderr        io.Writer
 	Now           func() time.Time
 	Version       string // applier version for the receipt
-	// Secrets asks for the receipt key's PIN (a key in a PKCS#11 token);
-	// nil: no prompt.
+	// Secrets asks for the receipt key's PIN (a key in a PKCS#11 token) and
+	// the passphrase of an age-encrypted zone identity; nil: no prompt.
 	Secrets keys.PasswordFunc
 }
 
@@ -316,7 +316,13 @@ func (a *applier) identities() ([]age.Identity, error) {
 	var ids []age.Identity
 	ui := agekeys.TerminalUI(a.o.Stderr)
 	for _, path := range a.o.Trust.Identities {
-		more, err := agekeys.ParseIdentitiesFile(path, ui)
+		var passphrase func() ([]byte, error)
+		if a.o.Secrets != nil {
+			passphrase = func() ([]byte, error) {
+				return a.o.Secrets(keys.Prompt{Secret: keys.SecretPassphrase, For: "age identity " + path})
+			}
+		}
+		more, err := agekeys.ParseIdentitiesFile(path, ui, passphrase)
 		if err != nil {
 			return nil, err
 		}

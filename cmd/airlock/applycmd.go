@@ -62,6 +62,7 @@ apply holds the zone lock, 1 anything else.`,
 	f.BoolVar(&o.allowRollback, "allow-rollback", false, "apply a bundle with a lower sequence than the channel's (recorded)")
 	f.BoolVar(&o.resume, "resume", false, "finish an interrupted apply: roll it back, or complete it if it had succeeded")
 	f.DurationVar(&o.wait, "wait", 0, "wait this long for another apply to finish (default: refuse at once)")
+	o.secrets.addPassphraseFlag(c)
 	_ = c.MarkFlagRequired("trust")
 	return c
 }

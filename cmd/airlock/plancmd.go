@@ -32,6 +32,7 @@ func newPlanCommand() *cobra.Command {
 	c.Flags().StringVar(&o.trust, "trust", "", "zone trust policy (trust.yaml) (required)")
 	c.Flags().StringVar(&o.varFile, "var-file", "", "YAML file of zone values for variables the bundle declares")
 	c.Flags().BoolVar(&o.json, "json", false, "print the plan as JSON")
+	o.secrets.addPassphraseFlag(c)
 	_ = c.MarkFlagRequired("trust")
 	return c
 }
