@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/pkcs11key"
+	"airlock.dev/airlock/internal/softhsmtest"
 )
 
 // Interop with the standard tools is a feature: anyone can open a bundle
@@ -178,5 +180,29 @@ func TestInteropCosignBlob(t *testing.T) {
 	out := c.airlock("key", "verify-blob", "SHA256SUMS", "--key", "cosign.pub", "--signature", "by-cosign.sig")
 	if !strings.Contains(out, "verified SHA256SUMS") {
 		t.Fatalf("airlock key verify-blob: %s", out)
+	}
+}
+
+// TestInteropCosignTokenKey: what a key in a PKCS#11 token signs — a bundle
+// statement and a file — cosign verifies with the key's .pub, unchanged.
+func TestInteropCosignTokenKey(t *testing.T) {
+	needTools(t, "cosign")
+	tk := softhsmtest.New(t)
+	if !pkcs11key.Supported {
+		t.Skip("this test binary was built without cgo")
+	}
+	c, _ := setupBundle(t)
+	uri := tk.URI("release")
+	c.airlock("key", "generate", "token", "--pkcs11", uri)
+	c.airlock("build", "rel", "--key", uri, "--recipients-file", "zone/zone.recipient", "-o", "by-token", "--sequence", "7")
+	c.airlock("key", "sign-blob", "zone/trust.yaml", "--key", uri)
+	for _, cmd := range []string{
+		"cosign verify-blob-attestation --key token.pub --type " + bundle.PredicateType +
+			" --signature by-token/statement.dsse.json --insecure-ignore-tlog=true by-token/payload.age",
+		"cosign verify-blob --key token.pub --signature zone/trust.yaml.sig --insecure-ignore-tlog=true zone/trust.yaml",
+	} {
+		if out, err := c.sh(cmd); err != nil {
+			t.Fatalf("%s: %v\n%s", cmd, err, out)
+		}
 	}
 }
