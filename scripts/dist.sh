@@ -96,7 +96,8 @@ if [ -n "${DIST_KEY:-}" ]; then
     go build -trimpath -o "$signer" ./cmd/airlock
   fi
   "$signer" key sign-blob "$tmp/SHA256SUMS" --key "$DIST_KEY" --output-signature "$tmp/SHA256SUMS.sig" \
-    ${DIST_PASSWORD_FILE:+--password-file "$DIST_PASSWORD_FILE"} >&2
+    ${DIST_PASSWORD_FILE:+--password-file "$DIST_PASSWORD_FILE"} >/dev/null
+  echo "dist: signed SHA256SUMS" >&2
 fi
 
 rm -rf "$out"
