@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"airlock.dev/airlock/apply/receipt"
-	"airlock.dev/airlock/verify"
+	"airlock.dev/airlock/receipt"
+	"airlock.dev/airlock/zone"
 )
 
 func TestMain(m *testing.M) {
@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 
 // childApply is the applier process that TestKillAnywhere kills.
 func childApply() int {
-	t, err := verify.LoadTrust(os.Getenv("AIRLOCK_CHILD_TRUST"))
+	t, err := zone.Load(os.Getenv("AIRLOCK_CHILD_TRUST"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

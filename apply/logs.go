@@ -11,8 +11,8 @@ import (
 
 	"filippo.io/age"
 
-	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/internal/agekeys"
+	"airlock.dev/airlock/receipt"
 )
 
 // logSink writes the full, masked output of every step, encrypted to the

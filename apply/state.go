@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/internal/atomicfile"
 	"airlock.dev/airlock/internal/jsonx"
+	"airlock.dev/airlock/receipt"
 )
 
 // The state directory of a zone:

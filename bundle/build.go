@@ -394,20 +394,9 @@ func (o *BuildOptions) manifest(pkgs []PackageRef, files []File, varRef FileRef)
 		sort.Strings(vr.Zones)
 		m.Variables = append(m.Variables, vr)
 	}
-	for _, s := range r.Steps {
-		spec := StepSpec{
-			Name: s.Name, Run: s.Run, Deploy: s.Deploy, To: s.To, Substitute: s.Substitute,
-			Shell: s.Shell, When: s.When, Timeout: Duration(s.Timeout), Retries: s.Retries,
-			RetryDelay: Duration(s.RetryDelay), ContinueOnError: s.ContinueOnError,
-		}
-		if s.Script != "" {
-			spec.Script = ScriptPath(s.Script)
-		}
-		if s.Deploy != "" {
-			spec.Keep = s.Keep
-		}
-		m.Steps = append(m.Steps, spec)
-	}
+	// Steps are recorded as decoded: a script's path in the payload is its
+	// path in the release directory (see ScriptPath).
+	m.Steps = append(m.Steps, r.Steps...)
 	return m
 }
 

@@ -110,7 +110,7 @@ type Manifest struct {
 	Packages      []PackageRef  `json:"packages"`
 	Variables     []VariableRef `json:"variables"`
 	VariablesFile FileRef       `json:"variablesFile"`
-	Steps         []StepSpec    `json:"steps"`
+	Steps         []Step        `json:"steps"`
 	Files         []File        `json:"files"`
 }
 
@@ -145,21 +145,24 @@ type File struct {
 	SHA256 string `json:"sha256,omitempty"`
 }
 
-// StepSpec is a step as the zone runs it.
-type StepSpec struct {
-	Name            string   `json:"name"`
-	Run             string   `json:"run,omitempty"`
-	Script          string   `json:"script,omitempty"` // payload path of the script
-	Deploy          string   `json:"deploy,omitempty"`
-	To              string   `json:"to,omitempty"`
-	Substitute      []string `json:"substitute,omitempty"`
-	Keep            int      `json:"keep,omitempty"`
-	Shell           string   `json:"shell,omitempty"`
-	When            string   `json:"when"`
-	Timeout         Duration `json:"timeout"`
-	Retries         int      `json:"retries"`
+// Step is one thing the applier does, as airlock.yaml describes it and
+// manifest.json records it: exactly one kind key (run, script, deploy; see
+// Kind) is set.
+type Step struct {
+	Name       string   `json:"name"`             // unique; used in #{Steps.<name>.<output>}
+	Run        string   `json:"run,omitempty"`    // inline command
+	Script     string   `json:"script,omitempty"` // script path, relative to the release directory and the payload root
+	Deploy     string   `json:"deploy,omitempty"` // name of the package to deploy
+	To         string   `json:"to,omitempty"`     // deploy target directory (absolute, or containing #{...})
+	Substitute []string `json:"substitute,omitempty"`
+	Keep       int      `json:"keep,omitempty"`  // releases a deploy keeps
+	Shell      string   `json:"shell,omitempty"` // "", or one of Shells
+	When       When     `json:"when"`
+	Timeout    Duration `json:"timeout"`
+	Retries    int      `json:"retries"` // extra attempts after a failure
+	// RetryDelay is the base of the exponential backoff between attempts.
 	RetryDelay      Duration `json:"retryDelay"`
-	ContinueOnError bool     `json:"continueOnError,omitempty"`
+	ContinueOnError bool     `json:"continueOnError,omitempty"` // a failure does not fail the release
 }
 
 // Mode is a permission mode written as a 4-digit octal string ("0644").

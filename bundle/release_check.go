@@ -56,12 +56,12 @@ func (r *Release) Check() error {
 // referable returns the names references may use: variables, built-ins
 // and step names mapped to their index (as "Steps.<name>").
 func (r *Release) referable() map[string]int {
-	names := make(map[string]int, len(r.Variables)+len(builtinNames)+len(r.Steps))
+	names := make(map[string]int, len(r.Variables)+len(Builtins)+len(r.Steps))
 	for _, v := range r.Variables {
 		names[v.Name] = -1
 	}
-	for _, b := range builtinNames {
-		names[b] = -1
+	for _, b := range Builtins {
+		names[string(b)] = -1
 	}
 	for i, s := range r.Steps {
 		if _, dup := names["Steps."+s.Name]; !dup {
@@ -255,13 +255,13 @@ func (c *releaseChecker) substitute(step int, field string, s Step, pf *packageF
 
 // fileRefs checks the references in one file that step will substitute.
 func (c *releaseChecker) fileRefs(step int, field string, f packageFile) {
-	src, err := readFileAtMost(f.real, maxSubstituteSize)
+	src, err := readFileAtMost(f.real, MaxSubstituteSize)
 	switch {
 	case err != nil:
 		c.add(f.shown, 0, 0, field, "%v", err)
 		return
-	case len(src) > maxSubstituteSize:
-		c.add(f.shown, 0, 0, field, "file is larger than the %d MiB substitution limit", maxSubstituteSize>>20)
+	case len(src) > MaxSubstituteSize:
+		c.add(f.shown, 0, 0, field, "file is larger than the %d MiB substitution limit", MaxSubstituteSize>>20)
 		return
 	}
 	c.refs(step, src, func(line, col int, msg string) {

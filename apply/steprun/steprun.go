@@ -37,18 +37,22 @@ import (
 	"runtime"
 	"time"
 
+	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/mask"
+	"airlock.dev/airlock/receipt"
 )
 
 const (
-	// DefaultTimeout is the per-attempt timeout when Command.Timeout is 0.
-	DefaultTimeout = 15 * time.Minute
+	// DefaultTimeout is the per-attempt timeout when Command.Timeout is 0:
+	// a step's default timeout in airlock.yaml.
+	DefaultTimeout = bundle.DefaultTimeout
 	// DefaultGrace is used when Command.Grace is 0.
 	DefaultGrace = 5 * time.Second
 	// MaxRetryDelay caps the backoff between attempts.
 	MaxRetryDelay = 5 * time.Minute
-	// TailSize is how many bytes of masked combined output Result.Tail keeps.
-	TailSize = 2048
+	// TailSize is how many bytes of masked combined output Result.Tail
+	// keeps: what a receipt records of a step's output.
+	TailSize = receipt.TailSize
 	// MaxOutputSize caps the $AIRLOCK_OUTPUT file.
 	MaxOutputSize = 1 << 20
 	// OutputEnv names the environment variable that holds the output file path.

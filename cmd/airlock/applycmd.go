@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/apply"
-	"airlock.dev/airlock/verify"
+	"airlock.dev/airlock/zone"
 )
 
 type applyOptions struct {
@@ -66,7 +66,7 @@ apply holds the zone lock, 1 anything else.`,
 }
 
 func runApply(c *cobra.Command, o applyOptions) error {
-	t, err := verify.LoadTrust(o.trust)
+	t, err := zone.Load(o.trust)
 	if err != nil {
 		return err
 	}

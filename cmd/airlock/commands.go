@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"airlock.dev/airlock/apply/receipt"
+	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
 )
 

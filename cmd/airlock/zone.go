@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"airlock.dev/airlock/apply"
+	"airlock.dev/airlock/zone"
 )
 
 func newZoneCommand() *cobra.Command {
@@ -15,7 +15,7 @@ func newZoneCommand() *cobra.Command {
 }
 
 func newZoneInitCommand() *cobra.Command {
-	var o apply.ZoneOptions
+	var o zone.InitOptions
 	c := &cobra.Command{
 		Use:   "init DIR --zone NAME --release-key release.pub [--approve-key approver.pub]",
 		Short: "Create a zone: age identity, receipt key and trust.yaml",
@@ -29,7 +29,7 @@ func newZoneInitCommand() *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Dir = args[0]
-			z, err := apply.InitZone(o)
+			z, err := zone.Init(o)
 			if err != nil {
 				return err
 			}

@@ -9,7 +9,7 @@ import (
 
 	ssl "github.com/secure-systems-lab/go-securesystemslib/dsse"
 
-	"airlock.dev/airlock/internal/bundletest"
+	"airlock.dev/airlock/bundle/bundletest"
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/keys"
 )

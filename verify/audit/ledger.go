@@ -10,11 +10,11 @@ import (
 	"slices"
 	"strings"
 
-	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/receipt"
 )
 
 // LedgerSuffix names the files read from the ledger folder.
