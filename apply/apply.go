@@ -24,7 +24,6 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -440,15 +439,12 @@ func (a *applier) copyOut(path string) (string, error) {
 func (a *applier) recordFiles(files []receipt.File) error {
 	a.deployed = append(a.deployed, files...)
 	sort.Slice(a.deployed, func(i, j int) bool { return a.deployed[i].Path < a.deployed[j].Path })
-	var list strings.Builder
-	for _, f := range a.deployed {
-		fmt.Fprintf(&list, "%s  %s\n", f.SHA256, f.Path)
-	}
-	name := strings.TrimSuffix(filepath.Base(a.st.receiptPath(a.zone, a.j.Receipt.Seq)), ".dsse.json") + ".files"
-	if err := atomicfile.WriteFile(filepath.Join(a.st.dir, "receipts", name), []byte(list.String()), 0o644); err != nil {
+	list := receipt.FilesList(a.deployed)
+	name := receipt.FilesListName(receipt.FileName(a.zone, a.j.Receipt.Seq))
+	if err := atomicfile.WriteFile(filepath.Join(a.st.dir, "receipts", name), list, 0o644); err != nil {
 		return fmt.Errorf("write the deployed file list: %w", err)
 	}
-	sum := sha256.Sum256([]byte(list.String()))
+	sum := sha256.Sum256(list)
 	r := &a.j.Receipt
 	r.Files = a.deployed[:min(len(a.deployed), receipt.MaxListedFiles)]
 	r.FilesTotal, r.FilesSHA256, r.FilesList = len(a.deployed), hex.EncodeToString(sum[:]), name

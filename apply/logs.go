@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"filippo.io/age"
 
@@ -24,8 +23,7 @@ type logSink struct {
 }
 
 func (a *applier) logPath() string {
-	p := a.st.receiptPath(a.zone, a.j.Receipt.Seq)
-	return strings.TrimSuffix(p, ".dsse.json") + ".log.age"
+	return receipt.LogName(a.st.receiptPath(a.zone, a.j.Receipt.Seq))
 }
 
 func (a *applier) openLogs() error {

@@ -35,10 +35,10 @@ type PlanVariable struct {
 
 // PlanStep is a step with its references resolved (sensitive values masked).
 type PlanStep struct {
-	Name string `json:"name"`
+	Name string          `json:"name"`
 	Kind bundle.StepKind `json:"kind"`
 	When bundle.When     `json:"when"`
-	What string `json:"what"`
+	What string          `json:"what"`
 }
 
 // MakePlan verifies and stages the bundle and describes what Apply would run.

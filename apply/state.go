@@ -154,26 +154,15 @@ func (s *state) setChannel(rec *channelRecord) error {
 	return atomicfile.WriteFile(p, append(b, '\n'), 0o600)
 }
 
-// ReceiptName is the file name of a zone's receipt seq.
-func ReceiptName(zone string, seq uint64) string {
-	return fmt.Sprintf("receipt-%s-%010d.dsse.json", zone, seq)
-}
-
 // head returns the sequence and SHA-256 of the latest receipt (0, "" if none).
 func (s *state) head(zone string) (uint64, string, error) {
 	ents, err := os.ReadDir(filepath.Join(s.dir, "receipts"))
 	if err != nil {
 		return 0, "", err
 	}
-	prefix := "receipt-" + zone + "-"
 	var seqs []uint64
 	for _, e := range ents {
-		n, ok := strings.CutPrefix(e.Name(), prefix)
-		if !ok {
-			continue
-		}
-		n, ok = strings.CutSuffix(n, ".dsse.json")
-		if seq, err := strconv.ParseUint(n, 10, 64); ok && err == nil && len(n) == 10 {
+		if seq, ok := receipt.SeqOf(zone, e.Name()); ok {
 			seqs = append(seqs, seq)
 		}
 	}
@@ -182,7 +171,7 @@ func (s *state) head(zone string) (uint64, string, error) {
 	}
 	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
 	last := seqs[len(seqs)-1]
-	b, err := os.ReadFile(filepath.Join(s.dir, "receipts", ReceiptName(zone, last)))
+	b, err := os.ReadFile(filepath.Join(s.dir, "receipts", receipt.FileName(zone, last)))
 	if err != nil {
 		return 0, "", err
 	}
@@ -191,7 +180,7 @@ func (s *state) head(zone string) (uint64, string, error) {
 }
 
 func (s *state) receiptPath(zone string, seq uint64) string {
-	return filepath.Join(s.dir, "receipts", ReceiptName(zone, seq))
+	return filepath.Join(s.dir, "receipts", receipt.FileName(zone, seq))
 }
 
 // writeReceipt stores a receipt; an existing one with the same sequence is
