@@ -1,6 +1,7 @@
-// Package receipt owns the receipt format: it defines the signed audit receipt that `airlock apply`
-// writes for every apply — succeeded, failed, rolled back or refused — and
-// reads receipts back for `airlock receipt verify` and `airlock audit`.
+// Package receipt owns the receipt format: the signed audit receipt that
+// `airlock apply` writes for every apply — succeeded, failed, rolled back
+// or refused — read back by `airlock receipt verify` and `airlock audit`,
+// and the files beside it (the deployed file list and the encrypted log).
 //
 // A receipt is a DSSE envelope (payload type application/vnd.in-toto+json)
 // holding an in-toto Statement v1 whose predicate type is [PredicateType],

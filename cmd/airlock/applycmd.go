@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -87,12 +86,6 @@ func runApply(c *cobra.Command, o applyOptions) error {
 	}
 	if res != nil {
 		printApplyResult(c, res)
-	}
-	switch {
-	case errors.Is(err, apply.ErrStepFailed):
-		return withCode(exitStepFailed, err)
-	case errors.Is(err, apply.ErrBusy):
-		return withCode(exitBusy, err)
 	}
 	return err
 }

@@ -18,6 +18,7 @@ type keyGenerateOptions struct {
 
 func newKeyCommand() *cobra.Command {
 	c := &cobra.Command{Use: "key", Short: "Manage signing keys"}
+	groupCommand(c)
 	c.AddCommand(newKeyGenerateCommand())
 	return c
 }

@@ -19,6 +19,7 @@ import (
 
 func newReceiptCommand() *cobra.Command {
 	c := &cobra.Command{Use: "receipt", Short: "Verify or show apply receipts"}
+	groupCommand(c)
 	c.AddCommand(newReceiptVerifyCommand(), newReceiptShowCommand())
 	return c
 }

@@ -10,6 +10,7 @@ import (
 
 func newZoneCommand() *cobra.Command {
 	c := &cobra.Command{Use: "zone", Short: "Set up a target zone"}
+	groupCommand(c)
 	c.AddCommand(newZoneInitCommand())
 	return c
 }
