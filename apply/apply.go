@@ -57,8 +57,12 @@ type Options struct {
 	Wait          time.Duration // how long to wait for the zone lock
 	Stdout        io.Writer     // operator output (masked)
 	Stderr        io.Writer
-	Now           func() time.Time
-	Version       string // applier version for the receipt
+	Now           func() time.Time // the zone clock; nil means time.Now
+	Version       string           // applier version for the receipt
+
+	// afterJournal, when set (by this package's tests), is called after
+	// each journal state is recorded: the kill tests stop the applier there.
+	afterJournal func(state string)
 }
 
 // Result is the outcome of an apply.
@@ -139,10 +143,11 @@ func start(o Options) (*applier, error) {
 	if o.Stderr == nil {
 		o.Stderr = io.Discard
 	}
-	st, err := openState(o.Trust.StateDir)
+	st, err := openState(o.Trust.StateDir, o.Now)
 	if err != nil {
 		return nil, err
 	}
+	st.afterSave = o.afterJournal
 	if err := st.acquire(o.Wait, o.Bundle); err != nil {
 		return nil, err
 	}

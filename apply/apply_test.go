@@ -284,7 +284,7 @@ func TestApplyTimeout(t *testing.T) {
 
 func TestApplyLockContention(t *testing.T) {
 	z := newZone(t)
-	st, err := openState(z.trust.StateDir)
+	st, err := openState(z.trust.StateDir, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,8 +71,11 @@ func install(staging string, m *bundle.Manifest, pkg bundle.PackageRef, movable 
 		os.RemoveAll(tmp)
 		return nil, err
 	}
+	// The modification time orders releases for pruning: it is the host's
+	// real time of installation, not the zone clock recorded in receipts
+	// (which an operator may set back).
 	now := time.Now()
-	os.Chtimes(final, now, now) // release age for pruning
+	os.Chtimes(final, now, now)
 	if err := atomicfile.SyncDir(releases); err != nil {
 		return nil, err
 	}

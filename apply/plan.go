@@ -46,14 +46,14 @@ func MakePlan(ctx context.Context, o Options) (*Plan, error) {
 	if o.Trust == nil {
 		return nil, errors.New("plan: no trust policy")
 	}
-	st, err := openState(o.Trust.StateDir)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	st, err := openState(o.Trust.StateDir, o.Now)
 	if err != nil {
 		return nil, err
 	}
 	a := &applier{o: o, st: st, zone: o.Trust.Policy.Zone, host: o.Trust.Policy.Host, j: &journal{}}
-	if a.o.Now == nil {
-		a.o.Now = time.Now
-	}
 	b, err := bundle.Open(o.Bundle)
 	if err != nil {
 		return nil, err

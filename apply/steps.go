@@ -107,7 +107,7 @@ func (a *applier) runStep(ctx context.Context, staged *stage.Staged, s bundle.St
 		Name: s.Name, Shell: s.Shell, Dir: staged.Root,
 		Env:     vars.env(steprun.BaseEnv(os.Environ())),
 		Timeout: time.Duration(s.Timeout), Retries: s.Retries, RetryDelay: time.Duration(s.RetryDelay),
-		Stdout: a.stepOut, Stderr: a.stepErr, Mask: masker, OutputDir: outDir,
+		Stdout: a.stepOut, Stderr: a.stepErr, Mask: masker, OutputDir: outDir, Now: a.o.Now,
 	}
 	if s.Run != "" {
 		text, err := vars.expand(s.Run)
@@ -143,9 +143,9 @@ func (a *applier) runStep(ctx context.Context, staged *stage.Staged, s bundle.St
 
 // deployStep installs a package and switches the target's current release.
 func (a *applier) deployStep(vr *verify.Result, staged *stage.Staged, s bundle.Step, vars *variables, masker *mask.Masker, rs *receipt.Step) bool {
-	rs.Started, rs.Attempts = time.Now().UTC(), 1
+	rs.Started, rs.Attempts = a.o.Now().UTC(), 1
 	fail := func(err error) bool {
-		rs.Finished, rs.Result, rs.ExitCode = time.Now().UTC(), receipt.StepFailed, 1
+		rs.Finished, rs.Result, rs.ExitCode = a.o.Now().UTC(), receipt.StepFailed, 1
 		rs.Error = masker.String(err.Error())
 		return false
 	}
@@ -187,7 +187,7 @@ func (a *applier) deployStep(vr *verify.Result, staged *stage.Staged, s bundle.S
 	}
 	a.j.Receipt.Release = &receipt.Release{Previous: res.sw.Previous, Current: res.sw.Next}
 	fmt.Fprintf(a.o.Stdout, "deployed %s to %s (%d files); %s/current -> %s\n", s.Deploy, res.dir, len(res.files), to, res.sw.Next)
-	rs.Finished, rs.Result = time.Now().UTC(), receipt.StepSucceeded
+	rs.Finished, rs.Result = a.o.Now().UTC(), receipt.StepSucceeded
 	return true
 }
 

@@ -99,6 +99,10 @@ type Command struct {
 	// OutputDir holds the $AIRLOCK_OUTPUT file, created (mode 0600) before
 	// each attempt and removed after it; "" means os.TempDir().
 	OutputDir string
+
+	// Now is the clock for Result.Started and Finished; nil means
+	// time.Now. Timeouts and backoff always use real time.
+	Now func() time.Time
 }
 
 // Result reports a step run. Output fields describe the last attempt.
@@ -124,8 +128,12 @@ type Result struct {
 // PATH and powershell otherwise, .cmd and .bat with cmd, anything else as an
 // inline command would. Shells are looked up on the applier's PATH.
 func Run(ctx context.Context, c Command) (res Result) {
-	res = Result{ExitCode: -1, Started: time.Now()}
-	defer func() { res.Finished = time.Now() }()
+	now := c.Now
+	if now == nil {
+		now = time.Now
+	}
+	res = Result{ExitCode: -1, Started: now()}
+	defer func() { res.Finished = now() }()
 
 	inv, err := c.prepare()
 	if err != nil {
