@@ -169,7 +169,7 @@ type Step struct {
 type Mode uint32
 
 // MarshalJSON writes "0644".
-func (m Mode) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprintf("%04o", uint32(m))) }
+func (m Mode) MarshalJSON() ([]byte, error) { return json.Marshal(m.String()) }
 
 // UnmarshalJSON reads "0644", "0755".
 func (m *Mode) UnmarshalJSON(b []byte) error {
@@ -214,3 +214,6 @@ type VariablesDoc struct {
 	// ByZone holds zone-scoped values: zone → name → value.
 	ByZone map[string]map[string]string `json:"byZone,omitempty"`
 }
+
+// String writes the mode as four octal digits.
+func (m Mode) String() string { return fmt.Sprintf("%04o", uint32(m)) }

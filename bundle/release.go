@@ -52,6 +52,8 @@ type Release struct {
 	// pos maps field paths ("steps[2].run") to where ParseRelease found them,
 	// so that Check and ResolveValues can point into airlock.yaml.
 	pos map[string]yamlPos
+	// tree is what Check found in the release directory.
+	tree *tree
 }
 
 // Package is a file or directory the bundle carries.
