@@ -14,8 +14,12 @@ const (
 	StatementType = intoto.StatementType
 	// PredicateType identifies an airlock bundle predicate.
 	PredicateType = "https://airlock.dev/bundle/v1"
-	// FormatVersion is the bundle format version this code writes and reads.
-	FormatVersion = 1
+	// FormatVersion is the bundle format version this code writes. It reads
+	// every version from MinFormatVersion to FormatVersion: version 2 adds
+	// fields to version 1, and a version 1 bundle reads as it always did.
+	FormatVersion = 2
+	// MinFormatVersion is the oldest bundle format version this code reads.
+	MinFormatVersion = 1
 
 	StatementFile = "statement.dsse.json"
 	ManifestFile  = "manifest.json"
@@ -217,3 +221,6 @@ type VariablesDoc struct {
 
 // String writes the mode as four octal digits.
 func (m Mode) String() string { return fmt.Sprintf("%04o", uint32(m)) }
+
+// KnownFormat reports whether this code reads bundle format version v.
+func KnownFormat(v int) bool { return MinFormatVersion <= v && v <= FormatVersion }

@@ -40,8 +40,8 @@ func ParseManifest(data []byte) (*Manifest, error) {
 
 // Validate checks the manifest's internal consistency.
 func (m *Manifest) Validate() error {
-	if m.FormatVersion != FormatVersion {
-		return fmt.Errorf("format version %d, this airlock reads %d", m.FormatVersion, FormatVersion)
+	if !KnownFormat(m.FormatVersion) {
+		return fmt.Errorf("format version %d, this airlock reads %d to %d", m.FormatVersion, MinFormatVersion, FormatVersion)
 	}
 	if !nameRule.valid(m.Name) || !versionRule.valid(m.Version) || !nameRule.valid(m.Channel) {
 		return fmt.Errorf("invalid name %q, version %q or channel %q", m.Name, m.Version, m.Channel)

@@ -33,8 +33,11 @@ const (
 	StatementType = intoto.StatementType
 	// PredicateType identifies an airlock receipt predicate.
 	PredicateType = "https://airlock.dev/receipt/v1"
-	// FormatVersion is the receipt predicate version this code writes and reads.
-	FormatVersion = 1
+	// FormatVersion is the receipt predicate version this code writes. It
+	// reads every version from MinFormatVersion to FormatVersion.
+	FormatVersion = 2
+	// MinFormatVersion is the oldest receipt version this code reads.
+	MinFormatVersion = 1
 	// MaxSize caps a receipt envelope before it is parsed.
 	MaxSize = 8 << 20
 	// TailSize is how many bytes of masked output a step keeps in the receipt.
@@ -392,8 +395,8 @@ func decode(payload, envelope []byte) (*Receipt, error) {
 		return nil, &VerifyError{Reason: fmt.Sprintf("predicate type %q, want %q", st.PredicateType, PredicateType)}
 	}
 	p := &st.Predicate
-	if p.FormatVersion != FormatVersion {
-		return nil, &VerifyError{Reason: fmt.Sprintf("format version %d, this airlock reads %d", p.FormatVersion, FormatVersion)}
+	if p.FormatVersion < MinFormatVersion || p.FormatVersion > FormatVersion {
+		return nil, &VerifyError{Reason: fmt.Sprintf("format version %d, this airlock reads %d to %d", p.FormatVersion, MinFormatVersion, FormatVersion)}
 	}
 	if err := p.validate(); err != nil {
 		return nil, &VerifyError{Reason: "predicate", Err: err}

@@ -165,8 +165,8 @@ func (r *Result) statement(b *bundle.Bundle, pol *zone.Policy) (*bundle.Statemen
 		return nil, r.fail(receipt.CheckPredicateType, bundle.StatementFile, "predicate type %q, want %q", st.PredicateType, bundle.PredicateType)
 	}
 	r.pass(receipt.CheckPredicateType, st.PredicateType)
-	if st.Predicate.FormatVersion != bundle.FormatVersion {
-		return nil, r.fail(receipt.CheckFormat, bundle.StatementFile, "format version %d, this airlock reads %d", st.Predicate.FormatVersion, bundle.FormatVersion)
+	if !bundle.KnownFormat(st.Predicate.FormatVersion) {
+		return nil, r.fail(receipt.CheckFormat, bundle.StatementFile, "format version %d, this airlock reads %d to %d", st.Predicate.FormatVersion, bundle.MinFormatVersion, bundle.FormatVersion)
 	}
 	if err := st.Predicate.Validate(); err != nil {
 		return nil, r.fail(receipt.CheckFormat, bundle.StatementFile, "%v", err)
@@ -174,7 +174,7 @@ func (r *Result) statement(b *bundle.Bundle, pol *zone.Policy) (*bundle.Statemen
 	if err := bundle.SubjectsMatch(st); err != nil {
 		return nil, r.fail(receipt.CheckFormat, bundle.StatementFile, "%v", err)
 	}
-	r.pass(receipt.CheckFormat, fmt.Sprintf("version %d", bundle.FormatVersion))
+	r.pass(receipt.CheckFormat, fmt.Sprintf("version %d", st.Predicate.FormatVersion))
 	r.Statement = st
 	r.Claimed = &st.Predicate
 	return st, nil

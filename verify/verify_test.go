@@ -167,8 +167,8 @@ func TestTamper(t *testing.T) {
 			f.WriteEnvelope(d, "application/json", b, f.Release)
 		}, wantCheck: "payload-type"},
 		{name: "future format version", tamper: func(d string) {
-			f.Resign(d, func(st *bundle.Statement) { st.Predicate.FormatVersion = 2 }, f.Release)
-		}, wantCheck: "format-version", wantMsg: "format version 2"},
+			f.Resign(d, func(st *bundle.Statement) { st.Predicate.FormatVersion = bundle.FormatVersion + 1 }, f.Release)
+		}, wantCheck: "format-version", wantMsg: "format version 3"},
 		{name: "subject disagrees with predicate", tamper: func(d string) {
 			f.Resign(d, func(st *bundle.Statement) { st.Subject = st.Subject[:1] }, f.Release)
 		}, wantCheck: "format-version", wantMsg: "subject"},
@@ -236,5 +236,20 @@ func TestSingleFileForm(t *testing.T) {
 	var ve *verify.Error
 	if !errors.As(err, &ve) || ve.Check != receipt.CheckParts || ve.File != bundle.PayloadFile {
 		t.Fatalf("err = %v, want a parts failure naming %s", err, bundle.PayloadFile)
+	}
+}
+
+// TestOlderFormatVersion: a bundle of format version 1 (before the fields
+// of version 2) still verifies.
+func TestOlderFormatVersion(t *testing.T) {
+	f := bundletest.New(t)
+	dir, _ := f.Build(bundletest.Options{})
+	f.Resign(dir, func(st *bundle.Statement) { st.Predicate.FormatVersion = bundle.MinFormatVersion }, f.Release)
+	res, err := check(t, dir, verify.Options{Policy: policy("test", role("release", 1, f.Release))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Statement.Predicate.FormatVersion != 1 {
+		t.Fatalf("format version %d", res.Statement.Predicate.FormatVersion)
 	}
 }
