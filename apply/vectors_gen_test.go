@@ -78,6 +78,9 @@ func TestGenerateVectors(t *testing.T) {
 	if !*generateVectors {
 		t.Skip("run with -generate to rewrite testdata/vectors")
 	}
+	if bundle.FormatVersion != receipt.FormatVersion {
+		t.Fatalf("bundle format %d, receipt format %d: decide which folder of testdata/vectors their vectors go to", bundle.FormatVersion, receipt.FormatVersion)
+	}
 	var ks *genKeys
 	t.Run("keys", func(t *testing.T) {
 		cryptotest.SetGlobalRandom(t, keysSeed)
@@ -96,6 +99,15 @@ func TestGenerateVectors(t *testing.T) {
 		g.write()
 	})
 }
+
+// vectorVersionDir is the folder of the vectors this code makes: that of
+// the format version it writes.
+func vectorVersionDir() string {
+	return filepath.Join(vectorsDir, fmt.Sprintf("v%d", bundle.FormatVersion))
+}
+
+// seedTag names the fuzz seeds made from the vectors of vectorVersionDir.
+func seedTag() string { return fmt.Sprintf("vector-v%d", bundle.FormatVersion) }
 
 type genKeys struct {
 	signers map[string]*keys.Signer
@@ -686,6 +698,9 @@ func (g *generator) statement(dir string) *bundle.Statement { return g.f.Stateme
 
 func ptr(s string) *string { return &s }
 
+// futureFormat is a format version no airlock will read.
+const futureFormat = 999
+
 const zeroDigest = "0000000000000000000000000000000000000000000000000000000000000000"
 
 // bundleVectors makes every bundle vector. The order of the builds fixes
@@ -887,9 +902,9 @@ func (g *generator) statementVectors() {
 	g.bundle(bv{name: "predicate-type-statement-v0.1", expect: "predicate-type", dir: d, file: bundle.StatementFile, inspect: "error",
 		comment: "an in-toto Statement v0.1, not v1"})
 	d = g.copy(good)
-	g.resign(d, func(st *bundle.Statement) { st.Predicate.FormatVersion = 2 })
-	g.bundle(bv{name: "format-version-2", expect: "format-version", dir: d, file: bundle.StatementFile, message: "format version 2",
-		comment: "a future format version"})
+	g.resign(d, func(st *bundle.Statement) { st.Predicate.FormatVersion = futureFormat })
+	g.bundle(bv{name: "format-version-future", expect: "format-version", dir: d, file: bundle.StatementFile,
+		message: fmt.Sprintf("format version %d", futureFormat), comment: "a format version no airlock reads"})
 	d = g.copy(good)
 	g.resign(d, func(st *bundle.Statement) { st.Subject = st.Subject[:1] })
 	g.bundle(bv{name: "format-version-subject-mismatch", expect: "format-version", form: "file", dir: d, file: bundle.StatementFile,
@@ -1055,15 +1070,15 @@ func (g *generator) unreadableVectors() {
 // bundleSeeds are the fuzz seeds taken from bundle vectors.
 func (g *generator) bundleSeeds() {
 	for _, name := range []string{"ok-folder", "ok-approved", "payload-type-json", "predicate-type-receipt",
-		"format-version-2", "format-version-subject-mismatch", "envelope-duplicate-key", "signature-same-key-twice"} {
-		g.seed("bundle/testdata/seed/statement-vector-"+name+".dsse.json", filepath.Join(g.folders[name], bundle.StatementFile))
+		"format-version-future", "format-version-subject-mismatch", "envelope-duplicate-key", "signature-same-key-twice"} {
+		g.seed("bundle/testdata/seed/statement-"+seedTag()+"-"+name+".dsse.json", filepath.Join(g.folders[name], bundle.StatementFile))
 	}
 	for _, name := range []string{"ok-folder", "manifest-traversal", "manifest-case-collision"} {
-		g.seed("bundle/testdata/seed/manifest-vector-"+name+".json", filepath.Join(g.folders[name], bundle.ManifestFile))
+		g.seed("bundle/testdata/seed/manifest-"+seedTag()+"-"+name+".json", filepath.Join(g.folders[name], bundle.ManifestFile))
 	}
 	for _, name := range []string{"ok-folder", "extract-extra-entry", "extract-symlink", "extract-hardlink", "extract-case-variant",
 		"extract-missing-entry", "variables-missing-value"} {
-		g.seeds["apply/stage/testdata/fuzz/FuzzExtract/vector-"+name] = fuzzCorpusFile(g.writeTar(g.plaintext(g.folders[name])))
+		g.seeds["apply/stage/testdata/fuzz/FuzzExtract/"+seedTag()+"-"+name] = fuzzCorpusFile(g.writeTar(g.plaintext(g.folders[name])))
 	}
 }
 
@@ -1176,7 +1191,7 @@ func (g *generator) receipt(r rv) {
 		g.t.Fatalf("vector %s: %v", r.name, err)
 	}
 	g.vectors = append(g.vectors, v)
-	g.seeds["verify/audit/testdata/fuzz/FuzzAudit/vector-"+r.name] = fuzzCorpusFile(r.body)
+	g.seeds["verify/audit/testdata/fuzz/FuzzAudit/"+seedTag()+"-"+r.name] = fuzzCorpusFile(r.body)
 }
 
 // receiptVectors applies bundle vectors in a zone, one after the other, and
@@ -1256,7 +1271,7 @@ func (g *generator) receiptVectors() {
 		edit          func(st *receipt.Statement)
 	}{
 		{"invalid-seq-zero", "seq 0", func(st *receipt.Statement) { st.Predicate.Seq, st.Predicate.PrevSHA256 = 0, "" }},
-		{"invalid-format-version", "format version 2", func(st *receipt.Statement) { st.Predicate.FormatVersion = 2 }},
+		{"invalid-format-version", "a format version no airlock reads", func(st *receipt.Statement) { st.Predicate.FormatVersion = futureFormat }},
 		{"invalid-predicate-type", "the predicate type of a bundle", func(st *receipt.Statement) { st.PredicateType = bundle.PredicateType }},
 		{"invalid-outcome", "an unknown outcome result", func(st *receipt.Statement) { st.Predicate.Outcome.Result = "exploded" }},
 	}
@@ -1310,16 +1325,15 @@ func mustJSON(t *testing.T, v any) []byte {
 	return b
 }
 
-// write replaces the vectors and the fuzz seeds made from them.
+// write replaces the vectors of the format version this code writes, and
+// the fuzz seeds made from them. Other versions' folders are left alone.
 func (g *generator) write() {
 	t := g.t
-	for _, kind := range []string{bundleKind, receiptKind} {
-		if err := os.RemoveAll(filepath.Join(vectorsDir, kind)); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.RemoveAll(vectorVersionDir()); err != nil {
+		t.Fatal(err)
 	}
-	for _, pattern := range []string{"bundle/testdata/seed/*-vector-*", "apply/stage/testdata/fuzz/FuzzExtract/vector-*",
-		"verify/audit/testdata/fuzz/FuzzAudit/vector-*"} {
+	for _, pattern := range []string{"bundle/testdata/seed/*-" + seedTag() + "-*", "apply/stage/testdata/fuzz/FuzzExtract/" + seedTag() + "-*",
+		"verify/audit/testdata/fuzz/FuzzAudit/" + seedTag() + "-*"} {
 		old, err := filepath.Glob(filepath.Join("..", pattern))
 		if err != nil {
 			t.Fatal(err)
@@ -1332,7 +1346,7 @@ func (g *generator) write() {
 	}
 	seen := map[string]bool{}
 	for _, v := range g.vectors {
-		path := filepath.Join(vectorsDir, v.kind, v.name)
+		path := filepath.Join(vectorVersionDir(), v.kind, v.name)
 		if seen[path] {
 			t.Fatalf("two vectors named %s", path)
 		}

@@ -32,8 +32,9 @@ import (
 )
 
 // The frozen test vectors of testdata/vectors (see its README): bundles and
-// receipts made once with the fixed keys of testdata/vectors/keys, each file
-// a block of "key: value" header lines, a blank line, and the body.
+// receipts made once with the fixed keys of testdata/vectors/keys, in a
+// folder per format version that made them (v1/bundle, v1/receipt, …), each
+// file a block of "key: value" header lines, a blank line, and the body.
 const (
 	vectorsDir   = "../testdata/vectors"
 	vectorKeys   = vectorsDir + "/keys"
@@ -186,11 +187,22 @@ func strs[S ~string](in []S) []string {
 	return out
 }
 
-// loadVectors reads every vector of a kind. An empty or missing folder is
-// an error: a vector path gone stale must not pass silently.
-func loadVectors(t *testing.T, kind string) []*vector {
+// vectorVersionDirs lists the folders of vectors, one per format version
+// (testdata/vectors/v1, …). None is an error.
+func vectorVersionDirs(t *testing.T) []string {
 	t.Helper()
-	dir := filepath.Join(vectorsDir, kind)
+	dirs, err := filepath.Glob(filepath.Join(vectorsDir, "v[0-9]*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("vectors: no format version folders in %s (%v)", vectorsDir, err)
+	}
+	return dirs
+}
+
+// loadVectors reads every vector of a kind in a version folder. An empty or
+// missing folder is an error: a vector path gone stale must not pass silently.
+func loadVectors(t *testing.T, versionDir, kind string) []*vector {
+	t.Helper()
+	dir := filepath.Join(versionDir, kind)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatalf("vectors: %v", err)
@@ -220,7 +232,15 @@ func loadVectors(t *testing.T, kind string) []*vector {
 // every path that reads it. A vector whose result differs from its headers
 // fails: that is a format change (doc/design.md, compatibility promise).
 func TestVectors(t *testing.T) {
-	bundles, receipts := loadVectors(t, bundleKind), loadVectors(t, receiptKind)
+	for _, dir := range vectorVersionDirs(t) {
+		t.Run(filepath.Base(dir), func(t *testing.T) { runVectors(t, dir) })
+	}
+}
+
+// runVectors runs the vectors of one format version folder; a receipt's
+// prev: and bundle: headers name vectors of the same folder.
+func runVectors(t *testing.T, dir string) {
+	bundles, receipts := loadVectors(t, dir, bundleKind), loadVectors(t, dir, receiptKind)
 	checkCoverage(t, bundles, receipts)
 	byName := map[string]*vector{}
 	for _, v := range bundles {
