@@ -412,7 +412,8 @@ func (v *vector) bundleZone(t *testing.T) *zone.Trust {
 	}
 	trust := newVectorZone(t, dir, v.h["zone"], v.h["host"], v.h["roles"], vars)
 	if applied, ok := v.h["applied"]; ok {
-		rec := &channelRecord{AppliedAt: v.now(t)}
+		now := v.now(t)
+		rec := &channelRecord{AppliedAt: now}
 		for _, kv := range strings.Fields(applied) {
 			k, val, _ := strings.Cut(kv, "=")
 			var err error
@@ -434,7 +435,7 @@ func (v *vector) bundleZone(t *testing.T) *zone.Trust {
 				t.Fatalf("applied: %q: %v", kv, err)
 			}
 		}
-		st, err := openState(trust.StateDir)
+		st, err := openState(trust.StateDir, func() time.Time { return now })
 		if err != nil {
 			t.Fatal(err)
 		}
