@@ -221,8 +221,10 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 	}
 	vars, err := a.variables(staged, vr)
 	if err != nil {
+		a.check(receipt.CheckVariables, receipt.Fail, err.Error())
 		return a.refuse(receipt.Reason(receipt.CheckVariables), err.Error(), err)
 	}
+	a.check(receipt.CheckVariables, receipt.Pass, fmt.Sprintf("%d declared, every reference resolves", len(vr.Manifest.Variables)))
 	if err := a.st.save(a.j, jStaged); err != nil {
 		return nil, err
 	}
