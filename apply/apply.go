@@ -24,12 +24,10 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"filippo.io/age"
 
-	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/apply/stage"
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/agekeys"
@@ -37,7 +35,9 @@ import (
 	"airlock.dev/airlock/internal/intoto"
 	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/internal/uuid"
+	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
+	"airlock.dev/airlock/zone"
 )
 
 // ErrStepFailed means a step failed; the receipt says whether the zone was
@@ -47,7 +47,7 @@ var ErrStepFailed = errors.New("a step failed")
 // Options configures Apply, Resume and MakePlan.
 type Options struct {
 	Bundle        string
-	Trust         *verify.Trust
+	Trust         *zone.Trust
 	Operator      string // --operator: the person, when the OS account is shared
 	Note          string
 	ReceiptOut    string // also copy the receipt here (the media carried back)
@@ -57,17 +57,21 @@ type Options struct {
 	Wait          time.Duration // how long to wait for the zone lock
 	Stdout        io.Writer     // operator output (masked)
 	Stderr        io.Writer
-	Now           func() time.Time
-	Version       string // applier version for the receipt
+	Now           func() time.Time // the zone clock; nil means time.Now
+	Version       string           // applier version for the receipt
 	// Secrets asks for the receipt key's PIN (a key in a PKCS#11 token) and
 	// the passphrase of an age-encrypted zone identity; nil: no prompt.
 	Secrets keys.PasswordFunc
+
+	// afterJournal, when set (by this package's tests), is called after
+	// each journal state is recorded: the kill tests stop the applier there.
+	afterJournal func(state string)
 }
 
 // Result is the outcome of an apply.
 type Result struct {
-	Outcome     string // receipt.Applied, AlreadyApplied, Refused, Failed, RolledBack
-	Reason      string
+	Outcome     receipt.OutcomeResult
+	Reason      receipt.Reason
 	Message     string
 	Receipt     string // receipt in the state directory
 	ReceiptCopy string // copy in Options.ReceiptOut, if any
@@ -142,10 +146,11 @@ func start(o Options) (*applier, error) {
 	if o.Stderr == nil {
 		o.Stderr = io.Discard
 	}
-	st, err := openState(o.Trust.StateDir)
+	st, err := openState(o.Trust.StateDir, o.Now)
 	if err != nil {
 		return nil, err
 	}
+	st.afterSave = o.afterJournal
 	if err := st.acquire(o.Wait, o.Bundle); err != nil {
 		return nil, err
 	}
@@ -198,7 +203,7 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 	}
 	b, err := bundle.Open(a.o.Bundle)
 	if err != nil {
-		return a.refuse("bundle-unreadable", err.Error(), err)
+		return a.refuse(receipt.ReasonBundleUnreadable, err.Error(), err)
 	}
 	defer b.Close()
 	vr, verr := verify.Bundle(ctx, b, verify.Options{Policy: a.o.Trust.Policy, Now: a.now, Sequence: a.sequence})
@@ -206,15 +211,15 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 	if verr != nil {
 		var ve *verify.Error
 		if errors.As(verr, &ve) {
-			return a.refuse(ve.Check, ve.Error(), verr)
+			return a.refuse(receipt.Reason(ve.Check), ve.Error(), verr)
 		}
-		return a.refuse("unverifiable", verr.Error(), verr)
+		return a.refuse(receipt.ReasonUnverifiable, verr.Error(), verr)
 	}
 	p := &vr.Statement.Predicate
 	if a.already {
 		msg := fmt.Sprintf("%s %s (sequence %d) is already applied on channel %s; nothing was run", p.Name, p.Version, p.Sequence, p.Channel)
 		fmt.Fprintln(a.o.Stdout, "airlock: "+msg)
-		return a.finish(receipt.AlreadyApplied, "already-applied", msg, nil)
+		return a.finish(receipt.AlreadyApplied, receipt.ReasonAlreadyApplied, msg, nil)
 	}
 	if err := a.st.save(a.j, jVerified); err != nil {
 		return nil, err
@@ -225,8 +230,10 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 	}
 	vars, err := a.variables(staged, vr)
 	if err != nil {
-		return a.refuse("variables", err.Error(), err)
+		a.check(receipt.CheckVariables, receipt.Fail, err.Error())
+		return a.refuse(receipt.Reason(receipt.CheckVariables), err.Error(), err)
 	}
+	a.check(receipt.CheckVariables, receipt.Pass, fmt.Sprintf("%d declared, every reference resolves", len(vr.Manifest.Variables)))
 	if err := a.st.save(a.j, jStaged); err != nil {
 		return nil, err
 	}
@@ -268,15 +275,11 @@ func (a *applier) recordVerify(vr *verify.Result) {
 	if vr == nil {
 		return
 	}
-	for _, c := range vr.Checks {
-		a.j.Receipt.Checks = append(a.j.Receipt.Checks, receipt.Check{Name: c.Name, Result: c.Result, Detail: c.Detail})
-	}
+	a.j.Receipt.Checks = append(a.j.Receipt.Checks, vr.Checks...)
 	rb := &a.j.Receipt.Bundle
 	rb.Verified = vr.Verified
 	rb.StatementSHA256 = vr.StatementSHA256
-	for _, s := range vr.Signers {
-		rb.Signers = append(rb.Signers, receipt.Signer{KeyID: s.KeyID, Role: s.Role})
-	}
+	rb.Signers = append(rb.Signers, vr.Signers...)
 	if p := vr.Claimed; p != nil {
 		rb.ID, rb.Name, rb.Version, rb.Channel, rb.Sequence = p.BundleID, p.Name, p.Version, p.Channel, p.Sequence
 		rb.IssuedAt, rb.Expires, rb.Targets = p.IssuedAt, p.Expires, p.Targets
@@ -286,7 +289,7 @@ func (a *applier) recordVerify(vr *verify.Result) {
 	}
 }
 
-func (a *applier) check(name, result, detail string) {
+func (a *applier) check(name receipt.CheckName, result receipt.CheckResult, detail string) {
 	a.j.Receipt.Checks = append(a.j.Receipt.Checks, receipt.Check{Name: name, Result: result, Detail: detail})
 }
 
@@ -307,8 +310,8 @@ func (a *applier) stageInto(ctx context.Context, b *bundle.Bundle, vr *verify.Re
 	if err != nil {
 		return nil, err
 	}
-	a.check("decrypt", receipt.Pass, fmt.Sprintf("%d bytes of plaintext, sha256 %s", p.Payload.PlaintextSize, p.Payload.PlaintextSHA256[:12]))
-	a.check("extract", receipt.Pass, fmt.Sprintf("%d entries as listed by the manifest", p.Payload.Entries))
+	a.check(receipt.CheckDecrypt, receipt.Pass, fmt.Sprintf("%d bytes of plaintext, sha256 %s", p.Payload.PlaintextSize, p.Payload.PlaintextSHA256[:12]))
+	a.check(receipt.CheckExtract, receipt.Pass, fmt.Sprintf("%d entries as listed by the manifest", p.Payload.Entries))
 	return staged, nil
 }
 
@@ -341,14 +344,14 @@ func (a *applier) refuseStaging(err error) (*Result, error) {
 	var se *stage.Error
 	switch {
 	case errors.Is(err, stage.ErrNoIdentity):
-		a.check("decrypt", receipt.Fail, err.Error())
-		return a.refuse("decrypt", err.Error(), &verify.Error{Check: "decrypt", Msg: err.Error()})
+		a.check(receipt.CheckDecrypt, receipt.Fail, err.Error())
+		return a.refuse(receipt.Reason(receipt.CheckDecrypt), err.Error(), &verify.Error{Check: receipt.CheckDecrypt, Msg: err.Error()})
 	case errors.As(err, &se):
-		a.check("extract", receipt.Fail, err.Error())
-		return a.refuse("extract", err.Error(), &verify.Error{Check: "extract", File: se.Entry, Msg: se.Msg})
+		a.check(receipt.CheckExtract, receipt.Fail, err.Error())
+		return a.refuse(receipt.Reason(receipt.CheckExtract), err.Error(), &verify.Error{Check: receipt.CheckExtract, File: se.Entry, Msg: se.Msg})
 	}
-	a.check("extract", receipt.Fail, err.Error())
-	return a.refuse("staging", err.Error(), err)
+	a.check(receipt.CheckExtract, receipt.Fail, err.Error())
+	return a.refuse(receipt.ReasonStaging, err.Error(), err)
 }
 
 func (a *applier) variables(staged *stage.Staged, vr *verify.Result) (*variables, error) {
@@ -376,7 +379,7 @@ func (a *applier) variables(staged *stage.Staged, vr *verify.Result) (*variables
 }
 
 // refuse writes the receipt of an apply that ran nothing.
-func (a *applier) refuse(reason, msg string, err error) (*Result, error) {
+func (a *applier) refuse(reason receipt.Reason, msg string, err error) (*Result, error) {
 	res, ferr := a.finish(receipt.Refused, reason, msg, err)
 	if ferr != nil && !errors.Is(ferr, err) {
 		return res, errors.Join(err, ferr)
@@ -386,7 +389,7 @@ func (a *applier) refuse(reason, msg string, err error) (*Result, error) {
 
 // finish signs and writes the receipt, then ends the journal. The returned
 // error is cause, or a failure to write the receipt.
-func (a *applier) finish(outcome, reason, msg string, cause error) (*Result, error) {
+func (a *applier) finish(outcome receipt.OutcomeResult, reason receipt.Reason, msg string, cause error) (*Result, error) {
 	r := &a.j.Receipt
 	r.Outcome = receipt.Outcome{Result: outcome, Reason: reason, Message: msg}
 	r.Time.Finished = a.o.Now().UTC()
@@ -409,13 +412,13 @@ func (a *applier) finish(outcome, reason, msg string, cause error) (*Result, err
 			fmt.Fprintf(a.o.Stderr, "airlock: warning: receipt kept in %s but not copied to %s: %v\n", path, a.o.ReceiptOut, err)
 		}
 	}
-	if err := a.endJournal(outcome); err != nil {
+	if err := a.endJournal(); err != nil {
 		return res, errors.Join(cause, err)
 	}
 	return res, cause
 }
 
-func (a *applier) endJournal(outcome string) error {
+func (a *applier) endJournal() error {
 	if _, err := os.Stat(a.st.journalPath()); os.IsNotExist(err) {
 		return nil
 	}
@@ -458,15 +461,12 @@ func (a *applier) copyOut(path string) (string, error) {
 func (a *applier) recordFiles(files []receipt.File) error {
 	a.deployed = append(a.deployed, files...)
 	sort.Slice(a.deployed, func(i, j int) bool { return a.deployed[i].Path < a.deployed[j].Path })
-	var list strings.Builder
-	for _, f := range a.deployed {
-		fmt.Fprintf(&list, "%s  %s\n", f.SHA256, f.Path)
-	}
-	name := strings.TrimSuffix(filepath.Base(a.st.receiptPath(a.zone, a.j.Receipt.Seq)), ".dsse.json") + ".files"
-	if err := atomicfile.WriteFile(filepath.Join(a.st.dir, "receipts", name), []byte(list.String()), 0o644); err != nil {
+	list := receipt.FilesList(a.deployed)
+	name := receipt.FilesListName(receipt.FileName(a.zone, a.j.Receipt.Seq))
+	if err := atomicfile.WriteFile(filepath.Join(a.st.dir, "receipts", name), list, 0o644); err != nil {
 		return fmt.Errorf("write the deployed file list: %w", err)
 	}
-	sum := sha256.Sum256([]byte(list.String()))
+	sum := sha256.Sum256(list)
 	r := &a.j.Receipt
 	r.Files = a.deployed[:min(len(a.deployed), receipt.MaxListedFiles)]
 	r.FilesTotal, r.FilesSHA256, r.FilesList = len(a.deployed), hex.EncodeToString(sum[:]), name

@@ -16,8 +16,8 @@ import (
 
 	"filippo.io/age"
 
-	"airlock.dev/airlock/apply/receipt"
-	"airlock.dev/airlock/internal/bundletest"
+	"airlock.dev/airlock/bundle/bundletest"
+	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
 )
 
@@ -45,7 +45,7 @@ func TestApplySuccess(t *testing.T) {
 	if p.Seq != 1 || p.PrevSHA256 != "" || !p.Bundle.Verified || p.Bundle.Version != "1.0.0" || p.Outcome.Reason != "ok" {
 		t.Fatalf("receipt %+v", p)
 	}
-	wantSteps := map[string]string{"prepare": "succeeded", "install": "succeeded", "migrate": "succeeded", "undo": "skipped", "audit trail": "succeeded"}
+	wantSteps := map[string]receipt.StepResult{"prepare": "succeeded", "install": "succeeded", "migrate": "succeeded", "undo": "skipped", "audit trail": "succeeded"}
 	for _, s := range p.Steps {
 		if wantSteps[s.Name] != s.Result {
 			t.Errorf("step %s: %s, want %s", s.Name, s.Result, wantSteps[s.Name])
@@ -103,7 +103,7 @@ func TestApplyFailureRollsBack(t *testing.T) {
 			migrate = s
 		}
 	}
-	if migrate.Result != receipt.StepFail || migrate.ExitCode != 3 || !strings.Contains(migrate.Tail, "broken") {
+	if migrate.Result != receipt.StepFailed || migrate.ExitCode != 3 || !strings.Contains(migrate.Tail, "broken") {
 		t.Fatalf("migrate step %+v", migrate)
 	}
 	if p.Outcome.Reason != "step-failed" || p.Seq != 2 {
@@ -147,42 +147,42 @@ func TestApplyReplayIsAlreadyApplied(t *testing.T) {
 func TestApplyRefusals(t *testing.T) {
 	tests := []struct {
 		name   string
-		setup  func(z *zone) string
+		setup  func(z *testZone) string
 		edit   func(o *Options)
-		check  string
-		reason string
+		check  receipt.CheckName
+		reason receipt.Reason
 	}{
-		{name: "lower sequence", setup: func(z *zone) string {
+		{name: "lower sequence", setup: func(z *testZone) string {
 			if _, err := z.apply(z.build("2.0.0", "true", 5)); err != nil {
 				t.Fatal(err)
 			}
 			os.Remove(z.marker)
 			return z.build("1.0.0", "true", 4)
 		}, check: "sequence"},
-		{name: "same sequence, different bundle", setup: func(z *zone) string {
+		{name: "same sequence, different bundle", setup: func(z *testZone) string {
 			if _, err := z.apply(z.build("2.0.0", "true", 5)); err != nil {
 				t.Fatal(err)
 			}
 			os.Remove(z.marker)
 			return z.build("2.0.0", "true", 5)
 		}, check: "sequence"},
-		{name: "wrong zone", setup: func(z *zone) string {
+		{name: "wrong zone", setup: func(z *testZone) string {
 			z.trust.Policy.Zone = "other"
 			return z.build("1.0.0", "true", 1)
 		}, check: "target"},
-		{name: "expired", setup: func(z *zone) string {
+		{name: "expired", setup: func(z *testZone) string {
 			z.now = z.now.Add(48 * time.Hour)
 			return z.build("1.0.0", "true", 1)
 		}, check: "expiry"},
-		{name: "wrong identity", setup: func(z *zone) string {
+		{name: "wrong identity", setup: func(z *testZone) string {
 			os.WriteFile(z.trust.Identities[0], []byte("AGE-SECRET-KEY-1GFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPYYSJZGFPQ4EGAEX\n"), 0o600)
 			return z.build("1.0.0", "true", 1)
 		}, check: "decrypt"},
-		{name: "untrusted signer", setup: func(z *zone) string {
+		{name: "untrusted signer", setup: func(z *testZone) string {
 			z.trust.Policy.Roles[0].Keys[0] = z.f.Other.Public()
 			return z.build("1.0.0", "true", 1)
 		}, check: "signature"},
-		{name: "missing bundle", setup: func(z *zone) string {
+		{name: "missing bundle", setup: func(z *testZone) string {
 			return filepath.Join(z.dir, "no-such-bundle")
 		}, reason: "bundle-unreadable"},
 	}
@@ -199,7 +199,7 @@ func TestApplyRefusals(t *testing.T) {
 				t.Fatalf("result %+v", res)
 			}
 			p := z.receipt(res)
-			want := tt.check
+			want := receipt.Reason(tt.check)
 			if tt.reason != "" {
 				want = tt.reason
 			}
@@ -248,7 +248,7 @@ func TestApplyRetriesAndOutputs(t *testing.T) {
 	}
 	p := z.receipt(res)
 	for _, s := range p.Steps {
-		if s.Name == "flaky" && (s.Attempts != 2 || s.Result != receipt.Succeeded) {
+		if s.Name == "flaky" && (s.Attempts != 2 || s.Result != receipt.StepSucceeded) {
 			t.Fatalf("flaky step %+v", s)
 		}
 	}
@@ -272,7 +272,7 @@ func TestApplyTimeout(t *testing.T) {
 	}
 	p := z.receipt(res)
 	for _, s := range p.Steps {
-		if s.Name == "migrate" && s.Result != receipt.TimedOut {
+		if s.Name == "migrate" && s.Result != receipt.StepTimedOut {
 			t.Fatalf("migrate %+v, want timed-out", s)
 		}
 	}
@@ -284,7 +284,7 @@ func TestApplyTimeout(t *testing.T) {
 
 func TestApplyLockContention(t *testing.T) {
 	z := newZone(t)
-	st, err := openState(z.trust.StateDir)
+	st, err := openState(z.trust.StateDir, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}

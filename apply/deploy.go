@@ -14,18 +14,15 @@ import (
 	"strings"
 	"time"
 
-	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/atomicfile"
+	"airlock.dev/airlock/receipt"
 )
 
 // A deploy step installs a package as <to>/releases/<version> and switches
 // <to>/current, a symbolic link, to it with one rename(2). The previous
 // target is recorded in the journal before the switch so that a failure or
 // a crash at any point can switch back.
-
-// maxSubstituteSize bounds a file that gets #{Var} substitution.
-const maxSubstituteSize = 64 << 20
 
 const currentLink = "current"
 
@@ -54,7 +51,7 @@ func install(staging string, m *bundle.Manifest, pkg bundle.PackageRef, movable 
 	}
 	final := filepath.Join(releases, name)
 	tmp := filepath.Join(releases, "."+name+".tmp-"+randomSuffix())
-	vars.builtins["Airlock.Deploy.Path"] = final
+	vars.builtins[bundle.BuiltinDeployPath] = final
 	src := filepath.Join(staging, filepath.FromSlash(pkg.Root))
 	var files []receipt.File
 	moved := movable && os.Rename(src, tmp) == nil
@@ -74,8 +71,11 @@ func install(staging string, m *bundle.Manifest, pkg bundle.PackageRef, movable 
 		os.RemoveAll(tmp)
 		return nil, err
 	}
+	// The modification time orders releases for pruning: it is the host's
+	// real time of installation, not the zone clock recorded in receipts
+	// (which an operator may set back).
 	now := time.Now()
-	os.Chtimes(final, now, now) // release age for pruning
+	os.Chtimes(final, now, now)
 	if err := atomicfile.SyncDir(releases); err != nil {
 		return nil, err
 	}
@@ -257,12 +257,12 @@ func copyFile(src, dst string, mode os.FileMode, substitute bool, vars *variable
 }
 
 func substituteInto(w io.Writer, r io.Reader, vars *variables) error {
-	data, err := io.ReadAll(io.LimitReader(r, maxSubstituteSize+1))
+	data, err := io.ReadAll(io.LimitReader(r, bundle.MaxSubstituteSize+1))
 	if err != nil {
 		return err
 	}
-	if len(data) > maxSubstituteSize {
-		return fmt.Errorf("larger than %d bytes: too large for substitution", maxSubstituteSize)
+	if len(data) > bundle.MaxSubstituteSize {
+		return fmt.Errorf("larger than %d bytes: too large for substitution", bundle.MaxSubstituteSize)
 	}
 	out, err := vars.expand(string(data))
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"airlock.dev/airlock/internal/bundletest"
+	"airlock.dev/airlock/bundle/bundletest"
 )
 
 func bundletestOptions(yaml string) bundletest.Options {

@@ -13,9 +13,9 @@ import (
 	"filippo.io/age"
 	"filippo.io/age/armor"
 
-	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/internal/agekeys"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/receipt"
 )
 
 // TestPassphraseProtectedIdentity: a zone identity encrypted with a

@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"airlock.dev/airlock/apply/receipt"
-	"airlock.dev/airlock/verify"
+	"airlock.dev/airlock/receipt"
+	"airlock.dev/airlock/zone"
 )
 
 func TestMain(m *testing.M) {
@@ -26,19 +28,41 @@ func TestMain(m *testing.M) {
 
 // childApply is the applier process that TestKillAnywhere kills.
 func childApply() int {
-	t, err := verify.LoadTrust(os.Getenv("AIRLOCK_CHILD_TRUST"))
+	t, err := zone.Load(os.Getenv("AIRLOCK_CHILD_TRUST"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	now, _ := time.Parse(time.RFC3339, os.Getenv("AIRLOCK_CHILD_NOW"))
 	_, err = Apply(context.Background(), Options{Bundle: os.Getenv("AIRLOCK_CHILD_BUNDLE"), Trust: t,
-		Now: func() time.Time { return now }, Stdout: os.Stdout, Stderr: os.Stderr})
+		Now: func() time.Time { return now }, Stdout: os.Stdout, Stderr: os.Stderr,
+		afterJournal: killAt(os.Getenv("AIRLOCK_CHILD_KILL_AT"))})
 	if err != nil && !errors.Is(err, ErrStepFailed) {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// killAt returns a journal hook that kills this process with SIGKILL the
+// moment the journal records state at: "state" (its first occurrence) or
+// "state#N" (its Nth).
+func killAt(at string) func(string) {
+	want, n := at, 1
+	if name, count, ok := strings.Cut(at, "#"); ok {
+		want = name
+		if v, err := strconv.Atoi(count); err == nil {
+			n = v
+		}
+	}
+	hits := map[string]int{}
+	return func(state string) {
+		hits[state]++
+		if state == want && hits[state] == n {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {}
+		}
+	}
 }
 
 // TestKillAnywhere kills the applier right after each journal state, while
@@ -79,7 +103,7 @@ func killAndRecover(t *testing.T, at string, failing bool) {
 	}
 	b2 := z.build("2.0.0", migrate, 2)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "AIRLOCK_APPLY_CHILD=1", "AIRLOCK_TEST_HOOKS=1", "AIRLOCK_TEST_KILL_AT="+at,
+	cmd.Env = append(os.Environ(), "AIRLOCK_APPLY_CHILD=1", "AIRLOCK_CHILD_KILL_AT="+at,
 		"AIRLOCK_CHILD_TRUST="+z.trust.File, "AIRLOCK_CHILD_BUNDLE="+b2, "AIRLOCK_CHILD_NOW="+z.now.Format(time.RFC3339))
 	out, err := cmd.CombinedOutput()
 	killed := false
@@ -164,7 +188,7 @@ func TestApplyRecoversFirst(t *testing.T) {
 	}
 	b2 := z.build("2.0.0", "true", 2)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "AIRLOCK_APPLY_CHILD=1", "AIRLOCK_TEST_HOOKS=1", "AIRLOCK_TEST_KILL_AT="+jSwitched,
+	cmd.Env = append(os.Environ(), "AIRLOCK_APPLY_CHILD=1", "AIRLOCK_CHILD_KILL_AT="+jSwitched,
 		"AIRLOCK_CHILD_TRUST="+z.trust.File, "AIRLOCK_CHILD_BUNDLE="+b2, "AIRLOCK_CHILD_NOW="+z.now.Format(time.RFC3339))
 	if out, err := cmd.CombinedOutput(); err == nil {
 		t.Fatalf("the child was not killed:\n%s", out)

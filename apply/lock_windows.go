@@ -21,9 +21,3 @@ func tryLock(f *os.File) (bool, error) {
 func unlock(f *os.File) {
 	windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, new(windows.Overlapped))
 }
-
-func killSelf() {
-	p, _ := os.FindProcess(os.Getpid())
-	p.Kill()
-	select {}
-}

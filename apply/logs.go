@@ -7,12 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"filippo.io/age"
 
-	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/internal/agekeys"
+	"airlock.dev/airlock/receipt"
 )
 
 // logSink writes the full, masked output of every step, encrypted to the
@@ -24,8 +23,7 @@ type logSink struct {
 }
 
 func (a *applier) logPath() string {
-	p := a.st.receiptPath(a.zone, a.j.Receipt.Seq)
-	return strings.TrimSuffix(p, ".dsse.json") + ".log.age"
+	return receipt.LogName(a.st.receiptPath(a.zone, a.j.Receipt.Seq))
 }
 
 func (a *applier) openLogs() error {

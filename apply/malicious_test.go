@@ -11,8 +11,8 @@ import (
 	"sort"
 	"testing"
 
-	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
 )
 
@@ -23,7 +23,7 @@ func TestMaliciousSigner(t *testing.T) {
 	tests := []struct {
 		name  string
 		edit  func(m *bundle.Manifest, p *bundle.Predicate)
-		check string
+		check receipt.CheckName
 	}{
 		{"traversing path", func(m *bundle.Manifest, p *bundle.Predicate) {
 			m.Files[len(m.Files)-1].Path = "packages/web/../../../x"
@@ -68,7 +68,7 @@ func TestMaliciousSigner(t *testing.T) {
 			if !errors.As(err, &ve) || ve.Check != tt.check {
 				t.Fatalf("err = %v, want a %s failure", err, tt.check)
 			}
-			if p := z.receipt(res); p.Outcome.Result != receipt.Refused || p.Outcome.Reason != tt.check {
+			if p := z.receipt(res); p.Outcome.Result != receipt.Refused || p.Outcome.Reason != receipt.Reason(tt.check) {
 				t.Fatalf("receipt outcome %+v", p.Outcome)
 			}
 			if z.markers() != "" {
@@ -93,7 +93,7 @@ const zeros = "0000000000000000000000000000000000000000000000000000000000000000"
 
 // lie rewrites a folder bundle's manifest and statement with edit and signs
 // them again with the trusted release key: a malicious (or broken) signer.
-func (z *zone) lie(dir string, edit func(m *bundle.Manifest, p *bundle.Predicate)) {
+func (z *testZone) lie(dir string, edit func(m *bundle.Manifest, p *bundle.Predicate)) {
 	z.t.Helper()
 	data, err := os.ReadFile(filepath.Join(dir, bundle.ManifestFile))
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/mask"
+	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
 )
 
@@ -16,12 +17,12 @@ import (
 // extracting the bundle into a temporary staging root (then removed). It
 // runs nothing and changes no state.
 type Plan struct {
-	Bundle         *bundle.Predicate    `json:"bundle"`
-	Checks         []verify.CheckResult `json:"checks"`
-	Signers        []verify.Signer      `json:"signers"`
-	AlreadyApplied bool                 `json:"alreadyApplied"`
-	Variables      []PlanVariable       `json:"variables"`
-	Steps          []PlanStep           `json:"steps"`
+	Bundle         *bundle.Predicate `json:"bundle"`
+	Checks         []receipt.Check   `json:"checks"`
+	Signers        []receipt.Signer  `json:"signers"`
+	AlreadyApplied bool              `json:"alreadyApplied"`
+	Variables      []PlanVariable    `json:"variables"`
+	Steps          []PlanStep        `json:"steps"`
 }
 
 // PlanVariable is a variable and where its value comes from (never the value
@@ -34,10 +35,10 @@ type PlanVariable struct {
 
 // PlanStep is a step with its references resolved (sensitive values masked).
 type PlanStep struct {
-	Name string `json:"name"`
-	Kind string `json:"kind"`
-	When string `json:"when"`
-	What string `json:"what"`
+	Name string          `json:"name"`
+	Kind bundle.StepKind `json:"kind"`
+	When bundle.When     `json:"when"`
+	What string          `json:"what"`
 }
 
 // MakePlan verifies and stages the bundle and describes what Apply would run.
@@ -45,14 +46,14 @@ func MakePlan(ctx context.Context, o Options) (*Plan, error) {
 	if o.Trust == nil {
 		return nil, errors.New("plan: no trust policy")
 	}
-	st, err := openState(o.Trust.StateDir)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	st, err := openState(o.Trust.StateDir, o.Now)
 	if err != nil {
 		return nil, err
 	}
 	a := &applier{o: o, st: st, zone: o.Trust.Policy.Zone, host: o.Trust.Policy.Host, j: &journal{}}
-	if a.o.Now == nil {
-		a.o.Now = time.Now
-	}
 	b, err := bundle.Open(o.Bundle)
 	if err != nil {
 		return nil, err
@@ -90,17 +91,17 @@ func MakePlan(ctx context.Context, o Options) (*Plan, error) {
 		plan.Variables = append(plan.Variables, pv)
 	}
 	for _, s := range vr.Manifest.Steps {
-		plan.Steps = append(plan.Steps, PlanStep{Name: s.Name, Kind: stepKind(s), When: s.When, What: masker.String(describe(s, vars))})
+		plan.Steps = append(plan.Steps, PlanStep{Name: s.Name, Kind: s.Kind(), When: s.When, What: masker.String(describe(s, vars))})
 	}
 	return plan, nil
 }
 
-func describe(s bundle.StepSpec, vars *variables) string {
-	switch {
-	case s.Deploy != "":
+func describe(s bundle.Step, vars *variables) string {
+	switch s.Kind() {
+	case bundle.KindDeploy:
 		to, _ := vars.expand(s.To)
-		return fmt.Sprintf("deploy package %s to %s/releases/%s, switch %s/current (keep %d)", s.Deploy, to, vars.builtins["Airlock.Release.Version"], to, s.Keep)
-	case s.Script != "":
+		return fmt.Sprintf("deploy package %s to %s/releases/%s, switch %s/current (keep %d)", s.Deploy, to, vars.builtins[bundle.BuiltinReleaseVersion], to, s.Keep)
+	case bundle.KindScript:
 		return "run script " + s.Script
 	}
 	text, err := vars.expand(s.Run)

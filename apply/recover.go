@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"airlock.dev/airlock/apply/receipt"
+	"airlock.dev/airlock/receipt"
 )
 
 // recover finishes an apply that the journal shows was interrupted (power
@@ -37,14 +37,14 @@ func (a *applier) recover(j *journal) (*Result, error) {
 			return nil, err
 		}
 		a.pruneReleases()
-		res, err = a.finish(receipt.Applied, "ok", "applied; completed after an interruption", nil)
+		res, err = a.finish(receipt.Applied, receipt.ReasonOK, "applied; completed after an interruption", nil)
 	default:
 		rerr := a.revert()
 		outcome, msg := receipt.RolledBack, fmt.Sprintf("interrupted at %s in step %d; the previous release is current again", j.State, j.Step+1)
 		if rerr != nil {
 			outcome, msg = receipt.Failed, fmt.Sprintf("interrupted at %s in step %d; rolling back failed: %v", j.State, j.Step+1, rerr)
 		}
-		res, err = a.finish(outcome, "interrupted", msg, nil)
+		res, err = a.finish(outcome, receipt.ReasonInterrupted, msg, nil)
 	}
 	if res != nil {
 		fmt.Fprintf(a.o.Stdout, "airlock: interrupted apply finished: %s (%s)\n", res.Outcome, res.Message)

@@ -9,13 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
-	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/internal/atomicfile"
 	"airlock.dev/airlock/internal/jsonx"
+	"airlock.dev/airlock/receipt"
 )
 
 // The state directory of a zone:
@@ -31,7 +29,10 @@ import (
 type state struct {
 	dir  string
 	lock *os.File
-	hits map[string]int // journal states reached, for the test kill hook
+	now  func() time.Time
+	// afterSave, when set (by tests), is called after each journal state
+	// is recorded.
+	afterSave func(state string)
 }
 
 // ErrBusy means another apply holds the zone's lock.
@@ -41,7 +42,7 @@ var ErrBusy = errors.New("another apply is in progress in this zone")
 // refuses to run anything it could not record.
 var ErrStateUnusable = errors.New("state directory is not usable")
 
-func openState(dir string) (*state, error) {
+func openState(dir string, now func() time.Time) (*state, error) {
 	for _, d := range []string{dir, filepath.Join(dir, "channels"), filepath.Join(dir, "receipts"), filepath.Join(dir, "staging")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrStateUnusable, err)
@@ -53,7 +54,7 @@ func openState(dir string) (*state, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrStateUnusable, dir, err)
 	}
 	os.Remove(probe)
-	return &state{dir: dir}, nil
+	return &state{dir: dir, now: now}, nil
 }
 
 // lockInfo is written into the lock file for the next operator to read.
@@ -69,7 +70,7 @@ func (s *state) acquire(wait time.Duration, bundlePath string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrStateUnusable, err)
 	}
-	deadline := time.Now().Add(wait)
+	deadline := time.Now().Add(wait) // real time: the wait is the operator's, not the zone clock's
 	for {
 		ok, err := tryLock(f)
 		if err != nil {
@@ -86,7 +87,7 @@ func (s *state) acquire(wait time.Duration, bundlePath string) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	info, _ := json.Marshal(lockInfo{PID: os.Getpid(), Started: time.Now().UTC(), Bundle: bundlePath})
+	info, _ := json.Marshal(lockInfo{PID: os.Getpid(), Started: s.now().UTC(), Bundle: bundlePath})
 	f.Truncate(0)
 	f.WriteAt(info, 0)
 	s.lock = f
@@ -154,26 +155,15 @@ func (s *state) setChannel(rec *channelRecord) error {
 	return atomicfile.WriteFile(p, append(b, '\n'), 0o600)
 }
 
-// ReceiptName is the file name of a zone's receipt seq.
-func ReceiptName(zone string, seq uint64) string {
-	return fmt.Sprintf("receipt-%s-%010d.dsse.json", zone, seq)
-}
-
 // head returns the sequence and SHA-256 of the latest receipt (0, "" if none).
 func (s *state) head(zone string) (uint64, string, error) {
 	ents, err := os.ReadDir(filepath.Join(s.dir, "receipts"))
 	if err != nil {
 		return 0, "", err
 	}
-	prefix := "receipt-" + zone + "-"
 	var seqs []uint64
 	for _, e := range ents {
-		n, ok := strings.CutPrefix(e.Name(), prefix)
-		if !ok {
-			continue
-		}
-		n, ok = strings.CutSuffix(n, ".dsse.json")
-		if seq, err := strconv.ParseUint(n, 10, 64); ok && err == nil && len(n) == 10 {
+		if seq, ok := receipt.SeqOf(zone, e.Name()); ok {
 			seqs = append(seqs, seq)
 		}
 	}
@@ -182,7 +172,7 @@ func (s *state) head(zone string) (uint64, string, error) {
 	}
 	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
 	last := seqs[len(seqs)-1]
-	b, err := os.ReadFile(filepath.Join(s.dir, "receipts", ReceiptName(zone, last)))
+	b, err := os.ReadFile(filepath.Join(s.dir, "receipts", receipt.FileName(zone, last)))
 	if err != nil {
 		return 0, "", err
 	}
@@ -191,7 +181,7 @@ func (s *state) head(zone string) (uint64, string, error) {
 }
 
 func (s *state) receiptPath(zone string, seq uint64) string {
-	return filepath.Join(s.dir, "receipts", ReceiptName(zone, seq))
+	return filepath.Join(s.dir, "receipts", receipt.FileName(zone, seq))
 }
 
 // writeReceipt stores a receipt; an existing one with the same sequence is
@@ -204,9 +194,8 @@ func (s *state) writeReceipt(zone string, seq uint64, data []byte) (string, erro
 	return p, atomicfile.WriteFile(p, data, 0o644)
 }
 
-// Journal states, in the order an apply passes through them. The test hook
-// AIRLOCK_TEST_KILL_AT=<state> kills the applier right after the journal
-// records that state.
+// Journal states, in the order an apply passes through them. Tests kill the
+// applier right after the journal records each of them.
 const (
 	jVerified       = "verified"
 	jStaged         = "staged"
@@ -263,7 +252,7 @@ func (s *state) loadJournal() (*journal, error) {
 	return &j, nil
 }
 
-// save records the journal durably, then honours the test kill hook.
+// save records the journal durably.
 func (s *state) save(j *journal, st string) error {
 	j.State = st
 	b, err := json.Marshal(j)
@@ -273,7 +262,9 @@ func (s *state) save(j *journal, st string) error {
 	if err := atomicfile.WriteFile(s.journalPath(), b, 0o600); err != nil {
 		return fmt.Errorf("write journal: %w", err)
 	}
-	s.killHook(st)
+	if s.afterSave != nil {
+		s.afterSave(st)
+	}
 	return nil
 }
 
@@ -286,27 +277,4 @@ func (s *state) clearJournal() error {
 
 func (s *state) stagingDir(bundleID string) string {
 	return filepath.Join(s.dir, "staging", bundleID)
-}
-
-// killHook lets tests stop the applier dead after a journal state. It acts
-// only when AIRLOCK_TEST_HOOKS=1 and AIRLOCK_TEST_KILL_AT names the state,
-// as "state" (its first occurrence) or "state#N" (its Nth).
-func (s *state) killHook(st string) {
-	if os.Getenv("AIRLOCK_TEST_HOOKS") != "1" {
-		return
-	}
-	if s.hits == nil {
-		s.hits = map[string]int{}
-	}
-	s.hits[st]++
-	at, n := os.Getenv("AIRLOCK_TEST_KILL_AT"), 1
-	if name, count, ok := strings.Cut(at, "#"); ok {
-		at = name
-		if v, err := strconv.Atoi(count); err == nil {
-			n = v
-		}
-	}
-	if at == st && s.hits[st] == n {
-		killSelf()
-	}
 }

@@ -8,11 +8,11 @@ import (
 	"path/filepath"
 	"time"
 
-	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/apply/stage"
 	"airlock.dev/airlock/apply/steprun"
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/mask"
+	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
 )
 
@@ -25,9 +25,9 @@ func (a *applier) runSteps(ctx context.Context, vr *verify.Result, staged *stage
 	var failedStep string
 	rollbackOK := true
 	for i, s := range m.Steps {
-		rs := receipt.Step{Name: s.Name, Kind: stepKind(s), When: s.When}
-		if !shouldRun(s.When, failedStep != "") {
-			rs.Result = receipt.Skipped
+		rs := receipt.Step{Name: s.Name, Kind: string(s.Kind()), When: string(s.When)}
+		if !s.When.Runs(failedStep != "") {
+			rs.Result = receipt.StepSkipped
 			a.j.Receipt.Steps = append(a.j.Receipt.Steps, rs)
 			continue
 		}
@@ -37,12 +37,15 @@ func (a *applier) runSteps(ctx context.Context, vr *verify.Result, staged *stage
 		}
 		fmt.Fprintf(a.o.Stdout, "==> step %d/%d: %s\n", i+1, len(m.Steps), s.Name)
 		a.logf("==> step %d/%d: %s\n", i+1, len(m.Steps), s.Name)
-		vars.builtins["Airlock.Step.Name"] = s.Name
+		vars.builtins[bundle.BuiltinStepName] = s.Name
 		var ok bool
-		if s.Deploy != "" {
+		switch s.Kind() {
+		case bundle.KindDeploy:
 			ok = a.deployStep(vr, staged, s, vars, masker, &rs)
-		} else {
+		case bundle.KindRun, bundle.KindScript:
 			ok = a.runStep(ctx, staged, s, vars, masker, &rs)
+		default:
+			rs.Result, rs.Error = receipt.StepFailed, fmt.Sprintf("step kind %q is not supported by this airlock", s.Kind())
 		}
 		a.j.Receipt.Steps = append(a.j.Receipt.Steps, rs)
 		a.j.Receipt.Variables = vars.usedNames()
@@ -68,7 +71,7 @@ func (a *applier) runSteps(ctx context.Context, vr *verify.Result, staged *stage
 		if !rollbackOK {
 			outcome, msg = receipt.Failed, fmt.Sprintf("step %q failed and the rollback did not complete", failedStep)
 		}
-		return a.finish(outcome, "step-failed", msg, fmt.Errorf("%w: %s", ErrStepFailed, failedStep))
+		return a.finish(outcome, receipt.ReasonStepFailed, msg, fmt.Errorf("%w: %s", ErrStepFailed, failedStep))
 	}
 	return a.commit(vr)
 }
@@ -89,35 +92,14 @@ func (a *applier) commit(vr *verify.Result) (*Result, error) {
 	}
 	a.pruneReleases()
 	msg := fmt.Sprintf("%s %s applied", p.Name, p.Version)
-	return a.finish(receipt.Applied, "ok", msg, nil)
-}
-
-func shouldRun(when string, failed bool) bool {
-	switch when {
-	case "always":
-		return true
-	case "failure":
-		return failed
-	default:
-		return !failed
-	}
-}
-
-func stepKind(s bundle.StepSpec) string {
-	switch {
-	case s.Deploy != "":
-		return "deploy"
-	case s.Script != "":
-		return "script"
-	}
-	return "run"
+	return a.finish(receipt.Applied, receipt.ReasonOK, msg, nil)
 }
 
 // runStep runs an inline command or a script of the bundle.
-func (a *applier) runStep(ctx context.Context, staged *stage.Staged, s bundle.StepSpec, vars *variables, masker *mask.Masker, rs *receipt.Step) bool {
+func (a *applier) runStep(ctx context.Context, staged *stage.Staged, s bundle.Step, vars *variables, masker *mask.Masker, rs *receipt.Step) bool {
 	outDir, err := os.MkdirTemp(a.st.dir, "step-output-")
 	if err != nil {
-		rs.Result, rs.Error = receipt.StepFail, err.Error()
+		rs.Result, rs.Error = receipt.StepFailed, err.Error()
 		return false
 	}
 	defer os.RemoveAll(outDir)
@@ -125,12 +107,12 @@ func (a *applier) runStep(ctx context.Context, staged *stage.Staged, s bundle.St
 		Name: s.Name, Shell: s.Shell, Dir: staged.Root,
 		Env:     vars.env(steprun.BaseEnv(os.Environ())),
 		Timeout: time.Duration(s.Timeout), Retries: s.Retries, RetryDelay: time.Duration(s.RetryDelay),
-		Stdout: a.stepOut, Stderr: a.stepErr, Mask: masker, OutputDir: outDir,
+		Stdout: a.stepOut, Stderr: a.stepErr, Mask: masker, OutputDir: outDir, Now: a.o.Now,
 	}
 	if s.Run != "" {
 		text, err := vars.expand(s.Run)
 		if err != nil {
-			rs.Result, rs.Error = receipt.StepFail, err.Error()
+			rs.Result, rs.Error = receipt.StepFailed, err.Error()
 			return false
 		}
 		cmd.Inline = text
@@ -148,22 +130,22 @@ func (a *applier) runStep(ctx context.Context, staged *stage.Staged, s bundle.St
 	}
 	switch {
 	case r.Err == nil:
-		rs.Result = receipt.Succeeded
+		rs.Result = receipt.StepSucceeded
 		return true
 	case errors.Is(r.Err, steprun.ErrTimeout):
-		rs.Result = receipt.TimedOut
+		rs.Result = receipt.StepTimedOut
 	default:
-		rs.Result = receipt.StepFail
+		rs.Result = receipt.StepFailed
 	}
 	rs.Error = masker.String(r.Err.Error())
 	return false
 }
 
 // deployStep installs a package and switches the target's current release.
-func (a *applier) deployStep(vr *verify.Result, staged *stage.Staged, s bundle.StepSpec, vars *variables, masker *mask.Masker, rs *receipt.Step) bool {
-	rs.Started, rs.Attempts = time.Now().UTC(), 1
+func (a *applier) deployStep(vr *verify.Result, staged *stage.Staged, s bundle.Step, vars *variables, masker *mask.Masker, rs *receipt.Step) bool {
+	rs.Started, rs.Attempts = a.o.Now().UTC(), 1
 	fail := func(err error) bool {
-		rs.Finished, rs.Result, rs.ExitCode = time.Now().UTC(), receipt.StepFail, 1
+		rs.Finished, rs.Result, rs.ExitCode = a.o.Now().UTC(), receipt.StepFailed, 1
 		rs.Error = masker.String(err.Error())
 		return false
 	}
@@ -205,7 +187,7 @@ func (a *applier) deployStep(vr *verify.Result, staged *stage.Staged, s bundle.S
 	}
 	a.j.Receipt.Release = &receipt.Release{Previous: res.sw.Previous, Current: res.sw.Next}
 	fmt.Fprintf(a.o.Stdout, "deployed %s to %s (%d files); %s/current -> %s\n", s.Deploy, res.dir, len(res.files), to, res.sw.Next)
-	rs.Finished, rs.Result = time.Now().UTC(), receipt.Succeeded
+	rs.Finished, rs.Result = a.o.Now().UTC(), receipt.StepSucceeded
 	return true
 }
 

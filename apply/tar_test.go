@@ -17,8 +17,8 @@ import (
 	"filippo.io/age"
 	"github.com/klauspost/compress/zstd"
 
-	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
 )
 
@@ -67,7 +67,7 @@ func TestMaliciousArchive(t *testing.T) {
 // replaceEntry rewrites a folder bundle's payload with the entry named
 // hdr.Name replaced by hdr (no content), and signs the result with the
 // trusted release key.
-func (z *zone) replaceEntry(dir string, hdr *tar.Header) {
+func (z *testZone) replaceEntry(dir string, hdr *tar.Header) {
 	z.t.Helper()
 	part := filepath.Join(dir, bundle.PayloadFile)
 	ct, err := os.ReadFile(part)

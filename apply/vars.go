@@ -22,13 +22,13 @@ import (
 type variables struct {
 	values    map[string]string
 	sensitive map[string]bool
-	builtins  map[string]string
+	builtins  map[bundle.Builtin]string
 	outputs   map[string]string // "Steps.<step>.<name>"
 	used      map[string]bool
 }
 
 func resolveVariables(doc *bundle.VariablesDoc, m *bundle.Manifest, zone string, layers ...namedValues) (*variables, error) {
-	v := &variables{values: map[string]string{}, sensitive: map[string]bool{}, builtins: map[string]string{},
+	v := &variables{values: map[string]string{}, sensitive: map[string]bool{}, builtins: map[bundle.Builtin]string{},
 		outputs: map[string]string{}, used: map[string]bool{}}
 	for _, d := range m.Variables {
 		val, ok := doc.Values[d.Name]
@@ -63,7 +63,7 @@ func (v *variables) lookup(name string) (string, bool) {
 		v.used[name] = true
 		return val, true
 	}
-	if val, ok := v.builtins[name]; ok {
+	if val, ok := v.builtins[bundle.Builtin(name)]; ok {
 		return val, true
 	}
 	val, ok := v.outputs[name]
@@ -91,7 +91,7 @@ func (v *variables) checkRefs(text string) error {
 		if _, ok := v.values[r.Name]; ok {
 			continue
 		}
-		if _, ok := v.builtins[r.Name]; ok {
+		if _, ok := v.builtins[bundle.Builtin(r.Name)]; ok {
 			continue
 		}
 		missing = append(missing, r.Name)
@@ -109,15 +109,12 @@ func (v *variables) env(base []string) []string {
 	for _, name := range sortedKeys(v.values) {
 		env = append(env, name+"="+v.values[name])
 	}
-	for _, name := range sortedKeys(v.builtins) {
-		env = append(env, envName(name)+"="+v.builtins[name])
+	for _, b := range bundle.Builtins {
+		if val, ok := v.builtins[b]; ok {
+			env = append(env, b.EnvName()+"="+val)
+		}
 	}
 	return env
-}
-
-// envName turns Airlock.Release.Version into AIRLOCK_RELEASE_VERSION.
-func envName(name string) string {
-	return strings.ToUpper(strings.ReplaceAll(name, ".", "_"))
 }
 
 func (v *variables) secrets() []string {
@@ -136,13 +133,13 @@ func (v *variables) usedNames() []string {
 }
 
 func (v *variables) setBuiltins(p *bundle.Predicate, zone, host string) {
-	v.builtins["Airlock.Release.Name"] = p.Name
-	v.builtins["Airlock.Release.Version"] = p.Version
-	v.builtins["Airlock.Release.Channel"] = p.Channel
-	v.builtins["Airlock.Bundle.Id"] = p.BundleID
-	v.builtins["Airlock.Bundle.Sequence"] = strconv.FormatUint(p.Sequence, 10)
-	v.builtins["Airlock.Zone"] = zone
-	v.builtins["Airlock.Host"] = host
+	v.builtins[bundle.BuiltinReleaseName] = p.Name
+	v.builtins[bundle.BuiltinReleaseVersion] = p.Version
+	v.builtins[bundle.BuiltinReleaseChannel] = p.Channel
+	v.builtins[bundle.BuiltinBundleID] = p.BundleID
+	v.builtins[bundle.BuiltinBundleSequence] = strconv.FormatUint(p.Sequence, 10)
+	v.builtins[bundle.BuiltinZone] = zone
+	v.builtins[bundle.BuiltinHost] = host
 }
 
 // LoadVarFile reads a YAML map of variable names to string values.

@@ -12,19 +12,19 @@ import (
 	"testing"
 	"time"
 
-	"airlock.dev/airlock/apply/receipt"
-	"airlock.dev/airlock/internal/bundletest"
+	"airlock.dev/airlock/bundle/bundletest"
 	"airlock.dev/airlock/internal/keys"
-	"airlock.dev/airlock/verify"
+	"airlock.dev/airlock/receipt"
+	"airlock.dev/airlock/zone"
 )
 
-// zone is a test zone: a fixture (keys, identity, builder), a trust policy,
+// testZone is a test zone: a fixture (keys, identity, builder), a trust policy,
 // a deploy root and a marker file that steps append to.
-type zone struct {
+type testZone struct {
 	t      *testing.T
 	f      *bundletest.Fixture
 	dir    string
-	trust  *verify.Trust
+	trust  *zone.Trust
 	root   string // deploy target
 	marker string // steps append their names here
 	out    bytes.Buffer
@@ -33,10 +33,10 @@ type zone struct {
 
 const secret = "canary-s3cret-value"
 
-func newZone(t *testing.T) *zone {
+func newZone(t *testing.T) *testZone {
 	t.Helper()
 	f := bundletest.New(t)
-	z := &zone{t: t, f: f, dir: t.TempDir(), now: f.Now.Add(time.Hour)}
+	z := &testZone{t: t, f: f, dir: t.TempDir(), now: f.Now.Add(time.Hour)}
 	z.root = filepath.Join(z.dir, "srv")
 	z.marker = filepath.Join(z.dir, "marker")
 	idFile := filepath.Join(z.dir, "zone.agekey")
@@ -69,7 +69,7 @@ variables:
 	if err := os.WriteFile(filepath.Join(z.dir, "trust.yaml"), []byte(trust), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if z.trust, err = verify.LoadTrust(filepath.Join(z.dir, "trust.yaml")); err != nil {
+	if z.trust, err = zone.Load(filepath.Join(z.dir, "trust.yaml")); err != nil {
 		t.Fatal(err)
 	}
 	return z
@@ -119,18 +119,18 @@ func webFiles() map[string]string {
 }
 
 // build builds a release into a folder bundle.
-func (z *zone) build(version, migrate string, seq uint64) string {
+func (z *testZone) build(version, migrate string, seq uint64) string {
 	z.t.Helper()
 	dir, _ := z.f.Build(bundletest.Options{YAML: release(version, migrate), Files: webFiles(), Sequence: seq, Secret: secret})
 	return dir
 }
 
-func (z *zone) opts(bundle string) Options {
+func (z *testZone) opts(bundle string) Options {
 	return Options{Bundle: bundle, Trust: z.trust, Stdout: &z.out, Stderr: &z.out, Now: func() time.Time { return z.now },
 		Version: "test", ReceiptOut: filepath.Join(z.dir, "media")}
 }
 
-func (z *zone) apply(bundle string, edit ...func(*Options)) (*Result, error) {
+func (z *testZone) apply(bundle string, edit ...func(*Options)) (*Result, error) {
 	z.t.Helper()
 	o := z.opts(bundle)
 	for _, e := range edit {
@@ -139,7 +139,7 @@ func (z *zone) apply(bundle string, edit ...func(*Options)) (*Result, error) {
 	return Apply(context.Background(), o)
 }
 
-func (z *zone) current() string {
+func (z *testZone) current() string {
 	z.t.Helper()
 	target, err := os.Readlink(filepath.Join(z.root, "current"))
 	if os.IsNotExist(err) {
@@ -151,13 +151,13 @@ func (z *zone) current() string {
 	return target
 }
 
-func (z *zone) markers() string {
+func (z *testZone) markers() string {
 	b, _ := os.ReadFile(z.marker)
 	return string(b)
 }
 
 // receipt reads and verifies the receipt a result names.
-func (z *zone) receipt(res *Result) *receipt.Predicate {
+func (z *testZone) receipt(res *Result) *receipt.Predicate {
 	z.t.Helper()
 	data, err := os.ReadFile(res.Receipt)
 	if err != nil {
@@ -176,7 +176,7 @@ func (z *zone) receipt(res *Result) *receipt.Predicate {
 
 // chain verifies every receipt in the state directory as one hash chain and
 // returns their predicates in order.
-func (z *zone) chain() []*receipt.Predicate {
+func (z *testZone) chain() []*receipt.Predicate {
 	z.t.Helper()
 	k, _ := keys.LoadPrivate(z.trust.ReceiptKey, nil)
 	ents, _ := os.ReadDir(filepath.Join(z.trust.StateDir, "receipts"))

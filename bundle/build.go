@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -98,10 +99,12 @@ func Build(ctx context.Context, o BuildOptions) (*BuildResult, error) {
 			return nil, err
 		}
 	}
-	entries, pkgs, err := collect(r)
-	if err != nil {
-		return nil, err
+	if r.tree == nil {
+		if err := r.Check(); err != nil {
+			return nil, err
+		}
 	}
+	entries, pkgs := r.tree.entries, r.tree.pkgs
 	varsDoc, err := o.variablesDoc(values)
 	if err != nil {
 		return nil, err
@@ -296,15 +299,16 @@ func zstdOptions(level string) []zstd.EOption {
 }
 
 // writeTar writes variables.json, then every entry in order, hashing file
-// content as it is copied. Files are opened through an os.Root so that a
-// symbolic link swapped in during the build cannot pull in data from
-// outside the release directory.
+// content as it is copied. Files are read through an os.Root of the
+// release directory, so that a symbolic link swapped in during the build
+// cannot pull in data from outside it.
 func writeTar(ctx context.Context, tw *tar.Writer, dir string, entries []source, varsDoc []byte, epoch time.Time) ([]File, FileRef, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, FileRef{}, err
 	}
 	defer root.Close()
+	fsys := root.FS()
 	mtime := epoch.UTC().Truncate(time.Second)
 	if epoch.IsZero() {
 		mtime = time.Unix(0, 0).UTC()
@@ -333,7 +337,7 @@ func writeTar(ctx context.Context, tw *tar.Writer, dir string, entries []source,
 			continue
 		}
 		h.Reset()
-		if err := copyFile(root, e.rel, f.Size, func() error {
+		if err := copyFile(fsys, e.src, f.Size, func() error {
 			return tw.WriteHeader(hdr(f.Path, tar.TypeReg, int64(f.Mode), f.Size))
 		}, io.MultiWriter(tw, h)); err != nil {
 			return nil, FileRef{}, err
@@ -344,10 +348,10 @@ func writeTar(ctx context.Context, tw *tar.Writer, dir string, entries []source,
 	return files, ref(VariablesEntry, varsDoc), nil
 }
 
-// copyFile copies exactly size bytes of rel to w after calling header, and
-// fails if the file is not regular or changed size since it was listed.
-func copyFile(root *os.Root, rel string, size int64, header func() error, w io.Writer) error {
-	f, err := root.Open(filepath.FromSlash(rel))
+// copyFile copies exactly size bytes of name to w after calling header,
+// and fails if the file is not regular or changed size since it was listed.
+func copyFile(fsys fs.FS, name string, size int64, header func() error, w io.Writer) error {
+	f, err := fsys.Open(name)
 	if err != nil {
 		return err
 	}
@@ -357,14 +361,14 @@ func copyFile(root *os.Root, rel string, size int64, header func() error, w io.W
 		return err
 	}
 	if !st.Mode().IsRegular() || st.Size() != size {
-		return fmt.Errorf("%s: changed while building (was a regular file of %d bytes)", rel, size)
+		return fmt.Errorf("%s: changed while building (was a regular file of %d bytes)", name, size)
 	}
 	if err := header(); err != nil {
 		return err
 	}
 	if n, err := io.Copy(w, io.LimitReader(f, size)); err != nil || n != size {
 		if err == nil {
-			err = fmt.Errorf("%s: changed while building (read %d of %d bytes)", rel, n, size)
+			err = fmt.Errorf("%s: changed while building (read %d of %d bytes)", name, n, size)
 		}
 		return err
 	}
@@ -394,20 +398,9 @@ func (o *BuildOptions) manifest(pkgs []PackageRef, files []File, varRef FileRef)
 		sort.Strings(vr.Zones)
 		m.Variables = append(m.Variables, vr)
 	}
-	for _, s := range r.Steps {
-		spec := StepSpec{
-			Name: s.Name, Run: s.Run, Deploy: s.Deploy, To: s.To, Substitute: s.Substitute,
-			Shell: s.Shell, When: s.When, Timeout: Duration(s.Timeout), Retries: s.Retries,
-			RetryDelay: Duration(s.RetryDelay), ContinueOnError: s.ContinueOnError,
-		}
-		if s.Script != "" {
-			spec.Script = ScriptPath(s.Script)
-		}
-		if s.Deploy != "" {
-			spec.Keep = s.Keep
-		}
-		m.Steps = append(m.Steps, spec)
-	}
+	// Steps are recorded as decoded: a script's path in the payload is its
+	// path in the release directory (see ScriptPath).
+	m.Steps = append(m.Steps, r.Steps...)
 	return m
 }
 

@@ -16,7 +16,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"airlock.dev/airlock/bundle"
-	"airlock.dev/airlock/internal/bundletest"
+	"airlock.dev/airlock/bundle/bundletest"
 )
 
 const canary = "canary-s3cret-value"

@@ -14,8 +14,12 @@ const (
 	StatementType = intoto.StatementType
 	// PredicateType identifies an airlock bundle predicate.
 	PredicateType = "https://airlock.dev/bundle/v1"
-	// FormatVersion is the bundle format version this code writes and reads.
-	FormatVersion = 1
+	// FormatVersion is the bundle format version this code writes. It reads
+	// every version from MinFormatVersion to FormatVersion: version 2 adds
+	// fields to version 1, and a version 1 bundle reads as it always did.
+	FormatVersion = 2
+	// MinFormatVersion is the oldest bundle format version this code reads.
+	MinFormatVersion = 1
 
 	StatementFile = "statement.dsse.json"
 	ManifestFile  = "manifest.json"
@@ -110,7 +114,7 @@ type Manifest struct {
 	Packages      []PackageRef  `json:"packages"`
 	Variables     []VariableRef `json:"variables"`
 	VariablesFile FileRef       `json:"variablesFile"`
-	Steps         []StepSpec    `json:"steps"`
+	Steps         []Step        `json:"steps"`
 	Files         []File        `json:"files"`
 }
 
@@ -145,28 +149,31 @@ type File struct {
 	SHA256 string `json:"sha256,omitempty"`
 }
 
-// StepSpec is a step as the zone runs it.
-type StepSpec struct {
-	Name            string   `json:"name"`
-	Run             string   `json:"run,omitempty"`
-	Script          string   `json:"script,omitempty"` // payload path of the script
-	Deploy          string   `json:"deploy,omitempty"`
-	To              string   `json:"to,omitempty"`
-	Substitute      []string `json:"substitute,omitempty"`
-	Keep            int      `json:"keep,omitempty"`
-	Shell           string   `json:"shell,omitempty"`
-	When            string   `json:"when"`
-	Timeout         Duration `json:"timeout"`
-	Retries         int      `json:"retries"`
+// Step is one thing the applier does, as airlock.yaml describes it and
+// manifest.json records it: exactly one kind key (run, script, deploy; see
+// Kind) is set.
+type Step struct {
+	Name       string   `json:"name"`             // unique; used in #{Steps.<name>.<output>}
+	Run        string   `json:"run,omitempty"`    // inline command
+	Script     string   `json:"script,omitempty"` // script path, relative to the release directory and the payload root
+	Deploy     string   `json:"deploy,omitempty"` // name of the package to deploy
+	To         string   `json:"to,omitempty"`     // deploy target directory (absolute, or containing #{...})
+	Substitute []string `json:"substitute,omitempty"`
+	Keep       int      `json:"keep,omitempty"`  // releases a deploy keeps
+	Shell      string   `json:"shell,omitempty"` // "", or one of Shells
+	When       When     `json:"when"`
+	Timeout    Duration `json:"timeout"`
+	Retries    int      `json:"retries"` // extra attempts after a failure
+	// RetryDelay is the base of the exponential backoff between attempts.
 	RetryDelay      Duration `json:"retryDelay"`
-	ContinueOnError bool     `json:"continueOnError,omitempty"`
+	ContinueOnError bool     `json:"continueOnError,omitempty"` // a failure does not fail the release
 }
 
 // Mode is a permission mode written as a 4-digit octal string ("0644").
 type Mode uint32
 
 // MarshalJSON writes "0644".
-func (m Mode) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprintf("%04o", uint32(m))) }
+func (m Mode) MarshalJSON() ([]byte, error) { return json.Marshal(m.String()) }
 
 // UnmarshalJSON reads "0644", "0755".
 func (m *Mode) UnmarshalJSON(b []byte) error {
@@ -211,3 +218,9 @@ type VariablesDoc struct {
 	// ByZone holds zone-scoped values: zone → name → value.
 	ByZone map[string]map[string]string `json:"byZone,omitempty"`
 }
+
+// String writes the mode as four octal digits.
+func (m Mode) String() string { return fmt.Sprintf("%04o", uint32(m)) }
+
+// KnownFormat reports whether this code reads bundle format version v.
+func KnownFormat(v int) bool { return MinFormatVersion <= v && v <= FormatVersion }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"time"
 
 	"airlock.dev/airlock/internal/jsonx"
 )
@@ -41,10 +40,10 @@ func ParseManifest(data []byte) (*Manifest, error) {
 
 // Validate checks the manifest's internal consistency.
 func (m *Manifest) Validate() error {
-	if m.FormatVersion != FormatVersion {
-		return fmt.Errorf("format version %d, this airlock reads %d", m.FormatVersion, FormatVersion)
+	if !KnownFormat(m.FormatVersion) {
+		return fmt.Errorf("format version %d, this airlock reads %d to %d", m.FormatVersion, MinFormatVersion, FormatVersion)
 	}
-	if !nameRE.MatchString(m.Name) || !versionRE.MatchString(m.Version) || !nameRE.MatchString(m.Channel) {
+	if !nameRule.valid(m.Name) || !versionRule.valid(m.Version) || !nameRule.valid(m.Channel) {
 		return fmt.Errorf("invalid name %q, version %q or channel %q", m.Name, m.Version, m.Channel)
 	}
 	dirs, files, err := m.checkFiles()
@@ -59,7 +58,7 @@ func (m *Manifest) Validate() error {
 	}
 	pkgs := map[string]bool{}
 	for i, p := range m.Packages {
-		if !nameRE.MatchString(p.Name) || pkgs[p.Name] {
+		if !nameRule.valid(p.Name) || pkgs[p.Name] {
 			return fmt.Errorf("packages[%d]: invalid or duplicate name %q", i, p.Name)
 		}
 		if p.Root != "packages/"+p.Name || !dirs[p.Root] {
@@ -116,7 +115,7 @@ func (m *Manifest) checkFiles() (dirs, files map[string]bool, err error) {
 func (m *Manifest) checkVariables() error {
 	seen := map[string]bool{}
 	for i, v := range m.Variables {
-		if !variableRE.MatchString(v.Name) || seen[v.Name] {
+		if !variableRule.valid(v.Name) || seen[v.Name] {
 			return fmt.Errorf("variables[%d]: invalid or duplicate name %q", i, v.Name)
 		}
 		seen[v.Name] = true
@@ -130,40 +129,18 @@ func (m *Manifest) checkSteps(pkgs, files map[string]bool) error {
 	}
 	names := map[string]bool{}
 	for i, s := range m.Steps {
-		if !stepNameRE.MatchString(s.Name) || names[s.Name] {
+		if !stepNameRule.valid(s.Name) || names[s.Name] {
 			return fmt.Errorf("steps[%d]: invalid or duplicate name %q", i, s.Name)
 		}
 		names[s.Name] = true
-		kinds := 0
-		for _, set := range []bool{s.Run != "", s.Script != "", s.Deploy != ""} {
-			if set {
-				kinds++
-			}
+		if err := checkStep(&s); err != nil {
+			return fmt.Errorf("steps[%d] %q: %w", i, s.Name, err)
 		}
 		switch {
-		case kinds != 1:
-			return fmt.Errorf("steps[%d] %q: want exactly one of run, script, deploy", i, s.Name)
 		case s.Script != "" && !files[s.Script]:
 			return fmt.Errorf("steps[%d] %q: script %q is not a listed file", i, s.Name, s.Script)
-		case s.Deploy != "" && (!pkgs[s.Deploy] || s.To == ""):
-			return fmt.Errorf("steps[%d] %q: deploy needs a listed package and a target directory", i, s.Name)
-		case s.Deploy == "" && (s.To != "" || len(s.Substitute) > 0 || s.Keep != 0):
-			return fmt.Errorf("steps[%d] %q: to, substitute and keep go with deploy only", i, s.Name)
-		case s.Deploy != "" && (s.Keep < 1 || s.Keep > 100):
-			return fmt.Errorf("steps[%d] %q: keep %d, want 1 to 100", i, s.Name, s.Keep)
-		case s.When != "success" && s.When != "failure" && s.When != "always":
-			return fmt.Errorf("steps[%d] %q: when %q, want success, failure or always", i, s.Name, s.When)
-		case s.Timeout < Duration(time.Second) || s.Timeout > Duration(24*time.Hour):
-			return fmt.Errorf("steps[%d] %q: timeout %v, want 1s to 24h", i, s.Name, time.Duration(s.Timeout))
-		case s.Retries < 0 || s.Retries > 10:
-			return fmt.Errorf("steps[%d] %q: retries %d, want 0 to 10", i, s.Name, s.Retries)
-		case s.RetryDelay < 0 || s.RetryDelay > Duration(time.Hour):
-			return fmt.Errorf("steps[%d] %q: retryDelay out of range", i, s.Name)
-		}
-		switch s.Shell {
-		case "", "sh", "bash", "pwsh", "powershell", "cmd":
-		default:
-			return fmt.Errorf("steps[%d] %q: unknown shell %q", i, s.Name, s.Shell)
+		case s.Deploy != "" && !pkgs[s.Deploy]:
+			return fmt.Errorf("steps[%d] %q: deploy names %q, not a listed package", i, s.Name, s.Deploy)
 		}
 		for _, g := range s.Substitute {
 			if _, err := path.Match(g, ""); err != nil {

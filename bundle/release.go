@@ -6,49 +6,22 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
 )
 
-// Limits and defaults of the release manifest.
+// Names and limits of airlock.yaml; the rules it shares with manifest.json
+// are in rules.go.
 const (
 	releaseFileName   = "airlock.yaml"
 	releaseAPIVersion = "airlock/v1"
 
-	maxReleaseSize      = 1 << 20  // airlock.yaml
-	maxValueFileSize    = 1 << 20  // a variable's fromFile
-	maxSubstituteSize   = 64 << 20 // a file matched by a substitute glob
-	maxNoteLength       = 200      // change.ticket, change.reason
-	maxReportedProblems = 100      // problems reported by one error
-
-	releaseDefaultChannel = "default"
-	releaseDefaultExpires = 336 * time.Hour
-	stepDefaultKeep       = 3
-	stepDefaultWhen       = "success"
-	stepDefaultTimeout    = 15 * time.Minute
-	stepDefaultRetryDelay = 5 * time.Second
+	maxReleaseSize      = 1 << 20 // airlock.yaml
+	maxValueFileSize    = 1 << 20 // a variable's fromFile
+	maxReportedProblems = 100     // problems reported by one error
 
 	releaseDurationHint = "want a Go duration such as 90s, 10m or 1h"
-)
-
-// Formats of names in airlock.yaml (manifest.json uses the same ones).
-var (
-	nameRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
-	versionRE  = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$`)
-	variableRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
-	stepNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 _-]{0,62}$`)
-	envNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,254}$`)
-)
-
-// What each format allows, for error messages.
-const (
-	releaseNameWant     = `lowercase letters, digits, ".", "_" or "-", starting with a letter or digit, at most 63 characters`
-	releaseVersionWant  = `letters, digits, ".", "+", "_" or "-", starting with a letter or digit, at most 64 characters`
-	releaseVariableWant = `letters, digits and "_", not starting with a digit, at most 128 characters`
-	releaseStepNameWant = `letters, digits, spaces, "_" or "-", starting with a letter or digit, at most 63 characters`
-	releaseEnvNameWant  = `an environment variable name such as PAYMENTS_DB_PASSWORD`
 )
 
 // Keys of each mapping, in the order the documentation lists them.
@@ -58,19 +31,8 @@ var (
 	packageKeys    = []string{"name", "path"}
 	variableKeys   = []string{"value", "fromEnv", "fromFile", "sensitive", "allowLiteral", "byZone", "description"}
 	stepKeys       = []string{"name", "run", "script", "deploy", "to", "substitute", "keep", "shell", "when", "timeout", "retries", "retryDelay", "continueOnError"}
-	stepActions    = []string{"run", "script", "deploy"}
-	deployOnly     = []string{"to", "substitute", "keep"}
-	stepShells     = []string{"sh", "bash", "pwsh", "powershell", "cmd"}
-	stepWhens      = []string{"success", "failure", "always"}
 	yamlStringTags = []string{"!!str", "!!int", "!!float", "!!bool", "!!timestamp"}
 )
-
-// builtinNames are the #{...} names airlock defines at apply time.
-var builtinNames = []string{
-	"Airlock.Release.Name", "Airlock.Release.Version", "Airlock.Release.Channel",
-	"Airlock.Bundle.Id", "Airlock.Bundle.Sequence", "Airlock.Zone", "Airlock.Host",
-	"Airlock.Deploy.Path", "Airlock.Step.Name",
-}
 
 // Release is a release manifest (airlock.yaml), decoded and validated.
 type Release struct {
@@ -90,6 +52,8 @@ type Release struct {
 	// pos maps field paths ("steps[2].run") to where ParseRelease found them,
 	// so that Check and ResolveValues can point into airlock.yaml.
 	pos map[string]yamlPos
+	// tree is what Check found in the release directory.
+	tree *tree
 }
 
 // Package is a file or directory the bundle carries.
@@ -109,23 +73,6 @@ type Variable struct {
 	AllowLiteral bool              // a sensitive variable may have a literal value
 	ByZone       map[string]string // zone name → value that overrides Value in that zone
 	Description  string            // for people
-}
-
-// Step is one thing the applier does: exactly one of Run, Script and Deploy is set.
-type Step struct {
-	Name            string        // unique; used in #{Steps.<name>.<output>}
-	Run             string        // inline command
-	Script          string        // script file, relative to Release.Dir
-	Deploy          string        // name of the package to deploy
-	To              string        // deploy target directory (absolute, or containing #{...})
-	Substitute      []string      // path.Match globs, relative to the package root
-	Keep            int           // releases a deploy keeps; 3 for deploy steps when not set
-	Shell           string        // "", sh, bash, pwsh, powershell or cmd
-	When            string        // success (default), failure or always
-	Timeout         time.Duration // 15m when not set
-	Retries         int           // extra attempts after a failure
-	RetryDelay      time.Duration // base of the exponential backoff; 5s when not set
-	ContinueOnError bool          // a failure does not fail the release
 }
 
 // ReleaseError is one problem with a release manifest or a file it names.

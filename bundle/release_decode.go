@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -74,7 +73,7 @@ func (d *releaseDecoder) document() *yaml.Node {
 
 // release decodes the top-level mapping.
 func (d *releaseDecoder) release(n *yaml.Node) *Release {
-	r := &Release{Channel: releaseDefaultChannel, Expires: releaseDefaultExpires}
+	r := &Release{Channel: DefaultChannel, Expires: DefaultExpires}
 	f := d.fields(n, "", releaseKeys, "apiVersion", "name", "version", "targets", "steps")
 	if f == nil {
 		return r
@@ -83,19 +82,19 @@ func (d *releaseDecoder) release(n *yaml.Node) *Release {
 		r.APIVersion = d.apiVersion(v)
 	}
 	if v := f["name"]; v != nil {
-		r.Name = d.match(v, "name", "name", nameRE, releaseNameWant)
+		r.Name = d.match(v, "name", "name", nameRule)
 	}
 	if v := f["version"]; v != nil {
-		r.Version = d.match(v, "version", "version", versionRE, releaseVersionWant)
+		r.Version = d.match(v, "version", "version", versionRule)
 	}
 	if v := f["channel"]; v != nil {
-		r.Channel = d.match(v, "channel", "channel", nameRE, releaseNameWant)
+		r.Channel = d.match(v, "channel", "channel", nameRule)
 	}
 	if v := f["targets"]; v != nil {
 		r.Targets = d.targets(v)
 	}
 	if v := f["expires"]; v != nil {
-		r.Expires = d.duration(v, "expires", time.Minute, 8760*time.Hour)
+		r.Expires = d.duration(v, "expires", expiresRange)
 	}
 	if v := f["change"]; v != nil {
 		r.Change = d.change(v)
@@ -129,19 +128,19 @@ func (d *releaseDecoder) targets(n *yaml.Node) []string {
 	for i, item := range items {
 		field := indexField("targets", i)
 		s, ok := d.scalar(item, field)
-		kind, name, _ := strings.Cut(s, ":")
+		kind, _, err := ParseTarget(s)
 		switch {
 		case !ok:
 			bad = true
-		case kind != "zone" && kind != "host" || !nameRE.MatchString(name):
-			d.errorf(item, field, "invalid target %s (want zone:NAME or host:NAME, NAME of %s)", quoteShort(s), releaseNameWant)
+		case err != nil:
+			d.errorf(item, field, "invalid target %s (%v)", quoteShort(s), err)
 			bad = true
 		case seen[s] > 0:
 			d.errorf(item, field, "duplicate target %s (first at line %d)", quoteShort(s), seen[s])
 		default:
 			seen[s] = item.Line
 			out = append(out, s)
-			if kind == "zone" {
+			if kind == TargetZone {
 				zones++
 			}
 		}
@@ -197,7 +196,7 @@ func (d *releaseDecoder) packages(n *yaml.Node) []Package {
 		f := d.fields(item, field, packageKeys, "name", "path")
 		var p Package
 		if v := f["name"]; v != nil {
-			p.Name = d.match(v, field+".name", "package name", nameRE, releaseNameWant)
+			p.Name = d.match(v, field+".name", "package name", nameRule)
 			if line := seen[p.Name]; line > 0 {
 				d.errorf(v, field+".name", "duplicate package name %s (first at line %d)", quoteShort(p.Name), line)
 			}
@@ -256,8 +255,8 @@ func (d *releaseDecoder) variables(n *yaml.Node, zones map[string]bool) []Variab
 		v := d.variable(e.val, field, zones)
 		v.Name = e.key.Value
 		switch {
-		case !variableRE.MatchString(v.Name):
-			d.errorf(e.key, "variables", "invalid variable name %s (want %s)", quoteShort(v.Name), releaseVariableWant)
+		case !variableRule.valid(v.Name):
+			d.errorf(e.key, "variables", "invalid variable name %s (want %s)", quoteShort(v.Name), variableRule.want)
 		case strings.HasPrefix(v.Name, "Airlock") || v.Name == "Steps":
 			d.errorf(e.key, "variables", "variable name %s is reserved (names starting with Airlock, and Steps, are built in)", quoteShort(v.Name))
 		}
@@ -287,7 +286,7 @@ func (d *releaseDecoder) variable(n *yaml.Node, field string, zones map[string]b
 		v.Value, _ = d.scalar(x, field+".value")
 	}
 	if x := f["fromEnv"]; x != nil {
-		v.FromEnv = d.match(x, field+".fromEnv", "environment variable name", envNameRE, releaseEnvNameWant)
+		v.FromEnv = d.match(x, field+".fromEnv", "environment variable name", envNameRule)
 	}
 	if x := f["fromFile"]; x != nil {
 		v.FromFile = d.fromFile(x, field+".fromFile")
@@ -345,8 +344,8 @@ func (d *releaseDecoder) byZone(n *yaml.Node, field string, zones map[string]boo
 	for _, e := range entries {
 		zone := e.key.Value
 		switch {
-		case !nameRE.MatchString(zone):
-			d.errorf(e.key, field, "invalid zone name %s (want %s)", quoteShort(zone), releaseNameWant)
+		case !nameRule.valid(zone):
+			d.errorf(e.key, field, "invalid zone name %s (want %s)", quoteShort(zone), nameRule.want)
 		case len(zones) > 0 && !zones[zone]:
 			d.errorf(e.key, field, "zone %s is not among the targets of this release", quoteShort(zone))
 		}
@@ -379,13 +378,13 @@ func (d *releaseDecoder) steps(n *yaml.Node, packages []Package) []Step {
 
 // step decodes one step and returns it with its fields.
 func (d *releaseDecoder) step(n *yaml.Node, field string, packages []Package) (Step, map[string]*yaml.Node) {
-	s := Step{When: stepDefaultWhen, Timeout: stepDefaultTimeout, RetryDelay: stepDefaultRetryDelay}
+	s := Step{When: WhenSuccess, Timeout: Duration(DefaultTimeout), RetryDelay: Duration(DefaultRetryDelay)}
 	f := d.fields(n, field, stepKeys, "name")
 	if f == nil {
 		return s, nil
 	}
 	if v := f["name"]; v != nil {
-		s.Name = d.match(v, field+".name", "step name", stepNameRE, releaseStepNameWant)
+		s.Name = d.match(v, field+".name", "step name", stepNameRule)
 	}
 	if v := f["run"]; v != nil {
 		s.Run = d.command(v, field+".run")
@@ -395,14 +394,14 @@ func (d *releaseDecoder) step(n *yaml.Node, field string, packages []Package) (S
 	}
 	if v := f["deploy"]; v != nil {
 		s.Deploy = d.deploy(v, field+".deploy", packages)
-		s.Keep = stepDefaultKeep
+		s.Keep = DefaultKeep
 	}
 	d.stepOptions(f, field, &s)
 	d.checkStepKeys(n, field)
 	return s, f
 }
 
-// stepOptions decodes the keys of a step other than its name and action.
+// stepOptions decodes the keys of a step other than its name and kind.
 func (d *releaseDecoder) stepOptions(f map[string]*yaml.Node, field string, s *Step) {
 	if v := f["to"]; v != nil {
 		s.To = d.target(v, field+".to")
@@ -411,57 +410,73 @@ func (d *releaseDecoder) stepOptions(f map[string]*yaml.Node, field string, s *S
 		s.Substitute = d.globs(v, field+".substitute")
 	}
 	if v := f["keep"]; v != nil {
-		s.Keep = d.integer(v, field+".keep", 1, 100)
+		s.Keep = d.integer(v, field+".keep", keepRange)
 	}
 	if v := f["shell"]; v != nil {
-		s.Shell = d.oneOf(v, field+".shell", stepShells)
+		s.Shell = d.oneOf(v, field+".shell", Shells)
 	}
 	if v := f["when"]; v != nil {
-		s.When = d.oneOf(v, field+".when", stepWhens)
+		s.When = When(d.oneOf(v, field+".when", whenNames()))
 	}
 	if v := f["timeout"]; v != nil {
-		s.Timeout = d.duration(v, field+".timeout", time.Second, 24*time.Hour)
+		s.Timeout = Duration(d.duration(v, field+".timeout", timeoutRange))
 	}
 	if v := f["retries"]; v != nil {
-		s.Retries = d.integer(v, field+".retries", 0, 10)
+		s.Retries = d.integer(v, field+".retries", retriesRange)
 	}
 	if v := f["retryDelay"]; v != nil {
-		s.RetryDelay = d.duration(v, field+".retryDelay", 0, time.Hour)
+		s.RetryDelay = Duration(d.duration(v, field+".retryDelay", retryDelayRange))
 	}
 	if v := f["continueOnError"]; v != nil {
 		s.ContinueOnError = d.boolean(v, field+".continueOnError")
 	}
 }
 
-// checkStepKeys applies the rules on which keys a step may combine.
+// checkStepKeys applies the step kind table to the keys a step combines.
 func (d *releaseDecoder) checkStepKeys(n *yaml.Node, field string) {
-	var actions []string
-	for _, k := range stepActions {
-		if hasKey(n, k) {
-			actions = append(actions, k)
+	var kinds []stepKind
+	for _, k := range stepKinds {
+		if hasKey(n, string(k.kind)) {
+			kinds = append(kinds, k)
 		}
 	}
-	switch len(actions) {
+	switch len(kinds) {
 	case 0:
-		d.errorf(n, field, "want exactly one of run, script or deploy, got none")
+		d.errorf(n, field, "want exactly one of %s, got none", kindNames())
+		return
 	case 1:
 	default:
-		d.errorf(mappingKey(n, actions[1]), field, "%s and %s are mutually exclusive (want exactly one of run, script or deploy)", actions[0], actions[1])
-	}
-	if !hasKey(n, "deploy") {
-		for _, k := range deployOnly {
-			if hasKey(n, k) {
-				d.errorf(mappingKey(n, k), field+"."+k, "only allowed with deploy")
-			}
-		}
+		d.errorf(mappingKey(n, string(kinds[1].kind)), field, "%s and %s are mutually exclusive (want exactly one of %s)", kinds[0].kind, kinds[1].kind, kindNames())
 		return
 	}
-	if hasKey(n, "shell") {
-		d.errorf(mappingKey(n, "shell"), field+".shell", "not allowed with deploy (deploy runs no shell)")
+	row := kinds[0]
+	for _, k := range stepKinds {
+		for _, key := range k.only {
+			if k.kind != row.kind && !slices.Contains(row.only, key) && hasKey(n, key) {
+				d.errorf(mappingKey(n, key), field+"."+key, "only allowed with %s", k.kind)
+			}
+		}
 	}
-	if !hasKey(n, "to") {
-		d.errorf(n, field, "deploy needs to: the directory to deploy into")
+	if !row.shell && hasKey(n, "shell") {
+		d.errorf(mappingKey(n, "shell"), field+".shell", "not allowed with %s (%s runs no shell)", row.kind, row.kind)
 	}
+	for _, key := range row.required {
+		if !hasKey(n, key) {
+			d.errorf(n, field, "%s needs %s: %s", row.kind, key, requiredHint[key])
+		}
+	}
+}
+
+// requiredHint says what a required key of a step kind is for.
+var requiredHint = map[string]string{"to": "the directory to deploy into"}
+
+// whenNames lists the When values as strings.
+func whenNames() []string {
+	out := make([]string, len(Whens))
+	for i, w := range Whens {
+		out[i] = string(w)
+	}
+	return out
 }
 
 // hasKey reports whether mapping n has key, even with a value that could

@@ -194,16 +194,16 @@ func completeRelease() *Release {
 		},
 		Steps: []Step{
 			{Name: "stop service", Run: "systemctl stop payments-api", Shell: "sh", When: "always",
-				Timeout: 15 * time.Minute, RetryDelay: 5 * time.Second, ContinueOnError: true},
+				Timeout: Duration(15 * time.Minute), RetryDelay: Duration(5 * time.Second), ContinueOnError: true},
 			{Name: "install", Deploy: "app", To: "/opt/payments-api", Substitute: []string{"config/*.json", "*.conf"},
-				Keep: 5, When: "success", Timeout: 15 * time.Minute, RetryDelay: 5 * time.Second},
-			{Name: "migrate", Script: "scripts/migrate.sh", When: "success", Timeout: 10 * time.Minute,
-				Retries: 2, RetryDelay: 30 * time.Second},
+				Keep: 5, When: "success", Timeout: Duration(15 * time.Minute), RetryDelay: Duration(5 * time.Second)},
+			{Name: "migrate", Script: "scripts/migrate.sh", When: "success", Timeout: Duration(10 * time.Minute),
+				Retries: 2, RetryDelay: Duration(30 * time.Second)},
 			{Name: "smoke-test", Run: "curl -fsS http://localhost:#{Port}/health && echo #{Steps.migrate.RowCount}",
-				Shell: "bash", When: "success", Timeout: 90 * time.Second, RetryDelay: 5 * time.Second},
+				Shell: "bash", When: "success", Timeout: Duration(90 * time.Second), RetryDelay: Duration(5 * time.Second)},
 			{Name: "start service", Run: "systemctl start payments-api\necho \"started #{Airlock.Release.Version} in #{Airlock.Zone}\"\n",
-				When: "success", Timeout: 15 * time.Minute, RetryDelay: 5 * time.Second},
-			{Name: "roll back", Script: "scripts/rollback.sh", When: "failure", Timeout: 15 * time.Minute, RetryDelay: 5 * time.Second},
+				When: "success", Timeout: Duration(15 * time.Minute), RetryDelay: Duration(5 * time.Second)},
+			{Name: "roll back", Script: "scripts/rollback.sh", When: "failure", Timeout: Duration(15 * time.Minute), RetryDelay: Duration(5 * time.Second)},
 		},
 	}
 }
@@ -217,7 +217,7 @@ func TestReleaseGood(t *testing.T) {
 		{"minimal.yaml", &Release{
 			File: "minimal.yaml", APIVersion: "airlock/v1", Name: "hello", Version: "1.0",
 			Channel: "default", Targets: []string{"zone:lab"}, Expires: 336 * time.Hour,
-			Steps: []Step{{Name: "greet", Run: "echo hello", When: "success", Timeout: 15 * time.Minute, RetryDelay: 5 * time.Second}},
+			Steps: []Step{{Name: "greet", Run: "echo hello", When: "success", Timeout: Duration(15 * time.Minute), RetryDelay: Duration(5 * time.Second)}},
 		}},
 	}
 	for _, tt := range tests {
@@ -310,8 +310,8 @@ func encodeRelease(t *testing.T, r *Release) []byte {
 	}
 	steps := &yaml.Node{Kind: yaml.SequenceNode}
 	for _, s := range r.Steps {
-		sn := m("name", str(s.Name), "when", str(s.When), "timeout", dur(s.Timeout),
-			"retries", integer(s.Retries), "retryDelay", dur(s.RetryDelay), "continueOnError", boolean(s.ContinueOnError))
+		sn := m("name", str(s.Name), "when", str(string(s.When)), "timeout", dur(time.Duration(s.Timeout)),
+			"retries", integer(s.Retries), "retryDelay", dur(time.Duration(s.RetryDelay)), "continueOnError", boolean(s.ContinueOnError))
 		switch {
 		case s.Run != "":
 			sn.Content = append(sn.Content, str("run"), str(s.Run))

@@ -8,10 +8,7 @@ import (
 	"airlock.dev/airlock/internal/jsonx"
 )
 
-var (
-	idRE     = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-	targetRE = regexp.MustCompile(`^(zone|host):[a-z0-9][a-z0-9._-]{0,62}$`)
-)
+var idRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 // ParseStatement decodes an in-toto Statement strictly. It checks the
 // statement and predicate types but not the predicate's content (see
@@ -32,7 +29,7 @@ func (p *Predicate) Validate() error {
 	switch {
 	case !idRE.MatchString(p.BundleID):
 		return fmt.Errorf("bundleId %q is not a UUID", p.BundleID)
-	case !nameRE.MatchString(p.Name) || !versionRE.MatchString(p.Version) || !nameRE.MatchString(p.Channel):
+	case !nameRule.valid(p.Name) || !versionRule.valid(p.Version) || !nameRule.valid(p.Channel):
 		return fmt.Errorf("invalid name %q, version %q or channel %q", p.Name, p.Version, p.Channel)
 	case p.Sequence == 0:
 		return errors.New("sequence must be at least 1")
@@ -44,7 +41,7 @@ func (p *Predicate) Validate() error {
 		return fmt.Errorf("manifest reference must name %s with a size of at most %d bytes and a sha256", ManifestFile, MaxManifestSize)
 	}
 	for _, t := range p.Targets {
-		if !targetRE.MatchString(t) {
+		if _, _, err := ParseTarget(t); err != nil {
 			return fmt.Errorf("invalid target %q", t)
 		}
 	}

@@ -3,7 +3,6 @@ package bundle
 import (
 	"bytes"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -128,12 +127,11 @@ func (d *releaseDecoder) scalar(n *yaml.Node, field string) (string, bool) {
 	return n.Value, true
 }
 
-// match decodes a string that must match re; what names it in errors and
-// want says what re allows.
-func (d *releaseDecoder) match(n *yaml.Node, field, what string, re *regexp.Regexp, want string) string {
+// match decodes a string that must follow r; what names it in errors.
+func (d *releaseDecoder) match(n *yaml.Node, field, what string, r rule) string {
 	s, ok := d.scalar(n, field)
-	if ok && !re.MatchString(s) {
-		d.errorf(n, field, "invalid %s %s (want %s)", what, quoteShort(s), want)
+	if ok && !r.valid(s) {
+		d.errorf(n, field, "invalid %s %s (want %s)", what, quoteShort(s), r.want)
 	}
 	return s
 }
@@ -155,17 +153,17 @@ func (d *releaseDecoder) boolean(n *yaml.Node, field string) bool {
 	return b
 }
 
-func (d *releaseDecoder) integer(n *yaml.Node, field string, lo, hi int) int {
+func (d *releaseDecoder) integer(n *yaml.Node, field string, r intRange) int {
 	var v int64
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&v) != nil || v < int64(lo) || v > int64(hi) {
-		d.errorf(n, field, "want an integer from %d to %d, got %s", lo, hi, describeScalar(n))
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&v) != nil || v < int64(r.lo) || v > int64(r.hi) {
+		d.errorf(n, field, "want an integer from %d to %d, got %s", r.lo, r.hi, describeScalar(n))
 		return 0
 	}
 	return int(v)
 }
 
-// duration decodes a Go duration written as a string, within [lo, hi].
-func (d *releaseDecoder) duration(n *yaml.Node, field string, lo, hi time.Duration) time.Duration {
+// duration decodes a Go duration written as a string, within r.
+func (d *releaseDecoder) duration(n *yaml.Node, field string, r durationRange) time.Duration {
 	if n.Kind != yaml.ScalarNode || isYAMLNull(n) {
 		d.errorf(n, field, "%s, got %s", releaseDurationHint, yamlKind(n))
 		return 0
@@ -178,8 +176,8 @@ func (d *releaseDecoder) duration(n *yaml.Node, field string, lo, hi time.Durati
 	switch {
 	case err != nil:
 		d.errorf(n, field, "invalid duration %s (%s)", quoteShort(n.Value), releaseDurationHint)
-	case v < lo || v > hi:
-		d.errorf(n, field, "duration %s is out of range (want %s to %s)", n.Value, shortDuration(lo), shortDuration(hi))
+	case !r.contains(v):
+		d.errorf(n, field, "duration %s is out of range (want %v)", n.Value, r)
 	}
 	return v
 }

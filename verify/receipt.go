@@ -6,14 +6,14 @@ import (
 	"encoding/hex"
 	"fmt"
 
-	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/receipt"
 )
 
 // CheckReceiptBundle is the check that a receipt is about a given bundle.
-const CheckReceiptBundle = "receipt-bundle"
+const CheckReceiptBundle receipt.CheckName = "receipt-bundle"
 
 // Receipt verifies a receipt's signature against the zone receipt keys and,
 // when b is not nil, that the receipt is about that bundle: the same

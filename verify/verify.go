@@ -21,28 +21,8 @@ import (
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/keys"
-)
-
-// Check names, in the order they run. They are stable: receipts and
-// scripts use them.
-const (
-	CheckEnvelope      = "envelope"
-	CheckSignature     = "signature"
-	CheckPayloadType   = "payload-type"
-	CheckPredicateType = "predicate-type"
-	CheckFormat        = "format-version"
-	CheckExpiry        = "expiry"
-	CheckTarget        = "target"
-	CheckSequence      = "sequence"
-	CheckManifest      = "manifest"
-	CheckParts         = "parts"
-)
-
-// Check results.
-const (
-	Pass = "pass"
-	Fail = "fail"
-	Skip = "skip"
+	"airlock.dev/airlock/receipt"
+	"airlock.dev/airlock/zone"
 )
 
 // MaxClockSkew is how far in the future a bundle's issuedAt may be before
@@ -52,7 +32,7 @@ const MaxClockSkew = 10 * time.Minute
 // Error is a verification failure: the bundle was examined and is not to be
 // trusted. Check names the failed check; File the bundle file, if any.
 type Error struct {
-	Check string
+	Check receipt.CheckName
 	File  string
 	Msg   string
 }
@@ -66,26 +46,13 @@ func (e *Error) Error() string {
 
 // Options configures Bundle.
 type Options struct {
-	Policy *Policy
+	Policy *zone.Policy
 	// Now is the time to check expiry against; zero means time.Now. Fix
 	// it once per apply so a bundle that expires mid-apply still completes.
 	Now time.Time
 	// Sequence, if set, runs after the target check: the applier's
 	// anti-rollback decision. Its error fails the "sequence" check.
 	Sequence func(p *bundle.Predicate) error
-}
-
-// Signer is a key that signed the bundle, with the role it counted for.
-type Signer struct {
-	KeyID string `json:"keyid"`
-	Role  string `json:"role"`
-}
-
-// CheckResult is one check and its outcome.
-type CheckResult struct {
-	Name   string `json:"name"`
-	Result string `json:"result"`
-	Detail string `json:"detail,omitempty"`
 }
 
 // Result is what verification established. On failure it holds the checks
@@ -98,24 +65,24 @@ type Result struct {
 	StatementSHA256 string            // of the Statement (DSSE payload)
 	EnvelopeSHA256  string            // of statement.dsse.json as read
 	Manifest        *bundle.Manifest
-	Signers         []Signer
-	Checks          []CheckResult
+	Signers         []receipt.Signer
+	Checks          []receipt.Check
 }
 
-func (r *Result) pass(name, detail string) {
-	r.Checks = append(r.Checks, CheckResult{name, Pass, detail})
+func (r *Result) pass(name receipt.CheckName, detail string) {
+	r.Checks = append(r.Checks, receipt.Check{Name: name, Result: receipt.Pass, Detail: detail})
 }
-func (r *Result) skip(name, detail string) {
-	r.Checks = append(r.Checks, CheckResult{name, Skip, detail})
+func (r *Result) skip(name receipt.CheckName, detail string) {
+	r.Checks = append(r.Checks, receipt.Check{Name: name, Result: receipt.Skip, Detail: detail})
 }
 
-func (r *Result) fail(name, file, format string, a ...any) error {
+func (r *Result) fail(name receipt.CheckName, file, format string, a ...any) error {
 	e := &Error{Check: name, File: file, Msg: fmt.Sprintf(format, a...)}
 	detail := e.Msg
 	if file != "" {
 		detail = file + ": " + e.Msg
 	}
-	r.Checks = append(r.Checks, CheckResult{name, Fail, detail})
+	r.Checks = append(r.Checks, receipt.Check{Name: name, Result: receipt.Fail, Detail: detail})
 	return e
 }
 
@@ -142,9 +109,9 @@ func Bundle(ctx context.Context, b *bundle.Bundle, o Options) (*Result, error) {
 	}
 	if o.Sequence != nil {
 		if err := o.Sequence(p); err != nil {
-			return r, r.fail(CheckSequence, "", "%v", err)
+			return r, r.fail(receipt.CheckSequence, "", "%v", err)
 		}
-		r.pass(CheckSequence, fmt.Sprintf("%s/%s sequence %d", p.Name, p.Channel, p.Sequence))
+		r.pass(receipt.CheckSequence, fmt.Sprintf("%s/%s sequence %d", p.Name, p.Channel, p.Sequence))
 	}
 	if err := r.manifest(b, st); err != nil {
 		return r, err
@@ -157,13 +124,13 @@ func Bundle(ctx context.Context, b *bundle.Bundle, o Options) (*Result, error) {
 }
 
 // statement runs the checks up to the format version.
-func (r *Result) statement(b *bundle.Bundle, pol *Policy) (*bundle.Statement, error) {
+func (r *Result) statement(b *bundle.Bundle, pol *zone.Policy) (*bundle.Statement, error) {
 	size, ok := b.Size(bundle.StatementFile)
 	if !ok {
-		return nil, r.fail(CheckEnvelope, bundle.StatementFile, "missing (is this a bundle?)")
+		return nil, r.fail(receipt.CheckEnvelope, bundle.StatementFile, "missing (is this a bundle?)")
 	}
 	if size > bundle.MaxStatementSize {
-		return nil, r.fail(CheckEnvelope, bundle.StatementFile, "%d bytes, more than the %d allowed", size, bundle.MaxStatementSize)
+		return nil, r.fail(receipt.CheckEnvelope, bundle.StatementFile, "%d bytes, more than the %d allowed", size, bundle.MaxStatementSize)
 	}
 	raw, err := b.ReadFile(bundle.StatementFile, bundle.MaxStatementSize)
 	if err != nil {
@@ -173,41 +140,41 @@ func (r *Result) statement(b *bundle.Bundle, pol *Policy) (*bundle.Statement, er
 	r.EnvelopeSHA256 = hex.EncodeToString(sum[:])
 	env, err := dsse.Read(bytes.NewReader(raw), bundle.MaxStatementSize)
 	if err != nil {
-		return nil, r.fail(CheckEnvelope, bundle.StatementFile, "%v", err)
+		return nil, r.fail(receipt.CheckEnvelope, bundle.StatementFile, "%v", err)
 	}
-	r.pass(CheckEnvelope, fmt.Sprintf("%d bytes, %s", len(raw), plural(len(env.Signatures), "signature")))
+	r.pass(receipt.CheckEnvelope, fmt.Sprintf("%d bytes, %s", len(raw), plural(len(env.Signatures), "signature")))
 	r.claim(env)
-	v, err := dsse.Verify(env, pol.allKeys())
+	v, err := dsse.Verify(env, pol.Keys())
 	if err != nil {
-		return nil, r.fail(CheckSignature, bundle.StatementFile, "no signature from a trusted key (%d signatures, keyids %s)", len(env.Signatures), keyIDs(env))
+		return nil, r.fail(receipt.CheckSignature, bundle.StatementFile, "no signature from a trusted key (%d signatures, keyids %s)", len(env.Signatures), keyIDs(env))
 	}
 	if err := r.thresholds(v.Signers, pol); err != nil {
 		return nil, err
 	}
 	if env.PayloadType != dsse.InTotoPayloadType {
-		return nil, r.fail(CheckPayloadType, bundle.StatementFile, "payload type %q, want %q", env.PayloadType, dsse.InTotoPayloadType)
+		return nil, r.fail(receipt.CheckPayloadType, bundle.StatementFile, "payload type %q, want %q", env.PayloadType, dsse.InTotoPayloadType)
 	}
-	r.pass(CheckPayloadType, env.PayloadType)
+	r.pass(receipt.CheckPayloadType, env.PayloadType)
 	sum = sha256.Sum256(v.Payload)
 	r.StatementSHA256 = hex.EncodeToString(sum[:])
 	st, err := bundle.ParseStatement(v.Payload)
 	if err != nil {
-		return nil, r.fail(CheckPredicateType, bundle.StatementFile, "%v", err)
+		return nil, r.fail(receipt.CheckPredicateType, bundle.StatementFile, "%v", err)
 	}
 	if st.PredicateType != bundle.PredicateType {
-		return nil, r.fail(CheckPredicateType, bundle.StatementFile, "predicate type %q, want %q", st.PredicateType, bundle.PredicateType)
+		return nil, r.fail(receipt.CheckPredicateType, bundle.StatementFile, "predicate type %q, want %q", st.PredicateType, bundle.PredicateType)
 	}
-	r.pass(CheckPredicateType, st.PredicateType)
-	if st.Predicate.FormatVersion != bundle.FormatVersion {
-		return nil, r.fail(CheckFormat, bundle.StatementFile, "format version %d, this airlock reads %d", st.Predicate.FormatVersion, bundle.FormatVersion)
+	r.pass(receipt.CheckPredicateType, st.PredicateType)
+	if !bundle.KnownFormat(st.Predicate.FormatVersion) {
+		return nil, r.fail(receipt.CheckFormat, bundle.StatementFile, "format version %d, this airlock reads %d to %d", st.Predicate.FormatVersion, bundle.MinFormatVersion, bundle.FormatVersion)
 	}
 	if err := st.Predicate.Validate(); err != nil {
-		return nil, r.fail(CheckFormat, bundle.StatementFile, "%v", err)
+		return nil, r.fail(receipt.CheckFormat, bundle.StatementFile, "%v", err)
 	}
 	if err := bundle.SubjectsMatch(st); err != nil {
-		return nil, r.fail(CheckFormat, bundle.StatementFile, "%v", err)
+		return nil, r.fail(receipt.CheckFormat, bundle.StatementFile, "%v", err)
 	}
-	r.pass(CheckFormat, fmt.Sprintf("version %d", bundle.FormatVersion))
+	r.pass(receipt.CheckFormat, fmt.Sprintf("version %d", st.Predicate.FormatVersion))
 	r.Statement = st
 	r.Claimed = &st.Predicate
 	return st, nil
@@ -225,7 +192,7 @@ func (r *Result) claim(env *dsse.Envelope) {
 }
 
 // thresholds counts distinct signing keys per role.
-func (r *Result) thresholds(signers []*keys.PublicKey, pol *Policy) error {
+func (r *Result) thresholds(signers []*keys.PublicKey, pol *zone.Policy) error {
 	var missing []string
 	for _, role := range pol.Roles {
 		n := 0
@@ -239,44 +206,44 @@ func (r *Result) thresholds(signers []*keys.PublicKey, pol *Policy) error {
 		}
 	}
 	for _, s := range signers {
-		r.Signers = append(r.Signers, Signer{KeyID: s.ID(), Role: pol.roleOf(s)})
+		r.Signers = append(r.Signers, receipt.Signer{KeyID: s.ID(), Role: pol.RoleOf(s)})
 	}
 	if len(missing) > 0 {
-		return r.fail(CheckSignature, bundle.StatementFile, "%s (a key counts once, however often it signs)", strings.Join(missing, "; "))
+		return r.fail(receipt.CheckSignature, bundle.StatementFile, "%s (a key counts once, however often it signs)", strings.Join(missing, "; "))
 	}
 	var desc []string
 	for _, s := range r.Signers {
 		desc = append(desc, s.Role+" "+s.KeyID)
 	}
-	r.pass(CheckSignature, strings.Join(desc, ", "))
+	r.pass(receipt.CheckSignature, strings.Join(desc, ", "))
 	return nil
 }
 
-func (r *Result) timeAndPlace(p *bundle.Predicate, pol *Policy, now time.Time) error {
+func (r *Result) timeAndPlace(p *bundle.Predicate, pol *zone.Policy, now time.Time) error {
 	if now.After(p.Expires) {
-		return r.fail(CheckExpiry, "", "bundle expired at %s (now %s)", p.Expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		return r.fail(receipt.CheckExpiry, "", "bundle expired at %s (now %s)", p.Expires.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	if p.IssuedAt.After(now.Add(MaxClockSkew)) {
-		return r.fail(CheckExpiry, "", "bundle issued at %s, after this machine's time %s: check the zone clock", p.IssuedAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		return r.fail(receipt.CheckExpiry, "", "bundle issued at %s, after this machine's time %s: check the zone clock", p.IssuedAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
-	r.pass(CheckExpiry, "expires "+p.Expires.UTC().Format(time.RFC3339))
+	r.pass(receipt.CheckExpiry, "expires "+p.Expires.UTC().Format(time.RFC3339))
 	if pol.Zone == "" {
-		r.skip(CheckTarget, "no zone given (verify with --trust to check the target)")
+		r.skip(receipt.CheckTarget, "no zone given (verify with --trust to check the target)")
 		return nil
 	}
 	if !slices.Contains(p.Targets, "zone:"+pol.Zone) {
-		return r.fail(CheckTarget, "", "bundle targets %s, not zone:%s", strings.Join(p.Targets, ", "), pol.Zone)
+		return r.fail(receipt.CheckTarget, "", "bundle targets %s, not zone:%s", strings.Join(p.Targets, ", "), pol.Zone)
 	}
 	var hosts []string
 	for _, t := range p.Targets {
-		if h, ok := strings.CutPrefix(t, "host:"); ok {
-			hosts = append(hosts, h)
+		if kind, name, _ := bundle.ParseTarget(t); kind == bundle.TargetHost {
+			hosts = append(hosts, name)
 		}
 	}
 	if len(hosts) > 0 && !slices.Contains(hosts, pol.Host) {
-		return r.fail(CheckTarget, "", "bundle targets hosts %s, not this host %q", strings.Join(hosts, ", "), pol.Host)
+		return r.fail(receipt.CheckTarget, "", "bundle targets hosts %s, not this host %q", strings.Join(hosts, ", "), pol.Host)
 	}
-	r.pass(CheckTarget, "zone:"+pol.Zone)
+	r.pass(receipt.CheckTarget, "zone:"+pol.Zone)
 	return nil
 }
 
@@ -284,31 +251,31 @@ func (r *Result) manifest(b *bundle.Bundle, st *bundle.Statement) error {
 	want := st.Predicate.Manifest
 	size, ok := b.Size(bundle.ManifestFile)
 	if !ok {
-		return r.fail(CheckManifest, bundle.ManifestFile, "missing")
+		return r.fail(receipt.CheckManifest, bundle.ManifestFile, "missing")
 	}
 	if size != want.Size {
-		return r.fail(CheckManifest, bundle.ManifestFile, "%d bytes, signed size %d", size, want.Size)
+		return r.fail(receipt.CheckManifest, bundle.ManifestFile, "%d bytes, signed size %d", size, want.Size)
 	}
 	data, err := b.ReadFile(bundle.ManifestFile, want.Size)
 	if err != nil {
 		return err
 	}
 	if got := sha256Hex(data); got != want.SHA256 {
-		return r.fail(CheckManifest, bundle.ManifestFile, "sha256 %s, signed %s", got, want.SHA256)
+		return r.fail(receipt.CheckManifest, bundle.ManifestFile, "sha256 %s, signed %s", got, want.SHA256)
 	}
 	m, err := bundle.ParseManifest(data)
 	if err != nil {
-		return r.fail(CheckManifest, bundle.ManifestFile, "%v", err)
+		return r.fail(receipt.CheckManifest, bundle.ManifestFile, "%v", err)
 	}
 	p := &st.Predicate
 	if m.Name != p.Name || m.Version != p.Version || m.Channel != p.Channel {
-		return r.fail(CheckManifest, bundle.ManifestFile, "describes %s %s (%s), the statement %s %s (%s)", m.Name, m.Version, m.Channel, p.Name, p.Version, p.Channel)
+		return r.fail(receipt.CheckManifest, bundle.ManifestFile, "describes %s %s (%s), the statement %s %s (%s)", m.Name, m.Version, m.Channel, p.Name, p.Version, p.Channel)
 	}
 	if len(m.Files)+1 != p.Payload.Entries {
-		return r.fail(CheckManifest, bundle.ManifestFile, "lists %d entries, the statement %d", len(m.Files)+1, p.Payload.Entries)
+		return r.fail(receipt.CheckManifest, bundle.ManifestFile, "lists %d entries, the statement %d", len(m.Files)+1, p.Payload.Entries)
 	}
 	r.Manifest = m
-	r.pass(CheckManifest, fmt.Sprintf("sha256 %s, %d files", want.SHA256[:12], len(m.Files)))
+	r.pass(receipt.CheckManifest, fmt.Sprintf("sha256 %s, %d files", want.SHA256[:12], len(m.Files)))
 	return nil
 }
 
@@ -321,16 +288,16 @@ func (r *Result) parts(ctx context.Context, b *bundle.Bundle, pl *bundle.Payload
 	}
 	for _, name := range b.Parts() {
 		if _, ok := signed[name]; !ok {
-			return r.fail(CheckParts, name, "not listed in the signed statement (a part of another bundle?)")
+			return r.fail(receipt.CheckParts, name, "not listed in the signed statement (a part of another bundle?)")
 		}
 	}
 	for _, part := range pl.Parts {
 		size, ok := b.Size(part.Name)
 		if !ok {
-			return r.fail(CheckParts, part.Name, "missing (the statement lists %d parts)", len(pl.Parts))
+			return r.fail(receipt.CheckParts, part.Name, "missing (the statement lists %d parts)", len(pl.Parts))
 		}
 		if size != part.Size {
-			return r.fail(CheckParts, part.Name, "%d bytes, signed size %d (truncated, or from another bundle)", size, part.Size)
+			return r.fail(receipt.CheckParts, part.Name, "%d bytes, signed size %d (truncated, or from another bundle)", size, part.Size)
 		}
 	}
 	for _, part := range pl.Parts {
@@ -339,18 +306,18 @@ func (r *Result) parts(ctx context.Context, b *bundle.Bundle, pl *bundle.Payload
 			return err
 		}
 		if n != part.Size {
-			return r.fail(CheckParts, part.Name, "changed size while being read (%d bytes, signed size %d)", n, part.Size)
+			return r.fail(receipt.CheckParts, part.Name, "changed size while being read (%d bytes, signed size %d)", n, part.Size)
 		}
 		if got != part.SHA256 {
 			for _, other := range pl.Parts {
 				if other.SHA256 == got {
-					return r.fail(CheckParts, part.Name, "content is that of %s (parts reordered or renamed)", other.Name)
+					return r.fail(receipt.CheckParts, part.Name, "content is that of %s (parts reordered or renamed)", other.Name)
 				}
 			}
-			return r.fail(CheckParts, part.Name, "sha256 %s, signed %s (corrupted, or from another bundle)", got, part.SHA256)
+			return r.fail(receipt.CheckParts, part.Name, "sha256 %s, signed %s (corrupted, or from another bundle)", got, part.SHA256)
 		}
 	}
-	r.pass(CheckParts, fmt.Sprintf("%s, %d bytes", plural(len(pl.Parts), "part"), pl.Size))
+	r.pass(receipt.CheckParts, fmt.Sprintf("%s, %d bytes", plural(len(pl.Parts), "part"), pl.Size))
 	return nil
 }
 

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"airlock.dev/airlock/bundle"
-	"airlock.dev/airlock/internal/bundletest"
+	"airlock.dev/airlock/bundle/bundletest"
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
+	"airlock.dev/airlock/zone"
 )
 
 // split gives 3 parts: two full 1 MiB parts and a short one.
@@ -22,12 +24,12 @@ const (
 	big   = 5 << 19 // 2.5 MiB of random data
 )
 
-func policy(zone string, roles ...verify.Role) *verify.Policy {
-	return &verify.Policy{Zone: zone, Roles: roles}
+func policy(name string, roles ...zone.Role) *zone.Policy {
+	return &zone.Policy{Zone: name, Roles: roles}
 }
 
-func role(name string, threshold int, signers ...*keys.Signer) verify.Role {
-	r := verify.Role{Name: name, Threshold: threshold}
+func role(name string, threshold int, signers ...*keys.Signer) zone.Role {
+	r := zone.Role{Name: name, Threshold: threshold}
 	for _, s := range signers {
 		r.Keys = append(r.Keys, s.Public())
 	}
@@ -62,7 +64,7 @@ func TestVerifyGood(t *testing.T) {
 		t.Fatalf("%d parts, want 3", n)
 	}
 	for _, c := range res.Checks {
-		if c.Result != verify.Pass {
+		if c.Result != receipt.Pass {
 			t.Errorf("check %s: %s", c.Name, c.Result)
 		}
 	}
@@ -78,9 +80,9 @@ func TestTamper(t *testing.T) {
 	tests := []struct {
 		name      string
 		tamper    func(dir string)
-		pol       *verify.Policy
+		pol       *zone.Policy
 		now       time.Time
-		wantCheck string
+		wantCheck receipt.CheckName
 		wantFile  string
 		wantMsg   string
 	}{
@@ -165,8 +167,8 @@ func TestTamper(t *testing.T) {
 			f.WriteEnvelope(d, "application/json", b, f.Release)
 		}, wantCheck: "payload-type"},
 		{name: "future format version", tamper: func(d string) {
-			f.Resign(d, func(st *bundle.Statement) { st.Predicate.FormatVersion = 2 }, f.Release)
-		}, wantCheck: "format-version", wantMsg: "format version 2"},
+			f.Resign(d, func(st *bundle.Statement) { st.Predicate.FormatVersion = bundle.FormatVersion + 1 }, f.Release)
+		}, wantCheck: "format-version", wantMsg: "format version 3"},
 		{name: "subject disagrees with predicate", tamper: func(d string) {
 			f.Resign(d, func(st *bundle.Statement) { st.Subject = st.Subject[:1] }, f.Release)
 		}, wantCheck: "format-version", wantMsg: "subject"},
@@ -197,7 +199,7 @@ func TestTamper(t *testing.T) {
 				t.Fatal("Verified is true")
 			}
 			last := res.Checks[len(res.Checks)-1]
-			if last.Name != tt.wantCheck || last.Result != verify.Fail {
+			if last.Name != tt.wantCheck || last.Result != receipt.Fail {
 				t.Fatalf("last check %+v, want %s failed", last, tt.wantCheck)
 			}
 		})
@@ -215,7 +217,7 @@ func TestSequenceHook(t *testing.T) {
 		return nil
 	}})
 	var ve *verify.Error
-	if !errors.As(err, &ve) || ve.Check != verify.CheckSequence {
+	if !errors.As(err, &ve) || ve.Check != receipt.CheckSequence {
 		t.Fatalf("err = %v, want a sequence failure", err)
 	}
 }
@@ -232,24 +234,22 @@ func TestSingleFileForm(t *testing.T) {
 	bundletest.FlipByte(t, out, entryOffset(t, out, bundle.PayloadFile)+10)
 	_, err := check(t, out, verify.Options{Policy: pol})
 	var ve *verify.Error
-	if !errors.As(err, &ve) || ve.Check != verify.CheckParts || ve.File != bundle.PayloadFile {
+	if !errors.As(err, &ve) || ve.Check != receipt.CheckParts || ve.File != bundle.PayloadFile {
 		t.Fatalf("err = %v, want a parts failure naming %s", err, bundle.PayloadFile)
 	}
 }
 
-func TestTrustRejectsSharedKey(t *testing.T) {
-	dir := t.TempDir()
-	s := bundletest.NewSigner(t)
-	os.WriteFile(filepath.Join(dir, "k.pub"), s.Public().PEM(), 0o644)
-	os.WriteFile(filepath.Join(dir, "trust.yaml"), []byte(`apiVersion: airlock/v1
-zone: z
-roles:
-  release: { threshold: 1, keys: [k.pub] }
-  approve: { threshold: 1, keys: [k.pub] }
-state: s
-`), 0o644)
-	_, err := verify.LoadTrust(filepath.Join(dir, "trust.yaml"))
-	if err == nil || !strings.Contains(err.Error(), "already listed for role release") {
-		t.Fatalf("err = %v", err)
+// TestOlderFormatVersion: a bundle of format version 1 (before the fields
+// of version 2) still verifies.
+func TestOlderFormatVersion(t *testing.T) {
+	f := bundletest.New(t)
+	dir, _ := f.Build(bundletest.Options{})
+	f.Resign(dir, func(st *bundle.Statement) { st.Predicate.FormatVersion = bundle.MinFormatVersion }, f.Release)
+	res, err := check(t, dir, verify.Options{Policy: policy("test", role("release", 1, f.Release))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Statement.Predicate.FormatVersion != 1 {
+		t.Fatalf("format version %d", res.Statement.Predicate.FormatVersion)
 	}
 }

@@ -82,7 +82,7 @@ func manifestFor(entries []entry) *bundle.Manifest {
 		Channel:       "production",
 		Packages:      []bundle.PackageRef{{Name: "app", Root: "packages/app", Files: 3}},
 		Variables:     []bundle.VariableRef{{Name: "DbPassword", Sensitive: true}, {Name: "Port"}},
-		Steps: []bundle.StepSpec{{
+		Steps: []bundle.Step{{
 			Name: "migrate", Script: "scripts/migrate.sh", When: "success",
 			Timeout: bundle.Duration(time.Minute),
 		}},

@@ -37,18 +37,22 @@ import (
 	"runtime"
 	"time"
 
+	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/mask"
+	"airlock.dev/airlock/receipt"
 )
 
 const (
-	// DefaultTimeout is the per-attempt timeout when Command.Timeout is 0.
-	DefaultTimeout = 15 * time.Minute
+	// DefaultTimeout is the per-attempt timeout when Command.Timeout is 0:
+	// a step's default timeout in airlock.yaml.
+	DefaultTimeout = bundle.DefaultTimeout
 	// DefaultGrace is used when Command.Grace is 0.
 	DefaultGrace = 5 * time.Second
 	// MaxRetryDelay caps the backoff between attempts.
 	MaxRetryDelay = 5 * time.Minute
-	// TailSize is how many bytes of masked combined output Result.Tail keeps.
-	TailSize = 2048
+	// TailSize is how many bytes of masked combined output Result.Tail
+	// keeps: what a receipt records of a step's output.
+	TailSize = receipt.TailSize
 	// MaxOutputSize caps the $AIRLOCK_OUTPUT file.
 	MaxOutputSize = 1 << 20
 	// OutputEnv names the environment variable that holds the output file path.
@@ -95,6 +99,10 @@ type Command struct {
 	// OutputDir holds the $AIRLOCK_OUTPUT file, created (mode 0600) before
 	// each attempt and removed after it; "" means os.TempDir().
 	OutputDir string
+
+	// Now is the clock for Result.Started and Finished; nil means
+	// time.Now. Timeouts and backoff always use real time.
+	Now func() time.Time
 }
 
 // Result reports a step run. Output fields describe the last attempt.
@@ -120,8 +128,12 @@ type Result struct {
 // PATH and powershell otherwise, .cmd and .bat with cmd, anything else as an
 // inline command would. Shells are looked up on the applier's PATH.
 func Run(ctx context.Context, c Command) (res Result) {
-	res = Result{ExitCode: -1, Started: time.Now()}
-	defer func() { res.Finished = time.Now() }()
+	now := c.Now
+	if now == nil {
+		now = time.Now
+	}
+	res = Result{ExitCode: -1, Started: now()}
+	defer func() { res.Finished = now() }()
 
 	inv, err := c.prepare()
 	if err != nil {

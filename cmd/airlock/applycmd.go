@@ -1,14 +1,13 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/apply"
-	"airlock.dev/airlock/verify"
+	"airlock.dev/airlock/zone"
 )
 
 type applyOptions struct {
@@ -68,7 +67,7 @@ apply holds the zone lock, 1 anything else.`,
 }
 
 func runApply(c *cobra.Command, o applyOptions) error {
-	t, err := verify.LoadTrust(o.trust)
+	t, err := zone.Load(o.trust)
 	if err != nil {
 		return err
 	}
@@ -90,12 +89,6 @@ func runApply(c *cobra.Command, o applyOptions) error {
 	}
 	if res != nil {
 		printApplyResult(c, res)
-	}
-	switch {
-	case errors.Is(err, apply.ErrStepFailed):
-		return withCode(exitStepFailed, err)
-	case errors.Is(err, apply.ErrBusy):
-		return withCode(exitBusy, err)
 	}
 	return err
 }

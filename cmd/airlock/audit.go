@@ -100,7 +100,7 @@ func runAudit(ctx context.Context, o auditOptions, out io.Writer) error {
 			return err
 		}
 	}
-	return withCode(exitVerify, rep.Err())
+	return rep.Err()
 }
 
 // writeHTMLReport streams the HTML report into path atomically.

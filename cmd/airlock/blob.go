@@ -116,7 +116,7 @@ func runVerifyBlob(c *cobra.Command, o verifyBlobOptions) error {
 	sig, err := capped.ReadFile(sigPath, blobsig.MaxSignatureSize)
 	var tooLarge *capped.TooLargeError
 	if errors.As(err, &tooLarge) {
-		return withCode(exitVerify, fmt.Errorf("%s: %w: %w", o.file, blobsig.ErrInvalid, err))
+		return fmt.Errorf("%s: %w: %w", o.file, blobsig.ErrInvalid, err)
 	} else if err != nil {
 		return err
 	}
@@ -126,10 +126,7 @@ func runVerifyBlob(c *cobra.Command, o verifyBlobOptions) error {
 	}
 	defer f.Close()
 	if err := blobsig.Verify(pub, f, sig); err != nil {
-		if errors.Is(err, blobsig.ErrInvalid) {
-			return withCode(exitVerify, fmt.Errorf("%s: %w", o.file, err))
-		}
-		return fmt.Errorf("%s: %w", o.file, err)
+		return fmt.Errorf("%s: %w", o.file, err) // blobsig.ErrInvalid: exit 3
 	}
 	fmt.Fprintf(c.OutOrStdout(), "verified %s: signed by key %s\n", o.file, pub.ID())
 	return nil

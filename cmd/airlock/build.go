@@ -74,7 +74,7 @@ func runBuild(c *cobra.Command, o buildOptions) error {
 	stderr := c.ErrOrStderr()
 	split, err := parseSplit(o.split)
 	if err != nil {
-		return withCode(exitUsage, err)
+		return &usageError{err: err}
 	}
 	switch o.level {
 	case bundle.LevelFastest, bundle.LevelDefault, bundle.LevelBetter, bundle.LevelBest:

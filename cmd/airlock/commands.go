@@ -1,13 +1,7 @@
 package main
 
 import (
-	"errors"
-	"strings"
-
 	"github.com/spf13/cobra"
-
-	"airlock.dev/airlock/apply/receipt"
-	"airlock.dev/airlock/verify"
 )
 
 // commands lists every top-level command, in help order.
@@ -25,18 +19,4 @@ func commands() []*cobra.Command {
 		newAuditCommand(),
 		newVersionCommand(),
 	}
-}
-
-// isVerificationFailure reports whether err means "verified and found bad"
-// (exit 3), as opposed to "could not verify".
-func isVerificationFailure(err error) bool {
-	var re *receipt.VerifyError
-	var ve *verify.Error
-	return errors.As(err, &re) || errors.As(err, &ve)
-}
-
-// isUsage recognises cobra's own usage errors that bypass the flag hook.
-func isUsage(err error) bool {
-	s := err.Error()
-	return strings.HasPrefix(s, "unknown command") || strings.HasPrefix(s, "required flag")
 }

@@ -85,18 +85,20 @@ func printInspection(w io.Writer, in *bundle.Inspection) {
 	}
 }
 
-func describeStep(s bundle.StepSpec) string {
+func describeStep(s bundle.Step) string {
 	var what string
-	switch {
-	case s.Deploy != "":
+	switch s.Kind() {
+	case bundle.KindDeploy:
 		what = fmt.Sprintf("deploy %s to %s (keep %d)", s.Deploy, s.To, s.Keep)
 		if len(s.Substitute) > 0 {
 			what += ", substitute " + strings.Join(s.Substitute, " ")
 		}
-	case s.Script != "":
+	case bundle.KindScript:
 		what = "script " + s.Script
-	default:
+	case bundle.KindRun:
 		what = "run: " + firstLine(s.Run)
+	default:
+		what = "unknown kind"
 	}
 	what += fmt.Sprintf(" [when %s, timeout %s", s.When, time.Duration(s.Timeout))
 	if s.Retries > 0 {

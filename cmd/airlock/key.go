@@ -21,6 +21,7 @@ type keyGenerateOptions struct {
 
 func newKeyCommand() *cobra.Command {
 	c := &cobra.Command{Use: "key", Short: "Manage signing keys; sign and verify files (cosign-compatible)"}
+	groupCommand(c)
 	c.AddCommand(newKeyGenerateCommand(), newSignBlobCommand(), newVerifyBlobCommand())
 	return c
 }
@@ -64,7 +65,7 @@ func runKeyGenerateInToken(c *cobra.Command, o keyGenerateOptions) error {
 	pubPath := o.name + ".pub"
 	u, err := pkcs11key.ParseURI(o.pkcs11)
 	if err != nil {
-		return withCode(exitUsage, fmt.Errorf("--pkcs11: %w", err))
+		return usageErrorf("--pkcs11: %w", err)
 	}
 	if _, err := os.Stat(pubPath); err == nil {
 		return fmt.Errorf("%s already exists: refusing to overwrite a key", pubPath)

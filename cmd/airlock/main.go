@@ -10,8 +10,16 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"airlock.dev/airlock/apply"
+	"airlock.dev/airlock/internal/blobsig"
+	"airlock.dev/airlock/receipt"
+	"airlock.dev/airlock/verify"
+	"airlock.dev/airlock/verify/audit"
 )
 
 // Exit codes, documented in README.md.
@@ -24,24 +32,14 @@ const (
 	exitBusy       = 5 // apply: another apply holds the zone lock
 )
 
-// codeError carries an exit code through cobra.
-type codeError struct {
-	code int
-	err  error
-}
+// usageError is a mistake in how a command was called: exit code 2.
+type usageError struct{ err error }
 
-func (e *codeError) Error() string { return e.err.Error() }
-func (e *codeError) Unwrap() error { return e.err }
-
-func withCode(code int, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &codeError{code: code, err: err}
-}
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
 
 func usageErrorf(format string, a ...any) error {
-	return &codeError{code: exitUsage, err: fmt.Errorf(format, a...)}
+	return &usageError{err: fmt.Errorf(format, a...)}
 }
 
 func main() {
@@ -73,15 +71,45 @@ func newRootCommand() *cobra.Command {
 		Version:       appVersion(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Checked here rather than by cobra, so that a missing required
+		// flag is a usageError like every other usage mistake.
+		PersistentPreRunE: func(c *cobra.Command, _ []string) error { return checkRequiredFlags(c) },
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &codeError{code: exitUsage, err: fmt.Errorf("%w (see 'airlock %s --help')", err, c.Name())}
+		return &usageError{err: fmt.Errorf("%w (see 'airlock %s --help')", err, c.Name())}
 	})
 	for _, c := range commands() {
 		root.AddCommand(c)
 	}
+	groupCommand(root)
 	wrapArgs(root)
 	return root
+}
+
+// groupCommand makes c, a command that only groups subcommands, refuse an
+// unknown subcommand as a usage error and show its help when called alone.
+func groupCommand(c *cobra.Command) {
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
+		}
+		return nil
+	}
+	c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+}
+
+// checkRequiredFlags reports the first required flag of c that was not given.
+func checkRequiredFlags(c *cobra.Command) error {
+	var missing []string
+	c.Flags().VisitAll(func(f *pflag.Flag) {
+		if req := f.Annotations[cobra.BashCompOneRequiredFlag]; len(req) > 0 && req[0] == "true" && !f.Changed {
+			missing = append(missing, `"`+f.Name+`"`)
+		}
+	})
+	if len(missing) > 0 {
+		return usageErrorf("required flag(s) %s not set (see 'airlock %s --help')", strings.Join(missing, ", "), c.CommandPath()[len("airlock "):])
+	}
+	return nil
 }
 
 // wrapArgs makes argument-count errors usage errors (exit 2).
@@ -90,7 +118,7 @@ func wrapArgs(c *cobra.Command) {
 		orig := c.Args
 		c.Args = func(cmd *cobra.Command, args []string) error {
 			if err := orig(cmd, args); err != nil {
-				return &codeError{code: exitUsage, err: fmt.Errorf("%w (see 'airlock %s --help')", err, cmd.CommandPath()[len("airlock "):])}
+				return &usageError{err: fmt.Errorf("%w (see 'airlock %s --help')", err, strings.TrimPrefix(cmd.CommandPath(), "airlock "))}
 			}
 			return nil
 		}
@@ -100,17 +128,23 @@ func wrapArgs(c *cobra.Command) {
 	}
 }
 
-// exitCode maps an error to the process exit code in one place.
+// exitCode maps an error to the process exit code; it is the only place
+// that does, and it decides by the error's type, never by its text.
 func exitCode(err error) int {
-	var ce *codeError
-	if errors.As(err, &ce) {
-		return ce.code
-	}
-	if isVerificationFailure(err) {
-		return exitVerify
-	}
-	if isUsage(err) {
+	var usage *usageError
+	var bad *verify.Error
+	var badReceipt *receipt.VerifyError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &usage):
 		return exitUsage
+	case errors.As(err, &bad), errors.As(err, &badReceipt), errors.Is(err, audit.ErrProblems), errors.Is(err, blobsig.ErrInvalid):
+		return exitVerify
+	case errors.Is(err, apply.ErrStepFailed):
+		return exitStepFailed
+	case errors.Is(err, apply.ErrBusy):
+		return exitBusy
 	}
 	return exitError
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/apply"
-	"airlock.dev/airlock/verify"
+	"airlock.dev/airlock/zone"
 )
 
 type planOptions struct {
@@ -38,7 +38,7 @@ func newPlanCommand() *cobra.Command {
 }
 
 func runPlan(c *cobra.Command, o planOptions) error {
-	t, err := verify.LoadTrust(o.trust)
+	t, err := zone.Load(o.trust)
 	if err != nil {
 		return err
 	}

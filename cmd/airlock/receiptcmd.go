@@ -10,15 +10,16 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
 )
 
 func newReceiptCommand() *cobra.Command {
 	c := &cobra.Command{Use: "receipt", Short: "Verify or show apply receipts"}
+	groupCommand(c)
 	c.AddCommand(newReceiptVerifyCommand(), newReceiptShowCommand())
 	return c
 }
@@ -118,7 +119,7 @@ func showReceipt(w io.Writer, r *receipt.Receipt) {
 	fmt.Fprintf(w, "NOT VERIFIED: run 'airlock receipt verify' to check the signature.\n\n")
 	fmt.Fprintf(w, "receipt   %d of zone %s (id %s)\n", p.Seq, p.Zone, p.ReceiptID)
 	fmt.Fprintf(w, "previous  %s\n", orDash(p.PrevSHA256))
-	fmt.Fprintf(w, "outcome   %s (%s) %s\n", strings.ToUpper(p.Outcome.Result), p.Outcome.Reason, p.Outcome.Message)
+	fmt.Fprintf(w, "outcome   %s (%s) %s\n", strings.ToUpper(string(p.Outcome.Result)), p.Outcome.Reason, p.Outcome.Message)
 	b := p.Bundle
 	verified := "verified"
 	if !b.Verified {

@@ -8,6 +8,7 @@ import (
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/verify"
+	"airlock.dev/airlock/zone"
 )
 
 type signOptions struct {
@@ -32,7 +33,7 @@ and is checked to be a known role. Inspect the bundle first ('airlock inspect').
 			return runSign(c, o)
 		},
 	}
-	c.Flags().StringVar(&o.role, "role", verify.RoleApprove, "role of this signature: approve or release")
+	c.Flags().StringVar(&o.role, "role", zone.RoleApprove, "role of this signature: approve or release")
 	c.Flags().StringVar(&o.key, "key", "", "signing key: a PEM file or a pkcs11: URI (required)")
 	o.secrets.addPasswordFlag(c)
 	c.Flags().StringArrayVar(&o.verifyKeys, "verify-key", nil, "first verify the bundle fully against this release key (repeatable); refuse to sign if it fails")
@@ -41,7 +42,7 @@ and is checked to be a known role. Inspect the bundle first ('airlock inspect').
 }
 
 func runSign(c *cobra.Command, o signOptions) error {
-	if o.role != verify.RoleApprove && o.role != verify.RoleRelease {
+	if o.role != zone.RoleApprove && o.role != zone.RoleRelease {
 		return usageErrorf("--role %q: want approve or release", o.role)
 	}
 	if len(o.verifyKeys) > 0 {

@@ -9,7 +9,9 @@ import (
 
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
+	"airlock.dev/airlock/zone"
 )
 
 type verifyOptions struct {
@@ -43,9 +45,9 @@ first failure and exits 3.`,
 	return c
 }
 
-func loadPolicy(trust string, keyFiles []string) (*verify.Policy, error) {
+func loadPolicy(trust string, keyFiles []string) (*zone.Policy, error) {
 	if trust != "" {
-		t, err := verify.LoadTrust(trust)
+		t, err := zone.Load(trust)
 		if err != nil {
 			return nil, err
 		}
@@ -55,7 +57,7 @@ func loadPolicy(trust string, keyFiles []string) (*verify.Policy, error) {
 	if err != nil {
 		return nil, err
 	}
-	return verify.KeysPolicy(ks), nil
+	return zone.KeysPolicy(ks), nil
 }
 
 func runVerify(c *cobra.Command, o verifyOptions) error {
@@ -85,20 +87,20 @@ func runVerify(c *cobra.Command, o verifyOptions) error {
 	return verr
 }
 
-func printChecks(w io.Writer, checks []verify.CheckResult) {
+func printChecks(w io.Writer, checks []receipt.Check) {
 	for _, ch := range checks {
-		mark := map[string]string{verify.Pass: "ok  ", verify.Fail: "FAIL", verify.Skip: "skip"}[ch.Result]
+		mark := map[receipt.CheckResult]string{receipt.Pass: "ok  ", receipt.Fail: "FAIL", receipt.Skip: "skip"}[ch.Result]
 		fmt.Fprintf(w, "%s %-15s %s\n", mark, ch.Name, ch.Detail)
 	}
 }
 
 func printVerifyJSON(w io.Writer, res *verify.Result) error {
 	out := struct {
-		Verified        bool                 `json:"verified"`
-		Checks          []verify.CheckResult `json:"checks"`
-		Signers         []verify.Signer      `json:"signers"`
-		StatementSHA256 string               `json:"statementSha256,omitempty"`
-		Predicate       *bundle.Predicate    `json:"predicate,omitempty"`
+		Verified        bool              `json:"verified"`
+		Checks          []receipt.Check   `json:"checks"`
+		Signers         []receipt.Signer  `json:"signers"`
+		StatementSHA256 string            `json:"statementSha256,omitempty"`
+		Predicate       *bundle.Predicate `json:"predicate,omitempty"`
 	}{res.Verified, res.Checks, res.Signers, res.StatementSHA256, nil}
 	if res.Statement != nil {
 		out.Predicate = &res.Statement.Predicate

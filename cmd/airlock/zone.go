@@ -5,17 +5,18 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"airlock.dev/airlock/apply"
+	"airlock.dev/airlock/zone"
 )
 
 func newZoneCommand() *cobra.Command {
 	c := &cobra.Command{Use: "zone", Short: "Set up a target zone"}
+	groupCommand(c)
 	c.AddCommand(newZoneInitCommand())
 	return c
 }
 
 func newZoneInitCommand() *cobra.Command {
-	var o apply.ZoneOptions
+	var o zone.InitOptions
 	c := &cobra.Command{
 		Use:   "init DIR --zone NAME --release-key release.pub [--approve-key approver.pub]",
 		Short: "Create a zone: age identity, receipt key and trust.yaml",
@@ -29,7 +30,7 @@ func newZoneInitCommand() *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Dir = args[0]
-			z, err := apply.InitZone(o)
+			z, err := zone.Init(o)
 			if err != nil {
 				return err
 			}

@@ -8,11 +8,24 @@ import (
 	"testing"
 	"testing/iotest"
 
-	"airlock.dev/airlock/internal/bundletest"
+	"airlock.dev/airlock/internal/keys"
 )
 
+func newSigner(t testing.TB) *keys.Signer {
+	t.Helper()
+	priv, _, err := keys.Generate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := keys.ParsePrivate(priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestSignVerify(t *testing.T) {
-	s, other := bundletest.NewSigner(t), bundletest.NewSigner(t)
+	s, other := newSigner(t), newSigner(t)
 	data := []byte("0123abcd  airlock-linux-amd64\n")
 	sig, err := Sign(s, bytes.NewReader(data))
 	if err != nil {
@@ -58,7 +71,7 @@ func TestSignVerify(t *testing.T) {
 }
 
 func FuzzVerify(f *testing.F) {
-	s := bundletest.NewSigner(f)
+	s := newSigner(f)
 	sig, err := Sign(s, strings.NewReader("data"))
 	if err != nil {
 		f.Fatal(err)

@@ -2,6 +2,9 @@ package dsse_test
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"strings"
@@ -9,13 +12,12 @@ import (
 
 	ssl "github.com/secure-systems-lab/go-securesystemslib/dsse"
 
-	"airlock.dev/airlock/internal/bundletest"
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/keys"
 )
 
 func TestSignVerify(t *testing.T) {
-	a, b, c := bundletest.NewSigner(t), bundletest.NewSigner(t), bundletest.NewSigner(t)
+	a, b, c := newSigner(t), newSigner(t), newSigner(t)
 	env, err := dsse.Sign(dsse.InTotoPayloadType, []byte(`{"x":1}`), a, b)
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +40,7 @@ func TestSignVerify(t *testing.T) {
 // TestKeyCountsOnce: a key's signature repeated under other keyids still
 // counts once; the keyid hint decides nothing.
 func TestKeyCountsOnce(t *testing.T) {
-	a := bundletest.NewSigner(t)
+	a := newSigner(t)
 	env, _ := dsse.Sign(dsse.InTotoPayloadType, []byte("p"), a)
 	dup := env.Signatures[0]
 	dup.KeyID = "somebody-else"
@@ -54,7 +56,7 @@ func TestKeyCountsOnce(t *testing.T) {
 
 // TestPayloadTypeIsSigned: changing the payload type breaks the signature.
 func TestPayloadTypeIsSigned(t *testing.T) {
-	a := bundletest.NewSigner(t)
+	a := newSigner(t)
 	env, _ := dsse.Sign(dsse.InTotoPayloadType, []byte("p"), a)
 	env.PayloadType = "application/json"
 	if _, err := dsse.Verify(env, []*keys.PublicKey{a.Public()}); !errors.Is(err, dsse.ErrNoSignature) {
@@ -65,7 +67,7 @@ func TestPayloadTypeIsSigned(t *testing.T) {
 // TestInterop: envelopes verify with go-securesystemslib's PAE, and the
 // unpadded URL-safe base64 DSSE allows is read too.
 func TestInterop(t *testing.T) {
-	a := bundletest.NewSigner(t)
+	a := newSigner(t)
 	payload := []byte(`{"_type":"https://in-toto.io/Statement/v1"}`)
 	sig, err := a.Sign(ssl.PAE(dsse.InTotoPayloadType, payload))
 	if err != nil {
@@ -98,4 +100,17 @@ func TestRead(t *testing.T) {
 	if _, err := dsse.Read(strings.NewReader(tests[0].in), 10); err == nil {
 		t.Error("envelope over the cap was read")
 	}
+}
+
+func newSigner(t *testing.T) *keys.Signer {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := keys.NewSigner(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/receipt"
 )
 
 // Options say what to audit.
@@ -237,7 +237,7 @@ func (a *auditor) reconcile() {
 
 // ran reports whether an outcome means the apply changed (or tried to
 // change) the zone: steps ran.
-func ran(result string) bool {
+func ran(result receipt.OutcomeResult) bool {
 	return result == receipt.Applied || result == receipt.Failed || result == receipt.RolledBack
 }
 
@@ -295,13 +295,13 @@ func applyFindings(ap *Apply, lb *LedgerBundle) []Finding {
 // failed steps and checks: `step-failed: message [step "migrate" failed,
 // exit 1]`.
 func outcomeText(ap *Apply) string {
-	text := ap.Reason
+	text := string(ap.Reason)
 	if ap.Message != "" {
 		text += ": " + ap.Message
 	}
 	var details []string
 	for _, s := range ap.Steps {
-		if s.Result == receipt.StepFail || s.Result == receipt.TimedOut {
+		if s.Result == receipt.StepFailed || s.Result == receipt.StepTimedOut {
 			details = append(details, fmt.Sprintf("step %q %s, exit %d", s.Name, s.Result, s.ExitCode))
 		}
 	}

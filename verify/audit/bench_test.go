@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"airlock.dev/airlock/apply/receipt"
+	"airlock.dev/airlock/receipt"
 )
 
 // writeBenchFolder writes n chained receipts across two zones (each
@@ -51,7 +51,7 @@ func writeBenchFolder(tb testing.TB, dir string, n int) {
 				p.Steps = nil
 			case i%50 == 0:
 				p.Outcome = receipt.Outcome{Result: receipt.Failed, Reason: "step-failed"}
-				p.Steps[2].Result, p.Steps[2].ExitCode = receipt.StepFail, 1
+				p.Steps[2].Result, p.Steps[2].ExitCode = receipt.StepFailed, 1
 			case i%10 >= 2:
 				p.Outcome = receipt.Outcome{Result: receipt.AlreadyApplied, Reason: "already-applied"}
 				p.Steps = nil

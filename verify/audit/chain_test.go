@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/receipt"
 )
 
 // want is a finding a case expects: kind, zone, seq and file must match,

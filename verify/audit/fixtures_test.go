@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/receipt"
 )
 
 var regenFixtures = flag.Bool("regen-fixtures", false, "regenerate testdata/golden (new keys and signatures); then run with -update")
@@ -67,12 +67,12 @@ type goldenApply struct {
 	b        *testBundle
 	at       time.Time
 	operator string
-	result   string
-	reason   string
+	result   receipt.OutcomeResult
+	reason   receipt.Reason
 	message  string
 	steps    func(start time.Time) []receipt.Step
-	failed   string // a check that failed (refusals)
-	log      bool   // write an encrypted log beside it
+	failed   receipt.CheckName // a check that failed (refusals)
+	log      bool              // write an encrypted log beside it
 }
 
 func (c *chainWriter) apply(g goldenApply) {
@@ -127,11 +127,11 @@ func at(d, h, m int) time.Time {
 
 func deploySteps(start time.Time) []receipt.Step {
 	return []receipt.Step{
-		step("stop service", "run", "success", start, 3*time.Second, receipt.Succeeded, 0),
-		step("install", "deploy", "success", start.Add(3*time.Second), 41*time.Second, receipt.Succeeded, 0),
-		step("migrate", "script", "success", start.Add(44*time.Second), 95*time.Second, receipt.Succeeded, 0),
-		step("start service", "run", "success", start.Add(139*time.Second), 4*time.Second, receipt.Succeeded, 0),
-		step("roll back", "rollback", "failure", time.Time{}, 0, receipt.Skipped, 0),
+		step("stop service", "run", "success", start, 3*time.Second, receipt.StepSucceeded, 0),
+		step("install", "deploy", "success", start.Add(3*time.Second), 41*time.Second, receipt.StepSucceeded, 0),
+		step("migrate", "script", "success", start.Add(44*time.Second), 95*time.Second, receipt.StepSucceeded, 0),
+		step("start service", "run", "success", start.Add(139*time.Second), 4*time.Second, receipt.StepSucceeded, 0),
+		step("roll back", "rollback", "failure", time.Time{}, 0, receipt.StepSkipped, 0),
 	}
 }
 
@@ -141,7 +141,7 @@ func writeGoldenEast(t *testing.T, c *chainWriter, bs map[string]*testBundle) {
 		message: `step "migrate" failed after 3 attempts`, log: true,
 		steps: func(s time.Time) []receipt.Step {
 			st := deploySteps(s)[:3]
-			st[2] = step("migrate", "script", "success", s.Add(44*time.Second), 62*time.Second, receipt.StepFail, 1)
+			st[2] = step("migrate", "script", "success", s.Add(44*time.Second), 62*time.Second, receipt.StepFailed, 1)
 			st[2].Attempts = 3
 			return st
 		}})
@@ -149,8 +149,8 @@ func writeGoldenEast(t *testing.T, c *chainWriter, bs map[string]*testBundle) {
 		message: `step "start service" failed; rolled back to 2.4.0`,
 		steps: func(s time.Time) []receipt.Step {
 			st := deploySteps(s)
-			st[3] = step("start service", "run", "success", s.Add(139*time.Second), 30*time.Second, receipt.StepFail, 3)
-			st[4] = step("roll back", "rollback", "failure", s.Add(170*time.Second), 12*time.Second, receipt.Succeeded, 0)
+			st[3] = step("start service", "run", "success", s.Add(139*time.Second), 30*time.Second, receipt.StepFailed, 3)
+			st[4] = step("roll back", "rollback", "failure", s.Add(170*time.Second), 12*time.Second, receipt.StepSucceeded, 0)
 			return st
 		}})
 	c.apply(goldenApply{b: bs["B4"], at: at(11, 9, 0), operator: "alice", result: receipt.Applied, reason: "ok", steps: deploySteps})
@@ -164,12 +164,12 @@ func writeGoldenWest(t *testing.T, c *chainWriter, bs map[string]*testBundle) {
 	c.apply(goldenApply{b: bs["B1"], at: at(3, 14, 0), operator: "bob", result: receipt.Applied, reason: "ok", steps: deploySteps})
 	c.apply(goldenApply{b: bs["R1"], at: at(4, 10, 0), operator: "bob", result: receipt.Applied, reason: "ok",
 		steps: func(s time.Time) []receipt.Step {
-			return []receipt.Step{step("install", "deploy", "success", s, 12*time.Second, receipt.Succeeded, 0)}
+			return []receipt.Step{step("install", "deploy", "success", s, 12*time.Second, receipt.StepSucceeded, 0)}
 		}})
 	c.apply(goldenApply{b: bs["B4"], at: at(12, 16, 0), operator: "bob", result: receipt.Applied, reason: "ok", steps: deploySteps})
 	c.apply(goldenApply{b: bs["R2"], at: at(13, 11, 0), operator: "erin", result: receipt.Applied, reason: "ok",
 		steps: func(s time.Time) []receipt.Step {
-			return []receipt.Step{step("install", "deploy", "success", s, 14*time.Second, receipt.Succeeded, 0)}
+			return []receipt.Step{step("install", "deploy", "success", s, 14*time.Second, receipt.StepSucceeded, 0)}
 		}})
 	c.apply(goldenApply{b: bs["B3"], at: at(20, 9, 0), operator: "bob", result: receipt.Refused, reason: "expired",
 		message: "bundle expired 2026-03-16 12:00:00Z", failed: "expiry"})

@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/receipt"
 )
 
 // t0 is the start of the test fixtures' month.
@@ -189,8 +189,8 @@ func (c *chainWriter) predicate() *receipt.Predicate {
 		Time:       receipt.Times{Started: start, Finished: start.Add(2 * time.Minute), Source: "system"},
 		Checks:     okChecks(),
 		Steps: []receipt.Step{
-			step("install", "deploy", "success", start, 30*time.Second, receipt.Succeeded, 0),
-			step("start service", "run", "success", start.Add(30*time.Second), 5*time.Second, receipt.Succeeded, 0),
+			step("install", "deploy", "success", start, 30*time.Second, receipt.StepSucceeded, 0),
+			step("start service", "run", "success", start.Add(30*time.Second), 5*time.Second, receipt.StepSucceeded, 0),
 		},
 		Outcome: receipt.Outcome{Result: receipt.Applied, Reason: "ok"},
 	}
@@ -235,16 +235,16 @@ func (c *chainWriter) write(seq uint64, data []byte) string {
 
 func okChecks() []receipt.Check {
 	var cs []receipt.Check
-	for _, n := range []string{"statement-signature", "approval", "expiry", "target", "sequence", "manifest", "payload"} {
+	for _, n := range []receipt.CheckName{"statement-signature", "approval", "expiry", "target", "sequence", "manifest", "payload"} {
 		cs = append(cs, receipt.Check{Name: n, Result: receipt.Pass})
 	}
 	return cs
 }
 
-func step(name, kind, when string, start time.Time, d time.Duration, result string, exit int) receipt.Step {
+func step(name, kind, when string, start time.Time, d time.Duration, result receipt.StepResult, exit int) receipt.Step {
 	s := receipt.Step{Name: name, Kind: kind, When: when, Started: start, Finished: start.Add(d), Attempts: 1, ExitCode: exit, Result: result,
 		StdoutSHA256: sha256Hex([]byte(name + "out")), StderrSHA256: sha256Hex([]byte(name + "err"))}
-	if result == receipt.StepFail {
+	if result == receipt.StepFailed {
 		s.Error = fmt.Sprintf("exit status %d", exit)
 	}
 	return s

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"airlock.dev/airlock/apply/receipt"
+	"airlock.dev/airlock/receipt"
 )
 
 // gapReport audits a copy of the golden fixture with pci-west seq 3 removed.

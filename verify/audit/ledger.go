@@ -10,11 +10,11 @@ import (
 	"slices"
 	"strings"
 
-	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/receipt"
 )
 
 // LedgerSuffix names the files read from the ledger folder.
@@ -133,8 +133,8 @@ func examineLedgerBytes(rel string, data []byte, ledgerKeys []*keys.PublicKey) (
 	switch {
 	case st.PredicateType != bundle.PredicateType:
 		return nil, fmt.Errorf("predicate type %q, want %q", clip(st.PredicateType), bundle.PredicateType)
-	case p.FormatVersion != bundle.FormatVersion:
-		return nil, fmt.Errorf("bundle format version %d, this airlock reads %d", p.FormatVersion, bundle.FormatVersion)
+	case !bundle.KnownFormat(p.FormatVersion):
+		return nil, fmt.Errorf("bundle format version %d, this airlock reads %d to %d", p.FormatVersion, bundle.MinFormatVersion, bundle.FormatVersion)
 	}
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("bundle statement: %w", err)

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/receipt"
 )
 
 // ledgerScene is a zone, its ledger and the keys involved.

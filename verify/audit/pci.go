@@ -5,8 +5,8 @@ import (
 	"slices"
 	"strings"
 
-	"airlock.dev/airlock/apply/receipt"
-	"airlock.dev/airlock/verify"
+	"airlock.dev/airlock/receipt"
+	"airlock.dev/airlock/zone"
 )
 
 // pciRow maps one PCI DSS v4.0.1 requirement to the receipt fields that
@@ -191,7 +191,7 @@ func separated(a *Apply) bool {
 		return false
 	}
 	for _, s := range a.Bundle.Signers {
-		if s.Role != verify.RoleApprove && slices.Contains(approvers, s.KeyID) {
+		if s.Role != zone.RoleApprove && slices.Contains(approvers, s.KeyID) {
 			return false
 		}
 	}

@@ -7,11 +7,11 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"airlock.dev/airlock/apply/receipt"
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/receipt"
 )
 
 // Bounds on what an Apply keeps from a receipt, so that memory per receipt

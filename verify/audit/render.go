@@ -92,7 +92,7 @@ func (r *Report) tableApplies(w io.Writer) {
 		for _, a := range z.Applies {
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s", z.Name, a.Seq, stamp(a.Started),
 				cell(bundleVersion(a.Bundle.Name, a.Bundle.Version)), channelSeq(a.Bundle.Channel, a.Bundle.Sequence),
-				a.Result, cell(a.Reason), cell(operatorName(a.Operator)), keyList(a.Bundle.Approvers()))
+				a.Result, cell(string(a.Reason)), cell(operatorName(a.Operator)), keyList(a.Bundle.Approvers()))
 			if r.Ledger != nil {
 				fmt.Fprintf(tw, "\t%s", a.Ledger)
 			}

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"airlock.dev/airlock/apply/receipt"
-	"airlock.dev/airlock/verify"
+	"airlock.dev/airlock/receipt"
+	"airlock.dev/airlock/zone"
 )
 
 // ReportFormatVersion is the version of the JSON report. Fields are only
@@ -69,7 +69,7 @@ type Outcomes struct {
 	RolledBack     int `json:"rolledBack"`
 }
 
-func (o *Outcomes) add(result string) {
+func (o *Outcomes) add(result receipt.OutcomeResult) {
 	switch result {
 	case receipt.Applied:
 		o.Applied++
@@ -118,19 +118,19 @@ type Apply struct {
 	SHA256     string `json:"sha256"`
 	PrevSHA256 string `json:"prevSha256"`
 	// KeyID is the receipt key whose signature verified.
-	KeyID       string           `json:"keyId"`
-	Started     time.Time        `json:"started"`
-	Finished    time.Time        `json:"finished"`
-	ClockSource string           `json:"clockSource,omitempty"`
-	Host        string           `json:"host"`
-	Applier     string           `json:"applier,omitempty"`
-	Operator    receipt.Operator `json:"operator"`
-	Bundle      BundleRef        `json:"bundle"`
-	Result      string           `json:"result"`
-	Reason      string           `json:"reason"`
-	Message     string           `json:"message,omitempty"`
-	Resumed     bool             `json:"resumed,omitempty"`
-	Overrides   []string         `json:"overrides,omitempty"`
+	KeyID       string                `json:"keyId"`
+	Started     time.Time             `json:"started"`
+	Finished    time.Time             `json:"finished"`
+	ClockSource string                `json:"clockSource,omitempty"`
+	Host        string                `json:"host"`
+	Applier     string                `json:"applier,omitempty"`
+	Operator    receipt.Operator      `json:"operator"`
+	Bundle      BundleRef             `json:"bundle"`
+	Result      receipt.OutcomeResult `json:"result"`
+	Reason      receipt.Reason        `json:"reason"`
+	Message     string                `json:"message,omitempty"`
+	Resumed     bool                  `json:"resumed,omitempty"`
+	Overrides   []string              `json:"overrides,omitempty"`
 	// FailedChecks are the verification checks that did not pass.
 	FailedChecks []receipt.Check `json:"failedChecks,omitempty"`
 	// Ledger is the reconciliation: "match" (by statement digest),
@@ -154,7 +154,7 @@ type BundleRef struct {
 func (b BundleRef) Approvers() []string {
 	var out []string
 	for _, s := range b.Signers {
-		if s.Role == verify.RoleApprove {
+		if s.Role == zone.RoleApprove {
 			out = append(out, s.KeyID)
 		}
 	}
@@ -163,15 +163,15 @@ func (b BundleRef) Approvers() []string {
 
 // Step is one step of an apply, without its output.
 type Step struct {
-	Name     string    `json:"name"`
-	Kind     string    `json:"kind"`
-	When     string    `json:"when,omitempty"`
-	Result   string    `json:"result"`
-	ExitCode int       `json:"exitCode"`
-	Attempts int       `json:"attempts"`
-	Started  time.Time `json:"started,omitzero"`
-	Finished time.Time `json:"finished,omitzero"`
-	Error    string    `json:"error,omitempty"`
+	Name     string             `json:"name"`
+	Kind     string             `json:"kind"`
+	When     string             `json:"when,omitempty"`
+	Result   receipt.StepResult `json:"result"`
+	ExitCode int                `json:"exitCode"`
+	Attempts int                `json:"attempts"`
+	Started  time.Time          `json:"started,omitzero"`
+	Finished time.Time          `json:"finished,omitzero"`
+	Error    string             `json:"error,omitempty"`
 }
 
 // Ledger is the reconciliation with the builder's ledger.
@@ -218,14 +218,14 @@ type LedgerBundle struct {
 
 // ApplyRef points from a ledger bundle to a receipt.
 type ApplyRef struct {
-	Zone      string    `json:"zone"`
-	Seq       uint64    `json:"seq"`
-	File      string    `json:"file"`
-	Started   time.Time `json:"started"`
-	Result    string    `json:"result"`
-	Reason    string    `json:"reason"`
-	Operator  string    `json:"operator"`
-	Approvers []string  `json:"approvers,omitempty"`
+	Zone      string                `json:"zone"`
+	Seq       uint64                `json:"seq"`
+	File      string                `json:"file"`
+	Started   time.Time             `json:"started"`
+	Result    receipt.OutcomeResult `json:"result"`
+	Reason    receipt.Reason        `json:"reason"`
+	Operator  string                `json:"operator"`
+	Approvers []string              `json:"approvers,omitempty"`
 }
 
 // OK reports whether the audit passed: no finding of severity "error".

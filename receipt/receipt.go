@@ -1,6 +1,7 @@
-// Package receipt defines the signed audit receipt that `airlock apply`
-// writes for every apply — succeeded, failed, rolled back or refused — and
-// reads receipts back for `airlock receipt verify` and `airlock audit`.
+// Package receipt owns the receipt format: the signed audit receipt that
+// `airlock apply` writes for every apply — succeeded, failed, rolled back
+// or refused — read back by `airlock receipt verify` and `airlock audit`,
+// and the files beside it (the deployed file list and the encrypted log).
 //
 // A receipt is a DSSE envelope (payload type application/vnd.in-toto+json)
 // holding an in-toto Statement v1 whose predicate type is [PredicateType],
@@ -17,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,8 +33,11 @@ const (
 	StatementType = intoto.StatementType
 	// PredicateType identifies an airlock receipt predicate.
 	PredicateType = "https://airlock.dev/receipt/v1"
-	// FormatVersion is the receipt predicate version this code writes and reads.
-	FormatVersion = 1
+	// FormatVersion is the receipt predicate version this code writes. It
+	// reads every version from MinFormatVersion to FormatVersion.
+	FormatVersion = 2
+	// MinFormatVersion is the oldest receipt version this code reads.
+	MinFormatVersion = 1
 	// MaxSize caps a receipt envelope before it is parsed.
 	MaxSize = 8 << 20
 	// TailSize is how many bytes of masked output a step keeps in the receipt.
@@ -42,25 +47,98 @@ const (
 	MaxListedFiles = 1000
 )
 
+// OutcomeResult is the result of an apply as a whole.
+type OutcomeResult string
+
 // Outcome results.
 const (
-	Applied        = "applied"
-	AlreadyApplied = "already-applied"
-	Refused        = "refused"
-	Failed         = "failed"
-	RolledBack     = "rolled-back"
+	Applied        OutcomeResult = "applied"         // every step ran; the release is current
+	AlreadyApplied OutcomeResult = "already-applied" // the same bundle was applied before; nothing ran
+	Refused        OutcomeResult = "refused"         // nothing ran: a check failed or the bundle could not be read
+	Failed         OutcomeResult = "failed"          // a step failed and the zone could not be fully rolled back
+	RolledBack     OutcomeResult = "rolled-back"     // a step failed or the apply was interrupted; the previous release is current
 )
 
-// Check and step results.
+// OutcomeResults lists every outcome result.
+var OutcomeResults = []OutcomeResult{Applied, AlreadyApplied, Refused, Failed, RolledBack}
+
+// Reason is a stable code for why an apply ended as it did. A refusal
+// because a check failed has that check's name as its reason.
+type Reason string
+
+// Reasons other than check names.
 const (
-	Pass      = "pass"
-	Fail      = "fail"
-	Skip      = "skip"
-	Succeeded = "succeeded"
-	StepFail  = "failed"
-	TimedOut  = "timed-out"
-	Skipped   = "skipped"
+	ReasonOK               Reason = "ok"
+	ReasonAlreadyApplied   Reason = "already-applied"
+	ReasonStepFailed       Reason = "step-failed"
+	ReasonInterrupted      Reason = "interrupted"
+	ReasonBundleUnreadable Reason = "bundle-unreadable" // the bundle could not be opened
+	ReasonUnverifiable     Reason = "unverifiable"      // verification could not finish (an I/O error)
+	ReasonStaging          Reason = "staging"           // the payload could not be staged (an I/O error, not a mismatch)
 )
+
+// Reasons lists every reason: the codes above, then every check name.
+func Reasons() []Reason {
+	out := []Reason{ReasonOK, ReasonAlreadyApplied, ReasonStepFailed, ReasonInterrupted,
+		ReasonBundleUnreadable, ReasonUnverifiable, ReasonStaging}
+	for _, c := range CheckNames {
+		out = append(out, Reason(c))
+	}
+	return out
+}
+
+// CheckName names one check of a bundle, in the order they run (see
+// doc/design.md, "the order of checks").
+type CheckName string
+
+// Check names.
+const (
+	CheckEnvelope      CheckName = "envelope"
+	CheckSignature     CheckName = "signature"
+	CheckPayloadType   CheckName = "payload-type"
+	CheckPredicateType CheckName = "predicate-type"
+	CheckFormat        CheckName = "format-version"
+	CheckExpiry        CheckName = "expiry"
+	CheckTarget        CheckName = "target"
+	CheckSequence      CheckName = "sequence"
+	CheckManifest      CheckName = "manifest"
+	CheckParts         CheckName = "parts"
+	CheckDecrypt       CheckName = "decrypt"
+	CheckExtract       CheckName = "extract"
+	CheckVariables     CheckName = "variables"
+)
+
+// CheckNames lists every check, in the order they run.
+var CheckNames = []CheckName{CheckEnvelope, CheckSignature, CheckPayloadType, CheckPredicateType,
+	CheckFormat, CheckExpiry, CheckTarget, CheckSequence, CheckManifest, CheckParts,
+	CheckDecrypt, CheckExtract, CheckVariables}
+
+// CheckResult is the result of one check.
+type CheckResult string
+
+// Check results.
+const (
+	Pass CheckResult = "pass"
+	Fail CheckResult = "fail"
+	Skip CheckResult = "skip"
+)
+
+// CheckResults lists every check result.
+var CheckResults = []CheckResult{Pass, Fail, Skip}
+
+// StepResult is the result of one step.
+type StepResult string
+
+// Step results.
+const (
+	StepSucceeded StepResult = "succeeded"
+	StepFailed    StepResult = "failed"
+	StepTimedOut  StepResult = "timed-out"
+	StepSkipped   StepResult = "skipped" // its when: did not match
+)
+
+// StepResults lists every step result.
+var StepResults = []StepResult{StepSucceeded, StepFailed, StepTimedOut, StepSkipped}
 
 // Statement is the in-toto Statement carrying a receipt.
 type Statement = intoto.Statement[Predicate]
@@ -154,25 +232,25 @@ type Times struct {
 
 // Check is one verification check and its result.
 type Check struct {
-	Name   string `json:"name"`
-	Result string `json:"result"` // pass | fail | skip
-	Detail string `json:"detail,omitempty"`
+	Name   CheckName   `json:"name"`
+	Result CheckResult `json:"result"`
+	Detail string      `json:"detail,omitempty"`
 }
 
 // Step is one executed (or skipped) step.
 type Step struct {
-	Name         string    `json:"name"`
-	Kind         string    `json:"kind"` // run | script | deploy | rollback
-	When         string    `json:"when"`
-	Started      time.Time `json:"started,omitzero"`
-	Finished     time.Time `json:"finished,omitzero"`
-	Attempts     int       `json:"attempts"`
-	ExitCode     int       `json:"exitCode"`
-	Result       string    `json:"result"` // succeeded | failed | timed-out | skipped
-	StdoutSHA256 string    `json:"stdoutSha256,omitempty"`
-	StderrSHA256 string    `json:"stderrSha256,omitempty"`
-	Tail         string    `json:"tail,omitempty"` // last TailSize bytes of masked output
-	Error        string    `json:"error,omitempty"`
+	Name         string     `json:"name"`
+	Kind         string     `json:"kind"` // the step kind in the manifest: run | script | deploy
+	When         string     `json:"when"` // success | failure | always
+	Started      time.Time  `json:"started,omitzero"`
+	Finished     time.Time  `json:"finished,omitzero"`
+	Attempts     int        `json:"attempts"`
+	ExitCode     int        `json:"exitCode"`
+	Result       StepResult `json:"result"`
+	StdoutSHA256 string     `json:"stdoutSha256,omitempty"`
+	StderrSHA256 string     `json:"stderrSha256,omitempty"`
+	Tail         string     `json:"tail,omitempty"` // last TailSize bytes of masked output
+	Error        string     `json:"error,omitempty"`
 }
 
 // File is a deployed file.
@@ -183,9 +261,9 @@ type File struct {
 
 // Outcome is the result of the apply as a whole.
 type Outcome struct {
-	Result  string `json:"result"` // applied | already-applied | refused | failed | rolled-back
-	Reason  string `json:"reason"` // a stable code, e.g. "ok", "signature", "step-failed"
-	Message string `json:"message,omitempty"`
+	Result  OutcomeResult `json:"result"`
+	Reason  Reason        `json:"reason"`
+	Message string        `json:"message,omitempty"`
 }
 
 // Release records the deploy switch: what was current before and after.
@@ -317,8 +395,8 @@ func decode(payload, envelope []byte) (*Receipt, error) {
 		return nil, &VerifyError{Reason: fmt.Sprintf("predicate type %q, want %q", st.PredicateType, PredicateType)}
 	}
 	p := &st.Predicate
-	if p.FormatVersion != FormatVersion {
-		return nil, &VerifyError{Reason: fmt.Sprintf("format version %d, this airlock reads %d", p.FormatVersion, FormatVersion)}
+	if p.FormatVersion < MinFormatVersion || p.FormatVersion > FormatVersion {
+		return nil, &VerifyError{Reason: fmt.Sprintf("format version %d, this airlock reads %d to %d", p.FormatVersion, MinFormatVersion, FormatVersion)}
 	}
 	if err := p.validate(); err != nil {
 		return nil, &VerifyError{Reason: "predicate", Err: err}
@@ -340,9 +418,7 @@ func (p *Predicate) validate() error {
 	case p.ReceiptID == "":
 		return errors.New("no receiptId")
 	}
-	switch p.Outcome.Result {
-	case Applied, AlreadyApplied, Refused, Failed, RolledBack:
-	default:
+	if !slices.Contains(OutcomeResults, p.Outcome.Result) {
 		return fmt.Errorf("unknown outcome %q", p.Outcome.Result)
 	}
 	return nil

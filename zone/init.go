@@ -1,20 +1,19 @@
-package apply
+package zone
 
 import (
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
 
 	"filippo.io/age"
 
 	"airlock.dev/airlock/internal/atomicfile"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/internal/names"
 )
 
-// Files that InitZone writes.
+// Files that Init writes.
 const (
 	ZoneIdentityFile  = "zone.agekey"
 	ZoneRecipientFile = "zone.recipient"
@@ -24,10 +23,8 @@ const (
 	KeysDir           = "keys"
 )
 
-var zoneNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
-
-// ZoneOptions configures InitZone.
-type ZoneOptions struct {
+// InitOptions configures Init.
+type InitOptions struct {
 	Dir         string   // zone directory to create or fill (must not hold a trust.yaml)
 	Zone        string   // zone name, e.g. pci-east
 	ReleaseKeys []string // public key files of the release role
@@ -36,20 +33,20 @@ type ZoneOptions struct {
 	PostQuantum bool     // make a hybrid ML-KEM-768 + X25519 age identity
 }
 
-// Zone is what InitZone created.
-type Zone struct {
+// Created is what Init made.
+type Created struct {
 	Trust      string // path of trust.yaml
 	Recipient  string // age recipient to encrypt bundles to
 	ReceiptPub string // receipt public key file, for auditors
 }
 
-// InitZone creates a zone directory: an age identity and its recipient, a
+// Init creates a zone directory: an age identity and its recipient, a
 // receipt signing key pair, copies of the trusted public keys, and a
 // trust.yaml that references them by relative path, complete as written.
 // Secret files are created 0600 and never overwritten.
-func InitZone(o ZoneOptions) (*Zone, error) {
-	if !zoneNameRE.MatchString(o.Zone) {
-		return nil, fmt.Errorf("zone %q: want lowercase letters, digits, '.', '_' or '-' (e.g. pci-east)", o.Zone)
+func Init(o InitOptions) (*Created, error) {
+	if !names.Valid(o.Zone) {
+		return nil, fmt.Errorf("zone %q: want a name such as pci-east (%s)", o.Zone, names.Want)
 	}
 	if len(o.ReleaseKeys) == 0 {
 		return nil, errors.New("zone init: at least one release key is required")
@@ -86,12 +83,26 @@ func InitZone(o ZoneOptions) (*Zone, error) {
 	if state == "" {
 		state = "state"
 	}
-	trust := trustYAML(o.Zone, release, approve, state)
-	path := filepath.Join(o.Dir, TrustFile)
-	if err := atomicfile.WriteNew(path, []byte(trust), 0o644); err != nil {
+	doc := &Document{
+		APIVersion: APIVersion,
+		Zone:       o.Zone,
+		Roles:      map[string]RoleKeys{RoleRelease: {Threshold: 1, Keys: release}},
+		Identities: []string{ZoneIdentityFile},
+		Receipts:   Receipts{Key: ReceiptKeyFile, PublicKey: ReceiptPubFile},
+		State:      state,
+	}
+	if len(approve) > 0 {
+		doc.Roles[RoleApprove] = RoleKeys{Threshold: 1, Keys: approve}
+	}
+	trust, err := doc.Marshal()
+	if err != nil {
 		return nil, err
 	}
-	return &Zone{Trust: path, Recipient: recipient, ReceiptPub: filepath.Join(o.Dir, ReceiptPubFile)}, nil
+	path := filepath.Join(o.Dir, TrustFile)
+	if err := atomicfile.WriteNew(path, trust, 0o644); err != nil {
+		return nil, err
+	}
+	return &Created{Trust: path, Recipient: recipient, ReceiptPub: filepath.Join(o.Dir, ReceiptPubFile)}, nil
 }
 
 // copyKeys validates public keys and copies them to keys/<role>-N.pub.
@@ -139,35 +150,4 @@ func writeIdentity(dir string, pq bool) (string, error) {
 		return "", err
 	}
 	return recipient, nil
-}
-
-func trustYAML(zone string, release, approve []string, state string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "# airlock trust policy for zone %s. Paths are relative to this file.\n", zone)
-	fmt.Fprintf(&b, "apiVersion: airlock/v1\nzone: %s\n", zone)
-	b.WriteString("roles:\n")
-	role := func(name string, ks []string) {
-		fmt.Fprintf(&b, "  %s:\n    threshold: 1\n    keys:\n", name)
-		for _, k := range ks {
-			fmt.Fprintf(&b, "      - %s\n", k)
-		}
-	}
-	role("release", release)
-	if len(approve) > 0 {
-		role("approve", approve)
-	}
-	fmt.Fprintf(&b, "identities:\n  - %s\n", ZoneIdentityFile)
-	fmt.Fprintf(&b, "receipts:\n  key: %s\n  publicKey: %s\n", ReceiptKeyFile, ReceiptPubFile)
-	fmt.Fprintf(&b, "state: %s\n", yamlString(state))
-	b.WriteString("# variables:        # zone values for variables the bundle declares\n#   LogLevel: warn\n")
-	b.WriteString("# auditors:         # age recipients of the full, masked step logs\n#   - age1...\n")
-	return b.String()
-}
-
-// yamlString quotes s for YAML when it is not a plain word.
-func yamlString(s string) string {
-	if regexp.MustCompile(`^[A-Za-z0-9/._-]+$`).MatchString(s) {
-		return s
-	}
-	return fmt.Sprintf("%q", s)
 }

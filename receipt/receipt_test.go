@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"airlock.dev/airlock/internal/bundletest"
+	"airlock.dev/airlock/bundle/bundletest"
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/keys"
 )
