@@ -16,8 +16,8 @@ import (
 
 	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/keys"
-	"airlock.dev/airlock/internal/pkcs11key"
 	"airlock.dev/airlock/internal/names"
+	"airlock.dev/airlock/internal/pkcs11key"
 )
 
 // Role names.
