@@ -382,6 +382,7 @@ public class Load {
 // variables' values and every other key is unchanged.
 func TestPropertiesWithJava(t *testing.T) {
 	needTool(t, "java")
+	needTool(t, "javac") // the source launcher needs the compiler
 	src := filepath.Join(t.TempDir(), "Load.java")
 	if err := os.WriteFile(src, []byte(javaLoad), 0o644); err != nil {
 		t.Fatal(err)
