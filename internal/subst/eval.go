@@ -174,7 +174,7 @@ func (e *evaluator) operand(o operand) (string, bool, error) {
 	return e.expr(o.expr)
 }
 
-// truthy is Octopus's rule: a value is false when it is empty, "0", or
+// truthy is Octostache's rule: a value is false when it is empty, "0", or
 // "False" or "No" in any case with any white space around; true otherwise.
 func truthy(v string) bool {
 	t := strings.TrimSpace(v)

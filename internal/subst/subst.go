@@ -46,9 +46,10 @@
 //	#{unless Tls}http#{else}https#{/unless}
 //	#{each host in Hosts}server #{host}#{if each.Last};#{else},#{/if}#{/each}
 //
-// An #{if} holds when its value is true by Octopus's rule: false when it is
-// empty, "0", or "false" or "no" in any case with white space around, and
-// true otherwise (so "False", " NO " and "0" are false, " 0" is true). A
+// An #{if} holds when its value is true by the rule of Octopus's template
+// engine (Octostache): false when it is empty, "0", or "false" or "no" in
+// any case with white space around, and true otherwise (so "False", " NO "
+// and "0" are false; " 0" and white space alone are true). A
 // condition may compare two operands with == or != (exact, case-sensitive
 // comparison); an operand is a name with filters or "quoted text".
 // #{unless} inverts the condition; only #{if} has #{elseif}; both may end
