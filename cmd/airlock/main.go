@@ -76,7 +76,7 @@ func newRootCommand() *cobra.Command {
 		PersistentPreRunE: func(c *cobra.Command, _ []string) error { return checkRequiredFlags(c) },
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &usageError{err: fmt.Errorf("%w (see 'airlock %s --help')", err, c.Name())}
+		return &usageError{err: fmt.Errorf("%w (%s)", err, helpHint(c))}
 	})
 	for _, c := range commands() {
 		root.AddCommand(c)
@@ -107,7 +107,7 @@ func checkRequiredFlags(c *cobra.Command) error {
 		}
 	})
 	if len(missing) > 0 {
-		return usageErrorf("required flag(s) %s not set (see 'airlock %s --help')", strings.Join(missing, ", "), c.CommandPath()[len("airlock "):])
+		return usageErrorf("required flag(s) %s not set (%s)", strings.Join(missing, ", "), helpHint(c))
 	}
 	return nil
 }
@@ -118,7 +118,7 @@ func wrapArgs(c *cobra.Command) {
 		orig := c.Args
 		c.Args = func(cmd *cobra.Command, args []string) error {
 			if err := orig(cmd, args); err != nil {
-				return &usageError{err: fmt.Errorf("%w (see 'airlock %s --help')", err, strings.TrimPrefix(cmd.CommandPath(), "airlock "))}
+				return &usageError{err: fmt.Errorf("%w (%s)", err, helpHint(cmd))}
 			}
 			return nil
 		}
@@ -126,6 +126,11 @@ func wrapArgs(c *cobra.Command) {
 	for _, sub := range c.Commands() {
 		wrapArgs(sub)
 	}
+}
+
+// helpHint points at the help of the command a usage mistake was made in.
+func helpHint(c *cobra.Command) string {
+	return "see '" + c.CommandPath() + " --help'"
 }
 
 // exitCode maps an error to the process exit code; it is the only place
