@@ -166,7 +166,7 @@ func (a *applier) deployStep(vr *verify.Result, staged *stage.Staged, s bundle.S
 	if pkg == nil {
 		return fail(fmt.Errorf("package %q is not in the manifest", s.Deploy))
 	}
-	res, err := install(staged.Root, vr.Manifest, *pkg, deployedOnce(vr.Manifest, s.Deploy), to, vr.Statement.Predicate.Version, s.Substitute, vars)
+	res, err := install(staged.Root, vr.Manifest, *pkg, deployedOnce(vr.Manifest, s.Deploy), to, vr.Statement.Predicate.Version, vr.Manifest.SubstituteGlobs(&s), vars)
 	if err != nil {
 		return fail(fmt.Errorf("install %s into %s: %w", s.Deploy, to, err))
 	}
