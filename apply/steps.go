@@ -44,6 +44,8 @@ func (a *applier) runSteps(ctx context.Context, vr *verify.Result, staged *stage
 			ok = a.deployStep(vr, staged, s, vars, masker, &rs)
 		case bundle.KindRun, bundle.KindScript:
 			ok = a.runStep(ctx, staged, s, vars, masker, &rs)
+		case bundle.KindCheck:
+			ok = a.checkStep(ctx, s, vars, masker, &rs)
 		default:
 			rs.Result, rs.Error = receipt.StepFailed, fmt.Sprintf("step kind %q is not supported by this airlock", s.Kind())
 		}
@@ -118,6 +120,12 @@ func (a *applier) runStep(ctx context.Context, staged *stage.Staged, s bundle.St
 		cmd.Inline = text
 	} else {
 		cmd.Script = filepath.Join(staged.Root, filepath.FromSlash(s.Script))
+		if s.Substitute.Script {
+			if cmd.Script, err = substitutedScript(cmd.Script, outDir, vars); err != nil {
+				rs.Result, rs.Error = receipt.StepFailed, fmt.Sprintf("substitute %s: %v", s.Script, err)
+				return false
+			}
+		}
 	}
 	r := steprun.Run(ctx, cmd)
 	rs.Started, rs.Finished, rs.Attempts, rs.ExitCode = r.Started.UTC(), r.Finished.UTC(), r.Attempts, r.ExitCode

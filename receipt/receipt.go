@@ -240,7 +240,7 @@ type Check struct {
 // Step is one executed (or skipped) step.
 type Step struct {
 	Name         string     `json:"name"`
-	Kind         string     `json:"kind"` // the step kind in the manifest: run | script | deploy
+	Kind         string     `json:"kind"` // the step kind in the manifest: run | script | deploy | check
 	When         string     `json:"when"` // success | failure | always
 	Started      time.Time  `json:"started,omitzero"`
 	Finished     time.Time  `json:"finished,omitzero"`
@@ -251,6 +251,11 @@ type Step struct {
 	StderrSHA256 string     `json:"stderrSha256,omitempty"`
 	Tail         string     `json:"tail,omitempty"` // last TailSize bytes of masked output
 	Error        string     `json:"error,omitempty"`
+
+	// Format version 2: what a check step polled (attempts are Attempts).
+	Check      string `json:"check,omitempty"`      // the URL or HOST:PORT, references resolved, secrets masked
+	LastStatus int    `json:"lastStatus,omitempty"` // HTTP status of the last attempt that got a response
+	Duration   string `json:"duration,omitempty"`   // how long the check polled, such as 4.02s
 }
 
 // File is a deployed file.
