@@ -193,10 +193,25 @@ func (a *applier) deployStep(vr *verify.Result, staged *stage.Staged, s bundle.S
 	if err := a.recordFiles(res.files); err != nil {
 		return fail(err)
 	}
-	a.j.Receipt.Release = &receipt.Release{Previous: res.sw.Previous, Current: res.sw.Next}
+	a.j.Receipt.Release = &receipt.Release{Previous: res.sw.Previous, Current: res.sw.Next, Target: to}
+	a.recordReleases()
 	fmt.Fprintf(a.o.Stdout, "deployed %s to %s (%d files); %s/current -> %s\n", s.Deploy, res.dir, len(res.files), to, res.sw.Next)
 	rs.Finished, rs.Result = a.o.Now().UTC(), receipt.StepSucceeded
 	return true
+}
+
+// recordReleases lists every deploy switch of this apply in the receipt,
+// each target with the release it is on now.
+func (a *applier) recordReleases() {
+	var out []receipt.Release
+	for _, sw := range a.j.Switches {
+		current := sw.Next
+		if sw.Reverted {
+			current = sw.Previous
+		}
+		out = append(out, receipt.Release{Target: sw.To, Previous: sw.Previous, Current: current})
+	}
+	a.j.Receipt.Releases = out
 }
 
 // deployedOnce reports whether only one step deploys the package, so its
@@ -231,7 +246,8 @@ func (a *applier) revert() error {
 		fmt.Fprintf(a.o.Stdout, "rolled back %s/current -> %s\n", sw.To, orNone(sw.Previous))
 	}
 	if len(a.j.Switches) > 0 {
-		a.j.Receipt.Release = &receipt.Release{Previous: a.j.Switches[0].Previous, Current: a.j.Switches[0].Previous}
+		a.j.Receipt.Release = &receipt.Release{Previous: a.j.Switches[0].Previous, Current: a.j.Switches[0].Previous, Target: a.j.Switches[0].To}
+		a.recordReleases()
 	}
 	if err := a.st.save(a.j, jReverted); err != nil {
 		errs = append(errs, err)

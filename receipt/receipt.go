@@ -168,8 +168,9 @@ type Predicate struct {
 	Outcome       Outcome    `json:"outcome"`
 	Logs          *LogRef    `json:"logs,omitempty"`
 	Resumed       bool       `json:"resumed,omitempty"`
-	Release       *Release   `json:"release,omitempty"`
-	Reapply       bool       `json:"reapply,omitempty"` // --force-reapply was given
+	Release       *Release   `json:"release,omitempty"`  // the last deploy switch (the first, after a rollback)
+	Releases      []Release  `json:"releases,omitempty"` // format 2: every deploy switch, in step order
+	Reapply       bool       `json:"reapply,omitempty"`  // --force-reapply was given
 	Override      []Override `json:"overrides,omitempty"`
 }
 
@@ -275,6 +276,9 @@ type Outcome struct {
 type Release struct {
 	Previous string `json:"previous,omitempty"`
 	Current  string `json:"current,omitempty"`
+	// Target, format version 2: the deploy target directory whose current
+	// link this is.
+	Target string `json:"target,omitempty"`
 }
 
 // Override records an operator decision that bypassed a default refusal.
