@@ -157,6 +157,10 @@ func (a *applier) deployStep(vr *verify.Result, staged *stage.Staged, s bundle.S
 		rs.Error = masker.String(err.Error())
 		return false
 	}
+	if len(s.Structured) > 0 || len(s.Files) > 0 {
+		// Not yet applied: a file meant to be 0640 must not be deployed 0644.
+		return fail(errors.New("structured replacement and files rules are not applied by this airlock: deploy it with a newer one"))
+	}
 	to, err := vars.expand(s.To)
 	if err != nil {
 		return fail(err)
