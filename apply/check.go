@@ -198,7 +198,7 @@ func newProbe(c *bundle.HealthCheck) (probe, error) {
 			return code, fmt.Errorf("status %d, reading the body: %w", code, err)
 		}
 		if !bytes.Contains(body, []byte(c.Contains)) {
-			return code, fmt.Errorf("status %d, but the first %d bytes of the body do not contain %q", code, len(body), c.Contains)
+			return code, fmt.Errorf("status %d, but the first %d bytes of the body do not contain the text of check.contains", code, len(body))
 		}
 		return code, nil
 	}, nil

@@ -124,3 +124,23 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestManifestV2Seed: the version 2 seed of FuzzParseManifest is valid, so
+// the fuzzer starts from every version 2 key.
+func TestManifestV2Seed(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "seed", "manifest-v2-config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ParseManifest(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[StepKind]bool{}
+	for _, s := range m.Steps {
+		kinds[s.Kind()] = true
+	}
+	if !kinds[KindCheck] || !kinds[KindDeploy] || !kinds[KindScript] || m.Packages[0].Archive == nil {
+		t.Errorf("the seed lacks a version 2 key: kinds %v, archive %v", kinds, m.Packages[0].Archive)
+	}
+}
