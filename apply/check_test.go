@@ -3,6 +3,7 @@
 package apply
 
 import (
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -247,5 +248,39 @@ func TestStructuredAndFilesRefused(t *testing.T) {
 	}
 	if z.current() != "" {
 		t.Errorf("current is %q, want no release deployed", z.current())
+	}
+}
+
+// TestCheckMasksSecrets: a check URL built from a sensitive variable is
+// recorded and printed masked; the server got the real value.
+func TestCheckMasksSecrets(t *testing.T) {
+	var got atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Store(r.URL.Query().Get("token"))
+		fmt.Fprint(w, "up")
+	}))
+	defer srv.Close()
+	z := newZone(t)
+	yaml := strings.Replace(stepsRelease(fmt.Sprintf("  - name: healthy\n    check: { http: \"%s/health?token=#{Secret}\", contains: nope, interval: 100ms, timeout: 1s }\n", srv.URL)),
+		"variables:", "variables:\n  Secret: { sensitive: true, fromEnv: SHOP_SECRET }", 1)
+	dir, _ := z.f.Build(bundletest.Options{YAML: yaml, Files: map[string]string{}, Sequence: 1, Secret: secret})
+	res, err := z.apply(dir)
+	if !errors.Is(err, ErrStepFailed) {
+		t.Fatalf("apply: %v, want the check to fail (the body lacks the text)", err)
+	}
+	p := z.receipt(res)
+	s := stepNamed(t, p, "healthy")
+	if got.Load() != secret {
+		t.Fatalf("the server got token %v", got.Load())
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), secret) || strings.Contains(z.out.String(), secret) {
+		t.Error("the secret is in the receipt or the output")
+	}
+	if !strings.Contains(s.Check, "token=********") || !strings.Contains(s.Error, "do not contain the text of check.contains") {
+		t.Errorf("step %+v", s)
 	}
 }
