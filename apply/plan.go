@@ -103,6 +103,8 @@ func describe(s bundle.Step, vars *variables) string {
 		return fmt.Sprintf("deploy package %s to %s/releases/%s, switch %s/current (keep %d)", s.Deploy, to, vars.builtins[bundle.BuiltinReleaseVersion], to, s.Keep)
 	case bundle.KindScript:
 		return "run script " + s.Script
+	case bundle.KindCheck:
+		return describeCheck(s.Check, vars)
 	}
 	text, err := vars.expand(s.Run)
 	if err != nil {

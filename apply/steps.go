@@ -44,6 +44,8 @@ func (a *applier) runSteps(ctx context.Context, vr *verify.Result, staged *stage
 			ok = a.deployStep(vr, staged, s, vars, masker, &rs)
 		case bundle.KindRun, bundle.KindScript:
 			ok = a.runStep(ctx, staged, s, vars, masker, &rs)
+		case bundle.KindCheck:
+			ok = a.checkStep(ctx, s, vars, masker, &rs)
 		default:
 			rs.Result, rs.Error = receipt.StepFailed, fmt.Sprintf("step kind %q is not supported by this airlock", s.Kind())
 		}
@@ -118,6 +120,12 @@ func (a *applier) runStep(ctx context.Context, staged *stage.Staged, s bundle.St
 		cmd.Inline = text
 	} else {
 		cmd.Script = filepath.Join(staged.Root, filepath.FromSlash(s.Script))
+		if s.Substitute.Script {
+			if cmd.Script, err = substitutedScript(cmd.Script, outDir, vars); err != nil {
+				rs.Result, rs.Error = receipt.StepFailed, fmt.Sprintf("substitute %s: %v", s.Script, err)
+				return false
+			}
+		}
 	}
 	r := steprun.Run(ctx, cmd)
 	rs.Started, rs.Finished, rs.Attempts, rs.ExitCode = r.Started.UTC(), r.Finished.UTC(), r.Attempts, r.ExitCode
@@ -149,6 +157,10 @@ func (a *applier) deployStep(vr *verify.Result, staged *stage.Staged, s bundle.S
 		rs.Error = masker.String(err.Error())
 		return false
 	}
+	if len(s.Structured) > 0 || len(s.Files) > 0 {
+		// Not yet applied: a file meant to be 0640 must not be deployed 0644.
+		return fail(errors.New("structured replacement and files rules are not applied by this airlock: deploy it with a newer one"))
+	}
 	to, err := vars.expand(s.To)
 	if err != nil {
 		return fail(err)
@@ -166,7 +178,7 @@ func (a *applier) deployStep(vr *verify.Result, staged *stage.Staged, s bundle.S
 	if pkg == nil {
 		return fail(fmt.Errorf("package %q is not in the manifest", s.Deploy))
 	}
-	res, err := install(staged.Root, vr.Manifest, *pkg, deployedOnce(vr.Manifest, s.Deploy), to, vr.Statement.Predicate.Version, s.Substitute, vars)
+	res, err := install(staged.Root, vr.Manifest, *pkg, deployedOnce(vr.Manifest, s.Deploy), to, vr.Statement.Predicate.Version, vr.Manifest.SubstituteGlobs(&s), vars)
 	if err != nil {
 		return fail(fmt.Errorf("install %s into %s: %w", s.Deploy, to, err))
 	}
@@ -185,10 +197,25 @@ func (a *applier) deployStep(vr *verify.Result, staged *stage.Staged, s bundle.S
 	if err := a.recordFiles(res.files); err != nil {
 		return fail(err)
 	}
-	a.j.Receipt.Release = &receipt.Release{Previous: res.sw.Previous, Current: res.sw.Next}
+	a.j.Receipt.Release = &receipt.Release{Previous: res.sw.Previous, Current: res.sw.Next, Target: to}
+	a.recordReleases()
 	fmt.Fprintf(a.o.Stdout, "deployed %s to %s (%d files); %s/current -> %s\n", s.Deploy, res.dir, len(res.files), to, res.sw.Next)
 	rs.Finished, rs.Result = a.o.Now().UTC(), receipt.StepSucceeded
 	return true
+}
+
+// recordReleases lists every deploy switch of this apply in the receipt,
+// each target with the release it is on now.
+func (a *applier) recordReleases() {
+	var out []receipt.Release
+	for _, sw := range a.j.Switches {
+		current := sw.Next
+		if sw.Reverted {
+			current = sw.Previous
+		}
+		out = append(out, receipt.Release{Target: sw.To, Previous: sw.Previous, Current: current})
+	}
+	a.j.Receipt.Releases = out
 }
 
 // deployedOnce reports whether only one step deploys the package, so its
@@ -223,7 +250,8 @@ func (a *applier) revert() error {
 		fmt.Fprintf(a.o.Stdout, "rolled back %s/current -> %s\n", sw.To, orNone(sw.Previous))
 	}
 	if len(a.j.Switches) > 0 {
-		a.j.Receipt.Release = &receipt.Release{Previous: a.j.Switches[0].Previous, Current: a.j.Switches[0].Previous}
+		a.j.Receipt.Release = &receipt.Release{Previous: a.j.Switches[0].Previous, Current: a.j.Switches[0].Previous, Target: a.j.Switches[0].To}
+		a.recordReleases()
 	}
 	if err := a.st.save(a.j, jReverted); err != nil {
 		errs = append(errs, err)

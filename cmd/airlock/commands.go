@@ -15,6 +15,8 @@ func commands() []*cobra.Command {
 		newVerifyCommand(),
 		newPlanCommand(),
 		newApplyCommand(),
+		newStatusCommand(),
+		newHistoryCommand(),
 		newReceiptCommand(),
 		newAuditCommand(),
 		newVersionCommand(),

@@ -90,11 +90,16 @@ func describeStep(s bundle.Step) string {
 	switch s.Kind() {
 	case bundle.KindDeploy:
 		what = fmt.Sprintf("deploy %s to %s (keep %d)", s.Deploy, s.To, s.Keep)
-		if len(s.Substitute) > 0 {
-			what += ", substitute " + strings.Join(s.Substitute, " ")
+		if len(s.Substitute.Globs) > 0 {
+			what += ", substitute " + strings.Join(s.Substitute.Globs, " ")
 		}
 	case bundle.KindScript:
 		what = "script " + s.Script
+		if s.Substitute.Script {
+			what += " (substituted)"
+		}
+	case bundle.KindCheck:
+		what = "check " + s.Check.HTTP + s.Check.TCP
 	case bundle.KindRun:
 		what = "run: " + firstLine(s.Run)
 	default:
