@@ -32,6 +32,7 @@ import (
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/agekeys"
 	"airlock.dev/airlock/internal/atomicfile"
+	"airlock.dev/airlock/internal/hostinfo"
 	"airlock.dev/airlock/internal/intoto"
 	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/internal/uuid"
@@ -177,7 +178,7 @@ func (a *applier) begin() error {
 		Bundle:     receipt.Bundle{Source: a.o.Bundle},
 		Operator:   operator(a.o.Operator, a.o.Note),
 		Host:       receipt.Host{Name: a.host, OS: runtime.GOOS, Arch: runtime.GOARCH},
-		Applier:    receipt.Applier{Version: a.o.Version, SHA256: selfDigest()},
+		Applier:    receipt.Applier{Version: a.o.Version, SHA256: hostinfo.ExecutableSHA256()},
 		Time:       receipt.Times{Started: a.now, Source: "system clock"},
 		Checks:     []receipt.Check{},
 		Steps:      []receipt.Step{},
@@ -484,22 +485,4 @@ func warnIfExposed(w io.Writer, path string) {
 		return
 	}
 	fmt.Fprintf(w, "airlock: warning: %s can be read by other users (mode %04o); it should be 0600\n", path, st.Mode().Perm())
-}
-
-// selfDigest is the SHA-256 of the running program.
-func selfDigest() string {
-	exe, err := os.Executable()
-	if err != nil {
-		return ""
-	}
-	f, err := os.Open(exe)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return ""
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
