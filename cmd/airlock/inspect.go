@@ -50,8 +50,17 @@ func printInspection(w io.Writer, in *bundle.Inspection) {
 	fmt.Fprintf(w, "bundle    %s (%s), id %s\n", in.Path, in.Form, p.BundleID)
 	fmt.Fprintf(w, "targets   %s\n", strings.Join(p.Targets, ", "))
 	fmt.Fprintf(w, "issued    %s, expires %s\n", p.IssuedAt.Format(time.RFC3339), p.Expires.Format(time.RFC3339))
-	if p.Change != nil {
-		fmt.Fprintf(w, "change    %s: %s\n", p.Change.Ticket, p.Change.Reason)
+	if c := p.Change; c != nil {
+		fmt.Fprintf(w, "change    %s: %s\n", c.Ticket, c.Reason)
+		if c.SecurityImpact != "" {
+			fmt.Fprintf(w, "impact    %s\n", c.SecurityImpact)
+		}
+		if c.Backout != "" {
+			fmt.Fprintf(w, "back-out  %s\n", c.Backout)
+		}
+		for _, e := range c.TestEvidence {
+			fmt.Fprintf(w, "tested    %s (sha256 %s)\n", e.Path, e.SHA256)
+		}
 	}
 	fmt.Fprintf(w, "built by  %s %s\n", p.Builder.Tool, p.Builder.Version)
 	fmt.Fprintf(w, "signed by %s\n", strings.Join(in.KeyIDs, ", "))
