@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"airlock.dev/airlock/internal/capped"
+	"airlock.dev/airlock/internal/keys"
 )
 
 // Names of a receipt and of the files written beside it. A zone's receipts
@@ -72,20 +73,36 @@ func IsSideFile(name string) bool {
 	return strings.HasSuffix(name, filesListSuffix) || strings.HasSuffix(name, logSuffix)
 }
 
+// InChain reports whether name is a receipt of zone's chain or a file
+// beside one.
+func InChain(zone, name string) bool {
+	for _, suffix := range []string{filesListSuffix, logSuffix} {
+		if base, ok := strings.CutSuffix(name, suffix); ok {
+			name = base + fileSuffix
+			break
+		}
+	}
+	_, ok := SeqOf(zone, name)
+	return ok
+}
+
 // Head is the newest receipt of a zone's chain in a receipts folder.
 type Head struct {
 	Seq  uint64
 	File string // its path
 	// Link is the digest the next receipt names as prevSha256.
 	Link string
-	// Receipt is the head decoded (its signature NOT checked); nil when it
-	// does not decode, in which case Link is the SHA-256 of its bytes.
+	// Receipt is the head decoded, verified with the keys given to
+	// ReadHead (not verified when none were); nil when it does not decode
+	// or verify (Err says why), and Link is then the SHA-256 of its bytes.
 	Receipt *Receipt
+	Err     error
 }
 
 // ReadHead returns the receipt with the highest sequence number among the
-// files FileName names for zone in dir, or nil when there is none.
-func ReadHead(dir, zone string) (*Head, error) {
+// files FileName names for zone in dir, or nil when there is none. With
+// trusted keys, the head must verify with one of them to be decoded.
+func ReadHead(dir, zone string, trusted ...*keys.PublicKey) (*Head, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -104,7 +121,12 @@ func ReadHead(dir, zone string) (*Head, error) {
 	if err != nil {
 		return nil, err
 	}
-	if h.Receipt, err = Parse(data); err != nil {
+	if len(trusted) > 0 {
+		h.Receipt, h.Err = Verify(data, trusted)
+	} else {
+		h.Receipt, h.Err = Parse(data)
+	}
+	if h.Err != nil {
 		h.Receipt = nil
 		sum := sha256.Sum256(data)
 		h.Link = hex.EncodeToString(sum[:])

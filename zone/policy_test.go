@@ -133,7 +133,10 @@ func TestDiff(t *testing.T) {
 	}{
 		{"approve removed", func(p *receipt.Policy) { p.Roles = p.Roles[:1] }, []string{DiffRoleRemoved}, true},
 		{"threshold lowered", func(p *receipt.Policy) { p.Roles[1].Threshold = 1 }, []string{DiffThresholdLowered}, true},
-		{"threshold raised", func(p *receipt.Policy) { p.Roles[0].Threshold = 2; p.Roles[0].Keys = append(p.Roles[0].Keys, k("r2", "")) },
+		{"threshold raised", func(p *receipt.Policy) {
+			p.Roles[0].Threshold = 2
+			p.Roles[0].Keys = append(p.Roles[0].Keys, k("r2", ""))
+		},
 			[]string{DiffThresholdRaised, DiffKeyAdded}, true},
 		{"key removed", func(p *receipt.Policy) { p.Roles[1].Keys = p.Roles[1].Keys[:1]; p.Roles[1].Threshold = 1 },
 			[]string{DiffThresholdLowered, DiffKeyRemoved}, true},

@@ -78,7 +78,12 @@ func (t *Trust) ControlRecord(seq uint64, prevLink string, prevPolicy *receipt.P
 	if o.OperatorKey != nil {
 		k, err := t.Policy.OperatorKeyRecord(o.OperatorKey.Public())
 		if err != nil {
-			return nil, err
+			// An operator the new policy drops may still record the change.
+			name, known := prevPolicy.OperatorName(o.OperatorKey.Public().ID())
+			if !known {
+				return nil, err
+			}
+			k = receipt.NewOperatorKey(o.OperatorKey.Public(), name)
 		}
 		p.Operator.Key = k
 		if p.Operator.Name == "" {

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/receipt"
 )
 
 type inspectOptions struct {
@@ -52,15 +53,11 @@ func printInspection(w io.Writer, in *bundle.Inspection) {
 	fmt.Fprintf(w, "issued    %s, expires %s\n", p.IssuedAt.Format(time.RFC3339), p.Expires.Format(time.RFC3339))
 	if c := p.Change; c != nil {
 		fmt.Fprintf(w, "change    %s: %s\n", c.Ticket, c.Reason)
-		if c.SecurityImpact != "" {
-			fmt.Fprintf(w, "impact    %s\n", c.SecurityImpact)
-		}
-		if c.Backout != "" {
-			fmt.Fprintf(w, "back-out  %s\n", c.Backout)
-		}
+		var tested []receipt.TestEvidence
 		for _, e := range c.TestEvidence {
-			fmt.Fprintf(w, "tested    %s (sha256 %s)\n", e.Path, e.SHA256)
+			tested = append(tested, receipt.TestEvidence{Path: e.Path, SHA256: e.SHA256})
 		}
+		printChangeEvidence(w, c.SecurityImpact, c.Backout, tested)
 	}
 	fmt.Fprintf(w, "built by  %s %s\n", p.Builder.Tool, p.Builder.Version)
 	fmt.Fprintf(w, "signed by %s\n", strings.Join(in.KeyIDs, ", "))
