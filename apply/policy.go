@@ -41,13 +41,23 @@ func (a *applier) committedPolicy() (*receipt.Policy, error) {
 
 // checkPolicy refuses an apply under a trust policy the chain has not
 // recorded, and one whose operator co-signature the policy requires or
-// does not know. The receipt records the policy in force: the committed
-// one.
+// does not know. The receipt records the policy in force — the committed
+// one — and is co-signed by an operator key that policy lists, also when
+// the apply is refused.
 func (a *applier) checkPolicy() *RefusedError {
 	current := a.o.Trust.Record()
 	committed, err := a.committedPolicy()
 	if err != nil {
 		return &RefusedError{receipt.ReasonPolicyUncommitted, fmt.Sprintf("cannot read the chain head: %v", err)}
+	}
+	op := &a.j.Receipt.Operator
+	if k := a.o.OperatorKey; k != nil {
+		if name, ok := committed.OperatorName(k.Public().ID()); ok {
+			op.Key = receipt.NewOperatorKey(k.Public(), name)
+			if op.Name == "" {
+				op.Name = name
+			}
+		}
 	}
 	if !current.Same(committed) {
 		a.j.Receipt.Policy = committed
@@ -59,18 +69,10 @@ func (a *applier) checkPolicy() *RefusedError {
 		}
 		return &RefusedError{receipt.ReasonPolicyUncommitted, msg + ": record the change with 'airlock zone commit-policy' first"}
 	}
-	pol := a.o.Trust.Policy
 	switch k := a.o.OperatorKey; {
-	case k != nil:
-		rec, err := pol.OperatorKeyRecord(k.Public())
-		if err != nil {
-			return &RefusedError{receipt.ReasonOperatorUnknown, err.Error()}
-		}
-		a.j.Receipt.Operator.Key = rec
-		if a.j.Receipt.Operator.Name == "" {
-			a.j.Receipt.Operator.Name = rec.Name
-		}
-	case pol.RequireOperatorSignature:
+	case k != nil && op.Key == nil:
+		return &RefusedError{receipt.ReasonOperatorUnknown, fmt.Sprintf("%v (key %s)", zone.ErrOperatorUnknown, k.Public().ID())}
+	case k == nil && current.RequireOperatorSignature:
 		return &RefusedError{receipt.ReasonOperatorUnsigned, "trust.yaml requires an operator's co-signature (requireOperatorSignature): give --operator-key"}
 	}
 	return nil

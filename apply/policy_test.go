@@ -153,6 +153,15 @@ func TestApplyOperatorSignature(t *testing.T) {
 	if r.Operator == nil || !r.Operator.Equal(alice.Public()) || op.Key.Name != "Alice Roe" || op.Name != "Alice Roe" || op.UID == "" {
 		t.Fatalf("operator %+v, co-signer %v", op, r.Operator)
 	}
+
+	// A refusal under an uncommitted edit is still co-signed by an operator
+	// of the policy in force.
+	z.editTrust(func(s string) string { return strings.Replace(s, "variables:\n", "variables:\n  Extra: x\n", 1) })
+	res, err = z.apply(b, func(o *Options) { o.OperatorKey = alice })
+	refusedFor(t, res, err, receipt.ReasonPolicyUncommitted)
+	if p := z.receipt(res); p.Operator.Key == nil || p.Operator.Key.Name != "Alice Roe" {
+		t.Fatalf("refusal operator %+v", p.Operator)
+	}
 }
 
 // TestReceiptFilesAndCarryOut: receipts and their file lists are 0640, and
