@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
@@ -43,18 +44,18 @@ func FuzzAudit(f *testing.F) {
 	}
 	trusted := []*keys.PublicKey{goldenKey(f, "receipt-pci-east"), goldenKey(f, "receipt-pci-west")}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		e := examineBytes("a.json", data, trusted)
-		if (e.apply == nil) == (e.finding == nil) {
-			t.Fatalf("want exactly one of apply and finding: %+v", e)
+		in := newInterner()
+		e := examineBytes("a.json", data, trusted, in)
+		if (e.rec == nil) == (e.finding == nil) {
+			t.Fatalf("want exactly one of a receipt and a finding: %+v", e)
 		}
-		e2 := examineBytes("b.json", data, trusted)
+		e2 := examineBytes("b.json", data, trusted, in)
 		a := newAuditor(Options{Keys: trusted, Now: testNow})
 		a.collect([]examined{e, e2})
-		a.checkKeysAndZones()
-		a.chains()
-		a.reconcile()
+		a.analyze()
 		r := a.report()
-		for _, w := range []func(io.Writer) error{r.WriteTable, r.WriteJSON, r.WriteHTML} {
+		r.src = &source{mem: map[string][]byte{"a.json": data, "b.json": data}}
+		for _, w := range []func(io.Writer) error{r.WriteTable, r.WriteJSON, r.WriteJSONL, r.WriteHTML} {
 			if err := w(io.Discard); err != nil {
 				t.Fatal(err)
 			}
@@ -90,28 +91,28 @@ func FuzzChain(f *testing.F) {
 			return
 		}
 		n := len(data) / 2
-		applies := make([]*Apply, n)
+		id := func(i int) digest { return digest(sha256.Sum256([]byte(fmt.Sprint("s", i)))) }
+		recs := make([]*record, n)
 		for i := range n {
 			seq, link := uint64(data[2*i]), int(data[2*i+1])
-			a := &Apply{File: fmt.Sprintf("%03d", i), Seq: max(seq, 1), SHA256: fmt.Sprintf("s%d", i),
-				Started: t0.Add(time.Duration(data[2*i]) * time.Minute)}
+			r := &record{file: fmt.Sprintf("%03d", i), seq: max(seq, 1), link: id(i),
+				started: t0.Add(time.Duration(data[2*i]) * time.Minute)}
 			switch {
 			case link == 0:
-				a.PrevSHA256 = ""
 			case link <= n:
-				a.PrevSHA256 = fmt.Sprintf("s%d", link-1)
+				r.prev, r.hasPrev = id(link-1), true
 			default:
-				a.PrevSHA256 = "missing"
+				r.prev, r.hasPrev = id(-1), true
 			}
-			applies[i] = a
+			recs[i] = r
 		}
-		c := analyzeChain("z", applies, map[uint64][]string{3: {"x"}})
-		seen := map[*Apply]bool{}
-		for _, a := range c.order {
-			if seen[a] {
-				t.Fatalf("%s visited twice", a.File)
+		c := analyzeChain("z", recs, map[uint64][]string{3: {"x"}})
+		seen := map[*record]bool{}
+		for _, r := range c.order {
+			if seen[r] {
+				t.Fatalf("%s visited twice", r.file)
 			}
-			seen[a] = true
+			seen[r] = true
 		}
 		unreachable := 0
 		for _, f := range c.findings {

@@ -30,9 +30,9 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return nil
 }
 
-// WriteTable writes the report for a person at a terminal: the applies in
-// chain order, the ledger, the findings, then a per-zone summary and the
-// verdict last, where the eye lands.
+// WriteTable writes the report for a person at a terminal: the entries in
+// chain order, the ledger, the findings, the PCI DSS map, then a per-zone
+// summary and the verdict last, where the eye lands.
 func (r *Report) WriteTable(w io.Writer) error {
 	ew := &errWriter{w: w}
 	r.tableApplies(ew)
@@ -40,6 +40,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		r.tableLedger(ew)
 	}
 	r.tableFindings(ew)
+	r.tableEvidence(ew)
 	r.tableZones(ew)
 	fmt.Fprintln(ew, r.Verdict())
 	if ew.err != nil {
@@ -72,35 +73,49 @@ func (r *Report) Verdict() string {
 }
 
 func (r *Report) tableApplies(w io.Writer) {
-	title := "APPLIES (chain order)"
+	title := "ENTRIES (chain order)"
 	if !r.Since.IsZero() || !r.Until.IsZero() {
 		title += fmt.Sprintf(", started %s … %s", stampOpen(r.Since), stampOpen(r.Until))
 	}
 	fmt.Fprintln(w, title)
-	if r.Summary.Applies == 0 {
+	if r.Summary.Applies+r.Summary.ControlChanges == 0 {
 		fmt.Fprintln(w, "(none)")
 		fmt.Fprintln(w)
 		return
 	}
 	tw := newTab(w)
-	cols := "ZONE\tSEQ\tSTARTED (UTC)\tBUNDLE\tCHANNEL #\tRESULT\tREASON\tOPERATOR\tAPPROVED BY"
+	cols := "ZONE\tSEQ\tSTARTED (UTC)\tBUNDLE\tCHANNEL #\tRESULT\tREASON\tPERSON\tAPPROVED BY"
 	if r.Ledger != nil {
 		cols += "\tLEDGER"
 	}
 	fmt.Fprintln(tw, cols)
 	for _, z := range r.Zones {
-		for _, a := range z.Applies {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s", z.Name, a.Seq, stamp(a.Started),
-				cell(bundleVersion(a.Bundle.Name, a.Bundle.Version)), channelSeq(a.Bundle.Channel, a.Bundle.Sequence),
-				a.Result, cell(string(a.Reason)), cell(operatorName(a.Operator)), keyList(a.Bundle.Approvers()))
+		for _, rec := range z.order {
+			if !r.inWindow(rec) {
+				continue
+			}
+			what, chseq := cell(bundleVersion(rec.bundle.Name, rec.bundle.Version)), channelSeq(rec.bundle.Channel, rec.bundle.Sequence)
+			if !rec.isApply() {
+				what, chseq = "("+string(rec.event)+")", "-"
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s", z.Name, rec.seq, stamp(rec.started), what, chseq,
+				rec.result, cell(string(rec.reason)), cell(personCell(rec)), keyList(rec.bundle.Approvers()))
 			if r.Ledger != nil {
-				fmt.Fprintf(tw, "\t%s", a.Ledger)
+				fmt.Fprintf(tw, "\t%s", dash(rec.ledger))
 			}
 			fmt.Fprintln(tw)
 		}
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
+}
+
+// personCell is who an entry is attributed to, for a table cell.
+func personCell(rec *record) string {
+	if rec.attributed {
+		return personOf(rec)
+	}
+	return "UNATTRIBUTED " + operatorName(*rec.operator)
 }
 
 func (r *Report) tableLedger(w io.Writer) {
@@ -150,6 +165,17 @@ func (r *Report) tableFindings(w io.Writer) {
 	fmt.Fprintln(w)
 }
 
+func (r *Report) tableEvidence(w io.Writer) {
+	fmt.Fprintln(w, "PCI DSS EVIDENCE")
+	tw := newTab(w)
+	fmt.Fprintln(tw, "REQUIREMENT\tSTATUS\tEVIDENCE")
+	for _, e := range r.Evidence {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Req, e.Status, cell(e.Evidence))
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+}
+
 func (r *Report) tableZones(w io.Writer) {
 	fmt.Fprintln(w, "ZONES")
 	if len(r.Zones) == 0 {
@@ -158,15 +184,15 @@ func (r *Report) tableZones(w io.Writer) {
 		return
 	}
 	tw := newTab(w)
-	fmt.Fprintln(tw, "ZONE\tRECEIPTS\tSEQ\tFIRST STARTED\tLAST STARTED\tAPPLIED\tALREADY\tREFUSED\tFAILED\tROLLED BACK\tCHAIN")
+	fmt.Fprintln(tw, "ZONE\tRECEIPTS\tSEQ\tFIRST STARTED\tLAST STARTED\tAPPLIED\tALREADY\tREFUSED\tFAILED\tROLLED BACK\tCONTROL\tCHAIN\tHEAD SHA256")
 	for _, z := range r.Zones {
 		chain := "ok"
 		if !z.ChainOK {
 			chain = "BROKEN"
 		}
 		o := z.Outcomes
-		fmt.Fprintf(tw, "%s\t%d\t%d–%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", z.Name, z.Receipts, z.FirstSeq, z.LastSeq,
-			stamp(z.FirstStarted), stamp(z.LastStarted), o.Applied, o.AlreadyApplied, o.Refused, o.Failed, o.RolledBack, chain)
+		fmt.Fprintf(tw, "%s\t%d\t%d–%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", z.Name, z.Receipts, z.FirstSeq, z.LastSeq,
+			stamp(z.FirstStarted), stamp(z.LastStarted), o.Applied, o.AlreadyApplied, o.Refused, o.Failed, o.RolledBack, z.ControlChanges, chain, z.HeadSHA256)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
