@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -154,6 +155,7 @@ func runAudit(ctx context.Context, o auditOptions, out, stderr io.Writer) error 
 			return fmt.Errorf("--attest-key: %w", err)
 		}
 	}
+	tuneMemory()
 	rep, err := audit.Run(ctx, opts)
 	if err != nil {
 		return err
@@ -185,6 +187,24 @@ func runAudit(ctx context.Context, o auditOptions, out, stderr io.Writer) error 
 		}
 	}
 	return rep.Err(o.failOn)
+}
+
+// Memory settings of an audit: it keeps a small record of every receipt,
+// so its memory grows with the folder; these trade some CPU for a lower
+// peak (doc/design.md, Audit). GOGC and GOMEMLIMIT in the environment
+// take precedence.
+const (
+	auditGCPercent   = 50
+	auditMemoryLimit = 88 << 20
+)
+
+func tuneMemory() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(auditGCPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(auditMemoryLimit)
+	}
 }
 
 // loadAuditState reads --state; a file that does not exist yet is the

@@ -18,7 +18,7 @@ var tamperChecks = []receipt.CheckName{receipt.CheckEnvelope, receipt.CheckSigna
 // localFindings are the findings one apply receipt makes by itself: its
 // outcome when it needs attention, overrides, applies that should not
 // have run, a clock that was not synchronised.
-func localFindings(rec *record, p *receipt.Predicate) []localFinding {
+func localFindings(rec *record, p *receipt.Predicate, overrides []string) []localFinding {
 	if rec.event.IsControl() {
 		return nil
 	}
@@ -39,13 +39,13 @@ func localFindings(rec *record, p *receipt.Predicate) []localFinding {
 	case receipt.RolledBack:
 		add(KindRolledBack, "%s rolled back: %s", what, outcomeText(p))
 	}
-	for _, o := range rec.overrides {
+	for _, o := range overrides {
 		add(KindOverride, "operator %s overrode a refusal: %s", operatorName(*rec.operator), o)
 	}
 	if rec.clock == clockUnsynced {
 		c := p.Time.Clock
 		add(KindClockUnsynchronised, "started %s on a clock the kernel reports unsynchronised (estimated error %d µs, maximum %d µs%s)",
-			stamp(rec.started), c.EstimatedErrorMicros, c.MaxErrorMicros, orNone(", time service ", c.Service))
+			stamp(rec.started()), c.EstimatedErrorMicros, c.MaxErrorMicros, orNone(", time service ", c.Service))
 	}
 	if !rec.ran() {
 		return out
@@ -53,8 +53,8 @@ func localFindings(rec *record, p *receipt.Predicate) []localFinding {
 	if !rec.bundle.Verified {
 		add(KindUnverifiedApply, "%s ran bundle %s whose statement the applier did not verify", rec.result, what)
 	}
-	if exp := rec.bundle.Expires; !exp.IsZero() && rec.started.After(exp) {
-		add(KindAppliedAfterExpiry, "%s started %s, after bundle %s expired (%s)", rec.result, stamp(rec.started), what, stamp(exp))
+	if exp := rec.bundle.Expires; !exp.IsZero() && rec.started().After(exp) {
+		add(KindAppliedAfterExpiry, "%s started %s, after bundle %s expired (%s)", rec.result, stamp(rec.started()), what, stamp(exp))
 	}
 	if rec.bundle.Verified && len(rec.bundle.Approvers()) == 0 {
 		add(KindNoApproval, "bundle %s carries no approve-role signature", what)

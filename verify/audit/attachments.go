@@ -31,11 +31,12 @@ func (a *auditor) attachments() {
 		}
 	}
 	for _, r := range a.records {
-		if r.filesList != "" {
-			check(r, r.filesList, r.filesSHA, "deployed file list")
+		x := r.extra()
+		if x.filesList != "" {
+			check(r, x.filesList, x.filesSHA, "deployed file list")
 		}
-		if r.logName != "" {
-			check(r, r.logName, r.logSHA, "step log")
+		if x.logName != "" {
+			check(r, x.logName, x.logSHA, "step log")
 		}
 	}
 	for _, s := range a.sides {

@@ -281,13 +281,13 @@ func (a *auditor) reconcile() {
 			var lb *LedgerBundle
 			if a.ledger != nil {
 				if lb = ix.match(r); lb != nil {
-					lb.Applies = append(lb.Applies, applyRef(r))
+					lb.Applies.recs = append(lb.Applies.recs, r)
 				}
 			}
-			if !a.opts.inWindow(r.started) {
+			if !a.opts.inWindow(r.started()) {
 				continue
 			}
-			for _, l := range r.local {
+			for _, l := range r.extra().local {
 				msg := l.msg
 				if (l.kind == KindRefused || l.kind == KindTampering) && (r.ledger == LedgerNotInLedger || r.ledger == LedgerMismatch) {
 					msg += "; the bundle is not in the builder's ledger"
@@ -346,7 +346,7 @@ func ran(result receipt.OutcomeResult) bool {
 
 func applyRef(r *record) ApplyRef {
 	return ApplyRef{
-		Zone: r.zone, Seq: r.seq, File: r.file, Started: r.started,
+		Zone: r.zone, Seq: r.seq, File: r.file, Started: r.started(),
 		Result: r.result, Reason: r.reason, Operator: operatorName(*r.operator),
 		Approvers: r.bundle.Approvers(),
 	}
@@ -433,19 +433,19 @@ func (a *auditor) zone(name string) Zone {
 		if i == 0 || r.seq < z.FirstSeq {
 			z.FirstSeq = r.seq
 		}
-		if head == nil || r.seq > head.seq || (r.seq == head.seq && r.started.After(head.started)) {
+		if head == nil || r.seq > head.seq || (r.seq == head.seq && r.started().After(head.started())) {
 			head = r
 		}
-		if z.FirstStarted.IsZero() || r.started.Before(z.FirstStarted) {
-			z.FirstStarted = r.started
+		if z.FirstStarted.IsZero() || r.started().Before(z.FirstStarted) {
+			z.FirstStarted = r.started()
 		}
-		if r.started.After(z.LastStarted) {
-			z.LastStarted = r.started
+		if r.started().After(z.LastStarted) {
+			z.LastStarted = r.started()
 		}
 		if r.event == receipt.EventGenesis && r.seq == 1 {
 			z.Genesis = true
 		}
-		if a.opts.inWindow(r.started) {
+		if a.opts.inWindow(r.started()) {
 			if r.isApply() {
 				z.Outcomes.add(r.result)
 			} else {

@@ -71,11 +71,11 @@ func analyzeChain(zone string, applies []*record, rejectedClaims map[uint64][]st
 }
 
 func bySeqThenTime(x, y *node) int {
-	return cmp.Or(cmp.Compare(x.a.seq, y.a.seq), x.a.started.Compare(y.a.started), cmp.Compare(x.a.file, y.a.file))
+	return cmp.Or(cmp.Compare(x.a.seq, y.a.seq), x.a.started().Compare(y.a.started()), cmp.Compare(x.a.file, y.a.file))
 }
 
 func byTimeThenSeq(x, y *node) int {
-	return cmp.Or(x.a.started.Compare(y.a.started), cmp.Compare(x.a.seq, y.a.seq), cmp.Compare(x.a.file, y.a.file))
+	return cmp.Or(x.a.started().Compare(y.a.started()), cmp.Compare(x.a.seq, y.a.seq), cmp.Compare(x.a.file, y.a.file))
 }
 
 // walk returns the nodes reachable from roots, depth first, children in
@@ -136,7 +136,7 @@ func restartsAndGaps(zone string, roots []*node, seqs []uint64, applies []*recor
 			}
 			f := newFinding(KindRestart, zone, a.seq, a.file,
 				"the chain restarts: a new seq 1 (started %s) while the zone's chain already began with seq 1 in %s (started %s)",
-				stamp(a.started), origin.a.file, stamp(origin.a.started))
+				stamp(a.started()), origin.a.file, stamp(origin.a.started()))
 			f.Related = []string{origin.a.file}
 			out = append(out, f)
 			continue
@@ -228,10 +228,10 @@ func linkFindings(zone string, order []*node, seqs []uint64) []Finding {
 			continue
 		}
 		flush()
-		if n.a.started.Before(p.a.started) {
+		if n.a.started().Before(p.a.started()) {
 			f := newFinding(KindReorder, zone, n.a.seq, n.a.file,
 				"seq %d started %s, before its predecessor seq %d (%s) started %s: the receipts were not written in chain order or the zone clock went back",
-				n.a.seq, stamp(n.a.started), p.a.seq, p.a.file, stamp(p.a.started))
+				n.a.seq, stamp(n.a.started()), p.a.seq, p.a.file, stamp(p.a.started()))
 			f.Related = []string{p.a.file}
 			out = append(out, f)
 		}

@@ -60,10 +60,10 @@ func (a *auditor) controls() {
 // controlChange reports a genesis record or policy commit r, given the
 // policy in force before it.
 func (a *auditor) controlChange(r *record, inForce *receipt.Policy, since *record) {
-	if !a.opts.inWindow(r.started) || r.event != receipt.EventPolicy {
+	if !a.opts.inWindow(r.started()) || r.event != receipt.EventPolicy {
 		return
 	}
-	c := r.change
+	c := r.extra().change
 	who := operatorName(*r.operator)
 	if inForce != nil && c.PreviousSHA256 != inForce.SHA256 {
 		// The commit names a previous policy that is not the one in force:
@@ -100,7 +100,7 @@ func (a *auditor) afterRefusal(r *record, refusedAt map[string]*record) {
 			refusedAt[key] = r
 		}
 	case r.ran():
-		if first := refusedAt[key]; first != nil && a.opts.inWindow(r.started) {
+		if first := refusedAt[key]; first != nil && a.opts.inWindow(r.started()) {
 			f := newFinding(KindAppliedAfterRefusal, r.zone, r.seq, r.file,
 				"bundle %s was refused at seq %d (%s check failed) and ran here: the zone's policy or the bundle's signatures changed in between",
 				bundleName(*r.bundle), first.seq, first.reason)

@@ -112,7 +112,7 @@ func (c *chainWriter) apply(g goldenApply) {
 			p.Operator = receipt.Operator{User: "root", UID: "0", SudoUser: g.operator, SudoUID: uidOf(g.operator), Terminal: "/dev/pts/1"}
 		}
 		p.Outcome = receipt.Outcome{Result: g.result, Reason: g.reason, Message: g.message}
-		p.Steps = nil
+		p.Steps = []receipt.Step{} // as the applier writes a receipt where no step ran
 		if g.steps != nil {
 			p.Steps = g.steps(g.at)
 		}
@@ -272,5 +272,7 @@ func goldenOptions(t *testing.T) Options {
 		LedgerDir:  goldenLedger,
 		LedgerKeys: []*keys.PublicKey{load("builder")},
 		Now:        testNow,
+		Version:    "test",
+		Args:       []string{"--key", "receipt-pci-east.pub", "--key", "receipt-pci-west.pub", "--ledger", "ledger", "--ledger-key", "builder.pub"},
 	}
 }

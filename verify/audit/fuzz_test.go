@@ -96,7 +96,7 @@ func FuzzChain(f *testing.F) {
 		for i := range n {
 			seq, link := uint64(data[2*i]), int(data[2*i+1])
 			r := &record{file: fmt.Sprintf("%03d", i), seq: max(seq, 1), link: id(i),
-				started: t0.Add(time.Duration(data[2*i]) * time.Minute)}
+				at: t0.Add(time.Duration(data[2*i]) * time.Minute).UnixNano()}
 			switch {
 			case link == 0:
 			case link <= n:

@@ -31,7 +31,7 @@ type htmlData struct {
 	Verdict  string
 	Windowed bool
 	Digest   string
-	Header   string // the running header of printed pages
+	Header   template.CSS // the running header of printed pages, a CSS string
 	Period   string
 	Limit    int
 	byFile   map[string][]Finding
@@ -82,7 +82,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	for _, z := range r.Zones {
 		zones = append(zones, z.Name)
 	}
-	d.Header = fmt.Sprintf("airlock audit · zones %s · %s · report sha256 %s", orWord(clipList(zones, 4), "(none)"), d.Period, sum)
+	d.Header = cssString(fmt.Sprintf("airlock audit · zones %s · %s · report sha256 %s", orWord(clipList(zones, 4), "(none)"), d.Period, sum))
 	for _, f := range r.Findings {
 		if f.File != "" && f.Zone != "" && f.Kind != KindNeverApplied { // never-applied names a ledger file
 			d.byFile[f.File] = append(d.byFile[f.File], f)
@@ -115,6 +115,24 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		return fmt.Errorf("write html report: %w", d.err)
 	}
 	return nil
+}
+
+// cssString quotes s as a CSS string: every character other than letters,
+// digits, space and a few safe marks is written as a CSS escape, so that
+// nothing in s can end the string, the rule or the style element.
+func cssString(s string) template.CSS {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune(" .,:-_#+()", r):
+			b.WriteRune(r)
+		default:
+			fmt.Fprintf(&b, "\\%06x ", r) // the space ends the escape and is not shown
+		}
+	}
+	b.WriteByte('"')
+	return template.CSS(b.String())
 }
 
 // period is the report's time span: the window, or the first and last
@@ -155,10 +173,10 @@ func (d *htmlData) rows(z Zone) iter.Seq[htmlRow] {
 			fs := d.byFile[rec.file]
 			if d.shown >= HTMLDetailLimit && len(fs) == 0 {
 				if run == nil {
-					run = &runRow{FirstSeq: rec.seq, First: rec.started}
+					run = &runRow{FirstSeq: rec.seq, First: rec.started()}
 				}
 				run.N++
-				run.LastSeq, run.Last = rec.seq, rec.started
+				run.LastSeq, run.Last = rec.seq, rec.started()
 				if rec.isApply() {
 					run.Outcomes.add(rec.result)
 				} else {
@@ -266,13 +284,13 @@ func (r *Report) timeline(z *Zone, byFile map[string][]Finding) template.HTML {
 		}
 	}
 	slices.Sort(lanes)
-	first, last := recs[0].started, recs[0].started
+	first, last := recs[0].started(), recs[0].started()
 	for _, rec := range recs {
-		if rec.started.Before(first) {
-			first = rec.started
+		if rec.started().Before(first) {
+			first = rec.started()
 		}
-		if rec.started.After(last) {
-			last = rec.started
+		if rec.started().After(last) {
+			last = rec.started()
 		}
 	}
 	span := last.Sub(first)
@@ -294,7 +312,7 @@ func (r *Report) timeline(z *Zone, byFile map[string][]Finding) template.HTML {
 	breaks := map[int][]string{}
 	for _, rec := range recs {
 		lane := slices.Index(lanes, rec.host)
-		b := bucketOf(rec.started)
+		b := bucketOf(rec.started())
 		m := marks[lane][b]
 		if m == nil {
 			m = &mark{rank: len(outcomeColour) + 1}

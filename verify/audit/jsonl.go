@@ -73,22 +73,26 @@ func (r *Report) WriteJSONL(w io.Writer) error {
 	err := enc.Encode(Event{FormatVersion: EventFormatVersion, Type: "audit", Time: r.GeneratedAt, Severity: sev, Kind: "audit",
 		Message: r.Verdict(), Verdict: verdictWord(r), Receipts: r.Summary.Receipts, Errors: r.Summary.Errors, Warnings: r.Summary.Warnings,
 		Airlock: r.Airlock, Options: r.Options})
-	times := map[string]time.Time{} // start of the receipts findings name
+	type when struct {
+		t    time.Time
+		host string
+	}
+	times := map[string]when{} // the receipts findings name
 	for _, f := range r.Findings {
 		if f.File != "" {
-			times[f.File] = time.Time{}
+			times[f.File] = when{}
 		}
 	}
 	for _, z := range r.Zones {
 		for _, rec := range z.order {
 			if _, ok := times[rec.file]; ok {
-				times[rec.file] = rec.started
+				times[rec.file] = when{rec.started(), rec.host}
 			}
 			if err != nil || !r.inWindow(rec) {
 				continue
 			}
 			attributed := rec.attributed
-			e := Event{FormatVersion: EventFormatVersion, Type: "receipt", Time: rec.started, Severity: orWord(r.flagged[rec.file], "none"),
+			e := Event{FormatVersion: EventFormatVersion, Type: "receipt", Time: rec.started(), Severity: orWord(r.flagged[rec.file], "none"),
 				Kind: string(rec.event), Zone: rec.zone, Host: rec.host, Seq: rec.seq, File: rec.file,
 				Outcome: rec.result, Reason: rec.reason, Account: fmt.Sprintf("%s (uid %s)", rec.operator.User, rec.operator.UID),
 				Person: personCell(rec), Attributed: &attributed, Clock: clockWord(rec.clock), SHA256: rec.link.String()}
@@ -103,12 +107,12 @@ func (r *Report) WriteJSONL(w io.Writer) error {
 		if err != nil {
 			break
 		}
-		t := times[f.File]
-		if t.IsZero() || f.Kind == KindNeverApplied {
-			t = r.GeneratedAt
+		w := times[f.File]
+		if w.t.IsZero() || f.Kind == KindNeverApplied {
+			w = when{t: r.GeneratedAt}
 		}
-		err = enc.Encode(Event{FormatVersion: EventFormatVersion, Type: "finding", Time: t, Severity: f.Severity, Kind: f.Kind,
-			Zone: f.Zone, Seq: f.Seq, File: f.File, Message: f.Message})
+		err = enc.Encode(Event{FormatVersion: EventFormatVersion, Type: "finding", Time: w.t, Severity: f.Severity, Kind: f.Kind,
+			Zone: f.Zone, Host: w.host, Seq: f.Seq, File: f.File, Message: f.Message})
 	}
 	if err == nil {
 		err = bw.Flush()

@@ -152,7 +152,6 @@ func examineLedgerBytes(rel string, data []byte, ledgerKeys []*keys.PublicKey) (
 		Expires:         p.Expires.UTC(),
 		Targets:         p.Targets,
 		SignedBy:        signedBy,
-		Applies:         []ApplyRef{},
 	}
 	if p.Change != nil {
 		b.ChangeTicket = clip(p.Change.Ticket)
@@ -235,11 +234,11 @@ func ledgerFindings(r *record, ix ledgerIndex) []Finding {
 func settleStatus(entries []*LedgerBundle, audited map[string]bool) {
 	for _, b := range entries {
 		switch {
-		case slices.ContainsFunc(b.Applies, func(r ApplyRef) bool {
-			return r.Result == receipt.Applied || r.Result == receipt.AlreadyApplied
+		case slices.ContainsFunc(b.Applies.recs, func(r *record) bool {
+			return r.result == receipt.Applied || r.result == receipt.AlreadyApplied
 		}):
 			b.Status = StatusApplied
-		case len(b.Applies) > 0:
+		case len(b.Applies.recs) > 0:
 			b.Status = StatusAttempted
 		case slices.ContainsFunc(targetZones(b.Targets), func(z string) bool { return audited[z] }):
 			b.Status = StatusNeverApplied
@@ -255,13 +254,13 @@ func settleStatus(entries []*LedgerBundle, audited map[string]bool) {
 func neverApplied(b *LedgerBundle, audited map[string]bool, zoneApplies map[string][]*record) []Finding {
 	var out []Finding
 	for _, z := range targetZones(b.Targets) {
-		if !audited[z] || slices.ContainsFunc(b.Applies, func(r ApplyRef) bool { return r.Zone == z }) {
+		if !audited[z] || slices.ContainsFunc(b.Applies.recs, func(r *record) bool { return r.zone == z }) {
 			continue
 		}
 		msg := fmt.Sprintf("%s (%s #%d, id %s, issued %s) was built for zone %s and never applied there",
 			bundleVersion(b.Name, b.Version), b.Channel, b.Sequence, b.ID, stamp(b.IssuedAt), z)
 		if s := supersededBy(b, zoneApplies[z]); s != nil {
-			msg += fmt.Sprintf("; superseded by %s (#%d) applied %s", bundleVersion(s.bundle.Name, s.bundle.Version), s.bundle.Sequence, stamp(s.started))
+			msg += fmt.Sprintf("; superseded by %s (#%d) applied %s", bundleVersion(s.bundle.Name, s.bundle.Version), s.bundle.Sequence, stamp(s.started()))
 		}
 		if !b.Expires.IsZero() {
 			msg += "; expires " + stamp(b.Expires)

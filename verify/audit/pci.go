@@ -53,7 +53,7 @@ func (a *auditor) evidenceRows(r *Report) []EvidenceRow {
 		attested: slices.ContainsFunc(r.Options, func(o string) bool { return o == "--attest" || strings.HasPrefix(o, "--attest=") })}
 	for _, z := range slices.Sorted(maps.Keys(a.zones)) {
 		for _, rec := range a.zones[z] {
-			if !a.opts.inWindow(rec.started) {
+			if !a.opts.inWindow(rec.started()) {
 				continue
 			}
 			ev.entries = append(ev.entries, rec)
@@ -69,7 +69,7 @@ func (a *auditor) evidenceRows(r *Report) []EvidenceRow {
 	root := filter(attributable, func(x *record) bool {
 		return x.operator.UID == "0" || x.operator.User == "root" || x.operator.SudoUser != ""
 	})
-	deploys := filter(ev.ran, func(x *record) bool { return x.filesTotal > 0 || x.pruned > 0 || x.result == receipt.Applied })
+	deploys := filter(ev.ran, func(x *record) bool { return x.deployed || x.pruned || x.result == receipt.Applied })
 	return []EvidenceRow{
 		ev.logsActive(),
 		{Req: "10.2.1.1 access to cardholder data", Asks: "individual user access to cardholder data is logged",
@@ -84,7 +84,7 @@ func (a *auditor) evidenceRows(r *Report) []EvidenceRow {
 		ev.logStarts(),
 		count("10.2.1.7 creation and deletion of system-level objects", "objects created and deleted by the change are logged",
 			"files, filesSha256 and filesList (created), release.pruned (deleted)",
-			deploys, func(x *record) bool { return x.filesTotal > 0 }, "record the files they deployed", "no apply deployed anything"),
+			deploys, func(x *record) bool { return x.deployed }, "record the files they deployed", "no apply deployed anything"),
 		count("10.2.2 user identification", "who performed the event: an individual, not a shared or root account (8.2.1, 8.2.2)",
 			"operator.user, uid, sudoUser, loginUid, name, key (co-signature by a named operator); bundle signers with names",
 			attributable, func(x *record) bool { return x.attributed }, "attributed to a person", ""),
@@ -93,7 +93,7 @@ func (a *auditor) evidenceRows(r *Report) []EvidenceRow {
 			ev.entries, func(x *record) bool { return x.result != "" && x.reason != "" }, "record an event, outcome and reason", ""),
 		count("10.2.2 date and time", "when, from a synchronised clock (10.6)",
 			"time.started, time.finished (UTC), time.clock (kernel synchronisation state, estimated error, time service)",
-			ev.entries, func(x *record) bool { return !x.started.IsZero() && x.clock == clockSynced }, "record a time from a clock the kernel reports synchronised", ""),
+			ev.entries, func(x *record) bool { return !x.started().IsZero() && x.clock == clockSynced }, "record a time from a clock the kernel reports synchronised", ""),
 		ev.outcomes(),
 		count("10.2.2 origination", "where the event came from",
 			"host.name, applier.version and sha256, key of the receipt signature",
@@ -447,20 +447,20 @@ func (ev *evidence) response() EvidenceRow {
 	for _, x := range ev.applies {
 		if x.result == receipt.Applied {
 			k := x.zone + "\x00" + x.bundle.Name + "\x00" + x.bundle.Channel
-			later[k] = append(later[k], x.started)
+			later[k] = append(later[k], x.started())
 		}
 	}
 	responded := 0
 	var waits []time.Duration
 	for _, f := range failed {
 		k := f.zone + "\x00" + f.bundle.Name + "\x00" + f.bundle.Channel
-		i := slices.IndexFunc(later[k], func(t time.Time) bool { return t.After(f.started) })
+		i := slices.IndexFunc(later[k], func(t time.Time) bool { return t.After(f.started()) })
 		if i < 0 {
 			row.lack(fmt.Sprintf("%s#%d %s", f.zone, f.seq, f.file))
 			continue
 		}
 		responded++
-		waits = append(waits, later[k][i].Sub(f.started))
+		waits = append(waits, later[k][i].Sub(f.started()))
 	}
 	switch {
 	case len(ev.entries) == 0:

@@ -43,19 +43,19 @@ func (a *auditor) people() {
 	for _, z := range slices.Sorted(maps.Keys(a.zones)) {
 		for _, r := range a.zones[z] {
 			if r.event == receipt.EventGenesis {
-				r.attributed, r.person = true, personOf(r)
+				r.attributed = true
 				continue
 			}
-			shared := len(names[account{r.host, r.operator.UID}]) > 1
-			r.attributed, r.person = attribute(r, shared)
-			if r.attributed || !a.opts.inWindow(r.started) {
+			r.shared = len(names[account{r.host, r.operator.UID}]) > 1
+			r.attributed, _ = attribute(r, r.shared)
+			if r.attributed || !a.opts.inWindow(r.started()) {
 				continue
 			}
 			kind := KindUnattributedAttempt
 			if r.ran() || r.event == receipt.EventPolicy {
 				kind = KindUnattributed
 			}
-			a.findings = append(a.findings, newFinding(kind, r.zone, r.seq, r.file, "%s", r.person))
+			a.findings = append(a.findings, newFinding(kind, r.zone, r.seq, r.file, "%s", r.person()))
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"slices"
@@ -40,48 +41,68 @@ const (
 // show beyond it is read again from the file ([source.load]), which must
 // still have the digest it had.
 type record struct {
-	file    string
-	env     digest // of the file's bytes
-	link    digest // what the next receipt names
-	prev    digest
-	hasPrev bool
-	zone    string
-	host    string
-	seq     uint64
-	keyID   string
-	started time.Time
-	event   receipt.Event
-	result  receipt.OutcomeResult
-	reason  receipt.Reason
-	message string // clipped; only for outcomes that make findings
+	file   string
+	env    fileSum // of the file's bytes
+	link   digest  // what the next receipt names
+	prev   digest
+	zone   string
+	host   string
+	seq    uint64
+	keyID  string
+	at     int64 // time.started, Unix nanoseconds
+	event  receipt.Event
+	result receipt.OutcomeResult
+	reason receipt.Reason
+	ledger string // set by reconcile
 
 	bundle   *BundleRef
 	operator *receipt.Operator // without the co-signing key's PEM
-	coSigned bool              // the operator's co-signature verified
 	policy   *receipt.Policy
-	change   *receipt.PolicyChange // policy commits
+	storage  *receipt.Storage
+	x        *recordExtra // what few receipts have; nil for most
 
-	clock        uint8
-	clockService string
-	storage      *receipt.Storage
-
-	filesList   string // name of the deployed file list beside it, if any
-	filesSHA    digest
-	logName     string
-	logSHA      digest
-	filesTotal  int
-	pruned      int
-	failureStep bool // has a when: failure step (a back-out procedure)
+	deployed bool // the receipt lists deployed files
+	pruned   bool // the receipt names pruned releases
+	clock    uint8
+	hasPrev  bool
+	coSigned bool // the operator's co-signature verified
+	// failureStep: the receipt has a when: failure step (a back-out).
+	failureStep bool
 	checksPass  bool // every check passed or was skipped
 	targetPass  bool // the target check passed
 	evidenceOut bool // a deployed file is one of the change's test evidence files
-	overrides   []string
+	attributed  bool // set by people
+	shared      bool // set by people: the account is shared
+}
 
-	local []localFinding // findings from this receipt alone
-	// set by the audit
-	ledger     string
-	attributed bool
-	person     string
+// recordExtra is what a record keeps only when its receipt has it.
+type recordExtra struct {
+	change    *receipt.PolicyChange // policy commits
+	overrides []string
+	local     []localFinding // findings from this receipt alone
+	filesList string         // name of the deployed file list beside it
+	filesSHA  digest
+	logName   string
+	logSHA    digest
+}
+
+var noExtra recordExtra
+
+// extra returns the record's extra part, empty when it has none.
+func (r *record) extra() *recordExtra {
+	if r.x == nil {
+		return &noExtra
+	}
+	return r.x
+}
+
+// person names who an entry is attributed to, or why it is not.
+func (r *record) person() string {
+	if r.event == receipt.EventGenesis {
+		return personOf(r)
+	}
+	_, who := attribute(r, r.shared)
+	return who
 }
 
 // localFinding is a finding that depends on one receipt alone, made while
@@ -89,6 +110,18 @@ type record struct {
 type localFinding struct {
 	kind, msg string
 }
+
+// fileSum is the first half of a file's SHA-256: enough to tell that a
+// file changed between its verification and a report, in half the memory.
+type fileSum [16]byte
+
+func sumOf(data []byte) fileSum {
+	full := sha256.Sum256(data)
+	return fileSum(full[:16])
+}
+
+// started is the receipt's time.started.
+func (r *record) started() time.Time { return time.Unix(0, r.at).UTC() }
 
 // ran reports whether an outcome means steps ran in the zone.
 func (r *record) ran() bool { return ran(r.result) }
@@ -101,15 +134,15 @@ func (r *record) isApply() bool { return !r.event.IsControl() }
 type interner struct {
 	mu        sync.Mutex
 	strs      map[string]string
-	bundles   map[string]*BundleRef
-	operators map[string]*receipt.Operator
-	policies  map[string]*receipt.Policy
+	bundles   map[digest]*BundleRef
+	operators map[digest]*receipt.Operator
+	policies  map[digest]*receipt.Policy
 	storages  map[receipt.Storage]*receipt.Storage
 }
 
 func newInterner() *interner {
-	return &interner{strs: map[string]string{}, bundles: map[string]*BundleRef{},
-		operators: map[string]*receipt.Operator{}, policies: map[string]*receipt.Policy{},
+	return &interner{strs: map[string]string{}, bundles: map[digest]*BundleRef{},
+		operators: map[digest]*receipt.Operator{}, policies: map[digest]*receipt.Policy{},
 		storages: map[receipt.Storage]*receipt.Storage{}}
 }
 
@@ -123,18 +156,20 @@ func (in *interner) str(s string) string {
 	return s
 }
 
-// value interns v in m under the key of its JSON encoding.
-func intern[T any](in *interner, m map[string]*T, v *T) *T {
+// intern shares v with an equal value already seen: values are equal when
+// their JSON encodings are, and kept by the SHA-256 of the encoding.
+func intern[T any](in *interner, m map[digest]*T, v *T) *T {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return v
 	}
+	key := digest(sha256.Sum256(b))
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if o, ok := m[string(b)]; ok {
+	if o, ok := m[key]; ok {
 		return o
 	}
-	m[string(b)] = v
+	m[key] = v
 	return v
 }
 
@@ -173,16 +208,17 @@ func newRecord(rel string, r *receipt.Receipt, in *interner) *record {
 		host:    in.str(clip(p.Host.Name)),
 		seq:     p.Seq,
 		keyID:   in.str(r.Signer.ID()),
-		started: p.Time.Started.UTC(),
+		at:      p.Time.Started.UnixNano(),
 		event:   receipt.Event(in.str(string(p.EventOf()))),
 		result:  receipt.OutcomeResult(in.str(string(p.Outcome.Result))),
 		reason:  receipt.Reason(in.str(clip(string(p.Outcome.Reason)))),
 		bundle:  in.bundle(bundleRef(p.Bundle)),
 		policy:  in.policy(p.Policy),
-		change:  p.PolicyChange,
 		storage: in.storage(p.Storage),
 	}
-	rec.env, _ = parseDigest(r.EnvelopeSHA256)
+	if env, ok := parseDigest(r.EnvelopeSHA256); ok {
+		rec.env = fileSum(env[:16])
+	}
 	rec.link, _ = parseDigest(r.SHA256)
 	rec.prev, rec.hasPrev = parseDigest(p.PrevSHA256)
 	op := p.Operator
@@ -199,20 +235,18 @@ func newRecord(rel string, r *receipt.Receipt, in *interner) *record {
 		if c.Synchronised {
 			rec.clock = clockSynced
 		}
-		rec.clockService = in.str(clip(c.Service))
 	}
+	x := &recordExtra{change: p.PolicyChange}
 	if p.FilesList != "" {
-		rec.filesList = clip(p.FilesList)
-		rec.filesSHA, _ = parseDigest(p.FilesSHA256)
+		x.filesList = clip(p.FilesList)
+		x.filesSHA, _ = parseDigest(p.FilesSHA256)
 	}
 	if p.Logs != nil {
-		rec.logName = clip(p.Logs.Name)
-		rec.logSHA, _ = parseDigest(p.Logs.SHA256)
+		x.logName = clip(p.Logs.Name)
+		x.logSHA, _ = parseDigest(p.Logs.SHA256)
 	}
-	rec.filesTotal = max(p.FilesTotal, len(p.Files))
-	if p.Release != nil {
-		rec.pruned = len(p.Release.Pruned)
-	}
+	rec.deployed = p.FilesTotal > 0 || len(p.Files) > 0
+	rec.pruned = p.Release != nil && len(p.Release.Pruned) > 0
 	rec.checksPass, rec.targetPass = true, false
 	for _, c := range p.Checks {
 		if c.Result == receipt.Fail {
@@ -233,11 +267,11 @@ func newRecord(rel string, r *receipt.Receipt, in *interner) *record {
 		}
 	}
 	for _, o := range p.Override {
-		rec.overrides = append(rec.overrides, in.str(clip(o.Name)))
+		x.overrides = append(x.overrides, in.str(clip(o.Name)))
 	}
-	rec.local = localFindings(rec, p)
-	if len(rec.local) > 0 || rec.event.IsControl() {
-		rec.message = clip(p.Outcome.Message)
+	x.local = localFindings(rec, p, x.overrides)
+	if x.change != nil || x.overrides != nil || x.local != nil || x.filesList != "" || x.logName != "" {
+		rec.x = x
 	}
 	return rec
 }

@@ -7,9 +7,10 @@ import (
 	jsonv2 "encoding/json/v2"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 )
 
 // WriteJSON writes the report as indented JSON with a trailing newline.
@@ -83,30 +84,29 @@ func (r *Report) tableApplies(w io.Writer) {
 		fmt.Fprintln(w)
 		return
 	}
-	tw := newTab(w)
-	cols := "ZONE\tSEQ\tSTARTED (UTC)\tBUNDLE\tCHANNEL #\tRESULT\tREASON\tPERSON\tAPPROVED BY"
+	header := []string{"ZONE", "SEQ", "STARTED (UTC)", "BUNDLE", "CHANNEL #", "RESULT", "REASON", "PERSON", "APPROVED BY"}
 	if r.Ledger != nil {
-		cols += "\tLEDGER"
+		header = append(header, "LEDGER")
 	}
-	fmt.Fprintln(tw, cols)
-	for _, z := range r.Zones {
-		for _, rec := range z.order {
-			if !r.inWindow(rec) {
-				continue
+	aligned(w, header, func(emit func(...string)) {
+		for _, z := range r.Zones {
+			for _, rec := range z.order {
+				if !r.inWindow(rec) {
+					continue
+				}
+				what, chseq := cell(bundleVersion(rec.bundle.Name, rec.bundle.Version)), channelSeq(rec.bundle.Channel, rec.bundle.Sequence)
+				if !rec.isApply() {
+					what, chseq = "("+string(rec.event)+")", "-"
+				}
+				cells := []string{z.Name, strconv.FormatUint(rec.seq, 10), stamp(rec.started()), what, chseq,
+					string(rec.result), cell(string(rec.reason)), cell(personCell(rec)), keyList(rec.bundle.Approvers())}
+				if r.Ledger != nil {
+					cells = append(cells, dash(rec.ledger))
+				}
+				emit(cells...)
 			}
-			what, chseq := cell(bundleVersion(rec.bundle.Name, rec.bundle.Version)), channelSeq(rec.bundle.Channel, rec.bundle.Sequence)
-			if !rec.isApply() {
-				what, chseq = "("+string(rec.event)+")", "-"
-			}
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s", z.Name, rec.seq, stamp(rec.started), what, chseq,
-				rec.result, cell(string(rec.reason)), cell(personCell(rec)), keyList(rec.bundle.Approvers()))
-			if r.Ledger != nil {
-				fmt.Fprintf(tw, "\t%s", dash(rec.ledger))
-			}
-			fmt.Fprintln(tw)
 		}
-	}
-	tw.Flush()
+	})
 	fmt.Fprintln(w)
 }
 
@@ -131,17 +131,16 @@ func (r *Report) tableLedger(w io.Writer) {
 		fmt.Fprintln(w)
 		return
 	}
-	tw := newTab(w)
-	fmt.Fprintln(tw, "BUNDLE\tCHANNEL #\tISSUED\tEXPIRES\tSTATUS\tAPPLIES")
-	for _, b := range l.Bundles {
-		var applies []string
-		for _, a := range b.Applies {
-			applies = append(applies, fmt.Sprintf("%s#%d %s", a.Zone, a.Seq, a.Result))
+	aligned(w, []string{"BUNDLE", "CHANNEL #", "ISSUED", "EXPIRES", "STATUS", "APPLIES"}, func(emit func(...string)) {
+		for _, b := range l.Bundles {
+			var applies []string
+			for _, a := range b.Applies.recs {
+				applies = append(applies, fmt.Sprintf("%s#%d %s", a.zone, a.seq, a.result))
+			}
+			emit(cell(bundleVersion(b.Name, b.Version)), channelSeq(b.Channel, b.Sequence),
+				day(b.IssuedAt), day(b.Expires), b.Status, cell(strings.Join(applies, ", ")))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cell(bundleVersion(b.Name, b.Version)), channelSeq(b.Channel, b.Sequence),
-			day(b.IssuedAt), day(b.Expires), b.Status, cell(strings.Join(applies, ", ")))
-	}
-	tw.Flush()
+	})
 	fmt.Fprintln(w)
 }
 
@@ -152,27 +151,25 @@ func (r *Report) tableFindings(w io.Writer) {
 		fmt.Fprintln(w)
 		return
 	}
-	tw := newTab(w)
-	fmt.Fprintln(tw, "SEVERITY\tKIND\tZONE\tSEQ\tFILE\tMESSAGE")
-	for _, f := range r.Findings {
-		seq := "-"
-		if f.Seq != 0 {
-			seq = fmt.Sprint(f.Seq)
+	aligned(w, []string{"SEVERITY", "KIND", "ZONE", "SEQ", "FILE", "MESSAGE"}, func(emit func(...string)) {
+		for _, f := range r.Findings {
+			seq := "-"
+			if f.Seq != 0 {
+				seq = strconv.FormatUint(f.Seq, 10)
+			}
+			emit(f.Severity, f.Kind, dash(f.Zone), seq, dash(cell(f.File)), cell(f.Message))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity, f.Kind, dash(f.Zone), seq, dash(cell(f.File)), cell(f.Message))
-	}
-	tw.Flush()
+	})
 	fmt.Fprintln(w)
 }
 
 func (r *Report) tableEvidence(w io.Writer) {
 	fmt.Fprintln(w, "PCI DSS EVIDENCE")
-	tw := newTab(w)
-	fmt.Fprintln(tw, "REQUIREMENT\tSTATUS\tEVIDENCE")
-	for _, e := range r.Evidence {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Req, e.Status, cell(e.Evidence))
-	}
-	tw.Flush()
+	aligned(w, []string{"REQUIREMENT", "STATUS", "EVIDENCE"}, func(emit func(...string)) {
+		for _, e := range r.Evidence {
+			emit(e.Req, e.Status, cell(e.Evidence))
+		}
+	})
 	fmt.Fprintln(w)
 }
 
@@ -183,22 +180,49 @@ func (r *Report) tableZones(w io.Writer) {
 		fmt.Fprintln(w)
 		return
 	}
-	tw := newTab(w)
-	fmt.Fprintln(tw, "ZONE\tRECEIPTS\tSEQ\tFIRST STARTED\tLAST STARTED\tAPPLIED\tALREADY\tREFUSED\tFAILED\tROLLED BACK\tCONTROL\tCHAIN\tHEAD SHA256")
-	for _, z := range r.Zones {
-		chain := "ok"
-		if !z.ChainOK {
-			chain = "BROKEN"
-		}
-		o := z.Outcomes
-		fmt.Fprintf(tw, "%s\t%d\t%d–%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", z.Name, z.Receipts, z.FirstSeq, z.LastSeq,
-			stamp(z.FirstStarted), stamp(z.LastStarted), o.Applied, o.AlreadyApplied, o.Refused, o.Failed, o.RolledBack, z.ControlChanges, chain, z.HeadSHA256)
-	}
-	tw.Flush()
+	n := func(i int) string { return strconv.Itoa(i) }
+	aligned(w, []string{"ZONE", "RECEIPTS", "SEQ", "FIRST STARTED", "LAST STARTED", "APPLIED", "ALREADY", "REFUSED", "FAILED", "ROLLED BACK", "CONTROL", "CHAIN", "HEAD SHA256"},
+		func(emit func(...string)) {
+			for _, z := range r.Zones {
+				chain := "ok"
+				if !z.ChainOK {
+					chain = "BROKEN"
+				}
+				o := z.Outcomes
+				emit(z.Name, n(z.Receipts), fmt.Sprintf("%d–%d", z.FirstSeq, z.LastSeq), stamp(z.FirstStarted), stamp(z.LastStarted),
+					n(o.Applied), n(o.AlreadyApplied), n(o.Refused), n(o.Failed), n(o.RolledBack), n(z.ControlChanges), chain, z.HeadSHA256)
+			}
+		})
 	fmt.Fprintln(w)
 }
 
-func newTab(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
+// aligned writes a table in columns, as text/tabwriter would with two
+// spaces of padding (the last column unpadded), without holding the table:
+// rows is called twice — to measure the columns, then to write them — and
+// calls emit once per row, with as many cells as the header has.
+func aligned(w io.Writer, header []string, rows func(emit func(...string))) {
+	widths := make([]int, len(header))
+	measure := func(cells ...string) {
+		for i, c := range cells[:len(cells)-1] {
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+		}
+	}
+	measure(header...)
+	rows(measure)
+	bw := bufio.NewWriter(w)
+	write := func(cells ...string) {
+		for i, c := range cells {
+			bw.WriteString(c)
+			if i < len(cells)-1 {
+				bw.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c)+2))
+			}
+		}
+		bw.WriteByte('\n')
+	}
+	write(header...)
+	rows(write)
+	bw.Flush()
+}
 
 // errWriter remembers the first write error so renderers can write freely.
 type errWriter struct {

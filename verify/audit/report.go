@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"encoding/json/jsontext"
+	jsonv2 "encoding/json/v2"
 	"errors"
 	"fmt"
 	"time"
@@ -287,7 +289,33 @@ type LedgerBundle struct {
 	Status   string   `json:"status"`
 	// Applies are every receipt in the folder that names this bundle, in
 	// zone and chain order, regardless of Since and Until.
-	Applies []ApplyRef `json:"applies"`
+	Applies ApplyRefs `json:"applies"`
+}
+
+// ApplyRefs are the receipts that name a ledger bundle, kept as the
+// audit's records and written as [ApplyRef] when the report is.
+type ApplyRefs struct{ recs []*record }
+
+// List returns the references.
+func (a ApplyRefs) List() []ApplyRef {
+	out := make([]ApplyRef, len(a.recs))
+	for i, r := range a.recs {
+		out[i] = applyRef(r)
+	}
+	return out
+}
+
+// MarshalJSONTo writes the references as an array of ApplyRef.
+func (a ApplyRefs) MarshalJSONTo(enc *jsontext.Encoder) error {
+	if err := enc.WriteToken(jsontext.BeginArray); err != nil {
+		return err
+	}
+	for _, r := range a.recs {
+		if err := jsonv2.MarshalEncode(enc, applyRef(r)); err != nil {
+			return err
+		}
+	}
+	return enc.WriteToken(jsontext.EndArray)
 }
 
 // ApplyRef points from a ledger bundle to a receipt.

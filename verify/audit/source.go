@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"crypto/sha256"
 	"encoding/json/jsontext"
 	jsonv2 "encoding/json/v2"
 	"fmt"
@@ -36,7 +35,7 @@ func (r *Report) entry(rec *record) (*Apply, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s again: %w", rec.file, err)
 	}
-	if digest(sha256.Sum256(data)) != rec.env {
+	if sumOf(data) != rec.env {
 		return nil, fmt.Errorf("%s: %w", rec.file, ErrChanged)
 	}
 	rc, err := receipt.Parse(data)
@@ -60,26 +59,26 @@ func summarize(rec *record, p *receipt.Predicate) *Apply {
 		SHA256:       rec.link.String(),
 		PrevSHA256:   p.PrevSHA256,
 		KeyID:        rec.keyID,
-		Started:      rec.started,
+		Started:      rec.started(),
 		Finished:     p.Time.Finished.UTC(),
 		ClockSource:  clip(p.Time.Source),
 		Clock:        p.Time.Clock,
 		Applier:      clip(p.Applier.Version),
 		Operator:     *rec.operator,
 		Attributed:   rec.attributed,
-		Person:       rec.person,
+		Person:       rec.person(),
 		Bundle:       *rec.bundle,
 		Result:       rec.result,
 		Reason:       rec.reason,
 		Message:      clip(p.Outcome.Message),
 		Resumed:      p.Resumed,
-		Overrides:    rec.overrides,
+		Overrides:    rec.extra().overrides,
 		Ledger:       rec.ledger,
 		Policy:       rec.policy,
-		PolicyChange: rec.change,
+		PolicyChange: rec.extra().change,
 		Release:      p.Release,
-		FilesTotal:   rec.filesTotal,
-		FilesList:    rec.filesList,
+		FilesTotal:   max(p.FilesTotal, len(p.Files)),
+		FilesList:    rec.extra().filesList,
 	}
 	if a.Clock != nil {
 		a.Clock.Service = clip(a.Clock.Service)
@@ -132,7 +131,7 @@ func clipTail(s string) string {
 // order, read again from the folder.
 func (r *Report) entries(z *Zone, fn func(*record, *Apply) error) error {
 	for _, rec := range z.order {
-		if r.window != nil && !r.window(rec.started) {
+		if r.window != nil && !r.window(rec.started()) {
 			continue
 		}
 		a, err := r.entry(rec)
@@ -147,7 +146,7 @@ func (r *Report) entries(z *Zone, fn func(*record, *Apply) error) error {
 }
 
 // inWindow reports whether a record is within the report's window.
-func (r *Report) inWindow(rec *record) bool { return r.window == nil || r.window(rec.started) }
+func (r *Report) inWindow(rec *record) bool { return r.window == nil || r.window(rec.started()) }
 
 // entryList is a zone's entries in the JSON report, written as they are
 // read again from the folder.

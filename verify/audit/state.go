@@ -90,9 +90,9 @@ type Expectation struct {
 // ParseExpectation reads ZONE[/HOST]=SHA256.
 func ParseExpectation(s string) (Expectation, error) {
 	chain, sum, ok := strings.Cut(s, "=")
-	zone, host, _ := strings.Cut(chain, "/")
+	zone, host, withHost := strings.Cut(chain, "/")
 	e := Expectation{Zone: zone, Host: strings.ToLower(host), SHA256: strings.ToLower(sum)}
-	if _, okSum := parseDigest(e.SHA256); !ok || !okSum || !names.Valid(zone) || (host != "" && !names.Valid(e.Host)) {
+	if _, okSum := parseDigest(e.SHA256); !ok || !okSum || !names.Valid(zone) || (withHost && !names.Valid(e.Host)) {
 		return Expectation{}, fmt.Errorf("--expect %q: want ZONE[/HOST]=SHA256 (the chain head's sha256, 64 hex digits)", s)
 	}
 	return e, nil
