@@ -177,7 +177,7 @@ func count(req, asks, fields string, rs []*record, has func(*record) bool, what,
 		}
 		row.lack(fmt.Sprintf("%s#%d %s", r.zone, r.seq, r.file))
 	}
-	row.Evidence = fmt.Sprintf("%d of %s %s", ok, plural(len(rs), "entry", "entries"), what)
+	row.Evidence = fmt.Sprintf("%d of %d entries %s", ok, len(rs), what)
 	switch {
 	case ok == len(rs):
 		row.Status = StatusOK
@@ -274,8 +274,8 @@ func (ev *evidence) credentialChanges() EvidenceRow {
 	withPolicy := filter(ev.entries, func(x *record) bool { return x.policy != nil })
 	commits := filter(ev.entries, func(x *record) bool { return x.event == receipt.EventPolicy })
 	uncommitted := ev.findings[KindPolicyUncommitted]
-	row.Evidence = fmt.Sprintf("%d of %s record the policy in force; %s; %s",
-		len(withPolicy), plural(len(ev.entries), "entry", "entries"), plural(len(commits), "committed policy change", "committed policy changes"),
+	row.Evidence = fmt.Sprintf("%d of %d entries record the policy in force; %s; %s",
+		len(withPolicy), len(ev.entries), plural(len(commits), "committed policy change", "committed policy changes"),
 		plural(uncommitted, "uncommitted change", "uncommitted changes"))
 	for _, x := range ev.entries {
 		if x.policy == nil {
@@ -298,7 +298,7 @@ func (ev *evidence) logStarts() EvidenceRow {
 		}
 	}
 	stops := ev.errorsOf(KindRestart, KindGap, KindTruncated)
-	row.Evidence = fmt.Sprintf("%d of %s start with a genesis record; %s", genesis, plural(len(ev.zones), "zone", "zones"),
+	row.Evidence = fmt.Sprintf("%d of %d zones start with a genesis record; %s", genesis, len(ev.zones),
 		plural(stops, "restart, gap or truncation", "restarts, gaps or truncations"))
 	row.judge(genesis == 0, genesis < len(ev.zones) || stops > 0)
 	return row
@@ -474,7 +474,7 @@ func (ev *evidence) response() EvidenceRow {
 	default:
 		row.Status = StatusAttention
 	}
-	row.Evidence = fmt.Sprintf("%d of %s followed by a successful apply", responded, plural(len(failed), "failed apply", "failed applies"))
+	row.Evidence = fmt.Sprintf("%d of %d failed applies followed by a successful apply", responded, len(failed))
 	if len(waits) > 0 {
 		slices.Sort(waits)
 		row.Evidence += fmt.Sprintf(" (median %s later)", humanDuration(waits[len(waits)/2]))
