@@ -132,6 +132,7 @@ func (c *chainWriter) apply(g goldenApply) {
 		}
 		if g.policy != nil {
 			p.Event, p.Policy, p.Storage = receipt.EventApply, g.policy, goldenStorage
+			p.Bundle.Signers = namedSigners(p.Bundle.Signers, g.policy)
 			p.Time.Source = "system clock"
 			p.Time.Clock = &receipt.Clock{Synchronised: !g.unsynced, EstimatedErrorMicros: 1200, MaxErrorMicros: 48000, Service: "chronyd", Method: "adjtimex"}
 			if g.unsynced {
@@ -156,6 +157,23 @@ func (c *chainWriter) apply(g goldenApply) {
 	if g.files {
 		writeFile(c.tb, filepath.Join(c.dir, c.zone, filesListName(c.zone, c.seq)), receipt.FilesList(deployedFiles(g.b)))
 	}
+}
+
+// namedSigners gives each signer the name the policy has for its key, as
+// a zone of format version 2 records them.
+func namedSigners(ss []receipt.Signer, pol *receipt.Policy) []receipt.Signer {
+	out := make([]receipt.Signer, len(ss))
+	for i, s := range ss {
+		out[i] = s
+		for _, r := range pol.Roles {
+			for _, k := range r.Keys {
+				if k.KeyID == s.KeyID {
+					out[i].Name = k.Name
+				}
+			}
+		}
+	}
+	return out
 }
 
 // deployedFiles are the files a golden apply of b deployed.

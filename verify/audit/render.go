@@ -99,7 +99,7 @@ func (r *Report) tableApplies(w io.Writer) {
 					what, chseq = "("+string(rec.event)+")", "-"
 				}
 				cells := []string{z.Name, strconv.FormatUint(rec.seq, 10), stamp(rec.started()), what, chseq,
-					string(rec.result), cell(string(rec.reason)), cell(personCell(rec)), keyList(rec.bundle.Approvers())}
+					string(rec.result), cell(string(rec.reason)), cell(personCell(rec)), approverCell(rec.bundle)}
 				if r.Ledger != nil {
 					cells = append(cells, dash(rec.ledger))
 				}
@@ -298,4 +298,14 @@ func stampOpen(t time.Time) string {
 		return "(open)"
 	}
 	return stamp(t)
+}
+
+// approverCell names a bundle's approvers: the person trust.yaml names for
+// each key, with the key.
+func approverCell(b *BundleRef) string {
+	names := b.ApproverNames()
+	if len(names) == 0 {
+		return "-"
+	}
+	return cell(strings.Join(names, ", "))
 }
