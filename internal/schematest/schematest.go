@@ -22,17 +22,21 @@ func Dir() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "doc", "schemas")
 }
 
-// Schemas compiles every schema of doc/schemas and returns them by file
-// name ("audit-report.schema.json").
-func Schemas(tb testing.TB) map[string]*jsonschema.Schema {
+// Set is every schema of doc/schemas, compiled.
+type Set struct {
+	c   *jsonschema.Compiler
+	ids map[string]string // file name → $id
+}
+
+// Schemas compiles every schema of doc/schemas.
+func Schemas(tb testing.TB) *Set {
 	tb.Helper()
 	files, err := filepath.Glob(filepath.Join(Dir(), "*.schema.json"))
 	if err != nil || len(files) == 0 {
 		tb.Fatalf("no schemas in %s: %v", Dir(), err)
 	}
-	c := jsonschema.NewCompiler()
-	c.AssertFormat()
-	ids := map[string]string{}
+	s := &Set{c: jsonschema.NewCompiler(), ids: map[string]string{}}
+	s.c.AssertFormat()
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -47,27 +51,36 @@ func Schemas(tb testing.TB) map[string]*jsonschema.Schema {
 		if !ok || !strings.HasPrefix(id, "https://airlock.dev/schemas/") {
 			tb.Fatalf("%s: $id %q is not an airlock schema URL", f, id)
 		}
-		if err := c.AddResource(id, doc); err != nil {
+		if err := s.c.AddResource(id, doc); err != nil {
 			tb.Fatalf("%s: %v", f, err)
 		}
-		ids[filepath.Base(f)] = id
+		s.ids[filepath.Base(f)] = id
 	}
-	out := map[string]*jsonschema.Schema{}
-	for name, id := range ids {
-		s, err := c.Compile(id)
-		if err != nil {
+	for name := range s.ids {
+		if _, err := s.c.Compile(s.ids[name]); err != nil {
 			tb.Fatalf("%s: %v", name, err)
 		}
-		out[name] = s
 	}
-	return out
+	return s
 }
 
-// Validate checks one JSON document against the named schema.
-func Validate(schemas map[string]*jsonschema.Schema, name string, data []byte) error {
-	s, ok := schemas[name]
+// Validate checks one JSON document against the named schema file.
+func (s *Set) Validate(name string, data []byte) error { return s.validate(name, "", data) }
+
+// ValidateAt checks one JSON document against a definition ($defs/def) of
+// the named schema file.
+func (s *Set) ValidateAt(name, def string, data []byte) error {
+	return s.validate(name, "#/$defs/"+def, data)
+}
+
+func (s *Set) validate(name, fragment string, data []byte) error {
+	id, ok := s.ids[name]
 	if !ok {
 		return fmt.Errorf("no schema %s", name)
+	}
+	sch, err := s.c.Compile(id + fragment)
+	if err != nil {
+		return err
 	}
 	if !json.Valid(data) {
 		return fmt.Errorf("not JSON: %.80s", data)
@@ -76,5 +89,5 @@ func Validate(schemas map[string]*jsonschema.Schema, name string, data []byte) e
 	if err != nil {
 		return err
 	}
-	return s.Validate(doc)
+	return sch.Validate(doc)
 }

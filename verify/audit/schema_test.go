@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/internal/schematest"
@@ -30,7 +28,7 @@ func TestOutputsMatchSchemas(t *testing.T) {
 			if err := r.WriteJSON(&js); err != nil {
 				t.Fatal(err)
 			}
-			if err := schematest.Validate(schemas, "audit-report.schema.json", js.Bytes()); err != nil {
+			if err := schemas.Validate("audit-report.schema.json", js.Bytes()); err != nil {
 				t.Errorf("report: %v", err)
 			}
 			if err := r.WriteJSONL(&jsonl); err != nil {
@@ -38,7 +36,7 @@ func TestOutputsMatchSchemas(t *testing.T) {
 			}
 			lines := strings.Split(strings.TrimSuffix(jsonl.String(), "\n"), "\n")
 			for i, line := range lines {
-				if err := schematest.Validate(schemas, "audit-event.schema.json", []byte(line)); err != nil {
+				if err := schemas.Validate("audit-event.schema.json", []byte(line)); err != nil {
 					t.Errorf("jsonl line %d: %v\n%s", i+1, err, line)
 				}
 			}
@@ -48,7 +46,7 @@ func TestOutputsMatchSchemas(t *testing.T) {
 			if err := r.NextState.Write(&state); err != nil {
 				t.Fatal(err)
 			}
-			if err := schematest.Validate(schemas, "audit-state.schema.json", state.Bytes()); err != nil {
+			if err := schemas.Validate("audit-state.schema.json", state.Bytes()); err != nil {
 				t.Errorf("state: %v", err)
 			}
 			att, err := r.Attestation(signer)
@@ -67,7 +65,7 @@ func TestOutputsMatchSchemas(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if err := schematest.Validate(schemas, "dsse-envelope.schema.json", data); err != nil {
+		if err := schemas.Validate("dsse-envelope.schema.json", data); err != nil {
 			t.Errorf("%s envelope: %v", p, err)
 		}
 		env, err := dsse.Read(bytes.NewReader(data), 1<<20)
@@ -75,7 +73,7 @@ func TestOutputsMatchSchemas(t *testing.T) {
 			return err
 		}
 		payload, _ := dsse.PayloadOf(env)
-		if err := schematest.Validate(schemas, "receipt-statement.schema.json", payload); err != nil {
+		if err := schemas.Validate("receipt-statement.schema.json", payload); err != nil {
 			t.Errorf("%s statement: %v", p, err)
 		}
 		return nil
@@ -88,9 +86,9 @@ func TestOutputsMatchSchemas(t *testing.T) {
 // checkAttestation checks an attestation's envelope and statement against
 // their schemas, its signature, and that it names the JSON report by its
 // digest and says whether the audit passed.
-func checkAttestation(t *testing.T, schemas map[string]*jsonschema.Schema, att []byte, key *keys.PublicKey, report []byte, ok bool) {
+func checkAttestation(t *testing.T, schemas *schematest.Set, att []byte, key *keys.PublicKey, report []byte, ok bool) {
 	t.Helper()
-	if err := schematest.Validate(schemas, "dsse-envelope.schema.json", att); err != nil {
+	if err := schemas.Validate("dsse-envelope.schema.json", att); err != nil {
 		t.Errorf("attestation envelope: %v", err)
 	}
 	env, err := dsse.Read(bytes.NewReader(att), 1<<20)
@@ -101,7 +99,7 @@ func checkAttestation(t *testing.T, schemas map[string]*jsonschema.Schema, att [
 	if err != nil {
 		t.Fatalf("attestation signature: %v", err)
 	}
-	if err := schematest.Validate(schemas, "audit-attestation.schema.json", v.Payload); err != nil {
+	if err := schemas.Validate("audit-attestation.schema.json", v.Payload); err != nil {
 		t.Errorf("attestation statement: %v", err)
 	}
 	var st struct {
@@ -148,7 +146,7 @@ func TestSchemasAreStrict(t *testing.T) {
 		json.Unmarshal(js.Bytes(), &copyDoc)
 		edit(copyDoc)
 		b, _ := json.Marshal(copyDoc)
-		if err := schematest.Validate(schemas, "audit-report.schema.json", b); err == nil {
+		if err := schemas.Validate("audit-report.schema.json", b); err == nil {
 			t.Errorf("%s: the schema accepted it", name)
 		}
 	}
