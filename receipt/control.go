@@ -52,6 +52,9 @@ type Policy struct {
 	Operators []PolicyKey `json:"operators,omitempty"`
 	// RequireOperatorSignature refuses applies without a co-signature.
 	RequireOperatorSignature bool `json:"requireOperatorSignature,omitempty"`
+	// ReceiptKey is the key id of the zone's receipt key, when trust.yaml
+	// names its public key.
+	ReceiptKey string `json:"receiptKey,omitempty"`
 }
 
 // PolicyRole is one role of a recorded policy.

@@ -21,6 +21,7 @@ func (t *Trust) Record() *receipt.Policy {
 		rec.Roles = append(rec.Roles, receipt.PolicyRole{Name: r.Name, Threshold: r.Threshold, Keys: p.policyKeys(r.Keys)})
 	}
 	rec.Operators = p.policyKeys(p.Operators)
+	rec.ReceiptKey = t.ReceiptKeyID
 	return rec
 }
 
@@ -49,6 +50,7 @@ const (
 	DiffOperatorRenamed  = "operator-renamed"            // an operator key's person changed
 	DiffOperatorOptional = "operator-signature-optional" // co-signatures no longer required (weakens)
 	DiffOperatorRequired = "operator-signature-required" // co-signatures now required
+	DiffReceiptKey       = "receipt-key-changed"         // receipts are signed by another key (weakens)
 	DiffOtherSettings    = "settings"                    // trust.yaml changed outside what the record summarises
 )
 
@@ -63,7 +65,7 @@ var DiffKinds = []DiffKind{
 	{DiffFirst, false}, {DiffZone, true}, {DiffHost, true}, {DiffRoleRemoved, true}, {DiffRoleAdded, false},
 	{DiffThresholdLowered, true}, {DiffThresholdRaised, false}, {DiffKeyAdded, true}, {DiffKeyRemoved, false},
 	{DiffKeyRenamed, false}, {DiffOperatorAdded, true}, {DiffOperatorRemoved, false}, {DiffOperatorRenamed, false},
-	{DiffOperatorOptional, true}, {DiffOperatorRequired, false}, {DiffOtherSettings, false},
+	{DiffOperatorOptional, true}, {DiffOperatorRequired, false}, {DiffReceiptKey, true}, {DiffOtherSettings, false},
 }
 
 func weakens(kind string) bool {
@@ -119,6 +121,9 @@ func Diff(prev, next *receipt.Policy) *receipt.PolicyChange {
 	case !prev.RequireOperatorSignature && next.RequireOperatorSignature:
 		add(DiffOperatorRequired, "operator co-signatures now required")
 	}
+	if prev.ReceiptKey != next.ReceiptKey {
+		add(DiffReceiptKey, "receipt key %s → %s", orNone(prev.ReceiptKey), orNone(next.ReceiptKey))
+	}
 	if len(c.Changes) == 0 && prev.SHA256 != next.SHA256 {
 		add(DiffOtherSettings, "trust.yaml changed (sha256 %s → %s) outside roles and operators: variables, identities, paths or auditors", short(prev.SHA256), short(next.SHA256))
 	}
@@ -172,6 +177,13 @@ func DescribeChange(c *receipt.PolicyChange) string {
 		parts = append(parts, d.Detail)
 	}
 	return strings.Join(parts, "; ")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none named)"
+	}
+	return s
 }
 
 func short(hex string) string {

@@ -193,3 +193,33 @@ func TestControlRecordOperatorKey(t *testing.T) {
 		t.Fatalf("unknown operator key: %v", err)
 	}
 }
+
+// TestReceiptKeyRotation: a new receipt key is a recorded, weakening
+// change of the policy.
+func TestReceiptKeyRotation(t *testing.T) {
+	dir := t.TempDir()
+	rel := writeKey(t, dir, "release.pub")
+	c, err := Init(InitOptions{Dir: filepath.Join(dir, "zone"), Zone: "z", ReleaseKeys: []string{rel}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := Load(c.Trust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.Record().ReceiptKey == "" {
+		t.Fatal("the record names no receipt key")
+	}
+	writeKey(t, filepath.Join(dir, "zone"), ReceiptPubFile+".new")
+	if err := os.Rename(filepath.Join(dir, "zone", ReceiptPubFile+".new"), filepath.Join(dir, "zone", ReceiptPubFile)); err != nil {
+		t.Fatal(err)
+	}
+	after, err := Load(c.Trust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Diff(before.Record(), after.Record())
+	if !d.Weakens || len(d.Changes) != 1 || d.Changes[0].Kind != DiffReceiptKey {
+		t.Errorf("diff %+v", d)
+	}
+}

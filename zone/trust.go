@@ -121,6 +121,9 @@ type Trust struct {
 	// Host is the host as trust.yaml gives it: "" when the policy takes the
 	// OS host name (Policy.Host is then that name).
 	Host string
+	// ReceiptKeyID is the id of the receipt public key, read with
+	// trust.yaml ("" when it names none).
+	ReceiptKeyID string
 }
 
 // Document is trust.yaml as written: paths as given, relative to the file.
@@ -281,6 +284,13 @@ func parse(path string, data []byte) (*Trust, error) {
 		Host: strings.ToLower(d.Host)}
 	for _, id := range d.Identities {
 		t.Identities = append(t.Identities, abs(id))
+	}
+	if t.ReceiptPub != "" {
+		k, err := keys.LoadPublic(t.ReceiptPub)
+		if err != nil {
+			return nil, fmt.Errorf("receipts.publicKey: %w", err)
+		}
+		t.ReceiptKeyID = k.ID()
 	}
 	return t, nil
 }
