@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"airlock.dev/airlock/internal/capped"
-	"airlock.dev/airlock/internal/keys"
 )
 
 // Names of a receipt and of the files written beside it. A zone's receipts
@@ -92,17 +91,16 @@ type Head struct {
 	File string // its path
 	// Link is the digest the next receipt names as prevSha256.
 	Link string
-	// Receipt is the head decoded, verified with the keys given to
-	// ReadHead (not verified when none were); nil when it does not decode
-	// or verify (Err says why), and Link is then the SHA-256 of its bytes.
+	// Receipt is the head decoded, its signature NOT checked; nil when it
+	// does not decode (Err says why), and Link is then the SHA-256 of its
+	// bytes.
 	Receipt *Receipt
 	Err     error
 }
 
 // ReadHead returns the receipt with the highest sequence number among the
-// files FileName names for zone in dir, or nil when there is none. With
-// trusted keys, the head must verify with one of them to be decoded.
-func ReadHead(dir, zone string, trusted ...*keys.PublicKey) (*Head, error) {
+// files FileName names for zone in dir, or nil when there is none.
+func ReadHead(dir, zone string) (*Head, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -121,12 +119,7 @@ func ReadHead(dir, zone string, trusted ...*keys.PublicKey) (*Head, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(trusted) > 0 {
-		h.Receipt, h.Err = Verify(data, trusted)
-	} else {
-		h.Receipt, h.Err = Parse(data)
-	}
-	if h.Err != nil {
+	if h.Receipt, h.Err = Parse(data); h.Err != nil {
 		h.Receipt = nil
 		sum := sha256.Sum256(data)
 		h.Link = hex.EncodeToString(sum[:])
