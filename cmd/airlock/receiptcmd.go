@@ -128,7 +128,9 @@ func showReceipt(w io.Writer, r *receipt.Receipt) {
 	if !b.Verified {
 		verified = "NOT verified: fields are what the bundle claimed"
 	}
-	fmt.Fprintf(w, "bundle    %s %s, channel %s, sequence %d, id %s (%s)\n", b.Name, b.Version, b.Channel, b.Sequence, b.ID, verified)
+	if !p.EventOf().IsControl() {
+		fmt.Fprintf(w, "bundle    %s %s, channel %s, sequence %d, id %s (%s)\n", b.Name, b.Version, b.Channel, b.Sequence, b.ID, verified)
+	}
 	if b.ChangeTicket != "" {
 		fmt.Fprintf(w, "change    %s: %s\n", b.ChangeTicket, b.ChangeReason)
 	}
@@ -168,6 +170,16 @@ func showReceipt(w io.Writer, r *receipt.Receipt) {
 	}
 	if pol := p.Policy; pol != nil {
 		fmt.Fprintf(w, "policy    trust.yaml sha256 %s\n", pol.SHA256)
+		for _, r := range pol.Roles {
+			var ks []string
+			for _, k := range r.Keys {
+				ks = append(ks, strings.TrimSpace(k.KeyID+" "+k.Name))
+			}
+			fmt.Fprintf(w, "  role    %s, %d of %s\n", r.Name, r.Threshold, strings.Join(ks, ", "))
+		}
+		for _, k := range pol.Operators {
+			fmt.Fprintf(w, "  operator %s %s\n", k.KeyID, k.Name)
+		}
 	}
 	if pc := p.PolicyChange; pc != nil {
 		for _, d := range pc.Changes {
