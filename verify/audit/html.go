@@ -20,9 +20,10 @@ var reportTemplate string
 
 // HTMLDetailLimit is how many entries the HTML report shows in full
 // (a row and its details: steps, failed steps' output, digests) before it
-// shows only flagged entries in full and sums up each run of unflagged
-// ones in one row, so that a report of 100,000 receipts stays usable. The
-// JSON and JSONL outputs list every entry.
+// shows only flagged entries and sums up each run of unflagged ones in one
+// row; of the flagged ones beyond it, those with an error keep their
+// details, up to as many again. So a report of 100,000 receipts stays
+// usable; the JSON and JSONL outputs list every entry in full.
 const HTMLDetailLimit = 1000
 
 // htmlData is what the HTML template renders.
@@ -35,14 +36,16 @@ type htmlData struct {
 	Period   string
 	Limit    int
 	byFile   map[string][]Finding
-	shown    int   // entries shown in full so far
+	shown    int   // entries shown so far
+	detailed int   // flagged entries beyond the limit shown with details
 	err      error // the first error reading entries again
 }
 
-// htmlRow is one row of a zone's table: an entry shown in full, or a run
-// of unflagged entries summed up.
+// htmlRow is one row of a zone's table: an entry (with its details, or
+// not), or a run of unflagged entries summed up.
 type htmlRow struct {
 	A        *Apply
+	Details  bool
 	Findings []Finding
 	Run      *runRow
 }
@@ -104,6 +107,10 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		"clockText":     clockText,
 		"isControl":     func(e receipt.Event) bool { return e.IsControl() },
 		"signers":       func(b BundleRef) string { return signerList(b.Signers) },
+		"ledgerRows":    ledgerRows,
+		"firstApplies": func(a ApplyRefs) []ApplyRef {
+			return ApplyRefs{recs: a.recs[:min(len(a.recs), 5)]}.List()
+		},
 	}).Parse(reportTemplate)
 	if err != nil {
 		return fmt.Errorf("html report template: %w", err)
@@ -192,13 +199,45 @@ func (d *htmlData) rows(z Zone) iter.Seq[htmlRow] {
 				d.err = err
 				return
 			}
+			details := d.shown < HTMLDetailLimit
+			if !details && a.Flag == SeverityError && d.detailed < HTMLDetailLimit {
+				details = true
+				d.detailed++
+			}
 			d.shown++
-			if !yield(htmlRow{A: a, Findings: fs}) {
+			if !yield(htmlRow{A: a, Details: details, Findings: fs}) {
 				return
 			}
 		}
 		flush()
 	}
+}
+
+// ledgerRow is a row of the ledger table: a bundle, or a count of
+// bundles not shown.
+type ledgerRow struct {
+	B      *LedgerBundle
+	Hidden int
+}
+
+// ledgerRows are the ledger table's rows: every bundle up to
+// HTMLDetailLimit, then only those not applied everywhere they target
+// (attempted, never applied), the rest counted in one row.
+func ledgerRows(l *Ledger) []ledgerRow {
+	var rows []ledgerRow
+	hidden := 0
+	for i := range l.Bundles {
+		b := &l.Bundles[i]
+		if i >= HTMLDetailLimit && b.Status == StatusApplied {
+			hidden++
+			continue
+		}
+		rows = append(rows, ledgerRow{B: b})
+	}
+	if hidden > 0 {
+		rows = append(rows, ledgerRow{Hidden: hidden})
+	}
+	return rows
 }
 
 func duration(start, end time.Time) string {

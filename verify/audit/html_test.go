@@ -238,3 +238,31 @@ func TestAuditHTMLPrints(t *testing.T) {
 		t.Logf("PDF text:\n%s", out)
 	}
 }
+
+// TestAuditHTMLScales: beyond HTMLDetailLimit entries the page sums up
+// unflagged runs and keeps flagged entries, so its size stops growing with
+// the clean entries.
+func TestAuditHTMLScales(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 2,500 receipts")
+	}
+	dir := t.TempDir()
+	writeBenchFolder(t, dir, 2500)
+	r := runAudit(t, benchOptions(t, dir))
+	page := string(renderHTML(t, r))
+	if n := strings.Count(page, `class="apply `); n >= r.Summary.Applies || n < HTMLDetailLimit {
+		t.Errorf("%d entry rows for %d applies", n, r.Summary.Applies)
+	}
+	if n := strings.Count(page, `<tr class="details">`); n > 2*HTMLDetailLimit || n < HTMLDetailLimit {
+		t.Errorf("%d entries with details", n)
+	}
+	if !strings.Contains(page, `<tr class="run"><td colspan="9">… `) || !strings.Contains(page, "unflagged entries, seq ") {
+		t.Error("no summed-up run of unflagged entries")
+	}
+	// Every flagged entry is on the page.
+	for _, f := range r.Findings {
+		if f.Kind == KindFailed && !strings.Contains(page, `id="r-`+f.Zone+`-`+strconv.FormatUint(f.Seq, 10)+`"`) {
+			t.Errorf("flagged %s#%d is not on the page", f.Zone, f.Seq)
+		}
+	}
+}
