@@ -3,12 +3,14 @@
 package apply
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"airlock.dev/airlock/bundle/bundletest"
 	"airlock.dev/airlock/internal/keys"
@@ -152,6 +154,22 @@ func TestApplyOperatorSignature(t *testing.T) {
 	op := r.Predicate().Operator
 	if r.Operator == nil || !r.Operator.Equal(alice.Public()) || op.Key.Name != "Alice Roe" || op.Name != "Alice Roe" || op.UID == "" {
 		t.Fatalf("operator %+v, co-signer %v", op, r.Operator)
+	}
+
+	// The recorded policy requires co-signatures: so does a commit.
+	z.editTrust(func(s string) string { return strings.Replace(s, "variables:\n", "variables:\n  Other: y\n", 1) })
+	_, err = CommitPolicy(context.Background(), CommitOptions{Trust: z.trust, Operator: "Mallory"})
+	var re *RefusedError
+	if !errors.As(err, &re) || re.Reason != receipt.ReasonOperatorUnsigned {
+		t.Fatalf("unsigned commit: %v", err)
+	}
+	_, err = CommitPolicy(context.Background(), CommitOptions{Trust: z.trust, Operator: "Mallory", OperatorKey: z.f.Other})
+	if !errors.As(err, &re) || re.Reason != receipt.ReasonOperatorUnknown {
+		t.Fatalf("commit by an unknown key: %v", err)
+	}
+	c, err := CommitPolicy(context.Background(), CommitOptions{Trust: z.trust, Operator: "Alice Roe", OperatorKey: alice, Now: func() time.Time { return z.now }})
+	if err != nil || c.Change == nil || c.Change.Changes[0].Kind != zone.DiffOtherSettings {
+		t.Fatalf("co-signed commit: %+v %v", c, err)
 	}
 
 	// A refusal under an uncommitted edit is still co-signed by an operator
