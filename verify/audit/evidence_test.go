@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -399,4 +400,20 @@ func readFile(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// TestReportReadsWhatWasVerified: a receipt changed between its
+// verification and the report stops the report instead of showing
+// unverified content.
+func TestReportReadsWhatWasVerified(t *testing.T) {
+	east := newKey(t)
+	dir := t.TempDir()
+	c := newChain(t, dir, "pci-east", east)
+	file, data := c.next()
+	r := runAudit(t, Options{Dir: dir, Keys: pubs(east)})
+	writeFile(t, filepath.Join(dir, filepath.FromSlash(file)), editPayload(t, data, `"seq":1`, `"seq":1,"resumed":true`))
+	var b bytes.Buffer
+	if err := r.WriteJSON(&b); !errors.Is(err, ErrChanged) {
+		t.Fatalf("WriteJSON after the receipt changed: %v", err)
+	}
 }

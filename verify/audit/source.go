@@ -3,6 +3,7 @@ package audit
 import (
 	"encoding/json/jsontext"
 	jsonv2 "encoding/json/v2"
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -20,7 +21,7 @@ type source struct {
 
 // ErrChanged is wrapped when a receipt changed between its verification
 // and the report.
-var ErrChanged = fmt.Errorf("a receipt changed while the audit ran")
+var ErrChanged = errors.New("a receipt changed while the audit ran")
 
 func (s *source) read(rel string) ([]byte, error) {
 	if data, ok := s.mem[rel]; ok {
