@@ -19,11 +19,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strconv"
 	"time"
 
 	"filippo.io/age"
@@ -32,6 +30,7 @@ import (
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/agekeys"
 	"airlock.dev/airlock/internal/atomicfile"
+	"airlock.dev/airlock/internal/hostinfo"
 	"airlock.dev/airlock/internal/intoto"
 	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/internal/uuid"
@@ -46,10 +45,13 @@ var ErrStepFailed = errors.New("a step failed")
 
 // Options configures Apply, Resume and MakePlan.
 type Options struct {
-	Bundle        string
-	Trust         *zone.Trust
-	Operator      string // --operator: the person, when the OS account is shared
-	Note          string
+	Bundle   string
+	Trust    *zone.Trust
+	Operator string // --operator: the person, when the OS account is shared
+	Note     string
+	// OperatorKey, when set, co-signs the receipt (apply --operator-key); it
+	// must be one of trust.yaml's operators.
+	OperatorKey   *keys.Signer
 	ReceiptOut    string // also copy the receipt here (the media carried back)
 	VarFile       string
 	ForceReapply  bool
@@ -184,12 +186,15 @@ func (a *applier) begin() error {
 		Seq:        seq + 1,
 		PrevSHA256: prev,
 		Bundle:     receipt.Bundle{Source: a.o.Bundle},
-		Operator:   operator(a.o.Operator, a.o.Note),
+		Event:      receipt.EventApply,
+		Operator:   receipt.CurrentOperator(a.o.Operator, a.o.Note),
 		Host:       receipt.Host{Name: a.host, OS: runtime.GOOS, Arch: runtime.GOARCH},
-		Applier:    receipt.Applier{Version: a.o.Version, SHA256: selfDigest()},
-		Time:       receipt.Times{Started: a.now, Source: "system clock"},
+		Applier:    receipt.Applier{Version: a.o.Version, SHA256: hostinfo.ExecutableSHA256()},
+		Time:       receipt.Times{Started: a.now, Source: "system clock", Clock: receipt.CurrentClock()},
 		Checks:     []receipt.Check{},
 		Steps:      []receipt.Step{},
+		Policy:     a.o.Trust.Record(),
+		Storage:    receipt.StorageOf(a.st.receiptsDir()),
 	}}
 	if a.o.ForceReapply {
 		a.j.Receipt.Reapply = true
@@ -200,6 +205,9 @@ func (a *applier) begin() error {
 func (a *applier) apply(ctx context.Context) (*Result, error) {
 	if err := a.begin(); err != nil {
 		return nil, err
+	}
+	if rerr := a.checkPolicy(); rerr != nil {
+		return a.refuse(rerr.Reason, rerr.Msg, rerr)
 	}
 	b, err := bundle.Open(a.o.Bundle)
 	if err != nil {
@@ -283,8 +291,12 @@ func (a *applier) recordVerify(vr *verify.Result) {
 	if p := vr.Claimed; p != nil {
 		rb.ID, rb.Name, rb.Version, rb.Channel, rb.Sequence = p.BundleID, p.Name, p.Version, p.Channel, p.Sequence
 		rb.IssuedAt, rb.Expires, rb.Targets = p.IssuedAt, p.Expires, p.Targets
-		if p.Change != nil {
-			rb.ChangeTicket, rb.ChangeReason = p.Change.Ticket, p.Change.Reason
+		if c := p.Change; c != nil {
+			rb.ChangeTicket, rb.ChangeReason = c.Ticket, c.Reason
+			rb.ChangeSecurityImpact, rb.ChangeBackout = c.SecurityImpact, c.Backout
+			for _, e := range c.TestEvidence {
+				rb.ChangeTestEvidence = append(rb.ChangeTestEvidence, receipt.TestEvidence{Path: e.Path, SHA256: e.SHA256})
+			}
 		}
 	}
 }
@@ -396,7 +408,7 @@ func (a *applier) finish(outcome receipt.OutcomeResult, reason receipt.Reason, m
 	if err := a.closeLogs(); err != nil {
 		fmt.Fprintf(a.o.Stderr, "airlock: warning: step log not written: %v\n", err)
 	}
-	data, err := receipt.Sign(r, a.subjects(), a.signer)
+	data, err := receipt.Sign(r, a.subjects(), a.signer, a.cosigners()...)
 	if err != nil {
 		return nil, errors.Join(cause, err)
 	}
@@ -431,29 +443,6 @@ func (a *applier) endJournal() error {
 	return a.st.clearJournal()
 }
 
-func (a *applier) copyOut(path string) (string, error) {
-	if err := os.MkdirAll(a.o.ReceiptOut, 0o755); err != nil {
-		return "", err
-	}
-	names := []string{filepath.Base(path)}
-	if a.j.Receipt.Logs != nil {
-		names = append(names, a.j.Receipt.Logs.Name)
-	}
-	if a.j.Receipt.FilesList != "" {
-		names = append(names, a.j.Receipt.FilesList)
-	}
-	for _, n := range names {
-		data, err := os.ReadFile(filepath.Join(filepath.Dir(path), n))
-		if err != nil {
-			return "", err
-		}
-		if err := atomicfile.WriteFile(filepath.Join(a.o.ReceiptOut, n), data, 0o644); err != nil {
-			return "", err
-		}
-	}
-	return filepath.Join(a.o.ReceiptOut, names[0]), nil
-}
-
 // recordFiles adds deployed files to the receipt: all of them, sorted by
 // path, to a list beside the receipt (sha256sum -c format), and the first
 // MaxListedFiles to the receipt itself, so a release of any size gives a
@@ -463,7 +452,7 @@ func (a *applier) recordFiles(files []receipt.File) error {
 	sort.Slice(a.deployed, func(i, j int) bool { return a.deployed[i].Path < a.deployed[j].Path })
 	list := receipt.FilesList(a.deployed)
 	name := receipt.FilesListName(receipt.FileName(a.zone, a.j.Receipt.Seq))
-	if err := atomicfile.WriteFile(filepath.Join(a.st.dir, "receipts", name), list, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(a.st.receiptsDir(), name), list, receipt.FileMode); err != nil {
 		return fmt.Errorf("write the deployed file list: %w", err)
 	}
 	sum := sha256.Sum256(list)
@@ -486,14 +475,6 @@ func (a *applier) subjects() []receipt.Subject {
 	return s
 }
 
-func operator(name, note string) receipt.Operator {
-	op := receipt.Operator{Name: name, Note: note, User: "unknown", UID: strconv.Itoa(os.Getuid())}
-	if u, err := user.Current(); err == nil {
-		op.User, op.UID = u.Username, u.Uid
-	}
-	return op
-}
-
 // warnIfExposed warns when a secret key file can be read by other users.
 func warnIfExposed(w io.Writer, path string) {
 	st, err := os.Stat(path)
@@ -501,22 +482,4 @@ func warnIfExposed(w io.Writer, path string) {
 		return
 	}
 	fmt.Fprintf(w, "airlock: warning: %s can be read by other users (mode %04o); it should be 0600\n", path, st.Mode().Perm())
-}
-
-// selfDigest is the SHA-256 of the running program.
-func selfDigest() string {
-	exe, err := os.Executable()
-	if err != nil {
-		return ""
-	}
-	f, err := os.Open(exe)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return ""
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }

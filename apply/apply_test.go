@@ -42,7 +42,7 @@ func TestApplySuccess(t *testing.T) {
 		t.Fatalf("markers %q", z.markers())
 	}
 	p := z.receipt(res)
-	if p.Seq != 1 || p.PrevSHA256 != "" || !p.Bundle.Verified || p.Bundle.Version != "1.0.0" || p.Outcome.Reason != "ok" {
+	if p.Seq != 2 || len(p.PrevSHA256) != 64 || !p.Bundle.Verified || p.Bundle.Version != "1.0.0" || p.Outcome.Reason != "ok" {
 		t.Fatalf("receipt %+v", p)
 	}
 	wantSteps := map[string]receipt.StepResult{"prepare": "succeeded", "install": "succeeded", "migrate": "succeeded", "undo": "skipped", "audit trail": "succeeded"}
@@ -106,7 +106,7 @@ func TestApplyFailureRollsBack(t *testing.T) {
 	if migrate.Result != receipt.StepFailed || migrate.ExitCode != 3 || !strings.Contains(migrate.Tail, "broken") {
 		t.Fatalf("migrate step %+v", migrate)
 	}
-	if p.Outcome.Reason != "step-failed" || p.Seq != 2 {
+	if p.Outcome.Reason != "step-failed" || p.Seq != 3 {
 		t.Fatalf("outcome %+v seq %d", p.Outcome, p.Seq)
 	}
 	// The sequence was not consumed: a fixed build of 2.0.0 can follow.
@@ -168,6 +168,7 @@ func TestApplyRefusals(t *testing.T) {
 		}, check: "sequence"},
 		{name: "wrong zone", setup: func(z *testZone) string {
 			z.trust.Policy.Zone = "other"
+			z.commit()
 			return z.build("1.0.0", "true", 1)
 		}, check: "target"},
 		{name: "expired", setup: func(z *testZone) string {
@@ -180,6 +181,7 @@ func TestApplyRefusals(t *testing.T) {
 		}, check: "decrypt"},
 		{name: "untrusted signer", setup: func(z *testZone) string {
 			z.trust.Policy.Roles[0].Keys[0] = z.f.Other.Public()
+			z.commit()
 			return z.build("1.0.0", "true", 1)
 		}, check: "signature"},
 		{name: "missing bundle", setup: func(z *testZone) string {
@@ -303,7 +305,12 @@ func TestApplyLockContention(t *testing.T) {
 
 func TestApplyUnusableState(t *testing.T) {
 	z := newZone(t)
-	os.WriteFile(z.trust.StateDir, []byte("not a directory"), 0o644)
+	if err := os.RemoveAll(z.trust.StateDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(z.trust.StateDir, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	_, err := z.apply(z.build("1.0.0", "true", 1))
 	if !errors.Is(err, ErrStateUnusable) {
 		t.Fatalf("err = %v, want ErrStateUnusable", err)
@@ -343,7 +350,7 @@ func TestCanaryNeverLeaks(t *testing.T) {
 		t.Fatalf("files holding the secret: %v", holders)
 	}
 	// The full step log, encrypted to the auditors, is masked too.
-	enc, err := os.Open(filepath.Join(z.dir, "media", "receipt-test-0000000001.log.age"))
+	enc, err := os.Open(filepath.Join(z.dir, "media", "receipt-test-0000000002.log.age"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,8 +386,8 @@ func TestPlanRunsNothing(t *testing.T) {
 	if z.markers() != "" || z.current() != "" {
 		t.Fatal("plan ran something")
 	}
-	if ents, _ := os.ReadDir(filepath.Join(z.trust.StateDir, "receipts")); len(ents) != 0 {
-		t.Fatal("plan wrote a receipt")
+	if ents, _ := os.ReadDir(filepath.Join(z.trust.StateDir, "receipts")); len(ents) != 1 {
+		t.Fatal("plan wrote a receipt (only the genesis record is there)")
 	}
 }
 

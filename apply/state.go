@@ -1,14 +1,11 @@
 package apply
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 
 	"airlock.dev/airlock/internal/atomicfile"
@@ -155,29 +152,14 @@ func (s *state) setChannel(rec *channelRecord) error {
 	return atomicfile.WriteFile(p, append(b, '\n'), 0o600)
 }
 
-// head returns the sequence and SHA-256 of the latest receipt (0, "" if none).
+// head returns the sequence and link digest of the latest receipt (0, ""
+// if none).
 func (s *state) head(zone string) (uint64, string, error) {
-	ents, err := os.ReadDir(filepath.Join(s.dir, "receipts"))
-	if err != nil {
+	h, err := receipt.ReadHead(filepath.Join(s.dir, "receipts"), zone)
+	if err != nil || h == nil {
 		return 0, "", err
 	}
-	var seqs []uint64
-	for _, e := range ents {
-		if seq, ok := receipt.SeqOf(zone, e.Name()); ok {
-			seqs = append(seqs, seq)
-		}
-	}
-	if len(seqs) == 0 {
-		return 0, "", nil
-	}
-	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
-	last := seqs[len(seqs)-1]
-	b, err := os.ReadFile(filepath.Join(s.dir, "receipts", receipt.FileName(zone, last)))
-	if err != nil {
-		return 0, "", err
-	}
-	sum := sha256.Sum256(b)
-	return last, hex.EncodeToString(sum[:]), nil
+	return h.Seq, h.Link, nil
 }
 
 func (s *state) receiptPath(zone string, seq uint64) string {
@@ -191,7 +173,7 @@ func (s *state) writeReceipt(zone string, seq uint64, data []byte) (string, erro
 	if _, err := os.Lstat(p); err == nil {
 		return "", fmt.Errorf("receipt %s already exists", p)
 	}
-	return p, atomicfile.WriteFile(p, data, 0o644)
+	return p, atomicfile.WriteFile(p, data, receipt.FileMode)
 }
 
 // Journal states, in the order an apply passes through them. Tests kill the

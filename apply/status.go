@@ -84,6 +84,7 @@ type HistoryEntry struct {
 	Problem  string                `json:"problem,omitempty"` // why it is not verified, or where the chain breaks
 	Started  time.Time             `json:"started,omitzero"`
 	Finished time.Time             `json:"finished,omitzero"`
+	Event    receipt.Event         `json:"event,omitempty"` // apply, or a control record (genesis, policy)
 	Outcome  receipt.OutcomeResult `json:"outcome,omitempty"`
 	Reason   receipt.Reason        `json:"reason,omitempty"`
 	Message  string                `json:"message,omitempty"`
@@ -273,6 +274,7 @@ func (zr *zoneReceipts) entry(seq uint64) (HistoryEntry, string) {
 	}
 	e.Verified, e.prevSHA256 = true, p.PrevSHA256
 	e.Started, e.Finished = p.Time.Started, p.Time.Finished
+	e.Event = p.EventOf()
 	e.Outcome, e.Reason, e.Message = p.Outcome.Result, p.Outcome.Reason, p.Outcome.Message
 	e.Bundle = StatusBundle{ID: p.Bundle.ID, Name: p.Bundle.Name, Version: p.Bundle.Version, Channel: p.Bundle.Channel, Sequence: p.Bundle.Sequence}
 	e.Operator, e.Release, e.Resumed = p.Operator, p.Release, p.Resumed

@@ -13,8 +13,9 @@ import (
 	"airlock.dev/airlock/receipt"
 )
 
-// statusZone is a zone with four receipts: 1.0.0 applied to z.root, 2.0.0
-// rolled back there, 3.0.0 applied to another target, and a refusal.
+// statusZone is a zone with five receipts: its genesis record, 1.0.0
+// applied to z.root, 2.0.0 rolled back there, 3.0.0 applied to another
+// target, and a refusal.
 func statusZone(t *testing.T) (*testZone, string) {
 	t.Helper()
 	z := newZone(t)
@@ -46,7 +47,7 @@ func TestReadStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Zone != "test" || st.Host != "host1" || st.Receipts != 4 || st.Interrupted || len(st.Problems) != 0 {
+	if st.Zone != "test" || st.Host != "host1" || st.Receipts != 5 || st.Interrupted || len(st.Problems) != 0 {
 		t.Fatalf("status %+v", st)
 	}
 	if len(st.Targets) != 2 {
@@ -55,15 +56,15 @@ func TestReadStatus(t *testing.T) {
 	// Sorted by path: <dir>/other before <dir>/srv.
 	o, s := st.Targets[0], st.Targets[1]
 	if o.Target != other || o.Current != "releases/3.0.0" || o.Link != o.Current || o.Previous != "" ||
-		o.Bundle.Version != "3.0.0" || o.Bundle.Sequence != 3 || o.Receipt.Seq != 3 || o.ChannelSequence != 3 {
+		o.Bundle.Version != "3.0.0" || o.Bundle.Sequence != 3 || o.Receipt.Seq != 4 || o.ChannelSequence != 3 {
 		t.Errorf("other target %+v", o)
 	}
 	// The rollback of 2.0.0 left 1.0.0 current: the first receipt put it there.
 	if s.Target != z.root || s.Current != "releases/1.0.0" || s.Link != s.Current || s.Bundle.Version != "1.0.0" ||
-		s.Receipt.Seq != 1 || s.Operator.Name != "Jane Doe" || !s.AppliedAt.Equal(z.now.Add(-1)) || s.Receipt.SHA256 == "" {
+		s.Receipt.Seq != 2 || s.Operator.Name != "Jane Doe" || !s.AppliedAt.Equal(z.now.Add(-1)) || s.Receipt.SHA256 == "" {
 		t.Errorf("srv target %+v", s)
 	}
-	if len(st.Channels) != 1 || st.Channels[0].Sequence != 3 || st.Channels[0].Version != "3.0.0" || st.Channels[0].Receipt != 3 {
+	if len(st.Channels) != 1 || st.Channels[0].Sequence != 3 || st.Channels[0].Version != "3.0.0" || st.Channels[0].Receipt != 4 {
 		t.Errorf("channels %+v", st.Channels)
 	}
 
@@ -87,7 +88,7 @@ func TestReadHistory(t *testing.T) {
 	for _, e := range h {
 		got = append(got, string(e.Outcome)+" "+e.Bundle.Version)
 	}
-	want := "refused 0.9.0,applied 3.0.0,rolled-back 2.0.0,applied 1.0.0"
+	want := "refused 0.9.0,applied 3.0.0,rolled-back 2.0.0,applied 1.0.0,recorded "
 	if strings.Join(got, ",") != want {
 		t.Errorf("history %s, want %s", strings.Join(got, ","), want)
 	}
@@ -98,7 +99,7 @@ func TestReadHistory(t *testing.T) {
 	if r := h[2].Releases; len(r) != 1 || r[0].Target != z.root || r[0].Previous != "releases/1.0.0" || r[0].Current != "releases/1.0.0" {
 		t.Errorf("rolled-back releases %+v", r)
 	}
-	if h, err := ReadHistory(z.trust, 2); err != nil || len(h) != 2 || h[0].Receipt.Seq != 4 || h[1].Receipt.Seq != 3 {
+	if h, err := ReadHistory(z.trust, 2); err != nil || len(h) != 2 || h[0].Receipt.Seq != 5 || h[1].Receipt.Seq != 4 {
 		t.Errorf("-n 2: %v %+v", err, h)
 	}
 }
@@ -108,8 +109,8 @@ func TestReadHistory(t *testing.T) {
 func TestStatusReceiptProblems(t *testing.T) {
 	z, _ := statusZone(t)
 	dir := filepath.Join(z.trust.StateDir, "receipts")
-	bundletest.FlipByte(t, filepath.Join(dir, receipt.FileName("test", 3)), -40)
-	if err := os.Remove(filepath.Join(dir, receipt.FileName("test", 1))); err != nil {
+	bundletest.FlipByte(t, filepath.Join(dir, receipt.FileName("test", 4)), -40)
+	if err := os.Remove(filepath.Join(dir, receipt.FileName("test", 2))); err != nil {
 		t.Fatal(err)
 	}
 	st, err := ReadStatus(z.trust)
@@ -117,22 +118,22 @@ func TestStatusReceiptProblems(t *testing.T) {
 	if !errors.As(err, &ve) {
 		t.Fatalf("ReadStatus: %v, want a *receipt.VerifyError", err)
 	}
-	// Receipt 3 (the other target) is not used; receipt 1 is gone.
+	// Receipt 4 (the other target) is not used; receipt 2 is gone.
 	if len(st.Targets) != 0 {
 		t.Errorf("targets %+v, want none from unverified or missing receipts", st.Targets)
 	}
 	problems := strings.Join(st.Problems, "\n")
-	// Receipt 4 names receipt 3, which cannot be read: only receipt 3 is a problem.
+	// Receipt 5 names receipt 4, which cannot be read: only receipt 4 is a problem.
 	if len(st.Problems) != 2 {
 		t.Errorf("problems %q, want 2", st.Problems)
 	}
-	for _, want := range []string{"receipt 2: receipts 1 to 1 are missing", "receipt 3: receipt verification failed: signature"} {
+	for _, want := range []string{"receipt 3: receipt 2 is missing", "receipt 4: receipt verification failed: signature"} {
 		if !strings.Contains(problems, want) {
 			t.Errorf("problems\n%s\nwant %q", problems, want)
 		}
 	}
 	h, err := ReadHistory(z.trust, 0)
-	if !errors.As(err, &ve) || len(h) != 3 || h[1].Verified || h[0].Problem != "" || h[2].Problem == "" {
+	if !errors.As(err, &ve) || len(h) != 4 || h[1].Verified || h[0].Problem != "" || h[2].Problem == "" {
 		t.Errorf("history: %v %+v", err, h)
 	}
 }

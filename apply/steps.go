@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"airlock.dev/airlock/apply/stage"
@@ -266,11 +267,35 @@ func orNone(s string) string {
 	return s
 }
 
-// pruneReleases keeps the newest releases of each deploy target.
+// pruneReleases keeps the newest releases of each deploy target and
+// records the release directories it removed in the receipt (PCI DSS
+// 10.2.1.7: deletion of system-level objects).
 func (a *applier) pruneReleases() {
 	for _, sw := range a.j.Switches {
+		before := releaseDirs(sw.To)
 		if err := prune(sw.To, max(sw.Keep, 1), sw.Next, sw.Previous); err != nil {
 			fmt.Fprintf(a.o.Stderr, "airlock: warning: pruning old releases in %s: %v\n", sw.To, err)
 		}
+		after := releaseDirs(sw.To)
+		for _, name := range before {
+			if !slices.Contains(after, name) {
+				if a.j.Receipt.Release == nil {
+					a.j.Receipt.Release = &receipt.Release{}
+				}
+				a.j.Receipt.Release.Pruned = append(a.j.Receipt.Release.Pruned, filepath.Join(sw.To, "releases", name))
+			}
+		}
 	}
+}
+
+// releaseDirs lists the release directories of a deploy target.
+func releaseDirs(to string) []string {
+	ents, _ := os.ReadDir(filepath.Join(to, "releases"))
+	var out []string
+	for _, e := range ents {
+		if e.IsDir() {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }

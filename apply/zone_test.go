@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -72,7 +71,21 @@ variables:
 	if z.trust, err = zone.Load(filepath.Join(z.dir, "trust.yaml")); err != nil {
 		t.Fatal(err)
 	}
+	z.commit()
 	return z
+}
+
+// commit records the zone's policy (as z.trust holds it now) in the chain:
+// the genesis record of a new zone, or a policy commit after a test
+// changed the policy.
+func (z *testZone) commit() *CommitResult {
+	z.t.Helper()
+	res, err := CommitPolicy(context.Background(), CommitOptions{Trust: z.trust, Operator: "Test Operator",
+		Now: func() time.Time { return z.now }, Version: "test", Stderr: &z.out})
+	if err != nil {
+		z.t.Fatal(err)
+	}
+	return res
 }
 
 // release is a test release: version, and the command of its "migrate" step.
@@ -174,16 +187,17 @@ func (z *testZone) receipt(res *Result) *receipt.Predicate {
 	return r.Predicate()
 }
 
-// chain verifies every receipt in the state directory as one hash chain and
-// returns their predicates in order.
+// chain verifies the zone's receipts in the state directory as one hash
+// chain and returns the predicates of its applies in order (the genesis
+// record and policy commits are checked, not returned).
 func (z *testZone) chain() []*receipt.Predicate {
 	z.t.Helper()
 	k, _ := keys.LoadPrivate(z.trust.ReceiptKey, nil)
 	ents, _ := os.ReadDir(filepath.Join(z.trust.StateDir, "receipts"))
 	var out []*receipt.Predicate
-	prev := ""
+	prev, n := "", uint64(0)
 	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".dsse.json") {
+		if _, ok := receipt.SeqOf(z.trust.Policy.Zone, e.Name()); !ok {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(z.trust.StateDir, "receipts", e.Name()))
@@ -195,11 +209,14 @@ func (z *testZone) chain() []*receipt.Predicate {
 			z.t.Fatalf("%s: %v", e.Name(), err)
 		}
 		p := r.Predicate()
-		if p.Seq != uint64(len(out)+1) || p.PrevSHA256 != prev {
-			z.t.Fatalf("%s: seq %d prev %q breaks the chain (want seq %d prev %q)", e.Name(), p.Seq, p.PrevSHA256, len(out)+1, prev)
+		n++
+		if p.Seq != n || p.PrevSHA256 != prev {
+			z.t.Fatalf("%s: seq %d prev %q breaks the chain (want seq %d prev %q)", e.Name(), p.Seq, p.PrevSHA256, n, prev)
 		}
 		prev = r.SHA256
-		out = append(out, p)
+		if !p.EventOf().IsControl() {
+			out = append(out, p)
+		}
 	}
 	return out
 }

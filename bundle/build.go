@@ -128,7 +128,7 @@ func Build(ctx context.Context, o BuildOptions) (*BuildResult, error) {
 	if err := os.WriteFile(filepath.Join(work, ManifestFile), mjson, 0o644); err != nil {
 		return nil, err
 	}
-	st := o.statement(seq, ref(ManifestFile, mjson), pay)
+	st := o.statement(seq, ref(ManifestFile, mjson), pay, files)
 	payload, err := json.Marshal(st)
 	if err != nil {
 		return nil, fmt.Errorf("encode statement: %w", err)
@@ -405,7 +405,7 @@ func (o *BuildOptions) manifest(pkgs []PackageRef, files []File, varRef FileRef)
 	return m
 }
 
-func (o *BuildOptions) statement(seq uint64, manifest FileRef, pay Payload) *Statement {
+func (o *BuildOptions) statement(seq uint64, manifest FileRef, pay Payload, files []File) *Statement {
 	r := o.Release
 	issued := o.Now().UTC().Truncate(time.Second)
 	targets := r.Targets
@@ -426,8 +426,19 @@ func (o *BuildOptions) statement(seq uint64, manifest FileRef, pay Payload) *Sta
 		Payload:       pay,
 		Builder:       Builder{Tool: "airlock", Version: o.ToolVersion},
 	}
-	if r.Change.Ticket != "" || r.Change.Reason != "" {
-		p.Change = &Change{Ticket: r.Change.Ticket, Reason: r.Change.Reason}
+	if !r.Change.IsZero() {
+		c := r.Change
+		c.TestEvidence = nil
+		for _, e := range r.Change.TestEvidence {
+			p := ScriptPath(e.Path)
+			ev := Evidence{Path: p}
+			// files are sorted by path; Check put every evidence file in them.
+			if i := sort.Search(len(files), func(i int) bool { return files[i].Path >= p }); i < len(files) && files[i].Path == p {
+				ev.SHA256 = files[i].SHA256
+			}
+			c.TestEvidence = append(c.TestEvidence, ev)
+		}
+		p.Change = &c
 	}
 	return &Statement{Type: StatementType, Subject: Subjects(&p), PredicateType: PredicateType, Predicate: p}
 }

@@ -74,10 +74,29 @@ type Predicate struct {
 	Builder       Builder   `json:"builder"`
 }
 
-// Change is the change-management reference of a release.
+// Change is the change-management evidence of a release (PCI DSS 6.5.1):
+// the ticket and reason, and (format version 2) the security impact, the
+// back-out procedure and the files documenting the change's tests.
 type Change struct {
-	Ticket string `json:"ticket,omitempty"`
-	Reason string `json:"reason,omitempty"`
+	Ticket         string `json:"ticket,omitempty"`
+	Reason         string `json:"reason,omitempty"`
+	SecurityImpact string `json:"securityImpact,omitempty"`
+	Backout        string `json:"backout,omitempty"`
+	// TestEvidence are files of the release, carried in the payload at their
+	// path and hashed in the manifest; the statement names their digests.
+	TestEvidence []Evidence `json:"testEvidence,omitempty"`
+}
+
+// Evidence is a file of the release carried as change evidence. In
+// airlock.yaml only its path is given; the build adds its SHA-256.
+type Evidence struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+}
+
+// IsZero reports whether the change says nothing.
+func (c *Change) IsZero() bool {
+	return c.Ticket == "" && c.Reason == "" && c.SecurityImpact == "" && c.Backout == "" && len(c.TestEvidence) == 0
 }
 
 // FileRef names a file of the bundle with its size and SHA-256 (hex).

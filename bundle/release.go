@@ -27,7 +27,7 @@ const (
 // Keys of each mapping, in the order the documentation lists them.
 var (
 	releaseKeys    = []string{"apiVersion", "name", "version", "channel", "targets", "expires", "change", "packages", "variables", "steps"}
-	changeKeys     = []string{"ticket", "reason"}
+	changeKeys     = []string{"ticket", "reason", "securityImpact", "testEvidence", "backout"}
 	packageKeys    = []string{"name", "path", "archive"}
 	variableKeys   = []string{"value", "fromEnv", "fromFile", "sensitive", "allowLiteral", "byZone", "description"}
 	stepKeys       = []string{"name", "run", "script", "deploy", "check", "to", "substitute", "structured", "files", "keep", "shell", "when", "timeout", "retries", "retryDelay", "continueOnError"}

@@ -171,6 +171,27 @@ func (d *releaseDecoder) change(n *yaml.Node) Change {
 	if v := f["reason"]; v != nil {
 		c.Reason = d.note(v, "change.reason")
 	}
+	if v := f["securityImpact"]; v != nil {
+		c.SecurityImpact = d.note(v, "change.securityImpact")
+	}
+	if v := f["backout"]; v != nil {
+		c.Backout = d.note(v, "change.backout")
+	}
+	if v := f["testEvidence"]; v != nil {
+		seen := map[string]int{}
+		for i, item := range d.list(v, "change.testEvidence") {
+			field := indexField("change.testEvidence", i)
+			s, ok := d.scalar(item, field)
+			switch {
+			case !ok:
+			case seen[s] > 0:
+				d.errorf(item, field, "duplicate test evidence %s (first at line %d)", quoteShort(s), seen[s])
+			default:
+				seen[s] = item.Line
+				c.TestEvidence = append(c.TestEvidence, Evidence{Path: s})
+			}
+		}
+	}
 	return c
 }
 

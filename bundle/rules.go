@@ -102,7 +102,8 @@ const (
 	// MaxSubstituteSize caps a file that gets #{...} substitution, when the
 	// release is checked and when it is deployed.
 	MaxSubstituteSize = 64 << 20
-	// maxNoteLength caps change.ticket and change.reason, in characters.
+	// maxNoteLength caps change.ticket, reason, securityImpact and
+	// backout, in characters.
 	maxNoteLength = 200
 )
 

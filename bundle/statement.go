@@ -45,6 +45,13 @@ func (p *Predicate) Validate() error {
 			return fmt.Errorf("invalid target %q", t)
 		}
 	}
+	if p.Change != nil {
+		for _, e := range p.Change.TestEvidence {
+			if err := CheckPath(e.Path); err != nil || !isSHA256(e.SHA256) {
+				return fmt.Errorf("change.testEvidence %q needs a payload path and a sha256", e.Path)
+			}
+		}
+	}
 	return p.Payload.validate()
 }
 

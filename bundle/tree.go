@@ -70,8 +70,11 @@ func walkTree(fsys fs.FS, r *Release) (*tree, []treeProblem) {
 	}
 	for i, s := range r.Steps {
 		if s.Script != "" {
-			w.script(indexField("steps", i)+".script", s.Script)
+			w.loose(indexField("steps", i)+".script", "script", s.Script)
 		}
+	}
+	for i, e := range r.Change.TestEvidence {
+		w.loose(indexField("change.testEvidence", i), "test evidence", e.Path)
 	}
 	out := make([]source, 0, len(w.byPath))
 	for _, s := range w.byPath {
@@ -205,8 +208,9 @@ func (w *walker) pkg(field string, p Package) {
 	}
 }
 
-// script adds a step script at its own path in the payload.
-func (w *walker) script(field, rel string) {
+// loose adds a file named in airlock.yaml outside the packages (a step
+// script, a test evidence file) at its own path in the payload.
+func (w *walker) loose(field, what, rel string) {
 	if _, problem := cleanRelPath(rel); problem != "" {
 		w.problem(field, "%s %s", quoteShort(rel), problem)
 		return
@@ -221,7 +225,7 @@ func (w *walker) script(field, rel string) {
 	}
 	p := ScriptPath(rel)
 	if p == "packages" || strings.HasPrefix(p, "packages/") || p == VariablesEntry {
-		w.problem(field, "script path %s is reserved in the payload (packages/ and %s); move the script", quoteShort(p), VariablesEntry)
+		w.problem(field, "%s path %s is reserved in the payload (packages/ and %s); move the file", what, quoteShort(p), VariablesEntry)
 		return
 	}
 	w.addFile(field, p, rel, info)

@@ -24,6 +24,7 @@ func TestDesignDocCodes(t *testing.T) {
 		code  []string
 	}{
 		{"Outcome results (`outcome.result`)", 0, strs(OutcomeResults)},
+		{"Events (`event`)", 0, strs(Events)},
 		{"Reasons (`outcome.reason`)", 0, strs(reasons)},
 		{"Check results (`checks[].result`)", 0, strs(CheckResults)},
 		{"Step results (`steps[].result`)", 0, strs(StepResults)},

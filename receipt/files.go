@@ -2,9 +2,15 @@ package receipt
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+
+	"airlock.dev/airlock/internal/capped"
 )
 
 // Names of a receipt and of the files written beside it. A zone's receipts
@@ -59,3 +65,70 @@ func FilesList(files []File) []byte {
 	}
 	return b.Bytes()
 }
+
+// IsSideFile reports whether name is a file airlock writes beside a
+// receipt: a deployed file list or an encrypted step log.
+func IsSideFile(name string) bool {
+	return strings.HasSuffix(name, filesListSuffix) || strings.HasSuffix(name, logSuffix)
+}
+
+// InChain reports whether name is a receipt of zone's chain or a file
+// beside one.
+func InChain(zone, name string) bool {
+	for _, suffix := range []string{filesListSuffix, logSuffix} {
+		if base, ok := strings.CutSuffix(name, suffix); ok {
+			name = base + fileSuffix
+			break
+		}
+	}
+	_, ok := SeqOf(zone, name)
+	return ok
+}
+
+// Head is the newest receipt of a zone's chain in a receipts folder.
+type Head struct {
+	Seq  uint64
+	File string // its path
+	// Link is the digest the next receipt names as prevSha256.
+	Link string
+	// Receipt is the head decoded, its signature NOT checked; nil when it
+	// does not decode (Err says why), and Link is then the SHA-256 of its
+	// bytes.
+	Receipt *Receipt
+	Err     error
+}
+
+// ReadHead returns the receipt with the highest sequence number among the
+// files FileName names for zone in dir, or nil when there is none.
+func ReadHead(dir, zone string) (*Head, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var last uint64
+	for _, e := range ents {
+		if seq, ok := SeqOf(zone, e.Name()); ok && seq > last {
+			last = seq
+		}
+	}
+	if last == 0 {
+		return nil, nil
+	}
+	h := &Head{Seq: last, File: filepath.Join(dir, FileName(zone, last))}
+	data, err := capped.ReadFile(h.File, MaxSize)
+	if err != nil {
+		return nil, err
+	}
+	if h.Receipt, h.Err = Parse(data); h.Err != nil {
+		h.Receipt = nil
+		sum := sha256.Sum256(data)
+		h.Link = hex.EncodeToString(sum[:])
+		return h, nil
+	}
+	h.Link = h.Receipt.SHA256
+	return h, nil
+}
+
+// FileMode is the mode of receipts and the files beside them: readable by
+// the zone's owner and group only (PCI DSS 10.3.1).
+const FileMode = 0o640

@@ -5,9 +5,12 @@
 //
 // A receipt is a DSSE envelope (payload type application/vnd.in-toto+json)
 // holding an in-toto Statement v1 whose predicate type is [PredicateType],
-// signed by the zone's receipt key. Receipts of one zone form a hash chain:
-// each names its sequence number and the SHA-256 of the previous receipt's
-// envelope bytes exactly as written.
+// signed by the zone's receipt key (and, when the operator co-signs, by the
+// operator's key too). Receipts of one zone form a hash chain: each names
+// its sequence number and the link digest of the previous receipt (see
+// [LinkDigest]). Besides applies, the chain holds the zone's control
+// changes: its genesis record and every committed change of its trust
+// policy ([Event]).
 package receipt
 
 import (
@@ -57,10 +60,11 @@ const (
 	Refused        OutcomeResult = "refused"         // nothing ran: a check failed or the bundle could not be read
 	Failed         OutcomeResult = "failed"          // a step failed and the zone could not be fully rolled back
 	RolledBack     OutcomeResult = "rolled-back"     // a step failed or the apply was interrupted; the previous release is current
+	Recorded       OutcomeResult = "recorded"        // a control change (genesis, policy commit) was recorded
 )
 
 // OutcomeResults lists every outcome result.
-var OutcomeResults = []OutcomeResult{Applied, AlreadyApplied, Refused, Failed, RolledBack}
+var OutcomeResults = []OutcomeResult{Applied, AlreadyApplied, Refused, Failed, RolledBack, Recorded}
 
 // Reason is a stable code for why an apply ended as it did. A refusal
 // because a check failed has that check's name as its reason.
@@ -75,12 +79,22 @@ const (
 	ReasonBundleUnreadable Reason = "bundle-unreadable" // the bundle could not be opened
 	ReasonUnverifiable     Reason = "unverifiable"      // verification could not finish (an I/O error)
 	ReasonStaging          Reason = "staging"           // the payload could not be staged (an I/O error, not a mismatch)
+	// ReasonPolicyUncommitted: trust.yaml differs from the policy the chain
+	// records; `airlock zone commit-policy` must record the change first.
+	ReasonPolicyUncommitted Reason = "policy-uncommitted"
+	// ReasonOperatorUnsigned: the policy requires an operator co-signature
+	// and none was given.
+	ReasonOperatorUnsigned Reason = "operator-unsigned"
+	// ReasonOperatorUnknown: the operator key given is not one of the
+	// policy's operators.
+	ReasonOperatorUnknown Reason = "operator-unknown"
 )
 
 // Reasons lists every reason: the codes above, then every check name.
 func Reasons() []Reason {
 	out := []Reason{ReasonOK, ReasonAlreadyApplied, ReasonStepFailed, ReasonInterrupted,
-		ReasonBundleUnreadable, ReasonUnverifiable, ReasonStaging}
+		ReasonBundleUnreadable, ReasonUnverifiable, ReasonStaging,
+		ReasonPolicyUncommitted, ReasonOperatorUnsigned, ReasonOperatorUnknown}
 	for _, c := range CheckNames {
 		out = append(out, Reason(c))
 	}
@@ -146,32 +160,45 @@ type Statement = intoto.Statement[Predicate]
 // Subject is an in-toto ResourceDescriptor reduced to name and digest.
 type Subject = intoto.Subject
 
-// Predicate is the body of a receipt.
+// Predicate is the body of a receipt. Fields added in format version 2 are
+// optional, so a version 1 receipt decodes unchanged.
 type Predicate struct {
-	FormatVersion int        `json:"formatVersion"`
-	ReceiptID     string     `json:"receiptId"`
-	Zone          string     `json:"zone"`
-	Seq           uint64     `json:"seq"`
-	PrevSHA256    string     `json:"prevSha256"` // "" only for seq 1
-	Bundle        Bundle     `json:"bundle"`
-	Operator      Operator   `json:"operator"`
-	Host          Host       `json:"host"`
-	Applier       Applier    `json:"applier"`
-	Time          Times      `json:"time"`
-	Checks        []Check    `json:"checks"`
-	Steps         []Step     `json:"steps"`
-	Files         []File     `json:"files,omitempty"` // the first MaxListedFiles deployed files, by path
-	FilesTotal    int        `json:"filesTotal,omitempty"`
-	FilesSHA256   string     `json:"filesSha256,omitempty"` // of the full list (FilesList)
-	FilesList     string     `json:"filesList,omitempty"`   // beside the receipt: "<sha256>  <path>" lines
-	Variables     []string   `json:"variables,omitempty"`   // names only, never values
-	Outcome       Outcome    `json:"outcome"`
-	Logs          *LogRef    `json:"logs,omitempty"`
-	Resumed       bool       `json:"resumed,omitempty"`
-	Release       *Release   `json:"release,omitempty"`  // the last deploy switch (the first, after a rollback)
-	Releases      []Release  `json:"releases,omitempty"` // format 2: every deploy switch, in step order
-	Reapply       bool       `json:"reapply,omitempty"`  // --force-reapply was given
-	Override      []Override `json:"overrides,omitempty"`
+	FormatVersion int    `json:"formatVersion"`
+	ReceiptID     string `json:"receiptId"`
+	// Event is what the chain entry records: an apply (also when empty, as
+	// in version 1), the zone's genesis, or a policy commit.
+	Event      Event    `json:"event,omitempty"`
+	Zone       string   `json:"zone"`
+	Seq        uint64   `json:"seq"`
+	PrevSHA256 string   `json:"prevSha256"` // "" only for seq 1
+	Bundle     Bundle   `json:"bundle"`
+	Operator   Operator `json:"operator"`
+	Host       Host     `json:"host"`
+	Applier    Applier  `json:"applier"`
+	Time       Times    `json:"time"`
+	Checks     []Check  `json:"checks"`
+	Steps      []Step   `json:"steps"`
+	Files      []File   `json:"files,omitempty"` // the first MaxListedFiles deployed files, by path
+	FilesTotal int      `json:"filesTotal,omitempty"`
+	// FilesSHA256 is the digest of the full list (FilesList).
+	FilesSHA256 string     `json:"filesSha256,omitempty"`
+	FilesList   string     `json:"filesList,omitempty"` // beside the receipt: "<sha256>  <path>" lines
+	Variables   []string   `json:"variables,omitempty"` // names only, never values
+	Outcome     Outcome    `json:"outcome"`
+	Logs        *LogRef    `json:"logs,omitempty"`
+	Resumed     bool       `json:"resumed,omitempty"`
+	Release     *Release   `json:"release,omitempty"`  // the last deploy switch (the first, after a rollback)
+	Releases    []Release  `json:"releases,omitempty"` // format 2: every deploy switch, in step order
+	Reapply     bool       `json:"reapply,omitempty"`  // --force-reapply was given
+	Override    []Override `json:"overrides,omitempty"`
+	// Policy is the trust policy in force (version 2): the digest of
+	// trust.yaml and what it says. For a policy commit, the new policy.
+	Policy *Policy `json:"policy,omitempty"`
+	// PolicyChange is set on a policy commit: what changed from the
+	// previous policy.
+	PolicyChange *PolicyChange `json:"policyChange,omitempty"`
+	// Storage is how the zone stores its receipts (PCI DSS 10.3.1).
+	Storage *Storage `json:"storage,omitempty"`
 }
 
 // Bundle says which bundle the apply was about. When Verified is false the
@@ -195,20 +222,57 @@ type Bundle struct {
 	Signers         []Signer  `json:"signers,omitempty"`
 	ChangeTicket    string    `json:"changeTicket,omitempty"`
 	ChangeReason    string    `json:"changeReason,omitempty"`
+	// Change evidence of the bundle's statement (version 2, PCI DSS 6.5.1).
+	ChangeSecurityImpact string         `json:"changeSecurityImpact,omitempty"`
+	ChangeBackout        string         `json:"changeBackout,omitempty"`
+	ChangeTestEvidence   []TestEvidence `json:"changeTestEvidence,omitempty"`
 }
 
-// Signer is a key that signed the bundle and the role it counted for.
+// TestEvidence is a file of the release that documents the change's tests,
+// carried in the payload and hashed in the manifest.
+type TestEvidence struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+}
+
+// Signer is a key that signed the bundle and the role it counted for; Name
+// is the person trust.yaml gives for the key (version 2).
 type Signer struct {
 	KeyID string `json:"keyid"`
 	Role  string `json:"role"`
+	Name  string `json:"name,omitempty"`
 }
 
-// Operator identifies who ran the apply (PCI DSS 10.2.2 user identification).
+// Operator identifies who ran the apply (PCI DSS 10.2.2 user
+// identification): the OS account, what the system knows of the person
+// behind it, and, when the operator co-signed the receipt, their key.
 type Operator struct {
 	User string `json:"user"`           // OS account
 	UID  string `json:"uid"`            // OS user id (SID on Windows)
 	Name string `json:"name,omitempty"` // --operator
 	Note string `json:"note,omitempty"` // --note
+	// SudoUser and SudoUID are the account that ran sudo (version 2).
+	SudoUser string `json:"sudoUser,omitempty"`
+	SudoUID  string `json:"sudoUid,omitempty"`
+	// LoginUID is the kernel's login user id (Linux audit, loginuid), which
+	// su and sudo do not change; LoginUser its account name.
+	LoginUID  string `json:"loginUid,omitempty"`
+	LoginUser string `json:"loginUser,omitempty"`
+	// Terminal is the controlling terminal, if any.
+	Terminal string `json:"terminal,omitempty"`
+	// Key is the operator's co-signing key (apply --operator-key): the
+	// envelope carries a signature by it, which Verify checks.
+	Key *OperatorKey `json:"key,omitempty"`
+}
+
+// OperatorKey is the key an operator co-signed a receipt with.
+type OperatorKey struct {
+	KeyID string `json:"keyid"`
+	// Name is the person trust.yaml's operators list gives for the key.
+	Name string `json:"name"`
+	// PublicKey is the key in PEM, so that an auditor can check the
+	// co-signature without the zone's files.
+	PublicKey string `json:"publicKey"`
 }
 
 // Host is where the apply ran (origination).
@@ -229,6 +293,32 @@ type Times struct {
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
 	Source   string    `json:"source"`
+	// Clock is the kernel's clock synchronisation state when the apply
+	// started (version 2; absent where it cannot be read).
+	Clock *Clock `json:"clock,omitempty"`
+}
+
+// Clock is the clock synchronisation state (PCI DSS 10.6).
+type Clock struct {
+	// Synchronised is the kernel's view: a time service disciplines the
+	// clock and its estimated error is bounded.
+	Synchronised bool `json:"synchronised"`
+	// EstimatedErrorMicros and MaxErrorMicros are the kernel's estimated
+	// and maximum error of the clock, in microseconds.
+	EstimatedErrorMicros int64 `json:"estimatedErrorMicros"`
+	MaxErrorMicros       int64 `json:"maxErrorMicros"`
+	// Service is the time service found running (chronyd,
+	// systemd-timesyncd, ntpd, …), when one could be detected.
+	Service string `json:"service,omitempty"`
+	// Method is how the state was read (adjtimex).
+	Method string `json:"method"`
+}
+
+// Storage is how the zone keeps its receipts, as found when the receipt
+// was written: modes of the receipts folder and of receipt files.
+type Storage struct {
+	DirMode  string `json:"dirMode"`
+	FileMode string `json:"fileMode"`
 }
 
 // Check is one verification check and its result.
@@ -272,10 +362,12 @@ type Outcome struct {
 	Message string        `json:"message,omitempty"`
 }
 
-// Release records the deploy switch: what was current before and after.
+// Release records the deploy switch: what was current before and after,
+// and the release directories removed by keep (PCI DSS 10.2.1.7).
 type Release struct {
-	Previous string `json:"previous,omitempty"`
-	Current  string `json:"current,omitempty"`
+	Previous string   `json:"previous,omitempty"`
+	Current  string   `json:"current,omitempty"`
+	Pruned   []string `json:"pruned,omitempty"`
 	// Target, format version 2: the deploy target directory whose current
 	// link this is.
 	Target string `json:"target,omitempty"`
@@ -296,11 +388,16 @@ type LogRef struct {
 // Receipt is a parsed receipt.
 type Receipt struct {
 	Statement Statement
-	// SHA256 is the hex SHA-256 of the envelope bytes, the value the next
-	// receipt's PrevSHA256 names.
+	// SHA256 is the receipt's link digest, the value the next receipt's
+	// PrevSHA256 names (see LinkDigest).
 	SHA256 string
+	// EnvelopeSHA256 is the hex SHA-256 of the envelope bytes as read.
+	EnvelopeSHA256 string
 	// Signer is the key that signed it; nil for Parse.
 	Signer *keys.PublicKey
+	// Operator is the operator key whose co-signature verified (Verify,
+	// when the predicate names one).
+	Operator *keys.PublicKey
 }
 
 // Predicate returns the receipt's predicate.
@@ -322,9 +419,10 @@ func (e *VerifyError) Error() string {
 
 func (e *VerifyError) Unwrap() error { return e.Err }
 
-// Sign wraps p in a Statement with the given subjects and signs it. It
-// returns the envelope bytes to write.
-func Sign(p *Predicate, subjects []Subject, s *keys.Signer) ([]byte, error) {
+// Sign wraps p in a Statement with the given subjects and signs it with s,
+// then with each cosigner (the operator's key). It returns the envelope
+// bytes to write.
+func Sign(p *Predicate, subjects []Subject, s *keys.Signer, cosigners ...*keys.Signer) ([]byte, error) {
 	if subjects == nil {
 		subjects = []Subject{}
 	}
@@ -334,16 +432,32 @@ func Sign(p *Predicate, subjects []Subject, s *keys.Signer) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode receipt: %w", err)
 	}
-	env, err := dsse.Sign(dsse.InTotoPayloadType, payload, s)
+	env, err := dsse.Sign(dsse.InTotoPayloadType, payload, append([]*keys.Signer{s}, cosigners...)...)
 	if err != nil {
 		return nil, fmt.Errorf("sign receipt: %w", err)
 	}
 	return dsse.Marshal(env)
 }
 
+// LinkDigest is the digest by which the next receipt of the chain names
+// this one. For format version 2 and later it is the hex SHA-256 of the
+// signed statement (the DSSE payload), so that re-encoding an envelope
+// (whitespace, field order, added signatures) does not break the chain
+// while any change of content does. For version 1 it is the SHA-256 of
+// the envelope bytes as written, as version 1 chains were made.
+func LinkDigest(formatVersion int, payload, envelope []byte) string {
+	b := payload
+	if formatVersion < 2 {
+		b = envelope
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
 // Verify reads an envelope from data and checks that one of the given keys
 // signed it, that it is an airlock receipt of a known format, and that it is
-// well formed. Only the signed payload is used.
+// well formed. When the predicate names an operator key, the envelope must
+// carry a valid signature by that key too. Only the signed payload is used.
 func Verify(data []byte, trusted []*keys.PublicKey) (*Receipt, error) {
 	if len(data) > MaxSize {
 		return nil, &VerifyError{Reason: fmt.Sprintf("larger than %d bytes", MaxSize)}
@@ -363,8 +477,40 @@ func Verify(data []byte, trusted []*keys.PublicKey) (*Receipt, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.Signer = v.Signers[0]
+	ok := r.Predicate().Operator.Key
+	for _, k := range v.Signers {
+		// The operator's co-signature does not make a receipt: a receipt
+		// key must have signed it too.
+		if ok == nil || k.ID() != ok.KeyID {
+			r.Signer = k
+			break
+		}
+	}
+	if r.Signer == nil {
+		return nil, &VerifyError{Reason: "signature", Err: errors.New("signed only by the operator's key, not by a receipt key")}
+	}
+	if ok != nil {
+		if r.Operator, err = verifyOperator(env, ok); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
+}
+
+// verifyOperator checks the operator's co-signature on env with the key
+// the signed predicate names.
+func verifyOperator(env *dsse.Envelope, ok *OperatorKey) (*keys.PublicKey, error) {
+	k, err := keys.ParsePublic([]byte(ok.PublicKey))
+	if err != nil {
+		return nil, &VerifyError{Reason: "operator key", Err: err}
+	}
+	if k.ID() != ok.KeyID {
+		return nil, &VerifyError{Reason: fmt.Sprintf("operator key is %s, the receipt names %s", k.ID(), ok.KeyID)}
+	}
+	if _, err := dsse.Verify(env, []*keys.PublicKey{k}); err != nil {
+		return nil, &VerifyError{Reason: "operator signature", Err: fmt.Errorf("no signature by operator key %s: %w", ok.KeyID, err)}
+	}
+	return k, nil
 }
 
 // Parse decodes a receipt WITHOUT checking its signature, for display.
@@ -411,7 +557,7 @@ func decode(payload, envelope []byte) (*Receipt, error) {
 		return nil, &VerifyError{Reason: "predicate", Err: err}
 	}
 	sum := sha256.Sum256(envelope)
-	return &Receipt{Statement: st, SHA256: hex.EncodeToString(sum[:])}, nil
+	return &Receipt{Statement: st, SHA256: LinkDigest(p.FormatVersion, payload, envelope), EnvelopeSHA256: hex.EncodeToString(sum[:])}, nil
 }
 
 func (p *Predicate) validate() error {
@@ -429,6 +575,21 @@ func (p *Predicate) validate() error {
 	}
 	if !slices.Contains(OutcomeResults, p.Outcome.Result) {
 		return fmt.Errorf("unknown outcome %q", p.Outcome.Result)
+	}
+	if p.Event != "" && !slices.Contains(Events, p.Event) {
+		return fmt.Errorf("unknown event %q", p.Event)
+	}
+	switch ev := p.EventOf(); {
+	case ev.IsControl() && p.Policy == nil:
+		return fmt.Errorf("a %s record without a policy", ev)
+	case ev.IsControl() && p.Outcome.Result != Recorded:
+		return fmt.Errorf("a %s record with outcome %q, want %q", ev, p.Outcome.Result, Recorded)
+	case !ev.IsControl() && p.Outcome.Result == Recorded:
+		return fmt.Errorf("an apply with outcome %q", Recorded)
+	case ev == EventGenesis && p.Seq != 1:
+		return fmt.Errorf("a genesis record at seq %d, want 1", p.Seq)
+	case ev == EventPolicy && p.PolicyChange == nil:
+		return errors.New("a policy record without policyChange")
 	}
 	return nil
 }

@@ -77,9 +77,9 @@ func TestTypeConfusion(t *testing.T) {
 	}
 }
 
-func mustSign(t *testing.T, s *keys.Signer, p *Predicate) []byte {
+func mustSign(t *testing.T, s *keys.Signer, p *Predicate, co ...*keys.Signer) []byte {
 	t.Helper()
-	data, err := Sign(p, nil, s)
+	data, err := Sign(p, nil, s, co...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -206,7 +206,7 @@ func (r *Result) thresholds(signers []*keys.PublicKey, pol *zone.Policy) error {
 		}
 	}
 	for _, s := range signers {
-		r.Signers = append(r.Signers, receipt.Signer{KeyID: s.ID(), Role: pol.RoleOf(s)})
+		r.Signers = append(r.Signers, receipt.Signer{KeyID: s.ID(), Role: pol.RoleOf(s), Name: pol.NameOf(s)})
 	}
 	if len(missing) > 0 {
 		return r.fail(receipt.CheckSignature, bundle.StatementFile, "%s (a key counts once, however often it signs)", strings.Join(missing, "; "))
@@ -273,6 +273,14 @@ func (r *Result) manifest(b *bundle.Bundle, st *bundle.Statement) error {
 	}
 	if len(m.Files)+1 != p.Payload.Entries {
 		return r.fail(receipt.CheckManifest, bundle.ManifestFile, "lists %d entries, the statement %d", len(m.Files)+1, p.Payload.Entries)
+	}
+	if p.Change != nil {
+		for _, e := range p.Change.TestEvidence {
+			i := slices.IndexFunc(m.Files, func(f bundle.File) bool { return f.Path == e.Path })
+			if i < 0 || m.Files[i].Type != bundle.TypeFile || m.Files[i].SHA256 != e.SHA256 {
+				return r.fail(receipt.CheckManifest, bundle.ManifestFile, "test evidence %s (sha256 %.12s) is not a file of the manifest with that digest", e.Path, e.SHA256)
+			}
+		}
 	}
 	r.Manifest = m
 	r.pass(receipt.CheckManifest, fmt.Sprintf("sha256 %s, %d files", want.SHA256[:12], len(m.Files)))

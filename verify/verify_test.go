@@ -253,3 +253,35 @@ func TestOlderFormatVersion(t *testing.T) {
 		t.Fatalf("format version %d", res.Statement.Predicate.FormatVersion)
 	}
 }
+
+// TestTestEvidenceMismatch: a statement naming test evidence that the
+// manifest does not hold with that digest fails the manifest check.
+func TestTestEvidenceMismatch(t *testing.T) {
+	f := bundletest.New(t)
+	dir, _ := f.Build(bundletest.Options{})
+	pol := policy("test", role("release", 1, f.Release))
+	f.Resign(dir, func(st *bundle.Statement) {
+		st.Predicate.Change.TestEvidence = []bundle.Evidence{{Path: "scripts/migrate.sh", SHA256: strings.Repeat("0", 64)}}
+	}, f.Release)
+	_, err := check(t, dir, verify.Options{Policy: pol})
+	var ve *verify.Error
+	if !errors.As(err, &ve) || ve.Check != receipt.CheckManifest || !strings.Contains(ve.Msg, "test evidence scripts/migrate.sh") {
+		t.Fatalf("err = %v, want a manifest failure naming the evidence", err)
+	}
+}
+
+// TestSignerNames: the names trust.yaml gives keys are reported with the
+// signers.
+func TestSignerNames(t *testing.T) {
+	f := bundletest.New(t)
+	dir, _ := f.Build(bundletest.Options{Signers: []*keys.Signer{f.Release, f.Approver}})
+	pol := policy("test", role("release", 1, f.Release), role("approve", 1, f.Approver))
+	pol.Names = map[string]string{f.Approver.Public().ID(): "Ann Approver"}
+	res, err := check(t, dir, verify.Options{Policy: pol})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Signers[1].Name != "Ann Approver" || res.Signers[0].Name != "" {
+		t.Errorf("signers %+v", res.Signers)
+	}
+}

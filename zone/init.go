@@ -31,6 +31,8 @@ type InitOptions struct {
 	ApproveKeys []string // public key files of the approve role (optional)
 	StateDir    string   // default <Dir>/state
 	PostQuantum bool     // make a hybrid ML-KEM-768 + X25519 age identity
+	// Record says who creates the zone, for its genesis record.
+	Record RecordOptions
 }
 
 // Created is what Init made.
@@ -38,12 +40,15 @@ type Created struct {
 	Trust      string // path of trust.yaml
 	Recipient  string // age recipient to encrypt bundles to
 	ReceiptPub string // receipt public key file, for auditors
+	Genesis    string // the genesis record: the first receipt of the chain
 }
 
 // Init creates a zone directory: an age identity and its recipient, a
-// receipt signing key pair, copies of the trusted public keys, and a
-// trust.yaml that references them by relative path, complete as written.
-// Secret files are created 0600 and never overwritten.
+// receipt signing key pair, copies of the trusted public keys, a
+// trust.yaml that references them by relative path, complete as written,
+// and the zone's genesis record — the first entry of its receipt chain,
+// recording the policy. Secret files are created 0600 and never
+// overwritten.
 func Init(o InitOptions) (*Created, error) {
 	if !names.Valid(o.Zone) {
 		return nil, fmt.Errorf("zone %q: want a name such as pci-east (%s)", o.Zone, names.Want)
@@ -86,23 +91,36 @@ func Init(o InitOptions) (*Created, error) {
 	doc := &Document{
 		APIVersion: APIVersion,
 		Zone:       o.Zone,
-		Roles:      map[string]RoleKeys{RoleRelease: {Threshold: 1, Keys: release}},
+		Roles:      map[string]RoleKeys{RoleRelease: {Threshold: 1, Keys: KeyPaths(release)}},
 		Identities: []string{ZoneIdentityFile},
 		Receipts:   Receipts{Key: ReceiptKeyFile, PublicKey: ReceiptPubFile},
 		State:      state,
 	}
 	if len(approve) > 0 {
-		doc.Roles[RoleApprove] = RoleKeys{Threshold: 1, Keys: approve}
+		doc.Roles[RoleApprove] = RoleKeys{Threshold: 1, Keys: KeyPaths(approve)}
 	}
 	trust, err := doc.Marshal()
 	if err != nil {
 		return nil, err
 	}
 	path := filepath.Join(o.Dir, TrustFile)
-	if err := atomicfile.WriteNew(path, trust, 0o644); err != nil {
+	t, err := parse(path, trust)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	signer, err := keys.ParsePrivate(priv, nil)
+	if err != nil {
 		return nil, err
 	}
-	return &Created{Trust: path, Recipient: recipient, ReceiptPub: filepath.Join(o.Dir, ReceiptPubFile)}, nil
+	genesis, err := writeGenesis(t, signer, o.Record)
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteNew(path, trust, 0o644); err != nil {
+		os.Remove(genesis)
+		return nil, err
+	}
+	return &Created{Trust: path, Recipient: recipient, ReceiptPub: filepath.Join(o.Dir, ReceiptPubFile), Genesis: genesis}, nil
 }
 
 // copyKeys validates public keys and copies them to keys/<role>-N.pub.

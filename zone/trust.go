@@ -6,11 +6,14 @@ package zone
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
 
 	"go.yaml.in/yaml/v3"
 
@@ -37,11 +40,18 @@ const (
 )
 
 // Policy is what a zone trusts: which keys may sign bundles in which role,
-// and how many distinct keys each role needs.
+// and how many distinct keys each role needs; which operators may co-sign
+// receipts, and whether they must.
 type Policy struct {
 	Zone  string // "" skips the target check (quick --key form)
 	Host  string // host name matched against host: targets
 	Roles []Role
+	// Operators are keys that may co-sign receipts (apply --operator-key).
+	Operators []*keys.PublicKey
+	// RequireOperatorSignature refuses an apply without a co-signature.
+	RequireOperatorSignature bool
+	// Names are the persons trust.yaml names for keys, by key ID.
+	Names map[string]string
 }
 
 // Role is a set of keys and a threshold of distinct keys.
@@ -49,6 +59,19 @@ type Role struct {
 	Name      string
 	Threshold int
 	Keys      []*keys.PublicKey
+}
+
+// NameOf returns the person trust.yaml names for a key, or "".
+func (p *Policy) NameOf(k *keys.PublicKey) string { return p.Names[k.ID()] }
+
+// Operator returns the operator key of the policy equal to k, or nil.
+func (p *Policy) Operator(k *keys.PublicKey) *keys.PublicKey {
+	for _, o := range p.Operators {
+		if o.Equal(k) {
+			return o
+		}
+	}
+	return nil
 }
 
 // KeysPolicy is the quick form: the keys form the release role, threshold 1,
@@ -94,6 +117,14 @@ type Trust struct {
 	Variables map[string]string
 	// Auditors are age recipients for the full, masked step logs.
 	Auditors []string
+	// SHA256 is the digest of trust.yaml's bytes as read.
+	SHA256 string
+	// Host is the host as trust.yaml gives it: "" when the policy takes the
+	// OS host name (Policy.Host is then that name).
+	Host string
+	// ReceiptKeyID is the id of the receipt public key, read with
+	// trust.yaml ("" when it names none).
+	ReceiptKeyID string
 }
 
 // Document is trust.yaml as written: paths as given, relative to the file.
@@ -103,17 +134,86 @@ type Document struct {
 	Zone       string              `yaml:"zone"`
 	Host       string              `yaml:"host,omitempty"`
 	Roles      map[string]RoleKeys `yaml:"roles"`
-	Identities []string            `yaml:"identities"`
-	Receipts   Receipts            `yaml:"receipts"`
-	State      string              `yaml:"state"`
-	Variables  map[string]string   `yaml:"variables,omitempty"`
-	Auditors   []string            `yaml:"auditors,omitempty"`
+	// Operators are the keys that may co-sign receipts, each with the name
+	// of its person (required).
+	Operators []KeyRef `yaml:"operators,omitempty"`
+	// RequireOperatorSignature refuses applies without an operator's
+	// co-signature.
+	RequireOperatorSignature bool              `yaml:"requireOperatorSignature,omitempty"`
+	Identities               []string          `yaml:"identities"`
+	Receipts                 Receipts          `yaml:"receipts"`
+	State                    string            `yaml:"state"`
+	Variables                map[string]string `yaml:"variables,omitempty"`
+	Auditors                 []string          `yaml:"auditors,omitempty"`
 }
 
 // RoleKeys is a role's threshold and key files in trust.yaml.
 type RoleKeys struct {
 	Threshold int      `yaml:"threshold"`
-	Keys      []string `yaml:"keys"`
+	Keys      []KeyRef `yaml:"keys"`
+}
+
+// KeyRef is a public key file in trust.yaml and, optionally, the person it
+// belongs to. It is written as the path alone (keys/alice.pub) or as a
+// mapping ({path: keys/alice.pub, name: Alice Roe}).
+type KeyRef struct {
+	Path string
+	Name string
+}
+
+// maxKeyNameLength caps the name of a key's person, in bytes.
+const maxKeyNameLength = 200
+
+// UnmarshalYAML reads a path or a {path, name} mapping, strictly.
+func (k *KeyRef) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return n.Decode(&k.Path)
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i], n.Content[i+1]
+			var dst *string
+			switch key.Value {
+			case "path":
+				dst = &k.Path
+			case "name":
+				dst = &k.Name
+			default:
+				return fmt.Errorf("line %d: key entry: field %s not found (want path and name)", key.Line, key.Value)
+			}
+			if err := val.Decode(dst); err != nil {
+				return err
+			}
+		}
+		switch {
+		case k.Path == "":
+			return fmt.Errorf("line %d: key entry without a path", n.Line)
+		case len(k.Name) > maxKeyNameLength || strings.ContainsFunc(k.Name, unicode.IsControl):
+			return fmt.Errorf("line %d: key name: at most %d bytes, no control characters", n.Line, maxKeyNameLength)
+		}
+		return nil
+	}
+	return fmt.Errorf("line %d: a key is a path or a mapping {path: …, name: …}", n.Line)
+}
+
+// MarshalYAML writes the path alone when the key has no name.
+func (k KeyRef) MarshalYAML() (any, error) {
+	if k.Name == "" {
+		return k.Path, nil
+	}
+	return struct {
+		Path string `yaml:"path"`
+		Name string `yaml:"name"`
+	}{k.Path, k.Name}, nil
+}
+
+// KeyPaths makes unnamed key entries of paths.
+func KeyPaths(paths []string) []KeyRef {
+	out := make([]KeyRef, len(paths))
+	for i, p := range paths {
+		out[i] = KeyRef{Path: p}
+	}
+	return out
 }
 
 // Receipts names the receipt signing key files in trust.yaml.
@@ -183,22 +283,32 @@ func parse(path string, data []byte) (*Trust, error) {
 	if !pkcs11key.IsURI(receiptKey) { // a key in a token is named, not a path
 		receiptKey = abs(receiptKey)
 	}
+	sum := sha256.Sum256(data)
 	t := &Trust{File: path, Policy: pol, ReceiptKey: receiptKey, ReceiptPub: abs(d.Receipts.PublicKey),
-		StateDir: abs(d.State), Variables: d.Variables, Auditors: d.Auditors}
+		StateDir: abs(d.State), Variables: d.Variables, Auditors: d.Auditors, SHA256: hex.EncodeToString(sum[:]),
+		Host: strings.ToLower(d.Host)}
 	for _, id := range d.Identities {
 		t.Identities = append(t.Identities, abs(id))
+	}
+	if t.ReceiptPub != "" {
+		k, err := keys.LoadPublic(t.ReceiptPub)
+		if err != nil {
+			return nil, fmt.Errorf("receipts.publicKey: %w", err)
+		}
+		t.ReceiptKeyID = k.ID()
 	}
 	return t, nil
 }
 
-// policy loads the role keys and checks thresholds and separation of
-// duties: a key counts for one role only.
+// policy loads the role and operator keys and checks thresholds and
+// separation of duties: a key counts for one role only, and an operator's
+// key is none of the signing roles' keys.
 func (d *Document) policy(abs func(string) string) (*Policy, error) {
 	host := d.Host
 	if host == "" {
 		host, _ = os.Hostname()
 	}
-	p := &Policy{Zone: d.Zone, Host: strings.ToLower(host)}
+	p := &Policy{Zone: d.Zone, Host: strings.ToLower(host), RequireOperatorSignature: d.RequireOperatorSignature, Names: map[string]string{}}
 	for name := range d.Roles {
 		if name != RoleRelease && name != RoleApprove {
 			return nil, fmt.Errorf("roles: unknown role %q (want release or approve)", name)
@@ -208,27 +318,50 @@ func (d *Document) policy(abs func(string) string) (*Policy, error) {
 		return nil, errors.New("roles: the release role is required")
 	}
 	seen := map[string]string{}
+	load := func(field, role string, kr KeyRef) (*keys.PublicKey, error) {
+		k, err := keys.LoadPublic(abs(kr.Path))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", field, err)
+		}
+		if other, dup := seen[k.ID()]; dup {
+			return nil, fmt.Errorf("%s: key %s is already listed for %s (each key counts once, and roles need different keys)", field, k.ID(), other)
+		}
+		seen[k.ID()] = role
+		if kr.Name != "" {
+			p.Names[k.ID()] = kr.Name
+		}
+		return k, nil
+	}
 	for _, name := range Roles {
 		rf, ok := d.Roles[name]
 		if !ok {
 			continue
 		}
 		r := Role{Name: name, Threshold: rf.Threshold}
-		for _, kp := range rf.Keys {
-			k, err := keys.LoadPublic(abs(kp))
+		for _, kr := range rf.Keys {
+			k, err := load("roles."+name, "role "+name, kr)
 			if err != nil {
-				return nil, fmt.Errorf("roles.%s: %w", name, err)
+				return nil, err
 			}
-			if other, dup := seen[k.ID()]; dup {
-				return nil, fmt.Errorf("roles.%s: key %s is already listed for role %s (each key counts once, and roles need different keys)", name, k.ID(), other)
-			}
-			seen[k.ID()] = name
 			r.Keys = append(r.Keys, k)
 		}
 		if r.Threshold < 1 || r.Threshold > len(r.Keys) {
 			return nil, fmt.Errorf("roles.%s: threshold %d with %d keys (want 1 to %d)", name, r.Threshold, len(r.Keys), len(r.Keys))
 		}
 		p.Roles = append(p.Roles, r)
+	}
+	for _, kr := range d.Operators {
+		if kr.Name == "" {
+			return nil, fmt.Errorf("operators: %s has no name (an operator key names its person: {path: …, name: …})", kr.Path)
+		}
+		k, err := load("operators", "operators", kr)
+		if err != nil {
+			return nil, err
+		}
+		p.Operators = append(p.Operators, k)
+	}
+	if p.RequireOperatorSignature && len(p.Operators) == 0 {
+		return nil, errors.New("requireOperatorSignature: true needs at least one key under operators")
 	}
 	return p, nil
 }
@@ -248,6 +381,11 @@ func (d *Document) Marshal() ([]byte, error) {
 	}
 	if len(d.Auditors) == 0 {
 		foot = append(foot, "auditors:         # age recipients of the full, masked step logs", "  - age1...")
+	}
+	if len(d.Operators) == 0 {
+		foot = append(foot, "operators:        # keys that co-sign receipts (apply --operator-key), with their person",
+			"  - { path: keys/alice-operator.pub, name: Alice Roe }",
+			"requireOperatorSignature: true   # refuse applies without an operator's co-signature")
 	}
 	n.FootComment = strings.Join(foot, "\n")
 	var b bytes.Buffer

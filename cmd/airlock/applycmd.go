@@ -14,6 +14,7 @@ type applyOptions struct {
 	bundle        string
 	trust         string
 	operator      string
+	operatorKey   string
 	note          string
 	receiptOut    string
 	varFile       string
@@ -35,7 +36,11 @@ as its first part): verify it against the zone's trust policy and state
 run its steps, and write a signed receipt to the state directory and to
 --receipt-out — also when the bundle is refused or a step fails.
 
-Exit codes: 0 applied or already applied, 3 refused by verification,
+trust.yaml must be the policy the zone's receipt chain records: after an
+edit, run 'airlock zone commit-policy' first.
+
+Exit codes: 0 applied or already applied, 3 refused by verification or by
+the recorded policy (uncommitted trust.yaml, operator co-signature),
 4 a step failed (the receipt says whether it was rolled back), 5 another
 apply holds the zone lock, 1 anything else.`,
 		Args: func(c *cobra.Command, args []string) error {
@@ -54,6 +59,7 @@ apply holds the zone lock, 1 anything else.`,
 	f := c.Flags()
 	f.StringVar(&o.trust, "trust", "", "zone trust policy (trust.yaml) (required)")
 	f.StringVar(&o.operator, "operator", "", "name of the person applying (recorded in the receipt)")
+	f.StringVar(&o.operatorKey, "operator-key", "", "operator's private key: co-signs the receipt (one of trust.yaml's operators)")
 	f.StringVar(&o.note, "note", "", "free text recorded in the receipt (e.g. the change window)")
 	f.StringVar(&o.receiptOut, "receipt-out", "", "also write the receipt into this folder (the media carried back)")
 	f.StringVar(&o.varFile, "var-file", "", "YAML file of zone values for variables the bundle declares")
@@ -71,8 +77,12 @@ func runApply(c *cobra.Command, o applyOptions) error {
 	if err != nil {
 		return err
 	}
+	opKey, err := loadOperatorKey(o.operatorKey, o.secrets.source(c.ErrOrStderr()))
+	if err != nil {
+		return err
+	}
 	opts := apply.Options{
-		Bundle: o.bundle, Trust: t, Operator: o.operator, Note: o.note, ReceiptOut: o.receiptOut,
+		Bundle: o.bundle, Trust: t, Operator: o.operator, OperatorKey: opKey, Note: o.note, ReceiptOut: o.receiptOut,
 		VarFile: o.varFile, ForceReapply: o.forceReapply, AllowRollback: o.allowRollback, Wait: o.wait,
 		Stdout: c.OutOrStdout(), Stderr: c.ErrOrStderr(), Version: appVersion(),
 		Secrets: o.secrets.source(c.ErrOrStderr()),

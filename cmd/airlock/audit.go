@@ -3,11 +3,16 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"airlock.dev/airlock/internal/atomicfile"
 	"airlock.dev/airlock/internal/keys"
@@ -19,57 +24,110 @@ type auditOptions struct {
 	keys       []string
 	ledger     string
 	ledgerKeys []string
+	state      string
+	expect     []string
+	failOn     string
+	zones      []string
 	since      string
 	until      string
 	json       bool
+	jsonl      bool
 	html       string
+	attest     string
+	attestKey  string
+	secrets    secretOptions
+	used       []string // the options as given, for the report
 }
 
 func newAuditCommand() *cobra.Command {
 	var o auditOptions
 	c := &cobra.Command{
-		Use:   "audit RECEIPTS_DIR --key receipt.pub [--key …] [--ledger LEDGER_DIR] [--since T] [--until T] [--json] [--html report.html]",
-		Short: "Verify a folder of receipts, check each zone's chain and reconcile with the ledger",
+		Use: "audit RECEIPTS_DIR --key receipt.pub… [--ledger DIR [--ledger-key PUB]] [--state FILE] [--expect ZONE[/HOST]=SHA256]… " +
+			"[--fail-on error|warning] [--zone NAME] [--since T] [--until T] [--json | --jsonl] [--html FILE] [--attest FILE --attest-key KEY]",
+		Short: "Verify a folder of receipts, check each zone's chain is complete and reconcile with the ledger",
 		Long: `Verify every receipt under RECEIPTS_DIR (recursively, any file names) against
 the zones' receipt keys, order each zone's receipts by their hash chain and
-report gaps, forks, reordering, duplicates, restarts, tampered receipts and
-receipts signed by unknown keys. With --ledger, reconcile with the builder's
-ledger: where and when each bundle was applied, bundles never applied,
-bundles applied that the ledger does not hold, applies after expiry.
+report gaps, forks, reordering, duplicates, restarts, tampered receipts,
+receipts signed by unknown keys and edited file lists. The audit fails when
+it cannot prove the evidence complete: a --key that signed no receipt, an
+empty folder, a zone the ledger targets but the folder lacks, a chain that
+no longer reaches a head known from before.
 
---since and --until (RFC 3339, or a date: 2026-03-01) narrow the applies
+--state FILE keeps the head of every chain after the audit; the next audit
+with the same FILE reports a chain that no longer reaches it (truncated).
+--expect ZONE[/HOST]=SHA256 states a head read on the zone itself.
+
+Every policy change of a zone is listed (a weakening as a warning, an
+uncommitted one as an error); every apply and policy commit must be
+attributed to a person (a co-signing operator, or a personal account).
+With --ledger, reconcile with the builder's ledger: where and when each
+bundle was applied, bundles never applied, bundles applied that the
+ledger does not hold, applies after expiry.
+
+--since and --until (RFC 3339, or a date: 2026-03-01) narrow the entries
 reported; signatures and chains are always checked over the whole folder.
 
-Prints a table (or --json) and writes a self-contained HTML report with
---html. Exits 3 when any receipt fails verification, a chain is broken or
-a bundle reached a zone it should not have, after printing the report.`,
+Prints a table, or JSON (--json), or JSON lines for a SIEM (--jsonl: one
+object per receipt and per finding); writes a self-contained HTML report
+that prints completely with --html, and a signed in-toto attestation of
+the result (SLSA verification summary) with --attest and --attest-key.
+Exits 3 when any finding is an error (or, with --fail-on warning, a
+warning), after printing the report.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.dir = args[0]
-			return runAudit(c.Context(), o, c.OutOrStdout())
+			c.Flags().Visit(func(f *pflag.Flag) {
+				if sv, ok := f.Value.(pflag.SliceValue); ok {
+					for _, v := range sv.GetSlice() {
+						o.used = append(o.used, "--"+f.Name, v)
+					}
+					return
+				}
+				if f.Value.Type() == "bool" {
+					o.used = append(o.used, "--"+f.Name)
+					return
+				}
+				o.used = append(o.used, "--"+f.Name, f.Value.String())
+			})
+			return runAudit(c.Context(), o, c.OutOrStdout(), c.ErrOrStderr())
 		},
 	}
 	f := c.Flags()
-	f.StringArrayVar(&o.keys, "key", nil, "a zone's receipt public key (repeatable; required)")
+	f.StringArrayVar(&o.keys, "key", nil, "a zone's receipt public key (repeatable; required; each must have signed a receipt)")
 	f.StringVar(&o.ledger, "ledger", "", "the builder's ledger folder to reconcile with")
 	f.StringArrayVar(&o.ledgerKeys, "ledger-key", nil, "public key that must have signed each ledger entry (repeatable)")
-	f.StringVar(&o.since, "since", "", "report applies started at or after this time")
-	f.StringVar(&o.until, "until", "", "report applies started at or before this time (a date means its end)")
+	f.StringVar(&o.state, "state", "", "audit state file: chains must reach the heads it holds; updated after the audit")
+	f.StringArrayVar(&o.expect, "expect", nil, "ZONE[/HOST]=SHA256: the chain must reach this head (repeatable)")
+	f.StringVar(&o.failOn, "fail-on", audit.FailOnError, "exit 3 on findings of this severity or worse: error or warning")
+	f.StringArrayVar(&o.zones, "zone", nil, "audit only this zone (repeatable)")
+	f.StringVar(&o.since, "since", "", "report entries started at or after this time")
+	f.StringVar(&o.until, "until", "", "report entries started at or before this time (a date means its end)")
 	f.BoolVar(&o.json, "json", false, "print the report as JSON instead of a table")
+	f.BoolVar(&o.jsonl, "jsonl", false, "print JSON lines (one per receipt and per finding) instead of a table")
 	f.StringVar(&o.html, "html", "", "also write an HTML report to this file")
+	f.StringVar(&o.attest, "attest", "", "also write a signed attestation of the audit (in-toto, SLSA verification summary) to this file")
+	f.StringVar(&o.attestKey, "attest-key", "", "private key that signs the attestation")
+	o.secrets.addPasswordFlag(c)
 	return c
 }
 
-// runAudit runs the audit, prints the report and writes the HTML file. It
-// returns an exit-3 error when the audit found problems.
-func runAudit(ctx context.Context, o auditOptions, out io.Writer) error {
-	if len(o.keys) == 0 {
+// runAudit runs the audit, prints the report, writes the HTML file, the
+// attestation and the state. It returns an exit-3 error when the audit
+// found problems at the --fail-on level.
+func runAudit(ctx context.Context, o auditOptions, out, stderr io.Writer) error {
+	switch {
+	case len(o.keys) == 0:
 		return usageErrorf("audit: at least one --key (a zone's receipt public key) is required")
-	}
-	if len(o.ledgerKeys) > 0 && o.ledger == "" {
+	case len(o.ledgerKeys) > 0 && o.ledger == "":
 		return usageErrorf("audit: --ledger-key needs --ledger")
+	case o.json && o.jsonl:
+		return usageErrorf("audit: --json and --jsonl are exclusive")
+	case (o.attest == "") != (o.attestKey == ""):
+		return usageErrorf("audit: --attest and --attest-key go together")
+	case o.failOn != audit.FailOnError && o.failOn != audit.FailOnWarning:
+		return usageErrorf("audit: --fail-on %q: want error or warning", o.failOn)
 	}
-	opts := audit.Options{Dir: o.dir, LedgerDir: o.ledger}
+	opts := audit.Options{Dir: o.dir, LedgerDir: o.ledger, Zones: o.zones, Version: version, Args: o.used}
 	var err error
 	if opts.Since, err = parseAuditTime("since", o.since, false); err != nil {
 		return err
@@ -77,50 +135,117 @@ func runAudit(ctx context.Context, o auditOptions, out io.Writer) error {
 	if opts.Until, err = parseAuditTime("until", o.until, true); err != nil {
 		return err
 	}
+	for _, e := range o.expect {
+		x, err := audit.ParseExpectation(e)
+		if err != nil {
+			return &usageError{err: err}
+		}
+		opts.Expect = append(opts.Expect, x)
+	}
 	if opts.Keys, err = keys.LoadPublicFiles(o.keys); err != nil {
 		return err
 	}
 	if opts.LedgerKeys, err = keys.LoadPublicFiles(o.ledgerKeys); err != nil {
 		return err
 	}
+	if opts.State, err = loadAuditState(o.state); err != nil {
+		return err
+	}
+	var attestKey *keys.Signer
+	if o.attestKey != "" {
+		if attestKey, err = keys.LoadPrivate(o.attestKey, o.secrets.source(stderr)); err != nil {
+			return fmt.Errorf("--attest-key: %w", err)
+		}
+	}
+	tuneMemory()
 	rep, err := audit.Run(ctx, opts)
 	if err != nil {
 		return err
 	}
-	if o.json {
+	switch {
+	case o.json:
 		err = rep.WriteJSON(out)
-	} else {
+	case o.jsonl:
+		err = rep.WriteJSONL(out)
+	default:
 		err = rep.WriteTable(out)
 	}
 	if err != nil {
 		return err
 	}
 	if o.html != "" {
-		if err := writeHTMLReport(o.html, rep); err != nil {
-			return err
+		if err := writeAtomically(o.html, 0o644, rep.WriteHTML); err != nil {
+			return fmt.Errorf("write html report: %w", err)
 		}
 	}
-	return rep.Err()
+	if o.attest != "" {
+		if err := writeAtomically(o.attest, 0o644, func(w io.Writer) error { return rep.WriteAttestation(w, attestKey) }); err != nil {
+			return fmt.Errorf("write attestation: %w", err)
+		}
+	}
+	if o.state != "" {
+		if err := writeAtomically(o.state, 0o644, rep.NextState.Write); err != nil {
+			return fmt.Errorf("write audit state: %w", err)
+		}
+	}
+	return rep.Err(o.failOn)
 }
 
-// writeHTMLReport streams the HTML report into path atomically.
-func writeHTMLReport(path string, rep *audit.Report) error {
-	f, err := atomicfile.Create(path, 0o644)
+// Memory settings of an audit: it keeps a small record of every receipt,
+// so its memory grows with the folder; these trade some CPU for a lower
+// peak (doc/design.md, Audit). GOGC and GOMEMLIMIT in the environment
+// take precedence.
+const (
+	auditGCPercent   = 50
+	auditMemoryLimit = 88 << 20
+)
+
+func tuneMemory() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(auditGCPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(auditMemoryLimit)
+	}
+}
+
+// loadAuditState reads --state; a file that does not exist yet is the
+// first audit.
+func loadAuditState(path string) (*audit.State, error) {
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
-		return fmt.Errorf("write html report: %w", err)
+		return nil, err
+	}
+	defer f.Close()
+	s, err := audit.ReadState(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// writeAtomically streams write into path: nothing is left at path unless
+// everything was written.
+func writeAtomically(path string, perm os.FileMode, write func(io.Writer) error) error {
+	f, err := atomicfile.Create(path, perm)
+	if err != nil {
+		return err
 	}
 	defer f.Abort() // does nothing once committed
 	bw := bufio.NewWriter(f)
-	if err := rep.WriteHTML(bw); err != nil {
+	if err := write(bw); err != nil {
 		return err
 	}
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write html report: %w", err)
+		return err
 	}
-	if err := f.Commit(); err != nil {
-		return fmt.Errorf("write html report: %w", err)
-	}
-	return nil
+	return f.Commit()
 }
 
 func parseAuditTime(flag, value string, endOfDay bool) (t time.Time, err error) {
@@ -132,5 +257,3 @@ func parseAuditTime(flag, value string, endOfDay bool) (t time.Time, err error) 
 	}
 	return t, nil
 }
-
-// loadPublicKeys reads PEM public key files.

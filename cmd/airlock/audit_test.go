@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"airlock.dev/airlock/internal/keys"
 )
 
 // The audit package's committed fixture: two zones' receipts, their keys
@@ -27,7 +29,27 @@ func TestAuditCommand(t *testing.T) {
 	if err := os.Remove(filepath.Join(broken, "pci-east", "receipt-pci-east-0000000004.dsse.json")); err != nil {
 		t.Fatal(err)
 	}
-	html := filepath.Join(t.TempDir(), "report.html")
+	// The newest receipt of pci-east is not carried out: the folder alone
+	// cannot show it, the state of an earlier audit does.
+	truncated := t.TempDir()
+	if err := os.CopyFS(truncated, os.DirFS(fx("receipts"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(truncated, "pci-east", "receipt-pci-east-0000000008.dsse.json")); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	html := filepath.Join(out, "report.html")
+	state := filepath.Join(out, "audit-state.json")
+	attest := filepath.Join(out, "audit.intoto.json")
+	attestKey := filepath.Join(out, "auditor.key")
+	priv, _, err := keys.Generate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(attestKey, priv, 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name       string
@@ -41,7 +63,73 @@ func TestAuditCommand(t *testing.T) {
 			name:   "clean folder passes",
 			args:   slices.Concat([]string{"audit", fx("receipts")}, keyArgs, ledgerArgs),
 			code:   exitOK,
-			stdout: []string{"APPLIES (chain order)", "LEDGER", "FINDINGS", "ZONES", "PASS  11 receipts in 2 zones"},
+			stdout: []string{"ENTRIES (chain order)", "LEDGER", "FINDINGS", "PCI DSS EVIDENCE", "ZONES", "PASS  14 receipts in 2 zones"},
+		},
+		{
+			name:   "fail on warning",
+			args:   slices.Concat([]string{"audit", fx("receipts"), "--fail-on", "warning"}, keyArgs, ledgerArgs),
+			code:   exitVerify,
+			stdout: []string{"PASS  14 receipts"},
+			stderr: "with --fail-on warning",
+		},
+		{
+			name: "state, attestation, jsonl",
+			args: slices.Concat([]string{"audit", fx("receipts"), "--jsonl", "--state", state, "--attest", attest, "--attest-key", attestKey}, keyArgs),
+			code: exitOK,
+			checkFiles: func(t *testing.T, stdout string) {
+				lines := strings.Split(strings.TrimSpace(stdout), "\n")
+				if len(lines) < 15 || !strings.Contains(lines[0], `"type":"audit"`) || !strings.Contains(lines[1], `"type":"receipt"`) {
+					t.Errorf("jsonl: %d lines, first %q", len(lines), lines[0])
+				}
+				for _, f := range []string{state, attest} {
+					if b, err := os.ReadFile(f); err != nil || !json.Valid(b) {
+						t.Errorf("%s: %v", f, err)
+					}
+				}
+			},
+		},
+		{
+			name:   "state reached again",
+			args:   slices.Concat([]string{"audit", fx("receipts"), "--state", state}, keyArgs),
+			code:   exitOK,
+			stdout: []string{"PASS"},
+		},
+		{
+			name:   "without the state a missing newest receipt passes",
+			args:   slices.Concat([]string{"audit", truncated}, keyArgs),
+			code:   exitOK,
+			stdout: []string{"PASS  13 receipts"},
+		},
+		{
+			name:   "with the state it is truncated",
+			args:   slices.Concat([]string{"audit", truncated, "--state", state}, keyArgs),
+			code:   exitVerify,
+			stdout: []string{"truncated", "the audit state names head seq 8", "ends at seq 7"},
+			stderr: "1 truncated chain",
+		},
+		{
+			name:   "the state keeps the head after a failed audit",
+			args:   slices.Concat([]string{"audit", truncated, "--state", state}, keyArgs),
+			code:   exitVerify,
+			stdout: []string{"truncated"},
+		},
+		{
+			name:   "a zone outside --zone is not checked against the state",
+			args:   slices.Concat([]string{"audit", truncated, "--state", state, "--zone", "pci-west"}, keyArgs),
+			code:   exitOK,
+			stdout: []string{"PASS  6 receipts in 1 zone"},
+		},
+		{
+			name:   "expect a head the folder lacks",
+			args:   slices.Concat([]string{"audit", fx("receipts"), "--expect", "pci-east=" + strings.Repeat("ab", 32)}, keyArgs),
+			code:   exitVerify,
+			stdout: []string{"truncated", "--expect names head sha256 abababababab"},
+		},
+		{
+			name:   "a key that signed nothing",
+			args:   slices.Concat([]string{"audit", fx("receipts"), "--key", fx("keys/builder.pub")}, keyArgs),
+			code:   exitVerify,
+			stdout: []string{"unused-key"},
 		},
 		{
 			name: "json and html",
@@ -54,7 +142,7 @@ func TestAuditCommand(t *testing.T) {
 						Receipts int  `json:"receipts"`
 					} `json:"summary"`
 				}
-				if err := json.Unmarshal([]byte(stdout), &r); err != nil || !r.Summary.OK || r.Summary.Receipts != 11 {
+				if err := json.Unmarshal([]byte(stdout), &r); err != nil || !r.Summary.OK || r.Summary.Receipts != 14 {
 					t.Errorf("json summary %+v, err %v", r.Summary, err)
 				}
 				page, err := os.ReadFile(html)
@@ -74,8 +162,12 @@ func TestAuditCommand(t *testing.T) {
 			name:   "window",
 			args:   slices.Concat([]string{"audit", fx("receipts"), "--since", "2026-03-11", "--until", "2026-03-11"}, keyArgs),
 			code:   exitOK,
-			stdout: []string{"started 2026-03-11 00:00:00Z … 2026-03-11 23:59:59Z", "pci-east  4 ", "pci-east  5 "},
+			stdout: []string{"started 2026-03-11 00:00:00Z … 2026-03-11 23:59:59Z", "pci-east  6 ", "pci-east  7 "},
 		},
+		{name: "json and jsonl", args: slices.Concat([]string{"audit", fx("receipts"), "--json", "--jsonl"}, keyArgs), code: exitUsage, stderr: "exclusive"},
+		{name: "attest without key", args: slices.Concat([]string{"audit", fx("receipts"), "--attest", attest}, keyArgs), code: exitUsage, stderr: "go together"},
+		{name: "bad fail-on", args: slices.Concat([]string{"audit", fx("receipts"), "--fail-on", "info"}, keyArgs), code: exitUsage, stderr: "--fail-on"},
+		{name: "bad expect", args: slices.Concat([]string{"audit", fx("receipts"), "--expect", "pci-east"}, keyArgs), code: exitUsage, stderr: "ZONE[/HOST]=SHA256"},
 		{name: "no key", args: []string{"audit", fx("receipts")}, code: exitUsage, stderr: "at least one --key"},
 		{name: "no folder", args: slices.Concat([]string{"audit"}, keyArgs), code: exitUsage},
 		{name: "bad since", args: slices.Concat([]string{"audit", fx("receipts"), "--since", "last week"}, keyArgs), code: exitUsage, stderr: "--since"},

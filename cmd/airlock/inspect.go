@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/receipt"
 )
 
 type inspectOptions struct {
@@ -50,8 +51,13 @@ func printInspection(w io.Writer, in *bundle.Inspection) {
 	fmt.Fprintf(w, "bundle    %s (%s), id %s\n", in.Path, in.Form, p.BundleID)
 	fmt.Fprintf(w, "targets   %s\n", strings.Join(p.Targets, ", "))
 	fmt.Fprintf(w, "issued    %s, expires %s\n", p.IssuedAt.Format(time.RFC3339), p.Expires.Format(time.RFC3339))
-	if p.Change != nil {
-		fmt.Fprintf(w, "change    %s: %s\n", p.Change.Ticket, p.Change.Reason)
+	if c := p.Change; c != nil {
+		fmt.Fprintf(w, "change    %s: %s\n", c.Ticket, c.Reason)
+		var tested []receipt.TestEvidence
+		for _, e := range c.TestEvidence {
+			tested = append(tested, receipt.TestEvidence{Path: e.Path, SHA256: e.SHA256})
+		}
+		printChangeEvidence(w, c.SecurityImpact, c.Backout, tested)
 	}
 	fmt.Fprintf(w, "built by  %s %s\n", p.Builder.Tool, p.Builder.Version)
 	fmt.Fprintf(w, "signed by %s\n", strings.Join(in.KeyIDs, ", "))

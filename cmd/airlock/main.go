@@ -139,12 +139,13 @@ func exitCode(err error) int {
 	var usage *usageError
 	var bad *verify.Error
 	var badReceipt *receipt.VerifyError
+	var refused *apply.RefusedError
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &usage):
 		return exitUsage
-	case errors.As(err, &bad), errors.As(err, &badReceipt), errors.Is(err, audit.ErrProblems), errors.Is(err, blobsig.ErrInvalid):
+	case errors.As(err, &bad), errors.As(err, &badReceipt), errors.As(err, &refused), errors.Is(err, audit.ErrProblems), errors.Is(err, blobsig.ErrInvalid):
 		return exitVerify
 	case errors.Is(err, apply.ErrStepFailed):
 		return exitStepFailed

@@ -87,6 +87,9 @@ func runReceiptVerify(c *cobra.Command, o receiptVerifyOptions) error {
 	fmt.Fprintf(c.OutOrStdout(), "verified receipt %d of zone %s, signed by %s\n", p.Seq, p.Zone, r.Signer.ID())
 	fmt.Fprintf(c.OutOrStdout(), "outcome  %s (%s) for %s %s, sequence %d\n", p.Outcome.Result, p.Outcome.Reason, p.Bundle.Name, p.Bundle.Version, p.Bundle.Sequence)
 	fmt.Fprintf(c.OutOrStdout(), "sha256   %s (the next receipt's prevSha256)\n", r.SHA256)
+	if r.Operator != nil {
+		fmt.Fprintf(c.OutOrStdout(), "co-signed by operator %s (%s)\n", p.Operator.Key.Name, r.Operator.ID())
+	}
 	if b != nil {
 		fmt.Fprintf(c.OutOrStdout(), "bundle   matches %s\n", o.bundle)
 	}
@@ -117,7 +120,7 @@ func showReceipt(w io.Writer, r *receipt.Receipt) {
 	p := r.Predicate()
 	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 	fmt.Fprintf(w, "NOT VERIFIED: run 'airlock receipt verify' to check the signature.\n\n")
-	fmt.Fprintf(w, "receipt   %d of zone %s (id %s)\n", p.Seq, p.Zone, p.ReceiptID)
+	fmt.Fprintf(w, "receipt   %d of zone %s (id %s), event %s\n", p.Seq, p.Zone, p.ReceiptID, p.EventOf())
 	fmt.Fprintf(w, "previous  %s\n", orDash(p.PrevSHA256))
 	fmt.Fprintf(w, "outcome   %s (%s) %s\n", strings.ToUpper(string(p.Outcome.Result)), p.Outcome.Reason, p.Outcome.Message)
 	b := p.Bundle
@@ -125,24 +128,64 @@ func showReceipt(w io.Writer, r *receipt.Receipt) {
 	if !b.Verified {
 		verified = "NOT verified: fields are what the bundle claimed"
 	}
-	fmt.Fprintf(w, "bundle    %s %s, channel %s, sequence %d, id %s (%s)\n", b.Name, b.Version, b.Channel, b.Sequence, b.ID, verified)
+	if !p.EventOf().IsControl() {
+		fmt.Fprintf(w, "bundle    %s %s, channel %s, sequence %d, id %s (%s)\n", b.Name, b.Version, b.Channel, b.Sequence, b.ID, verified)
+	}
 	if b.ChangeTicket != "" {
 		fmt.Fprintf(w, "change    %s: %s\n", b.ChangeTicket, b.ChangeReason)
 	}
+	printChangeEvidence(w, b.ChangeSecurityImpact, b.ChangeBackout, b.ChangeTestEvidence)
 	for _, s := range b.Signers {
-		fmt.Fprintf(w, "signer    %s %s\n", s.Role, s.KeyID)
+		fmt.Fprintf(w, "signer    %s %s %s\n", s.Role, s.KeyID, s.Name)
 	}
 	op := p.Operator
 	fmt.Fprintf(w, "operator  %s (uid %s)", op.User, op.UID)
 	if op.Name != "" {
 		fmt.Fprintf(w, ", %s", op.Name)
 	}
+	if op.SudoUser != "" {
+		fmt.Fprintf(w, ", via sudo by %s (uid %s)", op.SudoUser, op.SudoUID)
+	}
+	if op.LoginUID != "" {
+		fmt.Fprintf(w, ", login uid %s %s", op.LoginUID, op.LoginUser)
+	}
+	if op.Terminal != "" {
+		fmt.Fprintf(w, ", on %s", op.Terminal)
+	}
 	if op.Note != "" {
 		fmt.Fprintf(w, ", note: %s", op.Note)
 	}
 	fmt.Fprintln(w)
+	if op.Key != nil {
+		fmt.Fprintf(w, "co-signed %s (%s)\n", op.Key.Name, op.Key.KeyID)
+	}
 	fmt.Fprintf(w, "host      %s (%s/%s), airlock %s\n", p.Host.Name, p.Host.OS, p.Host.Arch, p.Applier.Version)
 	fmt.Fprintf(w, "time      %s to %s (%s)\n", ts(p.Time.Started), ts(p.Time.Finished), p.Time.Source)
+	if c := p.Time.Clock; c != nil {
+		sync := "synchronised"
+		if !c.Synchronised {
+			sync = "UNSYNCHRONISED"
+		}
+		fmt.Fprintf(w, "clock     %s, estimated error %d µs, maximum %d µs (%s%s)\n", sync, c.EstimatedErrorMicros, c.MaxErrorMicros, c.Method, orEmpty(", ", c.Service))
+	}
+	if pol := p.Policy; pol != nil {
+		fmt.Fprintf(w, "policy    trust.yaml sha256 %s\n", pol.SHA256)
+		for _, r := range pol.Roles {
+			var ks []string
+			for _, k := range r.Keys {
+				ks = append(ks, strings.TrimSpace(k.KeyID+" "+k.Name))
+			}
+			fmt.Fprintf(w, "  role    %s, %d of %s\n", r.Name, r.Threshold, strings.Join(ks, ", "))
+		}
+		for _, k := range pol.Operators {
+			fmt.Fprintf(w, "  operator %s %s\n", k.KeyID, k.Name)
+		}
+	}
+	if pc := p.PolicyChange; pc != nil {
+		for _, d := range pc.Changes {
+			fmt.Fprintf(w, "changed   %s\n", d.Detail)
+		}
+	}
 	for _, o := range p.Override {
 		fmt.Fprintf(w, "override  %s: %s\n", o.Name, o.Detail)
 	}
@@ -160,6 +203,9 @@ func showReceipt(w io.Writer, r *receipt.Receipt) {
 	}
 	if p.Release != nil {
 		fmt.Fprintf(w, "\nrelease   current %s (previous %s)\n", orDash(p.Release.Current), orDash(p.Release.Previous))
+		for _, d := range p.Release.Pruned {
+			fmt.Fprintf(w, "pruned    %s\n", d)
+		}
 	}
 	if p.FilesTotal > 0 {
 		fmt.Fprintf(w, "files     %d deployed, listed in %s (sha256 %s)\n", p.FilesTotal, p.FilesList, p.FilesSHA256)
@@ -170,6 +216,27 @@ func showReceipt(w io.Writer, r *receipt.Receipt) {
 	if p.Logs != nil {
 		fmt.Fprintf(w, "logs      %s (age-encrypted to the auditors)\n", p.Logs.Name)
 	}
+}
+
+// printChangeEvidence prints a change's security impact, back-out
+// procedure and test evidence, when given.
+func printChangeEvidence(w io.Writer, impact, backout string, tested []receipt.TestEvidence) {
+	if impact != "" {
+		fmt.Fprintf(w, "impact    %s\n", impact)
+	}
+	if backout != "" {
+		fmt.Fprintf(w, "back-out  %s\n", backout)
+	}
+	for _, e := range tested {
+		fmt.Fprintf(w, "tested    %s (sha256 %s)\n", e.Path, e.SHA256)
+	}
+}
+
+func orEmpty(prefix, s string) string {
+	if s == "" {
+		return ""
+	}
+	return prefix + s
 }
 
 func orDash(s string) string {

@@ -212,7 +212,14 @@ func historyLine(e apply.HistoryEntry) string {
 	if e.Reason != receipt.ReasonOK && string(e.Reason) != outcome {
 		outcome += " (" + string(e.Reason) + ")"
 	}
-	line := fmt.Sprintf("%6d  %s  %-27s  %s  by %s", e.Receipt.Seq, timeText(e.Finished), shown(outcome), bundleText(e.Bundle), operatorText(e.Operator))
+	what := bundleText(e.Bundle)
+	switch e.Event {
+	case receipt.EventGenesis:
+		what = "genesis: the zone's first policy"
+	case receipt.EventPolicy:
+		what = "policy change committed"
+	}
+	line := fmt.Sprintf("%6d  %s  %-27s  %s  by %s", e.Receipt.Seq, timeText(e.Finished), shown(outcome), what, operatorText(e.Operator))
 	if e.Outcome == receipt.Applied {
 		switches := e.Releases
 		if len(switches) == 0 && e.Release != nil {

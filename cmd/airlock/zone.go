@@ -2,16 +2,19 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"airlock.dev/airlock/apply"
+	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/zone"
 )
 
 func newZoneCommand() *cobra.Command {
 	c := &cobra.Command{Use: "zone", Short: "Set up a target zone"}
 	groupCommand(c)
-	c.AddCommand(newZoneInitCommand())
+	c.AddCommand(newZoneInitCommand(), newCommitPolicyCommand())
 	return c
 }
 
@@ -26,16 +29,22 @@ func newZoneInitCommand() *cobra.Command {
   receipt.key      the key that signs receipts (secret, 0600)
   receipt.pub      its public key: give it to auditors
   keys/            copies of the trusted release and approve keys
-  trust.yaml       the zone's trust policy, complete as written`,
+  trust.yaml       the zone's trust policy, complete as written
+  state/receipts/  the zone's receipt chain, started with its genesis
+                   record: seq 1, recording the policy
+
+After editing trust.yaml, record the change with 'airlock zone
+commit-policy' before the next apply.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Dir = args[0]
+			o.Record.Version = version
 			z, err := zone.Init(o)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.OutOrStdout(), "zone %s ready in %s\ntrust policy  %s\nrecipient     %s\nreceipt key   %s (for auditors)\n",
-				o.Zone, o.Dir, z.Trust, z.Recipient, z.ReceiptPub)
+			fmt.Fprintf(c.OutOrStdout(), "zone %s ready in %s\ntrust policy  %s\nrecipient     %s\nreceipt key   %s (for auditors)\ngenesis       %s\n",
+				o.Zone, o.Dir, z.Trust, z.Recipient, z.ReceiptPub, z.Genesis)
 			return nil
 		},
 	}
@@ -45,7 +54,99 @@ func newZoneInitCommand() *cobra.Command {
 	f.StringArrayVar(&o.ApproveKeys, "approve-key", nil, "public key trusted for the approve role (repeatable); makes approval mandatory")
 	f.StringVar(&o.StateDir, "state", "", "state directory (default DIR/state)")
 	f.BoolVar(&o.PostQuantum, "pq", false, "use a post-quantum hybrid age identity (age1pq1… recipient)")
+	f.StringVar(&o.Record.Operator, "operator", "", "name of the person creating the zone (recorded in the genesis record)")
+	f.StringVar(&o.Record.Note, "note", "", "free text recorded in the genesis record")
 	_ = c.MarkFlagRequired("zone")
 	_ = c.MarkFlagRequired("release-key")
 	return c
+}
+
+type commitPolicyOptions struct {
+	trust       string
+	operator    string
+	note        string
+	operatorKey string
+	receiptOut  string
+	wait        time.Duration
+	secrets     secretOptions
+}
+
+func newCommitPolicyCommand() *cobra.Command {
+	var o commitPolicyOptions
+	c := &cobra.Command{
+		Use:   "commit-policy --trust trust.yaml --operator NAME [--note TEXT] [--operator-key KEY] [--receipt-out DIR]",
+		Short: "Record a changed trust.yaml as a signed entry of the zone's receipt chain",
+		Long: `Record the policy trust.yaml now holds as the next entry of the zone's receipt
+chain, signed by the zone's receipt key: the previous and new digest, what
+changed (roles, thresholds, keys, operators, other settings), whether the
+change weakens the policy, who committed it and why. An edited trust.yaml
+is refused by apply (exit 3, reason policy-uncommitted) until it is
+committed; airlock audit lists every commit and flags weakenings.
+
+When the recorded policy requires operator co-signatures, the commit needs
+--operator-key with one of its operators' keys.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return runCommitPolicy(c, o) },
+	}
+	f := c.Flags()
+	f.StringVar(&o.trust, "trust", "", "zone trust policy (trust.yaml) (required)")
+	f.StringVar(&o.operator, "operator", "", "name of the person committing the change (required)")
+	f.StringVar(&o.note, "note", "", "why the policy changed (e.g. the change ticket)")
+	f.StringVar(&o.operatorKey, "operator-key", "", "operator's private key: co-signs the record")
+	o.secrets.addPasswordFlag(c)
+	f.StringVar(&o.receiptOut, "receipt-out", "", "also copy the chain entries this folder lacks into it (the media carried back)")
+	f.DurationVar(&o.wait, "wait", 0, "wait this long for an apply in progress to finish")
+	_ = c.MarkFlagRequired("trust")
+	_ = c.MarkFlagRequired("operator")
+	return c
+}
+
+func runCommitPolicy(c *cobra.Command, o commitPolicyOptions) error {
+	t, err := zone.Load(o.trust)
+	if err != nil {
+		return err
+	}
+	opKey, err := loadOperatorKey(o.operatorKey, o.secrets.source(c.ErrOrStderr()))
+	if err != nil {
+		return err
+	}
+	res, err := apply.CommitPolicy(c.Context(), apply.CommitOptions{Trust: t, Operator: o.operator, Note: o.note,
+		OperatorKey: opKey, ReceiptOut: o.receiptOut, Wait: o.wait, Version: version, Stderr: c.ErrOrStderr()})
+	if err != nil {
+		return err
+	}
+	w := c.OutOrStdout()
+	if res.Unchanged {
+		fmt.Fprintf(w, "policy unchanged: trust.yaml is the policy receipt %d records; nothing to commit\n", res.Seq)
+		return nil
+	}
+	if res.Change == nil {
+		fmt.Fprintf(w, "genesis  the chain had no entry: recorded the policy as seq %d\n", res.Seq)
+	} else {
+		for _, d := range res.Change.Changes {
+			mark := "change "
+			if d.Weakens {
+				mark = "WEAKENS"
+			}
+			fmt.Fprintf(w, "%s  %s\n", mark, d.Detail)
+		}
+	}
+	fmt.Fprintf(w, "receipt  %s\n", res.Receipt)
+	if res.ReceiptCopy != "" {
+		fmt.Fprintf(w, "copy     %s\n", res.ReceiptCopy)
+	}
+	return nil
+}
+
+// loadOperatorKey loads an operator's private key (--operator-key), asking
+// for its password like any private key; "" is no key.
+func loadOperatorKey(path string, pw keys.PasswordFunc) (*keys.Signer, error) {
+	if path == "" {
+		return nil, nil
+	}
+	k, err := keys.LoadPrivate(path, pw)
+	if err != nil {
+		return nil, fmt.Errorf("--operator-key: %w", err)
+	}
+	return k, nil
 }

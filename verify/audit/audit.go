@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path"
 	"runtime"
 	"slices"
 	"strings"
@@ -18,12 +19,21 @@ import (
 type Options struct {
 	// Dir is the receipts folder, read recursively; any file names.
 	Dir string
-	// Keys are the zones' receipt keys. At least one is required.
+	// Keys are the zones' receipt keys. At least one is required; each must
+	// have signed at least one receipt in the folder.
 	Keys []*keys.PublicKey
 	// LedgerDir is the builder's ledger folder; empty skips reconciliation.
 	LedgerDir string
 	// LedgerKeys, when given, must have signed every ledger entry.
 	LedgerKeys []*keys.PublicKey
+	// Zones, when given, limit the audit to these zones (--zone): other
+	// zones' receipts in the folder are verified but not reported.
+	Zones []string
+	// State holds the chain heads an earlier audit saw (--state); each
+	// zone's chain must still reach its head.
+	State *State
+	// Expect states chain heads explicitly (--expect ZONE[/HOST]=SHA256).
+	Expect []Expectation
 	// Since and Until (inclusive, zero = open) narrow the applies reported
 	// to those started in the window, and the ledger bundles to those
 	// issued in it.
@@ -32,12 +42,20 @@ type Options struct {
 	Now time.Time
 	// Workers verify receipts in parallel; 0 means GOMAXPROCS.
 	Workers int
+	// Version is the airlock version, and Args the options the audit was
+	// run with, both stated in the report.
+	Version string
+	Args    []string
 }
 
 // Run audits the receipts folder: it verifies every file, orders each
-// zone's receipts by their hash chain, reconciles them with the ledger and
-// returns the report. The error is for what prevents an audit (no such
-// folder, no keys, cancelled); problems found are findings in the report.
+// zone's receipts by their hash chain, checks that the evidence is
+// complete (every key used, every zone the ledger targets present, every
+// chain reaching the heads known from before), follows the zone's policy
+// through its control changes, attributes each apply to a person,
+// reconciles with the ledger and returns the report. The error is for what
+// prevents an audit (no such folder, no keys, cancelled); problems found
+// are findings in the report.
 func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
@@ -46,14 +64,16 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
+	in := newInterner()
 	files, err := scanFiles(ctx, opts.Dir, workers, func(f fileRef) examined {
-		return examineFile(f, opts.Keys)
+		return examineFile(f, opts.Keys, in)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("receipts: %w", err)
 	}
 	a := newAuditor(opts)
 	a.collect(files)
+	files = nil
 	if opts.LedgerDir != "" {
 		l, entries, findings, err := readLedger(ctx, opts.LedgerDir, opts.LedgerKeys, workers)
 		if err != nil {
@@ -62,10 +82,20 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		a.ledger, a.entries = l, entries
 		a.findings = append(a.findings, findings...)
 	}
-	a.checkKeysAndZones()
-	a.chains()
-	a.reconcile()
+	a.analyze()
 	return a.report(), nil
+}
+
+// analyze runs every check on the collected receipts, in order.
+func (a *auditor) analyze() {
+	a.checkKeysAndZones()
+	a.attachments()
+	a.scope()
+	a.chains()
+	a.controls()
+	a.people()
+	a.reconcile()
+	a.completeness()
 }
 
 func (o *Options) validate() error {
@@ -85,14 +115,20 @@ func (o *Options) inWindow(t time.Time) bool {
 	return (o.Since.IsZero() || !t.Before(o.Since)) && (o.Until.IsZero() || !t.After(o.Until))
 }
 
+// inScope reports whether a zone is audited (--zone).
+func (o *Options) inScope(zone string) bool {
+	return len(o.Zones) == 0 || slices.Contains(o.Zones, zone)
+}
+
 // auditor holds the state of one Run.
 type auditor struct {
 	opts     Options
 	summary  Summary
 	findings []Finding
-	applies  []*Apply                       // distinct verified receipts, walk order
+	records  []*record                      // distinct verified receipts, walk order
+	sides    []*sideFile                    // file lists and logs found
 	claims   map[string]map[uint64][]string // zone → seq → rejected files claiming it
-	zones    map[string][]*Apply            // chain order
+	zones    map[string][]*record           // in scope, chain order
 	zoneOK   map[string]bool
 	ledger   *Ledger
 	entries  []*LedgerBundle
@@ -102,13 +138,18 @@ func newAuditor(opts Options) *auditor {
 	return &auditor{opts: opts, claims: map[string]map[uint64][]string{}}
 }
 
-// collect sorts the examined files into receipts and findings, dropping
-// byte-identical copies.
+// collect sorts the examined files into receipts, side files and findings,
+// keeping one copy of each signed receipt: copies of the same signed
+// statement (byte-identical, or re-encoded) count once.
 func (a *auditor) collect(files []examined) {
 	a.summary.Files = len(files)
-	first := map[string]*Apply{}
+	first := map[digest]*record{}
 	for _, e := range files {
-		if f := e.finding; f != nil {
+		switch {
+		case e.side != nil:
+			a.sides = append(a.sides, e.side)
+		case e.finding != nil:
+			f := e.finding
 			a.findings = append(a.findings, *f)
 			if f.Severity != SeverityError {
 				a.summary.Skipped++
@@ -121,32 +162,42 @@ func (a *auditor) collect(files []examined) {
 				}
 				a.claims[f.Zone][f.Seq] = append(a.claims[f.Zone][f.Seq], f.File)
 			}
-			continue
+		default:
+			r := e.rec
+			if o := first[r.link]; o != nil {
+				a.summary.Duplicates++
+				how := "byte-identical"
+				if o.env != r.env {
+					how = "the same signed statement, encoded differently"
+				}
+				f := newFinding(KindDuplicate, r.zone, r.seq, r.file, "the same receipt as %s (%s); counted once", o.file, how)
+				f.Related = []string{o.file}
+				a.findings = append(a.findings, f)
+				continue
+			}
+			first[r.link] = r
+			a.records = append(a.records, r)
 		}
-		if o := first[e.apply.SHA256]; o != nil {
-			a.summary.Duplicates++
-			f := newFinding(KindDuplicate, e.apply.Zone, e.apply.Seq, e.apply.File,
-				"the same receipt as %s (byte-identical); counted once", o.File)
-			f.Related = []string{o.File}
-			a.findings = append(a.findings, f)
-			continue
-		}
-		first[e.apply.SHA256] = e.apply
-		a.applies = append(a.applies, e.apply)
 	}
-	a.summary.Receipts = len(a.applies)
 }
 
-// checkKeysAndZones reports receipts signed by a key whose other receipts
-// are for another zone: each zone has its own receipt key, so a key's zone
-// is the one most of its receipts name.
+// checkKeysAndZones reports receipt keys that signed no receipt, and
+// receipts signed by a key whose other receipts are for another zone: each
+// zone has its own receipt key, so a key's zone is the one most of its
+// receipts name.
 func (a *auditor) checkKeysAndZones() {
 	counts := map[string]map[string]int{} // key → zone → receipts
-	for _, ap := range a.applies {
-		if counts[ap.KeyID] == nil {
-			counts[ap.KeyID] = map[string]int{}
+	for _, r := range a.records {
+		if counts[r.keyID] == nil {
+			counts[r.keyID] = map[string]int{}
 		}
-		counts[ap.KeyID][ap.Zone]++
+		counts[r.keyID][r.zone]++
+	}
+	for _, k := range a.opts.Keys {
+		if counts[k.ID()] == nil {
+			a.findings = append(a.findings, newFinding(KindUnusedKey, "", 0, "",
+				"receipt key %s signed no receipt in the folder: its zone's receipts are missing (or the key is not a zone's)", k.ID()))
+		}
 	}
 	home := map[string]string{}
 	for k, zs := range counts {
@@ -158,24 +209,46 @@ func (a *auditor) checkKeysAndZones() {
 		}
 		home[k] = best
 	}
-	for _, ap := range a.applies {
-		if h := home[ap.KeyID]; h != ap.Zone {
-			a.findings = append(a.findings, newFinding(KindZoneMismatch, ap.Zone, ap.Seq, ap.File,
+	for _, r := range a.records {
+		if h := home[r.keyID]; h != r.zone {
+			a.findings = append(a.findings, newFinding(KindZoneMismatch, r.zone, r.seq, r.file,
 				"a receipt for zone %s signed with the receipt key of zone %s (%s, which signed %d receipts there)",
-				ap.Zone, h, ap.KeyID, counts[ap.KeyID][h]))
+				r.zone, h, r.keyID, counts[r.keyID][h]))
 		}
+	}
+}
+
+// scope keeps the receipts of the audited zones (--zone).
+func (a *auditor) scope() {
+	if len(a.opts.Zones) > 0 {
+		kept := a.records[:0]
+		for _, r := range a.records {
+			if a.opts.inScope(r.zone) {
+				kept = append(kept, r)
+			}
+		}
+		clear(a.records[len(kept):])
+		a.records = kept
+	}
+	a.summary.Receipts = len(a.records)
+	if len(a.records) == 0 {
+		what := "the folder holds no verified receipt"
+		if len(a.opts.Zones) > 0 {
+			what = "the folder holds no verified receipt of zone " + strings.Join(a.opts.Zones, ", ")
+		}
+		a.findings = append(a.findings, newFinding(KindNoReceipts, "", 0, "", "%s: nothing can be shown to have happened, or not to have happened", what))
 	}
 }
 
 // chains orders each zone's receipts and records the chain findings.
 func (a *auditor) chains() {
-	byZone := map[string][]*Apply{}
-	for _, ap := range a.applies {
-		byZone[ap.Zone] = append(byZone[ap.Zone], ap)
+	byZone := map[string][]*record{}
+	for _, r := range a.records {
+		byZone[r.zone] = append(byZone[r.zone], r)
 	}
-	a.zones = make(map[string][]*Apply, len(byZone))
-	for z, aps := range byZone {
-		c := analyzeChain(z, aps, a.claims[z])
+	a.zones = make(map[string][]*record, len(byZone))
+	for z, rs := range byZone {
+		c := analyzeChain(z, rs, a.claims[z])
 		a.zones[z] = c.order
 		a.findings = append(a.findings, c.findings...)
 	}
@@ -201,18 +274,28 @@ func (a *auditor) reconcile() {
 		ix = newLedgerIndex(a.entries)
 	}
 	for _, z := range slices.Sorted(maps.Keys(a.zones)) {
-		for _, ap := range a.zones[z] {
+		for _, r := range a.zones[z] {
+			if !r.isApply() {
+				continue
+			}
 			var lb *LedgerBundle
 			if a.ledger != nil {
-				if lb = ix.match(ap); lb != nil {
-					lb.Applies = append(lb.Applies, applyRef(ap))
+				if lb = ix.match(r); lb != nil {
+					lb.Applies.recs = append(lb.Applies.recs, r)
 				}
 			}
-			if a.opts.inWindow(ap.Started) {
-				a.findings = append(a.findings, applyFindings(ap, lb)...)
-				if ran(ap.Result) {
-					a.findings = append(a.findings, ledgerFindings(ap, ix)...)
+			if !a.opts.inWindow(r.started()) {
+				continue
+			}
+			for _, l := range r.extra().local {
+				msg := l.msg
+				if (l.kind == KindRefused || l.kind == KindTampering) && (r.ledger == LedgerNotInLedger || r.ledger == LedgerMismatch) {
+					msg += "; the bundle is not in the builder's ledger"
 				}
+				a.findings = append(a.findings, Finding{Severity: infoOf(l.kind).severity, Kind: l.kind, Zone: r.zone, Seq: r.seq, File: r.file, Message: msg})
+			}
+			if r.ran() {
+				a.findings = append(a.findings, ledgerFindings(r, ix)...)
 			}
 		}
 	}
@@ -226,13 +309,33 @@ func (a *auditor) reconcile() {
 	settleStatus(a.entries, audited)
 	sortLedger(a.entries)
 	a.ledger.Bundles = []LedgerBundle{}
+	missing := map[string][]string{} // zone → bundles that target it
 	for _, b := range a.entries {
 		if !a.opts.inWindow(b.IssuedAt) {
 			continue
 		}
 		a.findings = append(a.findings, neverApplied(b, audited, a.zones)...)
 		a.ledger.Bundles = append(a.ledger.Bundles, *b)
+		for _, z := range targetZones(b.Targets) {
+			if !audited[z] && a.opts.inScope(z) {
+				missing[z] = append(missing[z], bundleVersion(b.Name, b.Version))
+			}
+		}
 	}
+	for _, z := range slices.Sorted(maps.Keys(missing)) {
+		bs := missing[z]
+		a.findings = append(a.findings, newFinding(KindMissingZone, z, 0, "",
+			"the ledger has %s for zone %s (%s), but the folder holds no receipt of that zone",
+			plural(len(bs), "bundle", "bundles"), z, clipList(bs, 5)))
+	}
+}
+
+// clipList joins at most n items, saying how many more there are.
+func clipList(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return strings.Join(items[:n], ", ") + fmt.Sprintf(" and %d more", len(items)-n)
 }
 
 // ran reports whether an outcome means the apply changed (or tried to
@@ -241,77 +344,12 @@ func ran(result receipt.OutcomeResult) bool {
 	return result == receipt.Applied || result == receipt.Failed || result == receipt.RolledBack
 }
 
-func applyRef(ap *Apply) ApplyRef {
+func applyRef(r *record) ApplyRef {
 	return ApplyRef{
-		Zone: ap.Zone, Seq: ap.Seq, File: ap.File, Started: ap.Started,
-		Result: ap.Result, Reason: ap.Reason, Operator: operatorName(ap.Operator),
-		Approvers: ap.Bundle.Approvers(),
+		Zone: r.zone, Seq: r.seq, File: r.file, Started: r.started(),
+		Result: r.result, Reason: r.reason, Operator: operatorName(*r.operator),
+		Approvers: r.bundle.Approvers(),
 	}
-}
-
-// applyFindings reports on one apply: its outcome when it needs
-// attention, overrides, and applies that should not have run.
-func applyFindings(ap *Apply, lb *LedgerBundle) []Finding {
-	var out []Finding
-	add := func(kind, format string, args ...any) {
-		out = append(out, newFinding(kind, ap.Zone, ap.Seq, ap.File, format, args...))
-	}
-	what := bundleName(ap.Bundle)
-	switch ap.Result {
-	case receipt.Refused:
-		msg := outcomeText(ap)
-		if ap.Ledger == LedgerNotInLedger || ap.Ledger == LedgerMismatch {
-			msg += "; the bundle is not in the builder's ledger"
-		}
-		add(KindRefused, "refused %s: %s", what, msg)
-	case receipt.Failed:
-		add(KindFailed, "%s failed: %s", what, outcomeText(ap))
-	case receipt.RolledBack:
-		add(KindRolledBack, "%s rolled back: %s", what, outcomeText(ap))
-	}
-	for _, o := range ap.Overrides {
-		add(KindOverride, "operator %s overrode a refusal: %s", operatorName(ap.Operator), o)
-	}
-	if !ran(ap.Result) {
-		return out
-	}
-	if !ap.Bundle.Verified {
-		add(KindUnverifiedApply, "%s ran bundle %s whose statement the applier did not verify", ap.Result, what)
-	}
-	expires := ap.Bundle.Expires
-	if lb != nil {
-		expires = lb.Expires
-	}
-	if !expires.IsZero() && ap.Started.After(expires) {
-		add(KindAppliedAfterExpiry, "%s started %s, after bundle %s expired (%s)", ap.Result, stamp(ap.Started), what, stamp(expires))
-	}
-	if ap.Bundle.Verified && len(ap.Bundle.Approvers()) == 0 {
-		add(KindNoApproval, "bundle %s carries no approve-role signature", what)
-	}
-	return out
-}
-
-// outcomeText is the reason code and message of an apply, with its
-// failed steps and checks: `step-failed: message [step "migrate" failed,
-// exit 1]`.
-func outcomeText(ap *Apply) string {
-	text := string(ap.Reason)
-	if ap.Message != "" {
-		text += ": " + ap.Message
-	}
-	var details []string
-	for _, s := range ap.Steps {
-		if s.Result == receipt.StepFailed || s.Result == receipt.StepTimedOut {
-			details = append(details, fmt.Sprintf("step %q %s, exit %d", s.Name, s.Result, s.ExitCode))
-		}
-	}
-	for _, c := range ap.FailedChecks {
-		details = append(details, fmt.Sprintf("check %s failed", c.Name))
-	}
-	if len(details) > 0 {
-		text += " [" + strings.Join(details, "; ") + "]"
-	}
-	return text
 }
 
 // report assembles the Report in its deterministic order.
@@ -323,22 +361,37 @@ func (a *auditor) report() *Report {
 	r := &Report{
 		FormatVersion: ReportFormatVersion,
 		GeneratedAt:   now.UTC(),
+		Airlock:       a.opts.Version,
+		Options:       a.opts.Args,
 		Dir:           a.opts.Dir,
 		Since:         a.opts.Since,
 		Until:         a.opts.Until,
 		Ledger:        a.ledger,
 		Zones:         []Zone{},
+		src:           &source{dir: a.opts.Dir},
+		window:        a.opts.inWindow,
+	}
+	if r.Options == nil {
+		r.Options = []string{}
 	}
 	for _, k := range a.opts.Keys {
 		r.Keys = append(r.Keys, k.ID())
 	}
+	r.flagged = map[string]string{}
+	for _, f := range a.findings {
+		if f.File != "" && f.Zone != "" && f.Kind != KindNeverApplied && severityRank(f.Severity) < severityRank(r.flagged[f.File]) {
+			r.flagged[f.File] = f.Severity
+		}
+	}
 	for _, name := range slices.Sorted(maps.Keys(a.zones)) {
 		z := a.zone(name)
-		a.summary.Applies += len(z.Applies)
-		for _, ap := range z.Applies {
-			a.summary.Outcomes.add(ap.Result)
-		}
+		a.summary.Applies += z.Outcomes.total()
+		a.summary.ControlChanges += z.ControlChanges
+		a.summary.Outcomes.addAll(z.Outcomes)
 		r.Zones = append(r.Zones, z)
+	}
+	for i := range r.Zones {
+		r.Zones[i].Entries = entryList{r, &r.Zones[i]}
 	}
 	sortFindings(a.findings)
 	r.Findings = a.findings
@@ -361,38 +414,53 @@ func (a *auditor) report() *Report {
 	}
 	s.OK = s.Errors == 0
 	r.Summary = *s
+	r.Evidence = a.evidenceRows(r)
+	r.NextState = a.nextState(r)
 	return r
 }
 
 // zone summarises one zone's chain.
 func (a *auditor) zone(name string) Zone {
 	order := a.zones[name]
-	z := Zone{Name: name, Receipts: len(order), ChainOK: a.zoneOK[name], Applies: []Apply{}}
-	keySet := map[string]bool{}
-	var head *Apply
-	for i, ap := range order {
-		keySet[ap.KeyID] = true
-		if i == 0 || ap.Seq < z.FirstSeq {
-			z.FirstSeq = ap.Seq
+	z := Zone{Name: name, Receipts: len(order), ChainOK: a.zoneOK[name], Keys: []string{}, Hosts: []string{}, order: order}
+	keySet, hostSet := map[string]bool{}, map[string]bool{}
+	var head *record
+	for i, r := range order {
+		keySet[r.keyID] = true
+		if r.host != "" {
+			hostSet[r.host] = true
 		}
-		if head == nil || ap.Seq > head.Seq || (ap.Seq == head.Seq && ap.Started.After(head.Started)) {
-			head = ap
+		if i == 0 || r.seq < z.FirstSeq {
+			z.FirstSeq = r.seq
 		}
-		if z.FirstStarted.IsZero() || ap.Started.Before(z.FirstStarted) {
-			z.FirstStarted = ap.Started
+		if head == nil || r.seq > head.seq || (r.seq == head.seq && r.started().After(head.started())) {
+			head = r
 		}
-		if ap.Started.After(z.LastStarted) {
-			z.LastStarted = ap.Started
+		if z.FirstStarted.IsZero() || r.started().Before(z.FirstStarted) {
+			z.FirstStarted = r.started()
 		}
-		if a.opts.inWindow(ap.Started) {
-			z.Outcomes.add(ap.Result)
-			z.Applies = append(z.Applies, *ap)
+		if r.started().After(z.LastStarted) {
+			z.LastStarted = r.started()
+		}
+		if r.event == receipt.EventGenesis && r.seq == 1 {
+			z.Genesis = true
+		}
+		if a.opts.inWindow(r.started()) {
+			if r.isApply() {
+				z.Outcomes.add(r.result)
+			} else {
+				z.ControlChanges++
+			}
 		}
 	}
 	if head != nil {
-		z.LastSeq, z.HeadSHA256 = head.Seq, head.SHA256
+		z.LastSeq, z.HeadSHA256, z.HeadFile = head.seq, head.link.String(), head.file
+		if head.policy != nil {
+			z.PolicySHA256 = head.policy.SHA256
+		}
 	}
 	z.Keys = slices.Sorted(maps.Keys(keySet))
+	z.Hosts = slices.Sorted(maps.Keys(hostSet))
 	return z
 }
 
@@ -413,3 +481,6 @@ func ParseTime(s string, endOfDay bool) (time.Time, error) {
 	}
 	return t, nil
 }
+
+// dirOf is the folder part of a slash path relative to the receipts folder.
+func dirOf(rel string) string { return path.Dir(rel) }

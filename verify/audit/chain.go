@@ -12,14 +12,14 @@ import (
 // one predecessor, so the graph is a forest: roots are seq 1 receipts and
 // receipts whose predecessor is missing; a node with two children is a fork.
 type node struct {
-	a        *Apply
+	a        *record
 	parent   *node
 	children []*node
 }
 
 // chain is the result of analysing one zone.
 type chain struct {
-	order    []*Apply // chain order: roots by start time, then depth first
+	order    []*record // chain order: roots by start time, then depth first
 	findings []Finding
 }
 
@@ -27,30 +27,31 @@ type chain struct {
 // and reports gaps, forks, reorderings and restarts. rejectedClaims maps a
 // seq to the files that claim it for this zone but failed verification,
 // which gap messages mention.
-func analyzeChain(zone string, applies []*Apply, rejectedClaims map[uint64][]string) chain {
-	nodes := make([]*node, len(applies))
-	bySHA := make(map[string]*node, len(applies))
+func analyzeChain(zone string, applies []*record, rejectedClaims map[uint64][]string) chain {
+	nodes := make([]node, len(applies))
+	bySHA := make(map[digest]*node, len(applies))
 	for i, a := range applies {
-		nodes[i] = &node{a: a}
-		bySHA[a.SHA256] = nodes[i]
+		nodes[i] = node{a: a}
+		bySHA[a.link] = &nodes[i]
 	}
 	var roots []*node
-	for _, n := range nodes {
-		if p := bySHA[n.a.PrevSHA256]; n.a.PrevSHA256 != "" && p != nil {
+	for i := range nodes {
+		n := &nodes[i]
+		if p := bySHA[n.a.prev]; n.a.hasPrev && p != nil {
 			n.parent = p
 			p.children = append(p.children, n)
 		} else {
 			roots = append(roots, n)
 		}
 	}
-	for _, n := range nodes {
-		slices.SortFunc(n.children, bySeqThenTime)
+	for i := range nodes {
+		slices.SortFunc(nodes[i].children, bySeqThenTime)
 	}
 	slices.SortFunc(roots, byTimeThenSeq)
 
 	seqs := make([]uint64, len(applies))
 	for i, a := range applies {
-		seqs[i] = a.Seq
+		seqs[i] = a.seq
 	}
 	slices.Sort(seqs)
 
@@ -62,7 +63,7 @@ func analyzeChain(zone string, applies []*Apply, rejectedClaims map[uint64][]str
 	if len(order) < len(nodes) {
 		c.findings = append(c.findings, cycles(zone, nodes, order)...)
 	}
-	c.order = make([]*Apply, len(order))
+	c.order = make([]*record, len(order))
 	for i, n := range order {
 		c.order[i] = n.a
 	}
@@ -70,11 +71,11 @@ func analyzeChain(zone string, applies []*Apply, rejectedClaims map[uint64][]str
 }
 
 func bySeqThenTime(x, y *node) int {
-	return cmp.Or(cmp.Compare(x.a.Seq, y.a.Seq), x.a.Started.Compare(y.a.Started), cmp.Compare(x.a.File, y.a.File))
+	return cmp.Or(cmp.Compare(x.a.seq, y.a.seq), x.a.started().Compare(y.a.started()), cmp.Compare(x.a.file, y.a.file))
 }
 
 func byTimeThenSeq(x, y *node) int {
-	return cmp.Or(x.a.Started.Compare(y.a.Started), cmp.Compare(x.a.Seq, y.a.Seq), cmp.Compare(x.a.File, y.a.File))
+	return cmp.Or(x.a.started().Compare(y.a.started()), cmp.Compare(x.a.seq, y.a.seq), cmp.Compare(x.a.file, y.a.file))
 }
 
 // walk returns the nodes reachable from roots, depth first, children in
@@ -95,25 +96,26 @@ func walk(roots []*node) []*node {
 }
 
 // forks reports every receipt named as predecessor by more than one receipt.
-func forks(zone string, nodes []*node) []Finding {
+func forks(zone string, nodes []node) []Finding {
 	var out []Finding
-	for _, p := range nodes {
+	for i := range nodes {
+		p := &nodes[i]
 		if len(p.children) < 2 {
 			continue
 		}
 		names := make([]string, len(p.children))
 		var related []string
 		for i, ch := range p.children {
-			names[i] = fmt.Sprintf("seq %d in %s", ch.a.Seq, ch.a.File)
+			names[i] = fmt.Sprintf("seq %d in %s", ch.a.seq, ch.a.file)
 			if i != 1 {
-				related = append(related, ch.a.File)
+				related = append(related, ch.a.file)
 			}
 		}
 		second := p.children[1]
-		f := newFinding(KindFork, zone, second.a.Seq, second.a.File,
+		f := newFinding(KindFork, zone, second.a.seq, second.a.file,
 			"the chain forks: %d receipts name seq %d (%s) as their predecessor: %s",
-			len(p.children), p.a.Seq, p.a.File, strings.Join(names, ", "))
-		f.Related = append(related, p.a.File)
+			len(p.children), p.a.seq, p.a.file, strings.Join(names, ", "))
+		f.Related = append(related, p.a.file)
 		out = append(out, f)
 	}
 	return out
@@ -122,20 +124,20 @@ func forks(zone string, nodes []*node) []Finding {
 // restartsAndGaps reports roots other than the zone's first seq 1 receipt:
 // a later seq 1 is a restart, a receipt whose predecessor is missing is a
 // gap.
-func restartsAndGaps(zone string, roots []*node, seqs []uint64, applies []*Apply, rejectedClaims map[uint64][]string) []Finding {
+func restartsAndGaps(zone string, roots []*node, seqs []uint64, applies []*record, rejectedClaims map[uint64][]string) []Finding {
 	var out []Finding
 	var origin *node
 	for _, r := range roots {
 		a := r.a
-		if a.PrevSHA256 == "" {
+		if !a.hasPrev {
 			if origin == nil {
 				origin = r
 				continue
 			}
-			f := newFinding(KindRestart, zone, a.Seq, a.File,
+			f := newFinding(KindRestart, zone, a.seq, a.file,
 				"the chain restarts: a new seq 1 (started %s) while the zone's chain already began with seq 1 in %s (started %s)",
-				stamp(a.Started), origin.a.File, stamp(origin.a.Started))
-			f.Related = []string{origin.a.File}
+				stamp(a.started()), origin.a.file, stamp(origin.a.started()))
+			f.Related = []string{origin.a.file}
 			out = append(out, f)
 			continue
 		}
@@ -146,32 +148,32 @@ func restartsAndGaps(zone string, roots []*node, seqs []uint64, applies []*Apply
 
 // gapFinding describes the receipt(s) missing before a, whose predecessor
 // is not in the folder.
-func gapFinding(zone string, a *Apply, seqs []uint64, applies []*Apply, rejectedClaims map[uint64][]string) Finding {
-	// lower is the highest seq below a.Seq present in the zone (0: none).
-	i, _ := slices.BinarySearch(seqs, a.Seq)
+func gapFinding(zone string, a *record, seqs []uint64, applies []*record, rejectedClaims map[uint64][]string) Finding {
+	// lower is the highest seq below a.seq present in the zone (0: none).
+	i, _ := slices.BinarySearch(seqs, a.seq)
 	var lower uint64
 	if i > 0 {
 		lower = seqs[i-1]
 	}
-	prev := short(a.PrevSHA256)
+	prev := short(a.prev.String())
 	var f Finding
-	if lower+1 < a.Seq {
-		f = newFinding(KindGap, zone, a.Seq, a.File,
+	if lower+1 < a.seq {
+		f = newFinding(KindGap, zone, a.seq, a.file,
 			"missing %s: seq %d names a previous receipt (sha256 %s) that is not in the folder",
-			seqRange(lower+1, a.Seq-1), a.Seq, prev)
+			seqRange(lower+1, a.seq-1), a.seq, prev)
 	} else {
 		var others []string
 		for _, o := range applies {
-			if o.Seq == lower {
-				others = append(others, o.File)
+			if o.seq == lower {
+				others = append(others, o.file)
 			}
 		}
-		f = newFinding(KindGap, zone, a.Seq, a.File,
+		f = newFinding(KindGap, zone, a.seq, a.file,
 			"missing receipt: seq %d names a previous receipt (sha256 %s) that is not in the folder; the seq %d receipt here (%s) is a different one",
-			a.Seq, prev, lower, strings.Join(others, ", "))
+			a.seq, prev, lower, strings.Join(others, ", "))
 		f.Related = others
 	}
-	if files, notes := claimedBetween(rejectedClaims, lower+1, a.Seq-1); len(files) > 0 {
+	if files, notes := claimedBetween(rejectedClaims, lower+1, a.seq-1); len(files) > 0 {
 		f.Message += "; failed verification: " + strings.Join(notes, ", ")
 		f.Related = append(f.Related, files...)
 	}
@@ -218,7 +220,7 @@ func linkFindings(zone string, order []*node, seqs []uint64) []Finding {
 			flush()
 			continue
 		}
-		if n.a.Seq != p.a.Seq+1 {
+		if n.a.seq != p.a.seq+1 {
 			if len(run) > 0 && run[len(run)-1] != p {
 				flush()
 			}
@@ -226,11 +228,11 @@ func linkFindings(zone string, order []*node, seqs []uint64) []Finding {
 			continue
 		}
 		flush()
-		if n.a.Started.Before(p.a.Started) {
-			f := newFinding(KindReorder, zone, n.a.Seq, n.a.File,
+		if n.a.started().Before(p.a.started()) {
+			f := newFinding(KindReorder, zone, n.a.seq, n.a.file,
 				"seq %d started %s, before its predecessor seq %d (%s) started %s: the receipts were not written in chain order or the zone clock went back",
-				n.a.Seq, stamp(n.a.Started), p.a.Seq, p.a.File, stamp(p.a.Started))
-			f.Related = []string{p.a.File}
+				n.a.seq, stamp(n.a.started()), p.a.seq, p.a.file, stamp(p.a.started()))
+			f.Related = []string{p.a.file}
 			out = append(out, f)
 		}
 	}
@@ -241,30 +243,30 @@ func linkFindings(zone string, order []*node, seqs []uint64) []Finding {
 func runFinding(zone string, run []*node, seqs []uint64) Finding {
 	p := run[0].parent
 	first := run[0].a
-	if len(run) == 1 && first.Seq > p.a.Seq+1 && !anyBetween(seqs, p.a.Seq+1, first.Seq-1) {
-		f := newFinding(KindGap, zone, first.Seq, first.File,
+	if len(run) == 1 && first.seq > p.a.seq+1 && !anyBetween(seqs, p.a.seq+1, first.seq-1) {
+		f := newFinding(KindGap, zone, first.seq, first.file,
 			"seq %d names seq %d (%s) as its predecessor: %s never written",
-			first.Seq, p.a.Seq, p.a.File, seqRange(p.a.Seq+1, first.Seq-1))
-		f.Related = []string{p.a.File}
+			first.seq, p.a.seq, p.a.file, seqRange(p.a.seq+1, first.seq-1))
+		f.Related = []string{p.a.file}
 		return f
 	}
 	// The path shows every seq; the out-of-order list leaves out a last
 	// receipt that just continues from the highest seq before it.
-	path := []string{fmt.Sprint(p.a.Seq)}
-	high := p.a.Seq
+	path := []string{fmt.Sprint(p.a.seq)}
+	high := p.a.seq
 	out := run
 	for i, n := range run {
-		path = append(path, fmt.Sprint(n.a.Seq))
-		if i == len(run)-1 && len(run) > 1 && n.a.Seq == high+1 {
+		path = append(path, fmt.Sprint(n.a.seq))
+		if i == len(run)-1 && len(run) > 1 && n.a.seq == high+1 {
 			out = run[:i]
 		}
-		high = max(high, n.a.Seq)
+		high = max(high, n.a.seq)
 	}
 	var related []string
 	for _, n := range out[1:] {
-		related = append(related, n.a.File)
+		related = append(related, n.a.file)
 	}
-	f := newFinding(KindReorder, zone, first.Seq, first.File,
+	f := newFinding(KindReorder, zone, first.seq, first.file,
 		"chain order %s disagrees with seq order: %s linked out of order",
 		strings.Join(path, " → "), filesOf(out))
 	f.Related = related
@@ -279,7 +281,7 @@ func anyBetween(sorted []uint64, lo, hi uint64) bool {
 func filesOf(ns []*node) string {
 	fs := make([]string, len(ns))
 	for i, n := range ns {
-		fs[i] = n.a.File
+		fs[i] = n.a.file
 	}
 	return strings.Join(fs, ", ")
 }
@@ -288,16 +290,17 @@ func filesOf(ns []*node) string {
 // single predecessor, so these can only be receipts whose links form a
 // cycle — impossible with SHA-256 links unless the hash is broken, but the
 // walk must not rely on it.
-func cycles(zone string, nodes, order []*node) []Finding {
+func cycles(zone string, nodes []node, order []*node) []Finding {
 	seen := make(map[*node]bool, len(order))
 	for _, n := range order {
 		seen[n] = true
 	}
 	var out []Finding
-	for _, n := range nodes {
+	for i := range nodes {
+		n := &nodes[i]
 		if !seen[n] {
-			out = append(out, newFinding(KindReorder, zone, n.a.Seq, n.a.File,
-				"seq %d cannot be reached from the start of the chain: its predecessors form a cycle", n.a.Seq))
+			out = append(out, newFinding(KindReorder, zone, n.a.seq, n.a.file,
+				"seq %d cannot be reached from the start of the chain: its predecessors form a cycle", n.a.seq))
 		}
 	}
 	return out

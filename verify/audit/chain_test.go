@@ -162,11 +162,11 @@ func TestAuditChainProblems(t *testing.T) {
 				p5.PrevSHA256 = sha3
 				d5 := c.sign(p5)
 				c.write(5, d5)
-				p4.PrevSHA256 = sha256Hex(d5)
+				p4.PrevSHA256 = linkOf(t, d5)
 				p4.Time.Started = p4.Time.Started.Add(time.Hour)
 				d4 := c.sign(p4)
 				c.write(4, d4)
-				c.seq, c.prev, c.clock = 5, sha256Hex(d4), c.clock.Add(2*time.Hour)
+				c.seq, c.prev, c.clock = 5, linkOf(t, d4), c.clock.Add(2*time.Hour)
 				c.next()
 				return pubs(east)
 			},
@@ -311,7 +311,8 @@ func TestAuditChainProblems(t *testing.T) {
 				writeFile(t, filepath.Join(dir, "broken.json"), []byte(`{"payloadType": "application/vnd.in-toto+json", "payload": `))
 				writeFile(t, filepath.Join(dir, "README.txt"), []byte("receipts of March\n"))
 				big := bytes.Repeat([]byte("x"), receipt.MaxSize+1)
-				writeFile(t, filepath.Join(dir, "big.log.age"), append([]byte("age-encryption.org/v1\n"), big...))
+				writeFile(t, filepath.Join(dir, "big.age"), append([]byte("age-encryption.org/v1\n"), big...))
+				writeFile(t, filepath.Join(dir, "stray.log.age"), []byte("age-encryption.org/v1\n"))
 				writeFile(t, filepath.Join(dir, "big.json"), append([]byte(`{"payload":"`), big...))
 				payload := []byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[],"predicateType":"https://example.com/other","predicate":{}}`)
 				env, err := dsse.Sign(dsse.InTotoPayloadType, payload, east)
@@ -326,7 +327,8 @@ func TestAuditChainProblems(t *testing.T) {
 				{KindUnparseable, "", 0, "broken.json", []string{"not a receipt envelope"}},
 				{KindInvalid, "", 0, "other-type.json", []string{"predicate type"}},
 				{KindNotAReceipt, "", 0, "README.txt", []string{"text"}},
-				{KindNotAReceipt, "", 0, "big.log.age", []string{"an age-encrypted file, larger than"}},
+				{KindNotAReceipt, "", 0, "big.age", []string{"an age-encrypted file, larger than"}},
+				{KindAttachmentOrphan, "", 0, "stray.log.age", []string{"no verified receipt"}},
 				{KindUnparseable, "", 0, "big.json", []string{"larger than"}},
 			},
 		},
@@ -367,7 +369,7 @@ func TestAuditGoldenMutations(t *testing.T) {
 		{
 			name: "edited field",
 			mutate: func(t *testing.T, dir string) {
-				p := filepath.Join(dir, receiptName("pci-east", 2))
+				p := filepath.Join(dir, receiptName("pci-east", 3))
 				data, err := os.ReadFile(p)
 				if err != nil {
 					t.Fatal(err)
@@ -375,8 +377,8 @@ func TestAuditGoldenMutations(t *testing.T) {
 				writeFile(t, p, editPayload(t, data, `"result":"failed"`, `"result":"applied"`))
 			},
 			want: []want{
-				{KindTampered, "pci-east", 2, receiptName("pci-east", 2), nil},
-				{KindGap, "pci-east", 3, receiptName("pci-east", 3), []string{receiptName("pci-east", 2) + " (claims seq 2)"}},
+				{KindTampered, "pci-east", 3, receiptName("pci-east", 3), nil},
+				{KindGap, "pci-east", 4, receiptName("pci-east", 4), []string{receiptName("pci-east", 3) + " (claims seq 3)"}},
 			},
 			wantErr: "audit: 2 problems (1 tampered receipt, 1 gap)",
 		},
@@ -399,7 +401,7 @@ func TestAuditGoldenMutations(t *testing.T) {
 			o.Dir = dir
 			r := runAudit(t, o)
 			checkFindings(t, r, tt.want)
-			err := r.Err()
+			err := r.Err(FailOnError)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Errorf("Err() = %v", err)
@@ -439,7 +441,7 @@ func TestAuditChainOrderIgnoresNames(t *testing.T) {
 	r := runAudit(t, Options{Dir: dir, Keys: pubs(key)})
 	checkFindings(t, r, nil)
 	var seqs []uint64
-	for _, a := range r.Zones[0].Applies {
+	for _, a := range entriesOf(t, r, r.Zones[0].Name) {
 		seqs = append(seqs, a.Seq)
 	}
 	if !slices.Equal(seqs, []uint64{1, 2, 3, 4, 5, 6}) {

@@ -1,18 +1,27 @@
 // Package audit checks a folder of airlock receipts, as carried out of the
-// zones, and reconciles it with the builder's ledger: `airlock audit`.
+// zones, and reconciles it with the builder's ledger: `airlock audit`. It
+// fails whenever it cannot show the evidence complete and trustworthy: a
+// false PASS is the worst result a compliance tool can give.
 //
 // # What is read
 //
 // Every file under the receipts folder, recursively, whatever its name.
-// Symbolic links and other irregular files are not followed. A file whose
-// first non-space byte is not "{" (an age-encrypted log, a key, a README)
-// is not a receipt and is only listed. Everything else is read (at most
-// [receipt.MaxSize] bytes, checked before reading) and verified with
-// [receipt.Verify] against the receipt keys given. Files are verified in
-// parallel; only a bounded summary of each receipt ([Apply]: no step output,
-// at most [MaxSteps] steps, free text clipped) is kept, so memory grows by
-// about 1.5 KiB per receipt and never holds more than one file per worker.
-// The JSON and HTML renderers stream their output.
+// Symbolic links and other irregular files are not followed. Files named
+// like the deployed file lists and step logs airlock writes beside
+// receipts (*.files, *.log.age) are hashed and matched with the receipts
+// that name them. A file whose first non-space byte is not "{" (a key, a
+// README) is not a receipt and is only listed. Everything else is read (at
+// most [receipt.MaxSize] bytes, checked before reading) and verified with
+// [receipt.Verify] against the receipt keys given; a receipt that names an
+// operator key must carry that key's co-signature. Files are verified in
+// parallel.
+//
+// Only a small record of each receipt is kept while the audit runs (about
+// 300 bytes: digests, seq, time, outcome, and the bundle, operator and
+// policy shared between receipts); what a report shows beyond it is read
+// again from the folder while the report is written, and must have the
+// digest it had when it was verified. The reports stream. So memory grows
+// by a few hundred bytes per receipt.
 //
 // The ledger folder is read the same way, but only files named
 // "*.dsse.json": each is a DSSE envelope (at most bundle.MaxStatementSize
@@ -25,22 +34,39 @@
 // # Chains
 //
 // Receipts are grouped by the zone their signed predicate names; each zone
-// is its own chain. Within a zone, the order is the hash chain: a receipt
-// follows the receipt whose envelope SHA-256 it names as prevSha256. File
-// names and file times play no part: they are set by whoever copied the
-// files, so they are not evidence of order. Byte-identical copies count once.
+// is its own chain (the chain key has room for a host, for zones that keep
+// a chain per host). Within a zone, the order is the hash chain: a receipt
+// follows the receipt whose link digest it names as prevSha256 — the
+// SHA-256 of its signed statement for format version 2, of its envelope
+// bytes for version 1 — so re-encoding an envelope changes nothing while
+// any change of content breaks the chain. A chain may hold both versions
+// (a zone that upgraded). File names and file times play no part. Copies
+// of one signed statement count once.
 //
 // A link is "in step" when a receipt's seq is its predecessor's seq + 1.
 // The chain order shown is: chain starts (seq 1 receipts and receipts whose
 // predecessor is missing) by time.started, then depth first along the
-// links.
+// links. A chain holds applies and control changes: the zone's genesis
+// record (seq 1, written by zone init) and policy commits.
 //
 // # Findings
 //
 // Every finding has a kind (a stable code) whose severity never changes.
-// Errors fail the audit ([Report.OK] is false, `airlock audit` exits 3):
-// they mean the evidence is incomplete or not trustworthy, or a bundle
-// reached a zone that should not have.
+// Errors fail the audit ([Report.OK] is false, `airlock audit` exits 3);
+// with --fail-on warning, warnings fail it too.
+//
+// Completeness (the folder must show everything that happened):
+//
+//   - no-receipts (error): no verified receipt (of the audited zones) in
+//     the folder: nothing can be shown to have happened, or not.
+//   - unused-key (error): a receipt key given signed no receipt in the
+//     folder: its zone's receipts are missing.
+//   - missing-zone (error): a zone the ledger has bundles for (issued in
+//     the window), or one --expect or --state names, has no receipt here.
+//   - truncated (error): a chain does not reach a head that --state (the
+//     heads an earlier audit saw) or --expect ZONE[/HOST]=SHA256 (a head
+//     read on the zone) names: receipts were removed, or never carried
+//     out. Without either, a missing newest receipt cannot be seen.
 //
 // Verification of single files (Zone and Seq are the file's unverified
 // claims, when it has any):
@@ -49,13 +75,14 @@
 //   - unparseable (error): looks like JSON but is not a receipt envelope
 //     (bad JSON, duplicate keys, too large, wrong payload type).
 //   - unknown-key (error): no signature verifies with the receipt keys
-//     given, and no signature's keyid names one of them: signed by another
-//     key (another zone's, a test key, an attacker's).
+//     given, and no signature's keyid names one of them.
 //   - tampered (error): no signature verifies, but a signature's keyid
-//     names a receipt key given: the receipt was changed after it was
-//     signed (an edited field) or its signature was damaged.
+//     names a receipt key given: the receipt was changed after signing.
 //   - invalid (error): the signature verifies, but the signed statement is
-//     not a valid receipt (wrong type, format version, missing fields).
+//     not a valid receipt (wrong type, format version, missing fields, an
+//     operator co-signature that does not verify).
+//   - attachment-mismatch (error): a deployed file list or step log beside
+//     a receipt does not have the digest the receipt signed: it was edited.
 //
 // Chains (verified receipts only):
 //
@@ -64,29 +91,63 @@
 //     receipt after the gap and the missing seqs, and files that claimed
 //     them but failed verification), or a link skips seqs that no receipt
 //     of the zone has. A chain whose first receipt is not seq 1 has a gap
-//     too: the audit needs the whole chain. A missing newest receipt cannot
-//     be seen; compare [Zone.HeadSHA256] with the zone's chain head.
+//     too: the audit needs the whole chain.
 //   - fork (error): two or more receipts name the same predecessor.
 //   - reorder (error): the links disagree with seq order (a run of
 //     out-of-step links such as 3 → 5 → 4 → 6 is one finding), or a
-//     receipt in step started before its predecessor started: it was not
-//     written in chain order, or the zone clock went back.
+//     receipt in step started before its predecessor started.
 //   - restart (error): a second seq 1 receipt (a chain that starts over,
-//     as when the applier's state was wiped); the earliest started one is
-//     taken as the zone's chain.
+//     as when the applier's state was wiped).
 //   - zone-mismatch (error): a receipt signed with a key whose receipts
 //     are mostly for another zone. Each zone has its own receipt key.
-//   - duplicate (warning): a byte-identical copy of another receipt file.
+//   - duplicate (warning): a copy of another receipt file (the same signed
+//     statement, byte-identical or encoded differently).
+//
+// Control changes: the policy in force along a chain is the one the
+// genesis record or the latest policy commit records; each apply records
+// the policy it ran under.
+//
+//   - policy-uncommitted (error): an apply ran under a policy that differs
+//     from the one in force (the message says whether the difference
+//     weakens it), or a commit names another policy as its previous one:
+//     trust.yaml changed without a commit.
+//   - policy-weakened (warning): a committed policy change that weakens
+//     the policy (a role removed, a threshold lowered, a key or operator
+//     added, co-signatures made optional, the zone or host changed).
+//   - policy-change (info): any other committed policy change.
+//   - no-genesis (info): a chain that begins with a receipt rather than a
+//     genesis record (a zone from before genesis records).
+//
+// People: every apply and policy commit must be attributed to a person —
+// a co-signature by an operator key the policy in force lists (with the
+// person's name), a personal account (not root, and not shown in the
+// folder used under several people's names), or the kernel's login uid
+// naming a non-root account behind root. A free-text --operator is not a
+// signature.
+//
+//   - unattributed (error): a change (steps ran, or a policy commit) by
+//     root or a shared account without a named operator's co-signature.
+//   - unattributed-attempt (warning): the same for an apply that changed
+//     nothing (refused, already applied).
 //
 // Applies (receipts started within [Options.Since, Options.Until] only):
 //
-//   - unverified-apply (error): steps ran (applied, failed, rolled-back)
-//     for a bundle whose statement the applier did not verify.
+//   - tampering (error): refused because a signature, digest, manifest or
+//     extraction check failed (envelope, signature, payload-type,
+//     predicate-type, manifest, parts, extract): a bundle altered, or not
+//     signed as the policy requires. Ranked above operational refusals.
+//   - unverified-apply (error): steps ran for a bundle whose statement the
+//     applier did not verify.
 //   - applied-after-expiry (error): steps ran although the apply started
-//     after the bundle's expiry (the ledger's when matched, else the
-//     receipt's).
+//     after the bundle's expiry.
+//   - applied-after-refusal (warning): steps ran for a bundle the zone had
+//     refused for a failed signature or integrity check: the policy or the
+//     bundle's signatures changed in between.
+//   - clock-unsynchronised (warning): the kernel reported the clock
+//     unsynchronised when the apply started.
 //   - refused, failed, rolled-back (warning): outcomes to look at, with the
-//     reason code, failed steps and failed checks.
+//     reason code, failed steps (and the end of their masked output) and
+//     failed checks.
 //   - override (warning): the operator bypassed a default refusal
 //     (force-reapply, allow-rollback).
 //   - no-approval (info): steps ran for a bundle without an approve-role
@@ -95,36 +156,40 @@
 // Ledger (only with a ledger folder):
 //
 //   - not-in-ledger (error): steps ran for a bundle the ledger does not
-//     hold — a red flag. (A refused bundle that is not in the ledger is
-//     said in its refused finding.)
+//     hold — a red flag.
 //   - ledger-mismatch (error): steps ran for a bundle id the ledger holds
 //     with another statement, or the ledger has two statements for one id.
 //   - ledger-invalid (error): a ledger entry that cannot be read, is not a
 //     bundle statement, or (with ledger keys) is not signed by one of them.
 //   - never-applied (warning): a bundle issued in the window targets an
-//     audited zone (one with receipts in the folder) and no receipt of that
-//     zone names it; the message says when a later sequence of the same
-//     name and channel was applied instead, and when it expires.
+//     audited zone and no receipt of that zone names it.
 //
 // Other files:
 //
+//   - attachment-missing (warning): a receipt names a file list or log
+//     that is not beside it in the folder.
 //   - skipped (warning): a symbolic link or irregular file, not followed.
+//   - attachment-orphan (info): a file list or log no verified receipt
+//     names.
 //   - not-a-receipt (info): a file that is not JSON.
 //
-// # Time window
+// # Time window and zones
 //
-// Since and Until narrow what is reported about applies (timeline, outcome
-// counts, apply and ledger findings) to receipts whose time.started is in
-// the window, and the ledger bundles to those issued in it. Signature and
-// chain checks always cover the whole folder, because a chain cannot be
-// checked from its middle; a ledger bundle's applies are looked up in the
-// whole folder too.
+// Since and Until narrow what is reported about entries (timeline, outcome
+// counts, apply, people and ledger findings) to receipts whose time.started
+// is in the window, and the ledger bundles to those issued in it. Signature
+// and chain checks always cover the whole folder, because a chain cannot be
+// checked from its middle. Zones (--zone) limit the audit to those zones.
 //
 // # Output
 //
-// [Report] is plain data with stable JSON field names ([ReportFormatVersion]);
-// [Report.WriteTable], [Report.WriteJSON] and [Report.WriteHTML] render it.
-// All orders are deterministic: zones by name, applies in chain order,
-// ledger bundles by name, channel and sequence, findings by severity, zone,
-// seq, file and kind.
+// [Report] is plain data with stable JSON field names ([ReportFormatVersion],
+// doc/schemas/audit-report.schema.json); [Report.WriteTable],
+// [Report.WriteJSON], [Report.WriteJSONL] (one line per receipt and per
+// finding), [Report.WriteHTML] and [Report.Attestation] (a signed SLSA
+// verification summary) render it; [Report.NextState] is the state to keep
+// for the next audit. The PCI DSS map ([EvidenceRow]) computes each row's
+// status from the receipts. All orders are deterministic: zones by name,
+// entries in chain order, ledger bundles by name, channel and sequence,
+// findings by severity, zone, seq, file and kind.
 package audit

@@ -17,12 +17,19 @@ const (
 // Finding kinds. Each kind always has the same severity (see the package
 // documentation for what each one means).
 const (
+	// Completeness of the evidence (errors).
+	KindNoReceipts  = "no-receipts"
+	KindUnusedKey   = "unused-key"
+	KindMissingZone = "missing-zone"
+	KindTruncated   = "truncated"
+
 	// Verification of single files (errors).
-	KindUnreadable  = "unreadable"
-	KindUnparseable = "unparseable"
-	KindUnknownKey  = "unknown-key"
-	KindTampered    = "tampered"
-	KindInvalid     = "invalid"
+	KindUnreadable         = "unreadable"
+	KindUnparseable        = "unparseable"
+	KindUnknownKey         = "unknown-key"
+	KindTampered           = "tampered"
+	KindInvalid            = "invalid"
+	KindAttachmentMismatch = "attachment-mismatch"
 
 	// Chain of a zone (errors).
 	KindGap          = "gap"
@@ -31,7 +38,12 @@ const (
 	KindRestart      = "restart"
 	KindZoneMismatch = "zone-mismatch"
 
+	// Control changes and people (errors).
+	KindPolicyUncommitted = "policy-uncommitted"
+	KindUnattributed      = "unattributed"
+
 	// Applies (errors).
+	KindTampering          = "tampering"
 	KindUnverifiedApply    = "unverified-apply"
 	KindAppliedAfterExpiry = "applied-after-expiry"
 
@@ -41,78 +53,95 @@ const (
 	KindLedgerInvalid  = "ledger-invalid"
 
 	// Warnings.
-	KindDuplicate    = "duplicate"
-	KindRefused      = "refused"
-	KindFailed       = "failed"
-	KindRolledBack   = "rolled-back"
-	KindOverride     = "override"
-	KindNeverApplied = "never-applied"
-	KindSkipped      = "skipped"
+	KindPolicyWeakened      = "policy-weakened"
+	KindAppliedAfterRefusal = "applied-after-refusal"
+	KindUnattributedAttempt = "unattributed-attempt"
+	KindClockUnsynchronised = "clock-unsynchronised"
+	KindDuplicate           = "duplicate"
+	KindRefused             = "refused"
+	KindFailed              = "failed"
+	KindRolledBack          = "rolled-back"
+	KindOverride            = "override"
+	KindNeverApplied        = "never-applied"
+	KindAttachmentMissing   = "attachment-missing"
+	KindSkipped             = "skipped"
 
 	// Informational.
-	KindNotAReceipt = "not-a-receipt"
-	KindNoApproval  = "no-approval"
+	KindPolicyChange     = "policy-change"
+	KindNoGenesis        = "no-genesis"
+	KindNoApproval       = "no-approval"
+	KindAttachmentOrphan = "attachment-orphan"
+	KindNotAReceipt      = "not-a-receipt"
 )
 
 // kindInfo is the fixed severity of a kind and the noun used to count it
 // ("1 gap", "2 gaps").
 type kindInfo struct {
+	kind             string
 	severity         string
 	singular, plural string
 }
 
-func infoOf(kind string) kindInfo {
-	switch kind {
-	case KindUnreadable:
-		return kindInfo{SeverityError, "unreadable file", "unreadable files"}
-	case KindUnparseable:
-		return kindInfo{SeverityError, "unparseable receipt", "unparseable receipts"}
-	case KindUnknownKey:
-		return kindInfo{SeverityError, "receipt signed by an unknown key", "receipts signed by an unknown key"}
-	case KindTampered:
-		return kindInfo{SeverityError, "tampered receipt", "tampered receipts"}
-	case KindInvalid:
-		return kindInfo{SeverityError, "invalid receipt", "invalid receipts"}
-	case KindGap:
-		return kindInfo{SeverityError, "gap", "gaps"}
-	case KindFork:
-		return kindInfo{SeverityError, "fork", "forks"}
-	case KindReorder:
-		return kindInfo{SeverityError, "reordering", "reorderings"}
-	case KindRestart:
-		return kindInfo{SeverityError, "chain restart", "chain restarts"}
-	case KindZoneMismatch:
-		return kindInfo{SeverityError, "receipt for another zone", "receipts for another zone"}
-	case KindUnverifiedApply:
-		return kindInfo{SeverityError, "apply of an unverified bundle", "applies of unverified bundles"}
-	case KindAppliedAfterExpiry:
-		return kindInfo{SeverityError, "apply after expiry", "applies after expiry"}
-	case KindNotInLedger:
-		return kindInfo{SeverityError, "bundle not in the ledger", "bundles not in the ledger"}
-	case KindLedgerMismatch:
-		return kindInfo{SeverityError, "ledger mismatch", "ledger mismatches"}
-	case KindLedgerInvalid:
-		return kindInfo{SeverityError, "invalid ledger entry", "invalid ledger entries"}
-	case KindDuplicate:
-		return kindInfo{SeverityWarning, "duplicate receipt", "duplicate receipts"}
-	case KindRefused:
-		return kindInfo{SeverityWarning, "refused apply", "refused applies"}
-	case KindFailed:
-		return kindInfo{SeverityWarning, "failed apply", "failed applies"}
-	case KindRolledBack:
-		return kindInfo{SeverityWarning, "rolled-back apply", "rolled-back applies"}
-	case KindOverride:
-		return kindInfo{SeverityWarning, "operator override", "operator overrides"}
-	case KindNeverApplied:
-		return kindInfo{SeverityWarning, "bundle never applied", "bundles never applied"}
-	case KindSkipped:
-		return kindInfo{SeverityWarning, "skipped file", "skipped files"}
-	case KindNotAReceipt:
-		return kindInfo{SeverityInfo, "file that is not a receipt", "files that are not receipts"}
-	case KindNoApproval:
-		return kindInfo{SeverityInfo, "apply without approval", "applies without approval"}
+// kinds lists every kind, in the order of the package documentation.
+var kinds = []kindInfo{
+	{KindNoReceipts, SeverityError, "folder without receipts", "folders without receipts"},
+	{KindUnusedKey, SeverityError, "receipt key matching no receipt", "receipt keys matching no receipt"},
+	{KindMissingZone, SeverityError, "missing zone", "missing zones"},
+	{KindTruncated, SeverityError, "truncated chain", "truncated chains"},
+	{KindUnreadable, SeverityError, "unreadable file", "unreadable files"},
+	{KindUnparseable, SeverityError, "unparseable receipt", "unparseable receipts"},
+	{KindUnknownKey, SeverityError, "receipt signed by an unknown key", "receipts signed by an unknown key"},
+	{KindTampered, SeverityError, "tampered receipt", "tampered receipts"},
+	{KindInvalid, SeverityError, "invalid receipt", "invalid receipts"},
+	{KindAttachmentMismatch, SeverityError, "edited file beside a receipt", "edited files beside receipts"},
+	{KindGap, SeverityError, "gap", "gaps"},
+	{KindFork, SeverityError, "fork", "forks"},
+	{KindReorder, SeverityError, "reordering", "reorderings"},
+	{KindRestart, SeverityError, "chain restart", "chain restarts"},
+	{KindZoneMismatch, SeverityError, "receipt for another zone", "receipts for another zone"},
+	{KindPolicyUncommitted, SeverityError, "uncommitted policy change", "uncommitted policy changes"},
+	{KindUnattributed, SeverityError, "change not attributed to a person", "changes not attributed to a person"},
+	{KindTampering, SeverityError, "tampering attempt", "tampering attempts"},
+	{KindUnverifiedApply, SeverityError, "apply of an unverified bundle", "applies of unverified bundles"},
+	{KindAppliedAfterExpiry, SeverityError, "apply after expiry", "applies after expiry"},
+	{KindNotInLedger, SeverityError, "bundle not in the ledger", "bundles not in the ledger"},
+	{KindLedgerMismatch, SeverityError, "ledger mismatch", "ledger mismatches"},
+	{KindLedgerInvalid, SeverityError, "invalid ledger entry", "invalid ledger entries"},
+	{KindPolicyWeakened, SeverityWarning, "committed policy weakening", "committed policy weakenings"},
+	{KindAppliedAfterRefusal, SeverityWarning, "apply of a bundle refused before", "applies of bundles refused before"},
+	{KindUnattributedAttempt, SeverityWarning, "attempt not attributed to a person", "attempts not attributed to a person"},
+	{KindClockUnsynchronised, SeverityWarning, "apply on an unsynchronised clock", "applies on an unsynchronised clock"},
+	{KindDuplicate, SeverityWarning, "duplicate receipt", "duplicate receipts"},
+	{KindRefused, SeverityWarning, "refused apply", "refused applies"},
+	{KindFailed, SeverityWarning, "failed apply", "failed applies"},
+	{KindRolledBack, SeverityWarning, "rolled-back apply", "rolled-back applies"},
+	{KindOverride, SeverityWarning, "operator override", "operator overrides"},
+	{KindNeverApplied, SeverityWarning, "bundle never applied", "bundles never applied"},
+	{KindAttachmentMissing, SeverityWarning, "missing file beside a receipt", "missing files beside receipts"},
+	{KindSkipped, SeverityWarning, "skipped file", "skipped files"},
+	{KindPolicyChange, SeverityInfo, "policy change", "policy changes"},
+	{KindNoGenesis, SeverityInfo, "chain without a genesis record", "chains without a genesis record"},
+	{KindNoApproval, SeverityInfo, "apply without approval", "applies without approval"},
+	{KindAttachmentOrphan, SeverityInfo, "file without its receipt", "files without their receipts"},
+	{KindNotAReceipt, SeverityInfo, "file that is not a receipt", "files that are not receipts"},
+}
+
+// Kinds lists every finding kind and its severity, in documentation order.
+func Kinds() [][2]string {
+	out := make([][2]string, len(kinds))
+	for i, k := range kinds {
+		out[i] = [2]string{k.kind, k.severity}
 	}
-	return kindInfo{SeverityError, kind, kind}
+	return out
+}
+
+func infoOf(kind string) kindInfo {
+	for _, k := range kinds {
+		if k.kind == kind {
+			return k
+		}
+	}
+	return kindInfo{kind, SeverityError, kind, kind}
 }
 
 // Finding is one thing the audit found. Zone, Seq and File name the receipt

@@ -1,10 +1,13 @@
 package audit
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,18 +46,18 @@ func FuzzAudit(f *testing.F) {
 	}
 	trusted := []*keys.PublicKey{goldenKey(f, "receipt-pci-east"), goldenKey(f, "receipt-pci-west")}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		e := examineBytes("a.json", data, trusted)
-		if (e.apply == nil) == (e.finding == nil) {
-			t.Fatalf("want exactly one of apply and finding: %+v", e)
+		in := newInterner()
+		e := examineBytes("a.json", data, trusted, in)
+		if (e.rec == nil) == (e.finding == nil) {
+			t.Fatalf("want exactly one of a receipt and a finding: %+v", e)
 		}
-		e2 := examineBytes("b.json", data, trusted)
+		e2 := examineBytes("b.json", data, trusted, in)
 		a := newAuditor(Options{Keys: trusted, Now: testNow})
 		a.collect([]examined{e, e2})
-		a.checkKeysAndZones()
-		a.chains()
-		a.reconcile()
+		a.analyze()
 		r := a.report()
-		for _, w := range []func(io.Writer) error{r.WriteTable, r.WriteJSON, r.WriteHTML} {
+		r.src = &source{mem: map[string][]byte{"a.json": data, "b.json": data}}
+		for _, w := range []func(io.Writer) error{r.WriteTable, r.WriteJSON, r.WriteJSONL, r.WriteHTML} {
 			if err := w(io.Discard); err != nil {
 				t.Fatal(err)
 			}
@@ -90,28 +93,28 @@ func FuzzChain(f *testing.F) {
 			return
 		}
 		n := len(data) / 2
-		applies := make([]*Apply, n)
+		id := func(i int) digest { return digest(sha256.Sum256([]byte(fmt.Sprint("s", i)))) }
+		recs := make([]*record, n)
 		for i := range n {
 			seq, link := uint64(data[2*i]), int(data[2*i+1])
-			a := &Apply{File: fmt.Sprintf("%03d", i), Seq: max(seq, 1), SHA256: fmt.Sprintf("s%d", i),
-				Started: t0.Add(time.Duration(data[2*i]) * time.Minute)}
+			r := &record{file: fmt.Sprintf("%03d", i), seq: max(seq, 1), link: id(i),
+				at: t0.Add(time.Duration(data[2*i]) * time.Minute).UnixNano()}
 			switch {
 			case link == 0:
-				a.PrevSHA256 = ""
 			case link <= n:
-				a.PrevSHA256 = fmt.Sprintf("s%d", link-1)
+				r.prev, r.hasPrev = id(link-1), true
 			default:
-				a.PrevSHA256 = "missing"
+				r.prev, r.hasPrev = id(-1), true
 			}
-			applies[i] = a
+			recs[i] = r
 		}
-		c := analyzeChain("z", applies, map[uint64][]string{3: {"x"}})
-		seen := map[*Apply]bool{}
-		for _, a := range c.order {
-			if seen[a] {
-				t.Fatalf("%s visited twice", a.File)
+		c := analyzeChain("z", recs, map[uint64][]string{3: {"x"}})
+		seen := map[*record]bool{}
+		for _, r := range c.order {
+			if seen[r] {
+				t.Fatalf("%s visited twice", r.file)
 			}
-			seen[a] = true
+			seen[r] = true
 		}
 		unreachable := 0
 		for _, f := range c.findings {
@@ -121,6 +124,45 @@ func FuzzChain(f *testing.F) {
 		}
 		if len(c.order)+unreachable != n {
 			t.Fatalf("ordered %d + unreachable %d != %d receipts", len(c.order), unreachable, n)
+		}
+	})
+}
+
+// FuzzReadState feeds the audit state reader arbitrary bytes: it never
+// panics, and what it accepts writes back and reads again the same.
+func FuzzReadState(f *testing.F) {
+	f.Add([]byte(`{"formatVersion":1,"updatedAt":"2026-03-01T00:00:00Z","heads":[{"zone":"pci-east","seq":3,"sha256":"` + strings.Repeat("ab", 32) + `","file":"x","seenAt":"2026-03-01T00:00:00Z"}]}`))
+	f.Add([]byte(`{"formatVersion":1,"heads":[]}`))
+	f.Add([]byte(`{`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		st, err := ReadState(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		var b bytes.Buffer
+		if err := st.Write(&b); err != nil {
+			t.Fatal(err)
+		}
+		again, err := ReadState(&b)
+		if err != nil || len(again.Heads) != len(st.Heads) {
+			t.Fatalf("a state written back does not read again: %v", err)
+		}
+	})
+}
+
+// FuzzParseExpectation: --expect values never panic, and an accepted one
+// names a valid zone and a SHA-256.
+func FuzzParseExpectation(f *testing.F) {
+	f.Add("pci-east=" + strings.Repeat("ab", 32))
+	f.Add("pci-east/app-01=" + strings.Repeat("AB", 32))
+	f.Add("=")
+	f.Fuzz(func(t *testing.T, s string) {
+		e, err := ParseExpectation(s)
+		if err != nil {
+			return
+		}
+		if _, ok := parseDigest(e.SHA256); !ok || e.Zone == "" {
+			t.Fatalf("accepted %q as %+v", s, e)
 		}
 	})
 }

@@ -33,15 +33,19 @@ func TestAuditGolden(t *testing.T) {
 	if !r.OK() {
 		t.Errorf("golden folder should pass; findings:\n%s", dumpFindings(r))
 	}
-	var table, js bytes.Buffer
+	var table, js, jsonl bytes.Buffer
 	if err := r.WriteTable(&table); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.WriteJSON(&js); err != nil {
 		t.Fatal(err)
 	}
+	if err := r.WriteJSONL(&jsonl); err != nil {
+		t.Fatal(err)
+	}
 	checkGolden(t, "report.txt", table.Bytes())
 	checkGolden(t, "report.json", js.Bytes())
+	checkGolden(t, "report.jsonl", jsonl.Bytes())
 }
 
 // TestAuditDeterministic checks that output does not depend on how many

@@ -17,6 +17,7 @@ import (
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/receipt"
+	"airlock.dev/airlock/zone"
 )
 
 // t0 is the start of the test fixtures' month.
@@ -69,6 +70,8 @@ type testBundle struct {
 	zones                      []string
 	issued, expires            time.Time
 	ticket                     string
+	impact, backout            string
+	evidence                   []bundle.Evidence
 	// filled by sign
 	statementSHA string
 	signers      []receipt.Signer
@@ -87,7 +90,8 @@ func (b *testBundle) statement() bundle.Statement {
 			FormatVersion: bundle.FormatVersion,
 			BundleID:      b.id, Name: b.name, Version: b.version, Channel: b.channel, Sequence: b.seq,
 			Targets: targets, IssuedAt: b.issued, Expires: b.expires,
-			Change:   &bundle.Change{Ticket: b.ticket, Reason: "release " + b.version},
+			Change: &bundle.Change{Ticket: b.ticket, Reason: "release " + b.version, SecurityImpact: b.impact,
+				Backout: b.backout, TestEvidence: b.evidence},
 			Manifest: bundle.FileRef{Name: bundle.ManifestFile, Size: 1234, SHA256: sha256Hex([]byte(b.id + "manifest"))},
 			Payload: bundle.Payload{
 				Encryption: bundle.EncryptionAge, Compression: bundle.CompressionZstd, Archive: bundle.ArchiveTar,
@@ -145,12 +149,17 @@ func (b *testBundle) ref() receipt.Bundle {
 	for i, z := range b.zones {
 		targets[i] = "zone:" + z
 	}
-	return receipt.Bundle{
+	rb := receipt.Bundle{
 		Verified: true, Source: "/media/usb/" + b.name + "-" + b.version + bundle.Extension,
 		StatementSHA256: b.statementSHA, ID: b.id, Name: b.name, Version: b.version, Channel: b.channel,
 		Sequence: b.seq, IssuedAt: b.issued, Expires: b.expires, Targets: targets,
 		Signers: b.signers, ChangeTicket: b.ticket, ChangeReason: "release " + b.version,
+		ChangeSecurityImpact: b.impact, ChangeBackout: b.backout,
 	}
+	for _, e := range b.evidence {
+		rb.ChangeTestEvidence = append(rb.ChangeTestEvidence, receipt.TestEvidence{Path: e.Path, SHA256: e.SHA256})
+	}
+	return rb
 }
 
 // chainWriter writes one zone's chain of receipts into dir/zone/.
@@ -164,6 +173,11 @@ type chainWriter struct {
 	clock  time.Time
 	host   string
 	bundle receipt.Bundle
+	// v1 writes format version 1 receipts (envelope-digest links), as an
+	// airlock from before version 2 did.
+	v1 bool
+	// cosigner co-signs receipts whose operator names a key.
+	cosigner *keys.Signer
 }
 
 func newChain(tb testing.TB, dir, zone string, key *keys.Signer) *chainWriter {
@@ -205,18 +219,71 @@ func (c *chainWriter) next(mut ...func(*receipt.Predicate)) (file string, data [
 	data = c.sign(p)
 	file = c.write(p.Seq, data)
 	c.seq = p.Seq
-	c.prev = sha256Hex(data)
+	c.prev = linkOf(c.tb, data)
 	c.clock = c.clock.Add(time.Hour)
 	return file, data
 }
 
 func (c *chainWriter) sign(p *receipt.Predicate) []byte {
 	c.tb.Helper()
-	data, err := receipt.Sign(p, []receipt.Subject{{Name: "statement", Digest: map[string]string{"sha256": p.Bundle.StatementSHA256}}}, c.key)
+	subjects := []receipt.Subject{{Name: "statement", Digest: map[string]string{"sha256": p.Bundle.StatementSHA256}}}
+	if c.v1 {
+		return signV1(c.tb, p, subjects, c.key)
+	}
+	var co []*keys.Signer
+	if p.Operator.Key != nil && c.cosigner != nil {
+		co = append(co, c.cosigner)
+	}
+	data, err := receipt.Sign(p, subjects, c.key, co...)
 	if err != nil {
 		c.tb.Fatal(err)
 	}
 	return data
+}
+
+// signV1 signs a format version 1 receipt, as airlock did before version 2.
+func signV1(tb testing.TB, p *receipt.Predicate, subjects []receipt.Subject, key *keys.Signer) []byte {
+	tb.Helper()
+	st := receipt.Statement{Type: receipt.StatementType, Subject: subjects, PredicateType: receipt.PredicateType, Predicate: *p}
+	st.Predicate.FormatVersion = 1
+	payload, err := json.Marshal(st)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	env, err := dsse.Sign(dsse.InTotoPayloadType, payload, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	data, err := dsse.Marshal(env)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return data
+}
+
+// control writes a control change — a genesis record, or a policy commit
+// from the policy before — recording pol.
+func (c *chainWriter) control(pol, before *receipt.Policy, op receipt.Operator, mut ...func(*receipt.Predicate)) (string, []byte) {
+	return c.next(append([]func(*receipt.Predicate){func(p *receipt.Predicate) {
+		p.Event, p.Policy, p.Operator = receipt.EventGenesis, pol, op
+		p.Bundle, p.Steps = receipt.Bundle{}, []receipt.Step{}
+		p.Outcome = receipt.Outcome{Result: receipt.Recorded, Reason: receipt.ReasonOK, Message: "zone " + c.zone + " created"}
+		if p.Seq > 1 {
+			p.Event, p.PolicyChange = receipt.EventPolicy, zone.Diff(before, pol)
+			p.Outcome.Message = "policy committed: " + zone.DescribeChange(p.PolicyChange)
+		}
+		p.Time.Finished = p.Time.Started
+	}}, mut...)...)
+}
+
+// testPolicy is a recorded policy: release and approve keys, operators.
+func testPolicy(sha, zoneName string, release, approve []receipt.PolicyKey, operators ...receipt.PolicyKey) *receipt.Policy {
+	p := &receipt.Policy{SHA256: sha256Hex([]byte(sha)), Zone: zoneName,
+		Roles: []receipt.PolicyRole{{Name: "release", Threshold: 1, Keys: release}}, Operators: operators}
+	if len(approve) > 0 {
+		p.Roles = append(p.Roles, receipt.PolicyRole{Name: "approve", Threshold: 1, Keys: approve})
+	}
+	return p
 }
 
 // receiptName is the applier's name for a receipt:
@@ -248,6 +315,26 @@ func step(name, kind, when string, start time.Time, d time.Duration, result rece
 		s.Error = fmt.Sprintf("exit status %d", exit)
 	}
 	return s
+}
+
+// linkOf is the link digest of a receipt: what the next one names.
+func linkOf(tb testing.TB, data []byte) string {
+	tb.Helper()
+	r, err := receipt.Parse(data)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return r.SHA256
+}
+
+// entriesOf reads a zone's entries in the report window.
+func entriesOf(tb testing.TB, r *Report, zone string) []Apply {
+	tb.Helper()
+	es, err := r.ZoneEntries(zone)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return es
 }
 
 // runAudit audits dir with the keys and fails the test on an error.

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -52,7 +53,9 @@ func TestAuditHTMLSelfContained(t *testing.T) {
 		`<section id="summary">`, `<section id="timeline">`, `<section id="ledger">`, `<section id="pci">`,
 		`class="flag sev-error kind-gap"`, "missing receipt seq 3",
 		"10.2.2 user identification", "6.5.1 change approval",
-		`<td>migrate</td>`, // steps of an apply
+		`<td>migrate</td>`,                               // steps of an apply
+		`<svg class="timeline"`, "@page", "@media print", // a picture, and a print stylesheet
+		"relation &#34;ledger_entries&#34; already exists", // why a step failed
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
@@ -66,11 +69,12 @@ func TestAuditHTMLEscapes(t *testing.T) {
 	dir := t.TempDir()
 	c := newChain(t, dir, "z", key)
 	c.next(func(p *receipt.Predicate) {
+		p.Host.Name = `</text><script>alert(2)</script>`
 		p.Operator.Name = `<script>alert(1)</script>`
 		p.Outcome = receipt.Outcome{Result: receipt.Failed, Reason: "x", Message: `"><img src=x onerror=alert(1)>`}
 	})
 	page := string(renderHTML(t, runAudit(t, Options{Dir: dir, Keys: pubs(key)})))
-	if strings.Contains(page, "<script>alert") || strings.Contains(page, "<img") {
+	if strings.Contains(page, "<script>alert") || strings.Contains(page, "<img") || strings.Contains(page, "</text><script") {
 		t.Error("receipt text was not escaped")
 	}
 	if !strings.Contains(page, "&lt;script&gt;alert(1)&lt;/script&gt;") {
@@ -99,6 +103,27 @@ func browser(t *testing.T) string {
 // errors. The report has no script, so any console message is a fault.
 var consoleLine = regexp.MustCompile(`(?m)^.*(:CONSOLE\b|Uncaught|Refused to ).*$`)
 
+// chromium runs headless Chromium on a page with a fresh profile, with
+// mode the last arguments (--dump-dom, or --print-to-pdf=FILE), and returns
+// its output and log.
+func chromium(t *testing.T, bin, dir, page string, mode ...string) (stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 120*time.Second)
+	defer cancel()
+	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--disable-default-apps", "--disable-extensions", "--no-first-run", "--no-default-browser-check",
+		"--user-data-dir=" + filepath.Join(dir, "profile"), "--enable-logging=stderr", "--v=0"}
+	cmd := exec.CommandContext(ctx, bin, append(append(args, mode...), "file://"+page)...)
+	cmd.WaitDelay = 5 * time.Second
+	var out, log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &log
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s: %v\nstderr:\n%s", bin, err, log.String())
+	}
+	return out.String(), log.String()
+}
+
 // TestAuditHTMLInBrowser opens the report in headless Chromium and checks
 // that it renders the summary and the flagged gap with no console errors.
 func TestAuditHTMLInBrowser(t *testing.T) {
@@ -108,22 +133,7 @@ func TestAuditHTMLInBrowser(t *testing.T) {
 	if err := os.WriteFile(page, renderHTML(t, gapReport(t)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin,
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-default-apps", "--disable-extensions", "--no-first-run", "--no-default-browser-check",
-		"--user-data-dir="+filepath.Join(dir, "profile"),
-		"--enable-logging=stderr", "--v=0",
-		"--dump-dom", "file://"+page)
-	cmd.WaitDelay = 5 * time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s: %v\nstderr:\n%s", bin, err, stderr.String())
-	}
-	dom := stdout.String()
+	dom, log := chromium(t, bin, dir, page, "--dump-dom")
 	for _, want := range []string{
 		`<section id="summary">`, `id="verdict"`, "FAIL", "1 problem (1 gap)",
 		`class="flag sev-error kind-gap"`, "missing receipt seq 3",
@@ -133,10 +143,126 @@ func TestAuditHTMLInBrowser(t *testing.T) {
 			t.Errorf("rendered DOM lacks %q", want)
 		}
 	}
-	if m := consoleLine.FindAllString(stderr.String(), -1); len(m) > 0 {
+	if m := consoleLine.FindAllString(log, -1); len(m) > 0 {
 		t.Errorf("console errors while loading the page:\n%s", strings.Join(m, "\n"))
 	}
 	if t.Failed() {
-		t.Logf("stderr:\n%s", stderr.String())
+		t.Logf("stderr:\n%s", log)
+	}
+}
+
+// pdfTools returns pdftotext and pdfinfo (Debian poppler-utils), or skips
+// (fails when AIRLOCK_REQUIRE_BROWSER=1).
+func pdfTools(t *testing.T) (string, string) {
+	t.Helper()
+	text, err1 := exec.LookPath("pdftotext")
+	info, err2 := exec.LookPath("pdfinfo")
+	if err1 == nil && err2 == nil {
+		return text, info
+	}
+	if os.Getenv("AIRLOCK_REQUIRE_BROWSER") == "1" {
+		t.Fatal("AIRLOCK_REQUIRE_BROWSER=1 but pdftotext/pdfinfo are not on PATH (apt-get install poppler-utils)")
+	}
+	t.Skip("poppler-utils not installed; set AIRLOCK_REQUIRE_BROWSER=1 to require it")
+	return "", ""
+}
+
+// TestAuditHTMLPrints prints the report with Chromium (--print-to-pdf) and
+// reads the PDF's text back: every section and every column is there,
+// collapsed details are expanded, nothing is cut, and every page carries
+// the header with the zones, the period and the report's digest.
+func TestAuditHTMLPrints(t *testing.T) {
+	bin := browser(t)
+	pdftotext, pdfinfo := pdfTools(t)
+	dir := t.TempDir()
+	r := gapReport(t)
+	page := filepath.Join(dir, "report.html")
+	if err := os.WriteFile(page, renderHTML(t, r), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pdf := filepath.Join(dir, "report.pdf")
+	chromium(t, bin, dir, page, "--no-pdf-header-footer", "--print-to-pdf="+pdf)
+	out, err := exec.Command(pdftotext, "-raw", pdf, "-").Output()
+	if err != nil {
+		t.Fatalf("pdftotext: %v", err)
+	}
+	// Text in table cells may wrap; compare with whitespace collapsed.
+	text := strings.Join(strings.Fields(string(out)), " ")
+	digest, err := r.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		// sections
+		"airlock audit report", "Summary", "Findings (", "Per-zone timeline", "Zone pci-east", "Zone pci-west", "Ledger reconciliation", "PCI DSS evidence",
+		// what the report states about itself
+		"airlock test", "--ledger-key", "sha256 " + digest,
+		// columns of every table
+		"Zone Receipts Seq First started Last started Applied Already Refused Failed Rolled back Policy changes Chain Head sha256",
+		"Severity Kind Zone Seq File Message",
+		"Seq Started (UTC) Bundle or event Channel # Result Reason Person Approved by Ledger",
+		"Step Kind When Result Exit Attempts Started Duration Error",
+		"Bundle Channel # Bundle id Issued Expires Targets Status Where and when applied",
+		"Requirement Asks for Receipt fields Evidence in this folder Status",
+		// details, collapsed on screen, printed
+		`relation "ledger_entries" already exists`, "listen tcp :8443",
+		// the findings and the evidence map
+		"missing receipt seq 3", "10.2.2 user identification", "6.5.6 test data removed",
+	} {
+		if !strings.Contains(text, strings.Join(strings.Fields(want), " ")) {
+			t.Errorf("printed report lacks %q", want)
+		}
+	}
+	// Full digests: a printed line may wrap inside one, never cut it.
+	joined := strings.Join(strings.Fields(string(out)), "")
+	for _, z := range r.Zones {
+		if !strings.Contains(joined, z.HeadSHA256) {
+			t.Errorf("printed report lacks the head digest of %s, %s", z.Name, z.HeadSHA256)
+		}
+	}
+	infoOut, err := exec.Command(pdfinfo, pdf).Output()
+	if err != nil {
+		t.Fatalf("pdfinfo: %v", err)
+	}
+	pages := 0
+	for _, line := range strings.Split(string(infoOut), "\n") {
+		if n, ok := strings.CutPrefix(line, "Pages:"); ok {
+			pages, _ = strconv.Atoi(strings.TrimSpace(n))
+		}
+	}
+	header := "airlock audit · zones pci-east, pci-west · period 2026-03-01 12:00:00Z … 2026-03-20 09:00:00Z · report sha256 " + digest
+	if n := strings.Count(text, header); pages < 2 || n != pages {
+		t.Errorf("the running header is on %d of %d pages", n, pages)
+	}
+	if t.Failed() {
+		t.Logf("PDF text:\n%s", out)
+	}
+}
+
+// TestAuditHTMLScales: beyond HTMLDetailLimit entries the page sums up
+// unflagged runs and keeps flagged entries, so its size stops growing with
+// the clean entries.
+func TestAuditHTMLScales(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 2,500 receipts")
+	}
+	dir := t.TempDir()
+	writeBenchFolder(t, dir, 2500)
+	r := runAudit(t, benchOptions(t, dir))
+	page := string(renderHTML(t, r))
+	if n := strings.Count(page, `class="apply `); n >= r.Summary.Applies || n < HTMLDetailLimit {
+		t.Errorf("%d entry rows for %d applies", n, r.Summary.Applies)
+	}
+	if n := strings.Count(page, `<tr class="details">`); n > 2*HTMLDetailLimit || n < HTMLDetailLimit {
+		t.Errorf("%d entries with details", n)
+	}
+	if !strings.Contains(page, `<tr class="run"><td colspan="9">… `) || !strings.Contains(page, "unflagged entries, seq ") {
+		t.Error("no summed-up run of unflagged entries")
+	}
+	// Every flagged entry is on the page.
+	for _, f := range r.Findings {
+		if f.Kind == KindFailed && !strings.Contains(page, `id="r-`+f.Zone+`-`+strconv.FormatUint(f.Seq, 10)+`"`) {
+			t.Errorf("flagged %s#%d is not on the page", f.Zone, f.Seq)
+		}
 	}
 }

@@ -152,10 +152,9 @@ func examineLedgerBytes(rel string, data []byte, ledgerKeys []*keys.PublicKey) (
 		Expires:         p.Expires.UTC(),
 		Targets:         p.Targets,
 		SignedBy:        signedBy,
-		Applies:         []ApplyRef{},
 	}
 	if p.Change != nil {
-		b.ChangeTicket = p.Change.Ticket
+		b.ChangeTicket = clip(p.Change.Ticket)
 	}
 	return b, nil
 }
@@ -186,43 +185,44 @@ func newLedgerIndex(entries []*LedgerBundle) ledgerIndex {
 	return ix
 }
 
-// match sets a.Ledger and returns the ledger bundle a names, if any. A
+// match sets r.ledger and returns the ledger bundle r names, if any. A
 // receipt without a statement digest (the applier could not verify the
 // bundle, so it refused it) is linked by the bundle id it claims.
-func (ix ledgerIndex) match(a *Apply) *LedgerBundle {
-	if a.Bundle.StatementSHA256 == "" {
-		if b := ix.byID[a.Bundle.ID]; a.Bundle.ID != "" && b != nil {
-			a.Ledger = LedgerIDMatch
-			return b
+func (ix ledgerIndex) match(r *record) *LedgerBundle {
+	b := r.bundle
+	if b.StatementSHA256 == "" {
+		if lb := ix.byID[b.ID]; b.ID != "" && lb != nil {
+			r.ledger = LedgerIDMatch
+			return lb
 		}
-		a.Ledger = LedgerUnknown
+		r.ledger = LedgerUnknown
 		return nil
 	}
-	if b := ix.bySHA[a.Bundle.StatementSHA256]; b != nil {
-		a.Ledger = LedgerMatch
-		return b
+	if lb := ix.bySHA[b.StatementSHA256]; lb != nil {
+		r.ledger = LedgerMatch
+		return lb
 	}
-	if a.Bundle.ID != "" && ix.byID[a.Bundle.ID] != nil {
-		a.Ledger = LedgerMismatch
+	if b.ID != "" && ix.byID[b.ID] != nil {
+		r.ledger = LedgerMismatch
 		return nil
 	}
-	a.Ledger = LedgerNotInLedger
+	r.ledger = LedgerNotInLedger
 	return nil
 }
 
 // ledgerFindings reports, for an apply that ran, a bundle the ledger does
 // not hold or holds with another statement.
-func ledgerFindings(a *Apply, ix ledgerIndex) []Finding {
-	switch a.Ledger {
+func ledgerFindings(r *record, ix ledgerIndex) []Finding {
+	switch r.ledger {
 	case LedgerNotInLedger:
-		return []Finding{newFinding(KindNotInLedger, a.Zone, a.Seq, a.File,
+		return []Finding{newFinding(KindNotInLedger, r.zone, r.seq, r.file,
 			"%s ran bundle %s (statement sha256 %s), which the builder's ledger does not hold",
-			a.Result, bundleName(a.Bundle), short(a.Bundle.StatementSHA256))}
+			r.result, bundleName(*r.bundle), short(r.bundle.StatementSHA256))}
 	case LedgerMismatch:
-		o := ix.byID[a.Bundle.ID]
-		f := newFinding(KindLedgerMismatch, a.Zone, a.Seq, a.File,
+		o := ix.byID[r.bundle.ID]
+		f := newFinding(KindLedgerMismatch, r.zone, r.seq, r.file,
 			"%s ran bundle id %s with statement sha256 %s, but the ledger's statement for that id is %s (%s)",
-			a.Result, a.Bundle.ID, short(a.Bundle.StatementSHA256), short(o.StatementSHA256), o.File)
+			r.result, r.bundle.ID, short(r.bundle.StatementSHA256), short(o.StatementSHA256), o.File)
 		f.Related = []string{o.File}
 		return []Finding{f}
 	}
@@ -234,11 +234,11 @@ func ledgerFindings(a *Apply, ix ledgerIndex) []Finding {
 func settleStatus(entries []*LedgerBundle, audited map[string]bool) {
 	for _, b := range entries {
 		switch {
-		case slices.ContainsFunc(b.Applies, func(r ApplyRef) bool {
-			return r.Result == receipt.Applied || r.Result == receipt.AlreadyApplied
+		case slices.ContainsFunc(b.Applies.recs, func(r *record) bool {
+			return r.result == receipt.Applied || r.result == receipt.AlreadyApplied
 		}):
 			b.Status = StatusApplied
-		case len(b.Applies) > 0:
+		case len(b.Applies.recs) > 0:
 			b.Status = StatusAttempted
 		case slices.ContainsFunc(targetZones(b.Targets), func(z string) bool { return audited[z] }):
 			b.Status = StatusNeverApplied
@@ -251,16 +251,16 @@ func settleStatus(entries []*LedgerBundle, audited map[string]bool) {
 // neverApplied reports, for each audited zone a bundle targets, that no
 // receipt of that zone names it. zoneApplies are each zone's applies in
 // chain order, used to say what superseded it.
-func neverApplied(b *LedgerBundle, audited map[string]bool, zoneApplies map[string][]*Apply) []Finding {
+func neverApplied(b *LedgerBundle, audited map[string]bool, zoneApplies map[string][]*record) []Finding {
 	var out []Finding
 	for _, z := range targetZones(b.Targets) {
-		if !audited[z] || slices.ContainsFunc(b.Applies, func(r ApplyRef) bool { return r.Zone == z }) {
+		if !audited[z] || slices.ContainsFunc(b.Applies.recs, func(r *record) bool { return r.zone == z }) {
 			continue
 		}
 		msg := fmt.Sprintf("%s (%s #%d, id %s, issued %s) was built for zone %s and never applied there",
 			bundleVersion(b.Name, b.Version), b.Channel, b.Sequence, b.ID, stamp(b.IssuedAt), z)
 		if s := supersededBy(b, zoneApplies[z]); s != nil {
-			msg += fmt.Sprintf("; superseded by %s (#%d) applied %s", bundleVersion(s.Bundle.Name, s.Bundle.Version), s.Bundle.Sequence, stamp(s.Started))
+			msg += fmt.Sprintf("; superseded by %s (#%d) applied %s", bundleVersion(s.bundle.Name, s.bundle.Version), s.bundle.Sequence, stamp(s.started()))
 		}
 		if !b.Expires.IsZero() {
 			msg += "; expires " + stamp(b.Expires)
@@ -272,10 +272,10 @@ func neverApplied(b *LedgerBundle, audited map[string]bool, zoneApplies map[stri
 
 // supersededBy returns the first apply of a later sequence of the same
 // name and channel.
-func supersededBy(b *LedgerBundle, applies []*Apply) *Apply {
-	for _, a := range applies {
-		if a.Result == receipt.Applied && a.Bundle.Name == b.Name && a.Bundle.Channel == b.Channel && a.Bundle.Sequence > b.Sequence {
-			return a
+func supersededBy(b *LedgerBundle, applies []*record) *record {
+	for _, r := range applies {
+		if r.result == receipt.Applied && r.bundle.Name == b.Name && r.bundle.Channel == b.Channel && r.bundle.Sequence > b.Sequence {
+			return r
 		}
 	}
 	return nil

@@ -87,9 +87,14 @@ func TestAuditLedger(t *testing.T) {
 		{KindNeverApplied, "east", 0, id("never").ledgerPath(), []string{"svc 1.1.0", "never applied", "superseded by svc 1.2.0 (#3)"}},
 		{KindAppliedAfterExpiry, "east", 2, receiptName("east", 2), []string{"after bundle svc 1.2.0 (id " + id("expired").id + ") expired"}},
 		{KindNotInLedger, "east", 3, receiptName("east", 3), []string{"svc 1.3.0 (id " + id("unknown").id + ")", "ledger does not hold"}},
-		{KindRefused, "east", 4, receiptName("east", 4), []string{"signature", "not in the builder's ledger"}},
+		// Refusals for a failed signature check are tampering attempts.
+		{KindTampering, "east", 4, receiptName("east", 4), []string{"signature check failed", "not in the builder's ledger"}},
+		{KindTampering, "east", 7, receiptName("east", 7), []string{"signature check failed"}},
 		{KindLedgerMismatch, "east", 5, receiptName("east", 5), []string{"bundle id " + id("applied").id, id("applied").ledgerPath()}},
 		{KindNoApproval, "east", 6, receiptName("east", 6), []string{"no approve-role signature"}},
+		// The ledger targets zones the folder lacks: the evidence is incomplete.
+		{KindMissingZone, "north", 0, "", []string{"the ledger has 2 bundles for zone north (svc 2.0.0, svc 2.1.0)", "holds no receipt of that zone"}},
+		{KindMissingZone, "west", 0, "", []string{"the ledger has 1 bundle for zone west (svc 1.1.0)"}},
 	})
 	// Only audited zones count: "west" and "north" have no receipts here
 	// (the refused attempt at the "north" bundle is an attempt, not an apply).
@@ -110,7 +115,7 @@ func TestAuditLedger(t *testing.T) {
 		t.Errorf("ledger = %+v", r.Ledger)
 	}
 	ledgerStates := map[uint64]string{}
-	for _, a := range r.Zones[0].Applies {
+	for _, a := range entriesOf(t, r, r.Zones[0].Name) {
 		ledgerStates[a.Seq] = a.Ledger
 	}
 	if want := map[uint64]string{1: LedgerMatch, 2: LedgerMatch, 3: LedgerNotInLedger, 4: LedgerNotInLedger, 5: LedgerMismatch, 6: LedgerMatch, 7: LedgerIDMatch}; !mapsEqual(ledgerStates, want) {
@@ -208,14 +213,14 @@ func TestAuditWindow(t *testing.T) {
 		t.Errorf("failed findings = %d, want only seq 3 in the window", n)
 	}
 	var seqs []uint64
-	for _, a := range r.Zones[0].Applies {
+	for _, a := range entriesOf(t, r, r.Zones[0].Name) {
 		seqs = append(seqs, a.Seq)
 	}
 	if !slices.Equal(seqs, []uint64{3}) || r.Zones[0].Receipts != 3 {
 		t.Errorf("applies in window %v of %d receipts, want [3] of 3", seqs, r.Zones[0].Receipts)
 	}
 	// Neither bundle was issued in the window; b1 is still matched.
-	if len(r.Ledger.Bundles) != 0 || len(findingsOf(r, KindNeverApplied)) != 0 || r.Zones[0].Applies[0].Ledger != LedgerMatch {
+	if len(r.Ledger.Bundles) != 0 || len(findingsOf(r, KindNeverApplied)) != 0 || entriesOf(t, r, r.Zones[0].Name)[0].Ledger != LedgerMatch {
 		t.Errorf("ledger in window: %+v", r.Ledger.Bundles)
 	}
 }

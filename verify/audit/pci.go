@@ -2,198 +2,515 @@ package audit
 
 import (
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"airlock.dev/airlock/receipt"
-	"airlock.dev/airlock/zone"
 )
 
-// pciRow maps one PCI DSS v4.0.1 requirement to the receipt fields that
-// evidence it and says how well this folder's receipts do.
-type pciRow struct {
-	Req      string
-	Asks     string
-	Fields   string
-	Evidence string
-	Status   string   // ok | attention | missing
-	Lacking  []string // files of applies lacking the evidence (bounded)
-	More     int      // further files not listed
+// EvidenceRow maps one PCI DSS v4.0.1 requirement to the receipt fields
+// that evidence it, and says how well the audited receipts do: "ok" when
+// every entry that should evidence it does, "attention" when some do not
+// (Lacking names them), "missing" when nothing in the folder evidences it.
+// The status is always computed from the receipts, never set by hand.
+type EvidenceRow struct {
+	Req      string   `json:"requirement"`
+	Asks     string   `json:"asks"`
+	Fields   string   `json:"fields"`
+	Evidence string   `json:"evidence"`
+	Status   string   `json:"status"`
+	Lacking  []string `json:"lacking,omitempty"` // entries lacking the evidence (bounded)
+	More     int      `json:"more,omitempty"`    // further entries not listed
 }
+
+// Evidence statuses.
+const (
+	StatusOK        = "ok"
+	StatusAttention = "attention"
+	StatusMissing   = "missing"
+)
 
 const maxLacking = 10
 
-// evidenceRows builds the PCI DSS 10.2.2, 10.3 and 6.5.x mapping from the
-// applies in the report (those within the window).
-func (r *Report) evidenceRows() []pciRow {
-	var all []*Apply
-	for i := range r.Zones {
-		for j := range r.Zones[i].Applies {
-			all = append(all, &r.Zones[i].Applies[j])
-		}
-	}
-	n := len(all)
-	ranApplies := filterApplies(all, func(a *Apply) bool { return ran(a.Result) })
-	rows := []pciRow{
-		countRow("10.2.2 user identification", "who performed the event, an individual ID (8.2.1)",
-			"operator.user, operator.uid, operator.name; bundle signers (keyid, role)",
-			all, func(a *Apply) bool { return a.Operator.User != "" && a.Operator.UID != "" }, "name the operator's OS account and uid"),
-		countRow("10.2.2 type of event", "what happened",
-			"outcome.result and reason, checks[], steps[] (name, kind)",
-			all, func(a *Apply) bool { return a.Result != "" && a.Reason != "" }, "record an outcome and reason"),
-		countRow("10.2.2 date and time", "when, from a synchronised clock (10.6)",
-			"time.started, time.finished (UTC), time.source",
-			all, func(a *Apply) bool { return !a.Started.IsZero() && !a.Finished.IsZero() && a.ClockSource != "" },
-			"record start, end and clock source"),
-		outcomeRow(all),
-		countRow("10.2.2 origination", "where the event came from",
-			"host.name, applier.version",
-			all, func(a *Apply) bool { return a.Host != "" && a.Applier != "" }, "name the host and applier version"),
-		countRow("10.2.2 affected component", "which data, component or resource",
-			"bundle id, name, version, statementSha256; steps[]; subject[] (deployed files)",
-			all, func(a *Apply) bool { return a.Bundle.ID != "" && a.Bundle.StatementSHA256 != "" }, "identify the bundle by id and statement digest"),
-		r.integrityRow(),
-		countRow("6.5.1 reason and description of change", "each change has a documented reason",
-			"bundle.changeTicket, bundle.changeReason",
-			ranApplies, func(a *Apply) bool { return a.Bundle.ChangeTicket != "" }, "carry a change ticket"),
-		countRow("6.5.1 change approval", "approval by authorised parties",
-			"bundle.signers[] with role approve (verified in the zone against trust.yaml)",
-			ranApplies, func(a *Apply) bool { return len(a.Bundle.Approvers()) > 0 }, "carry an approve-role signature"),
-		backoutRow(ranApplies),
-		countRow("6.5.4 separation of duties", "builder, approver and operator are different",
-			"bundle.signers[] (release and approve keys), operator.user",
-			ranApplies, separated, "show distinct release and approve keys"),
-	}
-	for i := range rows {
-		if n == 0 && rows[i].Status == "ok" {
-			rows[i].Evidence = "no applies in the report window"
-		}
-	}
-	return rows
+// evidence is the population a row counts over.
+type evidence struct {
+	entries  []*record // every entry in the window (applies and control changes)
+	applies  []*record // applies in the window
+	ran      []*record // applies in the window whose steps ran
+	zones    []Zone
+	findings map[string]int // kind → count
+	rejected int
+	now      time.Time
+	attested bool
 }
 
-func filterApplies(as []*Apply, keep func(*Apply) bool) []*Apply {
-	var out []*Apply
-	for _, a := range as {
-		if keep(a) {
-			out = append(out, a)
+// evidenceRows builds the PCI DSS map from the audited entries.
+func (a *auditor) evidenceRows(r *Report) []EvidenceRow {
+	ev := &evidence{zones: r.Zones, findings: r.Summary.Kinds, rejected: r.Summary.Rejected, now: r.GeneratedAt,
+		attested: slices.ContainsFunc(r.Options, func(o string) bool { return o == "--attest" || strings.HasPrefix(o, "--attest=") })}
+	for _, z := range slices.Sorted(maps.Keys(a.zones)) {
+		for _, rec := range a.zones[z] {
+			if !a.opts.inWindow(rec.started()) {
+				continue
+			}
+			ev.entries = append(ev.entries, rec)
+			if rec.isApply() {
+				ev.applies = append(ev.applies, rec)
+				if rec.ran() {
+					ev.ran = append(ev.ran, rec)
+				}
+			}
+		}
+	}
+	attributable := filter(ev.entries, func(x *record) bool { return x.event != receipt.EventGenesis })
+	root := filter(attributable, func(x *record) bool {
+		return x.operator.UID == "0" || x.operator.User == "root" || x.operator.SudoUser != ""
+	})
+	deploys := filter(ev.ran, func(x *record) bool { return x.deployed || x.pruned || x.result == receipt.Applied })
+	return []EvidenceRow{
+		ev.logsActive(),
+		{Req: "10.2.1.1 access to cardholder data", Asks: "individual user access to cardholder data is logged",
+			Fields: "(none: receipts record changes to a zone, not reads of cardholder data)", Status: StatusMissing,
+			Evidence: "no receipt field records access to cardholder data; evidence it with the systems' own logs"},
+		count("10.2.1.2 actions by root or administrators", "all actions by anyone with root or administrative access are logged",
+			"operator.uid, operator.sudoUser, operator.loginUid, operator.key (co-signature)",
+			root, func(x *record) bool { return x.attributed }, "attributed to a person", "no entry ran as root or through sudo"),
+		ev.logAccess(),
+		ev.refusals(),
+		ev.credentialChanges(),
+		ev.logStarts(),
+		count("10.2.1.7 creation and deletion of system-level objects", "objects created and deleted by the change are logged",
+			"files, filesSha256 and filesList (created), release.pruned (deleted)",
+			deploys, func(x *record) bool { return x.deployed }, "record the files they deployed", "no apply deployed anything"),
+		count("10.2.2 user identification", "who performed the event: an individual, not a shared or root account (8.2.1, 8.2.2)",
+			"operator.user, uid, sudoUser, loginUid, name, key (co-signature by a named operator); bundle signers with names",
+			attributable, func(x *record) bool { return x.attributed }, "attributed to a person", ""),
+		count("10.2.2 type of event", "what happened",
+			"event (apply, genesis, policy), outcome.result and reason, checks[], steps[] (name, kind)",
+			ev.entries, func(x *record) bool { return x.result != "" && x.reason != "" }, "record an event, outcome and reason", ""),
+		count("10.2.2 date and time", "when, from a synchronised clock (10.6)",
+			"time.started, time.finished (UTC), time.clock (kernel synchronisation state, estimated error, time service)",
+			ev.entries, func(x *record) bool { return !x.started().IsZero() && x.clock == clockSynced }, "record a time from a clock the kernel reports synchronised", ""),
+		ev.outcomes(),
+		count("10.2.2 origination", "where the event came from",
+			"host.name, applier.version and sha256, key of the receipt signature",
+			ev.entries, func(x *record) bool { return x.host != "" && x.keyID != "" }, "name their host and receipt key", ""),
+		count("10.2.2 affected component", "which data, component or resource",
+			"bundle id, name, version, statementSha256; files[] (deployed files and digests); policy (control changes)",
+			ev.entries, func(x *record) bool {
+				return (x.isApply() && x.bundle.ID != "" && x.bundle.StatementSHA256 != "") || (!x.isApply() && x.policy != nil)
+			}, "identify the bundle by id and statement digest, or the policy", ""),
+		ev.storage(),
+		ev.integrity(),
+		ev.carriedOut(),
+		ev.changeDetection(),
+		ev.retention(),
+		ev.clocks(),
+		ev.detection(),
+		ev.response(),
+		count("6.5.1 reason and description of change", "each change has a documented reason and description",
+			"bundle.changeTicket, bundle.changeReason", ev.ran, func(x *record) bool { return x.bundle.ChangeTicket != "" && x.bundle.ChangeReason != "" },
+			"carry a change ticket and reason", "no change ran"),
+		count("6.5.1 security impact", "documentation of the security impact",
+			"bundle.changeSecurityImpact", ev.ran, func(x *record) bool { return x.bundle.ChangeSecurityImpact != "" },
+			"document their security impact", "no change ran"),
+		count("6.5.1 change approval", "approval by authorised parties",
+			"bundle.signers[] with role approve and the approver's name (verified in the zone against trust.yaml)",
+			ev.ran, func(x *record) bool { return len(x.bundle.Approvers()) > 0 }, "carry an approve-role signature", "no change ran"),
+		count("6.5.1 testing", "testing to verify the change does not adversely impact security",
+			"bundle.changeTestEvidence[] (files in the bundle, digests in the signed manifest)",
+			ev.ran, func(x *record) bool { return len(x.bundle.ChangeTestEvidence) > 0 }, "carry test evidence", "no change ran"),
+		count("6.5.1 back-out procedures", "procedures to address failures and return to a secure state",
+			"bundle.changeBackout, steps[] with when=failure, outcome rolled-back",
+			ev.ran, func(x *record) bool { return x.bundle.ChangeBackout != "" || x.failureStep }, "document a back-out or carry failure steps", "no change ran"),
+		count("6.5.2 confirmation after the change", "applicable requirements confirmed in place after a significant change",
+			"checks[] all passed; policy (the trust policy in force recorded with the change)",
+			filter(ev.ran, func(x *record) bool { return x.result == receipt.Applied }), func(x *record) bool { return x.checksPass && x.policy != nil },
+			"record every check passed and the policy in force", "no change was applied"),
+		count("6.5.3 separation of pre-production and production", "pre-production separated from production, enforced by access controls",
+			"checks[target] (zone and host targets), one receipt key per zone (zone-mismatch)",
+			ev.ran, func(x *record) bool { return x.targetPass }, "pass the target check of their zone", "no change ran").withFinding(ev, KindZoneMismatch),
+		count("6.5.4 separation of duties", "roles and functions separated between production and pre-production; builder, approver and operator differ",
+			"bundle.signers[] (release and approve keys and names), operator.key",
+			ev.ran, separated, "show distinct release, approve and operator keys and persons", "no change ran"),
+		{Req: "6.5.5 live PANs in pre-production", Asks: "live PANs are not used in pre-production environments",
+			Fields: "(none: receipts do not see the data a zone holds)", Status: StatusMissing,
+			Evidence: "no receipt field can show which data pre-production holds; evidence it separately"},
+		count("6.5.6 test data removed", "test data and accounts removed before the system goes into production",
+			"bundle.changeTestEvidence[] against files[] (deployed files)",
+			filter(ev.ran, func(x *record) bool { return len(x.bundle.ChangeTestEvidence) > 0 }), func(x *record) bool { return !x.evidenceOut },
+			"keep their test evidence out of the deployed files", "no change carried test evidence"),
+	}
+}
+
+func filter(rs []*record, keep func(*record) bool) []*record {
+	var out []*record
+	for _, r := range rs {
+		if keep(r) {
+			out = append(out, r)
 		}
 	}
 	return out
 }
 
-// countRow says how many of the applies have the evidence and lists the
-// files of those that do not.
-func countRow(req, asks, fields string, as []*Apply, has func(*Apply) bool, what string) pciRow {
-	row := pciRow{Req: req, Asks: asks, Fields: fields, Status: "ok"}
+// count says how many entries have the evidence and names those that do
+// not: ok when all do, attention when some do not, missing when none do.
+// With no entry to count, none says why (ok), or the row is missing.
+func count(req, asks, fields string, rs []*record, has func(*record) bool, what, none string) EvidenceRow {
+	row := EvidenceRow{Req: req, Asks: asks, Fields: fields}
+	if len(rs) == 0 {
+		if none != "" {
+			row.Status, row.Evidence = StatusOK, none+" in the report window"
+		} else {
+			row.Status, row.Evidence = StatusMissing, "no entry in the report window"
+		}
+		return row
+	}
 	ok := 0
-	for _, a := range as {
-		if has(a) {
+	for _, r := range rs {
+		if has(r) {
 			ok++
 			continue
 		}
-		if len(row.Lacking) < maxLacking {
-			row.Lacking = append(row.Lacking, fmt.Sprintf("%s#%d %s", a.Zone, a.Seq, a.File))
-		} else {
-			row.More++
-		}
+		row.lack(fmt.Sprintf("%s#%d %s", r.zone, r.seq, r.file))
 	}
-	row.Evidence = fmt.Sprintf("%d of %s %s", ok, plural(len(as), "apply", "applies"), what)
-	if ok < len(as) {
-		row.Status = "attention"
+	row.Evidence = fmt.Sprintf("%d of %d entries %s", ok, len(rs), what)
+	switch {
+	case ok == len(rs):
+		row.Status = StatusOK
+	case ok == 0:
+		row.Status = StatusMissing
+	default:
+		row.Status = StatusAttention
 	}
 	return row
 }
 
-func outcomeRow(as []*Apply) pciRow {
-	var o Outcomes
-	for _, a := range as {
-		o.add(a.Result)
-	}
-	return pciRow{
-		Req: "10.2.2 success or failure", Asks: "whether the event succeeded",
-		Fields: "outcome.result (applied, already-applied, refused, failed, rolled-back), steps[].result, exitCode",
-		Evidence: fmt.Sprintf("%d applied, %d already applied, %d refused, %d failed, %d rolled back",
-			o.Applied, o.AlreadyApplied, o.Refused, o.Failed, o.RolledBack),
-		Status: "ok",
+// judge sets the status from the evidence: missing when nothing in the
+// folder evidences the requirement, attention when some of it is lacking,
+// ok otherwise.
+func (row *EvidenceRow) judge(missing, lacking bool) {
+	switch {
+	case missing:
+		row.Status = StatusMissing
+	case lacking:
+		row.Status = StatusAttention
+	default:
+		row.Status = StatusOK
 	}
 }
 
-// integrityRow is 10.3.2/10.3.4: receipts are protected from modification
-// and changes are detected, by signatures and the hash chain.
-func (r *Report) integrityRow() pciRow {
-	row := pciRow{
-		Req: "10.3.2, 10.3.4 log integrity", Asks: "audit logs protected from modification; changes detected",
-		Fields: "DSSE signature by the zone receipt key; seq and prevSha256 hash chain",
-		Status: "ok",
+func (row *EvidenceRow) lack(s string) {
+	if len(row.Lacking) < maxLacking {
+		row.Lacking = append(row.Lacking, s)
+	} else {
+		row.More++
 	}
+}
+
+// withFinding turns an ok row to attention when findings of kind exist.
+func (row EvidenceRow) withFinding(ev *evidence, kind string) EvidenceRow {
+	if n := ev.findings[kind]; n > 0 {
+		row.Evidence += fmt.Sprintf("; %s", plural(n, kind+" finding", kind+" findings"))
+		if row.Status == StatusOK {
+			row.Status = StatusAttention
+		}
+	}
+	return row
+}
+
+// errorsOf counts findings of the given kinds.
+func (ev *evidence) errorsOf(kinds ...string) int {
+	n := 0
+	for _, k := range kinds {
+		n += ev.findings[k]
+	}
+	return n
+}
+
+func (ev *evidence) logsActive() EvidenceRow {
+	row := EvidenceRow{Req: "10.2.1 audit logs enabled and active", Asks: "audit logs are enabled and active for all system components",
+		Fields: "one signed receipt per apply and control change, hash-chained per zone; the folder checked for completeness"}
+	broken := ev.errorsOf(KindNoReceipts, KindMissingZone, KindUnusedKey, KindTruncated, KindGap, KindRestart)
+	row.Evidence = fmt.Sprintf("%s with receipts; %s on completeness (missing zones, unused keys, truncated chains, gaps)",
+		plural(len(ev.zones), "zone", "zones"), plural(broken, "finding", "findings"))
+	row.judge(len(ev.zones) == 0, broken > 0)
+	return row
+}
+
+func (ev *evidence) logAccess() EvidenceRow {
+	row := EvidenceRow{Req: "10.2.1.3 access to audit logs", Asks: "all access to audit logs is logged",
+		Fields: "the audit's own signed result (--attest)"}
+	if ev.attested {
+		row.Status, row.Evidence = StatusAttention, "this audit's reading of the receipts is attested (--attest); other reads of the receipts are not recorded by airlock"
+	} else {
+		row.Status, row.Evidence = StatusMissing, "reads of receipts are not recorded; run audits with --attest to record them"
+	}
+	return row
+}
+
+func (ev *evidence) refusals() EvidenceRow {
+	refused := filter(ev.applies, func(x *record) bool { return x.result == receipt.Refused })
+	row := count("10.2.1.4 invalid access attempts", "invalid logical access attempts are logged",
+		"outcome refused with the reason code, checks[] with the failed check and detail",
+		refused, func(x *record) bool {
+			return x.reason != "" && (!x.checksPass || !slices.Contains(tamperChecks, receipt.CheckName(x.reason)))
+		},
+		"name their reason and failed check", "no attempt was refused")
+	if len(ev.entries) == 0 {
+		row.Status, row.Evidence = StatusMissing, "no entry in the report window"
+		return row
+	}
+	row.Evidence += fmt.Sprintf("; %s", plural(ev.findings[KindTampering], "tampering attempt", "tampering attempts"))
+	return row
+}
+
+func (ev *evidence) credentialChanges() EvidenceRow {
+	row := EvidenceRow{Req: "10.2.1.5 changes to credentials", Asks: "changes to identification and authentication credentials are logged",
+		Fields: "policy (trust.yaml digest; roles, keys and names; operators) in every entry; policy commits (event policy, policyChange)"}
+	withPolicy := filter(ev.entries, func(x *record) bool { return x.policy != nil })
+	commits := filter(ev.entries, func(x *record) bool { return x.event == receipt.EventPolicy })
+	uncommitted := ev.findings[KindPolicyUncommitted]
+	row.Evidence = fmt.Sprintf("%d of %d entries record the policy in force; %s; %s",
+		len(withPolicy), len(ev.entries), plural(len(commits), "committed policy change", "committed policy changes"),
+		plural(uncommitted, "uncommitted change", "uncommitted changes"))
+	for _, x := range ev.entries {
+		if x.policy == nil {
+			row.lack(fmt.Sprintf("%s#%d %s", x.zone, x.seq, x.file))
+		}
+	}
+	row.judge(len(withPolicy) == 0, uncommitted > 0 || len(withPolicy) < len(ev.entries))
+	return row
+}
+
+func (ev *evidence) logStarts() EvidenceRow {
+	row := EvidenceRow{Req: "10.2.1.6 start and stop of audit logs", Asks: "initialization, stopping or pausing of the audit logs is logged",
+		Fields: "the genesis record (seq 1, event genesis) of each zone; restarts and gaps of the chain"}
+	genesis := 0
+	for _, z := range ev.zones {
+		if z.Genesis {
+			genesis++
+		} else {
+			row.lack("zone " + z.Name + " (no genesis record)")
+		}
+	}
+	stops := ev.errorsOf(KindRestart, KindGap, KindTruncated)
+	row.Evidence = fmt.Sprintf("%d of %d zones start with a genesis record; %s", genesis, len(ev.zones),
+		plural(stops, "restart, gap or truncation", "restarts, gaps or truncations"))
+	row.judge(genesis == 0, genesis < len(ev.zones) || stops > 0)
+	return row
+}
+
+func (ev *evidence) outcomes() EvidenceRow {
+	var o Outcomes
+	for _, x := range ev.applies {
+		o.add(x.result)
+	}
+	row := count("10.2.2 success or failure", "whether the event succeeded",
+		"outcome.result (applied, already-applied, refused, failed, rolled-back, recorded), steps[].result, exitCode",
+		ev.entries, func(x *record) bool { return slices.Contains(receipt.OutcomeResults, x.result) }, "record a known outcome", "")
+	if len(ev.entries) > 0 {
+		row.Evidence += fmt.Sprintf(": %d applied, %d already applied, %d refused, %d failed, %d rolled back",
+			o.Applied, o.AlreadyApplied, o.Refused, o.Failed, o.RolledBack)
+	}
+	return row
+}
+
+func (ev *evidence) storage() EvidenceRow {
+	return count("10.3.1 read access to audit logs limited", "read access to audit log files is limited to a job-related need",
+		"storage.dirMode and fileMode (receipts folder 0700, receipts 0640 when written)",
+		ev.entries, func(x *record) bool { return x.storage != nil && !worldAccess(x.storage) },
+		"record storage closed to other users", "")
+}
+
+// worldAccess reports whether a storage record lets other users in.
+func worldAccess(s *receipt.Storage) bool {
+	d, err1 := strconv.ParseUint(s.DirMode, 8, 32)
+	f, err2 := strconv.ParseUint(s.FileMode, 8, 32)
+	return err1 != nil || err2 != nil || d&0o007 != 0 || f&0o007 != 0
+}
+
+func (ev *evidence) integrity() EvidenceRow {
+	row := EvidenceRow{Req: "10.3.2 audit logs protected from modification", Asks: "audit log files are protected to prevent modifications",
+		Fields: "DSSE signature by the zone's receipt key (and the operator's co-signature); files beside receipts bound by digest"}
+	bad := ev.rejected + ev.findings[KindAttachmentMismatch]
+	row.Evidence = fmt.Sprintf("%s verified; %s rejected; %s",
+		plural(len(ev.entries), "entry", "entries"), plural(ev.rejected, "file", "files"), plural(ev.findings[KindAttachmentMismatch], "edited file list or log", "edited file lists or logs"))
+	row.judge(len(ev.entries) == 0, bad > 0)
+	return row
+}
+
+func (ev *evidence) carriedOut() EvidenceRow {
+	row := EvidenceRow{Req: "10.3.3 audit logs backed up", Asks: "audit logs are promptly backed up to a secure central store",
+		Fields: "receipts copied out with --receipt-out; chain heads confirmed by --state or --expect"}
+	truncated := ev.errorsOf(KindTruncated, KindMissingZone)
+	row.Evidence = fmt.Sprintf("%s carried out; %s", plural(len(ev.zones), "zone's chain", "zones' chains"), plural(truncated, "truncated or missing chain", "truncated or missing chains"))
+	row.judge(len(ev.zones) == 0 || truncated > 0, false)
+	return row
+}
+
+func (ev *evidence) changeDetection() EvidenceRow {
+	row := EvidenceRow{Req: "10.3.4 change detection on audit logs", Asks: "changes to existing audit logs are detected",
+		Fields: "seq and prevSha256 hash chain (statement digests); signatures; this audit"}
 	var broken []string
-	for _, z := range r.Zones {
+	for _, z := range ev.zones {
 		if !z.ChainOK {
 			broken = append(broken, z.Name)
+			row.lack("zone " + z.Name)
 		}
 	}
-	row.Evidence = fmt.Sprintf("%s verified, %s rejected; %s with an unbroken chain",
-		plural(r.Summary.Receipts, "receipt", "receipts"), plural(r.Summary.Rejected, "file", "files"),
-		plural(len(r.Zones)-len(broken), "zone", "zones"))
-	if r.Summary.Rejected > 0 || len(broken) > 0 {
-		row.Status = "missing"
-		if len(broken) > 0 {
-			row.Evidence += "; broken: " + strings.Join(broken, ", ")
+	row.Evidence = fmt.Sprintf("%s with an unbroken chain; %s", plural(len(ev.zones)-len(broken), "zone", "zones"), plural(ev.rejected, "rejected file", "rejected files"))
+	row.judge(len(ev.zones) == 0, len(broken) > 0 || ev.rejected > 0)
+	return row
+}
+
+func (ev *evidence) retention() EvidenceRow {
+	row := EvidenceRow{Req: "10.5.1 retention for 12 months", Asks: "audit log history retained for at least 12 months, the last three immediately available",
+		Fields: "each zone's chain from seq 1 (the genesis record) to its head"}
+	var parts []string
+	complete := 0
+	for _, z := range ev.zones {
+		months := monthsBetween(z.FirstStarted, ev.now)
+		from := "from seq 1"
+		if z.FirstSeq == 1 {
+			complete++
+		} else {
+			from = fmt.Sprintf("from seq %d (earlier receipts missing)", z.FirstSeq)
+			row.lack("zone " + z.Name)
 		}
+		parts = append(parts, fmt.Sprintf("%s %s, %s (since %s)", z.Name, from, plural(months, "month", "months"), day(z.FirstStarted)))
 	}
-	for _, f := range r.Findings {
-		if f.Severity == SeverityError && f.File != "" && !strings.HasPrefix(f.Kind, "ledger") && f.Kind != KindNotInLedger {
-			if len(row.Lacking) < maxLacking {
-				row.Lacking = append(row.Lacking, fmt.Sprintf("%s: %s", f.Kind, f.File))
-			} else {
-				row.More++
+	row.Evidence = strings.Join(parts, "; ")
+	switch {
+	case len(ev.zones) == 0:
+		row.Status, row.Evidence = StatusMissing, "no zone in the folder"
+	case complete < len(ev.zones):
+		row.Status = StatusMissing
+	default:
+		row.Status = StatusOK
+		for _, z := range ev.zones {
+			if monthsBetween(z.FirstStarted, ev.now) < 12 && !z.Genesis {
+				// The history retained is shorter than 12 months and does not
+				// begin with the zone's creation: older receipts may be gone.
+				row.Status = StatusAttention
 			}
 		}
 	}
 	return row
 }
 
-// backoutRow is 6.5.1 "procedures to address failures and return to a
-// secure state": failed applies should have been rolled back.
-func backoutRow(as []*Apply) pciRow {
-	row := pciRow{
-		Req: "6.5.1 failure and back-out", Asks: "procedures to address failures and return to a secure state",
-		Fields: "outcome.result rolled-back, steps[] with when=failure, release.previous",
-		Status: "ok",
+func monthsBetween(from, to time.Time) int {
+	if from.IsZero() || to.Before(from) {
+		return 0
 	}
-	var rolled, failed int
-	for _, a := range as {
-		switch a.Result {
-		case receipt.RolledBack:
-			rolled++
-		case receipt.Failed:
-			failed++
-			if len(row.Lacking) < maxLacking {
-				row.Lacking = append(row.Lacking, fmt.Sprintf("%s#%d %s", a.Zone, a.Seq, a.File))
-			} else {
-				row.More++
-			}
-		}
+	m := (to.Year()-from.Year())*12 + int(to.Month()-from.Month())
+	if to.Day() < from.Day() {
+		m--
 	}
-	row.Evidence = fmt.Sprintf("%d rolled back; %d failed without a completed rollback", rolled, failed)
-	if failed > 0 {
-		row.Status = "attention"
+	return max(m, 0)
+}
+
+func (ev *evidence) clocks() EvidenceRow {
+	row := count("10.6.1 time synchronisation", "system clocks are synchronised",
+		"time.clock.synchronised, estimatedErrorMicros, maxErrorMicros, service (kernel adjtimex state when the entry was made)",
+		ev.entries, func(x *record) bool { return x.clock == clockSynced }, "made on a clock the kernel reports synchronised", "")
+	unsynced := len(filter(ev.entries, func(x *record) bool { return x.clock == clockUnsynced }))
+	unknown := len(filter(ev.entries, func(x *record) bool { return x.clock == clockUnknown }))
+	if len(ev.entries) > 0 {
+		row.Evidence += fmt.Sprintf("; %d unsynchronised, %d without clock state", unsynced, unknown)
 	}
 	return row
 }
 
-// separated reports whether a bundle's approve signature comes from a key
-// other than its release signature.
-func separated(a *Apply) bool {
-	approvers := a.Bundle.Approvers()
+func (ev *evidence) detection() EvidenceRow {
+	row := EvidenceRow{Req: "10.7.2 failures of security controls detected", Asks: "failures of critical security control systems are detected, alerted and addressed",
+		Fields: "refusals by check (tampering attempts), failed and rolled-back applies, chain breaks — as findings, and as one JSON line each (--jsonl)"}
+	failures := ev.errorsOf(KindTampering, KindTampered, KindGap, KindFork, KindReorder, KindRestart, KindTruncated, KindPolicyUncommitted) +
+		ev.findings[KindFailed] + ev.findings[KindRolledBack]
+	row.Evidence = fmt.Sprintf("%s detected and reported in this audit", plural(failures, "control failure", "control failures"))
+	if len(ev.entries) == 0 {
+		row.Status = StatusMissing
+	} else {
+		row.Status = StatusOK
+	}
+	return row
+}
+
+func (ev *evidence) response() EvidenceRow {
+	row := EvidenceRow{Req: "10.7.3 failures responded to", Asks: "failures of critical security controls are responded to promptly and security restored",
+		Fields: "a failed or rolled-back apply followed by a successful apply of the same release channel in the zone"}
+	failed := filter(ev.applies, func(x *record) bool { return x.result == receipt.Failed || x.result == receipt.RolledBack })
+	later := map[string][]time.Time{} // zone + name + channel → applied times
+	for _, x := range ev.applies {
+		if x.result == receipt.Applied {
+			k := x.zone + "\x00" + x.bundle.Name + "\x00" + x.bundle.Channel
+			later[k] = append(later[k], x.started())
+		}
+	}
+	responded := 0
+	var waits []time.Duration
+	for _, f := range failed {
+		k := f.zone + "\x00" + f.bundle.Name + "\x00" + f.bundle.Channel
+		i := slices.IndexFunc(later[k], func(t time.Time) bool { return t.After(f.started()) })
+		if i < 0 {
+			row.lack(fmt.Sprintf("%s#%d %s", f.zone, f.seq, f.file))
+			continue
+		}
+		responded++
+		waits = append(waits, later[k][i].Sub(f.started()))
+	}
+	switch {
+	case len(ev.entries) == 0:
+		row.Status, row.Evidence = StatusMissing, "no entry in the report window"
+		return row
+	case len(failed) == 0:
+		row.Status, row.Evidence = StatusOK, "no apply failed in the report window"
+		return row
+	case responded == len(failed):
+		row.Status = StatusOK
+	default:
+		row.Status = StatusAttention
+	}
+	row.Evidence = fmt.Sprintf("%d of %d failed applies followed by a successful apply", responded, len(failed))
+	if len(waits) > 0 {
+		slices.Sort(waits)
+		row.Evidence += fmt.Sprintf(" (median %s later)", humanDuration(waits[len(waits)/2]))
+	}
+	return row
+}
+
+// separated reports whether an apply's approve signature comes from a key
+// other than its release signature, and the operator who co-signed is
+// neither signer.
+func separated(x *record) bool {
+	approvers := x.bundle.Approvers()
 	if len(approvers) == 0 {
 		return false
 	}
-	for _, s := range a.Bundle.Signers {
-		if s.Role != zone.RoleApprove && slices.Contains(approvers, s.KeyID) {
+	for _, s := range x.bundle.Signers {
+		if s.Role != "approve" && slices.Contains(approvers, s.KeyID) {
+			return false
+		}
+		if k := x.operator.Key; k != nil && (k.KeyID == s.KeyID || (k.Name != "" && k.Name == s.Name)) {
 			return false
 		}
 	}
 	return true
+}
+
+// humanDuration writes a duration in days, hours and minutes.
+func humanDuration(d time.Duration) string {
+	d = d.Round(time.Minute)
+	days, rest := d/(24*time.Hour), d%(24*time.Hour)
+	h, m := rest/time.Hour, rest%time.Hour/time.Minute
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%dd %dh %dm", days, h, m)
+	case h > 0:
+		return fmt.Sprintf("%dh %dm", h, m)
+	}
+	return fmt.Sprintf("%dm", m)
 }

@@ -2,8 +2,11 @@ package audit
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"unicode/utf8"
 
@@ -14,7 +17,7 @@ import (
 	"airlock.dev/airlock/receipt"
 )
 
-// Bounds on what an Apply keeps from a receipt, so that memory per receipt
+// Bounds on what an Apply keeps from a receipt, so that a report entry
 // stays small however large the receipt is.
 const (
 	// MaxSteps is how many steps an Apply keeps; the rest are counted.
@@ -25,30 +28,45 @@ const (
 	maxChecks = 16
 )
 
-// examined is what one file of the receipts folder turned out to be:
-// a verified receipt (apply set) or a finding. A file with an error finding
-// was rejected; one with a warning or note was skipped.
+// examined is what one file of the receipts folder turned out to be: a
+// verified receipt (rec), a file airlock writes beside receipts (side), or
+// a finding. A file with an error finding was rejected; one with a warning
+// or note was skipped.
 type examined struct {
-	apply   *Apply
+	rec     *record
+	side    *sideFile
 	finding *Finding
 }
 
 func found(f Finding) examined { return examined{finding: &f} }
 
+// sideFile is a deployed file list or step log found in the folder, with
+// its digest, to be matched with the receipt that names it.
+type sideFile struct {
+	rel string
+	sum digest
+}
+
 // examineFile reads and verifies one file of the receipts folder.
-func examineFile(f fileRef, trusted []*keys.PublicKey) examined {
+func examineFile(f fileRef, trusted []*keys.PublicKey, in *interner) examined {
 	if f.err != nil {
 		return found(newFinding(KindUnreadable, "", 0, f.rel, "cannot read: %v", f.err))
 	}
 	if !f.d.Type().IsRegular() {
 		return found(newFinding(KindSkipped, "", 0, f.rel, "not a regular file (%s), not followed", bundle.FileKind(f.d.Type())))
 	}
+	if receipt.IsSideFile(f.rel) {
+		sum, err := hashFile(f.path)
+		if err != nil {
+			return found(newFinding(KindUnreadable, "", 0, f.rel, "cannot read: %v", err))
+		}
+		return examined{side: &sideFile{rel: f.rel, sum: sum}}
+	}
 	data, err := capped.ReadFile(f.path, receipt.MaxSize)
 	var tl *capped.TooLargeError
 	switch {
 	case errors.As(err, &tl):
 		size := fmt.Sprintf("larger than %d bytes", tl.Max)
-		// Full step logs beside receipts can be larger than any receipt.
 		if head, herr := readHead(f.path, sniffSize); herr == nil && !looksLikeJSON(head) {
 			return found(newFinding(KindNotAReceipt, "", 0, f.rel, "not a JSON document (%s, %s); not read as a receipt", sniff(head), size))
 		}
@@ -56,12 +74,12 @@ func examineFile(f fileRef, trusted []*keys.PublicKey) examined {
 	case err != nil:
 		return found(newFinding(KindUnreadable, "", 0, f.rel, "cannot read: %v", err))
 	}
-	return examineBytes(f.rel, data, trusted)
+	return examineBytes(f.rel, data, trusted, in)
 }
 
 // examineBytes verifies one receipt file's bytes against the trusted keys.
 // It never panics on hostile input.
-func examineBytes(rel string, data []byte, trusted []*keys.PublicKey) examined {
+func examineBytes(rel string, data []byte, trusted []*keys.PublicKey, in *interner) examined {
 	if !looksLikeJSON(data) {
 		return found(newFinding(KindNotAReceipt, "", 0, rel, "not a JSON document (%s); not read as a receipt", sniff(data)))
 	}
@@ -69,7 +87,23 @@ func examineBytes(rel string, data []byte, trusted []*keys.PublicKey) examined {
 	if err != nil {
 		return found(classify(rel, data, trusted, err))
 	}
-	return examined{apply: summarize(rel, r)}
+	return examined{rec: newRecord(rel, r, in)}
+}
+
+// hashFile is the SHA-256 of a file, streamed.
+func hashFile(path string) (digest, error) {
+	var d digest
+	f, err := os.Open(path)
+	if err != nil {
+		return d, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return d, err
+	}
+	copy(d[:], h.Sum(nil))
+	return d, nil
 }
 
 // looksLikeJSON reports whether the first non-space byte opens an object.
@@ -182,54 +216,6 @@ func signatureKeyIDs(data []byte) []string {
 	return ids
 }
 
-// summarize keeps the bounded part of a verified receipt the report needs.
-func summarize(rel string, r *receipt.Receipt) *Apply {
-	p := r.Predicate()
-	a := &Apply{
-		File:        rel,
-		Zone:        p.Zone,
-		Seq:         p.Seq,
-		ReceiptID:   p.ReceiptID,
-		SHA256:      r.SHA256,
-		PrevSHA256:  p.PrevSHA256,
-		KeyID:       r.Signer.ID(),
-		Started:     p.Time.Started.UTC(),
-		Finished:    p.Time.Finished.UTC(),
-		ClockSource: p.Time.Source,
-		Host:        p.Host.Name,
-		Applier:     p.Applier.Version,
-		Operator:    p.Operator,
-		Result:      p.Outcome.Result,
-		Reason:      p.Outcome.Reason,
-		Message:     clip(p.Outcome.Message),
-		Resumed:     p.Resumed,
-		Bundle:      bundleRef(p.Bundle),
-	}
-	a.Operator.Note = clip(a.Operator.Note)
-	for _, o := range p.Override {
-		a.Overrides = append(a.Overrides, o.Name)
-	}
-	for _, c := range p.Checks {
-		if c.Result == receipt.Fail && len(a.FailedChecks) < maxChecks {
-			a.FailedChecks = append(a.FailedChecks, receipt.Check{Name: c.Name, Result: c.Result, Detail: clip(c.Detail)})
-		}
-	}
-	a.Steps = make([]Step, 0, min(len(p.Steps), MaxSteps))
-	for i, s := range p.Steps {
-		if i >= MaxSteps {
-			a.StepsOmitted = len(p.Steps) - MaxSteps
-			break
-		}
-		a.Steps = append(a.Steps, Step{
-			Name: s.Name, Kind: s.Kind, When: s.When, Result: s.Result,
-			ExitCode: s.ExitCode, Attempts: s.Attempts,
-			Started: s.Started.UTC(), Finished: s.Finished.UTC(),
-			Error: clip(s.Error),
-		})
-	}
-	return a
-}
-
 // clip bounds free text to maxText bytes at a rune boundary.
 func clip(s string) string {
 	if len(s) <= maxText {
@@ -244,9 +230,11 @@ func clip(s string) string {
 
 // bundleRef keeps a receipt's bundle fields for the report: times in UTC,
 // free text clipped, the operator's local path dropped.
-func bundleRef(b receipt.Bundle) BundleRef {
+func bundleRef(b receipt.Bundle) *BundleRef {
 	b.Source = ""
 	b.IssuedAt, b.Expires = b.IssuedAt.UTC(), b.Expires.UTC()
 	b.ChangeReason = clip(b.ChangeReason)
-	return BundleRef{b}
+	b.ChangeSecurityImpact = clip(b.ChangeSecurityImpact)
+	b.ChangeBackout = clip(b.ChangeBackout)
+	return &BundleRef{b}
 }

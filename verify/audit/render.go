@@ -7,9 +7,10 @@ import (
 	jsonv2 "encoding/json/v2"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 )
 
 // WriteJSON writes the report as indented JSON with a trailing newline.
@@ -30,9 +31,9 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return nil
 }
 
-// WriteTable writes the report for a person at a terminal: the applies in
-// chain order, the ledger, the findings, then a per-zone summary and the
-// verdict last, where the eye lands.
+// WriteTable writes the report for a person at a terminal: the entries in
+// chain order, the ledger, the findings, the PCI DSS map, then a per-zone
+// summary and the verdict last, where the eye lands.
 func (r *Report) WriteTable(w io.Writer) error {
 	ew := &errWriter{w: w}
 	r.tableApplies(ew)
@@ -40,6 +41,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		r.tableLedger(ew)
 	}
 	r.tableFindings(ew)
+	r.tableEvidence(ew)
 	r.tableZones(ew)
 	fmt.Fprintln(ew, r.Verdict())
 	if ew.err != nil {
@@ -72,35 +74,48 @@ func (r *Report) Verdict() string {
 }
 
 func (r *Report) tableApplies(w io.Writer) {
-	title := "APPLIES (chain order)"
+	title := "ENTRIES (chain order)"
 	if !r.Since.IsZero() || !r.Until.IsZero() {
 		title += fmt.Sprintf(", started %s … %s", stampOpen(r.Since), stampOpen(r.Until))
 	}
 	fmt.Fprintln(w, title)
-	if r.Summary.Applies == 0 {
+	if r.Summary.Applies+r.Summary.ControlChanges == 0 {
 		fmt.Fprintln(w, "(none)")
 		fmt.Fprintln(w)
 		return
 	}
-	tw := newTab(w)
-	cols := "ZONE\tSEQ\tSTARTED (UTC)\tBUNDLE\tCHANNEL #\tRESULT\tREASON\tOPERATOR\tAPPROVED BY"
+	header := []string{"ZONE", "SEQ", "STARTED (UTC)", "BUNDLE", "CHANNEL #", "RESULT", "REASON", "PERSON", "APPROVED BY"}
 	if r.Ledger != nil {
-		cols += "\tLEDGER"
+		header = append(header, "LEDGER")
 	}
-	fmt.Fprintln(tw, cols)
-	for _, z := range r.Zones {
-		for _, a := range z.Applies {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s", z.Name, a.Seq, stamp(a.Started),
-				cell(bundleVersion(a.Bundle.Name, a.Bundle.Version)), channelSeq(a.Bundle.Channel, a.Bundle.Sequence),
-				a.Result, cell(string(a.Reason)), cell(operatorName(a.Operator)), keyList(a.Bundle.Approvers()))
-			if r.Ledger != nil {
-				fmt.Fprintf(tw, "\t%s", a.Ledger)
+	aligned(w, header, func(emit func(...string)) {
+		for _, z := range r.Zones {
+			for _, rec := range z.order {
+				if !r.inWindow(rec) {
+					continue
+				}
+				what, chseq := cell(bundleVersion(rec.bundle.Name, rec.bundle.Version)), channelSeq(rec.bundle.Channel, rec.bundle.Sequence)
+				if !rec.isApply() {
+					what, chseq = "("+string(rec.event)+")", "-"
+				}
+				cells := []string{z.Name, strconv.FormatUint(rec.seq, 10), stamp(rec.started()), what, chseq,
+					string(rec.result), cell(string(rec.reason)), cell(personCell(rec)), approverCell(rec.bundle)}
+				if r.Ledger != nil {
+					cells = append(cells, dash(rec.ledger))
+				}
+				emit(cells...)
 			}
-			fmt.Fprintln(tw)
 		}
-	}
-	tw.Flush()
+	})
 	fmt.Fprintln(w)
+}
+
+// personCell is who an entry is attributed to, for a table cell.
+func personCell(rec *record) string {
+	if rec.attributed {
+		return personOf(rec)
+	}
+	return "UNATTRIBUTED " + operatorName(*rec.operator)
 }
 
 func (r *Report) tableLedger(w io.Writer) {
@@ -116,17 +131,16 @@ func (r *Report) tableLedger(w io.Writer) {
 		fmt.Fprintln(w)
 		return
 	}
-	tw := newTab(w)
-	fmt.Fprintln(tw, "BUNDLE\tCHANNEL #\tISSUED\tEXPIRES\tSTATUS\tAPPLIES")
-	for _, b := range l.Bundles {
-		var applies []string
-		for _, a := range b.Applies {
-			applies = append(applies, fmt.Sprintf("%s#%d %s", a.Zone, a.Seq, a.Result))
+	aligned(w, []string{"BUNDLE", "CHANNEL #", "ISSUED", "EXPIRES", "STATUS", "APPLIES"}, func(emit func(...string)) {
+		for _, b := range l.Bundles {
+			var applies []string
+			for _, a := range b.Applies.recs {
+				applies = append(applies, fmt.Sprintf("%s#%d %s", a.zone, a.seq, a.result))
+			}
+			emit(cell(bundleVersion(b.Name, b.Version)), channelSeq(b.Channel, b.Sequence),
+				day(b.IssuedAt), day(b.Expires), b.Status, cell(strings.Join(applies, ", ")))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cell(bundleVersion(b.Name, b.Version)), channelSeq(b.Channel, b.Sequence),
-			day(b.IssuedAt), day(b.Expires), b.Status, cell(strings.Join(applies, ", ")))
-	}
-	tw.Flush()
+	})
 	fmt.Fprintln(w)
 }
 
@@ -137,16 +151,25 @@ func (r *Report) tableFindings(w io.Writer) {
 		fmt.Fprintln(w)
 		return
 	}
-	tw := newTab(w)
-	fmt.Fprintln(tw, "SEVERITY\tKIND\tZONE\tSEQ\tFILE\tMESSAGE")
-	for _, f := range r.Findings {
-		seq := "-"
-		if f.Seq != 0 {
-			seq = fmt.Sprint(f.Seq)
+	aligned(w, []string{"SEVERITY", "KIND", "ZONE", "SEQ", "FILE", "MESSAGE"}, func(emit func(...string)) {
+		for _, f := range r.Findings {
+			seq := "-"
+			if f.Seq != 0 {
+				seq = strconv.FormatUint(f.Seq, 10)
+			}
+			emit(f.Severity, f.Kind, dash(f.Zone), seq, dash(cell(f.File)), cell(f.Message))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity, f.Kind, dash(f.Zone), seq, dash(cell(f.File)), cell(f.Message))
-	}
-	tw.Flush()
+	})
+	fmt.Fprintln(w)
+}
+
+func (r *Report) tableEvidence(w io.Writer) {
+	fmt.Fprintln(w, "PCI DSS EVIDENCE")
+	aligned(w, []string{"REQUIREMENT", "STATUS", "EVIDENCE"}, func(emit func(...string)) {
+		for _, e := range r.Evidence {
+			emit(e.Req, e.Status, cell(e.Evidence))
+		}
+	})
 	fmt.Fprintln(w)
 }
 
@@ -157,22 +180,49 @@ func (r *Report) tableZones(w io.Writer) {
 		fmt.Fprintln(w)
 		return
 	}
-	tw := newTab(w)
-	fmt.Fprintln(tw, "ZONE\tRECEIPTS\tSEQ\tFIRST STARTED\tLAST STARTED\tAPPLIED\tALREADY\tREFUSED\tFAILED\tROLLED BACK\tCHAIN")
-	for _, z := range r.Zones {
-		chain := "ok"
-		if !z.ChainOK {
-			chain = "BROKEN"
-		}
-		o := z.Outcomes
-		fmt.Fprintf(tw, "%s\t%d\t%d–%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", z.Name, z.Receipts, z.FirstSeq, z.LastSeq,
-			stamp(z.FirstStarted), stamp(z.LastStarted), o.Applied, o.AlreadyApplied, o.Refused, o.Failed, o.RolledBack, chain)
-	}
-	tw.Flush()
+	n := func(i int) string { return strconv.Itoa(i) }
+	aligned(w, []string{"ZONE", "RECEIPTS", "SEQ", "FIRST STARTED", "LAST STARTED", "APPLIED", "ALREADY", "REFUSED", "FAILED", "ROLLED BACK", "CONTROL", "CHAIN", "HEAD SHA256"},
+		func(emit func(...string)) {
+			for _, z := range r.Zones {
+				chain := "ok"
+				if !z.ChainOK {
+					chain = "BROKEN"
+				}
+				o := z.Outcomes
+				emit(z.Name, n(z.Receipts), fmt.Sprintf("%d–%d", z.FirstSeq, z.LastSeq), stamp(z.FirstStarted), stamp(z.LastStarted),
+					n(o.Applied), n(o.AlreadyApplied), n(o.Refused), n(o.Failed), n(o.RolledBack), n(z.ControlChanges), chain, z.HeadSHA256)
+			}
+		})
 	fmt.Fprintln(w)
 }
 
-func newTab(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0) }
+// aligned writes a table in columns, as text/tabwriter would with two
+// spaces of padding (the last column unpadded), without holding the table:
+// rows is called twice — to measure the columns, then to write them — and
+// calls emit once per row, with as many cells as the header has.
+func aligned(w io.Writer, header []string, rows func(emit func(...string))) {
+	widths := make([]int, len(header))
+	measure := func(cells ...string) {
+		for i, c := range cells[:len(cells)-1] {
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+		}
+	}
+	measure(header...)
+	rows(measure)
+	bw := bufio.NewWriter(w)
+	write := func(cells ...string) {
+		for i, c := range cells {
+			bw.WriteString(c)
+			if i < len(cells)-1 {
+				bw.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c)+2))
+			}
+		}
+		bw.WriteByte('\n')
+	}
+	write(header...)
+	rows(write)
+	bw.Flush()
+}
 
 // errWriter remembers the first write error so renderers can write freely.
 type errWriter struct {
@@ -248,4 +298,14 @@ func stampOpen(t time.Time) string {
 		return "(open)"
 	}
 	return stamp(t)
+}
+
+// approverCell names a bundle's approvers: the person trust.yaml names for
+// each key, with the key.
+func approverCell(b *BundleRef) string {
+	names := b.ApproverNames()
+	if len(names) == 0 {
+		return "-"
+	}
+	return cell(strings.Join(names, ", "))
 }

@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"encoding/json/jsontext"
+	jsonv2 "encoding/json/v2"
 	"errors"
 	"fmt"
 	"time"
@@ -9,29 +11,45 @@ import (
 	"airlock.dev/airlock/zone"
 )
 
-// ReportFormatVersion is the version of the JSON report. Fields are only
-// added within a version; renaming or removing one bumps it.
-const ReportFormatVersion = 1
+// ReportFormatVersion is the version of the JSON report
+// (doc/schemas/audit-report.schema.json). Fields are only added within a
+// version; renaming or removing one bumps it.
+const ReportFormatVersion = 2
 
 // Report is the result of an audit: plain data, stable JSON field names.
-// Zones, applies, ledger bundles and findings are in a deterministic order
+// Zones, entries, ledger bundles and findings are in a deterministic order
 // that does not depend on file names, walk order or worker scheduling.
+// Each zone's entries are read again from the receipts folder while the
+// report is written, so that memory does not grow with their detail.
 type Report struct {
 	FormatVersion int       `json:"formatVersion"`
 	GeneratedAt   time.Time `json:"generatedAt"`
+	// Airlock is the version of airlock that audited; Options the
+	// command-line options it was given.
+	Airlock string   `json:"airlock"`
+	Options []string `json:"options"`
 	// Dir is the receipts folder as given.
 	Dir string `json:"dir"`
-	// Since and Until bound the applies reported (by time.started); zero
+	// Since and Until bound the entries reported (by time.started); zero
 	// when not given. Signature and chain checks always cover the whole
 	// folder.
 	Since time.Time `json:"since,omitzero"`
 	Until time.Time `json:"until,omitzero"`
 	// Keys are the IDs of the receipt keys given, in the order given.
-	Keys     []string  `json:"keys"`
-	Summary  Summary   `json:"summary"`
-	Zones    []Zone    `json:"zones"`
-	Ledger   *Ledger   `json:"ledger,omitempty"`
-	Findings []Finding `json:"findings"`
+	Keys     []string      `json:"keys"`
+	Summary  Summary       `json:"summary"`
+	Zones    []Zone        `json:"zones"`
+	Ledger   *Ledger       `json:"ledger,omitempty"`
+	Evidence []EvidenceRow `json:"evidence"`
+	Findings []Finding     `json:"findings"`
+
+	// NextState is the audit state to keep (--state): the chain heads.
+	NextState *State `json:"-"`
+
+	src     *source
+	window  func(time.Time) bool
+	flagged map[string]string // file → highest severity of its findings
+	digest  string            // of the JSON report, once computed
 }
 
 // Summary counts what the audit saw.
@@ -40,22 +58,25 @@ type Summary struct {
 	OK bool `json:"ok"`
 	// Files is every file found under the receipts folder.
 	Files int `json:"files"`
-	// Receipts is the number of distinct receipts that verified.
+	// Receipts is the number of distinct receipts that verified (of the
+	// audited zones).
 	Receipts int `json:"receipts"`
 	// Rejected is the number of files that look like receipts but failed
 	// verification (unparseable, unknown-key, tampered, invalid, unreadable).
 	Rejected int `json:"rejected"`
-	// Duplicates are byte-identical copies of a receipt, counted once.
+	// Duplicates are copies of a receipt, counted once.
 	Duplicates int `json:"duplicates"`
 	// Skipped are files that are not receipts (not-a-receipt, skipped).
 	Skipped int `json:"skipped"`
 	Zones   int `json:"zones"`
-	// Applies and Outcomes count receipts started within [Since, Until].
-	Applies  int      `json:"applies"`
-	Outcomes Outcomes `json:"outcomes"`
-	Errors   int      `json:"errors"`
-	Warnings int      `json:"warnings"`
-	Infos    int      `json:"infos"`
+	// Applies, ControlChanges and Outcomes count receipts started within
+	// [Since, Until].
+	Applies        int      `json:"applies"`
+	ControlChanges int      `json:"controlChanges"`
+	Outcomes       Outcomes `json:"outcomes"`
+	Errors         int      `json:"errors"`
+	Warnings       int      `json:"warnings"`
+	Infos          int      `json:"infos"`
 	// Kinds counts findings by kind.
 	Kinds map[string]int `json:"kinds"`
 }
@@ -84,47 +105,75 @@ func (o *Outcomes) add(result receipt.OutcomeResult) {
 	}
 }
 
+func (o *Outcomes) addAll(p Outcomes) {
+	o.Applied += p.Applied
+	o.AlreadyApplied += p.AlreadyApplied
+	o.Refused += p.Refused
+	o.Failed += p.Failed
+	o.RolledBack += p.RolledBack
+}
+
+func (o Outcomes) total() int {
+	return o.Applied + o.AlreadyApplied + o.Refused + o.Failed + o.RolledBack
+}
+
 // Zone is one zone's chain of receipts.
 type Zone struct {
 	Name string `json:"name"`
-	// Keys are the receipt keys that signed this zone's receipts.
-	Keys []string `json:"keys"`
+	// Keys are the receipt keys that signed this zone's receipts; Hosts the
+	// hosts its receipts name.
+	Keys  []string `json:"keys"`
+	Hosts []string `json:"hosts"`
 	// Receipts counts the zone's distinct verified receipts in the folder.
 	Receipts int    `json:"receipts"`
 	FirstSeq uint64 `json:"firstSeq"`
 	LastSeq  uint64 `json:"lastSeq"`
-	// HeadSHA256 is the SHA-256 of the receipt with the highest seq. A
-	// missing newest receipt cannot be seen in the folder: compare this with
-	// the zone's chain head.
+	// HeadSHA256 is the link digest of the receipt with the highest seq,
+	// HeadFile that receipt. A missing newest receipt cannot be seen in the
+	// folder: compare this with the zone's chain head, or audit with
+	// --state or --expect.
 	HeadSHA256 string `json:"headSha256"`
+	HeadFile   string `json:"headFile"`
+	// PolicySHA256 is the trust.yaml digest the head records.
+	PolicySHA256 string `json:"policySha256,omitempty"`
+	// Genesis is true when the chain starts with the zone's genesis record.
+	Genesis bool `json:"genesis"`
 	// ChainOK is true when the zone has no gap, fork, reorder, restart or
 	// zone-mismatch finding.
 	ChainOK      bool      `json:"chainOk"`
 	FirstStarted time.Time `json:"firstStarted"`
 	LastStarted  time.Time `json:"lastStarted"`
-	// Outcomes and Applies cover receipts started within [Since, Until];
-	// Applies are in chain order.
-	Outcomes Outcomes `json:"outcomes"`
-	Applies  []Apply  `json:"applies"`
+	// Outcomes, ControlChanges and Entries cover receipts started within
+	// [Since, Until]; Entries are in chain order.
+	Outcomes       Outcomes  `json:"outcomes"`
+	ControlChanges int       `json:"controlChanges"`
+	Entries        entryList `json:"entries"`
+
+	order []*record
 }
 
-// Apply is a summary of one verified receipt: one apply, or one refused
-// attempt, in a zone. It keeps no step output, so memory stays small.
+// Apply is one entry of a zone's chain as the report shows it: an apply,
+// a refused attempt, or a control change (genesis, policy commit). It
+// keeps no step output beyond the masked tail of failed steps.
 type Apply struct {
-	File       string `json:"file"`
-	Zone       string `json:"zone"`
-	Seq        uint64 `json:"seq"`
-	ReceiptID  string `json:"receiptId"`
-	SHA256     string `json:"sha256"`
-	PrevSHA256 string `json:"prevSha256"`
+	File       string        `json:"file"`
+	Zone       string        `json:"zone"`
+	Host       string        `json:"host"`
+	Seq        uint64        `json:"seq"`
+	Event      receipt.Event `json:"event"`
+	ReceiptID  string        `json:"receiptId"`
+	SHA256     string        `json:"sha256"`
+	PrevSHA256 string        `json:"prevSha256"`
 	// KeyID is the receipt key whose signature verified.
 	KeyID       string                `json:"keyId"`
 	Started     time.Time             `json:"started"`
 	Finished    time.Time             `json:"finished"`
 	ClockSource string                `json:"clockSource,omitempty"`
-	Host        string                `json:"host"`
+	Clock       *receipt.Clock        `json:"clock,omitempty"`
 	Applier     string                `json:"applier,omitempty"`
 	Operator    receipt.Operator      `json:"operator"`
+	Attributed  bool                  `json:"attributed"`
+	Person      string                `json:"person"`
 	Bundle      BundleRef             `json:"bundle"`
 	Result      receipt.OutcomeResult `json:"result"`
 	Reason      receipt.Reason        `json:"reason"`
@@ -138,10 +187,17 @@ type Apply struct {
 	// "id-match" (no statement digest, as when the applier could not verify
 	// the bundle, but the id it claims is in the ledger) or "unknown" (no
 	// digest, id not in the ledger); empty when no ledger was given.
-	Ledger string `json:"ledger,omitempty"`
+	Ledger       string                `json:"ledger,omitempty"`
+	Policy       *receipt.Policy       `json:"policy,omitempty"`
+	PolicyChange *receipt.PolicyChange `json:"policyChange,omitempty"`
+	Release      *receipt.Release      `json:"release,omitempty"`
+	FilesTotal   int                   `json:"filesTotal,omitempty"`
+	FilesList    string                `json:"filesList,omitempty"`
 	// Steps are at most MaxSteps steps; StepsOmitted counts the rest.
 	Steps        []Step `json:"steps"`
 	StepsOmitted int    `json:"stepsOmitted,omitempty"`
+	// Flag is the highest severity of the findings about this entry.
+	Flag string `json:"flag,omitempty"`
 }
 
 // BundleRef is what a receipt says about the bundle it applied: the
@@ -161,7 +217,26 @@ func (b BundleRef) Approvers() []string {
 	return out
 }
 
-// Step is one step of an apply, without its output.
+// ApproverNames returns the approvers as "Name (key)" or the key alone.
+func (b BundleRef) ApproverNames() []string {
+	var out []string
+	for _, s := range b.Signers {
+		if s.Role == zone.RoleApprove {
+			out = append(out, signerLabel(s))
+		}
+	}
+	return out
+}
+
+func signerLabel(s receipt.Signer) string {
+	if s.Name == "" {
+		return shortKey(s.KeyID)
+	}
+	return s.Name + " (" + shortKey(s.KeyID) + ")"
+}
+
+// Step is one step of an apply, without its output; Tail is the end of the
+// masked output of a step that failed (why it failed).
 type Step struct {
 	Name     string             `json:"name"`
 	Kind     string             `json:"kind"`
@@ -172,6 +247,7 @@ type Step struct {
 	Started  time.Time          `json:"started,omitzero"`
 	Finished time.Time          `json:"finished,omitzero"`
 	Error    string             `json:"error,omitempty"`
+	Tail     string             `json:"tail,omitempty"`
 }
 
 // Ledger is the reconciliation with the builder's ledger.
@@ -213,7 +289,33 @@ type LedgerBundle struct {
 	Status   string   `json:"status"`
 	// Applies are every receipt in the folder that names this bundle, in
 	// zone and chain order, regardless of Since and Until.
-	Applies []ApplyRef `json:"applies"`
+	Applies ApplyRefs `json:"applies"`
+}
+
+// ApplyRefs are the receipts that name a ledger bundle, kept as the
+// audit's records and written as [ApplyRef] when the report is.
+type ApplyRefs struct{ recs []*record }
+
+// List returns the references.
+func (a ApplyRefs) List() []ApplyRef {
+	out := make([]ApplyRef, len(a.recs))
+	for i, r := range a.recs {
+		out[i] = applyRef(r)
+	}
+	return out
+}
+
+// MarshalJSONTo writes the references as an array of ApplyRef.
+func (a ApplyRefs) MarshalJSONTo(enc *jsontext.Encoder) error {
+	if err := enc.WriteToken(jsontext.BeginArray); err != nil {
+		return err
+	}
+	for _, r := range a.recs {
+		if err := jsonv2.MarshalEncode(enc, applyRef(r)); err != nil {
+			return err
+		}
+	}
+	return enc.WriteToken(jsontext.EndArray)
 }
 
 // ApplyRef points from a ledger bundle to a receipt.
@@ -234,14 +336,27 @@ func (r *Report) OK() bool { return r.Summary.Errors == 0 }
 // ErrProblems is wrapped by [Report.Err] when the audit did not pass.
 var ErrProblems = errors.New("audit found problems")
 
-// Err returns nil when the audit passed, and otherwise an error that counts
-// the problems by kind, such as
+// Fail-on levels for [Report.Err].
+const (
+	FailOnError   = SeverityError
+	FailOnWarning = SeverityWarning
+)
+
+// Err returns nil when the audit passed at the given level (FailOnError:
+// no error; FailOnWarning: no error and no warning), and otherwise an
+// error that counts the problems by kind, such as
 // "audit: 2 problems (1 gap, 1 tampered receipt)".
-func (r *Report) Err() error {
-	if r.OK() {
+func (r *Report) Err(failOn string) error {
+	n, phrase := countPhrase(r.Findings, SeverityError)
+	if failOn == FailOnWarning {
+		w, wp := countPhrase(r.Findings, SeverityWarning)
+		if w > 0 && n == 0 {
+			return &problemsError{msg: fmt.Sprintf("audit: %s (%s) with --fail-on warning", plural(w, "warning", "warnings"), wp)}
+		}
+	}
+	if n == 0 {
 		return nil
 	}
-	n, phrase := countPhrase(r.Findings, SeverityError)
 	return &problemsError{msg: fmt.Sprintf("audit: %s (%s)", plural(n, "problem", "problems"), phrase)}
 }
 

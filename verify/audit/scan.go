@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 )
 
@@ -106,12 +107,15 @@ func scanFiles[T any](ctx context.Context, root string, workers int, fn func(fil
 	return out, nil
 }
 
+// relSlash is p relative to root, with forward slashes, in its own memory
+// (filepath.Rel returns a part of p, which would keep all of p alive in
+// every record).
 func relSlash(root, p string) string {
 	rel, err := filepath.Rel(root, p)
 	if err != nil {
-		return filepath.ToSlash(p)
+		rel = p
 	}
-	return filepath.ToSlash(rel)
+	return strings.Clone(filepath.ToSlash(rel))
 }
 
 // readHead reads at most n bytes from the start of a file.

@@ -1,0 +1,238 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"airlock.dev/airlock/internal/atomicfile"
+	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/receipt"
+	"airlock.dev/airlock/zone"
+)
+
+// RefusedError is an apply or a policy commit that the zone's recorded
+// policy refuses before any bundle is read: trust.yaml changed without a
+// commit, or an operator's co-signature is missing or unknown. Like a
+// verification failure, it exits 3.
+type RefusedError struct {
+	Reason receipt.Reason
+	Msg    string
+}
+
+func (e *RefusedError) Error() string { return fmt.Sprintf("refused: %s: %s", e.Reason, e.Msg) }
+
+// committedPolicy returns the policy the zone's chain records at its head
+// (nil when the head records none: a new state directory, or a chain from
+// before policies were recorded). The head's signature is not checked
+// here: after a receipt key rotation it is the old key's, and a head that
+// someone planted fails the audit, which checks every signature.
+func (a *applier) committedPolicy() (*receipt.Policy, error) {
+	h, err := receipt.ReadHead(a.st.receiptsDir(), a.zone)
+	if err != nil || h == nil || h.Receipt == nil {
+		return nil, err
+	}
+	return h.Receipt.Predicate().Policy, nil
+}
+
+// checkPolicy refuses an apply under a trust policy the chain has not
+// recorded, and one whose operator co-signature the policy requires or
+// does not know. The receipt records the policy in force — the committed
+// one — and is co-signed by an operator key that policy lists, also when
+// the apply is refused.
+func (a *applier) checkPolicy() *RefusedError {
+	current := a.o.Trust.Record()
+	committed, err := a.committedPolicy()
+	if err != nil {
+		return &RefusedError{receipt.ReasonPolicyUncommitted, fmt.Sprintf("cannot read the chain head: %v", err)}
+	}
+	op := &a.j.Receipt.Operator
+	if k := a.o.OperatorKey; k != nil {
+		if name, ok := committed.OperatorName(k.Public().ID()); ok {
+			op.Key = receipt.NewOperatorKey(k.Public(), name)
+			if op.Name == "" {
+				op.Name = name
+			}
+		}
+	}
+	if !current.Same(committed) {
+		a.j.Receipt.Policy = committed
+		msg := fmt.Sprintf("%s (sha256 %s) is not the policy the receipt chain records", a.o.Trust.File, current.SHA256)
+		if committed == nil {
+			msg += " (it records none)"
+		} else {
+			msg += fmt.Sprintf(" (sha256 %s; %s)", committed.SHA256, zone.DescribeChange(zone.Diff(committed, current)))
+		}
+		return &RefusedError{receipt.ReasonPolicyUncommitted, msg + ": record the change with 'airlock zone commit-policy' first"}
+	}
+	switch k := a.o.OperatorKey; {
+	case k != nil && op.Key == nil:
+		return &RefusedError{receipt.ReasonOperatorUnknown, fmt.Sprintf("%v (key %s)", zone.ErrOperatorUnknown, k.Public().ID())}
+	case k == nil && current.RequireOperatorSignature:
+		return &RefusedError{receipt.ReasonOperatorUnsigned, "trust.yaml requires an operator's co-signature (requireOperatorSignature): give --operator-key"}
+	}
+	return nil
+}
+
+// cosigners are the keys that co-sign this apply's receipt.
+func (a *applier) cosigners() []*keys.Signer {
+	if a.o.OperatorKey != nil && a.j.Receipt.Operator.Key != nil {
+		return []*keys.Signer{a.o.OperatorKey}
+	}
+	return nil
+}
+
+// CommitOptions configures CommitPolicy.
+type CommitOptions struct {
+	Trust       *zone.Trust
+	Operator    string       // the person committing the change (required)
+	Note        string       // why
+	OperatorKey *keys.Signer // co-signs the record
+	ReceiptOut  string       // also copy the chain here
+	Wait        time.Duration
+	Now         func() time.Time
+	Version     string
+	Stderr      io.Writer
+}
+
+// CommitResult is what CommitPolicy recorded.
+type CommitResult struct {
+	// Unchanged is true when trust.yaml is the policy already recorded:
+	// nothing was written.
+	Unchanged   bool
+	Seq         uint64
+	Receipt     string
+	ReceiptCopy string
+	Change      *receipt.PolicyChange // nil for a genesis record
+}
+
+// CommitPolicy records trust.yaml's policy as the next entry of the zone's
+// receipt chain, signed by the receipt key (and co-signed by the
+// operator's key, which the recorded policy may require): a genesis record
+// when the chain is empty, else a policy commit naming the previous policy
+// and what changed. Until then, applies under the changed policy are
+// refused.
+func CommitPolicy(ctx context.Context, o CommitOptions) (*CommitResult, error) {
+	if o.Operator == "" {
+		return nil, errors.New("commit-policy: the operator's name is required")
+	}
+	a, err := start(Options{Trust: o.Trust, Operator: o.Operator, Note: o.Note, OperatorKey: o.OperatorKey,
+		ReceiptOut: o.ReceiptOut, Wait: o.Wait, Now: o.Now, Version: o.Version, Stderr: o.Stderr, Bundle: "(policy commit)"})
+	if err != nil {
+		return nil, err
+	}
+	defer a.st.release()
+	if j, err := a.st.loadJournal(); err != nil {
+		return nil, err
+	} else if j != nil {
+		return nil, fmt.Errorf("an interrupted apply of %s is pending: finish it first (airlock apply --resume)", j.Bundle)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	h, err := receipt.ReadHead(a.st.receiptsDir(), a.zone)
+	if err != nil {
+		return nil, fmt.Errorf("read receipt chain: %w", err)
+	}
+	var seq uint64
+	var link string
+	var committed *receipt.Policy
+	if h != nil {
+		seq, link = h.Seq, h.Link
+		if committed, err = a.committedPolicy(); err != nil {
+			return nil, err
+		}
+	}
+	current := o.Trust.Record()
+	if h != nil && current.Same(committed) {
+		return &CommitResult{Unchanged: true, Seq: seq}, nil
+	}
+	if committed != nil && committed.RequireOperatorSignature {
+		if o.OperatorKey == nil {
+			return nil, &RefusedError{receipt.ReasonOperatorUnsigned, "the recorded policy requires an operator's co-signature: give --operator-key"}
+		}
+		if _, ok := committed.OperatorName(o.OperatorKey.Public().ID()); !ok {
+			return nil, &RefusedError{receipt.ReasonOperatorUnknown, fmt.Sprintf("key %s is not an operator of the recorded policy", o.OperatorKey.Public().ID())}
+		}
+	}
+	p, err := o.Trust.ControlRecord(seq+1, link, committed, zone.RecordOptions{Operator: o.Operator, Note: o.Note,
+		OperatorKey: o.OperatorKey, Version: o.Version, Now: a.now})
+	if err != nil {
+		if errors.Is(err, zone.ErrOperatorUnknown) {
+			return nil, &RefusedError{receipt.ReasonOperatorUnknown, err.Error()}
+		}
+		return nil, err
+	}
+	var co []*keys.Signer
+	if p.Operator.Key != nil {
+		co = append(co, o.OperatorKey)
+	}
+	data, err := receipt.Sign(p, nil, a.signer, co...)
+	if err != nil {
+		return nil, err
+	}
+	path, err := a.st.writeReceipt(a.zone, p.Seq, data)
+	if err != nil {
+		return nil, fmt.Errorf("write the policy record: %w", err)
+	}
+	res := &CommitResult{Seq: p.Seq, Receipt: path, Change: p.PolicyChange}
+	if o.ReceiptOut != "" {
+		if res.ReceiptCopy, err = a.copyOut(path); err != nil {
+			fmt.Fprintf(a.o.Stderr, "airlock: warning: policy record kept in %s but not copied to %s: %v\n", path, o.ReceiptOut, err)
+		}
+	}
+	return res, nil
+}
+
+func (s *state) receiptsDir() string { return filepath.Join(s.dir, "receipts") }
+
+// copyOut copies into ReceiptOut every entry of the zone's chain, with the
+// files beside it, that the folder does not hold yet — the genesis record,
+// policy commits, receipts whose copy failed before — so that the media
+// always carries the chain from its start. A file of the same name already
+// there is left alone. It returns the path of the copy of path.
+func (a *applier) copyOut(path string) (string, error) {
+	out := a.o.ReceiptOut
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "", err
+	}
+	dir := a.st.receiptsDir()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	have, err := os.ReadDir(out)
+	if err != nil {
+		return "", err
+	}
+	present := make(map[string]bool, len(have))
+	for _, e := range have {
+		present[e.Name()] = true
+	}
+	var names []string
+	for _, e := range ents {
+		if receipt.InChain(a.zone, e.Name()) && e.Type().IsRegular() {
+			names = append(names, e.Name())
+		}
+	}
+	slices.Sort(names)
+	var errs []error
+	for _, n := range names {
+		if present[n] {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, n))
+		if err == nil {
+			err = atomicfile.WriteFile(filepath.Join(out, n), data, receipt.FileMode)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n, err))
+		}
+	}
+	return filepath.Join(out, filepath.Base(path)), errors.Join(errs...)
+}

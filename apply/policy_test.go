@@ -1,0 +1,258 @@
+//go:build unix
+
+package apply
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"airlock.dev/airlock/bundle/bundletest"
+	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/receipt"
+	"airlock.dev/airlock/zone"
+)
+
+// editTrust rewrites the zone's trust.yaml and loads it again (without
+// committing it).
+func (z *testZone) editTrust(edit func(string) string) {
+	z.t.Helper()
+	p := filepath.Join(z.dir, "trust.yaml")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		z.t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(edit(string(b))), 0o644); err != nil {
+		z.t.Fatal(err)
+	}
+	if z.trust, err = zone.Load(p); err != nil {
+		z.t.Fatal(err)
+	}
+}
+
+func (z *testZone) writeKey(name string, k *keys.Signer) {
+	z.t.Helper()
+	if err := os.WriteFile(filepath.Join(z.dir, name), k.Public().PEM(), 0o644); err != nil {
+		z.t.Fatal(err)
+	}
+}
+
+func refusedFor(t *testing.T, res *Result, err error, reason receipt.Reason) {
+	t.Helper()
+	var re *RefusedError
+	if !errors.As(err, &re) || re.Reason != reason {
+		t.Fatalf("err = %v, want a %s refusal", err, reason)
+	}
+	if res == nil || res.Outcome != receipt.Refused || res.Reason != reason {
+		t.Fatalf("result %+v", res)
+	}
+}
+
+// TestApplyPolicyUncommitted: the scenario. A zone requires
+// approval; the approve role is removed from trust.yaml to let an
+// unapproved bundle through. The edited policy is refused until committed,
+// and the commit records the weakening.
+func TestApplyPolicyUncommitted(t *testing.T) {
+	z := newZone(t)
+	z.writeKey("approve.pub", z.f.Approver)
+	withApprove := func(s string) string {
+		return strings.Replace(s, "identities:", "  approve: { threshold: 1, keys: [approve.pub] }\nidentities:", 1)
+	}
+	z.editTrust(withApprove)
+	if r := z.commit(); r.Unchanged || r.Change == nil || r.Change.Weakens || r.Change.Changes[0].Kind != zone.DiffRoleAdded {
+		t.Fatalf("adding the approve role: %+v", r.Change)
+	}
+	unapproved := z.build("1.0.0", "true", 1)
+	if _, err := z.apply(unapproved); err == nil {
+		t.Fatal("an unapproved bundle was applied while approval is required")
+	}
+
+	// Remove the approve role again: refused until committed.
+	z.editTrust(func(s string) string {
+		return strings.Replace(s, "  approve: { threshold: 1, keys: [approve.pub] }\n", "", 1)
+	})
+	res, err := z.apply(unapproved)
+	refusedFor(t, res, err, receipt.ReasonPolicyUncommitted)
+	p := z.receipt(res)
+	if p.Policy == nil || len(p.Policy.Roles) != 2 || !strings.Contains(p.Outcome.Message, "role approve") {
+		t.Fatalf("the refusal records %+v, message %q; want the committed policy (2 roles) and the change", p.Policy, p.Outcome.Message)
+	}
+	if z.markers() != "" || len(p.Checks) != 0 {
+		t.Fatalf("something was checked or ran under an uncommitted policy: %q %v", z.markers(), p.Checks)
+	}
+
+	c := z.commit()
+	if !c.Change.Weakens || c.Change.Changes[0].Kind != zone.DiffRoleRemoved || c.Seq != p.Seq+1 {
+		t.Fatalf("commit %+v", c)
+	}
+	if res, err := z.apply(unapproved); err != nil || res.Outcome != receipt.Applied {
+		t.Fatalf("after the commit: %v %v", res, err)
+	}
+	chain := z.chain()
+	if last := chain[len(chain)-1]; last.Policy.SHA256 != z.trust.SHA256 || len(last.Policy.Roles) != 1 {
+		t.Errorf("the apply records policy %+v", last.Policy)
+	}
+	if again := z.commit(); !again.Unchanged {
+		t.Errorf("a second commit of the same policy wrote %+v", again)
+	}
+}
+
+// TestApplyKeyFileSwapped: replacing a key file behind an unchanged
+// trust.yaml is a policy change too.
+func TestApplyKeyFileSwapped(t *testing.T) {
+	z := newZone(t)
+	z.writeKey("release.pub", z.f.Other)
+	z.editTrust(func(s string) string { return s })
+	res, err := z.apply(z.build("1.0.0", "true", 1))
+	refusedFor(t, res, err, receipt.ReasonPolicyUncommitted)
+	if !strings.Contains(res.Message, "role release: key "+z.f.Other.Public().ID()+" added") ||
+		!strings.Contains(res.Message, "role release: key "+z.f.Release.Public().ID()+" removed") {
+		t.Errorf("message %q does not say which key changed", res.Message)
+	}
+}
+
+// TestApplyOperatorSignature: operators: and requireOperatorSignature.
+func TestApplyOperatorSignature(t *testing.T) {
+	z := newZone(t)
+	alice := bundletest.NewSigner(t)
+	z.writeKey("alice.pub", alice)
+	z.editTrust(func(s string) string {
+		return strings.Replace(s, "identities:", "operators:\n  - { path: alice.pub, name: Alice Roe }\nrequireOperatorSignature: true\nidentities:", 1)
+	})
+	if c := z.commit(); !c.Change.Weakens || !slices.ContainsFunc(c.Change.Changes, func(d receipt.PolicyDiff) bool { return d.Kind == zone.DiffOperatorRequired }) {
+		t.Fatalf("commit %+v", c.Change)
+	}
+	b := z.build("1.0.0", "true", 1)
+
+	res, err := z.apply(b)
+	refusedFor(t, res, err, receipt.ReasonOperatorUnsigned)
+
+	res, err = z.apply(b, func(o *Options) { o.OperatorKey = z.f.Other })
+	refusedFor(t, res, err, receipt.ReasonOperatorUnknown)
+	if p := z.receipt(res); p.Operator.Key != nil {
+		t.Fatal("a refused unknown operator key was recorded as the operator's")
+	}
+
+	res, err = z.apply(b, func(o *Options) { o.OperatorKey = alice })
+	if err != nil || res.Outcome != receipt.Applied {
+		t.Fatalf("co-signed apply: %v %v", res, err)
+	}
+	data, err := os.ReadFile(res.Receipt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := keys.LoadPrivate(z.trust.ReceiptKey, nil)
+	r, err := receipt.Verify(data, []*keys.PublicKey{k.Public()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := r.Predicate().Operator
+	if r.Operator == nil || !r.Operator.Equal(alice.Public()) || op.Key.Name != "Alice Roe" || op.Name != "Alice Roe" || op.UID == "" {
+		t.Fatalf("operator %+v, co-signer %v", op, r.Operator)
+	}
+
+	// The recorded policy requires co-signatures: so does a commit.
+	z.editTrust(func(s string) string { return strings.Replace(s, "variables:\n", "variables:\n  Other: y\n", 1) })
+	_, err = CommitPolicy(context.Background(), CommitOptions{Trust: z.trust, Operator: "Mallory"})
+	var re *RefusedError
+	if !errors.As(err, &re) || re.Reason != receipt.ReasonOperatorUnsigned {
+		t.Fatalf("unsigned commit: %v", err)
+	}
+	_, err = CommitPolicy(context.Background(), CommitOptions{Trust: z.trust, Operator: "Mallory", OperatorKey: z.f.Other})
+	if !errors.As(err, &re) || re.Reason != receipt.ReasonOperatorUnknown {
+		t.Fatalf("commit by an unknown key: %v", err)
+	}
+	c, err := CommitPolicy(context.Background(), CommitOptions{Trust: z.trust, Operator: "Alice Roe", OperatorKey: alice, Now: func() time.Time { return z.now }})
+	if err != nil || c.Change == nil || c.Change.Changes[0].Kind != zone.DiffOtherSettings {
+		t.Fatalf("co-signed commit: %+v %v", c, err)
+	}
+
+	// A refusal under an uncommitted edit is still co-signed by an operator
+	// of the policy in force.
+	z.editTrust(func(s string) string { return strings.Replace(s, "variables:\n", "variables:\n  Extra: x\n", 1) })
+	res, err = z.apply(b, func(o *Options) { o.OperatorKey = alice })
+	refusedFor(t, res, err, receipt.ReasonPolicyUncommitted)
+	if p := z.receipt(res); p.Operator.Key == nil || p.Operator.Key.Name != "Alice Roe" {
+		t.Fatalf("refusal operator %+v", p.Operator)
+	}
+}
+
+// TestReceiptFilesAndCarryOut: receipts and their file lists are 0640, and
+// --receipt-out copies every chain entry the media lacks, from the genesis
+// record on.
+func TestReceiptFilesAndCarryOut(t *testing.T) {
+	z := newZone(t)
+	res, err := z.apply(z.build("1.0.0", "true", 1), func(o *Options) { o.ReceiptOut = "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := z.receipt(res)
+	for _, f := range []string{res.Receipt, filepath.Join(filepath.Dir(res.Receipt), p.FilesList)} {
+		st, err := os.Stat(f)
+		if err != nil || st.Mode().Perm() != receipt.FileMode {
+			t.Errorf("%s: %v mode %v, want %04o", f, err, st.Mode().Perm(), receipt.FileMode)
+		}
+	}
+	if p.Storage == nil || p.Storage.DirMode != "0700" || p.Storage.FileMode != "0640" {
+		t.Errorf("storage %+v", p.Storage)
+	}
+	if p.Time.Clock == nil || p.Time.Clock.Method != "adjtimex" {
+		if _, err := os.Stat("/proc/self"); err == nil {
+			t.Errorf("clock state not recorded: %+v", p.Time)
+		}
+	}
+	// The first apply carried nothing out; the second carries the whole chain.
+	media := filepath.Join(z.dir, "media")
+	res, err = z.apply(z.build("2.0.0", "true", 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	ents, _ := os.ReadDir(media)
+	for _, e := range ents {
+		got = append(got, e.Name())
+		if st, _ := e.Info(); st.Mode().Perm() != receipt.FileMode {
+			t.Errorf("%s copied with mode %v", e.Name(), st.Mode().Perm())
+		}
+	}
+	want := []string{"receipt-test-0000000001.dsse.json", "receipt-test-0000000002.dsse.json", "receipt-test-0000000002.files",
+		"receipt-test-0000000003.dsse.json", "receipt-test-0000000003.files"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("media holds %v, want %v", got, want)
+	}
+	if res.ReceiptCopy != filepath.Join(media, "receipt-test-0000000003.dsse.json") {
+		t.Errorf("copy %s", res.ReceiptCopy)
+	}
+}
+
+// TestPrunedReleasesRecorded: releases removed by keep are named in the
+// receipt of the apply that removed them.
+func TestPrunedReleasesRecorded(t *testing.T) {
+	z := newZone(t)
+	for i, v := range []string{"1.0.0", "2.0.0", "3.0.0", "4.0.0"} {
+		res, err := z.apply(z.build(v, "true", uint64(i+1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := z.receipt(res)
+		var pruned []string
+		if p.Release != nil {
+			pruned = p.Release.Pruned
+		}
+		want := []string(nil)
+		if v == "4.0.0" {
+			want = []string{filepath.Join(z.root, "releases", "1.0.0")}
+		}
+		if !slices.Equal(pruned, want) {
+			t.Errorf("%s: pruned %v, want %v", v, pruned, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(z.root, "releases", "1.0.0")); !os.IsNotExist(err) {
+		t.Error("1.0.0 was not pruned")
+	}
+}

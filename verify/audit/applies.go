@@ -1,0 +1,107 @@
+package audit
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"airlock.dev/airlock/receipt"
+)
+
+// tamperChecks are the checks whose failure means a bundle was altered, or
+// is not signed as the zone's policy requires: a refusal for one of them is
+// a tampering attempt, ranked above operational refusals (expiry, target,
+// sequence).
+var tamperChecks = []receipt.CheckName{receipt.CheckEnvelope, receipt.CheckSignature, receipt.CheckPayloadType,
+	receipt.CheckPredicateType, receipt.CheckManifest, receipt.CheckParts, receipt.CheckExtract}
+
+// localFindings are the findings one apply receipt makes by itself: its
+// outcome when it needs attention, overrides, applies that should not
+// have run, a clock that was not synchronised.
+func localFindings(rec *record, p *receipt.Predicate, overrides []string) []localFinding {
+	if rec.event.IsControl() {
+		return nil
+	}
+	var out []localFinding
+	add := func(kind, format string, args ...any) {
+		out = append(out, localFinding{kind: kind, msg: fmt.Sprintf(format, args...)})
+	}
+	what := bundleName(*rec.bundle)
+	switch rec.result {
+	case receipt.Refused:
+		if slices.Contains(tamperChecks, receipt.CheckName(rec.reason)) {
+			add(KindTampering, "refused %s because its %s check failed: the bundle was altered, or is not signed as the policy requires: %s", what, rec.reason, outcomeText(p))
+		} else {
+			add(KindRefused, "refused %s: %s", what, outcomeText(p))
+		}
+	case receipt.Failed:
+		add(KindFailed, "%s failed: %s", what, outcomeText(p))
+	case receipt.RolledBack:
+		add(KindRolledBack, "%s rolled back: %s", what, outcomeText(p))
+	}
+	for _, o := range overrides {
+		add(KindOverride, "operator %s overrode a refusal: %s", operatorName(*rec.operator), o)
+	}
+	if rec.clock == clockUnsynced {
+		c := p.Time.Clock
+		add(KindClockUnsynchronised, "started %s on a clock the kernel reports unsynchronised (estimated error %d µs, maximum %d µs%s)",
+			stamp(rec.started()), c.EstimatedErrorMicros, c.MaxErrorMicros, orNone(", time service ", c.Service))
+	}
+	if !rec.ran() {
+		return out
+	}
+	if !rec.bundle.Verified {
+		add(KindUnverifiedApply, "%s ran bundle %s whose statement the applier did not verify", rec.result, what)
+	}
+	if exp := rec.bundle.Expires; !exp.IsZero() && rec.started().After(exp) {
+		add(KindAppliedAfterExpiry, "%s started %s, after bundle %s expired (%s)", rec.result, stamp(rec.started()), what, stamp(exp))
+	}
+	if rec.bundle.Verified && len(rec.bundle.Approvers()) == 0 {
+		add(KindNoApproval, "bundle %s carries no approve-role signature", what)
+	}
+	return out
+}
+
+// outcomeText is the reason code and message of an apply, with its
+// failed steps (and the end of their masked output) and checks:
+// `step-failed: message [step "migrate" failed, exit 1: …tail]`.
+func outcomeText(p *receipt.Predicate) string {
+	text := string(p.Outcome.Reason)
+	if p.Outcome.Message != "" {
+		text += ": " + clip(p.Outcome.Message)
+	}
+	var details []string
+	for _, s := range p.Steps {
+		if s.Result == receipt.StepFailed || s.Result == receipt.StepTimedOut {
+			d := fmt.Sprintf("step %q %s, exit %d", clip(s.Name), s.Result, s.ExitCode)
+			if t := lastLine(s.Tail); t != "" {
+				d += ": " + t
+			}
+			details = append(details, d)
+		}
+	}
+	n := 0
+	for _, c := range p.Checks {
+		if c.Result == receipt.Fail && n < maxChecks {
+			details = append(details, fmt.Sprintf("check %s failed", c.Name))
+			n++
+		}
+	}
+	if len(details) > 0 {
+		text += " [" + strings.Join(details, "; ") + "]"
+	}
+	return text
+}
+
+// lastLine is the last non-empty line of a step's output tail, clipped.
+func lastLine(tail string) string {
+	lines := strings.Split(strings.TrimRight(tail, "\n"), "\n")
+	return clip(strings.TrimSpace(lines[len(lines)-1]))
+}
+
+func orNone(prefix, s string) string {
+	if s == "" {
+		return ""
+	}
+	return prefix + s
+}

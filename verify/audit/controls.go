@@ -1,0 +1,119 @@
+package audit
+
+import (
+	"maps"
+	"slices"
+	"strconv"
+
+	"airlock.dev/airlock/receipt"
+	"airlock.dev/airlock/zone"
+)
+
+// controls follows each zone's trust policy along its chain. The policy in
+// force is the one the genesis record or the last policy commit recorded;
+// every apply records the policy it ran under, which must be that one. A
+// receipt whose policy differs without a commit before it is an
+// uncommitted change (an error, saying whether it weakens the policy); a
+// commit is listed — as a warning when it weakens the policy. A chain
+// that does not begin with a genesis record is noted. A bundle refused
+// for a failed signature or integrity check and later applied in the same
+// zone is a warning: the policy or the bundle changed in between.
+func (a *auditor) controls() {
+	for _, z := range slices.Sorted(maps.Keys(a.zones)) {
+		order := a.zones[z]
+		if len(order) > 0 && order[0].seq == 1 && order[0].event != receipt.EventGenesis {
+			first := order[0]
+			a.findings = append(a.findings, newFinding(KindNoGenesis, z, first.seq, first.file,
+				"the chain begins with a receipt, not a genesis record: the zone's first policy is not recorded (a zone from before genesis records, or made without zone init)"))
+		}
+		var inForce *receipt.Policy
+		var since *record // the entry that put inForce in force
+		refusedAt := map[string]*record{}
+		for _, r := range order {
+			if r.event.IsControl() {
+				a.controlChange(r, inForce, since)
+				inForce, since = r.policy, r
+				continue
+			}
+			if r.policy != nil {
+				if inForce != nil && !r.policy.Same(inForce) {
+					d := zone.Diff(inForce, r.policy)
+					msg := "this apply ran under a policy (trust.yaml sha256 " + short(r.policy.SHA256) + ") that no commit recorded; the policy in force since seq " +
+						strconv.FormatUint(since.seq, 10) + " differs: " + zone.DescribeChange(d)
+					if d.Weakens {
+						msg = "this apply ran under a WEAKER policy (trust.yaml sha256 " + short(r.policy.SHA256) + ") that no commit recorded; the policy in force since seq " +
+							strconv.FormatUint(since.seq, 10) + " differs: " + zone.DescribeChange(d)
+					}
+					f := newFinding(KindPolicyUncommitted, r.zone, r.seq, r.file, "%s", msg)
+					f.Related = []string{since.file}
+					a.findings = append(a.findings, f)
+				}
+				if inForce == nil || !r.policy.Same(inForce) {
+					inForce, since = r.policy, r
+				}
+			}
+			a.afterRefusal(r, refusedAt)
+		}
+	}
+}
+
+// controlChange reports a genesis record or policy commit r, given the
+// policy in force before it.
+func (a *auditor) controlChange(r *record, inForce *receipt.Policy, since *record) {
+	if !a.opts.inWindow(r.started()) || r.event != receipt.EventPolicy {
+		return
+	}
+	c := r.extra().change
+	who := operatorName(*r.operator)
+	if inForce != nil && c.PreviousSHA256 != inForce.SHA256 {
+		// The commit names a previous policy that is not the one in force:
+		// the policy changed in between, uncommitted.
+		f := newFinding(KindPolicyUncommitted, r.zone, r.seq, r.file,
+			"this commit names trust.yaml sha256 %s as the previous policy, but the chain's policy in force (since seq %d) is sha256 %s",
+			short(c.PreviousSHA256), since.seq, short(inForce.SHA256))
+		f.Related = []string{since.file}
+		a.findings = append(a.findings, f)
+	}
+	changes := zone.DescribeChange(c)
+	if c.Weakens {
+		a.findings = append(a.findings, newFinding(KindPolicyWeakened, r.zone, r.seq, r.file,
+			"%s committed a policy change that WEAKENS the policy: %s%s", who, changes, noteOf(r.operator)))
+		return
+	}
+	a.findings = append(a.findings, newFinding(KindPolicyChange, r.zone, r.seq, r.file,
+		"%s committed a policy change: %s%s", who, changes, noteOf(r.operator)))
+}
+
+// afterRefusal reports an apply of a bundle that the zone refused before
+// because a signature or integrity check failed.
+func (a *auditor) afterRefusal(r *record, refusedAt map[string]*record) {
+	key := r.bundle.StatementSHA256
+	if key == "" {
+		key = "id:" + r.bundle.ID
+	}
+	if key == "id:" {
+		return
+	}
+	switch {
+	case r.result == receipt.Refused && slices.Contains(tamperChecks, receipt.CheckName(r.reason)):
+		if refusedAt[key] == nil {
+			refusedAt[key] = r
+		}
+	case r.ran():
+		if first := refusedAt[key]; first != nil && a.opts.inWindow(r.started()) {
+			f := newFinding(KindAppliedAfterRefusal, r.zone, r.seq, r.file,
+				"bundle %s was refused at seq %d (%s check failed) and ran here: the zone's policy or the bundle's signatures changed in between",
+				bundleName(*r.bundle), first.seq, first.reason)
+			f.Related = []string{first.file}
+			a.findings = append(a.findings, f)
+			delete(refusedAt, key)
+		}
+	}
+}
+
+func noteOf(o *receipt.Operator) string {
+	if o.Note == "" {
+		return ""
+	}
+	return " (note: " + o.Note + ")"
+}

@@ -1,0 +1,419 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"airlock.dev/airlock/receipt"
+)
+
+// The audit used to say PASS when evidence was missing or a control was
+// switched off. Each case here is one such false PASS; each must now fail
+// with a named finding.
+
+// policies of the tests: p1 requires an approval, p2 does not.
+var (
+	releaseKey = receipt.PolicyKey{KeyID: "SHA256:release", Name: "Bea Builder"}
+	approveKey = receipt.PolicyKey{KeyID: "SHA256:approve", Name: "Ann Approver"}
+)
+
+func policyWithApproval() *receipt.Policy {
+	return testPolicy("with approval", "pci-east", []receipt.PolicyKey{releaseKey}, []receipt.PolicyKey{approveKey})
+}
+
+func policyWithoutApproval() *receipt.Policy {
+	return testPolicy("approval removed", "pci-east", []receipt.PolicyKey{releaseKey}, nil)
+}
+
+// under makes an apply receipt record the policy in force.
+func under(p *receipt.Policy) func(*receipt.Predicate) {
+	return func(pr *receipt.Predicate) { pr.Event, pr.Policy = receipt.EventApply, p }
+}
+
+func TestFalsePassesFail(t *testing.T) {
+	east, other := newKey(t), newKey(t)
+	founder := receipt.Operator{User: "alice", UID: "1001"}
+	tests := []struct {
+		name string
+		// build writes the folder under dir and returns the options to audit with.
+		build func(t *testing.T, dir string) Options
+		want  []want
+	}{
+		{
+			name:  "empty folder",
+			build: func(t *testing.T, dir string) Options { return Options{Dir: dir, Keys: pubs(east)} },
+			want: []want{
+				{KindNoReceipts, "", 0, "", []string{"holds no verified receipt"}},
+				{KindUnusedKey, "", 0, "", []string{east.Public().ID(), "signed no receipt"}},
+			},
+		},
+		{
+			name: "a key that signed no receipt",
+			build: func(t *testing.T, dir string) Options {
+				c := newChain(t, dir, "pci-east", east)
+				c.next()
+				return Options{Dir: dir, Keys: pubs(east, other)}
+			},
+			want: []want{{KindUnusedKey, "", 0, "", []string{other.Public().ID()}}},
+		},
+		{
+			name: "a zone the ledger targets is missing",
+			build: func(t *testing.T, dir string) Options {
+				s := &ledgerScene{dir: filepath.Join(dir, "r"), ledger: filepath.Join(dir, "l"), zoneKey: east, builder: newKey(t), approver: newKey(t), bundles: map[string]*testBundle{}}
+				b := bundleAt("b1", "1.0.0", 1, t0, 30*24*time.Hour, "pci-east", "pci-north")
+				s.build(t, "b1", b, true)
+				c := newChain(t, s.dir, "pci-east", east)
+				c.next(func(p *receipt.Predicate) { p.Bundle = b.ref() })
+				return Options{Dir: s.dir, Keys: pubs(east), LedgerDir: s.ledger}
+			},
+			want: []want{{KindMissingZone, "pci-north", 0, "", []string{"1 bundle for zone pci-north (svc 1.0.0)", "no receipt of that zone"}}},
+		},
+		{
+			name: "the newest receipts removed (state)",
+			build: func(t *testing.T, dir string) Options {
+				c := newChain(t, dir, "pci-east", east)
+				for range 5 {
+					c.next()
+				}
+				head := c.prev
+				remove(t, dir, receiptName("pci-east", 5))
+				remove(t, dir, receiptName("pci-east", 4))
+				st := &State{FormatVersion: StateFormatVersion, Heads: []Head{{Zone: "pci-east", Seq: 5, SHA256: head, SeenAt: t0}}}
+				return Options{Dir: dir, Keys: pubs(east), State: st}
+			},
+			want: []want{{KindTruncated, "pci-east", 3, receiptName("pci-east", 3), []string{"the audit state names head seq 5", "ends at seq 3"}}},
+		},
+		{
+			name: "the newest receipt removed (expect)",
+			build: func(t *testing.T, dir string) Options {
+				c := newChain(t, dir, "pci-east", east)
+				c.next()
+				c.next()
+				head := c.prev
+				remove(t, dir, receiptName("pci-east", 2))
+				return Options{Dir: dir, Keys: pubs(east), Expect: []Expectation{{Zone: "pci-east", SHA256: head}}}
+			},
+			want: []want{{KindTruncated, "pci-east", 1, receiptName("pci-east", 1), []string{"--expect names head sha256", "ends at seq 1"}}},
+		},
+		{
+			name: "a zone named by the state is missing",
+			build: func(t *testing.T, dir string) Options {
+				newChain(t, dir, "pci-east", east).next()
+				st := &State{FormatVersion: StateFormatVersion, Heads: []Head{{Zone: "pci-west", Seq: 9, SHA256: strings.Repeat("ab", 32)}}}
+				return Options{Dir: dir, Keys: pubs(east), State: st}
+			},
+			want: []want{{KindMissingZone, "pci-west", 0, "", []string{"the audit state names head seq 9"}}},
+		},
+		{
+			name: "approval removed without a commit",
+			build: func(t *testing.T, dir string) Options {
+				c := newChain(t, dir, "pci-east", east)
+				c.control(policyWithApproval(), nil, founder)
+				c.next(under(policyWithApproval()))
+				c.next(under(policyWithoutApproval()), func(p *receipt.Predicate) { p.Bundle.Signers = p.Bundle.Signers[:1] })
+				return Options{Dir: dir, Keys: pubs(east)}
+			},
+			want: []want{{KindPolicyUncommitted, "pci-east", 3, receiptName("pci-east", 3), []string{"WEAKER policy", "no commit recorded", "role approve (threshold 1, 1 keys) removed"}}},
+		},
+		{
+			name: "a commit that names another previous policy",
+			build: func(t *testing.T, dir string) Options {
+				c := newChain(t, dir, "pci-east", east)
+				c.control(policyWithApproval(), nil, founder)
+				other := testPolicy("edited in between", "pci-east", []receipt.PolicyKey{releaseKey}, []receipt.PolicyKey{approveKey})
+				c.control(policyWithoutApproval(), other, founder)
+				return Options{Dir: dir, Keys: pubs(east)}
+			},
+			want: []want{{KindPolicyUncommitted, "pci-east", 2, receiptName("pci-east", 2), []string{"names trust.yaml sha256", "as the previous policy"}}},
+		},
+		{
+			name: "root without a named, signed operator",
+			build: func(t *testing.T, dir string) Options {
+				c := newChain(t, dir, "pci-east", east)
+				c.next(func(p *receipt.Predicate) { p.Operator = receipt.Operator{User: "root", UID: "0", Name: "Jane Doe"} })
+				return Options{Dir: dir, Keys: pubs(east)}
+			},
+			want: []want{{KindUnattributed, "pci-east", 1, receiptName("pci-east", 1), []string{"by the root account without a named operator's co-signature", `--operator "Jane Doe" is not a signature`}}},
+		},
+		{
+			name: "a shared account",
+			build: func(t *testing.T, dir string) Options {
+				c := newChain(t, dir, "pci-east", east)
+				c.next(func(p *receipt.Predicate) {
+					p.Operator = receipt.Operator{User: "deploy", UID: "900", Name: "Jane Doe"}
+				})
+				c.next(func(p *receipt.Predicate) {
+					p.Operator = receipt.Operator{User: "deploy", UID: "900", Name: "John Roe"}
+					p.Outcome = receipt.Outcome{Result: receipt.AlreadyApplied, Reason: receipt.ReasonAlreadyApplied}
+				})
+				return Options{Dir: dir, Keys: pubs(east)}
+			},
+			want: []want{
+				{KindUnattributed, "pci-east", 1, receiptName("pci-east", 1), []string{"account deploy, which the folder shows used by several people"}},
+				{KindUnattributedAttempt, "pci-east", 2, receiptName("pci-east", 2), []string{"account deploy"}},
+			},
+		},
+		{
+			name: "a tampered bundle refused",
+			build: func(t *testing.T, dir string) Options {
+				c := newChain(t, dir, "pci-east", east)
+				c.next(func(p *receipt.Predicate) {
+					p.Outcome = receipt.Outcome{Result: receipt.Refused, Reason: receipt.Reason(receipt.CheckParts), Message: "payload.age.002: sha256 differs"}
+					p.Checks = []receipt.Check{{Name: receipt.CheckParts, Result: receipt.Fail, Detail: "payload.age.002: sha256 differs"}}
+					p.Steps = nil
+				})
+				return Options{Dir: dir, Keys: pubs(east)}
+			},
+			want: []want{{KindTampering, "pci-east", 1, receiptName("pci-east", 1), []string{"parts check failed", "check parts failed"}}},
+		},
+		{
+			name: "an edited file list",
+			build: func(t *testing.T, dir string) Options {
+				c := newChain(t, dir, "pci-east", east)
+				files := []receipt.File{{Path: "/srv/app/bin/server", SHA256: strings.Repeat("1", 64)}}
+				c.next(func(p *receipt.Predicate) {
+					p.Files, p.FilesTotal, p.FilesList, p.FilesSHA256 = files, 1, filesListName("pci-east", 1), sha256Hex(receipt.FilesList(files))
+				})
+				writeFile(t, filepath.Join(dir, "pci-east", filesListName("pci-east", 1)), []byte(strings.Repeat("2", 64)+"  /srv/app/bin/server\n"))
+				c.next(func(p *receipt.Predicate) {
+					p.FilesTotal, p.FilesList, p.FilesSHA256 = 1, filesListName("pci-east", 2), sha256Hex(receipt.FilesList(files))
+				})
+				return Options{Dir: dir, Keys: pubs(east)}
+			},
+			want: []want{
+				{KindAttachmentMismatch, "pci-east", 1, receiptName("pci-east", 1), []string{"deployed file list", "changed after the apply"}},
+				{KindAttachmentMissing, "pci-east", 2, receiptName("pci-east", 2), []string{"not beside it"}},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := tt.build(t, t.TempDir())
+			r := runAudit(t, opts)
+			checkFindings(t, r, tt.want)
+			if r.OK() || r.Err(FailOnError) == nil {
+				t.Error("the audit passed")
+			}
+		})
+	}
+}
+
+// TestCommittedWeakeningIsListed: a weakening that was committed passes at
+// the default level but is listed, and fails with --fail-on warning; the
+// bundle the zone refused for lack of approval, applied after, is named.
+func TestCommittedWeakeningIsListed(t *testing.T) {
+	east := newKey(t)
+	dir := t.TempDir()
+	c := newChain(t, dir, "pci-east", east)
+	founder := receipt.Operator{User: "alice", UID: "1001", Name: "Alice Roe", Note: "CHG-1"}
+	c.control(policyWithApproval(), nil, founder)
+	unapproved := func(p *receipt.Predicate) { p.Bundle.Signers = p.Bundle.Signers[:1] }
+	c.next(under(policyWithApproval()), unapproved, func(p *receipt.Predicate) {
+		p.Outcome = receipt.Outcome{Result: receipt.Refused, Reason: receipt.Reason(receipt.CheckSignature), Message: "role approve has 0 of 1 required signatures"}
+		p.Steps = nil
+	})
+	c.control(policyWithoutApproval(), policyWithApproval(), receipt.Operator{User: "alice", UID: "1001", Note: "CHG-2 approval dropped"})
+	c.next(under(policyWithoutApproval()), unapproved)
+	r := runAudit(t, Options{Dir: dir, Keys: pubs(east)})
+	checkFindings(t, r, []want{
+		// the refusal itself was a tampering attempt (a failed signature check)
+		{KindTampering, "pci-east", 2, receiptName("pci-east", 2), []string{"signature check failed"}},
+		{KindPolicyWeakened, "pci-east", 3, receiptName("pci-east", 3), []string{"WEAKENS the policy", "role approve", "CHG-2 approval dropped"}},
+		{KindAppliedAfterRefusal, "pci-east", 4, receiptName("pci-east", 4), []string{"was refused at seq 2 (signature check failed)"}},
+		{KindNoApproval, "pci-east", 4, receiptName("pci-east", 4), nil},
+	})
+	// Without the refusal the weakening alone passes by default…
+	dir2 := t.TempDir()
+	c2 := newChain(t, dir2, "pci-east", east)
+	c2.control(policyWithApproval(), nil, founder)
+	c2.control(policyWithoutApproval(), policyWithApproval(), founder)
+	c2.next(under(policyWithoutApproval()))
+	r2 := runAudit(t, Options{Dir: dir2, Keys: pubs(east)})
+	if r2.Err(FailOnError) != nil || len(findingsOf(r2, KindPolicyWeakened)) != 1 {
+		t.Fatalf("committed weakening: err %v\n%s", r2.Err(FailOnError), dumpFindings(r2))
+	}
+	// …and fails a pipeline that gates on warnings.
+	if err := r2.Err(FailOnWarning); err == nil || !strings.Contains(err.Error(), "1 committed policy weakening") {
+		t.Errorf("--fail-on warning: %v", err)
+	}
+}
+
+// TestAttribution: root is attributed through a listed operator's
+// co-signature or the kernel's login uid, never through a free-text name.
+func TestAttribution(t *testing.T) {
+	east, alice, mallory := newKey(t), newKey(t), newKey(t)
+	pol := testPolicy("ops", "pci-east", []receipt.PolicyKey{releaseKey}, nil, receipt.PolicyKey{KeyID: alice.Public().ID(), Name: "Alice Roe"})
+	dir := t.TempDir()
+	c := newChain(t, dir, "pci-east", east)
+	c.control(pol, nil, receipt.Operator{User: "alice", UID: "1001"})
+	root := receipt.Operator{User: "root", UID: "0"}
+	c.cosigner = alice
+	c.next(under(pol), func(p *receipt.Predicate) {
+		p.Operator = root
+		p.Operator.Key = receipt.NewOperatorKey(alice.Public(), "Alice Roe")
+	})
+	c.next(under(pol), func(p *receipt.Predicate) {
+		p.Operator = root
+		p.Operator.LoginUID, p.Operator.LoginUser = "1001", "alice"
+	})
+	c.cosigner = mallory
+	c.next(under(pol), func(p *receipt.Predicate) {
+		p.Operator = root
+		p.Operator.Key = receipt.NewOperatorKey(mallory.Public(), "Alice Roe")
+	})
+	c.next(under(pol), func(p *receipt.Predicate) { p.Operator = receipt.Operator{User: "carol", UID: "1003"} })
+	r := runAudit(t, Options{Dir: dir, Keys: pubs(east)})
+	checkFindings(t, r, []want{
+		{KindUnattributed, "pci-east", 4, receiptName("pci-east", 4), []string{"the policy in force lists no operator with that key"}},
+	})
+	es := entriesOf(t, r, "pci-east")
+	for i, want := range []string{"", "Alice Roe (co-signed", "alice (login uid 1001, as root)", "", "carol (personal account"} {
+		if want != "" && (!es[i].Attributed || !strings.HasPrefix(es[i].Person, want)) {
+			t.Errorf("seq %d: attributed %v to %q, want %q", i+1, es[i].Attributed, es[i].Person, want)
+		}
+	}
+	for _, row := range r.Evidence {
+		if row.Req == "10.2.2 user identification" && (row.Status != StatusAttention || !strings.HasPrefix(row.Evidence, "3 of 4")) {
+			t.Errorf("10.2.2 user identification: %+v", row)
+		}
+	}
+}
+
+// TestReencodedReceiptPasses: an innocent tool re-encoding a receipt (same
+// signature, other whitespace and field order) leaves the chain intact;
+// a re-encoded copy beside the original counts once.
+func TestReencodedReceiptPasses(t *testing.T) {
+	east := newKey(t)
+	dir := t.TempDir()
+	c := newChain(t, dir, "pci-east", east)
+	var files []string
+	for range 4 {
+		f, _ := c.next()
+		files = append(files, f)
+	}
+	path := filepath.Join(dir, filepath.FromSlash(files[1]))
+	original := readFile(t, path)
+	again := reencode(t, original)
+	if bytes.Equal(again, original) {
+		t.Fatal("re-encoding changed nothing")
+	}
+	writeFile(t, path, again)
+	r := runAudit(t, Options{Dir: dir, Keys: pubs(east)})
+	checkFindings(t, r, nil)
+	if !r.Zones[0].ChainOK || r.Summary.Receipts != 4 {
+		t.Fatalf("re-encoded receipt broke the chain:\n%s", dumpFindings(r))
+	}
+	// The original bytes beside the re-encoded copy: the same receipt.
+	writeFile(t, filepath.Join(dir, "copy", "original.json"), original)
+	r = runAudit(t, Options{Dir: dir, Keys: pubs(east)})
+	checkFindings(t, r, []want{{KindDuplicate, "pci-east", 2, "pci-east/receipt-pci-east-0000000002.dsse.json", []string{"encoded differently"}}})
+	// Any change of content still breaks it.
+	writeFile(t, path, editPayload(t, original, `"seq":2`, `"seq":2,"resumed":true`))
+	r = runAudit(t, Options{Dir: dir, Keys: pubs(east)})
+	if len(findingsOf(r, KindTampered)) != 1 {
+		t.Errorf("an edited receipt was not caught:\n%s", dumpFindings(r))
+	}
+}
+
+// reencode writes an envelope compactly with its fields in another order.
+func reencode(t *testing.T, data []byte) []byte {
+	t.Helper()
+	var env struct {
+		PayloadType string            `json:"payloadType"`
+		Payload     string            `json:"payload"`
+		Signatures  []json.RawMessage `json:"signatures"`
+	}
+	if err := json.Unmarshal(data, &env); err != nil {
+		t.Fatal(err)
+	}
+	out, err := json.Marshal(struct {
+		Signatures  []json.RawMessage `json:"signatures"`
+		Payload     string            `json:"payload"`
+		PayloadType string            `json:"payloadType"`
+	}{env.Signatures, env.Payload, env.PayloadType})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestStateFile: the state round-trips, refuses bad files, and moves each
+// head forward only over an intact chain.
+func TestStateFile(t *testing.T) {
+	east := newKey(t)
+	dir := t.TempDir()
+	c := newChain(t, dir, "pci-east", east)
+	c.next()
+	c.next()
+	r := runAudit(t, Options{Dir: dir, Keys: pubs(east)})
+	var b bytes.Buffer
+	if err := r.NextState.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	st, err := ReadState(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Heads) != 1 || st.Heads[0].Seq != 2 || st.Heads[0].SHA256 != c.prev || !st.Heads[0].SeenAt.Equal(testNow) {
+		t.Fatalf("state %+v", st)
+	}
+	// A later audit with a gap keeps the old head.
+	c.next()
+	c.next()
+	remove(t, dir, receiptName("pci-east", 3))
+	r = runAudit(t, Options{Dir: dir, Keys: pubs(east), State: st})
+	if next := r.NextState.Heads[0]; next.Seq != 2 {
+		t.Errorf("head moved to seq %d over a broken chain", next.Seq)
+	}
+	for name, doc := range map[string]string{
+		"version":   `{"formatVersion":9,"heads":[]}`,
+		"unknown":   `{"formatVersion":1,"heads":[],"extra":1}`,
+		"bad zone":  `{"formatVersion":1,"heads":[{"zone":"A B","seq":1,"sha256":"` + strings.Repeat("ab", 32) + `"}]}`,
+		"bad sum":   `{"formatVersion":1,"heads":[{"zone":"z","seq":1,"sha256":"abc"}]}`,
+		"twice":     `{"formatVersion":1,"heads":[{"zone":"z","seq":1,"sha256":"` + strings.Repeat("ab", 32) + `"},{"zone":"z","seq":2,"sha256":"` + strings.Repeat("cd", 32) + `"}]}`,
+		"duplicate": `{"formatVersion":1,"formatVersion":1,"heads":[]}`,
+	} {
+		if _, err := ReadState(strings.NewReader(doc)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	for _, bad := range []string{"pci-east", "pci-east=abc", "Bad Zone=" + strings.Repeat("ab", 32), "z/=" + strings.Repeat("ab", 32)} {
+		if _, err := ParseExpectation(bad); err == nil {
+			t.Errorf("ParseExpectation(%q) accepted", bad)
+		}
+	}
+	if e, err := ParseExpectation("pci-east/APP-01=" + strings.Repeat("AB", 32)); err != nil || e.Host != "app-01" || e.SHA256 != strings.Repeat("ab", 32) {
+		t.Errorf("ParseExpectation: %+v %v", e, err)
+	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// TestReportReadsWhatWasVerified: a receipt changed between its
+// verification and the report stops the report instead of showing
+// unverified content.
+func TestReportReadsWhatWasVerified(t *testing.T) {
+	east := newKey(t)
+	dir := t.TempDir()
+	c := newChain(t, dir, "pci-east", east)
+	file, data := c.next()
+	r := runAudit(t, Options{Dir: dir, Keys: pubs(east)})
+	writeFile(t, filepath.Join(dir, filepath.FromSlash(file)), editPayload(t, data, `"seq":1`, `"seq":1,"resumed":true`))
+	var b bytes.Buffer
+	if err := r.WriteJSON(&b); !errors.Is(err, ErrChanged) {
+		t.Fatalf("WriteJSON after the receipt changed: %v", err)
+	}
+}

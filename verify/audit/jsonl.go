@@ -1,0 +1,148 @@
+package audit
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"airlock.dev/airlock/receipt"
+)
+
+// EventFormatVersion is the version of the JSON lines written by
+// [Report.WriteJSONL] (doc/schemas/audit-event.schema.json).
+const EventFormatVersion = 1
+
+// Event is one line of the JSONL output, for a SIEM: the audit itself
+// (type "audit", first), one line per receipt in the window (type
+// "receipt", in zone and chain order) and one per finding (type "finding",
+// in report order). Every line has a type, a time, a severity and a kind.
+type Event struct {
+	FormatVersion int    `json:"formatVersion"`
+	Type          string `json:"type"` // audit | receipt | finding
+	// Time is when the event happened: the receipt's start, the start of
+	// the receipt a finding is about, or the audit's time.
+	Time time.Time `json:"time"`
+	// Severity is a finding's severity; for a receipt, the highest severity
+	// of the findings about it, or "none"; for the audit, "error" when it
+	// failed, else "none".
+	Severity string `json:"severity"`
+	// Kind is a finding's kind; for a receipt, its event (apply, genesis,
+	// policy); for the audit, "audit".
+	Kind    string `json:"kind"`
+	Zone    string `json:"zone,omitempty"`
+	Host    string `json:"host,omitempty"`
+	Seq     uint64 `json:"seq,omitempty"`
+	File    string `json:"file,omitempty"`
+	Message string `json:"message,omitempty"`
+
+	// Receipts.
+	Outcome        receipt.OutcomeResult `json:"outcome,omitempty"`
+	Reason         receipt.Reason        `json:"reason,omitempty"`
+	Bundle         string                `json:"bundle,omitempty"`
+	BundleVersion  string                `json:"bundleVersion,omitempty"`
+	Channel        string                `json:"channel,omitempty"`
+	BundleSequence uint64                `json:"bundleSequence,omitempty"`
+	Account        string                `json:"account,omitempty"` // OS account and uid
+	Person         string                `json:"person,omitempty"`
+	Attributed     *bool                 `json:"attributed,omitempty"`
+	Clock          string                `json:"clock,omitempty"` // synchronised | unsynchronised | unknown
+	SHA256         string                `json:"sha256,omitempty"`
+
+	// The audit.
+	Verdict  string   `json:"verdict,omitempty"`
+	Receipts int      `json:"receipts,omitempty"`
+	Errors   int      `json:"errors,omitempty"`
+	Warnings int      `json:"warnings,omitempty"`
+	Airlock  string   `json:"airlock,omitempty"`
+	Options  []string `json:"options,omitempty"`
+}
+
+// WriteJSONL writes the report as JSON lines (one object per line): the
+// audit, then every receipt in the window, then every finding. It keeps
+// nothing but the line being written.
+func (r *Report) WriteJSONL(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	sev := "none"
+	if !r.OK() {
+		sev = SeverityError
+	}
+	err := enc.Encode(Event{FormatVersion: EventFormatVersion, Type: "audit", Time: r.GeneratedAt, Severity: sev, Kind: "audit",
+		Message: r.Verdict(), Verdict: verdictWord(r), Receipts: r.Summary.Receipts, Errors: r.Summary.Errors, Warnings: r.Summary.Warnings,
+		Airlock: r.Airlock, Options: r.Options})
+	type when struct {
+		t    time.Time
+		host string
+	}
+	times := map[string]when{} // the receipts findings name
+	for _, f := range r.Findings {
+		if f.File != "" {
+			times[f.File] = when{}
+		}
+	}
+	for _, z := range r.Zones {
+		for _, rec := range z.order {
+			if _, ok := times[rec.file]; ok {
+				times[rec.file] = when{rec.started(), rec.host}
+			}
+			if err != nil || !r.inWindow(rec) {
+				continue
+			}
+			attributed := rec.attributed
+			e := Event{FormatVersion: EventFormatVersion, Type: "receipt", Time: rec.started(), Severity: orWord(r.flagged[rec.file], "none"),
+				Kind: string(rec.event), Zone: rec.zone, Host: rec.host, Seq: rec.seq, File: rec.file,
+				Outcome: rec.result, Reason: rec.reason, Account: fmt.Sprintf("%s (uid %s)", rec.operator.User, rec.operator.UID),
+				Person: personCell(rec), Attributed: &attributed, Clock: clockWord(rec.clock), SHA256: rec.link.String()}
+			if rec.isApply() {
+				b := rec.bundle
+				e.Bundle, e.BundleVersion, e.Channel, e.BundleSequence = b.Name, b.Version, b.Channel, b.Sequence
+			}
+			err = enc.Encode(e)
+		}
+	}
+	for _, f := range r.Findings {
+		if err != nil {
+			break
+		}
+		w := times[f.File]
+		if w.t.IsZero() || f.Kind == KindNeverApplied {
+			w = when{t: r.GeneratedAt}
+		}
+		err = enc.Encode(Event{FormatVersion: EventFormatVersion, Type: "finding", Time: w.t, Severity: f.Severity, Kind: f.Kind,
+			Zone: f.Zone, Host: w.host, Seq: f.Seq, File: f.File, Message: f.Message})
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		return fmt.Errorf("write jsonl report: %w", err)
+	}
+	return nil
+}
+
+func verdictWord(r *Report) string {
+	if r.OK() {
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+func orWord(s, word string) string {
+	if s == "" {
+		return word
+	}
+	return s
+}
+
+func clockWord(c uint8) string {
+	switch c {
+	case clockSynced:
+		return "synchronised"
+	case clockUnsynced:
+		return "unsynchronised"
+	}
+	return "unknown"
+}
