@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/apply"
+	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/zone"
 )
 
@@ -92,16 +93,17 @@ func runApply(c *cobra.Command, o applyOptions) error {
 
 func printApplyResult(c *cobra.Command, res *apply.Result) {
 	w := c.OutOrStdout()
-	fmt.Fprintf(w, "outcome  %s (%s)", res.Outcome, res.Reason)
+	q := printable.String // the message and paths quote the bundle
+	fmt.Fprintf(w, "outcome  %s (%s)", res.Outcome, q(string(res.Reason)))
 	if res.Message != "" {
-		fmt.Fprintf(w, ": %s", res.Message)
+		fmt.Fprintf(w, ": %s", q(res.Message))
 	}
 	fmt.Fprintln(w)
 	if res.Release != "" && res.Outcome == "applied" {
-		fmt.Fprintf(w, "release  %s\n", res.Release)
+		fmt.Fprintf(w, "release  %s\n", q(res.Release))
 	}
-	fmt.Fprintf(w, "receipt  %s\n", res.Receipt)
+	fmt.Fprintf(w, "receipt  %s\n", q(res.Receipt))
 	if res.ReceiptCopy != "" {
-		fmt.Fprintf(w, "copy     %s\n", res.ReceiptCopy)
+		fmt.Fprintf(w, "copy     %s\n", q(res.ReceiptCopy))
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"airlock.dev/airlock/apply"
+	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
 	"airlock.dev/airlock/verify/audit"
@@ -62,7 +63,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(stderr, "airlock: "+err.Error())
+	// An error may quote a bundle, a manifest or a receipt.
+	fmt.Fprintln(stderr, "airlock: "+printable.Text(err.Error()))
 	return exitCode(err)
 }
 

@@ -13,6 +13,7 @@ import (
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
 )
@@ -84,8 +85,9 @@ func runReceiptVerify(c *cobra.Command, o receiptVerifyOptions) error {
 		return enc.Encode(r.Statement)
 	}
 	p := r.Predicate()
-	fmt.Fprintf(c.OutOrStdout(), "verified receipt %d of zone %s, signed by %s\n", p.Seq, p.Zone, r.Signer.ID())
-	fmt.Fprintf(c.OutOrStdout(), "outcome  %s (%s) for %s %s, sequence %d\n", p.Outcome.Result, p.Outcome.Reason, p.Bundle.Name, p.Bundle.Version, p.Bundle.Sequence)
+	q := printable.String
+	fmt.Fprintf(c.OutOrStdout(), "verified receipt %d of zone %s, signed by %s\n", p.Seq, q(p.Zone), r.Signer.ID())
+	fmt.Fprintf(c.OutOrStdout(), "outcome  %s (%s) for %s %s, sequence %d\n", q(string(p.Outcome.Result)), q(string(p.Outcome.Reason)), q(p.Bundle.Name), q(p.Bundle.Version), p.Bundle.Sequence)
 	fmt.Fprintf(c.OutOrStdout(), "sha256   %s (the next receipt's prevSha256)\n", r.SHA256)
 	if b != nil {
 		fmt.Fprintf(c.OutOrStdout(), "bundle   matches %s\n", o.bundle)
@@ -114,61 +116,64 @@ func newReceiptShowCommand() *cobra.Command {
 }
 
 func showReceipt(w io.Writer, r *receipt.Receipt) {
+	// Every value is what the receipt says: control characters in it are
+	// made visible (printable.String), never sent to the terminal.
 	p := r.Predicate()
+	q := printable.String
 	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 	fmt.Fprintf(w, "NOT VERIFIED: run 'airlock receipt verify' to check the signature.\n\n")
-	fmt.Fprintf(w, "receipt   %d of zone %s (id %s)\n", p.Seq, p.Zone, p.ReceiptID)
-	fmt.Fprintf(w, "previous  %s\n", orDash(p.PrevSHA256))
-	fmt.Fprintf(w, "outcome   %s (%s) %s\n", strings.ToUpper(string(p.Outcome.Result)), p.Outcome.Reason, p.Outcome.Message)
+	fmt.Fprintf(w, "receipt   %d of zone %s (id %s)\n", p.Seq, q(p.Zone), q(p.ReceiptID))
+	fmt.Fprintf(w, "previous  %s\n", q(orDash(p.PrevSHA256)))
+	fmt.Fprintf(w, "outcome   %s (%s) %s\n", q(strings.ToUpper(string(p.Outcome.Result))), q(string(p.Outcome.Reason)), q(p.Outcome.Message))
 	b := p.Bundle
 	verified := "verified"
 	if !b.Verified {
 		verified = "NOT verified: fields are what the bundle claimed"
 	}
-	fmt.Fprintf(w, "bundle    %s %s, channel %s, sequence %d, id %s (%s)\n", b.Name, b.Version, b.Channel, b.Sequence, b.ID, verified)
+	fmt.Fprintf(w, "bundle    %s %s, channel %s, sequence %d, id %s (%s)\n", q(b.Name), q(b.Version), q(b.Channel), b.Sequence, q(b.ID), verified)
 	if b.ChangeTicket != "" {
-		fmt.Fprintf(w, "change    %s: %s\n", b.ChangeTicket, b.ChangeReason)
+		fmt.Fprintf(w, "change    %s: %s\n", q(b.ChangeTicket), q(b.ChangeReason))
 	}
 	for _, s := range b.Signers {
-		fmt.Fprintf(w, "signer    %s %s\n", s.Role, s.KeyID)
+		fmt.Fprintf(w, "signer    %s %s\n", q(s.Role), q(s.KeyID))
 	}
 	op := p.Operator
-	fmt.Fprintf(w, "operator  %s (uid %s)", op.User, op.UID)
+	fmt.Fprintf(w, "operator  %s (uid %s)", q(op.User), q(op.UID))
 	if op.Name != "" {
-		fmt.Fprintf(w, ", %s", op.Name)
+		fmt.Fprintf(w, ", %s", q(op.Name))
 	}
 	if op.Note != "" {
-		fmt.Fprintf(w, ", note: %s", op.Note)
+		fmt.Fprintf(w, ", note: %s", q(op.Note))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "host      %s (%s/%s), airlock %s\n", p.Host.Name, p.Host.OS, p.Host.Arch, p.Applier.Version)
-	fmt.Fprintf(w, "time      %s to %s (%s)\n", ts(p.Time.Started), ts(p.Time.Finished), p.Time.Source)
+	fmt.Fprintf(w, "host      %s (%s/%s), airlock %s\n", q(p.Host.Name), q(p.Host.OS), q(p.Host.Arch), q(p.Applier.Version))
+	fmt.Fprintf(w, "time      %s to %s (%s)\n", ts(p.Time.Started), ts(p.Time.Finished), q(p.Time.Source))
 	for _, o := range p.Override {
-		fmt.Fprintf(w, "override  %s: %s\n", o.Name, o.Detail)
+		fmt.Fprintf(w, "override  %s: %s\n", q(o.Name), q(o.Detail))
 	}
 	fmt.Fprintf(w, "\nchecks\n")
 	for _, ch := range p.Checks {
-		fmt.Fprintf(w, "  %-4s %-15s %s\n", ch.Result, ch.Name, ch.Detail)
+		fmt.Fprintf(w, "  %-4s %-15s %s\n", q(string(ch.Result)), q(string(ch.Name)), q(ch.Detail))
 	}
 	fmt.Fprintf(w, "\nsteps\n")
 	for _, s := range p.Steps {
-		fmt.Fprintf(w, "  %-10s %-20s %-8s attempts %d, exit %d", s.Result, s.Name, s.When, s.Attempts, s.ExitCode)
+		fmt.Fprintf(w, "  %-10s %-20s %-8s attempts %d, exit %d", q(string(s.Result)), q(s.Name), q(s.When), s.Attempts, s.ExitCode)
 		if s.Error != "" {
-			fmt.Fprintf(w, ": %s", s.Error)
+			fmt.Fprintf(w, ": %s", q(s.Error))
 		}
 		fmt.Fprintln(w)
 	}
 	if p.Release != nil {
-		fmt.Fprintf(w, "\nrelease   current %s (previous %s)\n", orDash(p.Release.Current), orDash(p.Release.Previous))
+		fmt.Fprintf(w, "\nrelease   current %s (previous %s)\n", q(orDash(p.Release.Current)), q(orDash(p.Release.Previous)))
 	}
 	if p.FilesTotal > 0 {
-		fmt.Fprintf(w, "files     %d deployed, listed in %s (sha256 %s)\n", p.FilesTotal, p.FilesList, p.FilesSHA256)
+		fmt.Fprintf(w, "files     %d deployed, listed in %s (sha256 %s)\n", p.FilesTotal, q(p.FilesList), q(p.FilesSHA256))
 	}
 	if len(p.Variables) > 0 {
-		fmt.Fprintf(w, "variables %s (names only)\n", strings.Join(p.Variables, ", "))
+		fmt.Fprintf(w, "variables %s (names only)\n", strings.Join(printable.Strings(p.Variables), ", "))
 	}
 	if p.Logs != nil {
-		fmt.Fprintf(w, "logs      %s (age-encrypted to the auditors)\n", p.Logs.Name)
+		fmt.Fprintf(w, "logs      %s (age-encrypted to the auditors)\n", q(p.Logs.Name))
 	}
 }
 

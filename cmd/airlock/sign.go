@@ -7,6 +7,7 @@ import (
 
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/verify"
 	"airlock.dev/airlock/zone"
 )
@@ -57,8 +58,9 @@ func runSign(c *cobra.Command, o signOptions) error {
 		return err
 	}
 	p := st.Predicate
+	q := printable.String // what the statement claims
 	fmt.Fprintf(c.OutOrStdout(), "signed %s %s (sequence %d, id %s) as %s with key %s\n",
-		p.Name, p.Version, p.Sequence, p.BundleID, o.role, signer.Public().ID())
+		q(p.Name), q(p.Version), p.Sequence, q(p.BundleID), o.role, signer.Public().ID())
 	return nil
 }
 

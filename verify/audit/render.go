@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"airlock.dev/airlock/internal/printable"
 )
 
 // WriteJSON writes the report as indented JSON with a trailing newline.
@@ -90,9 +92,9 @@ func (r *Report) tableApplies(w io.Writer) {
 	fmt.Fprintln(tw, cols)
 	for _, z := range r.Zones {
 		for _, a := range z.Applies {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s", z.Name, a.Seq, stamp(a.Started),
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s", cell(z.Name), a.Seq, stamp(a.Started),
 				cell(bundleVersion(a.Bundle.Name, a.Bundle.Version)), channelSeq(a.Bundle.Channel, a.Bundle.Sequence),
-				a.Result, cell(string(a.Reason)), cell(operatorName(a.Operator)), keyList(a.Bundle.Approvers()))
+				cell(string(a.Result)), cell(string(a.Reason)), cell(operatorName(a.Operator)), keyList(a.Bundle.Approvers()))
 			if r.Ledger != nil {
 				fmt.Fprintf(tw, "\t%s", a.Ledger)
 			}
@@ -144,7 +146,7 @@ func (r *Report) tableFindings(w io.Writer) {
 		if f.Seq != 0 {
 			seq = fmt.Sprint(f.Seq)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity, f.Kind, dash(f.Zone), seq, dash(cell(f.File)), cell(f.Message))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity, f.Kind, dash(cell(f.Zone)), seq, dash(cell(f.File)), cell(f.Message))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
@@ -165,7 +167,7 @@ func (r *Report) tableZones(w io.Writer) {
 			chain = "BROKEN"
 		}
 		o := z.Outcomes
-		fmt.Fprintf(tw, "%s\t%d\t%d–%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", z.Name, z.Receipts, z.FirstSeq, z.LastSeq,
+		fmt.Fprintf(tw, "%s\t%d\t%d–%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", cell(z.Name), z.Receipts, z.FirstSeq, z.LastSeq,
 			stamp(z.FirstStarted), stamp(z.LastStarted), o.Applied, o.AlreadyApplied, o.Refused, o.Failed, o.RolledBack, chain)
 	}
 	tw.Flush()
@@ -194,12 +196,7 @@ func (e *errWriter) Write(p []byte) (int, error) {
 // cell makes text safe for one table cell: no tabs, newlines or control
 // characters (a signed receipt can still carry odd text).
 func cell(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return ' '
-		}
-		return r
-	}, s)
+	return printable.String(s) // control characters would break the columns or the screen
 }
 
 func dash(s string) string {
