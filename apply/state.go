@@ -95,9 +95,13 @@ func (s *state) acquire(wait time.Duration, bundlePath string) error {
 }
 
 func readLockInfo(path string) string {
-	b, err := os.ReadFile(path)
 	var li lockInfo
-	if err != nil || json.Unmarshal(b, &li) != nil {
+	f, err := os.Open(path)
+	if err != nil {
+		return "holder unknown"
+	}
+	defer f.Close()
+	if _, err := jsonx.Read(f, 4<<10, &li); err != nil {
 		return "holder unknown"
 	}
 	return fmt.Sprintf("pid %d, since %s, applying %s", li.PID, li.Started.Format(time.RFC3339), li.Bundle)
