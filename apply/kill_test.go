@@ -34,14 +34,31 @@ func childApply() int {
 		return 1
 	}
 	now, _ := time.Parse(time.RFC3339, os.Getenv("AIRLOCK_CHILD_NOW"))
-	_, err = Apply(context.Background(), Options{Bundle: os.Getenv("AIRLOCK_CHILD_BUNDLE"), Trust: t,
+	o := Options{Bundle: os.Getenv("AIRLOCK_CHILD_BUNDLE"), Trust: t,
 		Now: func() time.Time { return now }, Stdout: os.Stdout, Stderr: os.Stderr,
-		afterJournal: killAt(os.Getenv("AIRLOCK_CHILD_KILL_AT"))})
-	if err != nil && !errors.Is(err, ErrStepFailed) {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		ReceiptOut: os.Getenv("AIRLOCK_CHILD_MEDIA"), Note: os.Getenv("AIRLOCK_CHILD_NOTE"),
+		afterJournal: killAt(os.Getenv("AIRLOCK_CHILD_KILL_AT"))}
+	if os.Getenv("AIRLOCK_CHILD_RESUME") == "1" {
+		_, err = Resume(context.Background(), o)
+	} else {
+		_, err = Apply(context.Background(), o)
 	}
-	return 0
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, ErrStepFailed):
+		return 4
+	case errors.Is(err, ErrStateUnusable):
+		fmt.Fprintln(os.Stderr, err)
+		return 10
+	}
+	var refused *RefusedError
+	if errors.As(err, &refused) {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	fmt.Fprintln(os.Stderr, err)
+	return 1
 }
 
 // killAt returns a journal hook that kills this process with SIGKILL the
@@ -56,6 +73,9 @@ func killAt(at string) func(string) {
 		}
 	}
 	hits := map[string]int{}
+	if at == "" {
+		return nil
+	}
 	return func(state string) {
 		hits[state]++
 		if state == want && hits[state] == n {
@@ -102,16 +122,13 @@ func killAndRecover(t *testing.T, at string, failing bool) {
 		migrate = "exit 7"
 	}
 	b2 := z.build("2.0.0", migrate, 2)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "AIRLOCK_APPLY_CHILD=1", "AIRLOCK_CHILD_KILL_AT="+at,
-		"AIRLOCK_CHILD_TRUST="+z.trust.File, "AIRLOCK_CHILD_BUNDLE="+b2, "AIRLOCK_CHILD_NOW="+z.now.Format(time.RFC3339))
-	out, err := cmd.CombinedOutput()
+	out, err := z.child(b2, "AIRLOCK_CHILD_KILL_AT="+at, "AIRLOCK_CHILD_MEDIA="+z.media()).CombinedOutput()
 	killed := false
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		ws, ok := ee.Sys().(syscall.WaitStatus)
 		killed = ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
-		if !killed {
+		if !killed && !(failing && ee.ExitCode() == 4) {
 			t.Fatalf("child failed: %v\n%s", err, out)
 		}
 	} else if err != nil {
@@ -120,7 +137,8 @@ func killAndRecover(t *testing.T, at string, failing bool) {
 	if killed != reached(at, failing) {
 		t.Fatalf("killed=%v at %s, want %v\n%s", killed, at, !killed, out)
 	}
-	res, err := Resume(context.Background(), z.opts(""))
+	// The resume is not told where the media is: the journal remembers.
+	res, err := z.resume()
 	if err != nil {
 		t.Fatalf("resume: %v\n%s", err, z.out.String())
 	}
@@ -129,6 +147,9 @@ func killAndRecover(t *testing.T, at string, failing bool) {
 	}
 	cur := z.current()
 	chain := z.chain()
+	if killed && cur == "releases/1.0.0" && at != jReceiptSigned && at != jReceiptWritten && !strings.Contains(chain[len(chain)-1].Outcome.Message, "interrupted at "+strings.Split(at, "#")[0]) {
+		t.Fatalf("the receipt does not name the state the apply was interrupted at (%s): %q", at, chain[len(chain)-1].Outcome.Message)
+	}
 	if len(chain) != 2 {
 		t.Fatalf("%d receipts after recovery, want 2 (killed=%v)", len(chain), killed)
 	}
@@ -152,11 +173,15 @@ func killAndRecover(t *testing.T, at string, failing bool) {
 	default:
 		t.Fatalf("current is %q: neither the old nor the new release", cur)
 	}
-	if killed && at != jReceiptWritten && !last.Resumed {
+	if killed && at != jReceiptWritten && at != jReceiptSigned && !last.Resumed {
 		t.Fatal("the recovered receipt does not say it was resumed")
 	}
 	if _, err := os.Stat(filepath.Join(z.trust.StateDir, "journal.json")); !os.IsNotExist(err) {
 		t.Fatal("journal left after recovery")
+	}
+	z.checkMedia(2)
+	if left := z.leftovers(); len(left) > 0 {
+		t.Fatalf("left behind after recovery: %v", left)
 	}
 	// The zone goes on: the same bundle again is either a replay or a fresh apply.
 	res, err = z.apply(b2)
@@ -171,7 +196,7 @@ func killAndRecover(t *testing.T, at string, failing bool) {
 
 // reached says whether an upgrade passes through journal state at: the
 // successful one runs 4 steps and never reverts; the failing one runs 5
-// (its failure step included) and never succeeds.
+// (its failure step included) and never succeeds. Both sign a receipt.
 func reached(at string, failing bool) bool {
 	if failing {
 		return at != jSucceeded && at != jChannelUpdated
@@ -187,10 +212,7 @@ func TestApplyRecoversFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	b2 := z.build("2.0.0", "true", 2)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "AIRLOCK_APPLY_CHILD=1", "AIRLOCK_CHILD_KILL_AT="+jSwitched,
-		"AIRLOCK_CHILD_TRUST="+z.trust.File, "AIRLOCK_CHILD_BUNDLE="+b2, "AIRLOCK_CHILD_NOW="+z.now.Format(time.RFC3339))
-	if out, err := cmd.CombinedOutput(); err == nil {
+	if out, err := z.child(b2, "AIRLOCK_CHILD_KILL_AT="+jSwitched).CombinedOutput(); err == nil {
 		t.Fatalf("the child was not killed:\n%s", out)
 	}
 	if z.current() != "releases/2.0.0" {

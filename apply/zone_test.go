@@ -6,7 +6,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -200,6 +202,90 @@ func (z *testZone) chain() []*receipt.Predicate {
 		}
 		prev = r.SHA256
 		out = append(out, p)
+	}
+	return out
+}
+
+// media is the folder the zone's receipts are carried out on.
+func (z *testZone) media() string { return filepath.Join(z.dir, "media") }
+
+// child returns the applier run in a child process (see childApply) on
+// bundle, with extra environment such as AIRLOCK_CHILD_KILL_AT.
+func (z *testZone) child(bundle string, env ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "AIRLOCK_APPLY_CHILD=1", "AIRLOCK_CHILD_TRUST="+z.trust.File,
+		"AIRLOCK_CHILD_BUNDLE="+bundle, "AIRLOCK_CHILD_NOW="+z.now.Format(time.RFC3339))
+	cmd.Env = append(cmd.Env, env...)
+	return cmd
+}
+
+// resume runs apply --resume without --receipt-out.
+func (z *testZone) resume() (*Result, error) {
+	o := z.opts("")
+	o.ReceiptOut = ""
+	return Resume(context.Background(), o)
+}
+
+// checkMedia checks that the media holds exactly the n receipts of the
+// zone's chain, each identical to the one in the state directory.
+func (z *testZone) checkMedia(n int) {
+	z.t.Helper()
+	ents, _ := os.ReadDir(z.media())
+	var got []string
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".dsse.json") {
+			got = append(got, e.Name())
+		} else if strings.HasPrefix(e.Name(), ".") {
+			z.t.Errorf("media: %s left behind", e.Name())
+		}
+	}
+	if len(got) != n {
+		z.t.Fatalf("media holds %d receipts %v, want %d", len(got), got, n)
+	}
+	for _, name := range got {
+		a, _ := os.ReadFile(filepath.Join(z.media(), name))
+		b, _ := os.ReadFile(filepath.Join(z.trust.StateDir, "receipts", name))
+		if !bytes.Equal(a, b) {
+			z.t.Errorf("media copy of %s differs from the state directory's", name)
+		}
+	}
+}
+
+// leftovers lists what an apply should not leave behind: anything in the
+// state directory but the lock, channel and target records and receipts
+// (with their file lists and logs); anything hidden or temporary in the
+// deploy target; staged payloads and step outputs.
+func (z *testZone) leftovers() []string {
+	var out []string
+	filepath.WalkDir(z.trust.StateDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == z.trust.StateDir {
+			return err
+		}
+		rel, _ := filepath.Rel(z.trust.StateDir, p)
+		top, rest, _ := strings.Cut(filepath.ToSlash(rel), "/")
+		switch {
+		case rest == "" && (top == "lock" || top == "channels" || top == "receipts" || top == "staging" || top == "targets"):
+		case top == "channels" && !strings.HasPrefix(d.Name(), "."):
+		case top == "targets" && !strings.HasPrefix(d.Name(), ".") && strings.HasSuffix(d.Name(), ".json"):
+		case top == "receipts" && strings.HasPrefix(d.Name(), "receipt-") && !strings.Contains(d.Name(), ".tmp-"):
+		default:
+			out = append(out, rel)
+		}
+		return nil
+	})
+	if ents, err := os.ReadDir(z.root); err == nil {
+		for _, e := range ents {
+			if e.Name() != "current" && e.Name() != "releases" {
+				out = append(out, filepath.Join(z.root, e.Name()))
+			}
+		}
+	}
+	if ents, err := os.ReadDir(filepath.Join(z.root, "releases")); err == nil {
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), ".") {
+				out = append(out, filepath.Join(z.root, "releases", e.Name()))
+			}
+		}
 	}
 	return out
 }

@@ -75,12 +75,13 @@ const (
 	ReasonBundleUnreadable Reason = "bundle-unreadable" // the bundle could not be opened
 	ReasonUnverifiable     Reason = "unverifiable"      // verification could not finish (an I/O error)
 	ReasonStaging          Reason = "staging"           // the payload could not be staged (an I/O error, not a mismatch)
+	ReasonStateUnwritable  Reason = "state-unwritable"  // the state directory could not be written (full, read-only) during the apply
 )
 
 // Reasons lists every reason: the codes above, then every check name.
 func Reasons() []Reason {
 	out := []Reason{ReasonOK, ReasonAlreadyApplied, ReasonStepFailed, ReasonInterrupted,
-		ReasonBundleUnreadable, ReasonUnverifiable, ReasonStaging}
+		ReasonBundleUnreadable, ReasonUnverifiable, ReasonStaging, ReasonStateUnwritable}
 	for _, c := range CheckNames {
 		out = append(out, Reason(c))
 	}
@@ -274,7 +275,7 @@ type Release struct {
 
 // Override records an operator decision that bypassed a default refusal.
 type Override struct {
-	Name   string `json:"name"` // force-reapply | allow-rollback
+	Name   string `json:"name"` // force-reapply | allow-rollback | clock-override
 	Detail string `json:"detail,omitempty"`
 }
 

@@ -41,11 +41,22 @@ func (c *Command) attempt(ctx context.Context, inv invocation) attemptResult {
 
 	capt := newCapture(c.Mask, c.Stdout, c.Stderr)
 	cmd := c.command(inv, outFile, capt)
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		capt.close()
 		return attemptResult{exitCode: -1, err: fmt.Errorf("step %q: start %s: %w", c.Name, inv.args[0], err)}
 	}
 	tr := newTree(cmd)
+	if c.OnStart != nil {
+		if err := c.OnStart(tr.group(OutputEnv+"="+outFile, started)); err != nil {
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			stopTree(tr, c.grace(), done)
+			tr.release()
+			capt.close()
+			return attemptResult{exitCode: -1, err: fmt.Errorf("step %q: %w", c.Name, err)}
+		}
+	}
 	reason, werr := c.wait(ctx, cmd, tr)
 	tr.release()
 	capt.close()

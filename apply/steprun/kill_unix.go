@@ -3,13 +3,16 @@
 package steprun
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // tree is the step's process group. The group id is the step's pid, which
@@ -41,8 +44,8 @@ func (t *tree) alive() bool {
 		return false
 	}
 	if runtime.GOOS == "linux" {
-		if live, ok := liveInGroup(t.pgid); ok {
-			return live
+		if members, ok := groupMembers(t.pgid); ok {
+			return len(members) > 0
 		}
 	}
 	return true
@@ -50,12 +53,12 @@ func (t *tree) alive() bool {
 
 func (t *tree) release() {}
 
-// liveInGroup scans /proc for a process of group pgid that is not a zombie.
-// ok is false if /proc cannot be read.
-func liveInGroup(pgid int) (live, ok bool) {
+// groupMembers scans /proc for the processes of group pgid that are not
+// zombies. ok is false if /proc cannot be read.
+func groupMembers(pgid int) (pids []int, ok bool) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return false, false
+		return nil, false
 	}
 	want := strconv.Itoa(pgid)
 	for _, e := range entries {
@@ -70,8 +73,67 @@ func liveInGroup(pgid int) (live, ok bool) {
 		i := strings.LastIndexByte(string(stat), ')')
 		f := strings.Fields(string(stat[i+1:]))
 		if len(f) >= 3 && f[2] == want && f[0] != "Z" && f[0] != "X" {
-			return true, true
+			if pid, err := strconv.Atoi(e.Name()); err == nil {
+				pids = append(pids, pid)
+			}
 		}
 	}
-	return false, true
+	return pids, true
+}
+
+// carries reports whether any of pids has entry (NAME=value) in its
+// environment. Only a process's own user (or root) can read it.
+func carries(pids []int, entry string) bool {
+	for _, pid := range pids {
+		env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+		if err != nil {
+			continue
+		}
+		for _, kv := range bytes.Split(env, []byte{0}) {
+			if string(kv) == entry {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// stopSurvivors stops group g, if it is still there and still the step's.
+// On Linux a group counts as the step's only if one of its processes
+// carries the attempt's marker in its environment; elsewhere the boot check
+// of StopSurvivors is all there is.
+func stopSurvivors(g Group, grace time.Duration) (int, error) {
+	found := 1
+	if runtime.GOOS == "linux" {
+		members, ok := groupMembers(g.ID)
+		if !ok {
+			return 0, errors.New("cannot read /proc to look for the step's processes")
+		}
+		if len(members) == 0 || !carries(members, g.Marker) {
+			return 0, nil
+		}
+		found = len(members)
+	} else if err := syscall.Kill(-g.ID, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return 0, nil
+	}
+	t := &tree{pgid: g.ID}
+	t.terminate()
+	for deadline := time.Now().Add(grace); t.alive() && time.Now().Before(deadline); {
+		time.Sleep(25 * time.Millisecond)
+	}
+	if t.alive() {
+		t.kill()
+		for deadline := time.Now().Add(grace); t.alive() && time.Now().Before(deadline); {
+			time.Sleep(25 * time.Millisecond)
+		}
+		if t.alive() {
+			return found, fmt.Errorf("process group %d is still alive after SIGKILL", g.ID)
+		}
+	}
+	return found, nil
+}
+
+// group describes the tree for Command.OnStart.
+func (t *tree) group(marker string, started time.Time) Group {
+	return Group{ID: t.pgid, Boot: bootID(), Marker: marker, Started: started}
 }

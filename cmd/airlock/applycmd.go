@@ -20,6 +20,7 @@ type applyOptions struct {
 	varFile       string
 	forceReapply  bool
 	allowRollback bool
+	clockOverride bool
 	resume        bool
 	wait          time.Duration
 }
@@ -35,9 +36,17 @@ as its first part): verify it against the zone's trust policy and state
 run its steps, and write a signed receipt to the state directory and to
 --receipt-out — also when the bundle is refused or a step fails.
 
-Exit codes: 0 applied or already applied, 3 refused by verification,
-4 a step failed (the receipt says whether it was rolled back), 5 another
-apply holds the zone lock, 1 anything else.`,
+SIGINT (Ctrl-C), SIGTERM and SIGHUP interrupt it alike: the running step's
+processes are stopped (SIGTERM, then SIGKILL after 5 seconds), the release
+switch is reverted, the when: failure and when: always steps run, and the
+receipt says rolled-back (interrupted). A second signal stops those steps
+too; a third ends airlock at once ('apply --resume' finishes the apply).
+
+Exit codes: 0 applied or already applied, 3 refused (the receipt says
+refused; also a zone clock earlier than the newest receipt, without a
+receipt), 4 a step failed (the receipt says whether it was rolled back),
+5 another apply holds the zone lock, 128+N interrupted by signal N (130
+SIGINT, 143 SIGTERM, 129 SIGHUP), 1 anything else.`,
 		Args: func(c *cobra.Command, args []string) error {
 			if o.resume {
 				return cobra.NoArgs(c, args)
@@ -58,7 +67,8 @@ apply holds the zone lock, 1 anything else.`,
 	f.StringVar(&o.receiptOut, "receipt-out", "", "also write the receipt into this folder (the media carried back)")
 	f.StringVar(&o.varFile, "var-file", "", "YAML file of zone values for variables the bundle declares")
 	f.BoolVar(&o.forceReapply, "force-reapply", false, "run a bundle again that was already applied (recorded)")
-	f.BoolVar(&o.allowRollback, "allow-rollback", false, "apply a bundle with a lower sequence than the channel's (recorded)")
+	f.BoolVar(&o.allowRollback, "allow-rollback", false, "apply a bundle with a lower sequence than the channel's (recorded; the channel keeps its highest sequence)")
+	f.BoolVar(&o.clockOverride, "clock-override", false, "apply although the zone clock is earlier than the newest receipt (recorded)")
 	f.BoolVar(&o.resume, "resume", false, "finish an interrupted apply: roll it back, or complete it if it had succeeded")
 	f.DurationVar(&o.wait, "wait", 0, "wait this long for another apply to finish (default: refuse at once)")
 	_ = c.MarkFlagRequired("trust")
@@ -72,7 +82,8 @@ func runApply(c *cobra.Command, o applyOptions) error {
 	}
 	opts := apply.Options{
 		Bundle: o.bundle, Trust: t, Operator: o.operator, Note: o.note, ReceiptOut: o.receiptOut,
-		VarFile: o.varFile, ForceReapply: o.forceReapply, AllowRollback: o.allowRollback, Wait: o.wait,
+		VarFile: o.varFile, ForceReapply: o.forceReapply, AllowRollback: o.allowRollback, ClockOverride: o.clockOverride,
+		Wait: o.wait, Abort: abortOf(c.Context()),
 		Stdout: c.OutOrStdout(), Stderr: c.ErrOrStderr(), Version: version,
 	}
 	var res *apply.Result

@@ -202,7 +202,9 @@ func claimedBetween(rejectedClaims map[uint64][]string, lo, hi uint64) (files, n
 // consecutive out-of-step links on one path is one finding: a gap when it
 // is a single forward jump over seqs that no receipt of the zone has (the
 // numbering skipped), a reorder otherwise. A link in step whose receipt
-// started before its predecessor is a reorder too.
+// started before its predecessor is a reorder too, unless the receipt
+// records a clock-override (the operator applied knowing the zone clock was
+// behind): that is reported as the override it is.
 func linkFindings(zone string, order []*node, seqs []uint64) []Finding {
 	var out []Finding
 	var run []*node
@@ -226,7 +228,7 @@ func linkFindings(zone string, order []*node, seqs []uint64) []Finding {
 			continue
 		}
 		flush()
-		if n.a.Started.Before(p.a.Started) {
+		if n.a.Started.Before(p.a.Started) && !slices.Contains(n.a.Overrides, "clock-override") {
 			f := newFinding(KindReorder, zone, n.a.Seq, n.a.File,
 				"seq %d started %s, before its predecessor seq %d (%s) started %s: the receipts were not written in chain order or the zone clock went back",
 				n.a.Seq, stamp(n.a.Started), p.a.Seq, p.a.File, stamp(p.a.Started))
