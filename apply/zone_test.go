@@ -41,36 +41,8 @@ func newZone(t *testing.T) *testZone {
 	z := &testZone{t: t, f: f, dir: t.TempDir(), now: f.Now.Add(time.Hour)}
 	z.root = filepath.Join(z.dir, "srv")
 	z.marker = filepath.Join(z.dir, "marker")
-	idFile := filepath.Join(z.dir, "zone.agekey")
-	if err := os.WriteFile(idFile, []byte(f.Identity.String()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	priv, _, err := keys.Generate(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rk := filepath.Join(z.dir, "receipt.key")
-	if err := os.WriteFile(rk, priv, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(z.dir, "release.pub"), f.Release.Public().PEM(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	trust := fmt.Sprintf(`apiVersion: airlock/v1
-zone: test
-host: host1
-roles:
-  release: { threshold: 1, keys: [release.pub] }
-identities: [zone.agekey]
-receipts: { key: receipt.key }
-state: state
-variables:
-  Root: %q
-  Marker: %q
-`, z.root, z.marker)
-	if err := os.WriteFile(filepath.Join(z.dir, "trust.yaml"), []byte(trust), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	f.WriteZone(z.dir, fmt.Sprintf("variables:\n  Root: %q\n  Marker: %q\n", z.root, z.marker))
+	var err error
 	if z.trust, err = zone.Load(filepath.Join(z.dir, "trust.yaml")); err != nil {
 		t.Fatal(err)
 	}

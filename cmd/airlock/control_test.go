@@ -15,7 +15,6 @@ import (
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/bundle/bundletest"
 	"airlock.dev/airlock/internal/intoto"
-	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/receipt"
 )
 
@@ -89,29 +88,7 @@ func hostileZone(t *testing.T) (bundlePath, trustPath string) {
 		st.Predicate.Change.Reason = "routine\x1b[2K\x1b[1Aapproved"
 		st.Subject = bundle.Subjects(&st.Predicate)
 	}, f.Release)
-	zdir := t.TempDir()
-	write := func(name string, data []byte, mode os.FileMode) {
-		if err := os.WriteFile(filepath.Join(zdir, name), data, mode); err != nil {
-			t.Fatal(err)
-		}
-	}
-	priv, _, err := keys.Generate(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write("zone.agekey", []byte(f.Identity.String()+"\n"), 0o600)
-	write("receipt.key", priv, 0o600)
-	write("release.pub", f.Release.Public().PEM(), 0o644)
-	write("trust.yaml", []byte(`apiVersion: airlock/v1
-zone: test
-host: host1
-roles:
-  release: { threshold: 1, keys: [release.pub] }
-identities: [zone.agekey]
-receipts: { key: receipt.key }
-state: state
-`), 0o644)
-	return dir, filepath.Join(zdir, "trust.yaml")
+	return dir, f.WriteZone(t.TempDir(), "")
 }
 
 // TestControlCharactersMadeVisible: what inspect, plan and receipt show

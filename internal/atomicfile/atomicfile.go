@@ -176,15 +176,17 @@ func Sweep(dir, tag string, all bool) ([]string, error) {
 	return removed, errors.Join(errs...)
 }
 
-// tempPID returns the pid in a temporary name "…<tag><pid>-…".
+// tempPID returns the pid in a temporary name "…<tag><pid>-…". A name of
+// an earlier version, "…<tag><random digits>", gives those digits, which
+// name no running process (or, rarely, one that keeps it until later).
 func tempPID(name, tag string) (int, bool) {
 	i := strings.LastIndex(name, tag)
 	if i < 0 || (tag == TempTag && !strings.HasPrefix(name, ".")) || (tag != TempTag && i != 0) {
 		return 0, false
 	}
-	digits, _, ok := strings.Cut(name[i+len(tag):], "-")
+	digits, _, _ := strings.Cut(name[i+len(tag):], "-")
 	pid, err := strconv.Atoi(digits)
-	if !ok || err != nil || pid <= 0 {
+	if err != nil || pid <= 0 {
 		return 0, false
 	}
 	return pid, true

@@ -95,6 +95,7 @@ func TestSweep(t *testing.T) {
 		"journal.json": false,
 		"journal.json" + TempTag + strconv.Itoa(dead) + "-1": false, // not hidden: not ours
 		".x" + TempTag + "abc-1":                             false,
+		".old" + TempTag + "4000000001":                      true, // an earlier version's name: random digits
 	}
 	for n := range names {
 		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o600); err != nil {
@@ -111,7 +112,7 @@ func TestSweep(t *testing.T) {
 			t.Errorf("%s: removed %v, want %v", n, os.IsNotExist(err), gone)
 		}
 	}
-	if len(removed) != 1 {
+	if len(removed) != 2 {
 		t.Errorf("removed %v", removed)
 	}
 	if _, err := Sweep(dir, TempTag, true); err != nil {
