@@ -234,7 +234,7 @@ func (f *Fixture) Build(o Options) (string, *bundle.BuildResult) {
 		f.T.Fatal(err)
 	}
 	for _, s := range signers[1:] {
-		if _, err := bundle.AddSignature(o.Out, s); err != nil {
+		if _, err := bundle.AddSignature(context.Background(), o.Out, s); err != nil {
 			f.T.Fatal(err)
 		}
 	}

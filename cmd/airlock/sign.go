@@ -53,7 +53,7 @@ func runSign(c *cobra.Command, o signOptions) error {
 	if err != nil {
 		return err
 	}
-	st, err := bundle.AddSignature(o.bundle, signer)
+	st, err := bundle.AddSignature(c.Context(), o.bundle, signer)
 	if err != nil {
 		return err
 	}
