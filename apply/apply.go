@@ -478,8 +478,9 @@ func (a *applier) finish(outcome receipt.OutcomeResult, reason receipt.Reason, m
 		res.Receipt = ""
 		return res, errors.Join(cause, err)
 	}
-	res.ReceiptCopy = a.copyOutAll()
-	if err := a.endJournal(); err != nil {
+	var copied bool
+	res.ReceiptCopy, copied = a.copyOutAll()
+	if err := a.endJournal(copied); err != nil {
 		return res, errors.Join(cause, err)
 	}
 	return res, cause
@@ -515,34 +516,43 @@ func (a *applier) writeReceipt() error {
 	return nil
 }
 
-func (a *applier) endJournal() error {
+// endJournal ends the apply: only the copy to the media may remain. When
+// that failed (copied false), the journal stays at receipt-written, so
+// that `apply --resume` — or the next apply — copies the receipt there.
+func (a *applier) endJournal(copied bool) error {
 	if err := a.st.save(a.j, jReceiptWritten); err != nil {
 		return err
 	}
 	if id := a.j.Receipt.Bundle.ID; id != "" {
 		os.RemoveAll(a.st.stagingDir(id))
 	}
+	if !copied {
+		fmt.Fprintf(a.o.Stderr, "airlock: run 'airlock apply --resume --trust %s' to copy the receipt once the media can be written\n", printable.String(a.o.Trust.File))
+		return nil
+	}
 	return a.st.clearJournal()
 }
 
 // copyOutAll copies the receipt and the files beside it to the folder the
 // journal remembers (--receipt-out of the apply) and to this run's
-// --receipt-out, if another. A failure is reported, not fatal: the receipt
+// --receipt-out, if another. It returns the first copy, and whether the
+// remembered folder got one. A failure is reported, not fatal: the receipt
 // is in the state directory, and resume copies it again.
-func (a *applier) copyOutAll() string {
+func (a *applier) copyOutAll() (string, bool) {
 	path := a.st.receiptPath(a.zone, a.j.Receipt.Seq)
-	first := ""
+	first, ok := "", true
 	for _, dir := range uniq(a.j.ReceiptOut, a.o.ReceiptOut) {
 		out, err := a.copyOut(path, dir)
 		if err != nil {
 			fmt.Fprintf(a.o.Stderr, "airlock: receipt NOT copied to %s: %s (it is in %s)\n", printable.String(dir), printable.String(err.Error()), path)
+			ok = ok && dir != a.j.ReceiptOut
 			continue
 		}
 		if first == "" {
 			first = out
 		}
 	}
-	return first
+	return first, ok
 }
 
 func uniq(dirs ...string) []string {

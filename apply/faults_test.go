@@ -362,3 +362,29 @@ func TestChainHeadCappedAndVerified(t *testing.T) {
 	}
 	z.chain()
 }
+
+// TestMediaCopyRetried: when the receipt cannot be copied to the media
+// (here: a file is in the folder's place), the apply still ends with its
+// receipt in the state directory, and the journal keeps the copy pending:
+// apply --resume copies it once the media can be written.
+func TestMediaCopyRetried(t *testing.T) {
+	z := newZone(t)
+	if err := os.WriteFile(z.media(), []byte("not a folder"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := z.apply(z.build("1.0.0", "true", 1))
+	if err != nil || res.Outcome != receipt.Applied || res.ReceiptCopy != "" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if !strings.Contains(z.out.String(), "receipt NOT copied") {
+		t.Fatalf("the operator was not told:\n%s", z.out.String())
+	}
+	os.Remove(z.media())
+	if res, err := z.resume(); err != nil || res == nil || res.ReceiptCopy == "" {
+		t.Fatalf("resume: %+v %v", res, err)
+	}
+	z.checkMedia(1)
+	if _, err := os.Stat(filepath.Join(z.trust.StateDir, "journal.json")); !os.IsNotExist(err) {
+		t.Fatal("journal left after the copy")
+	}
+}

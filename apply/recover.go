@@ -132,8 +132,9 @@ func (a *applier) completeReceipt() (*Result, error) {
 		o = r.Predicate().Outcome
 	}
 	res := &Result{Receipt: path, Outcome: o.Result, Reason: o.Reason, Message: o.Message}
-	res.ReceiptCopy = a.copyOutAll()
-	if err := a.endJournal(); err != nil && !errors.Is(err, os.ErrNotExist) {
+	var copied bool
+	res.ReceiptCopy, copied = a.copyOutAll()
+	if err := a.endJournal(copied); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return res, err
 	}
 	return res, nil
