@@ -6,7 +6,7 @@ BIN := bin/airlock
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test test-short lint demo bench fuzz clean
+.PHONY: all build test test-short lint demo bench fuzz torture clean
 
 all: build
 
@@ -41,6 +41,13 @@ bench: build
 FUZZTIME ?= 20s
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
+
+## torture: kill apply, resume, build and sign at TRIALS random moments
+## (default 100, a few minutes), then full and read-only file systems;
+## check after each kill (Linux; see README, "Faults").
+TRIALS ?= 100
+torture: build
+	$(GO) run ./scripts/torture -bin $(BIN) -trials $(TRIALS)
 
 clean:
 	rm -rf bin

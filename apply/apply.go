@@ -299,11 +299,11 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 }
 
 // interrupted ends an apply interrupted before any step ran: nothing was
-// changed.
+// changed, so its receipt says refused (reason interrupted).
 func (a *applier) interrupted(ctx context.Context, when string) (*Result, error) {
 	cause := context.Cause(ctx)
 	msg := fmt.Sprintf("%v %s; nothing was changed", cause, when)
-	return a.finish(receipt.RolledBack, receipt.ReasonInterrupted, msg, fmt.Errorf("%w: %w", ErrInterrupted, cause))
+	return a.finish(receipt.Refused, receipt.ReasonInterrupted, msg, fmt.Errorf("%w: %w", ErrInterrupted, cause))
 }
 
 // sequence is the anti-rollback check, run by verify after the target check.

@@ -164,8 +164,10 @@ func killAndRecover(t *testing.T, at string, failing bool) {
 			t.Fatalf("new release incomplete: %v", err)
 		}
 	case "releases/1.0.0":
-		if last.Outcome.Result != receipt.RolledBack {
-			t.Fatalf("on the old release, but the receipt says %+v", last.Outcome)
+		// Killed before its first step, nothing ran: refused; after, rolled back.
+		beforeSteps := at == jStarted || at == jVerified || at == jStaged
+		if want := map[bool]receipt.OutcomeResult{true: receipt.Refused, false: receipt.RolledBack}[beforeSteps]; last.Outcome.Result != want {
+			t.Fatalf("on the old release, but the receipt says %+v, want %s", last.Outcome, want)
 		}
 		if _, err := os.Stat(filepath.Join(z.root, "releases", "2.0.0")); !os.IsNotExist(err) {
 			t.Fatal("a rolled-back release was left in releases/")
@@ -183,6 +185,7 @@ func killAndRecover(t *testing.T, at string, failing bool) {
 	if left := z.leftovers(); len(left) > 0 {
 		t.Fatalf("left behind after recovery: %v", left)
 	}
+	z.audit()
 	// The zone goes on: the same bundle again is either a replay or a fresh apply.
 	res, err = z.apply(b2)
 	switch {
@@ -202,6 +205,42 @@ func reached(at string, failing bool) bool {
 		return at != jSucceeded && at != jChannelUpdated
 	}
 	return at != jReverted && at != jStepStart+"#5" && at != jStepEnd+"#5"
+}
+
+// TestRecoveryKilled: the recovery itself is killed after it reverted;
+// the next one finishes it, and the receipt still names the state the
+// apply was interrupted at (and says refused when no step had started).
+func TestRecoveryKilled(t *testing.T) {
+	for _, tc := range []struct {
+		at   string
+		want receipt.OutcomeResult
+	}{{jSwitched, receipt.RolledBack}, {jStarted, receipt.Refused}} {
+		t.Run(tc.at, func(t *testing.T) {
+			t.Parallel()
+			z := newZone(t)
+			if _, err := z.apply(z.build("1.0.0", "true", 1)); err != nil {
+				t.Fatal(err)
+			}
+			b2 := z.build("2.0.0", "true", 2)
+			if out, err := z.child(b2, "AIRLOCK_CHILD_KILL_AT="+tc.at).CombinedOutput(); err == nil {
+				t.Fatalf("the apply was not killed:\n%s", out)
+			}
+			if out, err := z.child(b2, "AIRLOCK_CHILD_RESUME=1", "AIRLOCK_CHILD_KILL_AT="+jReverted).CombinedOutput(); err == nil {
+				t.Fatalf("the recovery was not killed:\n%s", out)
+			}
+			if _, err := z.resume(); err != nil {
+				t.Fatal(err)
+			}
+			last := z.chain()[1]
+			if last.Outcome.Result != tc.want || !strings.Contains(last.Outcome.Message, "interrupted at "+tc.at) {
+				t.Fatalf("receipt %+v, want %s naming %s", last.Outcome, tc.want, tc.at)
+			}
+			if z.current() != "releases/1.0.0" {
+				t.Fatalf("current %s", z.current())
+			}
+			z.audit()
+		})
+	}
 }
 
 // TestApplyRecoversFirst: an apply that finds an interrupted one finishes it

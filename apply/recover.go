@@ -22,19 +22,25 @@ const survivorGrace = steprun.DefaultGrace
 // Steps are never re-run: they may not be idempotent. An apply interrupted
 // before it succeeded is rolled back — every release switch it recorded is
 // undone, the release it was installing removed — and its receipt says
-// rolled-back with reason "interrupted". One interrupted after it succeeded
+// rolled-back with reason "interrupted" (refused, if no step had started).
+// The receipt names the state the apply was interrupted at, also when the
+// recovery was interrupted in turn. One interrupted after it succeeded
 // is completed. A receipt already signed is completed as it was. Either way
 // the receipt takes the sequence number reserved when the apply started,
 // and is copied to the --receipt-out the apply was given.
 func (a *applier) recover(j *journal) (*Result, error) {
 	a.j = j
 	at := j.State // before anything below records another state
+	if j.Interrupted != "" {
+		at = j.Interrupted // a recovery that was itself interrupted
+	}
+	j.Interrupted = at
 	fmt.Fprintf(a.o.Stdout, "airlock: finishing an interrupted apply of %s (it stopped at %s, step %d)\n",
 		printable.String(j.Bundle), printable.String(at), j.Step+1)
 	survivors := a.stopSurvivors()
 	var res *Result
 	var err error
-	switch at {
+	switch j.State { // what is left to do
 	case jReceiptWritten:
 		res, err = a.completeReceipt()
 	case jReceiptSigned:
@@ -55,7 +61,8 @@ func (a *applier) recover(j *journal) (*Result, error) {
 		outcome := receipt.RolledBack
 		msg := fmt.Sprintf("interrupted at %s in step %d; the previous release is current%s", at, j.Step+1, survivors)
 		if at == jStarted || at == jVerified || at == jStaged {
-			msg = fmt.Sprintf("interrupted at %s, before any step ran; nothing was changed%s", at, survivors)
+			// Nothing ran: a refusal, like one for a bundle that does not verify.
+			outcome, msg = receipt.Refused, fmt.Sprintf("interrupted at %s, before any step ran; nothing was changed%s", at, survivors)
 		}
 		if rerr != nil {
 			outcome, msg = receipt.Failed, fmt.Sprintf("interrupted at %s in step %d; rolling back failed: %v%s", at, j.Step+1, rerr, survivors)

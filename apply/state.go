@@ -373,12 +373,16 @@ var JournalStates = []string{jStarted, jVerified, jStaged, jStepStart, jStepRunn
 
 // journal is the apply in progress, rewritten atomically at every change.
 type journal struct {
-	State      string            `json:"state"`
-	Step       int               `json:"step"`
-	Bundle     string            `json:"bundle"`
-	ReceiptOut string            `json:"receiptOut,omitempty"` // --receipt-out: recovery copies the receipt there too
-	Receipt    receipt.Predicate `json:"receipt"`
-	Switches   []switchRecord    `json:"switches"`
+	State string `json:"state"`
+	// Interrupted is the state the apply was in when it was interrupted,
+	// set by the first recovery: a recovery interrupted in turn records
+	// states of its own, and the receipt must name the apply's.
+	Interrupted string            `json:"interrupted,omitempty"`
+	Step        int               `json:"step"`
+	Bundle      string            `json:"bundle"`
+	ReceiptOut  string            `json:"receiptOut,omitempty"` // --receipt-out: recovery copies the receipt there too
+	Receipt     receipt.Predicate `json:"receipt"`
+	Switches    []switchRecord    `json:"switches"`
 	// Install is the release being installed, recorded before it is
 	// written and cleared once its switch is recorded.
 	Install *installRecord `json:"install,omitempty"`

@@ -147,11 +147,20 @@ func TestSignKilledAnywhere(t *testing.T) {
 			if !bytes.Equal(st, oldEnv) && !bytes.Equal(st, newEnv) {
 				t.Fatal("the statement is neither the old nor the new one")
 			}
-			// A sign run again completes an interrupted one.
+			// A sign run again completes an interrupted one: by the same
+			// key (which has signed already, so it says so) or another.
+			_, err := bundle.AddSignature(context.Background(), copyDir, f.Approver)
+			if k > 1 && (err == nil || !strings.Contains(err.Error(), "already signed")) {
+				t.Fatalf("sign again with the same key: %v", err)
+			}
+			checkSums(t, copyDir)
 			if _, err := bundle.AddSignature(context.Background(), copyDir, f.Other); err != nil {
 				t.Fatal(err)
 			}
 			checkSums(t, copyDir)
+			if sums, _ := os.ReadFile(filepath.Join(copyDir, bundle.SumsFile)); !strings.Contains(string(sums), bundle.StatementFile) {
+				t.Fatal("SHA256SUMS lacks the statement's line")
+			}
 			if left, _ := filepath.Glob(filepath.Join(copyDir, ".*")); len(left) > 0 {
 				t.Fatalf("left behind: %v", left)
 			}

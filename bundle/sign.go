@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -31,6 +32,11 @@ func AddSignature(ctx context.Context, path string, signer *keys.Signer) (*State
 		return nil, err
 	}
 	defer b.Close()
+	dir, name := filepath.Split(filepath.Clean(path))
+	sweepOutput(dir, name)
+	if !b.SingleFile() {
+		atomicfile.Sweep(b.Path(), atomicfile.TempTag, false)
+	}
 	raw, err := b.ReadFile(StatementFile, MaxStatementSize)
 	if err != nil {
 		return nil, err
@@ -50,24 +56,29 @@ func AddSignature(ctx context.Context, path string, signer *keys.Signer) (*State
 	if st.PredicateType != PredicateType {
 		return nil, fmt.Errorf("%s: predicate type %q is not an airlock bundle", StatementFile, st.PredicateType)
 	}
+	sums, err := b.ReadFile(SumsFile, 1<<20)
+	if err != nil || b.SingleFile() {
+		sums = nil // SHA256SUMS is a convenience; a bundle without one stays without
+	}
 	if err := dsse.AddSignature(env, signer); err != nil {
+		// Signed already, perhaps by a sign that was interrupted before it
+		// put the statement's line back into SHA256SUMS: finish that.
+		if fixed := setSum(sums, StatementFile, raw); sums != nil && !bytes.Equal(fixed, sums) {
+			if werr := atomicfile.WriteFile(filepath.Join(b.Path(), SumsFile), fixed, 0o644); werr != nil {
+				return nil, errors.Join(err, werr)
+			}
+		}
 		return nil, err
 	}
 	out, err := dsse.Marshal(env)
 	if err != nil {
 		return nil, err
 	}
-	dir, name := filepath.Split(filepath.Clean(path))
-	sweepOutput(dir, name)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if b.SingleFile() {
 		return st, rewriteSingleFile(ctx, b, out)
-	}
-	sums, err := b.ReadFile(SumsFile, 1<<20)
-	if err != nil {
-		sums = nil // SHA256SUMS is a convenience; a bundle without one stays without
 	}
 	for _, step := range folderSignSteps(b.Path(), sums, out) {
 		if err := step(); err != nil {

@@ -54,9 +54,9 @@ type OutcomeResult string
 const (
 	Applied        OutcomeResult = "applied"         // every step ran; the release is current
 	AlreadyApplied OutcomeResult = "already-applied" // the same bundle was applied before; nothing ran
-	Refused        OutcomeResult = "refused"         // nothing ran: a check failed or the bundle could not be read
+	Refused        OutcomeResult = "refused"         // nothing ran: a check failed, the bundle could not be read, or the apply was interrupted before its first step
 	Failed         OutcomeResult = "failed"          // a step failed and the zone could not be fully rolled back
-	RolledBack     OutcomeResult = "rolled-back"     // a step failed or the apply was interrupted; the previous release is current
+	RolledBack     OutcomeResult = "rolled-back"     // a step failed or the apply was interrupted during its steps; the previous release is current
 )
 
 // OutcomeResults lists every outcome result.
