@@ -130,14 +130,11 @@ func (a *applier) commitSigned() error {
 func (a *applier) completeReceipt() (*Result, error) {
 	j := a.j
 	path := a.st.receiptPath(a.zone, j.Receipt.Seq)
-	data, err := os.ReadFile(path)
+	r, _, err := readReceipt(path, a.signer.Public()) // capped and verified, like every receipt apply reads
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrReceipt, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrReceipt, path, err)
 	}
-	o := j.Receipt.Outcome
-	if r, err := receipt.Parse(data); err == nil { // the receipt, not the journal, says how it ended
-		o = r.Predicate().Outcome
-	}
+	o := r.Predicate().Outcome // the receipt, not the journal, says how it ended
 	res := &Result{Receipt: path, Outcome: o.Result, Reason: o.Reason, Message: o.Message}
 	var copied bool
 	res.ReceiptCopy, copied = a.copyOutAll()

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command torture kills airlock from the outside at random moments of
 // apply, apply --resume, build and sign, then checks what a power cut or a
 // kill -9 may never break:
@@ -40,7 +42,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -60,9 +61,6 @@ func main() {
 	fsCases := flag.Bool("fs", true, "also run the full and read-only file system cases")
 	inner := flag.String("fs-inner", "", "(internal) run the file system cases in this work folder")
 	flag.Parse()
-	if runtime.GOOS != "linux" {
-		log.Fatal("torture: Linux only (it reads /proc and mounts tmpfs)")
-	}
 	abs, err := filepath.Abs(*bin)
 	if err != nil {
 		log.Fatal(err)
