@@ -8,6 +8,10 @@
 // when: always) steps that run after an interruption are stopped too. Then
 // the signals get their default action again, so a third one ends the
 // process at once (recovery, `apply --resume`, finishes what it left).
+//
+// A signal the program was started with ignored stays ignored: under nohup
+// a closed terminal (SIGHUP) does not interrupt an apply, nor does Ctrl-C
+// one started in the background by a shell script.
 package interrupt
 
 import (
@@ -66,7 +70,15 @@ func Notify(parent context.Context, notice func(sig os.Signal, n int)) (ctx, abo
 	ctx, cancel := context.WithCancelCause(parent)
 	abort, cancelAbort := context.WithCancelCause(context.WithoutCancel(parent))
 	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, Signals...)
+	var sigs []os.Signal
+	for _, sig := range Signals {
+		if !signal.Ignored(sig) {
+			sigs = append(sigs, sig)
+		}
+	}
+	if len(sigs) > 0 {
+		signal.Notify(ch, sigs...)
+	}
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {

@@ -5,6 +5,7 @@ package interrupt
 import (
 	"context"
 	"os"
+	"os/exec"
 	"syscall"
 	"testing"
 	"time"
@@ -42,5 +43,26 @@ func wait(t *testing.T, ctx context.Context) {
 	case <-ctx.Done():
 	case <-time.After(5 * time.Second):
 		t.Fatal("not canceled")
+	}
+}
+
+// TestIgnoredStaysIgnored: a signal ignored when the program started (as
+// under nohup) does not interrupt it.
+func TestIgnoredStaysIgnored(t *testing.T) {
+	if os.Getenv("INTERRUPT_CHILD") == "1" {
+		ctx, _, stop := Notify(context.Background(), nil)
+		defer stop()
+		syscall.Kill(os.Getpid(), syscall.SIGHUP)
+		time.Sleep(200 * time.Millisecond)
+		if ctx.Err() != nil {
+			os.Exit(3)
+		}
+		os.Exit(0)
+	}
+	cmd := exec.Command("nohup", os.Args[0], "-test.run=^TestIgnoredStaysIgnored$")
+	cmd.Env = append(os.Environ(), "INTERRUPT_CHILD=1")
+	cmd.Dir = t.TempDir() // nohup writes nohup.out here
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("SIGHUP under nohup: %v\n%s", err, out)
 	}
 }
