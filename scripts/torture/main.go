@@ -651,15 +651,7 @@ func (w *world) buildTrial(i int) {
 	case hasHidden(filepath.Dir(out)):
 		phase = "writing"
 	}
-	where := fmt.Sprintf("trial %d (build killed: %s)", i, phase)
-	if killed {
-		w.kills["build: "+phase]++
-	} else {
-		w.finished["build"]++
-		if code != 0 {
-			w.failf("trial %d: build exited %d\n%s", i, code, o)
-		}
-	}
+	where := w.count(i, "build", phase, killed, code, o)
 	if statErr == nil {
 		if c, o := w.run("verify", out, "--key", "release.pub"); c != 0 {
 			w.failf("%s: the bundle at the output does not verify:\n%s", where, o)
@@ -681,6 +673,20 @@ func (w *world) buildTrial(i int) {
 	}
 	os.RemoveAll(out)
 	w.checkAll(where)
+}
+
+// count counts a build or sign trial: a kill in its phase, or a run that
+// ended first (and must have succeeded). It returns the trial's name.
+func (w *world) count(i int, kind, phase string, killed bool, code int, out string) string {
+	if killed {
+		w.kills[kind+": "+phase]++
+	} else {
+		w.finished[kind]++
+		if code != 0 {
+			w.failf("trial %d: %s exited %d\n%s", i, kind, code, out)
+		}
+	}
+	return fmt.Sprintf("trial %d (%s killed: %s)", i, kind, phase)
 }
 
 func ledgerEntries(ledger string) []string {
@@ -728,15 +734,7 @@ func (w *world) signTrial(i int) {
 	case hasHidden(filepath.Dir(out)) || hasHidden(out):
 		phase = "writing"
 	}
-	where := fmt.Sprintf("trial %d (sign killed: %s)", i, phase)
-	if killed {
-		w.kills["sign: "+phase]++
-	} else {
-		w.finished["sign"]++
-		if code != 0 {
-			w.failf("trial %d: sign exited %d\n%s", i, code, o)
-		}
-	}
+	where := w.count(i, "sign", phase, killed, code, o)
 	w.checkSigned(where, out)
 	// The approver signs again: it completes (or says it is signed already).
 	if c, o := w.run("sign", out, "--role", "approve", "--key", "approver.key"); c != 0 && !strings.Contains(o, "already signed") {
