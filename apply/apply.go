@@ -4,11 +4,13 @@
 // variables, runs the steps, and writes a signed receipt for every apply —
 // applied, already applied, refused, failed or rolled back.
 //
-// Every state change is recorded in a journal first, so that after a crash
-// the next apply (or apply --resume) switches every deploy target back to
+// Every state change is recorded in a journal first, from before the bundle
+// is opened, so that after a crash the next apply (or apply --resume) stops
+// what is left of the running step, switches every deploy target back to
 // its previous release and writes the interrupted apply's receipt, or, if
 // the apply had already succeeded, completes it. The host is never left on
-// a mix of releases.
+// a mix of releases, and every apply has exactly one receipt. A canceled
+// context (a signal) stops the running step and rolls back in place.
 package apply
 
 import (
