@@ -91,6 +91,9 @@ type Options struct {
 	Stderr  io.Writer
 	Now     func() time.Time // the zone clock; nil means time.Now
 	Version string           // applier version for the receipt
+	// Secrets asks for the receipt key's PIN (a key in a PKCS#11 token) and
+	// the passphrase of an age-encrypted zone identity; nil: no prompt.
+	Secrets keys.PasswordFunc
 
 	// afterJournal, when set (by this package's tests), is called after
 	// each journal state is recorded: the kill tests stop the applier there.
@@ -133,7 +136,7 @@ func Apply(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer a.st.release()
+	defer a.close()
 	var recovered *Result
 	if j, err := a.st.loadJournal(); err != nil {
 		return nil, err
@@ -158,7 +161,7 @@ func Resume(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer a.st.release()
+	defer a.close()
 	j, err := a.st.loadJournal()
 	if err != nil {
 		return nil, err
@@ -194,7 +197,7 @@ func start(o Options) (*applier, error) {
 	if err := st.acquire(o.Wait, o.Bundle); err != nil {
 		return nil, err
 	}
-	signer, err := keys.LoadPrivate(o.Trust.ReceiptKey, nil)
+	signer, err := keys.LoadPrivate(o.Trust.ReceiptKey, o.Secrets)
 	if err != nil {
 		st.release()
 		return nil, fmt.Errorf("receipt key: %w (receipts must be signed, so nothing was applied)", err)
@@ -204,6 +207,12 @@ func start(o Options) (*applier, error) {
 	}
 	return &applier{o: o, st: st, signer: signer, zone: o.Trust.Policy.Zone, host: o.Trust.Policy.Host,
 		now: o.Now().UTC(), stepOut: o.Stdout, stepErr: o.Stderr}, nil
+}
+
+// close releases the zone lock and the receipt key.
+func (a *applier) close() {
+	a.signer.Close()
+	a.st.release()
 }
 
 // sweep removes the leftovers of interrupted applies (see state.sweep).
@@ -292,8 +301,9 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 	vars, err := a.variables(staged, vr)
 	if err != nil {
 		a.check(receipt.CheckVariables, receipt.Fail, err.Error())
-		return a.refuse(receipt.Reason(receipt.CheckVariables), err.Error(), &verify.Error{Check: receipt.CheckVariables, Msg: err.Error()})
+		return a.refuse(receipt.Reason(receipt.CheckVariables), err.Error(), err)
 	}
+	a.check(receipt.CheckVariables, receipt.Pass, fmt.Sprintf("%d declared, every reference resolves", len(vr.Manifest.Variables)))
 	if err := a.st.save(a.j, jStaged); err != nil {
 		return a.refuse(receipt.ReasonStateUnwritable, err.Error(), err)
 	}
@@ -387,7 +397,13 @@ func (a *applier) identities() ([]age.Identity, error) {
 	var ids []age.Identity
 	ui := agekeys.TerminalUI(a.o.Stderr)
 	for _, path := range a.o.Trust.Identities {
-		more, err := agekeys.ParseIdentitiesFile(path, ui)
+		var passphrase func() ([]byte, error)
+		if a.o.Secrets != nil {
+			passphrase = func() ([]byte, error) {
+				return a.o.Secrets(keys.Prompt{Secret: keys.SecretPassphrase, For: "age identity " + path})
+			}
+		}
+		more, err := agekeys.ParseIdentitiesFile(path, ui, passphrase)
 		if err != nil {
 			return nil, err
 		}
@@ -415,17 +431,27 @@ func (a *applier) refuseStaging(err error) (*Result, error) {
 
 // stagingError makes a staging failure that is a verdict about the payload
 // (it does not decrypt, or does not match what was signed) a *verify.Error,
-// for apply and plan alike; other errors are returned as they are.
+// for apply and plan alike, that still wraps what staging reported; other
+// errors are returned as they are.
 func stagingError(err error) error {
 	var se *stage.Error
 	switch {
 	case errors.Is(err, stage.ErrNoIdentity):
-		return &verify.Error{Check: receipt.CheckDecrypt, Msg: err.Error()}
+		return &stagingRefusal{&verify.Error{Check: receipt.CheckDecrypt, Msg: err.Error()}, err}
 	case errors.As(err, &se):
-		return &verify.Error{Check: receipt.CheckExtract, File: se.Entry, Msg: se.Msg}
+		return &stagingRefusal{&verify.Error{Check: receipt.CheckExtract, File: se.Entry, Msg: se.Msg}, err}
 	}
 	return err
 }
+
+// stagingRefusal is a verification failure found while staging.
+type stagingRefusal struct {
+	verdict *verify.Error
+	cause   error
+}
+
+func (e *stagingRefusal) Error() string   { return e.verdict.Error() }
+func (e *stagingRefusal) Unwrap() []error { return []error{e.verdict, e.cause} }
 
 func (a *applier) variables(staged *stage.Staged, vr *verify.Result) (*variables, error) {
 	layers := []namedValues{{a.o.Trust.File + " variables", a.o.Trust.Variables}}
@@ -442,7 +468,7 @@ func (a *applier) variables(staged *stage.Staged, vr *verify.Result) (*variables
 	}
 	vars.setBuiltins(&vr.Statement.Predicate, a.zone, a.host)
 	for _, s := range vr.Manifest.Steps {
-		for _, text := range []string{s.Run, s.To} {
+		for _, text := range append([]string{s.Run, s.To}, checkTexts(&s)...) {
 			if err := vars.checkRefs(text); err != nil {
 				return nil, fmt.Errorf("step %q: %w", s.Name, err)
 			}

@@ -342,14 +342,9 @@ func substituteFile(p string, vars *variables) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), out.Commit()
 }
 
-func matchAny(patterns []string, rel string) bool {
-	for _, pat := range patterns {
-		if ok, _ := path.Match(pat, rel); ok {
-			return true
-		}
-	}
-	return false
-}
+// matchAny is the matcher of the builder's checks, so that what was
+// checked is what is substituted.
+func matchAny(patterns []string, rel string) bool { return bundle.MatchAnyGlob(patterns, rel) }
 
 func copyFile(src, dst string, mode os.FileMode, substitute bool, vars *variables) (string, error) {
 	in, err := os.Open(src)

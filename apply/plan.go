@@ -85,7 +85,9 @@ func MakePlan(ctx context.Context, o Options) (*Plan, error) {
 	}
 	vars, err := a.variables(staged, vr)
 	if err != nil {
-		return plan, &verify.Error{Check: receipt.CheckVariables, Msg: err.Error()}
+		// Refused, as apply refuses it (exit code 3), though not a
+		// verification failure (check 13 follows decryption).
+		return plan, &RefusedError{Reason: receipt.Reason(receipt.CheckVariables), Err: err}
 	}
 	masker := mask.New(vars.secrets())
 	for _, v := range vr.Manifest.Variables {
@@ -108,6 +110,8 @@ func describe(s bundle.Step, vars *variables) string {
 		return fmt.Sprintf("deploy package %s to %s/releases/%s, switch %s/current (keep %d)", s.Deploy, to, vars.builtins[bundle.BuiltinReleaseVersion], to, s.Keep)
 	case bundle.KindScript:
 		return "run script " + s.Script
+	case bundle.KindCheck:
+		return describeCheck(s.Check, vars)
 	}
 	text, err := vars.expand(s.Run)
 	if err != nil {

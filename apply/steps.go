@@ -134,6 +134,8 @@ func (a *applier) runSteps(ctx context.Context, vr *verify.Result, staged *stage
 				}
 			}
 			ok = a.runStep(runCtx, staged, s, vars, masker, &rs, outDir)
+		case bundle.KindCheck:
+			ok = a.checkStep(runCtx, s, vars, masker, &rs)
 		default:
 			rs.Result, rs.Error = receipt.StepFailed, fmt.Sprintf("step kind %q is not supported by this airlock", s.Kind())
 		}
@@ -224,9 +226,16 @@ func (a *applier) rollbackUnrecorded(cause error) (*Result, error) {
 }
 
 // runStep runs an inline command or a script of the bundle. Its output
-// file lives in outDir, under the state directory's staging folder, which
-// recovery removes: a step's sensitive outputs never outlive the apply.
-func (a *applier) runStep(ctx context.Context, staged *stage.Staged, s bundle.Step, vars *variables, masker *mask.Masker, rs *receipt.Step, outDir string) bool {
+// file, and its substituted script, live in a folder of its own in outputs,
+// under the state directory's staging folder, which recovery removes: a
+// step's sensitive outputs never outlive the apply.
+func (a *applier) runStep(ctx context.Context, staged *stage.Staged, s bundle.Step, vars *variables, masker *mask.Masker, rs *receipt.Step, outputs string) bool {
+	outDir, err := os.MkdirTemp(outputs, "step-")
+	if err != nil {
+		rs.Result, rs.Error = receipt.StepFailed, err.Error()
+		return false
+	}
+	defer os.RemoveAll(outDir)
 	cmd := steprun.Command{
 		Name: s.Name, Shell: s.Shell, Dir: staged.Root,
 		Env:     vars.env(steprun.BaseEnv(os.Environ())),
@@ -246,6 +255,12 @@ func (a *applier) runStep(ctx context.Context, staged *stage.Staged, s bundle.St
 		cmd.Inline = text
 	} else {
 		cmd.Script = filepath.Join(staged.Root, filepath.FromSlash(s.Script))
+		if s.Substitute.Script {
+			if cmd.Script, err = substitutedScript(cmd.Script, outDir, vars); err != nil {
+				rs.Result, rs.Error = receipt.StepFailed, fmt.Sprintf("substitute %s: %v", s.Script, err)
+				return false
+			}
+		}
 	}
 	r := steprun.Run(ctx, cmd)
 	rs.Started, rs.Finished, rs.Attempts, rs.ExitCode = r.Started.UTC(), r.Finished.UTC(), r.Attempts, r.ExitCode
@@ -277,6 +292,10 @@ func (a *applier) deployStep(vr *verify.Result, staged *stage.Staged, s bundle.S
 		rs.Error = masker.String(err.Error())
 		return false
 	}
+	if len(s.Structured) > 0 || len(s.Files) > 0 {
+		// Not yet applied: a file meant to be 0640 must not be deployed 0644.
+		return fail(errors.New("structured replacement and files rules are not applied by this airlock: deploy it with a newer one"))
+	}
 	to, err := vars.expand(s.To)
 	if err != nil {
 		return fail(err)
@@ -303,7 +322,7 @@ func (a *applier) deployStep(vr *verify.Result, staged *stage.Staged, s bundle.S
 		a.j.Install = nil
 		return fail(err)
 	}
-	res, err := install(staged.Root, vr.Manifest, *pkg, deployedOnce(vr.Manifest, s.Deploy), ir, s.Substitute, vars)
+	res, err := install(staged.Root, vr.Manifest, *pkg, deployedOnce(vr.Manifest, s.Deploy), ir, vr.Manifest.SubstituteGlobs(&s), vars)
 	if err == nil {
 		err = a.st.addRelease(to, releaseRecord{Name: ir.Name, BundleID: vr.Statement.Predicate.BundleID, Receipt: a.j.Receipt.Seq})
 	}
@@ -327,7 +346,8 @@ func (a *applier) deployStep(vr *verify.Result, staged *stage.Staged, s bundle.S
 	if err := a.recordFiles(res.files); err != nil {
 		return fail(err)
 	}
-	a.j.Receipt.Release = &receipt.Release{Previous: sw.Previous, Current: sw.Next}
+	a.j.Receipt.Release = &receipt.Release{Previous: sw.Previous, Current: sw.Next, Target: to}
+	a.recordReleases()
 	fmt.Fprintf(a.o.Stdout, "deployed %s to %s (%d files); %s/current -> %s\n",
 		printable.String(s.Deploy), printable.String(res.dir), len(res.files), printable.String(to), printable.String(sw.Next))
 	rs.Finished, rs.Result = a.o.Now().UTC(), receipt.StepSucceeded
@@ -350,6 +370,26 @@ func (a *applier) abandonInstall() {
 	}
 	a.st.dropRelease(ir.To, ir.Name)
 	a.j.Install = nil
+}
+
+// recordReleases lists every deploy switch of this apply in the receipt,
+// each target with the release it is on now, read back from disk: the
+// receipt never claims a state that is not there.
+func (a *applier) recordReleases() {
+	var out []receipt.Release
+	for _, sw := range a.j.Switches {
+		out = append(out, receipt.Release{Target: sw.To, Previous: sw.Previous, Current: onDisk(sw.To)})
+	}
+	a.j.Receipt.Releases = out
+}
+
+// onDisk is the target of <to>/current as it is on disk.
+func onDisk(to string) string {
+	cur, err := readCurrent(to)
+	if err != nil {
+		return "(unknown: " + err.Error() + ")"
+	}
+	return cur
 }
 
 // deployedOnce reports whether only one step deploys the package, so its
@@ -392,11 +432,8 @@ func (a *applier) revert() error {
 	}
 	if len(a.j.Switches) > 0 {
 		first := a.j.Switches[0]
-		cur, err := readCurrent(first.To)
-		if err != nil {
-			cur = "(unknown: " + err.Error() + ")"
-		}
-		a.j.Receipt.Release = &receipt.Release{Previous: first.Previous, Current: cur}
+		a.j.Receipt.Release = &receipt.Release{Previous: first.Previous, Current: onDisk(first.To), Target: first.To}
+		a.recordReleases()
 	}
 	if err := a.st.save(a.j, jReverted); err != nil {
 		errs = append(errs, err)

@@ -102,12 +102,15 @@ func (v *variables) checkRefs(text string) error {
 	return nil
 }
 
-// env is the environment of a step: declared variables by name, and the
+// env is the environment of a step: declared variables by name (those
+// named by a key path, for structured replacement, are not), and the
 // AIRLOCK_* built-ins.
 func (v *variables) env(base []string) []string {
 	env := append([]string(nil), base...)
 	for _, name := range sortedKeys(v.values) {
-		env = append(env, name+"="+v.values[name])
+		if bundle.InEnvironment(name) {
+			env = append(env, name+"="+v.values[name])
+		}
 	}
 	for _, b := range bundle.Builtins {
 		if val, ok := v.builtins[b]; ok {

@@ -360,7 +360,8 @@ func writeTar(ctx context.Context, tw *tar.Writer, dir string, entries []source,
 		return nil, FileRef{}, err
 	}
 	defer root.Close()
-	fsys := root.FS()
+	fsys := newReleaseFS(root.FS(), archivesOf(entries))
+	defer fsys.Close()
 	mtime := epoch.UTC().Truncate(time.Second)
 	if epoch.IsZero() {
 		mtime = time.Unix(0, 0).UTC()

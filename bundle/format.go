@@ -1,7 +1,9 @@
 package bundle
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -124,6 +126,8 @@ type PackageRef struct {
 	Root  string `json:"root"`  // payload path, "packages/<name>"
 	Files int    `json:"files"` // regular files under Root
 	Size  int64  `json:"size"`  // bytes of those files
+	// Archive, format version 2: the archive the package was unpacked from.
+	Archive *ArchiveRef `json:"archive,omitempty"`
 }
 
 // VariableRef declares a variable by name; its value is in the payload.
@@ -150,23 +154,93 @@ type File struct {
 }
 
 // Step is one thing the applier does, as airlock.yaml describes it and
-// manifest.json records it: exactly one kind key (run, script, deploy; see
-// Kind) is set.
+// manifest.json records it: exactly one kind key (run, script, deploy,
+// check; see Kind) is set.
 type Step struct {
-	Name       string   `json:"name"`             // unique; used in #{Steps.<name>.<output>}
-	Run        string   `json:"run,omitempty"`    // inline command
-	Script     string   `json:"script,omitempty"` // script path, relative to the release directory and the payload root
-	Deploy     string   `json:"deploy,omitempty"` // name of the package to deploy
-	To         string   `json:"to,omitempty"`     // deploy target directory (absolute, or containing #{...})
-	Substitute []string `json:"substitute,omitempty"`
-	Keep       int      `json:"keep,omitempty"`  // releases a deploy keeps
-	Shell      string   `json:"shell,omitempty"` // "", or one of Shells
-	When       When     `json:"when"`
-	Timeout    Duration `json:"timeout"`
-	Retries    int      `json:"retries"` // extra attempts after a failure
+	Name       string       `json:"name"`             // unique; used in #{Steps.<name>.<output>}
+	Run        string       `json:"run,omitempty"`    // inline command
+	Script     string       `json:"script,omitempty"` // script path, relative to the release directory and the payload root
+	Deploy     string       `json:"deploy,omitempty"` // name of the package to deploy
+	To         string       `json:"to,omitempty"`     // deploy target directory (absolute, or containing #{...})
+	Substitute Substitution `json:"substitute,omitzero"`
+	Keep       int          `json:"keep,omitempty"`  // releases a deploy keeps
+	Shell      string       `json:"shell,omitempty"` // "", or one of Shells
+	When       When         `json:"when"`
+	Timeout    Duration     `json:"timeout"` // per attempt; a check step's is its check's
+	Retries    int          `json:"retries"` // extra attempts after a failure
 	// RetryDelay is the base of the exponential backoff between attempts.
 	RetryDelay      Duration `json:"retryDelay"`
 	ContinueOnError bool     `json:"continueOnError,omitempty"` // a failure does not fail the release
+
+	// Format version 2.
+
+	// Structured are globs of a deploy step's package files whose values
+	// are replaced by key path (structured configuration variables).
+	Structured []string `json:"structured,omitempty"`
+	// Files are a deploy step's rules for the mode, owner and group of the
+	// files it deploys, in order (a later rule wins).
+	Files []FileRule `json:"files,omitempty"`
+	// Check is a check step: what to poll until it is healthy.
+	Check *HealthCheck `json:"check,omitempty"`
+}
+
+// Substitution is a step's substitute key. For a deploy step it is the globs
+// of the package files whose #{...} references are substituted, written as
+// a list; for a script step it is true, written as true: the script itself
+// is substituted before it runs.
+type Substitution struct {
+	Globs  []string
+	Script bool
+}
+
+// IsZero reports whether nothing is substituted.
+func (s Substitution) IsZero() bool { return len(s.Globs) == 0 && !s.Script }
+
+// MarshalJSON writes true, or the list of globs.
+func (s Substitution) MarshalJSON() ([]byte, error) {
+	if s.Script {
+		if len(s.Globs) > 0 {
+			return nil, errors.New("substitute is either true or a list of globs")
+		}
+		return []byte("true"), nil
+	}
+	return json.Marshal(s.Globs)
+}
+
+// UnmarshalJSON reads true, or a list of globs.
+func (s *Substitution) UnmarshalJSON(b []byte) error {
+	if string(bytes.TrimSpace(b)) == "true" {
+		*s = Substitution{Script: true}
+		return nil
+	}
+	var globs []string
+	if err := json.Unmarshal(b, &globs); err != nil {
+		return errors.New("substitute: want true or a list of globs")
+	}
+	*s = Substitution{Globs: globs}
+	return nil
+}
+
+// FileRule sets the mode, owner or group of the deployed files whose path
+// in the package matches Match (at least one of the three).
+type FileRule struct {
+	Match string `json:"match"`
+	Mode  Mode   `json:"mode,omitempty"`  // permission bits, 0001 to 0777; 0: not set
+	Owner string `json:"owner,omitempty"` // user name or numeric id
+	Group string `json:"group,omitempty"` // group name or numeric id
+}
+
+// HealthCheck is what a check step polls, every Interval until it answers
+// as wanted or Timeout has passed: an HTTP(S) URL or a TCP address (exactly
+// one). HTTP, TCP, Contains and CAFile may hold #{...} references.
+type HealthCheck struct {
+	HTTP     string   `json:"http,omitempty"`     // http:// or https:// URL, fetched with GET
+	TCP      string   `json:"tcp,omitempty"`      // HOST:PORT to connect to
+	Status   int      `json:"status,omitempty"`   // the HTTP status wanted; 0: any 2xx
+	Contains string   `json:"contains,omitempty"` // text the HTTP response body must contain
+	CAFile   string   `json:"caFile,omitempty"`   // PEM CA certificates that verify an https server (absolute path in the zone)
+	Timeout  Duration `json:"timeout"`
+	Interval Duration `json:"interval"`
 }
 
 // Mode is a permission mode written as a 4-digit octal string ("0644").

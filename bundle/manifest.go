@@ -64,6 +64,11 @@ func (m *Manifest) Validate() error {
 		if p.Root != "packages/"+p.Name || !dirs[p.Root] {
 			return fmt.Errorf("packages[%d]: root %q is not the listed directory packages/%s", i, p.Root, p.Name)
 		}
+		if a := p.Archive; a != nil {
+			if _, problem := cleanRelPath(a.Name); problem != "" || len(a.Name) > MaxPathLen || archiveFormatOf(a.Name) == 0 || a.Size < 0 || !isSHA256(a.SHA256) {
+				return fmt.Errorf("packages[%d]: archive: want the relative path of a known kind of archive, its size and its sha256", i)
+			}
+		}
 		pkgs[p.Name] = true
 	}
 	return m.checkSteps(pkgs, files)
@@ -141,11 +146,6 @@ func (m *Manifest) checkSteps(pkgs, files map[string]bool) error {
 			return fmt.Errorf("steps[%d] %q: script %q is not a listed file", i, s.Name, s.Script)
 		case s.Deploy != "" && !pkgs[s.Deploy]:
 			return fmt.Errorf("steps[%d] %q: deploy names %q, not a listed package", i, s.Name, s.Deploy)
-		}
-		for _, g := range s.Substitute {
-			if _, err := path.Match(g, ""); err != nil {
-				return fmt.Errorf("steps[%d] %q: bad substitute pattern %q", i, s.Name, g)
-			}
 		}
 	}
 	return nil

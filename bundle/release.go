@@ -28,9 +28,12 @@ const (
 var (
 	releaseKeys    = []string{"apiVersion", "name", "version", "channel", "targets", "expires", "change", "packages", "variables", "steps"}
 	changeKeys     = []string{"ticket", "reason"}
-	packageKeys    = []string{"name", "path"}
+	packageKeys    = []string{"name", "path", "archive"}
 	variableKeys   = []string{"value", "fromEnv", "fromFile", "sensitive", "allowLiteral", "byZone", "description"}
-	stepKeys       = []string{"name", "run", "script", "deploy", "to", "substitute", "keep", "shell", "when", "timeout", "retries", "retryDelay", "continueOnError"}
+	stepKeys       = []string{"name", "run", "script", "deploy", "check", "to", "substitute", "structured", "files", "keep", "shell", "when", "timeout", "retries", "retryDelay", "continueOnError"}
+	commonStepKeys = []string{"name", "when", "continueOnError"}
+	fileRuleKeys   = []string{"match", "mode", "owner", "group"}
+	checkKeys      = []string{"http", "tcp", "status", "contains", "caFile", "timeout", "interval"}
 	yamlStringTags = []string{"!!str", "!!int", "!!float", "!!bool", "!!timestamp"}
 )
 
@@ -56,10 +59,12 @@ type Release struct {
 	tree *tree
 }
 
-// Package is a file or directory the bundle carries.
+// Package is a file, a directory or the content of an archive that the
+// bundle carries. Exactly one of Path and Archive is set.
 type Package struct {
-	Name string // same format as Release.Name
-	Path string // relative to Release.Dir, slash-separated and clean
+	Name    string // same format as Release.Name
+	Path    string // relative to Release.Dir, slash-separated and clean
+	Archive string // an archive file, relative to Release.Dir, whose files the package holds
 }
 
 // Variable is a value steps and substituted files can refer to as #{Name}.

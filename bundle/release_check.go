@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -32,7 +31,9 @@ func (r *Release) Check() error {
 		return c.err()
 	}
 	defer root.Close()
-	c.fsys = root.FS()
+	rfs := newReleaseFS(root.FS(), nil)
+	defer rfs.Close()
+	c.fsys = rfs
 	c.names = r.referable()
 	t, problems := walkTree(c.fsys, r)
 	for _, p := range problems {
@@ -42,8 +43,16 @@ func (r *Release) Check() error {
 		field := indexField("steps", i)
 		c.textRefs(i, field+".run", s.Run)
 		c.textRefs(i, field+".to", s.To)
+		if hc := s.Check; hc != nil {
+			for _, t := range []struct{ key, text string }{{"http", hc.HTTP}, {"tcp", hc.TCP}, {"contains", hc.Contains}, {"caFile", hc.CAFile}} {
+				c.textRefs(i, field+".check."+t.key, t.text)
+			}
+		}
+		if s.Script != "" && s.Substitute.Script {
+			c.fileRefs(i, field+".substitute", packageFile{src: s.Script})
+		}
 		if files, ok := t.files[s.Deploy]; ok && s.Deploy != "" {
-			c.substitute(i, field, s, files)
+			c.deployGlobs(i, field, s, files)
 		}
 	}
 	if err := c.err(); err != nil {
@@ -126,26 +135,42 @@ func (c *releaseChecker) refs(step int, text []byte, report func(line, col int, 
 	}
 }
 
-// substitute checks the substitute globs of deploy step i and the
-// references in the files they match.
-func (c *releaseChecker) substitute(step int, field string, s Step, files []packageFile) {
+// deployGlobs checks that every glob of deploy step i matches a file of
+// its package, and the references in the files it substitutes.
+func (c *releaseChecker) deployGlobs(step int, field string, s Step, files []packageFile) {
 	checked := map[string]bool{}
-	for j, glob := range s.Substitute {
+	for j, glob := range s.Substitute.Globs {
 		gfield := indexField(field+".substitute", j)
-		matched := false
-		for _, f := range files {
-			if ok, _ := path.Match(glob, f.rel); !ok {
-				continue
-			}
-			matched = true
+		c.globMatches(s.Deploy, files, glob, gfield, func(f packageFile) {
 			if !checked[f.rel] {
 				checked[f.rel] = true
 				c.fileRefs(step, gfield, f)
 			}
+		})
+	}
+	for j, glob := range s.Structured {
+		c.globMatches(s.Deploy, files, glob, indexField(field+".structured", j), nil)
+	}
+	for j, r := range s.Files {
+		c.globMatches(s.Deploy, files, r.Match, indexField(field+".files", j)+".match", nil)
+	}
+}
+
+// globMatches reports a glob (at field) that matches no file of package
+// pkg, and calls visit, if not nil, for every file it matches.
+func (c *releaseChecker) globMatches(pkg string, files []packageFile, glob, field string, visit func(f packageFile)) {
+	matched := false
+	for _, f := range files {
+		if !MatchGlob(glob, f.rel) {
+			continue
 		}
-		if !matched {
-			c.at(gfield, "pattern %s matches no file of package %s", quoteShort(glob), quoteShort(s.Deploy))
+		matched = true
+		if visit != nil {
+			visit(f)
 		}
+	}
+	if !matched {
+		c.at(field, "pattern %s matches no file of package %s", quoteShort(glob), quoteShort(pkg))
 	}
 }
 

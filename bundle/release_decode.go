@@ -193,7 +193,7 @@ func (d *releaseDecoder) packages(n *yaml.Node) []Package {
 	seen := map[string]int{}
 	for i, item := range items {
 		field := indexField("packages", i)
-		f := d.fields(item, field, packageKeys, "name", "path")
+		f := d.fields(item, field, packageKeys, "name")
 		var p Package
 		if v := f["name"]; v != nil {
 			p.Name = d.match(v, field+".name", "package name", nameRule)
@@ -205,9 +205,30 @@ func (d *releaseDecoder) packages(n *yaml.Node) []Package {
 		if v := f["path"]; v != nil {
 			p.Path = d.relPath(v, field+".path")
 		}
+		if v := f["archive"]; v != nil {
+			p.Archive = d.archive(v, field+".archive")
+		}
+		switch {
+		case f == nil:
+		case hasKey(item, "path") && hasKey(item, "archive"):
+			d.errorf(mappingKey(item, "archive"), field, "path and archive are mutually exclusive (want one: a file or folder, or an archive to unpack)")
+		case !hasKey(item, "path") && !hasKey(item, "archive"):
+			d.errorf(item, field, "missing required key: want \"path\" (a file or folder) or \"archive\" (an archive to unpack)")
+		}
 		out = append(out, p)
 	}
 	return out
+}
+
+// archive decodes the path of an archive package, whose name must say its
+// format.
+func (d *releaseDecoder) archive(n *yaml.Node, field string) string {
+	before := len(d.errs)
+	s := d.relPath(n, field)
+	if len(d.errs) == before && archiveFormatOf(s) == 0 {
+		d.errorf(n, field, "%s is not a known kind of archive (want a name ending in %s)", quoteShort(s), archiveExtensions())
+	}
+	return s
 }
 
 // relPath decodes a path relative to the directory of airlock.yaml.
@@ -257,7 +278,7 @@ func (d *releaseDecoder) variables(n *yaml.Node, zones map[string]bool) []Variab
 		switch {
 		case !variableRule.valid(v.Name):
 			d.errorf(e.key, "variables", "invalid variable name %s (want %s)", quoteShort(v.Name), variableRule.want)
-		case strings.HasPrefix(v.Name, "Airlock") || v.Name == "Steps":
+		case strings.HasPrefix(v.Name, "Airlock") || v.Name == "Steps" || strings.HasPrefix(v.Name, "Steps."):
 			d.errorf(e.key, "variables", "variable name %s is reserved (names starting with Airlock, and Steps, are built in)", quoteShort(v.Name))
 		}
 		out = append(out, v)
@@ -396,44 +417,70 @@ func (d *releaseDecoder) step(n *yaml.Node, field string, packages []Package) (S
 		s.Deploy = d.deploy(v, field+".deploy", packages)
 		s.Keep = DefaultKeep
 	}
+	if v := f["check"]; v != nil {
+		s.Check = d.healthCheck(v, field+".check")
+		s.Timeout = s.Check.Timeout
+	}
+	if row := d.checkStepKeys(n, field); row != nil {
+		d.kindOptions(f, field, &s, row)
+	}
 	d.stepOptions(f, field, &s)
-	d.checkStepKeys(n, field)
 	return s, f
 }
 
-// stepOptions decodes the keys of a step other than its name and kind.
-func (d *releaseDecoder) stepOptions(f map[string]*yaml.Node, field string, s *Step) {
-	if v := f["to"]; v != nil {
+// kindOptions decodes the settings a step of kind row takes; those it
+// does not take were reported by checkStepKeys.
+func (d *releaseDecoder) kindOptions(f map[string]*yaml.Node, field string, s *Step, row *stepKind) {
+	takes := func(key string) *yaml.Node {
+		if !slices.Contains(row.keys, key) {
+			return nil
+		}
+		return f[key]
+	}
+	if v := takes("to"); v != nil {
 		s.To = d.target(v, field+".to")
 	}
-	if v := f["substitute"]; v != nil {
-		s.Substitute = d.globs(v, field+".substitute")
+	if v := takes("substitute"); v != nil && row.kind == KindScript {
+		s.Substitute.Script = d.boolean(v, field+".substitute")
+	} else if v != nil {
+		s.Substitute.Globs = d.globs(v, field+".substitute")
 	}
-	if v := f["keep"]; v != nil {
+	if v := takes("structured"); v != nil {
+		s.Structured = d.globs(v, field+".structured")
+	}
+	if v := takes("files"); v != nil {
+		s.Files = d.fileRules(v, field+".files")
+	}
+	if v := takes("keep"); v != nil {
 		s.Keep = d.integer(v, field+".keep", keepRange)
 	}
-	if v := f["shell"]; v != nil {
+	if v := takes("shell"); v != nil {
 		s.Shell = d.oneOf(v, field+".shell", Shells)
 	}
-	if v := f["when"]; v != nil {
-		s.When = When(d.oneOf(v, field+".when", whenNames()))
-	}
-	if v := f["timeout"]; v != nil {
+	if v := takes("timeout"); v != nil {
 		s.Timeout = Duration(d.duration(v, field+".timeout", timeoutRange))
 	}
-	if v := f["retries"]; v != nil {
+	if v := takes("retries"); v != nil {
 		s.Retries = d.integer(v, field+".retries", retriesRange)
 	}
-	if v := f["retryDelay"]; v != nil {
+	if v := takes("retryDelay"); v != nil {
 		s.RetryDelay = Duration(d.duration(v, field+".retryDelay", retryDelayRange))
+	}
+}
+
+// stepOptions decodes the settings every step takes besides its name.
+func (d *releaseDecoder) stepOptions(f map[string]*yaml.Node, field string, s *Step) {
+	if v := f["when"]; v != nil {
+		s.When = When(d.oneOf(v, field+".when", whenNames()))
 	}
 	if v := f["continueOnError"]; v != nil {
 		s.ContinueOnError = d.boolean(v, field+".continueOnError")
 	}
 }
 
-// checkStepKeys applies the step kind table to the keys a step combines.
-func (d *releaseDecoder) checkStepKeys(n *yaml.Node, field string) {
+// checkStepKeys applies the step kind table to the keys a step combines,
+// and returns the step's kind (nil when it has none or several).
+func (d *releaseDecoder) checkStepKeys(n *yaml.Node, field string) *stepKind {
 	var kinds []stepKind
 	for _, k := range stepKinds {
 		if hasKey(n, string(k.kind)) {
@@ -442,29 +489,28 @@ func (d *releaseDecoder) checkStepKeys(n *yaml.Node, field string) {
 	}
 	switch len(kinds) {
 	case 0:
-		d.errorf(n, field, "want exactly one of %s, got none", kindNames())
-		return
+		d.errorf(n, field, "want exactly one of %s, got none", kindNames(StepKinds()))
+		return nil
 	case 1:
 	default:
-		d.errorf(mappingKey(n, string(kinds[1].kind)), field, "%s and %s are mutually exclusive (want exactly one of %s)", kinds[0].kind, kinds[1].kind, kindNames())
-		return
+		d.errorf(mappingKey(n, string(kinds[1].kind)), field, "%s and %s are mutually exclusive (want exactly one of %s)", kinds[0].kind, kinds[1].kind, kindNames(StepKinds()))
+		return nil
 	}
-	row := kinds[0]
-	for _, k := range stepKinds {
-		for _, key := range k.only {
-			if k.kind != row.kind && !slices.Contains(row.only, key) && hasKey(n, key) {
-				d.errorf(mappingKey(n, key), field+"."+key, "only allowed with %s", k.kind)
-			}
+	row := &kinds[0]
+	for _, key := range stepKeys {
+		if slices.Contains(commonStepKeys, key) || slices.Contains(StepKinds(), StepKind(key)) || slices.Contains(row.keys, key) {
+			continue
 		}
-	}
-	if !row.shell && hasKey(n, "shell") {
-		d.errorf(mappingKey(n, "shell"), field+".shell", "not allowed with %s (%s runs no shell)", row.kind, row.kind)
+		if hasKey(n, key) {
+			d.errorf(mappingKey(n, key), field+"."+key, "%s", keyNotTaken(row.kind, key))
+		}
 	}
 	for _, key := range row.required {
 		if !hasKey(n, key) {
 			d.errorf(n, field, "%s needs %s: %s", row.kind, key, requiredHint[key])
 		}
 	}
+	return row
 }
 
 // requiredHint says what a required key of a step kind is for.
@@ -546,21 +592,120 @@ func isAbsAnyOS(p string) bool {
 		len(p) >= 3 && isASCIILetter(p[0]) && p[1] == ':' && (p[2] == '/' || p[2] == '\\')
 }
 
-// globs decodes substitute patterns.
+// globs decodes a list of globs of package files.
 func (d *releaseDecoder) globs(n *yaml.Node, field string) []string {
 	var out []string
 	for i, item := range d.list(n, field) {
-		f := indexField(field, i)
-		s, ok := d.scalar(item, f)
-		if !ok {
-			continue
+		if s, ok := d.glob(item, indexField(field, i)); ok {
+			out = append(out, s)
 		}
-		if _, err := path.Match(s, ""); err != nil {
-			d.errorf(item, f, "invalid pattern %s (want path.Match syntax such as config/*.json)", quoteShort(s))
-		} else if _, problem := cleanRelPath(s); problem != "" {
-			d.errorf(item, f, "invalid pattern %s (want a relative, slash-separated pattern inside the package, without ..)", quoteShort(s))
-		}
-		out = append(out, s)
 	}
 	return out
+}
+
+// glob decodes one glob of package files.
+func (d *releaseDecoder) glob(n *yaml.Node, field string) (string, bool) {
+	s, ok := d.scalar(n, field)
+	if !ok {
+		return s, false
+	}
+	if problem := globProblem(s); problem != "" {
+		d.errorf(n, field, "pattern %s %s", quoteShort(s), problem)
+	}
+	return s, true
+}
+
+// settingErrorAt records err, a broken rule of a setting of mapping n, at
+// the setting's key when it names one.
+func (d *releaseDecoder) settingErrorAt(n *yaml.Node, field string, err error) {
+	var se *settingError
+	if errors.As(err, &se) && se.key != "" {
+		d.errorf(mappingKey(n, se.key), joinField(field, se.key), "%s", se.msg)
+		return
+	}
+	d.errorf(n, field, "%v", err)
+}
+
+// fileRules decodes a deploy step's files: rules.
+func (d *releaseDecoder) fileRules(n *yaml.Node, field string) []FileRule {
+	var out []FileRule
+	for i, item := range d.list(n, field) {
+		f := indexField(field, i)
+		before := len(d.errs)
+		m := d.fields(item, f, fileRuleKeys, "match")
+		if m == nil {
+			continue
+		}
+		var r FileRule
+		if v := m["match"]; v != nil {
+			r.Match, _ = d.glob(v, f+".match")
+		}
+		if v := m["mode"]; v != nil {
+			r.Mode = d.mode(v, f+".mode")
+		}
+		if v := m["owner"]; v != nil {
+			r.Owner = d.match(v, f+".owner", "owner", accountRule)
+		}
+		if v := m["group"]; v != nil {
+			r.Group = d.match(v, f+".group", "group", accountRule)
+		}
+		if len(d.errs) == before {
+			if err := checkFileRule(r); err != nil {
+				d.settingErrorAt(item, f, err)
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// modeRE matches a mode as chmod takes it: three or four octal digits.
+var modeRE = regexp.MustCompile(`^[0-7]{3,4}$`)
+
+// mode decodes a file mode written as octal digits, quoted or not ("0640",
+// 0640 and 640 are the same).
+func (d *releaseDecoder) mode(n *yaml.Node, field string) Mode {
+	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!str" && n.ShortTag() != "!!int") || !modeRE.MatchString(n.Value) {
+		d.errorf(n, field, `want a mode of octal digits such as "0640", got %s`, describeScalar(n))
+		return 0
+	}
+	v, _ := strconv.ParseUint(n.Value, 8, 32)
+	if v == 0 {
+		d.errorf(n, field, "mode 0000 gives no one access to the files")
+	}
+	return Mode(v)
+}
+
+// healthCheck decodes the settings of a check step.
+func (d *releaseDecoder) healthCheck(n *yaml.Node, field string) *HealthCheck {
+	c := &HealthCheck{Timeout: Duration(DefaultCheckTimeout), Interval: Duration(DefaultCheckInterval)}
+	f := d.fields(n, field, checkKeys)
+	if f == nil {
+		return c
+	}
+	before := len(d.errs)
+	text := func(key string, dst *string) {
+		if v := f[key]; v != nil {
+			*dst, _ = d.scalar(v, field+"."+key)
+		}
+	}
+	text("http", &c.HTTP)
+	text("tcp", &c.TCP)
+	text("contains", &c.Contains)
+	text("caFile", &c.CAFile)
+	if v := f["status"]; v != nil {
+		c.Status = d.integer(v, field+".status", statusRange)
+	}
+	if v := f["timeout"]; v != nil {
+		c.Timeout = Duration(d.duration(v, field+".timeout", checkTimeoutRange))
+	}
+	if v := f["interval"]; v != nil {
+		c.Interval = Duration(d.duration(v, field+".interval", checkIntervalRange))
+	}
+	if len(d.errs) == before {
+		if err := c.validate(false); err != nil {
+			d.settingErrorAt(n, field, err)
+		}
+	}
+	return c
 }

@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"flag"
 	"os"
@@ -195,7 +196,7 @@ func completeRelease() *Release {
 		Steps: []Step{
 			{Name: "stop service", Run: "systemctl stop payments-api", Shell: "sh", When: "always",
 				Timeout: Duration(15 * time.Minute), RetryDelay: Duration(5 * time.Second), ContinueOnError: true},
-			{Name: "install", Deploy: "app", To: "/opt/payments-api", Substitute: []string{"config/*.json", "*.conf"},
+			{Name: "install", Deploy: "app", To: "/opt/payments-api", Substitute: Substitution{Globs: []string{"config/*.json", "*.conf"}},
 				Keep: 5, When: "success", Timeout: Duration(15 * time.Minute), RetryDelay: Duration(5 * time.Second)},
 			{Name: "migrate", Script: "scripts/migrate.sh", When: "success", Timeout: Duration(10 * time.Minute),
 				Retries: 2, RetryDelay: Duration(30 * time.Second)},
@@ -208,12 +209,53 @@ func completeRelease() *Release {
 	}
 }
 
+// configRelease is what testdata/release/good/config.yaml decodes to.
+func configRelease() *Release {
+	step := func(s Step) Step {
+		s.When = cmp.Or(s.When, WhenSuccess)
+		s.Timeout = cmp.Or(s.Timeout, Duration(DefaultTimeout))
+		s.RetryDelay = Duration(DefaultRetryDelay)
+		return s
+	}
+	return &Release{
+		File: "config.yaml", APIVersion: "airlock/v1", Name: "payments-api", Version: "2.5.0",
+		Channel: DefaultChannel, Targets: []string{"zone:pci-east"}, Expires: DefaultExpires,
+		Packages: []Package{
+			{Name: "app", Archive: "dist/payments-api-2.5.0.zip"},
+			{Name: "web", Archive: "dist/Web.Portal.2.5.0.nupkg"},
+		},
+		Variables: []Variable{
+			{Name: "DbPassword", Sensitive: true, FromEnv: "PAYMENTS_DB_PASSWORD"},
+			{Name: "Logging:LogLevel:Default", Value: "Warning"},
+			{Name: "spring.datasource.url", Value: "jdbc:postgresql://db/payments"},
+			{Name: "/configuration/appSettings/add[@key='Mode']/@value", Value: "live"},
+			{Name: "HealthPort", Value: "8443"},
+		},
+		Steps: []Step{
+			step(Step{Name: "install", Deploy: "app", To: "/opt/payments-api", Keep: DefaultKeep,
+				Substitute: Substitution{Globs: []string{"config/**/*.json"}},
+				Structured: []string{"appsettings.json", "config/*.{yaml,properties}"},
+				Files: []FileRule{
+					{Match: "config/**", Mode: 0o640, Owner: "payments", Group: "payments"},
+					{Match: "bin/*", Mode: 0o755},
+				}}),
+			step(Step{Name: "migrate", Script: "scripts/migrate.sh", Substitute: Substitution{Script: true}}),
+			step(Step{Name: "healthy", Timeout: Duration(2 * time.Minute), Check: &HealthCheck{
+				HTTP: "https://localhost:#{HealthPort}/health", Status: 200, Contains: `"status":"up"`,
+				CAFile: "/etc/pki/payments/ca.pem", Timeout: Duration(2 * time.Minute), Interval: Duration(5 * time.Second)}}),
+			step(Step{Name: "port open", When: WhenAlways, Timeout: Duration(DefaultCheckTimeout), Check: &HealthCheck{
+				TCP: "db.internal:5432", Timeout: Duration(DefaultCheckTimeout), Interval: Duration(DefaultCheckInterval)}}),
+		},
+	}
+}
+
 func TestReleaseGood(t *testing.T) {
 	tests := []struct {
 		file string
 		want *Release
 	}{
 		{"complete.yaml", completeRelease()},
+		{"config.yaml", configRelease()},
 		{"minimal.yaml", &Release{
 			File: "minimal.yaml", APIVersion: "airlock/v1", Name: "hello", Version: "1.0",
 			Channel: "default", Targets: []string{"zone:lab"}, Expires: 336 * time.Hour,
@@ -281,7 +323,11 @@ func encodeRelease(t *testing.T, r *Release) []byte {
 
 	pkgs := &yaml.Node{Kind: yaml.SequenceNode}
 	for _, p := range r.Packages {
-		pkgs.Content = append(pkgs.Content, m("name", str(p.Name), "path", str(p.Path)))
+		if p.Archive != "" {
+			pkgs.Content = append(pkgs.Content, m("name", str(p.Name), "archive", str(p.Archive)))
+		} else {
+			pkgs.Content = append(pkgs.Content, m("name", str(p.Name), "path", str(p.Path)))
+		}
 	}
 	vars := &yaml.Node{Kind: yaml.MappingNode}
 	for _, v := range r.Variables {
@@ -310,17 +356,51 @@ func encodeRelease(t *testing.T, r *Release) []byte {
 	}
 	steps := &yaml.Node{Kind: yaml.SequenceNode}
 	for _, s := range r.Steps {
-		sn := m("name", str(s.Name), "when", str(string(s.When)), "timeout", dur(time.Duration(s.Timeout)),
-			"retries", integer(s.Retries), "retryDelay", dur(time.Duration(s.RetryDelay)), "continueOnError", boolean(s.ContinueOnError))
+		sn := m("name", str(s.Name), "when", str(string(s.When)), "continueOnError", boolean(s.ContinueOnError))
+		if s.Check == nil {
+			sn.Content = append(sn.Content, str("timeout"), dur(time.Duration(s.Timeout)),
+				str("retries"), integer(s.Retries), str("retryDelay"), dur(time.Duration(s.RetryDelay)))
+		}
 		switch {
 		case s.Run != "":
 			sn.Content = append(sn.Content, str("run"), str(s.Run))
 		case s.Script != "":
-			sn.Content = append(sn.Content, str("script"), str(s.Script))
+			sn.Content = append(sn.Content, str("script"), str(s.Script), str("substitute"), boolean(s.Substitute.Script))
+		case s.Check != nil:
+			c := s.Check
+			cn := m("timeout", dur(time.Duration(c.Timeout)), "interval", dur(time.Duration(c.Interval)))
+			for _, kv := range [][2]string{{"http", c.HTTP}, {"tcp", c.TCP}, {"contains", c.Contains}, {"caFile", c.CAFile}} {
+				if kv[1] != "" {
+					cn.Content = append(cn.Content, str(kv[0]), str(kv[1]))
+				}
+			}
+			if c.Status != 0 {
+				cn.Content = append(cn.Content, str("status"), integer(c.Status))
+			}
+			sn.Content = append(sn.Content, str("check"), cn)
 		default:
 			sn.Content = append(sn.Content, str("deploy"), str(s.Deploy), str("to"), str(s.To), str("keep"), integer(s.Keep))
-			if s.Substitute != nil {
-				sn.Content = append(sn.Content, str("substitute"), seq(s.Substitute))
+			if s.Substitute.Globs != nil {
+				sn.Content = append(sn.Content, str("substitute"), seq(s.Substitute.Globs))
+			}
+			if s.Structured != nil {
+				sn.Content = append(sn.Content, str("structured"), seq(s.Structured))
+			}
+			if s.Files != nil {
+				rules := &yaml.Node{Kind: yaml.SequenceNode}
+				for _, r := range s.Files {
+					rn := m("match", str(r.Match))
+					for _, kv := range [][2]string{{"owner", r.Owner}, {"group", r.Group}} {
+						if kv[1] != "" {
+							rn.Content = append(rn.Content, str(kv[0]), str(kv[1]))
+						}
+					}
+					if r.Mode != 0 {
+						rn.Content = append(rn.Content, str("mode"), str(r.Mode.String()))
+					}
+					rules.Content = append(rules.Content, rn)
+				}
+				sn.Content = append(sn.Content, str("files"), rules)
 			}
 		}
 		if s.Shell != "" {
@@ -529,6 +609,35 @@ func TestReleaseCheck(t *testing.T) {
 				yamlPath + `:24:62: steps[3].run: unresolved reference #{Secret}: not a declared variable, a built-in or an earlier step's output`,
 		},
 		{
+			name: "double star reaches nested files",
+			files: map[string]string{
+				releaseFileName:                 strings.Replace(goodTree()[releaseFileName], `["config/*.json"]`, `["config/**/*.json"]`, 1),
+				"dist/app/config/a/b/deep.json": "{\"x\": \"#{Nope}\"}",
+			},
+			want: "$DIR/dist/app/config/a/b/deep.json:1:8: steps[1].substitute[0]: unresolved reference #{Nope}: not a declared variable, a built-in or an earlier step's output",
+		},
+		{
+			name: "structured and files globs matching nothing",
+			files: map[string]string{releaseFileName: strings.Replace(goodTree()[releaseFileName], `    substitute: ["config/*.json"]`,
+				"    substitute: [\"config/*.json\"]\n    structured: [\"config/*.json\", \"*.yaml\"]\n    files: [{match: \"bin/*\", mode: \"0755\"}, {match: \"secrets/**\", mode: \"0600\"}]", 1)},
+			want: yamlPath + `:19:35: steps[1].structured[1]: pattern "*.yaml" matches no file of package "app"` + "\n" +
+				yamlPath + `:20:53: steps[1].files[1].match: pattern "secrets/**" matches no file of package "app"`,
+		},
+		{
+			name: "a substituted script is checked",
+			files: map[string]string{
+				releaseFileName:      strings.Replace(goodTree()[releaseFileName], "script: scripts/migrate.sh", "script: scripts/migrate.sh\n    substitute: true", 1),
+				"scripts/migrate.sh": "#!/bin/sh\necho #{Port} #{Airlock.Zone} #{Prot}\n",
+			},
+			want: "$DIR/scripts/migrate.sh:2:30: steps[0].substitute: unresolved reference #{Prot} (did you mean #{Port}?)",
+		},
+		{
+			name: "references of a check",
+			files: map[string]string{releaseFileName: goodTree()[releaseFileName] +
+				"  - name: healthy\n    check: { http: \"http://localhost:#{Prot}/health\", contains: \"#{Airlock.Release.Version}\" }\n"},
+			want: yamlPath + `:26:38: steps[4].check.http: unresolved reference #{Prot} (did you mean #{Port}?)`,
+		},
+		{
 			name:  "glob matching nothing",
 			files: map[string]string{releaseFileName: strings.Replace(goodTree()[releaseFileName], `["config/*.json"]`, `["config/*.json", "*.yml"]`, 1)},
 			want:  yamlPath + `:18:35: steps[1].substitute[1]: pattern "*.yml" matches no file of package "app"`,
@@ -589,7 +698,7 @@ func TestReleaseCheckWithoutParse(t *testing.T) {
 		Dir:      dir,
 		Packages: []Package{{Name: "p", Path: "pkg"}, {Name: "bad", Path: "../x"}},
 		Steps: []Step{
-			{Name: "d", Deploy: "p", To: "/x", Substitute: []string{"*.txt"}},
+			{Name: "d", Deploy: "p", To: "/x", Substitute: Substitution{Globs: []string{"*.txt"}}},
 			{Name: "r", Run: "echo #{Y}"},
 		},
 	}

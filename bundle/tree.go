@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -28,7 +29,8 @@ import (
 // source is one payload entry and where its content comes from.
 type source struct {
 	File
-	src string // path in the release FS ("" for directories made up by the builder)
+	src     string      // path in the release FS ("" for directories made up by the builder)
+	archive *ArchiveRef // the archive package src is in, if any
 }
 
 // packageFile is one regular file of a package.
@@ -53,9 +55,18 @@ type treeProblem struct {
 // walkTree walks what r names in fsys and returns the payload it makes,
 // with every problem found (the tree is usable only when there are none).
 func walkTree(fsys fs.FS, r *Release) (*tree, []treeProblem) {
-	w := &walker{fsys: fsys, byPath: map[string]source{}, t: &tree{files: map[string][]packageFile{}}}
+	rfs, ok := fsys.(*releaseFS)
+	if !ok {
+		rfs = newReleaseFS(fsys, nil)
+		defer rfs.Close()
+	}
+	w := &walker{fsys: rfs, byPath: map[string]source{}, t: &tree{files: map[string][]packageFile{}}}
 	for i, p := range r.Packages {
-		w.pkg(indexField("packages", i)+".path", p)
+		field := indexField("packages", i) + ".path"
+		if p.Archive != "" {
+			field = indexField("packages", i) + ".archive"
+		}
+		w.pkg(field, p)
 	}
 	for i, s := range r.Steps {
 		if s.Script != "" {
@@ -73,7 +84,8 @@ func walkTree(fsys fs.FS, r *Release) (*tree, []treeProblem) {
 }
 
 type walker struct {
-	fsys     fs.FS
+	fsys     *releaseFS
+	archive  *ArchiveRef // the archive package being walked, if any
 	t        *tree
 	byPath   map[string]source
 	owner    map[string]string // payload path → field that added it
@@ -120,19 +132,33 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// pkg adds a package: a regular file, or a folder walked without following
-// links.
+// pkg adds a package: a regular file, a folder walked without following
+// links, or an archive, walked as the folder it holds.
 func (w *walker) pkg(field string, p Package) {
 	root := "packages/" + p.Name
 	ref := PackageRef{Name: p.Name, Root: root}
 	defer func() { w.t.pkgs = append(w.t.pkgs, ref) }()
-	if _, problem := cleanRelPath(p.Path); problem != "" {
-		w.problem(field, "%s %s", quoteShort(p.Path), problem)
+	dir := cmp.Or(p.Archive, p.Path)
+	if _, problem := cleanRelPath(dir); problem != "" {
+		w.problem(field, "%s %s", quoteShort(dir), problem)
 		return
 	}
-	info, ok := w.stat(field, p.Path)
+	info, ok := w.stat(field, dir)
 	if !ok {
 		return
+	}
+	if p.Archive != "" {
+		a, err := w.fsys.mount(p.Archive)
+		if err != nil {
+			w.problem(field, "%s: %v", quoteShort(p.Archive), unwrapPath(err))
+			return
+		}
+		archive := a.ref
+		ref.Archive, w.archive = &archive, &archive
+		defer func() { w.archive = nil }()
+		if info, ok = w.stat(field, dir); !ok {
+			return
+		}
 	}
 	w.t.files[p.Name] = []packageFile{}
 	w.addDir(field, root)
@@ -144,21 +170,21 @@ func (w *walker) pkg(field string, p Package) {
 	}
 	switch {
 	case info.Mode().IsRegular():
-		add(path.Base(p.Path), p.Path, info)
+		add(path.Base(dir), dir, info)
 		return
 	case !info.IsDir():
-		w.problem(field, "%s is a %s: a package is a regular file or a directory", quoteShort(p.Path), FileKind(info.Mode()))
+		w.problem(field, "%s is a %s: a package is a regular file or a directory", quoteShort(dir), FileKind(info.Mode()))
 		return
 	}
-	err := fs.WalkDir(w.fsys, p.Path, func(name string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(w.fsys, dir, func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			w.problem(field, "%s: %v", quoteShort(name), unwrapPath(err))
 			return nil
 		}
-		if name == p.Path {
+		if name == dir {
 			return nil
 		}
-		rel := strings.TrimPrefix(name, p.Path+"/")
+		rel := strings.TrimPrefix(name, dir+"/")
 		switch {
 		case d.IsDir():
 			w.addDir(field, root+"/"+rel)
@@ -175,7 +201,7 @@ func (w *walker) pkg(field string, p Package) {
 		return nil
 	})
 	if err != nil {
-		w.problem(field, "%s: %v", quoteShort(p.Path), unwrapPath(err))
+		w.problem(field, "%s: %v", quoteShort(dir), unwrapPath(err))
 	}
 }
 
@@ -233,7 +259,7 @@ func (w *walker) addFile(field, p, src string, info fs.FileInfo) {
 		mode = 0o755
 	}
 	w.addDir(field, path.Dir(p))
-	w.byPath[p] = source{File: File{Path: p, Type: TypeFile, Mode: mode, Size: info.Size()}, src: src}
+	w.byPath[p] = source{File: File{Path: p, Type: TypeFile, Mode: mode, Size: info.Size()}, src: src, archive: w.archive}
 	w.own(p, field)
 }
 
@@ -274,4 +300,139 @@ func readAtMost(fsys fs.FS, name string, limit int64) ([]byte, error) {
 	}
 	defer f.Close()
 	return io.ReadAll(io.LimitReader(f, limit+1))
+}
+
+// releaseFS is the release directory as the build reads it: its files,
+// and the files of each archive package under the archive's own path. The
+// walker walks an archive as the folder it holds, and the build reads its
+// files at paths such as dist/app.zip/config/app.json (an archive is a
+// file, so nothing else can be under its path).
+type releaseFS struct {
+	dir    fs.FS
+	limits archiveLimits
+	// mounted are the open archives by path; want are archives that Open
+	// mounts when first used, with the SHA-256 each must still have.
+	mounted map[string]*archiveFS
+	want    map[string]string
+}
+
+// newReleaseFS returns the release directory dir, with the archives of
+// want (path → SHA-256) mounted when they are first used.
+func newReleaseFS(dir fs.FS, want map[string]string) *releaseFS {
+	return &releaseFS{dir: dir, limits: defaultArchiveLimits, mounted: map[string]*archiveFS{}, want: want}
+}
+
+// archivesOf returns the archives that entries are read from, path → SHA-256.
+func archivesOf(entries []source) map[string]string {
+	out := map[string]string{}
+	for _, e := range entries {
+		if e.archive != nil {
+			out[e.archive.Name] = e.archive.SHA256
+		}
+	}
+	return out
+}
+
+// mount opens archive name and shows its files under name.
+func (r *releaseFS) mount(name string) (*archiveFS, error) {
+	if a, ok := r.mounted[name]; ok {
+		return a, nil
+	}
+	a, err := openArchive(r.dir, name, r.limits)
+	if err != nil {
+		return nil, err
+	}
+	if sum, ok := r.want[name]; ok && sum != a.ref.SHA256 {
+		a.Close()
+		return nil, errors.New("changed since the release was checked")
+	}
+	r.mounted[name] = a
+	return a, nil
+}
+
+// Close closes every mounted archive.
+func (r *releaseFS) Close() error {
+	var errs []error
+	for name, a := range r.mounted {
+		errs = append(errs, a.Close())
+		delete(r.mounted, name)
+	}
+	return errors.Join(errs...)
+}
+
+// route returns the file system that holds name, and name in it.
+func (r *releaseFS) route(op, name string) (fs.FS, string, error) {
+	for archive := range r.archives() {
+		rest, ok := strings.CutPrefix(name, archive)
+		if !ok || rest != "" && rest[0] != '/' {
+			continue
+		}
+		a, err := r.mount(archive)
+		if err != nil {
+			return nil, "", &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("archive %s: %w", archive, err)}
+		}
+		if rest == "" {
+			return a, ".", nil
+		}
+		return a, rest[1:], nil
+	}
+	return r.dir, name, nil
+}
+
+// archives yields the paths of the mounted and wanted archives.
+func (r *releaseFS) archives() func(yield func(string) bool) {
+	return func(yield func(string) bool) {
+		for name := range r.mounted {
+			if !yield(name) {
+				return
+			}
+		}
+		for name := range r.want {
+			if _, ok := r.mounted[name]; !ok && !yield(name) {
+				return
+			}
+		}
+	}
+}
+
+func (r *releaseFS) Open(name string) (fs.File, error) {
+	fsys, rel, err := r.route("open", name)
+	if err != nil {
+		return nil, err
+	}
+	return fsys.Open(rel)
+}
+
+func (r *releaseFS) Stat(name string) (fs.FileInfo, error) {
+	fsys, rel, err := r.route("stat", name)
+	if err != nil {
+		return nil, err
+	}
+	return fs.Stat(fsys, rel)
+}
+
+func (r *releaseFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	fsys, rel, err := r.route("readdir", name)
+	if err != nil {
+		return nil, err
+	}
+	return fs.ReadDir(fsys, rel)
+}
+
+// Lstat does not follow a final symbolic link of the release directory;
+// an archive has none.
+func (r *releaseFS) Lstat(name string) (fs.FileInfo, error) {
+	fsys, rel, err := r.route("lstat", name)
+	if err != nil {
+		return nil, err
+	}
+	return fs.Lstat(fsys, rel)
+}
+
+func (r *releaseFS) ReadLink(name string) (string, error) {
+	fsys, rel, err := r.route("readlink", name)
+	if err != nil {
+		return "", err
+	}
+	return fs.ReadLink(fsys, rel)
 }

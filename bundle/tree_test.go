@@ -29,7 +29,7 @@ func TestReleaseCheckPayloadPaths(t *testing.T) {
 		{
 			name: "script under packages/",
 			files: map[string]string{
-				releaseFileName:        strings.Replace(goodTree()[releaseFileName], "script: scripts/migrate.sh", "script: packages/migrate.sh", 1),
+				releaseFileName:       strings.Replace(goodTree()[releaseFileName], "script: scripts/migrate.sh", "script: packages/migrate.sh", 1),
 				"packages/migrate.sh": "#!/bin/sh\n",
 			},
 			want: yamlPath + `:14:13: steps[0].script: script path "packages/migrate.sh" is reserved in the payload (packages/ and variables.json); move the script`,

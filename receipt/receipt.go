@@ -169,8 +169,9 @@ type Predicate struct {
 	Outcome       Outcome    `json:"outcome"`
 	Logs          *LogRef    `json:"logs,omitempty"`
 	Resumed       bool       `json:"resumed,omitempty"`
-	Release       *Release   `json:"release,omitempty"`
-	Reapply       bool       `json:"reapply,omitempty"` // --force-reapply was given
+	Release       *Release   `json:"release,omitempty"`  // the last deploy switch (the first, after a rollback)
+	Releases      []Release  `json:"releases,omitempty"` // format 2: every deploy switch, in step order
+	Reapply       bool       `json:"reapply,omitempty"`  // --force-reapply was given
 	Override      []Override `json:"overrides,omitempty"`
 }
 
@@ -241,7 +242,7 @@ type Check struct {
 // Step is one executed (or skipped) step.
 type Step struct {
 	Name         string     `json:"name"`
-	Kind         string     `json:"kind"` // the step kind in the manifest: run | script | deploy
+	Kind         string     `json:"kind"` // the step kind in the manifest: run | script | deploy | check
 	When         string     `json:"when"` // success | failure | always
 	Started      time.Time  `json:"started,omitzero"`
 	Finished     time.Time  `json:"finished,omitzero"`
@@ -252,6 +253,11 @@ type Step struct {
 	StderrSHA256 string     `json:"stderrSha256,omitempty"`
 	Tail         string     `json:"tail,omitempty"` // last TailSize bytes of masked output
 	Error        string     `json:"error,omitempty"`
+
+	// Format version 2: what a check step polled (attempts are Attempts).
+	Check      string `json:"check,omitempty"`      // the URL or HOST:PORT, references resolved, secrets masked
+	LastStatus int    `json:"lastStatus,omitempty"` // HTTP status of the last attempt that got a response
+	Duration   string `json:"duration,omitempty"`   // how long the check polled, such as 4.02s
 }
 
 // File is a deployed file.
@@ -271,6 +277,9 @@ type Outcome struct {
 type Release struct {
 	Previous string `json:"previous,omitempty"`
 	Current  string `json:"current,omitempty"`
+	// Target, format version 2: the deploy target directory whose current
+	// link this is.
+	Target string `json:"target,omitempty"`
 }
 
 // Override records an operator decision that bypassed a default refusal.

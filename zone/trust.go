@@ -17,6 +17,7 @@ import (
 	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/internal/names"
+	"airlock.dev/airlock/internal/pkcs11key"
 )
 
 // Role names.
@@ -84,7 +85,7 @@ type Trust struct {
 	Policy *Policy
 	// Identities are age identity files (absolute paths).
 	Identities []string
-	// ReceiptKey is the receipt signing key file; ReceiptPub its public key.
+	// ReceiptKey is the receipt signing key file or pkcs11: URI; ReceiptPub its public key.
 	ReceiptKey string
 	ReceiptPub string
 	// StateDir is the zone's state directory (absolute).
@@ -178,7 +179,11 @@ func parse(path string, data []byte) (*Trust, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Trust{File: path, Policy: pol, ReceiptKey: abs(d.Receipts.Key), ReceiptPub: abs(d.Receipts.PublicKey),
+	receiptKey := d.Receipts.Key
+	if !pkcs11key.IsURI(receiptKey) { // a key in a token is named, not a path
+		receiptKey = abs(receiptKey)
+	}
+	t := &Trust{File: path, Policy: pol, ReceiptKey: receiptKey, ReceiptPub: abs(d.Receipts.PublicKey),
 		StateDir: abs(d.State), Variables: d.Variables, Auditors: d.Auditors}
 	for _, id := range d.Identities {
 		t.Identities = append(t.Identities, abs(id))

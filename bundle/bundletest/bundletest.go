@@ -5,9 +5,15 @@
 package bundletest
 
 import (
+	"archive/tar"
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +21,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/klauspost/compress/zstd"
 
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/dsse"
@@ -307,4 +314,116 @@ func FlipByte(t testing.TB, path string, off int64) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Entry is one entry of an archive made by Zip or Tar.
+type Entry struct {
+	Name string
+	Body string
+	// Type is a tar type flag (tar.TypeReg when 0); Zip makes a symbolic
+	// link of tar.TypeSymlink and a directory of tar.TypeDir, and refuses
+	// any other.
+	Type byte
+	Mode int64  // permission bits; 0644 (0755 for directories) when 0
+	Link string // target of a link
+}
+
+// Tar returns a tar archive of entries, in order, as given (names are not
+// checked: tests make malicious archives with it).
+func Tar(t testing.TB, entries ...Entry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		typ, mode := e.Type, e.Mode
+		if typ == 0 {
+			typ = tar.TypeReg
+		}
+		if mode == 0 {
+			mode = 0o644
+			if typ == tar.TypeDir {
+				mode = 0o755
+			}
+		}
+		hdr := &tar.Header{Name: e.Name, Typeflag: typ, Mode: mode, Linkname: e.Link, Format: tar.FormatPAX}
+		if typ == tar.TypeReg {
+			hdr.Size = int64(len(e.Body))
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		if typ == tar.TypeReg {
+			if _, err := io.WriteString(tw, e.Body); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TarGz returns Tar(entries) compressed with gzip.
+func TarGz(t testing.TB, entries ...Entry) []byte {
+	t.Helper()
+	return compress(t, func(w io.Writer) (io.WriteCloser, error) { return gzip.NewWriter(w), nil }, Tar(t, entries...))
+}
+
+// TarZst returns Tar(entries) compressed with zstd.
+func TarZst(t testing.TB, entries ...Entry) []byte {
+	t.Helper()
+	return compress(t, func(w io.Writer) (io.WriteCloser, error) { return zstd.NewWriter(w) }, Tar(t, entries...))
+}
+
+// compress returns data written through the writer newWriter makes.
+func compress(t testing.TB, newWriter func(io.Writer) (io.WriteCloser, error), data []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw, err := newWriter(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := zw.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// Zip returns a zip archive of entries, in order, as given.
+func Zip(t testing.TB, entries ...Entry) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, e := range entries {
+		hdr := &zip.FileHeader{Name: e.Name, Method: zip.Deflate}
+		mode := fs.FileMode(e.Mode)
+		switch e.Type {
+		case 0, tar.TypeReg:
+			if mode == 0 {
+				mode = 0o644
+			}
+		case tar.TypeDir:
+			mode |= fs.ModeDir | 0o755
+		case tar.TypeSymlink:
+			mode, e.Body = fs.ModeSymlink|0o777, e.Link
+		default:
+			t.Fatalf("zip entry %s: type %q is not supported", e.Name, e.Type)
+		}
+		hdr.SetMode(mode)
+		w, err := zw.CreateHeader(hdr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(w, e.Body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

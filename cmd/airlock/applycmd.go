@@ -23,6 +23,7 @@ type applyOptions struct {
 	clockOverride bool
 	resume        bool
 	wait          time.Duration
+	secrets       secretOptions
 }
 
 func newApplyCommand() *cobra.Command {
@@ -71,6 +72,7 @@ SIGINT, 143 SIGTERM, 129 SIGHUP), 1 anything else.`,
 	f.BoolVar(&o.clockOverride, "clock-override", false, "apply although the zone clock is earlier than the newest receipt (recorded)")
 	f.BoolVar(&o.resume, "resume", false, "finish an interrupted apply: roll it back, or complete it if it had succeeded")
 	f.DurationVar(&o.wait, "wait", 0, "wait this long for another apply to finish (default: refuse at once)")
+	o.secrets.addPassphraseFlag(c)
 	_ = c.MarkFlagRequired("trust")
 	return c
 }
@@ -84,7 +86,8 @@ func runApply(c *cobra.Command, o applyOptions) error {
 		Bundle: o.bundle, Trust: t, Operator: o.operator, Note: o.note, ReceiptOut: o.receiptOut,
 		VarFile: o.varFile, ForceReapply: o.forceReapply, AllowRollback: o.allowRollback, ClockOverride: o.clockOverride,
 		Wait: o.wait, Abort: abortOf(c.Context()),
-		Stdout: c.OutOrStdout(), Stderr: c.ErrOrStderr(), Version: version,
+		Stdout: c.OutOrStdout(), Stderr: c.ErrOrStderr(), Version: appVersion(),
+		Secrets: o.secrets.source(c.ErrOrStderr()),
 	}
 	var res *apply.Result
 	if o.resume {

@@ -28,6 +28,7 @@ type buildOptions struct {
 	ledger         string
 	level          string
 	force          bool
+	secrets        secretOptions
 }
 
 func newBuildCommand() *cobra.Command {
@@ -54,7 +55,7 @@ SOURCE_DATE_EPOCH sets the file times written in the payload.`,
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&o.key, "key", "", "release signing key (PEM; password from AIRLOCK_PASSWORD or the terminal) (required)")
+	f.StringVar(&o.key, "key", "", "release signing key: a PEM file (password from --password-file, AIRLOCK_PASSWORD or the terminal) or a pkcs11: URI (required)")
 	f.StringArrayVarP(&o.recipients, "recipient", "r", nil, "age recipient of the target zone: age1…, age1pq1…, ssh-ed25519 …, or a plugin recipient (repeatable)")
 	f.StringArrayVarP(&o.recipientFiles, "recipients-file", "R", nil, "file of age recipients, one per line (repeatable)")
 	f.StringVarP(&o.out, "output", "o", "", "output bundle: NAME.airlock (one file) or a folder")
@@ -64,6 +65,7 @@ SOURCE_DATE_EPOCH sets the file times written in the payload.`,
 	f.StringVar(&o.ledger, "ledger", "", "builder's ledger folder (default $AIRLOCK_LEDGER, else the user state directory: "+defaultLedgerHint()+")")
 	f.StringVar(&o.level, "compression", bundle.LevelDefault, "zstd level: fastest, default, better or best")
 	f.BoolVar(&o.force, "force", false, "replace OUT if it exists")
+	o.secrets.addPasswordFlag(c)
 	_ = c.MarkFlagRequired("key")
 	return c
 }
@@ -87,10 +89,11 @@ func runBuild(c *cobra.Command, o buildOptions) error {
 	if err != nil {
 		return err
 	}
-	signer, err := keys.LoadPrivate(o.key, passwordFunc(stderr))
+	signer, err := keys.LoadPrivate(o.key, o.secrets.source(stderr))
 	if err != nil {
 		return err
 	}
+	defer signer.Close()
 	epoch, err := sourceDateEpoch()
 	if err != nil {
 		return err
@@ -112,7 +115,7 @@ func runBuild(c *cobra.Command, o buildOptions) error {
 	res, err := bundle.Build(c.Context(), bundle.BuildOptions{
 		Release: rel, Signer: signer, Recipients: recipients, Out: out, Force: o.force,
 		Targets: o.targets, Sequence: o.sequence, SplitSize: split, LedgerDir: ledger,
-		Level: o.level, Epoch: epoch, ToolVersion: version,
+		Level: o.level, Epoch: epoch, ToolVersion: appVersion(),
 		Warn: func(format string, a ...any) { fmt.Fprintf(stderr, "airlock: warning: "+format+"\n", a...) },
 	})
 	if err != nil {

@@ -15,7 +15,10 @@ func commands() []*cobra.Command {
 		newVerifyCommand(),
 		newPlanCommand(),
 		newApplyCommand(),
+		newStatusCommand(),
+		newHistoryCommand(),
 		newReceiptCommand(),
 		newAuditCommand(),
+		newVersionCommand(),
 	}
 }

@@ -96,11 +96,16 @@ func describeStep(s bundle.Step) string {
 	switch s.Kind() {
 	case bundle.KindDeploy:
 		what = fmt.Sprintf("deploy %s to %s (keep %d)", q(s.Deploy), q(s.To), s.Keep)
-		if len(s.Substitute) > 0 {
-			what += ", substitute " + strings.Join(printable.Strings(s.Substitute), " ")
+		if len(s.Substitute.Globs) > 0 {
+			what += ", substitute " + strings.Join(printable.Strings(s.Substitute.Globs), " ")
 		}
 	case bundle.KindScript:
 		what = "script " + q(s.Script)
+		if s.Substitute.Script {
+			what += " (substituted)"
+		}
+	case bundle.KindCheck:
+		what = "check " + q(s.Check.HTTP+s.Check.TCP)
 	case bundle.KindRun:
 		what = "run: " + q(firstLine(s.Run))
 	default:

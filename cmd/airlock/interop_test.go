@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/pkcs11key"
+	"airlock.dev/airlock/internal/softhsmtest"
 )
 
 // Interop with the standard tools is a feature: anyone can open a bundle
@@ -148,5 +150,59 @@ func TestInteropCosignKey(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil || !res.Verified {
 		t.Fatalf("verify with cosign.pub: %v\n%s", err, out)
+	}
+}
+
+// TestInteropCosignBlob: release checksums signed by airlock verify with
+// cosign verify-blob, and cosign sign-blob signatures verify with airlock.
+func TestInteropCosignBlob(t *testing.T) {
+	needTools(t, "cosign")
+	c := &cli{t: t, dir: t.TempDir()}
+	t.Chdir(c.dir)
+	t.Setenv("AIRLOCK_PASSWORD", "pw")
+	if err := os.WriteFile("SHA256SUMS", []byte("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08  airlock-linux-amd64\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.airlock("key", "generate", "release")
+	c.airlock("key", "sign-blob", "SHA256SUMS", "--key", "release.key")
+	verify := "cosign verify-blob --key release.pub --signature SHA256SUMS.sig --insecure-ignore-tlog=true "
+	if out, err := c.sh(verify + "SHA256SUMS"); err != nil {
+		t.Fatalf("cosign rejects airlock's signature: %v\n%s", err, out)
+	}
+	if out, err := c.sh("sed 's/^9/8/' SHA256SUMS > changed && " + verify + "changed"); err == nil {
+		t.Fatalf("cosign accepts the signature over changed checksums:\n%s", out)
+	}
+
+	if out, err := c.sh("cosign generate-key-pair && cosign sign-blob --yes --key cosign.key --tlog-upload=false --output-signature by-cosign.sig SHA256SUMS",
+		"COSIGN_PASSWORD=cosign-pw"); err != nil {
+		t.Fatalf("cosign sign-blob: %v\n%s", err, out)
+	}
+	out := c.airlock("key", "verify-blob", "SHA256SUMS", "--key", "cosign.pub", "--signature", "by-cosign.sig")
+	if !strings.Contains(out, "verified SHA256SUMS") {
+		t.Fatalf("airlock key verify-blob: %s", out)
+	}
+}
+
+// TestInteropCosignTokenKey: what a key in a PKCS#11 token signs — a bundle
+// statement and a file — cosign verifies with the key's .pub, unchanged.
+func TestInteropCosignTokenKey(t *testing.T) {
+	needTools(t, "cosign")
+	tk := softhsmtest.New(t)
+	if !pkcs11key.Supported {
+		t.Skip("this test binary was built without cgo")
+	}
+	c, _ := setupBundle(t)
+	uri := tk.URI("release")
+	c.airlock("key", "generate", "token", "--pkcs11", uri)
+	c.airlock("build", "rel", "--key", uri, "--recipients-file", "zone/zone.recipient", "-o", "by-token", "--sequence", "7")
+	c.airlock("key", "sign-blob", "zone/trust.yaml", "--key", uri)
+	for _, cmd := range []string{
+		"cosign verify-blob-attestation --key token.pub --type " + bundle.PredicateType +
+			" --signature by-token/statement.dsse.json --insecure-ignore-tlog=true by-token/payload.age",
+		"cosign verify-blob --key token.pub --signature zone/trust.yaml.sig --insecure-ignore-tlog=true zone/trust.yaml",
+	} {
+		if out, err := c.sh(cmd); err != nil {
+			t.Fatalf("%s: %v\n%s", cmd, err, out)
+		}
 	}
 }

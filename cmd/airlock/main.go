@@ -16,6 +16,7 @@ import (
 
 	"airlock.dev/airlock/apply"
 	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/blobsig"
 	"airlock.dev/airlock/internal/interrupt"
 	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/receipt"
@@ -44,9 +45,6 @@ func (e *usageError) Unwrap() error { return e.err }
 func usageErrorf(format string, a ...any) error {
 	return &usageError{err: fmt.Errorf(format, a...)}
 }
-
-// version is set with -ldflags "-X main.version=...".
-var version = "dev"
 
 func main() {
 	os.Exit(runMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -103,7 +101,7 @@ func newRootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "airlock",
 		Short:         "Carry signed, encrypted releases across an air gap",
-		Version:       version,
+		Version:       appVersion(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Checked here rather than by cobra, so that a missing required
@@ -111,7 +109,7 @@ func newRootCommand() *cobra.Command {
 		PersistentPreRunE: func(c *cobra.Command, _ []string) error { return checkRequiredFlags(c) },
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &usageError{err: fmt.Errorf("%w (see 'airlock %s --help')", err, c.Name())}
+		return &usageError{err: fmt.Errorf("%w (%s)", err, helpHint(c))}
 	})
 	for _, c := range commands() {
 		root.AddCommand(c)
@@ -142,7 +140,7 @@ func checkRequiredFlags(c *cobra.Command) error {
 		}
 	})
 	if len(missing) > 0 {
-		return usageErrorf("required flag(s) %s not set (see 'airlock %s --help')", strings.Join(missing, ", "), c.CommandPath()[len("airlock "):])
+		return usageErrorf("required flag(s) %s not set (%s)", strings.Join(missing, ", "), helpHint(c))
 	}
 	return nil
 }
@@ -153,7 +151,7 @@ func wrapArgs(c *cobra.Command) {
 		orig := c.Args
 		c.Args = func(cmd *cobra.Command, args []string) error {
 			if err := orig(cmd, args); err != nil {
-				return &usageError{err: fmt.Errorf("%w (see 'airlock %s --help')", err, strings.TrimPrefix(cmd.CommandPath(), "airlock "))}
+				return &usageError{err: fmt.Errorf("%w (%s)", err, helpHint(cmd))}
 			}
 			return nil
 		}
@@ -161,6 +159,11 @@ func wrapArgs(c *cobra.Command) {
 	for _, sub := range c.Commands() {
 		wrapArgs(sub)
 	}
+}
+
+// helpHint points at the help of the command a usage mistake was made in.
+func helpHint(c *cobra.Command) string {
+	return "see '" + c.CommandPath() + " --help'"
 }
 
 // exitCode maps an error to the process exit code; it is the only place
@@ -179,7 +182,7 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.As(err, &sig):
 		return sig.ExitCode()
-	case errors.As(err, &bad), errors.As(err, &badReceipt), errors.Is(err, audit.ErrProblems),
+	case errors.As(err, &bad), errors.As(err, &badReceipt), errors.Is(err, audit.ErrProblems), errors.Is(err, blobsig.ErrInvalid),
 		errors.As(err, &badFormat), errors.As(err, &refused), errors.Is(err, apply.ErrClockBehind):
 		return exitVerify
 	case errors.Is(err, apply.ErrStepFailed):

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,9 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"airlock.dev/airlock/internal/pkcs11key"
+	"airlock.dev/airlock/internal/softhsmtest"
 )
 
 func TestMain(m *testing.M) {
@@ -29,7 +33,13 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("EXAMPLES", example)
 			env.Setenv("AIRLOCK_LEDGER", filepath.Join(env.WorkDir, "ledger"))
-			return nil
+			return setupSoftHSM(env)
+		},
+		Condition: func(cond string) (bool, error) {
+			if cond != "softhsm" {
+				return false, fmt.Errorf("unknown condition %q", cond)
+			}
+			return softhsmReady()
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exits":    cmdExits,
@@ -37,6 +47,39 @@ func TestScripts(t *testing.T) {
 			"cpdir":    cmdCopyDir,
 		},
 	})
+}
+
+// setupSoftHSM gives every script a fresh SoftHSM2 token, when SoftHSM2
+// and PKCS#11 support are there: SOFTHSM2_CONF, and SOFTHSM_MODULE for
+// the URIs scripts write.
+func setupSoftHSM(env *testscript.Env) error {
+	if ok, _ := softhsmReady(); !ok {
+		return nil
+	}
+	tk, err := softhsmtest.Init(filepath.Join(env.WorkDir, ".softhsm"))
+	if err != nil {
+		return err
+	}
+	env.Setenv("SOFTHSM2_CONF", tk.Conf)
+	env.Setenv("SOFTHSM_MODULE", tk.Module)
+	return nil
+}
+
+// softhsmReady is the [softhsm] condition: SoftHSM2 is installed and this
+// build has PKCS#11 support. With AIRLOCK_REQUIRE_SOFTHSM=1 their absence
+// is an error rather than a skipped script.
+func softhsmReady() (bool, error) {
+	_, missing := softhsmtest.Find()
+	if missing == "" && !pkcs11key.Supported {
+		missing = "this test binary was built without cgo: no PKCS#11 support"
+	}
+	if missing == "" {
+		return true, nil
+	}
+	if os.Getenv(softhsmtest.RequireEnv) == "1" {
+		return false, fmt.Errorf("%s (%s=1)", missing, softhsmtest.RequireEnv)
+	}
+	return false, nil
 }
 
 // exits N command args... runs a command and checks its exit code exactly.

@@ -16,6 +16,7 @@ type planOptions struct {
 	trust   string
 	varFile string
 	json    bool
+	secrets secretOptions
 }
 
 func newPlanCommand() *cobra.Command {
@@ -32,6 +33,7 @@ func newPlanCommand() *cobra.Command {
 	c.Flags().StringVar(&o.trust, "trust", "", "zone trust policy (trust.yaml) (required)")
 	c.Flags().StringVar(&o.varFile, "var-file", "", "YAML file of zone values for variables the bundle declares")
 	c.Flags().BoolVar(&o.json, "json", false, "print the plan as JSON")
+	o.secrets.addPassphraseFlag(c)
 	_ = c.MarkFlagRequired("trust")
 	return c
 }
@@ -41,7 +43,8 @@ func runPlan(c *cobra.Command, o planOptions) error {
 	if err != nil {
 		return err
 	}
-	plan, err := apply.MakePlan(c.Context(), apply.Options{Bundle: o.bundle, Trust: t, VarFile: o.varFile, Stderr: c.ErrOrStderr()})
+	plan, err := apply.MakePlan(c.Context(), apply.Options{Bundle: o.bundle, Trust: t, VarFile: o.varFile, Stderr: c.ErrOrStderr(),
+		Secrets: o.secrets.source(c.ErrOrStderr())})
 	if plan != nil && o.json {
 		enc := json.NewEncoder(c.OutOrStdout())
 		enc.SetIndent("", "  ")

@@ -17,6 +17,7 @@ type signOptions struct {
 	role       string
 	key        string
 	verifyKeys []string
+	secrets    secretOptions
 }
 
 func newSignCommand() *cobra.Command {
@@ -34,7 +35,8 @@ and is checked to be a known role. Inspect the bundle first ('airlock inspect').
 		},
 	}
 	c.Flags().StringVar(&o.role, "role", zone.RoleApprove, "role of this signature: approve or release")
-	c.Flags().StringVar(&o.key, "key", "", "signing key (PEM) (required)")
+	c.Flags().StringVar(&o.key, "key", "", "signing key: a PEM file or a pkcs11: URI (required)")
+	o.secrets.addPasswordFlag(c)
 	c.Flags().StringArrayVar(&o.verifyKeys, "verify-key", nil, "first verify the bundle fully against this release key (repeatable); refuse to sign if it fails")
 	_ = c.MarkFlagRequired("key")
 	return c
@@ -49,10 +51,11 @@ func runSign(c *cobra.Command, o signOptions) error {
 			return err
 		}
 	}
-	signer, err := keys.LoadPrivate(o.key, passwordFunc(c.ErrOrStderr()))
+	signer, err := keys.LoadPrivate(o.key, o.secrets.source(c.ErrOrStderr()))
 	if err != nil {
 		return err
 	}
+	defer signer.Close()
 	st, err := bundle.AddSignature(c.Context(), o.bundle, signer)
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/agessh"
+	"filippo.io/age/armor"
 	"filippo.io/age/plugin"
 	"filippo.io/age/tag"
 
@@ -84,13 +85,20 @@ func ParseRecipientsFile(path string, ui *plugin.ClientUI) ([]age.Recipient, err
 
 // ParseIdentitiesFile reads an identity file: native and post-quantum age
 // identities and AGE-PLUGIN-… lines, or one OpenSSH private key
-// (unencrypted). Error messages never include key material.
-func ParseIdentitiesFile(path string, ui *plugin.ClientUI) ([]age.Identity, error) {
+// (unencrypted), or identity lines encrypted with a passphrase as
+// `age -p` writes them (binary or armored), which passphrase is asked to
+// open. Error messages never include key material.
+func ParseIdentitiesFile(path string, ui *plugin.ClientUI, passphrase func() ([]byte, error)) ([]age.Identity, error) {
 	data, err := capped.ReadFile(path, maxFileSize)
 	if err != nil {
 		return nil, err
 	}
-	if bytes.Contains(data, []byte("-----BEGIN")) {
+	switch {
+	case bytes.HasPrefix(data, []byte("age-encryption.org/")), bytes.HasPrefix(bytes.TrimSpace(data), []byte(armor.Header)):
+		if data, err = decryptIdentityFile(path, data, passphrase); err != nil {
+			return nil, err
+		}
+	case bytes.Contains(data, []byte("-----BEGIN")):
 		id, err := agessh.ParseIdentity(data)
 		if err != nil {
 			return nil, fmt.Errorf("%s: ssh identity: %w", path, err)
@@ -125,6 +133,66 @@ func ParseIdentitiesFile(path string, ui *plugin.ClientUI) ([]age.Identity, erro
 		return nil, fmt.Errorf("%s: no identities", path)
 	}
 	return out, nil
+}
+
+// ErrNoPassphrase means an identity file is passphrase-protected and no
+// passphrase could be had.
+var ErrNoPassphrase = errors.New("the identity file is passphrase-protected and no passphrase was given")
+
+// ErrWrongPassphrase means the passphrase did not open an identity file.
+var ErrWrongPassphrase = errors.New("wrong passphrase for the identity file")
+
+// decryptIdentityFile opens an age file encrypted with a passphrase (an
+// scrypt stanza), as `age -d -i` does for an encrypted identity file.
+func decryptIdentityFile(path string, data []byte, passphrase func() ([]byte, error)) ([]byte, error) {
+	var r io.Reader = bytes.NewReader(data)
+	if bytes.HasPrefix(bytes.TrimSpace(data), []byte(armor.Header)) {
+		r = armor.NewReader(bytes.NewReader(bytes.TrimSpace(data)))
+	}
+	d, err := age.Decrypt(r, &passphraseIdentity{ask: passphrase})
+	var nomatch *age.NoIdentityMatchError
+	switch {
+	case errors.As(err, &nomatch):
+		return nil, fmt.Errorf("%s: encrypted with age, but not with a passphrase", path)
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	plain, err := io.ReadAll(io.LimitReader(d, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: decrypt: %w", path, err)
+	}
+	if len(plain) > maxFileSize {
+		return nil, fmt.Errorf("%s: decrypted identities larger than %d bytes", path, maxFileSize)
+	}
+	return plain, nil
+}
+
+// passphraseIdentity asks for the passphrase only when the file has the
+// one scrypt stanza that passphrase encryption writes.
+type passphraseIdentity struct {
+	ask func() ([]byte, error)
+}
+
+func (i *passphraseIdentity) Unwrap(stanzas []*age.Stanza) ([]byte, error) {
+	if len(stanzas) != 1 || stanzas[0].Type != "scrypt" {
+		return nil, age.ErrIncorrectIdentity
+	}
+	if i.ask == nil {
+		return nil, ErrNoPassphrase
+	}
+	pass, err := i.ask()
+	if err != nil {
+		return nil, err
+	}
+	id, err := age.NewScryptIdentity(string(pass))
+	if err != nil {
+		return nil, err
+	}
+	key, err := id.Unwrap(stanzas)
+	if errors.Is(err, age.ErrIncorrectIdentity) {
+		return nil, ErrWrongPassphrase
+	}
+	return key, err
 }
 
 // CheckMix reports an error when post-quantum and classic recipients are

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"filippo.io/age"
+	"filippo.io/age/armor"
 	"filippo.io/age/plugin"
 	"golang.org/x/crypto/ssh"
 )
@@ -35,7 +37,7 @@ func roundTrip(t *testing.T, recipient, identityFile string) {
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	ids, err := ParseIdentitiesFile(identityFile, ui)
+	ids, err := ParseIdentitiesFile(identityFile, ui, nil)
 	if err != nil {
 		t.Fatalf("ParseIdentitiesFile: %v", err)
 	}
@@ -115,8 +117,123 @@ func TestRecipientErrors(t *testing.T) {
 
 func TestIdentityErrorsHideKeys(t *testing.T) {
 	secret := "AGE-SECRET-KEY-1NOTAREALKEYBUTSECRETLOOKING"
-	_, err := ParseIdentitiesFile(writeFile(t, secret+"\n"), nil)
+	_, err := ParseIdentitiesFile(writeFile(t, secret+"\n"), nil, nil)
 	if err == nil || strings.Contains(err.Error(), "NOTAREAL") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// encryptWithPassphrase does what `age -p [-a]` does to an identity file
+// (one scrypt stanza), with a low work factor to keep the test fast.
+func encryptWithPassphrase(t *testing.T, plain, pass string, armored bool) string {
+	t.Helper()
+	r, err := age.NewScryptRecipient(pass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetWorkFactor(10)
+	var buf bytes.Buffer
+	var dst io.Writer = &buf
+	var aw io.WriteCloser
+	if armored {
+		aw = armor.NewWriter(&buf)
+		dst = aw
+	}
+	w, err := age.Encrypt(dst, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, plain)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if aw != nil {
+		if err := aw.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return buf.String()
+}
+
+func TestPassphraseProtectedIdentity(t *testing.T) {
+	id, _ := age.GenerateX25519Identity()
+	plain := "# zone identity\n" + id.String() + "\n"
+	asked := 0
+	pass := func(p string) func() ([]byte, error) {
+		return func() ([]byte, error) { asked++; return []byte(p), nil }
+	}
+	for _, armored := range []bool{false, true} {
+		file := writeFile(t, encryptWithPassphrase(t, plain, "zone passphrase", armored))
+		asked = 0
+		ids, err := ParseIdentitiesFile(file, nil, pass("zone passphrase"))
+		if err != nil || len(ids) != 1 || asked != 1 {
+			t.Fatalf("armored=%v: %v (%d identities, asked %d times)", armored, err, len(ids), asked)
+		}
+		if x, ok := ids[0].(*age.X25519Identity); !ok || x.String() != id.String() {
+			t.Fatalf("armored=%v: decrypted another identity", armored)
+		}
+		if _, err := ParseIdentitiesFile(file, nil, pass("wrong")); !errors.Is(err, ErrWrongPassphrase) || !strings.Contains(err.Error(), file) {
+			t.Fatalf("armored=%v, wrong passphrase: %v", armored, err)
+		}
+		if _, err := ParseIdentitiesFile(file, nil, nil); !errors.Is(err, ErrNoPassphrase) {
+			t.Fatalf("armored=%v, no passphrase: %v", armored, err)
+		}
+	}
+	// A plain identity file never asks.
+	asked = 0
+	if _, err := ParseIdentitiesFile(writeFile(t, plain), nil, pass("x")); err != nil || asked != 0 {
+		t.Fatalf("plain file: %v, asked %d times", err, asked)
+	}
+
+	other, _ := age.GenerateX25519Identity()
+	var toKey bytes.Buffer
+	w, _ := age.Encrypt(&toKey, other.Recipient())
+	io.WriteString(w, plain)
+	w.Close()
+	enc := encryptWithPassphrase(t, plain, "p", false)
+	tests := []struct{ name, content, want string }{
+		{"encrypted to a key, not a passphrase", toKey.String(), "encrypted with age, but not with a passphrase"},
+		{"truncated", enc[:len(enc)-10], "identity"},
+		{"encrypted garbage", encryptWithPassphrase(t, "not an identity\n", "p", false), "invalid identity"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseIdentitiesFile(writeFile(t, tc.content), nil, pass("p"))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestPassphraseIdentityFromAgeCLI: an identity file encrypted by the age
+// CLI with a passphrase (the scrypt stanza of `age -p`, given here by
+// age-plugin-batchpass since age -p reads only a terminal) opens.
+func TestPassphraseIdentityFromAgeCLI(t *testing.T) {
+	for _, tool := range []string{"age", "age-plugin-batchpass"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("AIRLOCK_REQUIRE_INTEROP") == "1" {
+				t.Fatalf("%s not on PATH (AIRLOCK_REQUIRE_INTEROP=1)", tool)
+			}
+			t.Skipf("%s not on PATH", tool)
+		}
+	}
+	id, _ := age.GenerateX25519Identity()
+	plainFile := writeFile(t, id.String()+"\n")
+	for _, armor := range []string{"", "-a"} {
+		out := plainFile + ".age" + armor
+		cmd := exec.Command("age", "-e", "-j", "batchpass", "-o", out)
+		if armor != "" {
+			cmd.Args = append(cmd.Args, armor)
+		}
+		cmd.Args = append(cmd.Args, plainFile)
+		cmd.Env = append(os.Environ(), "AGE_PASSPHRASE=from the cli", "AGE_PASSPHRASE_WORK_FACTOR=10")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("age -e -j batchpass %s: %v\n%s", armor, err, b)
+		}
+		ids, err := ParseIdentitiesFile(out, nil, func() ([]byte, error) { return []byte("from the cli"), nil })
+		if err != nil || len(ids) != 1 || ids[0].(*age.X25519Identity).String() != id.String() {
+			t.Fatalf("%s: %v", out, err)
+		}
 	}
 }

@@ -16,17 +16,20 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"golang.org/x/crypto/ssh"
 
 	"airlock.dev/airlock/internal/capped"
+	"airlock.dev/airlock/internal/pkcs11key"
 )
 
 // MaxKeyFileSize bounds how much of a key file is read.
@@ -36,12 +39,26 @@ var (
 	// ErrWrongPassword means an encrypted private key did not open with the password given.
 	ErrWrongPassword = errors.New("wrong password for private key")
 	// ErrNoPassword means a private key is encrypted and no password source was available.
-	ErrNoPassword = errors.New("private key is encrypted and no password was given (set AIRLOCK_PASSWORD or run in a terminal)")
+	ErrNoPassword = errors.New("private key is encrypted and no password was given (give --password-file, set AIRLOCK_PASSWORD, or run in a terminal)")
 )
 
-// PasswordFunc returns the password for an encrypted private key. confirm
-// asks for it twice (used when creating a key).
-type PasswordFunc func(confirm bool) ([]byte, error)
+// The secrets a PasswordFunc is asked for.
+const (
+	SecretPassword   = "password"   // of an encrypted private key file
+	SecretPIN        = "PIN"        // of a PKCS#11 token
+	SecretPassphrase = "passphrase" // of an age-encrypted identity file
+)
+
+// Prompt names the secret a PasswordFunc is asked for, so that a person
+// asked knows which key it unlocks.
+type Prompt struct {
+	Secret  string // SecretPassword, SecretPIN or SecretPassphrase
+	For     string // what it unlocks: a key file, a token and key, an identity file
+	Confirm bool   // a new secret: ask twice
+}
+
+// PasswordFunc returns the secret p asks for.
+type PasswordFunc func(p Prompt) ([]byte, error)
 
 // PublicKey is a verification key with its ID.
 type PublicKey struct {
@@ -52,9 +69,11 @@ type PublicKey struct {
 
 // Signer is a private signing key.
 type Signer struct {
-	priv crypto.PrivateKey
-	sv   signature.SignerVerifier
-	pub  *PublicKey
+	priv   crypto.PrivateKey
+	sv     signature.SignerVerifier
+	pub    *PublicKey
+	token  crypto.Signer // a key held in a PKCS#11 token (priv and sv are nil)
+	closer io.Closer     // its session
 }
 
 // Generate makes a new ECDSA P-256 key pair. With a nil password the private
@@ -100,6 +119,10 @@ func LoadPublic(path string) (*PublicKey, error) {
 // ParsePrivate reads a PEM private key, asking pw for the password when the
 // key is encrypted. pw may be nil for unencrypted keys.
 func ParsePrivate(pemBytes []byte, pw PasswordFunc) (*Signer, error) {
+	return parsePrivate(pemBytes, "private key", pw)
+}
+
+func parsePrivate(pemBytes []byte, name string, pw PasswordFunc) (*Signer, error) {
 	if len(pemBytes) > MaxKeyFileSize {
 		return nil, fmt.Errorf("private key: larger than %d bytes", MaxKeyFileSize)
 	}
@@ -108,18 +131,26 @@ func ParsePrivate(pemBytes []byte, pw PasswordFunc) (*Signer, error) {
 		return nil, errors.New("private key: no PEM block found")
 	}
 	var pf cryptoutils.PassFunc
+	var askErr error
 	switch block.Type {
 	case string(cryptoutils.EncryptedSigstorePrivateKeyPEMType), "ENCRYPTED COSIGN PRIVATE KEY", "ENCRYPTED PRIVATE KEY":
 		if pw == nil {
 			return nil, ErrNoPassword
 		}
-		pf = func(confirm bool) ([]byte, error) { return pw(confirm) }
+		pf = func(confirm bool) ([]byte, error) {
+			b, err := pw(Prompt{Secret: SecretPassword, For: name, Confirm: confirm})
+			askErr = err
+			return b, err
+		}
 	case string(cryptoutils.PrivateKeyPEMType), string(cryptoutils.ECPrivateKeyPEMType), string(cryptoutils.PKCS1PrivateKeyPEMType):
 		pf = cryptoutils.SkipPassword
 	default:
 		return nil, fmt.Errorf("private key: unsupported PEM type %q", block.Type)
 	}
 	priv, err := cryptoutils.UnmarshalPEMToPrivateKey(pemBytes, pf)
+	if askErr != nil {
+		return nil, askErr // no password: the asker's error says how to give one
+	}
 	if err != nil {
 		if pf != nil && block.Type != string(cryptoutils.PrivateKeyPEMType) && bytes.Contains([]byte(err.Error()), []byte("decryption failed")) {
 			return nil, ErrWrongPassword
@@ -129,13 +160,18 @@ func ParsePrivate(pemBytes []byte, pw PasswordFunc) (*Signer, error) {
 	return NewSigner(priv)
 }
 
-// LoadPrivate reads a PEM private key file.
+// LoadPrivate reads a PEM private key file, or opens the key in a PKCS#11
+// token that a pkcs11: URI names (see package pkcs11key); pw is asked for
+// a file's password or a token's PIN. Close the signer when done.
 func LoadPrivate(path string, pw PasswordFunc) (*Signer, error) {
+	if pkcs11key.IsURI(path) {
+		return loadToken(path, pw)
+	}
 	b, err := capped.ReadFile(path, MaxKeyFileSize)
 	if err != nil {
 		return nil, err
 	}
-	s, err := ParsePrivate(b, pw)
+	s, err := parsePrivate(b, path, pw)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -220,15 +256,41 @@ func (k *PublicKey) PEM() []byte {
 
 // Verify checks sig over msg.
 func (k *PublicKey) Verify(msg, sig []byte) error {
-	return k.v.VerifySignature(bytes.NewReader(sig), bytes.NewReader(msg))
+	return k.VerifyStream(bytes.NewReader(msg), sig)
+}
+
+// VerifyStream checks sig over everything read from msg (streamed into the
+// hash for ECDSA and RSA).
+func (k *PublicKey) VerifyStream(msg io.Reader, sig []byte) error {
+	return k.v.VerifySignature(bytes.NewReader(sig), msg)
 }
 
 // Public returns the signer's public key.
 func (s *Signer) Public() *PublicKey { return s.pub }
 
+// Close releases what the key holds open (a PKCS#11 session); a key file's
+// signer holds nothing. Close may be called more than once.
+func (s *Signer) Close() error {
+	if s.closer == nil {
+		return nil
+	}
+	c := s.closer
+	s.closer = nil
+	return c.Close()
+}
+
 // Sign signs msg (SHA-256 for ECDSA and RSA, pure Ed25519).
 func (s *Signer) Sign(msg []byte) ([]byte, error) {
-	sig, err := s.sv.SignMessage(bytes.NewReader(msg))
+	return s.SignStream(bytes.NewReader(msg))
+}
+
+// SignStream signs everything read from msg. ECDSA and RSA stream it into
+// SHA-256; Ed25519 reads it whole.
+func (s *Signer) SignStream(msg io.Reader) ([]byte, error) {
+	if s.token != nil {
+		return s.signInToken(msg)
+	}
+	sig, err := s.sv.SignMessage(msg)
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
@@ -239,7 +301,17 @@ func (s *Signer) Sign(msg []byte) ([]byte, error) {
 // HMAC-SHA256 keyed with SHA-256 of the key's PKCS#8 encoding. It lets a
 // builder derive salts that are stable for the same key and inputs yet
 // unpredictable to anyone without the key.
+//
+// A key held in a token cannot be read, so for it Derive returns 32 random
+// bytes: as unpredictable, but different every time (see [Signer.InToken]).
 func (s *Signer) Derive(label string) []byte {
+	if s.token != nil {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			panic("keys: no randomness: " + err.Error())
+		}
+		return b
+	}
 	der, err := cryptoutils.MarshalPrivateKeyToDER(s.priv)
 	if err != nil {
 		panic("keys: marshal a validated private key: " + err.Error())

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -20,7 +21,7 @@ func TestGenerateEncrypted(t *testing.T) {
 	if !bytes.Contains(priv, []byte("ENCRYPTED SIGSTORE PRIVATE KEY")) {
 		t.Fatalf("private key is not in the cosign format:\n%s", priv)
 	}
-	pw := func(bool) ([]byte, error) { return []byte("hunter2"), nil }
+	pw := func(Prompt) ([]byte, error) { return []byte("hunter2"), nil }
 	s, err := ParsePrivate(priv, pw)
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +43,7 @@ func TestGenerateEncrypted(t *testing.T) {
 	if err := pk.Verify([]byte("messagE"), sig); err == nil {
 		t.Fatal("signature accepted for another message")
 	}
-	wrong := func(bool) ([]byte, error) { return []byte("wrong"), nil }
+	wrong := func(Prompt) ([]byte, error) { return []byte("wrong"), nil }
 	if _, err := ParsePrivate(priv, wrong); !errors.Is(err, ErrWrongPassword) {
 		t.Fatalf("wrong password: %v", err)
 	}
@@ -91,5 +92,29 @@ func TestKeyTypes(t *testing.T) {
 func TestLoadPublicFiles(t *testing.T) {
 	if _, err := LoadPublicFiles([]string{t.TempDir() + "/missing.pub"}); err == nil {
 		t.Fatal("missing file accepted")
+	}
+}
+
+// TestPromptNamesTheKey: whoever is asked for a password learns which key
+// it unlocks.
+func TestPromptNamesTheKey(t *testing.T) {
+	priv, _, err := Generate([]byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := t.TempDir() + "/release.key"
+	if err := os.WriteFile(path, priv, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var asked []Prompt
+	pw := func(p Prompt) ([]byte, error) {
+		asked = append(asked, p)
+		return []byte("pw"), nil
+	}
+	if _, err := LoadPrivate(path, pw); err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 1 || asked[0] != (Prompt{Secret: SecretPassword, For: path}) {
+		t.Fatalf("asked %+v, want one password prompt for %s", asked, path)
 	}
 }

@@ -12,7 +12,13 @@
 //   - URL encoding as produced by [url.QueryEscape] and [url.PathEscape];
 //   - JSON string escaping as produced by [encoding/json], with and without
 //     HTML escaping, without the surrounding quotes;
-//   - lower-case hex.
+//   - lower-case hex;
+//   - what each #{Secret | Filter} of internal/subst writes that takes no
+//     argument or a fixed one ([subst.Forms]): XmlEscape, JsonEscape,
+//     HtmlEscape, UriEscape, UriDataEscape, the YAML and .properties
+//     escapes, ToBase64, ToLower, ToUpper and Trim. These are also what
+//     structured configuration replacement writes into JSON, XML and
+//     .properties files, should a step print such a file.
 //
 // Every occurrence is replaced by [Replacement]. Where several forms match at
 // the same position the longest wins; the scan runs left to right and matches
@@ -42,6 +48,8 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+
+	"airlock.dev/airlock/internal/subst"
 )
 
 const (
@@ -135,6 +143,7 @@ func forms(secret string) []string {
 		jsonEscape(secret, false),
 		hex.EncodeToString(b),
 	}
+	f = append(f, subst.Forms(secret)...)
 	for shift := range 3 {
 		f = append(f,
 			base64Core(base64.RawStdEncoding, b, shift),

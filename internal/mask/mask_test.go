@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"airlock.dev/airlock/internal/subst"
 )
 
 // secret has characters that every encoding treats differently.
@@ -67,6 +69,29 @@ func TestForms(t *testing.T) {
 	}
 	if len(seen) < 10 {
 		t.Fatalf("test secret does not tell the forms apart: %d distinct", len(seen))
+	}
+}
+
+// TestFilteredSecretMasked runs a step's template through subst and prints
+// the result through a Masker: every filtered form of the secret is hidden.
+func TestFilteredSecretMasked(t *testing.T) {
+	lookup := func(name string) (string, bool) { return secret, name == "Secret" }
+	for _, filter := range []string{
+		"XmlEscape", "JsonEscape", "HtmlEscape", "UriEscape", "UriDataEscape",
+		"YamlSingleQuoteEscape", "YamlDoubleQuoteEscape", "PropertiesKeyEscape",
+		"PropertiesValueEscape", "ToBase64", "ToBase64 unicode", "ToLower", "ToUpper", "Trim",
+	} {
+		t.Run(filter, func(t *testing.T) {
+			out, err := subst.Expand([]byte(`<add value="#{Secret | `+filter+`}" />`+"\n"), lookup)
+			if err != nil {
+				t.Fatal(err)
+			}
+			filtered := strings.TrimSuffix(strings.TrimPrefix(string(out), `<add value="`), "\" />\n")
+			got := streamed(t, New([]string{secret}), out, []int{3})
+			if want := `<add value="` + Replacement + "\" />\n"; string(got) != want {
+				t.Fatalf("step printed %q; masked %q, want %q", filtered, got, want)
+			}
+		})
 	}
 }
 

@@ -1,13 +1,77 @@
-// Package subst implements airlock's #{Name} template syntax (as in Octopus
-// Deploy), shared by the build-time reference checks and apply-time
-// substitution.
+// Package subst implements airlock's #{…} template syntax, that of Octopus
+// Deploy: references, filters and blocks. It is shared by the build-time
+// reference checks and apply-time substitution.
+//
+// # References
 //
 // A reference is #{Name}, where Name is [A-Za-z_][A-Za-z0-9_]* optionally
 // followed by dotted segments of [A-Za-z0-9_-]+ (Airlock.Release.Version,
 // Steps.migrate.RowCount). ##{ is an escape that produces a literal #{.
 // Every other byte passes through unchanged, so templates may be binary.
-// A #{ without a closing } on the same line, an empty #{} and an invalid
-// name are syntax errors.
+// A tag runs from #{ to the first } and must end on its line. A plain
+// reference is exactly #{Name}: #{ Name} and #{Name } are errors.
+//
+// # Filters
+//
+// Filters change a value, applied left to right, with Octopus's names (in
+// any case) and meaning:
+//
+//	#{Password | XmlEscape}               in web.config: & < > " ' as entities
+//	#{Password | JsonEscape}              inside a JSON string: " \ and control characters
+//	#{Name | ToLower | UriDataEscape}     chained
+//	#{Path | Replace "\\" "/"}            regular expression → replacement
+//
+// The filters are JsonEscape (no surrounding quotes), XmlEscape, HtmlEscape
+// (which also escapes /), UriEscape (.NET's Uri.EscapeUriString: reserved
+// characters such as : / ? & stay), UriDataEscape (.NET's
+// Uri.EscapeDataString: only A-Z a-z 0-9 - . _ ~ stay; use it for a value
+// inside a URI), YamlSingleQuoteEscape, YamlDoubleQuoteEscape,
+// PropertiesKeyEscape, PropertiesValueEscape (see internal/escape for each),
+// ToBase64 (base64 of the UTF-8 bytes; ToBase64 unicode for UTF-16LE;
+// Base64Encode is accepted as another name), ToLower, ToUpper, Trim (white
+// space at both ends; Trim start or Trim end for one), and Replace PATTERN
+// [REPLACEMENT]. Replace's pattern is a regular expression in Go's RE2
+// syntax (.NET's, as Octopus uses, without backreferences or look-around);
+// its replacement uses .NET's $1, ${name}, $& and $$, and without a
+// replacement the matches are removed. Arguments are bare words or "quoted
+// text"; quoted text cannot hold " or a line break, and nothing in it is an
+// escape.
+// Octopus's other filters (Format, Substring, Truncate, NowDate, Markdown…)
+// are not offered.
+//
+// # Blocks
+//
+//	#{if Debug}debug="true"#{/if}
+//	#{if Env == "Production"}…#{elseif Env != Other}…#{else}…#{/if}
+//	#{unless Tls}http#{else}https#{/unless}
+//	#{each host in Hosts}server #{host}#{if each.Last};#{else},#{/if}#{/each}
+//
+// An #{if} holds when its value is true by the rule of Octopus's template
+// engine (Octostache): false when it is empty, "0", or "false" or "no" in
+// any case with white space around, and true otherwise (so "False", " NO "
+// and "0" are false; " 0" and white space alone are true). A
+// condition may compare two operands with == or != (exact, case-sensitive
+// comparison); an operand is a name with filters or "quoted text".
+// #{unless} inverts the condition; only #{if} has #{elseif}; both may end
+// with one #{else}.
+//
+// #{each item in List} repeats its body for each part of List split at
+// commas (as they are: "a, b" gives "a" and " b"; an empty List repeats
+// nothing). Inside, #{item} is the part, and #{each.Index} (from 0),
+// #{each.First} and #{each.Last} ("True" or "False") describe the innermost
+// loop; Octopus's names Octopus.Template.Each.Index, .First and .Last mean
+// the same. The loop variable is no reference, has no fields (#{item.x} is
+// an error), and hides a variable of the same name inside the block.
+// Blocks nest up to 100 deep, and keep the text around their tags as it is,
+// line breaks included.
+//
+// # Errors
+//
+// An unterminated, empty or invalid tag, an unknown filter, a wrong filter
+// argument (a bad pattern included), and an #{else}, #{elseif} or closing
+// tag that does not match its block, or a block left open, are a
+// [SyntaxError] with the line and column of the tag (or of the filter or
+// word at fault); Refs and Expand report the same syntax errors.
 package subst
 
 import (
@@ -57,100 +121,51 @@ func (e *UnresolvedError) Error() string {
 	return "unresolved references " + strings.Join(refs, ", ")
 }
 
-// Refs returns every reference in src, in order, or the first syntax error.
+// Refs returns every variable reference in src, in order, or the first
+// syntax error: the names in #{Name} and in filter expressions, in the
+// conditions of #{if}, #{elseif} and #{unless}, and the list of #{each}, in
+// every branch, taken or not. Loop variables and loop values (#{item},
+// #{each.Index}) are not references. A tag that uses two names gives two
+// Refs, both at the tag's '#'.
 func Refs(src []byte) ([]Ref, error) {
-	var refs []Ref
-	err := scan(src, func([]byte) {}, func(r Ref) { refs = append(refs, r) })
+	t, err := parse(src)
 	if err != nil {
 		return nil, err
 	}
-	return refs, nil
+	return t.refs, nil
 }
 
-// Expand replaces every reference in src with the value lookup returns for
-// its name, in one pass: values are copied as they are and never expanded
-// again. A syntax error is returned as *SyntaxError; names lookup does not
-// know are returned together as *UnresolvedError.
+// Expand evaluates src with the values lookup returns for its names. Values
+// are copied as they are and never expanded again. Only the branches taken
+// are evaluated, so lookup sees only the names they use.
+//
+// A syntax error is returned as *SyntaxError, before lookup is called. Names
+// lookup does not know are returned together as *UnresolvedError (meanwhile
+// an unknown name in a condition counts as false, and an unknown list as
+// empty). Output beyond [MaxOutput], or loops that would run too long,
+// return an error wrapping [ErrTooLarge].
 func Expand(src []byte, lookup func(name string) (string, bool)) ([]byte, error) {
-	out := make([]byte, 0, len(src))
-	missing := map[string]bool{}
-	err := scan(src,
-		func(lit []byte) { out = append(out, lit...) },
-		func(r Ref) {
-			v, ok := lookup(r.Name)
-			if !ok {
-				missing[r.Name] = true
-				return
-			}
-			out = append(out, v...)
-		})
+	return expand(src, lookup, limits{output: MaxOutput, work: maxWork})
+}
+
+func expand(src []byte, lookup func(name string) (string, bool), lim limits) ([]byte, error) {
+	t, err := parse(src)
 	if err != nil {
 		return nil, err
 	}
-	if len(missing) > 0 {
-		names := make([]string, 0, len(missing))
-		for n := range missing {
+	e := &evaluator{limits: lim, lookup: lookup, out: make([]byte, 0, len(src)), missing: map[string]bool{}}
+	if err := e.nodes(t.nodes); err != nil {
+		return nil, err
+	}
+	if len(e.missing) > 0 {
+		names := make([]string, 0, len(e.missing))
+		for n := range e.missing {
 			names = append(names, n)
 		}
 		sort.Strings(names)
 		return nil, &UnresolvedError{Names: names}
 	}
-	return out, nil
-}
-
-// scan walks src once, calling lit for each run of literal text and ref for
-// each reference, in order. It stops at the first syntax error.
-func scan(src []byte, lit func([]byte), ref func(Ref)) error {
-	var c cursor
-	start := 0 // start of the literal text not yet passed to lit
-	for k := 0; ; {
-		h := bytes.IndexByte(src[k:], '#')
-		if h < 0 {
-			break
-		}
-		p := k + h
-		switch {
-		case bytes.HasPrefix(src[p:], []byte("##{")):
-			// Escape: keep the first '#', drop the second, go on after '{'.
-			lit(src[start : p+1])
-			start, k = p+2, p+3
-		case bytes.HasPrefix(src[p:], []byte("#{")):
-			end, err := reference(src, p, &c)
-			if err != nil {
-				return err
-			}
-			lit(src[start:p])
-			line, col := c.pos(src, p)
-			ref(Ref{Name: string(src[p+2 : end]), Line: line, Col: col})
-			start, k = end+1, end+1
-		default:
-			k = p + 1
-		}
-	}
-	lit(src[start:])
-	return nil
-}
-
-// reference checks the reference whose "#{" is at p and returns the index
-// of its closing '}'.
-func reference(src []byte, p int, c *cursor) (int, error) {
-	end := p + 2
-	for end < len(src) && src[end] != '}' && src[end] != '\n' {
-		end++
-	}
-	fail := func(format string) error {
-		line, col := c.pos(src, p)
-		return &SyntaxError{Line: line, Col: col, Msg: fmt.Sprintf(format, quote(src[p:min(end+1, len(src))]))}
-	}
-	switch {
-	case end == len(src) || src[end] == '\n':
-		return 0, fail("unterminated reference %s")
-	case end == p+2:
-		return 0, fail("empty reference %s")
-	case !validName(src[p+2 : end]):
-		return 0, fail("invalid reference %s (want a name such as Port or Airlock.Release.Version)")
-	}
-	return end, nil
+	return e.out, nil
 }
 
 // quote returns text as a Go string literal, without a trailing line end

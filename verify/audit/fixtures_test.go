@@ -72,7 +72,7 @@ type goldenApply struct {
 	message  string
 	steps    func(start time.Time) []receipt.Step
 	failed   receipt.CheckName // a check that failed (refusals)
-	log      bool   // write an encrypted log beside it
+	log      bool              // write an encrypted log beside it
 }
 
 func (c *chainWriter) apply(g goldenApply) {

@@ -1,0 +1,346 @@
+package apply
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"airlock.dev/airlock/internal/capped"
+	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/internal/names"
+	"airlock.dev/airlock/receipt"
+	"airlock.dev/airlock/zone"
+)
+
+// What is deployed in a zone, and what happened there, read from its state
+// directory without changing it (no lock is taken: every state file is
+// written atomically). Each receipt is size-capped before it is read and
+// verified with the zone's receipt key; the chain between consecutive
+// receipts is checked. A receipt that does not verify is reported, never
+// used.
+
+// ZoneStatus is what is deployed in a zone.
+type ZoneStatus struct {
+	Zone     string `json:"zone"`
+	Host     string `json:"host"`
+	StateDir string `json:"stateDir"`
+	Receipts int    `json:"receipts"` // receipts in the state directory
+	// Interrupted: a journal shows an apply in progress, or one that was
+	// interrupted (the next apply, or apply --resume, finishes it).
+	Interrupted bool            `json:"interrupted,omitempty"`
+	Targets     []TargetStatus  `json:"targets"`
+	Channels    []ChannelStatus `json:"channels"`
+	Problems    []string        `json:"problems,omitempty"`
+}
+
+// TargetStatus is what an apply put in one deploy target, by the newest
+// applied receipt that names it.
+type TargetStatus struct {
+	Target   string `json:"target"`
+	Current  string `json:"current"`            // current's link target, as the receipt recorded it
+	Previous string `json:"previous,omitempty"` // the one before
+	// Link is where current points now; a difference from Current means
+	// something other than airlock changed it.
+	Link      string           `json:"link"`
+	Bundle    StatusBundle     `json:"bundle"`
+	Receipt   StatusReceipt    `json:"receipt"`
+	AppliedAt time.Time        `json:"appliedAt"`
+	Operator  receipt.Operator `json:"operator"`
+	// ChannelSequence is the highest sequence applied on the bundle's
+	// release name and channel.
+	ChannelSequence uint64 `json:"channelSequence"`
+}
+
+// StatusBundle names a bundle.
+type StatusBundle struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	Channel  string `json:"channel"`
+	Sequence uint64 `json:"sequence"`
+}
+
+// StatusReceipt names a receipt of the zone.
+type StatusReceipt struct {
+	Seq    uint64 `json:"seq"`
+	File   string `json:"file"`
+	SHA256 string `json:"sha256"`
+}
+
+// ChannelStatus is the highest sequence applied on a release channel, as
+// the state directory records it.
+type ChannelStatus channelRecord
+
+// HistoryEntry is one receipt of the zone.
+type HistoryEntry struct {
+	Receipt  StatusReceipt         `json:"receipt"`
+	Verified bool                  `json:"verified"`
+	Problem  string                `json:"problem,omitempty"` // why it is not verified, or where the chain breaks
+	Started  time.Time             `json:"started,omitzero"`
+	Finished time.Time             `json:"finished,omitzero"`
+	Outcome  receipt.OutcomeResult `json:"outcome,omitempty"`
+	Reason   receipt.Reason        `json:"reason,omitempty"`
+	Message  string                `json:"message,omitempty"`
+	Bundle   StatusBundle          `json:"bundle"`
+	Operator receipt.Operator      `json:"operator"`
+	Release  *receipt.Release      `json:"release,omitempty"`
+	Releases []receipt.Release     `json:"releases,omitempty"` // every deploy switch, in step order (format 2)
+	Resumed  bool                  `json:"resumed,omitempty"`
+
+	prevSHA256 string         // the receipt's link in the chain
+	files      []receipt.File // deployed files it lists
+}
+
+// ReadStatus reads what is deployed in the zone of t. When a receipt does
+// not verify it returns the status with the problems listed and a
+// *receipt.VerifyError.
+func ReadStatus(t *zone.Trust) (*ZoneStatus, error) {
+	zr, err := openZoneReceipts(t)
+	if err != nil {
+		return nil, err
+	}
+	st := &ZoneStatus{Zone: zr.zone, Host: t.Policy.Host, StateDir: t.StateDir, Receipts: len(zr.seqs),
+		Targets: []TargetStatus{}, Channels: []ChannelStatus{}}
+	if _, err := os.Lstat(filepath.Join(t.StateDir, "journal.json")); err == nil {
+		st.Interrupted = true
+	}
+	if st.Channels, err = readChannels(t.StateDir); err != nil {
+		return nil, err
+	}
+	targets := map[string]bool{}
+	for _, e := range zr.read(0) {
+		if e.Problem != "" {
+			st.Problems = append(st.Problems, fmt.Sprintf("receipt %d: %s", e.Receipt.Seq, e.Problem))
+		}
+		if !e.Verified || e.Outcome != receipt.Applied {
+			continue
+		}
+		for _, r := range e.switches() {
+			if targets[r.Target] {
+				continue // a newer receipt put something else there
+			}
+			targets[r.Target] = true
+			ts := TargetStatus{Target: r.Target, Current: r.Current, Previous: r.Previous,
+				Bundle: e.Bundle, Receipt: e.Receipt, AppliedAt: e.Finished, Operator: e.Operator}
+			ts.Link, _ = os.Readlink(filepath.Join(r.Target, currentLink))
+			for _, c := range st.Channels {
+				if c.Name == e.Bundle.Name && c.Channel == e.Bundle.Channel {
+					ts.ChannelSequence = c.Sequence
+				}
+			}
+			st.Targets = append(st.Targets, ts)
+		}
+	}
+	slices.Reverse(st.Problems) // oldest first
+	sort.Slice(st.Targets, func(i, j int) bool { return st.Targets[i].Target < st.Targets[j].Target })
+	return st, problemsError(st.Problems)
+}
+
+// ReadHistory returns the zone's receipts, newest first: the newest n, or
+// all when n is 0. When a receipt does not verify it returns the history
+// with the entry marked and a *receipt.VerifyError.
+func ReadHistory(t *zone.Trust, n int) ([]HistoryEntry, error) {
+	zr, err := openZoneReceipts(t)
+	if err != nil {
+		return nil, err
+	}
+	entries := zr.read(n)
+	var problems []string
+	for _, e := range entries {
+		if e.Problem != "" {
+			problems = append(problems, fmt.Sprintf("receipt %d: %s", e.Receipt.Seq, e.Problem))
+		}
+	}
+	return entries, problemsError(problems)
+}
+
+func problemsError(problems []string) error {
+	if len(problems) == 0 {
+		return nil
+	}
+	return &receipt.VerifyError{Reason: fmt.Sprintf("%d problems in the receipts of the state directory", len(problems))}
+}
+
+// zoneReceipts are the receipts of a zone's state directory.
+type zoneReceipts struct {
+	zone string
+	dir  string
+	key  *keys.PublicKey
+	seqs []uint64 // ascending
+}
+
+func openZoneReceipts(t *zone.Trust) (*zoneReceipts, error) {
+	if t == nil || t.Policy == nil {
+		return nil, errors.New("no trust policy")
+	}
+	key, err := receiptKey(t)
+	if err != nil {
+		return nil, err
+	}
+	zr := &zoneReceipts{zone: t.Policy.Zone, dir: filepath.Join(t.StateDir, "receipts"), key: key}
+	ents, err := os.ReadDir(zr.dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) { // none yet: nothing applied
+		return nil, fmt.Errorf("state directory %s: %w", t.StateDir, err)
+	}
+	for _, e := range ents {
+		if seq, ok := receipt.SeqOf(zr.zone, e.Name()); ok {
+			zr.seqs = append(zr.seqs, seq)
+		}
+	}
+	slices.Sort(zr.seqs)
+	return zr, nil
+}
+
+// receiptKey is the zone's receipt public key: receipts.publicKey, or the
+// public half of receipts.key.
+func receiptKey(t *zone.Trust) (*keys.PublicKey, error) {
+	if t.ReceiptPub != "" {
+		k, err := keys.LoadPublic(t.ReceiptPub)
+		if err != nil {
+			return nil, fmt.Errorf("receipt public key: %w", err)
+		}
+		return k, nil
+	}
+	s, err := keys.LoadPrivate(t.ReceiptKey, nil)
+	if err != nil {
+		return nil, fmt.Errorf("receipt key: %w", err)
+	}
+	return s.Public(), nil
+}
+
+// read verifies the newest n receipts (all when n is 0) and returns them
+// newest first, each with its problem, if any: it does not verify, its
+// sequence is not the one its file name says, or it does not name the
+// receipt before it.
+func (zr *zoneReceipts) read(n int) []HistoryEntry {
+	seqs := zr.seqs
+	if n > 0 && len(seqs) > n {
+		seqs = seqs[len(seqs)-n:]
+	}
+	out := make([]HistoryEntry, 0, len(seqs))
+	prev := map[uint64]string{} // seq → sha256 of verified receipts
+	for _, seq := range seqs {
+		e, sum := zr.entry(seq)
+		if e.Verified {
+			prev[seq] = sum
+		}
+		out = append(out, e)
+	}
+	for i := range out {
+		e := &out[i]
+		seq := e.Receipt.Seq
+		before, known := prev[seq-1]
+		switch {
+		case !e.Verified || seq == 1:
+		case i == 0 && len(seqs) == len(zr.seqs):
+			e.Problem = fmt.Sprintf("receipts 1 to %d are missing", seq-1)
+		case i > 0 && out[i-1].Receipt.Seq != seq-1:
+			e.Problem = fmt.Sprintf("receipt %d is missing", seq-1)
+		case known && e.prevSHA256 != before:
+			e.Problem = fmt.Sprintf("does not name receipt %d as the one before it (the chain is broken)", seq-1)
+		}
+	}
+	slices.Reverse(out)
+	return out
+}
+
+// entry reads and verifies one receipt; it returns the entry and the
+// receipt's sha256.
+func (zr *zoneReceipts) entry(seq uint64) (HistoryEntry, string) {
+	name := receipt.FileName(zr.zone, seq)
+	e := HistoryEntry{Receipt: StatusReceipt{Seq: seq, File: name}}
+	data, err := capped.ReadFile(filepath.Join(zr.dir, name), receipt.MaxSize)
+	if err != nil {
+		e.Problem = err.Error()
+		return e, ""
+	}
+	r, err := receipt.Verify(data, []*keys.PublicKey{zr.key})
+	if err != nil {
+		e.Problem = err.Error()
+		return e, ""
+	}
+	p := r.Predicate()
+	e.Receipt.SHA256 = r.SHA256
+	if p.Seq != seq || p.Zone != zr.zone {
+		e.Problem = fmt.Sprintf("holds receipt %d of zone %s, not what its name says", p.Seq, p.Zone)
+		return e, ""
+	}
+	e.Verified, e.prevSHA256 = true, p.PrevSHA256
+	e.Started, e.Finished = p.Time.Started, p.Time.Finished
+	e.Outcome, e.Reason, e.Message = p.Outcome.Result, p.Outcome.Reason, p.Outcome.Message
+	e.Bundle = StatusBundle{ID: p.Bundle.ID, Name: p.Bundle.Name, Version: p.Bundle.Version, Channel: p.Bundle.Channel, Sequence: p.Bundle.Sequence}
+	e.Operator, e.Release, e.Resumed = p.Operator, p.Release, p.Resumed
+	e.files, e.Releases = p.Files, p.Releases
+	return e, r.SHA256
+}
+
+// switches are the deploy switches a receipt records, newest first: its
+// releases (format 2), or its one release, whose target a format 1
+// receipt does not name: it is the directory under which its deployed
+// files lie, in <target>/<current>/.
+func (e HistoryEntry) switches() []receipt.Release {
+	if len(e.Releases) > 0 {
+		out := slices.Clone(e.Releases)
+		slices.Reverse(out)
+		return out
+	}
+	r := e.Release
+	if r == nil || r.Current == "" {
+		return nil
+	}
+	if r.Target != "" {
+		return []receipt.Release{*r}
+	}
+	mark := "/" + filepath.ToSlash(r.Current) + "/"
+	for _, f := range e.files {
+		if i := strings.Index(f.Path, mark); i > 0 {
+			v1 := *r
+			v1.Target = filepath.FromSlash(f.Path[:i])
+			return []receipt.Release{v1}
+		}
+	}
+	return nil
+}
+
+// readChannels reads every channel record of the state directory.
+func readChannels(stateDir string) ([]ChannelStatus, error) {
+	s := &state{dir: stateDir}
+	out := []ChannelStatus{}
+	releases, err := os.ReadDir(filepath.Join(stateDir, "channels"))
+	if os.IsNotExist(err) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, rel := range releases {
+		if !rel.IsDir() || !names.Valid(rel.Name()) {
+			continue
+		}
+		chans, err := os.ReadDir(filepath.Join(stateDir, "channels", rel.Name()))
+		if err != nil {
+			return nil, err
+		}
+		for _, ch := range chans {
+			channel, ok := strings.CutSuffix(ch.Name(), ".json")
+			if !ok || !names.Valid(channel) {
+				continue
+			}
+			rec, err := s.channel(rel.Name(), channel)
+			if err != nil {
+				return nil, err
+			}
+			if rec == nil || rec.Name != rel.Name() || rec.Channel != channel {
+				return nil, fmt.Errorf("channel state %s: names another channel", s.channelPath(rel.Name(), channel))
+			}
+			out = append(out, ChannelStatus(*rec))
+		}
+	}
+	return out, nil
+}

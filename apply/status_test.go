@@ -1,0 +1,154 @@
+//go:build unix
+
+package apply
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"airlock.dev/airlock/bundle/bundletest"
+	"airlock.dev/airlock/receipt"
+)
+
+// statusZone is a zone with four receipts: 1.0.0 applied to z.root, 2.0.0
+// rolled back there, 3.0.0 applied to another target, and a refusal.
+func statusZone(t *testing.T) (*testZone, string) {
+	t.Helper()
+	z := newZone(t)
+	other := filepath.Join(z.dir, "other")
+	if _, err := z.apply(z.build("1.0.0", "true", 1), func(o *Options) { o.Operator = "Jane Doe" }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := z.apply(z.build("2.0.0", "exit 3", 2)); !errors.Is(err, ErrStepFailed) {
+		t.Fatalf("2.0.0: %v", err)
+	}
+	varFile := filepath.Join(z.dir, "vars.yaml")
+	if err := os.WriteFile(varFile, []byte("Root: "+other+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	z.now = z.now.Add(1)
+	if _, err := z.apply(z.build("3.0.0", "true", 3), func(o *Options) { o.VarFile = varFile }); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := z.f.Build(bundletest.Options{YAML: release("0.9.0", "true"), Files: webFiles(), Sequence: 1, Secret: secret})
+	if _, err := z.apply(old); err == nil {
+		t.Fatal("a lower sequence was applied")
+	}
+	return z, other
+}
+
+func TestReadStatus(t *testing.T) {
+	z, other := statusZone(t)
+	st, err := ReadStatus(z.trust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Zone != "test" || st.Host != "host1" || st.Receipts != 4 || st.Interrupted || len(st.Problems) != 0 {
+		t.Fatalf("status %+v", st)
+	}
+	if len(st.Targets) != 2 {
+		t.Fatalf("targets %+v, want 2", st.Targets)
+	}
+	// Sorted by path: <dir>/other before <dir>/srv.
+	o, s := st.Targets[0], st.Targets[1]
+	if o.Target != other || o.Current != "releases/3.0.0" || o.Link != o.Current || o.Previous != "" ||
+		o.Bundle.Version != "3.0.0" || o.Bundle.Sequence != 3 || o.Receipt.Seq != 3 || o.ChannelSequence != 3 {
+		t.Errorf("other target %+v", o)
+	}
+	// The rollback of 2.0.0 left 1.0.0 current: the first receipt put it there.
+	if s.Target != z.root || s.Current != "releases/1.0.0" || s.Link != s.Current || s.Bundle.Version != "1.0.0" ||
+		s.Receipt.Seq != 1 || s.Operator.Name != "Jane Doe" || !s.AppliedAt.Equal(z.now.Add(-1)) || s.Receipt.SHA256 == "" {
+		t.Errorf("srv target %+v", s)
+	}
+	if len(st.Channels) != 1 || st.Channels[0].Sequence != 3 || st.Channels[0].Version != "3.0.0" || st.Channels[0].Receipt != 3 {
+		t.Errorf("channels %+v", st.Channels)
+	}
+
+	// Someone else switches the link: status shows it.
+	if err := os.Remove(filepath.Join(z.root, "current")); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = ReadStatus(z.trust)
+	if st.Targets[1].Link != "" || st.Targets[1].Current != "releases/1.0.0" {
+		t.Errorf("after the link was removed: %+v", st.Targets[1])
+	}
+}
+
+func TestReadHistory(t *testing.T) {
+	z, _ := statusZone(t)
+	h, err := ReadHistory(z.trust, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range h {
+		got = append(got, string(e.Outcome)+" "+e.Bundle.Version)
+	}
+	want := "refused 0.9.0,applied 3.0.0,rolled-back 2.0.0,applied 1.0.0"
+	if strings.Join(got, ",") != want {
+		t.Errorf("history %s, want %s", strings.Join(got, ","), want)
+	}
+	if h[1].Release == nil || h[1].Release.Target == "" || h[0].Reason != receipt.Reason(receipt.CheckSequence) {
+		t.Errorf("entries %+v %+v", h[0], h[1])
+	}
+	// The receipt of the rolled-back apply records the switch it undid.
+	if r := h[2].Releases; len(r) != 1 || r[0].Target != z.root || r[0].Previous != "releases/1.0.0" || r[0].Current != "releases/1.0.0" {
+		t.Errorf("rolled-back releases %+v", r)
+	}
+	if h, err := ReadHistory(z.trust, 2); err != nil || len(h) != 2 || h[0].Receipt.Seq != 4 || h[1].Receipt.Seq != 3 {
+		t.Errorf("-n 2: %v %+v", err, h)
+	}
+}
+
+// TestStatusReceiptProblems: a receipt that does not verify, and a missing
+// one, are reported and never used.
+func TestStatusReceiptProblems(t *testing.T) {
+	z, _ := statusZone(t)
+	dir := filepath.Join(z.trust.StateDir, "receipts")
+	bundletest.FlipByte(t, filepath.Join(dir, receipt.FileName("test", 3)), -40)
+	if err := os.Remove(filepath.Join(dir, receipt.FileName("test", 1))); err != nil {
+		t.Fatal(err)
+	}
+	st, err := ReadStatus(z.trust)
+	var ve *receipt.VerifyError
+	if !errors.As(err, &ve) {
+		t.Fatalf("ReadStatus: %v, want a *receipt.VerifyError", err)
+	}
+	// Receipt 3 (the other target) is not used; receipt 1 is gone.
+	if len(st.Targets) != 0 {
+		t.Errorf("targets %+v, want none from unverified or missing receipts", st.Targets)
+	}
+	problems := strings.Join(st.Problems, "\n")
+	// Receipt 4 names receipt 3, which cannot be read: only receipt 3 is a problem.
+	if len(st.Problems) != 2 {
+		t.Errorf("problems %q, want 2", st.Problems)
+	}
+	// (The flipped byte is not UTF-8: strict JSON refuses the envelope
+	// before its signature is checked.)
+	for _, want := range []string{"receipt 2: receipts 1 to 1 are missing", "receipt 3: receipt verification failed: envelope"} {
+		if !strings.Contains(problems, want) {
+			t.Errorf("problems\n%s\nwant %q", problems, want)
+		}
+	}
+	h, err := ReadHistory(z.trust, 0)
+	if !errors.As(err, &ve) || len(h) != 3 || h[1].Verified || h[0].Problem != "" || h[2].Problem == "" {
+		t.Errorf("history: %v %+v", err, h)
+	}
+}
+
+// TestStatusTargetOfV1Receipt: a format 1 receipt has no release.target;
+// the target is where its files were deployed.
+func TestStatusTargetOfV1Receipt(t *testing.T) {
+	e := HistoryEntry{Release: &receipt.Release{Current: "releases/1.0"},
+		files: []receipt.File{{Path: "/srv/app/releases/1.0/conf/app.conf"}}}
+	if got := e.switches(); len(got) != 1 || got[0].Target != "/srv/app" || got[0].Current != "releases/1.0" {
+		t.Errorf("switches %+v, want /srv/app", got)
+	}
+	e.files = nil
+	if got := e.switches(); len(got) != 0 {
+		t.Errorf("switches %+v without files, want none", got)
+	}
+}

@@ -1,0 +1,244 @@
+package bundle
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"io/fs"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+// zipOf returns a zip of name → content, stored (not compressed) so tests
+// can edit the bytes.
+func zipOf(t *testing.T, files ...string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for i := 0; i < len(files); i += 2 {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: files[i], Method: zip.Store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, files[i+1])
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func tarOf(t *testing.T, hdrs ...*tar.Header) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, h := range hdrs {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(bytes.Repeat([]byte("x"), int(h.Size)))
+	}
+	tw.Close()
+	return buf.Bytes()
+}
+
+func openTest(t *testing.T, name string, data []byte, limits archiveLimits) (*archiveFS, error) {
+	t.Helper()
+	a, err := openArchive(fstest.MapFS{name: {Data: data}}, name, limits)
+	if err == nil {
+		t.Cleanup(func() { a.Close() })
+	}
+	return a, err
+}
+
+// TestArchiveLimits: an archive with more entries, bytes or name bytes
+// than allowed is refused while it is indexed.
+func TestArchiveLimits(t *testing.T) {
+	small := archiveLimits{entries: 4, size: 10, names: 40}
+	tests := []struct {
+		name  string
+		files []string
+		want  string
+	}{
+		{"within", []string{"a", "12345", "b/c", "12345"}, ""},
+		{"entries", []string{"a", "", "b", "", "c", "", "d", "", "e", ""}, "more than 4 entries"},
+		{"implied directories count", []string{"a/b/c/d/e", ""}, "more than 4 entries"},
+		{"four entries", []string{"a/b/c/d", ""}, ""},
+		{"size", []string{"a", "123456", "b", "123456"}, "more than 10 bytes"},
+		{"names", []string{strings.Repeat("n", 41), ""}, "more than 40 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, name := range []string{"x.zip", "x.tar"} {
+				data := zipOf(t, tt.files...)
+				if name == "x.tar" {
+					var hdrs []*tar.Header
+					for i := 0; i < len(tt.files); i += 2 {
+						hdrs = append(hdrs, &tar.Header{Name: tt.files[i], Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(tt.files[i+1]))})
+					}
+					data = tarOf(t, hdrs...)
+				}
+				_, err := openTest(t, name, data, small)
+				switch {
+				case tt.want == "" && err != nil:
+					t.Errorf("%s: %v", name, err)
+				case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+					t.Errorf("%s: error %v, want %q", name, err, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// TestZipEntries: the entry count is read from the end of a zip before
+// archive/zip reads the central directory into memory.
+func TestZipEntries(t *testing.T) {
+	data := zipOf(t, "a", "1", "b", "2", "c", "3")
+	if n := zipEntries(bytes.NewReader(data), int64(len(data))); n != 3 {
+		t.Errorf("zipEntries = %d, want 3", n)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	zw.SetComment(strings.Repeat("c", 1000))
+	for range 70000 {
+		zw.CreateHeader(&zip.FileHeader{Name: "d/", Method: zip.Store})
+	}
+	zw.Close()
+	// More than 65535 entries: counted in the zip64 end record.
+	big := buf.Bytes()
+	if n := zipEntries(bytes.NewReader(big), int64(len(big))); n != 70000 {
+		t.Errorf("zipEntries (zip64) = %d, want 70000", n)
+	}
+	if _, err := openTest(t, "x.zip", big, archiveLimits{entries: 1000, size: 1 << 20, names: 1 << 20}); err == nil || err.Error() != "more than 1000 entries" {
+		t.Errorf("open: %v, want more than 1000 entries", err)
+	}
+}
+
+// TestArchiveZipIntegrity: a zip file's CRC-32 and sizes are checked even
+// though the build reads exactly the size the index gave.
+func TestArchiveZipIntegrity(t *testing.T) {
+	good := zipOf(t, "a.txt", "hello, world")
+	read := func(data []byte) error {
+		a, err := openTest(t, "x.zip", data, defaultArchiveLimits)
+		if err != nil {
+			return err
+		}
+		f, err := a.Open("a.txt")
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		info, _ := f.Stat()
+		_, err = io.Copy(io.Discard, io.LimitReader(f, info.Size()))
+		return err
+	}
+	if err := read(good); err != nil {
+		t.Fatalf("good zip: %v", err)
+	}
+	corrupt := bytes.Clone(good)
+	i := bytes.Index(corrupt, []byte("hello"))
+	corrupt[i] = 'j'
+	if err := read(corrupt); !errors.Is(err, zip.ErrChecksum) {
+		t.Errorf("zip with changed content: %v, want a checksum error", err)
+	}
+	// The central directory says 5 bytes; the entry holds 12.
+	short := bytes.Clone(good)
+	cd := bytes.Index(short, []byte("PK\x01\x02"))
+	binary.LittleEndian.PutUint32(short[cd+24:], 5)
+	if err := read(short); err == nil {
+		t.Error("zip whose entry is longer than its header says was read without error")
+	}
+}
+
+// TestArchiveTarMetadata: a global header (git archive writes one) is not
+// an entry; a leading ./ is dropped.
+func TestArchiveTarMetadata(t *testing.T) {
+	data := tarOf(t,
+		&tar.Header{Typeflag: tar.TypeXGlobalHeader, Name: "pax_global_header", PAXRecords: map[string]string{"comment": "abc"}},
+		&tar.Header{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755},
+		&tar.Header{Name: "./conf/app.conf", Typeflag: tar.TypeReg, Mode: 0o600, Size: 3},
+	)
+	a, err := openTest(t, "x.tar", data, defaultArchiveLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	fs.WalkDir(a, ".", func(p string, d fs.DirEntry, err error) error {
+		got = append(got, p)
+		return err
+	})
+	if strings.Join(got, " ") != ". conf conf/app.conf" {
+		t.Errorf("walked %v", got)
+	}
+	if err := fstest.TestFS(a, "conf/app.conf"); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestArchiveZipRefusals: zip features airlock does not read are refused
+// by entry.
+func TestArchiveZipRefusals(t *testing.T) {
+	enc := zipOf(t, "secret.txt", "x")
+	// Set the "encrypted" flag in the central directory.
+	cd := bytes.Index(enc, []byte("PK\x01\x02"))
+	enc[cd+8] |= 1
+	if _, err := openTest(t, "x.zip", enc, defaultArchiveLimits); err == nil || !strings.Contains(err.Error(), `entry "secret.txt": is encrypted`) {
+		t.Errorf("encrypted entry: %v", err)
+	}
+}
+
+// FuzzOpenArchive: an archive is hostile input. Whatever openArchive
+// accepts holds only clean, unique relative paths, and each file reads as
+// exactly its size or fails.
+func FuzzOpenArchive(f *testing.F) {
+	f.Add(zipOf(&testing.T{}, "a/b.txt", "hello", "c", ""), false)
+	f.Add(tarOf(&testing.T{}, &tar.Header{Name: "./a/b", Typeflag: tar.TypeReg, Mode: 0o755, Size: 3}), true)
+	f.Fuzz(func(t *testing.T, data []byte, isTar bool) {
+		name := "x.zip"
+		if isTar {
+			name = "x.tar"
+		}
+		a, err := openArchive(fstest.MapFS{name: {Data: data}}, name, archiveLimits{entries: 100, size: 1 << 20, names: 1 << 12})
+		if err != nil {
+			return
+		}
+		defer a.Close()
+		folded := map[string]bool{}
+		err = fs.WalkDir(a, ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				t.Fatalf("walk %s: %v", p, err)
+			}
+			if p == "." {
+				return nil
+			}
+			if problem := entryPathProblem(p); problem != "" || folded[foldKey(p)] {
+				t.Fatalf("accepted entry %q (%s)", p, problem)
+			}
+			folded[foldKey(p)] = true
+			if d.IsDir() {
+				return nil
+			}
+			if !d.Type().IsRegular() {
+				t.Fatalf("accepted %q of type %v", p, d.Type())
+			}
+			info, _ := d.Info()
+			file, err := a.Open(p)
+			if err != nil {
+				return nil
+			}
+			defer file.Close()
+			n, err := io.Copy(io.Discard, file)
+			if err == nil && n != info.Size() {
+				t.Fatalf("%s: read %d bytes of %d without error", p, n, info.Size())
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}

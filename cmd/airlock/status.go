@@ -1,0 +1,212 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"airlock.dev/airlock/apply"
+	"airlock.dev/airlock/internal/printable"
+	"airlock.dev/airlock/receipt"
+	"airlock.dev/airlock/zone"
+)
+
+type statusOptions struct {
+	trust string
+	json  bool
+}
+
+func newStatusCommand() *cobra.Command {
+	var o statusOptions
+	c := &cobra.Command{
+		Use:   "status --trust trust.yaml [--json]",
+		Short: "Show what is deployed in this zone: each deploy target's release, and the bundle, receipt, time and operator that put it there",
+		Args:  cobra.NoArgs,
+		RunE:  func(c *cobra.Command, _ []string) error { return runStatus(c, o) },
+	}
+	c.Flags().StringVar(&o.trust, "trust", "", "zone trust policy (trust.yaml) (required)")
+	c.Flags().BoolVar(&o.json, "json", false, "print the status as JSON")
+	_ = c.MarkFlagRequired("trust")
+	return c
+}
+
+type historyOptions struct {
+	trust string
+	json  bool
+	n     int
+}
+
+func newHistoryCommand() *cobra.Command {
+	var o historyOptions
+	c := &cobra.Command{
+		Use:   "history --trust trust.yaml [--json] [-n N]",
+		Short: "List this zone's receipts, newest first, one line each",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if o.n < 0 {
+				return usageErrorf("-n %d: want a number of receipts, or 0 for all", o.n)
+			}
+			return runHistory(c, o)
+		},
+	}
+	c.Flags().StringVar(&o.trust, "trust", "", "zone trust policy (trust.yaml) (required)")
+	c.Flags().BoolVar(&o.json, "json", false, "print the receipts as JSON")
+	c.Flags().IntVarP(&o.n, "number", "n", 0, "show the newest N receipts only (0: all)")
+	_ = c.MarkFlagRequired("trust")
+	return c
+}
+
+func runStatus(c *cobra.Command, o statusOptions) error {
+	t, err := zone.Load(o.trust)
+	if err != nil {
+		return err
+	}
+	st, err := apply.ReadStatus(t)
+	if st == nil {
+		return err
+	}
+	if o.json {
+		return errorsAfter(writeJSON(c.OutOrStdout(), st), err)
+	}
+	printStatus(c.OutOrStdout(), st)
+	return err
+}
+
+func runHistory(c *cobra.Command, o historyOptions) error {
+	t, err := zone.Load(o.trust)
+	if err != nil {
+		return err
+	}
+	h, err := apply.ReadHistory(t, o.n)
+	if h == nil && err != nil {
+		return err
+	}
+	if o.json {
+		return errorsAfter(writeJSON(c.OutOrStdout(), h), err)
+	}
+	printHistory(c.OutOrStdout(), h)
+	return err
+}
+
+// errorsAfter returns the first error: writing the output, then reading.
+func errorsAfter(write, read error) error {
+	if write != nil {
+		return write
+	}
+	return read
+}
+
+
+// operatorText is who ran an apply: the OS account, and --operator.
+func operatorText(op receipt.Operator) string {
+	s := printable.String(op.User)
+	if op.Name != "" {
+		s += " (" + printable.String(op.Name) + ")"
+	}
+	return s
+}
+
+func bundleText(b apply.StatusBundle) string {
+	if b.Name == "" {
+		return "(no bundle)"
+	}
+	return fmt.Sprintf("%s %s (channel %s, sequence %d)", printable.String(b.Name), printable.String(b.Version), printable.String(b.Channel), b.Sequence)
+}
+
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return printable.String(s)
+}
+
+func printStatus(w io.Writer, st *apply.ZoneStatus) {
+	fmt.Fprintf(w, "zone %s, host %s: %d receipts in %s\n", printable.String(st.Zone), printable.String(st.Host), st.Receipts, printable.String(st.StateDir))
+	if st.Interrupted {
+		fmt.Fprintln(w, "an apply is in progress or was interrupted: the next apply (or apply --resume) finishes it")
+	}
+	if len(st.Targets) == 0 {
+		fmt.Fprintln(w, "\nno release has been deployed")
+	}
+	for _, t := range st.Targets {
+		fmt.Fprintf(w, "\n%s\n", printable.String(t.Target))
+		fmt.Fprintf(w, "  current   %s  %s\n", printable.String(t.Current), bundleText(t.Bundle))
+		fmt.Fprintf(w, "  previous  %s\n", orNone(t.Previous))
+		if t.Link != t.Current {
+			fmt.Fprintf(w, "  WARNING   current now points to %s, not where the receipt left it\n", orNone(t.Link))
+		}
+		fmt.Fprintf(w, "  bundle    %s\n", printable.String(t.Bundle.ID))
+		fmt.Fprintf(w, "  receipt   %d  %s\n", t.Receipt.Seq, printable.String(t.Receipt.File))
+		fmt.Fprintf(w, "  applied   %s by %s\n", timeText(t.AppliedAt), operatorText(t.Operator))
+		fmt.Fprintf(w, "  channel   highest sequence %d\n", t.ChannelSequence)
+	}
+	if len(st.Channels) > 0 {
+		fmt.Fprintln(w, "\nchannels")
+		for _, c := range st.Channels {
+			fmt.Fprintf(w, "  %s/%s  sequence %d  %s  bundle %s  receipt %d  %s\n", printable.String(c.Name), printable.String(c.Channel),
+				c.Sequence, printable.String(c.Version), printable.String(c.BundleID), c.Receipt, timeText(c.AppliedAt))
+		}
+	}
+	printProblems(w, st.Problems)
+}
+
+func printProblems(w io.Writer, problems []string) {
+	if len(problems) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nproblems")
+	for _, p := range problems {
+		fmt.Fprintf(w, "  %s\n", printable.String(p))
+	}
+}
+
+func printHistory(w io.Writer, h []apply.HistoryEntry) {
+	if len(h) == 0 {
+		fmt.Fprintln(w, "no receipts")
+		return
+	}
+	for _, e := range h {
+		fmt.Fprintln(w, historyLine(e))
+	}
+}
+
+// historyLine is one receipt on one line.
+func historyLine(e apply.HistoryEntry) string {
+	if !e.Verified {
+		return fmt.Sprintf("%6d  NOT VERIFIED  %s", e.Receipt.Seq, printable.String(e.Problem))
+	}
+	outcome := string(e.Outcome)
+	if e.Reason != receipt.ReasonOK && string(e.Reason) != outcome {
+		outcome += " (" + string(e.Reason) + ")"
+	}
+	line := fmt.Sprintf("%6d  %s  %-27s  %s  by %s", e.Receipt.Seq, timeText(e.Finished), printable.String(outcome), bundleText(e.Bundle), operatorText(e.Operator))
+	if e.Outcome == receipt.Applied {
+		switches := e.Releases
+		if len(switches) == 0 && e.Release != nil {
+			switches = []receipt.Release{*e.Release}
+		}
+		for i, r := range switches {
+			sep := ", "
+			if i == 0 {
+				sep = "  "
+			}
+			line += sep + orNone(r.Target) + " -> " + printable.String(r.Current)
+		}
+	}
+	if e.Resumed {
+		line += "  (resumed)"
+	}
+	if e.Problem != "" {
+		line += "  PROBLEM: " + printable.String(e.Problem)
+	}
+	return line
+}
