@@ -98,7 +98,6 @@ func errorsAfter(write, read error) error {
 	return read
 }
 
-
 // operatorText is who ran an apply: the OS account, and --operator.
 func operatorText(op receipt.Operator) string {
 	s := printable.String(op.User)
