@@ -116,7 +116,11 @@ func printApplyResult(c *cobra.Command, res *apply.Result) {
 	if res.Release != "" && res.Outcome == "applied" {
 		fmt.Fprintf(w, "release  %s\n", q(res.Release))
 	}
-	fmt.Fprintf(w, "receipt  %s\n", q(res.Receipt))
+	if res.Receipt == "" {
+		fmt.Fprintln(w, "receipt  NOT WRITTEN (see the error below; 'airlock apply --resume' writes it)")
+	} else {
+		fmt.Fprintf(w, "receipt  %s\n", q(res.Receipt))
+	}
 	if res.ReceiptCopy != "" {
 		fmt.Fprintf(w, "copy     %s\n", q(res.ReceiptCopy))
 	}
