@@ -170,11 +170,14 @@ func TestResumeCopiesToMedia(t *testing.T) {
 func TestStepOutputsGoneAfterKill(t *testing.T) {
 	z := newZone(t)
 	token := "token-ab12cd34ef56"
-	step := fmt.Sprintf(`echo "sensitive Token=%s" >> "$AIRLOCK_OUTPUT"; echo ok > "#{Marker}.out"; sleep 1000`, token)
+	step := fmt.Sprintf(`echo "sensitive Token=%s" >> "$AIRLOCK_OUTPUT"; echo $$ > "#{Marker}.pid"; echo ok > "#{Marker}.out"; sleep 1000`, token)
 	z.killWhen(z.build("1.0.0", step, 1), z.marker+".out")
 	if _, err := z.resume(); err != nil {
 		t.Fatal(err)
 	}
+	// Killed at once after the step started: its processes are stopped all
+	// the same, found by what they carry if not yet by their group.
+	assertDead(t, z.marker+".pid")
 	filepath.WalkDir(z.trust.StateDir, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			if b, _ := os.ReadFile(p); strings.Contains(string(b), token) {

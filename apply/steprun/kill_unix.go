@@ -60,22 +60,13 @@ func groupMembers(pgid int) (pids []int, ok bool) {
 	if err != nil {
 		return nil, false
 	}
-	want := strconv.Itoa(pgid)
 	for _, e := range entries {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
 			continue
 		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue // exited meanwhile
-		}
-		// pid (comm) state ppid pgrp ...; comm may contain spaces and ")".
-		i := strings.LastIndexByte(string(stat), ')')
-		f := strings.Fields(string(stat[i+1:]))
-		if len(f) >= 3 && f[2] == want && f[0] != "Z" && f[0] != "X" {
-			if pid, err := strconv.Atoi(e.Name()); err == nil {
-				pids = append(pids, pid)
-			}
+		if state, g, ok := procStat(pid); ok && g == pgid && state != "Z" && state != "X" {
+			pids = append(pids, pid)
 		}
 	}
 	return pids, true
@@ -98,39 +89,83 @@ func carries(pids []int, entry string) bool {
 	return false
 }
 
-// stopSurvivors stops group g, if it is still there and still the step's.
-// On Linux a group counts as the step's only if one of its processes
-// carries the attempt's marker in its environment; elsewhere the boot check
-// of StopSurvivors is all there is.
+// stopSurvivors stops what is left of g. On Linux that is every process
+// group holding a process that carries g's marker in its environment; the
+// ID alone is not trusted (it may have been reused, or not yet recorded).
+// Elsewhere it is g's group, trusted on the boot check of StopSurvivors.
 func stopSurvivors(g Group, grace time.Duration) (int, error) {
-	found := 1
+	groups, found := []int{g.ID}, 1
 	if runtime.GOOS == "linux" {
-		members, ok := groupMembers(g.ID)
-		if !ok {
-			return 0, errors.New("cannot read /proc to look for the step's processes")
+		var err error
+		if groups, found, err = markedGroups(g.Marker); err != nil || len(groups) == 0 {
+			return 0, err
 		}
-		if len(members) == 0 || !carries(members, g.Marker) {
-			return 0, nil
-		}
-		found = len(members)
+	} else if g.ID <= 0 {
+		return 0, nil
 	} else if err := syscall.Kill(-g.ID, 0); err != nil && !errors.Is(err, syscall.EPERM) {
 		return 0, nil
 	}
-	t := &tree{pgid: g.ID}
-	t.terminate()
-	for deadline := time.Now().Add(grace); t.alive() && time.Now().Before(deadline); {
-		time.Sleep(25 * time.Millisecond)
-	}
-	if t.alive() {
-		t.kill()
+	var errs []error
+	for _, pgid := range groups {
+		t := &tree{pgid: pgid}
+		t.terminate()
 		for deadline := time.Now().Add(grace); t.alive() && time.Now().Before(deadline); {
 			time.Sleep(25 * time.Millisecond)
 		}
 		if t.alive() {
-			return found, fmt.Errorf("process group %d is still alive after SIGKILL", g.ID)
+			t.kill()
+			for deadline := time.Now().Add(grace); t.alive() && time.Now().Before(deadline); {
+				time.Sleep(25 * time.Millisecond)
+			}
+			if t.alive() {
+				errs = append(errs, fmt.Errorf("process group %d is still alive after SIGKILL", pgid))
+			}
 		}
 	}
-	return found, nil
+	return found, errors.Join(errs...)
+}
+
+// markedGroups scans /proc for live processes whose environment holds
+// marker, and returns their process groups and how many processes there
+// are. Only a process's own user (or root) can read its environment.
+func markedGroups(marker string) (groups []int, found int, err error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, 0, errors.New("cannot read /proc to look for the step's processes")
+	}
+	seen := map[int]bool{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		state, pgid, ok := procStat(pid)
+		if !ok || state == "Z" || state == "X" || !carries([]int{pid}, marker) {
+			continue
+		}
+		found++
+		if !seen[pgid] && pgid > 1 {
+			seen[pgid] = true
+			groups = append(groups, pgid)
+		}
+	}
+	return groups, found, nil
+}
+
+// procStat reads a process's state and process group from /proc.
+func procStat(pid int) (state string, pgid int, ok bool) {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", 0, false // exited meanwhile
+	}
+	// pid (comm) state ppid pgrp ...; comm may contain spaces and ")".
+	i := strings.LastIndexByte(string(stat), ')')
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 3 {
+		return "", 0, false
+	}
+	pgid, err = strconv.Atoi(f[2])
+	return f[0], pgid, err == nil
 }
 
 // group describes the tree for Command.OnStart.

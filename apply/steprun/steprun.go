@@ -107,11 +107,12 @@ type Command struct {
 	// time.Now. Timeouts and backoff always use real time.
 	Now func() time.Time
 
-	// OnStart, if set, is called with the attempt's process group just
-	// after each attempt starts, before Run waits for it. If it returns an
-	// error the attempt's processes are stopped and the step fails without
-	// a retry: the applier records the group in its journal here, and a
-	// journal it cannot write is a failure.
+	// OnStart, if set, is called twice for each attempt: just before its
+	// process starts, with the Group's marker but no ID, and just after,
+	// with the process group's ID, before Run waits for it. If it returns
+	// an error the attempt's processes (if any) are stopped and the step
+	// fails without a retry: the applier records the group in its journal
+	// here, and a journal it cannot write is a failure.
 	OnStart func(Group) error
 }
 
