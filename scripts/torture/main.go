@@ -267,7 +267,7 @@ steps:
   - name: outputs
     run: 'printf "sensitive Token=%%s-token\n" "$Secret" >> "$AIRLOCK_OUTPUT"; sleep 0.02'
   - name: migrate
-    run: '(sleep 0.1; echo child >> "#{Root}/current/child.log") & wait; %s'
+    run: '(sleep 0.25; echo child >> "#{Root}/current/child.log") & wait; %s'
     timeout: 60s
   - name: use
     run: 'test -n "#{Steps.outputs.Token}"'
@@ -441,6 +441,7 @@ func (w *world) resumeTrial(i int) {
 // afterApply checks the zone after an apply trial and its recovery.
 func (w *world) afterApply(i int, what string, before snapshot, v int) {
 	where := fmt.Sprintf("trial %d (%s)", i, what)
+	w.checkSurvivors(where) // at once: the interrupted step's child would soon end on its own
 	if _, err := os.Stat(filepath.Join(w.state, "journal.json")); err == nil {
 		w.failf("%s: journal left after recovery", where)
 	}
@@ -531,6 +532,11 @@ func (w *world) checkAll(where string) {
 	for _, p := range w.secretFiles() {
 		w.failf("%s: plaintext secret on disk: %s", where, p)
 	}
+	w.checkSurvivors(where)
+}
+
+// checkSurvivors fails for every process of a step still running.
+func (w *world) checkSurvivors(where string) {
 	for _, pid := range survivors() {
 		w.failf("%s: process %d of an airlock step still runs", where, pid)
 		syscall.Kill(pid, syscall.SIGKILL)
