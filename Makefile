@@ -8,7 +8,7 @@ BIN := bin/airlock
 VERSION ?=
 LDFLAGS := -s -w $(if $(VERSION),-X main.version=$(VERSION))
 
-.PHONY: all build dist test test-short lint demo bench fuzz clean
+.PHONY: all build dist test test-short lint demo bench fuzz torture clean
 
 all: build
 
@@ -49,6 +49,13 @@ bench: build
 FUZZTIME ?= 20s
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
+
+## torture: kill apply, resume, build and sign at TRIALS random moments
+## (default 100, a few minutes), then full and read-only file systems;
+## check after each kill (Linux; see README, "Faults").
+TRIALS ?= 100
+torture: build
+	$(GO) run ./scripts/torture -bin $(BIN) -trials $(TRIALS)
 
 clean:
 	rm -rf bin dist

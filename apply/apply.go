@@ -4,11 +4,13 @@
 // variables, runs the steps, and writes a signed receipt for every apply —
 // applied, already applied, refused, failed or rolled back.
 //
-// Every state change is recorded in a journal first, so that after a crash
-// the next apply (or apply --resume) switches every deploy target back to
+// Every state change is recorded in a journal first, from before the bundle
+// is opened, so that after a crash the next apply (or apply --resume) stops
+// what is left of the running step, switches every deploy target back to
 // its previous release and writes the interrupted apply's receipt, or, if
 // the apply had already succeeded, completes it. The host is never left on
-// a mix of releases.
+// a mix of releases, and every apply has exactly one receipt. A canceled
+// context (a signal) stops the running step and rolls back in place.
 package apply
 
 import (
@@ -21,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"time"
 
@@ -33,6 +36,7 @@ import (
 	"airlock.dev/airlock/internal/hostinfo"
 	"airlock.dev/airlock/internal/intoto"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/internal/uuid"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
@@ -42,6 +46,26 @@ import (
 // ErrStepFailed means a step failed; the receipt says whether the zone was
 // rolled back.
 var ErrStepFailed = errors.New("a step failed")
+
+// ErrInterrupted means the apply was interrupted (a signal): the running
+// step was stopped, the back-out steps ran, the release switch was reverted
+// and the receipt says so. The error also wraps the interruption's cause.
+var ErrInterrupted = errors.New("apply interrupted")
+
+// ErrClockBehind means the zone clock is earlier than the newest receipt:
+// nothing was done, and no receipt was written (its time would break the
+// chain's order). --clock-override applies anyway and records it.
+var ErrClockBehind = errors.New("the zone clock is earlier than the newest receipt")
+
+// RefusedError is an apply that was refused — a check failed, or the bundle
+// could not be opened, verified or staged — and whose receipt says refused.
+type RefusedError struct {
+	Reason receipt.Reason
+	Err    error
+}
+
+func (e *RefusedError) Error() string { return e.Err.Error() }
+func (e *RefusedError) Unwrap() error { return e.Err }
 
 // Options configures Apply, Resume and MakePlan.
 type Options struct {
@@ -56,11 +80,18 @@ type Options struct {
 	VarFile       string
 	ForceReapply  bool
 	AllowRollback bool
+	// ClockOverride applies even though the zone clock is earlier than the
+	// newest receipt; the receipt records it.
+	ClockOverride bool
 	Wait          time.Duration // how long to wait for the zone lock
-	Stdout        io.Writer     // operator output (masked)
-	Stderr        io.Writer
-	Now           func() time.Time // the zone clock; nil means time.Now
-	Version       string           // applier version for the receipt
+	// Abort, when done, stops the steps that run after a failure or an
+	// interruption (when: failure and when: always): the operator's second
+	// signal. nil: they are stopped only by their timeouts.
+	Abort   context.Context
+	Stdout  io.Writer // operator output (masked)
+	Stderr  io.Writer
+	Now     func() time.Time // the zone clock; nil means time.Now
+	Version string           // applier version for the receipt
 	// Secrets asks for the receipt key's PIN (a key in a PKCS#11 token) and
 	// the passphrase of an age-encrypted zone identity; nil: no prompt.
 	Secrets keys.PasswordFunc
@@ -98,7 +129,9 @@ type applier struct {
 }
 
 // Apply applies the bundle o.Bundle. It first finishes an interrupted
-// apply, if the journal shows one.
+// apply, if the journal shows one. Canceling ctx (a signal) interrupts it:
+// the running step's processes are stopped, the release switch is reverted,
+// the back-out steps run (see Options.Abort), and a receipt is written.
 func Apply(ctx context.Context, o Options) (*Result, error) {
 	a, err := start(o)
 	if err != nil {
@@ -113,6 +146,7 @@ func Apply(ctx context.Context, o Options) (*Result, error) {
 			return recovered, err
 		}
 	}
+	a.sweep()
 	res, err := a.apply(ctx)
 	if res != nil {
 		res.Recovered = recovered
@@ -121,7 +155,8 @@ func Apply(ctx context.Context, o Options) (*Result, error) {
 }
 
 // Resume finishes an interrupted apply (rolling back or completing it) and
-// writes its receipt. It does nothing when no apply was interrupted.
+// writes its receipt. It does nothing but remove leftovers when no apply
+// was interrupted.
 func Resume(ctx context.Context, o Options) (*Result, error) {
 	a, err := start(o)
 	if err != nil {
@@ -129,10 +164,17 @@ func Resume(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer a.close()
 	j, err := a.st.loadJournal()
-	if err != nil || j == nil {
+	if err != nil {
 		return nil, err
 	}
-	return a.recover(j)
+	var res *Result
+	if j != nil {
+		if res, err = a.recover(j); err != nil {
+			return res, err
+		}
+	}
+	a.sweep()
+	return res, nil
 }
 
 func start(o Options) (*applier, error) {
@@ -174,17 +216,34 @@ func (a *applier) close() {
 	a.st.release()
 }
 
-// begin starts the receipt of a new apply.
+// sweep removes the leftovers of interrupted applies (see state.sweep).
+func (a *applier) sweep() {
+	if err := a.st.sweep(); err != nil {
+		fmt.Fprintf(a.o.Stderr, "airlock: warning: removing leftovers in %s: %v\n", a.st.dir, err)
+	}
+}
+
+// begin starts the receipt of a new apply and records it in the journal:
+// from here on, however the apply ends, it gets exactly one receipt.
 func (a *applier) begin() error {
-	seq, prev, err := a.st.head(a.zone)
+	head, err := a.st.head(a.zone, a.signer.Public())
 	if err != nil {
 		return fmt.Errorf("read receipt chain: %w", err)
 	}
-	a.j = &journal{Bundle: a.o.Bundle, Receipt: receipt.Predicate{
+	var overrides []receipt.Override
+	if !head.Finished.IsZero() && a.now.Before(head.Finished) {
+		detail := fmt.Sprintf("the zone clock (%s) is earlier than receipt %d (finished %s)",
+			a.now.Format(time.RFC3339), head.Seq, head.Finished.UTC().Format(time.RFC3339))
+		if !a.o.ClockOverride {
+			return fmt.Errorf("%w: %s: set the clock right, or apply with --clock-override (recorded in the receipt)", ErrClockBehind, detail)
+		}
+		overrides = append(overrides, receipt.Override{Name: "clock-override", Detail: detail})
+	}
+	a.j = &journal{Bundle: a.o.Bundle, ReceiptOut: a.o.ReceiptOut, Receipt: receipt.Predicate{
 		ReceiptID:  uuid.NewV7(a.now),
 		Zone:       a.zone,
-		Seq:        seq + 1,
-		PrevSHA256: prev,
+		Seq:        head.Seq + 1,
+		PrevSHA256: head.Link,
 		Bundle:     receipt.Bundle{Source: a.o.Bundle},
 		Event:      receipt.EventApply,
 		Operator:   receipt.CurrentOperator(a.o.Operator, a.o.Note),
@@ -195,9 +254,13 @@ func (a *applier) begin() error {
 		Steps:      []receipt.Step{},
 		Policy:     a.o.Trust.Record(),
 		Storage:    receipt.StorageOf(a.st.receiptsDir()),
+		Override:   overrides,
 	}}
 	if a.o.ForceReapply {
 		a.j.Receipt.Reapply = true
+	}
+	if err := a.st.save(a.j, jStarted); err != nil {
+		return err
 	}
 	return a.openLogs()
 }
@@ -207,7 +270,7 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	if rerr := a.checkPolicy(); rerr != nil {
-		return a.refuse(rerr.Reason, rerr.Msg, rerr)
+		return a.refuse(rerr.Reason, rerr.Err.Error(), rerr.Err)
 	}
 	b, err := bundle.Open(a.o.Bundle)
 	if err != nil {
@@ -216,6 +279,9 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 	defer b.Close()
 	vr, verr := verify.Bundle(ctx, b, verify.Options{Policy: a.o.Trust.Policy, Now: a.now, Sequence: a.sequence})
 	a.recordVerify(vr)
+	if ctx.Err() != nil {
+		return a.interrupted(ctx, "while verifying the bundle")
+	}
 	if verr != nil {
 		var ve *verify.Error
 		if errors.As(verr, &ve) {
@@ -226,13 +292,16 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 	p := &vr.Statement.Predicate
 	if a.already {
 		msg := fmt.Sprintf("%s %s (sequence %d) is already applied on channel %s; nothing was run", p.Name, p.Version, p.Sequence, p.Channel)
-		fmt.Fprintln(a.o.Stdout, "airlock: "+msg)
+		fmt.Fprintln(a.o.Stdout, "airlock: "+printable.String(msg))
 		return a.finish(receipt.AlreadyApplied, receipt.ReasonAlreadyApplied, msg, nil)
 	}
 	if err := a.st.save(a.j, jVerified); err != nil {
-		return nil, err
+		return a.refuse(receipt.ReasonStateUnwritable, err.Error(), err)
 	}
 	staged, err := a.stage(ctx, b, vr)
+	if ctx.Err() != nil {
+		return a.interrupted(ctx, "while staging the payload")
+	}
 	if err != nil {
 		return a.refuseStaging(err)
 	}
@@ -243,9 +312,17 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 	}
 	a.check(receipt.CheckVariables, receipt.Pass, fmt.Sprintf("%d declared, every reference resolves", len(vr.Manifest.Variables)))
 	if err := a.st.save(a.j, jStaged); err != nil {
-		return nil, err
+		return a.refuse(receipt.ReasonStateUnwritable, err.Error(), err)
 	}
 	return a.runSteps(ctx, vr, staged, vars)
+}
+
+// interrupted ends an apply interrupted before any step ran: nothing was
+// changed, so its receipt says refused (reason interrupted).
+func (a *applier) interrupted(ctx context.Context, when string) (*Result, error) {
+	cause := context.Cause(ctx)
+	msg := fmt.Sprintf("%v %s; nothing was changed", cause, when)
+	return a.finish(receipt.Refused, receipt.ReasonInterrupted, msg, fmt.Errorf("%w: %w", ErrInterrupted, cause))
 }
 
 // sequence is the anti-rollback check, run by verify after the target check.
@@ -351,20 +428,41 @@ func (a *applier) identities() ([]age.Identity, error) {
 
 // refuseStaging turns a staging failure into a refusal: a payload that
 // does not decrypt or does not match its signed manifest is a verification
-// failure (exit 3); anything else could not be checked.
+// failure; anything else (an I/O error, a full disk) could not be staged.
 func (a *applier) refuseStaging(err error) (*Result, error) {
-	var se *stage.Error
-	switch {
-	case errors.Is(err, stage.ErrNoIdentity):
-		a.check(receipt.CheckDecrypt, receipt.Fail, err.Error())
-		return a.refuse(receipt.Reason(receipt.CheckDecrypt), err.Error(), &verify.Error{Check: receipt.CheckDecrypt, Msg: err.Error()})
-	case errors.As(err, &se):
-		a.check(receipt.CheckExtract, receipt.Fail, err.Error())
-		return a.refuse(receipt.Reason(receipt.CheckExtract), err.Error(), &verify.Error{Check: receipt.CheckExtract, File: se.Entry, Msg: se.Msg})
+	verr := stagingError(err)
+	var ve *verify.Error
+	if errors.As(verr, &ve) {
+		a.check(ve.Check, receipt.Fail, err.Error())
+		return a.refuse(receipt.Reason(ve.Check), err.Error(), verr)
 	}
 	a.check(receipt.CheckExtract, receipt.Fail, err.Error())
 	return a.refuse(receipt.ReasonStaging, err.Error(), err)
 }
+
+// stagingError makes a staging failure that is a verdict about the payload
+// (it does not decrypt, or does not match what was signed) a *verify.Error,
+// for apply and plan alike, that still wraps what staging reported; other
+// errors are returned as they are.
+func stagingError(err error) error {
+	var se *stage.Error
+	switch {
+	case errors.Is(err, stage.ErrNoIdentity):
+		return &stagingRefusal{&verify.Error{Check: receipt.CheckDecrypt, Msg: err.Error()}, err}
+	case errors.As(err, &se):
+		return &stagingRefusal{&verify.Error{Check: receipt.CheckExtract, File: se.Entry, Msg: se.Msg}, err}
+	}
+	return err
+}
+
+// stagingRefusal is a verification failure found while staging.
+type stagingRefusal struct {
+	verdict *verify.Error
+	cause   error
+}
+
+func (e *stagingRefusal) Error() string   { return e.verdict.Error() }
+func (e *stagingRefusal) Unwrap() []error { return []error{e.verdict, e.cause} }
 
 func (a *applier) variables(staged *stage.Staged, vr *verify.Result) (*variables, error) {
 	layers := []namedValues{{a.o.Trust.File + " variables", a.o.Trust.Variables}}
@@ -390,17 +488,23 @@ func (a *applier) variables(staged *stage.Staged, vr *verify.Result) (*variables
 	return vars, nil
 }
 
-// refuse writes the receipt of an apply that ran nothing.
+// refuse writes the receipt of an apply that ran nothing. The error is a
+// *RefusedError (exit code 3, like the receipt's outcome), joined with any
+// failure to write the receipt, which the operator must see.
 func (a *applier) refuse(reason receipt.Reason, msg string, err error) (*Result, error) {
-	res, ferr := a.finish(receipt.Refused, reason, msg, err)
-	if ferr != nil && !errors.Is(ferr, err) {
-		return res, errors.Join(err, ferr)
+	res, ferr := a.finish(receipt.Refused, reason, msg, nil)
+	if ferr != nil {
+		return res, errors.Join(&RefusedError{Reason: reason, Err: err}, ferr)
 	}
-	return res, err
+	return res, &RefusedError{Reason: reason, Err: err}
 }
 
-// finish signs and writes the receipt, then ends the journal. The returned
-// error is cause, or a failure to write the receipt.
+// finish signs the receipt and commits it to the chain, copies it to
+// --receipt-out, then ends the journal. The receipt is first written whole
+// beside the chain and the journal records that, so that an interruption
+// at any moment leaves either no receipt (recovery writes it) or this one
+// (recovery completes it), never two for one apply. The returned error is
+// cause joined with any failure to write the receipt.
 func (a *applier) finish(outcome receipt.OutcomeResult, reason receipt.Reason, msg string, cause error) (*Result, error) {
 	r := &a.j.Receipt
 	r.Outcome = receipt.Outcome{Result: outcome, Reason: reason, Message: msg}
@@ -408,39 +512,96 @@ func (a *applier) finish(outcome receipt.OutcomeResult, reason receipt.Reason, m
 	if err := a.closeLogs(); err != nil {
 		fmt.Fprintf(a.o.Stderr, "airlock: warning: step log not written: %v\n", err)
 	}
-	data, err := receipt.Sign(r, a.subjects(), a.signer, a.cosigners()...)
-	if err != nil {
-		return nil, errors.Join(cause, err)
+	res := &Result{Outcome: outcome, Reason: reason, Message: msg, Receipt: a.st.receiptPath(a.zone, r.Seq), Release: a.release}
+	if err := a.writeReceipt(); err != nil {
+		res.Receipt = ""
+		return res, errors.Join(cause, err)
 	}
-	path := a.st.receiptPath(a.zone, r.Seq)
-	if _, err := os.Lstat(path); err != nil {
-		if path, err = a.st.writeReceipt(a.zone, r.Seq, data); err != nil {
-			return nil, errors.Join(cause, fmt.Errorf("write receipt: %w", err))
-		}
-	}
-	res := &Result{Outcome: outcome, Reason: reason, Message: msg, Receipt: path, Release: a.release}
-	if a.o.ReceiptOut != "" {
-		if res.ReceiptCopy, err = a.copyOut(path); err != nil {
-			fmt.Fprintf(a.o.Stderr, "airlock: warning: receipt kept in %s but not copied to %s: %v\n", path, a.o.ReceiptOut, err)
-		}
-	}
-	if err := a.endJournal(); err != nil {
+	var copied bool
+	res.ReceiptCopy, copied = a.copyOutAll()
+	if err := a.endJournal(copied); err != nil {
 		return res, errors.Join(cause, err)
 	}
 	return res, cause
 }
 
-func (a *applier) endJournal() error {
-	if _, err := os.Stat(a.st.journalPath()); os.IsNotExist(err) {
-		return nil
+// ErrReceipt means the receipt could not be written: the journal keeps the
+// apply, and `apply --resume` writes the receipt once the state directory
+// can be written again.
+var ErrReceipt = errors.New("the receipt was not written")
+
+// writeReceipt signs the journal's receipt, writes it whole beside the
+// chain, records that, and commits it.
+func (a *applier) writeReceipt() error {
+	r := &a.j.Receipt
+	wrap := func(err error) error {
+		return fmt.Errorf("%w (%w): the apply is kept in %s; run 'airlock apply --resume' once the state directory can be written",
+			ErrReceipt, err, a.st.journalPath())
 	}
+	data, err := receipt.Sign(r, a.subjects(), a.signer, a.cosigners()...)
+	if err != nil {
+		return wrap(err)
+	}
+	if err := a.st.writePending(a.zone, r.Seq, data); err != nil {
+		return wrap(err)
+	}
+	if err := a.st.save(a.j, jReceiptSigned); err != nil {
+		os.Remove(a.st.pendingPath(a.zone, r.Seq))
+		return wrap(err)
+	}
+	if err := a.st.commitReceipt(a.zone, r.Seq); err != nil {
+		return wrap(err)
+	}
+	return nil
+}
+
+// endJournal ends the apply: only the copy to the media may remain. When
+// that failed (copied false), the journal stays at receipt-written, so
+// that `apply --resume` — or the next apply — copies the receipt there.
+func (a *applier) endJournal(copied bool) error {
 	if err := a.st.save(a.j, jReceiptWritten); err != nil {
 		return err
 	}
 	if id := a.j.Receipt.Bundle.ID; id != "" {
 		os.RemoveAll(a.st.stagingDir(id))
 	}
+	if !copied {
+		fmt.Fprintf(a.o.Stderr, "airlock: run 'airlock apply --resume --trust %s' to copy the receipt once the media can be written\n", printable.String(a.o.Trust.File))
+		return nil
+	}
 	return a.st.clearJournal()
+}
+
+// copyOutAll copies the receipt and the files beside it to the folder the
+// journal remembers (--receipt-out of the apply) and to this run's
+// --receipt-out, if another. It returns the first copy, and whether the
+// remembered folder got one. A failure is reported, not fatal: the receipt
+// is in the state directory, and resume copies it again.
+func (a *applier) copyOutAll() (string, bool) {
+	path := a.st.receiptPath(a.zone, a.j.Receipt.Seq)
+	first, ok := "", true
+	for _, dir := range uniq(a.j.ReceiptOut, a.o.ReceiptOut) {
+		out, err := a.copyOut(path, dir)
+		if err != nil {
+			fmt.Fprintf(a.o.Stderr, "airlock: receipt NOT copied to %s: %s (it is in %s)\n", printable.String(dir), printable.String(err.Error()), path)
+			ok = ok && dir != a.j.ReceiptOut
+			continue
+		}
+		if first == "" {
+			first = out
+		}
+	}
+	return first, ok
+}
+
+func uniq(dirs ...string) []string {
+	var out []string
+	for _, d := range dirs {
+		if d != "" && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // recordFiles adds deployed files to the receipt: all of them, sorted by
@@ -452,7 +613,9 @@ func (a *applier) recordFiles(files []receipt.File) error {
 	sort.Slice(a.deployed, func(i, j int) bool { return a.deployed[i].Path < a.deployed[j].Path })
 	list := receipt.FilesList(a.deployed)
 	name := receipt.FilesListName(receipt.FileName(a.zone, a.j.Receipt.Seq))
-	if err := atomicfile.WriteFile(filepath.Join(a.st.receiptsDir(), name), list, receipt.FileMode); err != nil {
+	if err := a.st.writing(func() error {
+		return atomicfile.WriteFile(filepath.Join(a.st.receiptsDir(), name), list, receipt.FileMode)
+	}); err != nil {
 		return fmt.Errorf("write the deployed file list: %w", err)
 	}
 	sum := sha256.Sum256(list)

@@ -16,6 +16,7 @@ import (
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/mask"
+	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/receipt"
 )
 
@@ -76,13 +77,13 @@ func (a *applier) checkStep(ctx context.Context, s bundle.Step, vars *variables,
 	if err != nil {
 		return fail(err)
 	}
-	fmt.Fprintf(a.o.Stdout, "checking %s every %s for up to %s\n", rs.Check, time.Duration(c.Interval), time.Duration(c.Timeout))
+	fmt.Fprintf(a.o.Stdout, "checking %s every %s for up to %s\n", printable.String(rs.Check), time.Duration(c.Interval), time.Duration(c.Timeout))
 	res := poll(ctx, time.Duration(c.Timeout), time.Duration(c.Interval), probe)
 	rs.Attempts, rs.LastStatus, rs.Duration = res.attempts, res.status, res.duration.Round(time.Millisecond).String()
 	if res.err != nil {
 		return fail(fmt.Errorf("%s is not healthy after %d attempts in %s: %w", c.HTTP+c.TCP, res.attempts, rs.Duration, res.err))
 	}
-	fmt.Fprintf(a.o.Stdout, "%s is healthy (attempt %d, %s)\n", rs.Check, res.attempts, rs.Duration)
+	fmt.Fprintf(a.o.Stdout, "%s is healthy (attempt %d, %s)\n", printable.String(rs.Check), res.attempts, rs.Duration)
 	rs.Finished, rs.Result = a.o.Now().UTC(), receipt.StepSucceeded
 	return true
 }

@@ -4,14 +4,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
-	"sort"
 	"strings"
-	"time"
 
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/atomicfile"
@@ -19,40 +19,156 @@ import (
 )
 
 // A deploy step installs a package as <to>/releases/<version> and switches
-// <to>/current, a symbolic link, to it with one rename(2). The previous
-// target is recorded in the journal before the switch so that a failure or
-// a crash at any point can switch back.
+// <to>/current, a symbolic link, to it with one rename(2). The new release
+// is recorded in the journal before it is written, and the previous target
+// of current before the switch, so that a failure or a crash at any point
+// can switch back and remove what was written.
+//
+// Others may be able to write <to>. airlock never follows a link planted
+// there: <to>/releases must be a real directory (it is created if absent),
+// and <to>/current must be absent or a link airlock made (releases/<name>).
+// It removes only release directories it recorded installing (state
+// directory, targets/), and only through an os.Root of <to>/releases.
 
-const currentLink = "current"
+const (
+	currentLink = "current"
+	releasesDir = "releases"
+)
+
+// installRecord is a release being installed: recorded in the journal
+// before anything is written, so that recovery removes a half-written one.
+type installRecord struct {
+	To       string `json:"to"`       // deploy target
+	Name     string `json:"name"`     // the new release: <to>/releases/<name>
+	Tmp      string `json:"tmp"`      // where it is written first: <to>/releases/<tmp>
+	Previous string `json:"previous"` // link target of current before ("" if none)
+}
+
+// Dir is the new release directory.
+func (r *installRecord) Dir() string { return filepath.Join(r.To, releasesDir, r.Name) }
 
 // deployResult is what a deploy step did.
 type deployResult struct {
 	dir   string // the new release directory
 	files []receipt.File
-	sw    switchRecord
 }
 
-// install puts the staged package into a new release directory under
-// to/releases, substituting variables in the files that match patterns. When
-// the package is deployed only once and the staging root is on the same file
-// system, the staged tree is moved rather than copied (one write of the
-// payload instead of two); its files were hashed against the manifest while
-// they were extracted.
-func install(staging string, m *bundle.Manifest, pkg bundle.PackageRef, movable bool, to, version string, patterns []string, vars *variables) (*deployResult, error) {
-	releases := filepath.Join(to, "releases")
-	if err := os.MkdirAll(releases, 0o755); err != nil {
+// prepareInstall checks deploy target to — <to>/releases a real directory
+// (made if absent), <to>/current absent or a link airlock made — removes
+// what an interrupted deploy left there, and names the new release. It
+// writes nothing else.
+func prepareInstall(to, version string) (*installRecord, error) {
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		return nil, err
+	}
+	if err := ensureReleases(to); err != nil {
+		return nil, err
+	}
+	prev, err := readCurrent(to)
+	if err != nil {
 		return nil, err
 	}
 	removeLeftovers(to)
+	releases := filepath.Join(to, releasesDir)
 	name, err := freeName(releases, version)
 	if err != nil {
 		return nil, err
 	}
-	final := filepath.Join(releases, name)
-	tmp := filepath.Join(releases, "."+name+".tmp-"+randomSuffix())
+	return &installRecord{To: to, Name: name, Tmp: "." + name + ".tmp-" + randomSuffix(), Previous: prev}, nil
+}
+
+// ensureReleases makes <to>/releases, or checks that it is a directory and
+// not a link: writing through a link someone planted would put the release,
+// and later the pruning, wherever it points.
+func ensureReleases(to string) error {
+	p := filepath.Join(to, releasesDir)
+	fi, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.Mkdir(p, 0o755); err != nil {
+			return err
+		}
+		return atomicfile.SyncDir(to)
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		target, _ := os.Readlink(p)
+		return fmt.Errorf("%s is a symbolic link (to %s), not a directory: refusing to write through it", p, target)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", p)
+	}
+	return nil
+}
+
+// openReleases opens <to>/releases as an os.Root: nothing done through it
+// leaves the directory, whatever links appear in it.
+func openReleases(to string) (*os.Root, error) {
+	if err := ensureReleases(to); err != nil {
+		return nil, err
+	}
+	root, err := os.OpenRoot(to)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	return root.OpenRoot(releasesDir)
+}
+
+// readCurrent returns the target of <to>/current: "" if there is none, or
+// releases/<name> when it is a link airlock made. Anything else — a
+// directory, a file, a link elsewhere — is refused: airlock replaces and
+// removes only what it made.
+func readCurrent(to string) (string, error) {
+	p := filepath.Join(to, currentLink)
+	fi, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if fi.Mode()&fs.ModeSymlink == 0 {
+		return "", fmt.Errorf("%s is not a symbolic link made by airlock (it is a %s): refusing to replace it", p, kind(fi))
+	}
+	target, err := os.Readlink(p)
+	if err != nil {
+		return "", err
+	}
+	if !isReleaseLink(target) {
+		return "", fmt.Errorf("%s links to %s, not to %s/<release> as airlock makes it: refusing to replace it", p, target, releasesDir)
+	}
+	return target, nil
+}
+
+// isReleaseLink reports whether target is releases/<name> with a plain name.
+func isReleaseLink(target string) bool {
+	dir, name := path.Split(filepath.ToSlash(target))
+	return dir == releasesDir+"/" && name != "" && name != "." && name != ".." && !strings.ContainsAny(name, `\/`)
+}
+
+func kind(fi fs.FileInfo) string {
+	if fi.IsDir() {
+		return "directory"
+	}
+	return "file"
+}
+
+// install puts the staged package into the new release directory of ir,
+// substituting variables in the files that match patterns: first under
+// ir.Tmp, then renamed to ir.Name. When the package is deployed only once
+// and the staging root is on the same file system, the staged tree is moved
+// rather than copied (one write of the payload instead of two); its files
+// were hashed against the manifest while they were extracted.
+func install(staging string, m *bundle.Manifest, pkg bundle.PackageRef, movable bool, ir *installRecord, patterns []string, vars *variables) (*deployResult, error) {
+	releases := filepath.Join(ir.To, releasesDir)
+	final := ir.Dir()
+	tmp := filepath.Join(releases, ir.Tmp)
 	vars.builtins[bundle.BuiltinDeployPath] = final
 	src := filepath.Join(staging, filepath.FromSlash(pkg.Root))
 	var files []receipt.File
+	var err error
 	moved := movable && os.Rename(src, tmp) == nil
 	if moved {
 		files, err = finishInPlace(tmp, final, digests(m, pkg), patterns, vars)
@@ -66,32 +182,38 @@ func install(staging string, m *bundle.Manifest, pkg bundle.PackageRef, movable 
 		os.RemoveAll(tmp)
 		return nil, err
 	}
-	if err := os.Rename(tmp, final); err != nil {
+	rel, err := openReleases(ir.To)
+	if err != nil {
 		os.RemoveAll(tmp)
 		return nil, err
 	}
-	// The modification time orders releases for pruning: it is the host's
-	// real time of installation, not the zone clock recorded in receipts
-	// (which an operator may set back).
-	now := time.Now()
-	os.Chtimes(final, now, now)
+	defer rel.Close()
+	if err := rel.Rename(ir.Tmp, ir.Name); err != nil {
+		rel.RemoveAll(ir.Tmp)
+		return nil, err
+	}
 	if err := atomicfile.SyncDir(releases); err != nil {
 		return nil, err
 	}
-	prev, _ := os.Readlink(filepath.Join(to, currentLink))
-	rel := filepath.Join("releases", name)
-	return &deployResult{dir: final, files: files, sw: switchRecord{To: to, Previous: prev, Next: rel, Dir: final}}, nil
+	return &deployResult{dir: final, files: files}, nil
 }
 
 // removeLeftovers deletes what an apply killed mid-deploy left behind: a
 // half-copied release (releases/.<name>.tmp-*) and an unused link
 // (.current.tmp-*). The zone lock means no other apply is writing them.
 func removeLeftovers(to string) {
-	for _, pattern := range []string{filepath.Join(to, "releases", ".*.tmp-*"), filepath.Join(to, ".current.tmp-*")} {
-		matches, _ := filepath.Glob(pattern)
-		for _, m := range matches {
-			os.RemoveAll(m)
+	if rel, err := openReleases(to); err == nil {
+		ents, _ := fs.ReadDir(rel.FS(), ".")
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), ".") && strings.Contains(e.Name(), ".tmp-") {
+				rel.RemoveAll(e.Name())
+			}
 		}
+		rel.Close()
+	}
+	links, _ := filepath.Glob(filepath.Join(to, ".current.tmp-*"))
+	for _, l := range links {
+		os.Remove(l) // a link: removed, never followed
 	}
 }
 
@@ -266,15 +388,10 @@ func substituteInto(w io.Writer, r io.Reader, vars *variables) error {
 	return err
 }
 
-// switchTo points to/current at next with one atomic rename.
+// switchTo points to/current at next (releases/<name>) with one atomic
+// rename.
 func switchTo(to, next string) error {
 	tmp := filepath.Join(to, ".current.tmp-"+randomSuffix())
-	if next == "" {
-		if err := os.Remove(filepath.Join(to, currentLink)); err != nil && !os.IsNotExist(err) {
-			return err
-		}
-		return atomicfile.SyncDir(to)
-	}
 	if err := os.Symlink(next, tmp); err != nil {
 		return fmt.Errorf("switch release: %w", err)
 	}
@@ -285,43 +402,64 @@ func switchTo(to, next string) error {
 	return atomicfile.SyncDir(to)
 }
 
-// prune removes the oldest release directories beyond keep, never the
-// current or the previous one.
-func prune(to string, keep int, protect ...string) error {
-	releases := filepath.Join(to, "releases")
-	ents, err := os.ReadDir(releases)
+// switchBack undoes a switch: current points at sw.Previous again, or, if
+// there was none, the link airlock made is removed — only if it is still
+// that link; a current someone else put there is left alone.
+func switchBack(sw *switchRecord) error {
+	if sw.Previous != "" {
+		return switchTo(sw.To, sw.Previous)
+	}
+	p := filepath.Join(sw.To, currentLink)
+	target, err := os.Readlink(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("%s is not the link airlock made: left as it is (%v)", p, err)
+	case target != sw.Next:
+		return fmt.Errorf("%s links to %s, not %s as airlock made it: left as it is", p, target, sw.Next)
+	}
+	if err := os.Remove(p); err != nil {
+		return err
+	}
+	return atomicfile.SyncDir(sw.To)
+}
+
+// removeRelease removes release name from <to>/releases through an
+// os.Root, so that a link planted in its place is removed, not followed.
+func removeRelease(to, name string) error {
+	rel, err := openReleases(to)
 	if err != nil {
 		return err
 	}
-	type rel struct {
-		name string
-		mod  time.Time
-	}
-	var rels []rel
-	for _, e := range ents {
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		info, err := e.Info()
-		if err != nil {
-			continue
-		}
-		rels = append(rels, rel{e.Name(), info.ModTime()})
-	}
-	sort.Slice(rels, func(i, j int) bool { return rels[i].mod.After(rels[j].mod) })
+	defer rel.Close()
+	return rel.RemoveAll(name)
+}
+
+// prune keeps the newest keep releases of the record (the order in which
+// airlock installed them), never the current or the previous one, and
+// removes the others it recorded. Directories it did not install are never
+// touched. It returns the record without the removed releases.
+func prune(rec *targetRecord, keep int, protect ...string) (*targetRecord, error) {
 	keepSet := map[string]bool{}
 	for _, p := range protect {
-		keepSet[filepath.Base(p)] = true
+		if p != "" {
+			keepSet[path.Base(filepath.ToSlash(p))] = true
+		}
 	}
-	for i, r := range rels {
-		if i < keep || keepSet[r.name] {
+	out := &targetRecord{To: rec.To, Releases: []releaseRecord{}}
+	var errs []error
+	for i, r := range rec.Releases {
+		if len(rec.Releases)-i <= keep || keepSet[r.Name] {
+			out.Releases = append(out.Releases, r)
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(releases, r.name)); err != nil {
-			return err
+		if err := removeRelease(rec.To, r.Name); err != nil {
+			errs = append(errs, err)
+			out.Releases = append(out.Releases, r)
 		}
 	}
-	return nil
+	return out, errors.Join(errs...)
 }
 
 func randomSuffix() string {

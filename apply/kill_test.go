@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/zone"
 )
@@ -34,14 +35,37 @@ func childApply() int {
 		return 1
 	}
 	now, _ := time.Parse(time.RFC3339, os.Getenv("AIRLOCK_CHILD_NOW"))
-	_, err = Apply(context.Background(), Options{Bundle: os.Getenv("AIRLOCK_CHILD_BUNDLE"), Trust: t,
+	o := Options{Bundle: os.Getenv("AIRLOCK_CHILD_BUNDLE"), Trust: t,
 		Now: func() time.Time { return now }, Stdout: os.Stdout, Stderr: os.Stderr,
-		afterJournal: killAt(os.Getenv("AIRLOCK_CHILD_KILL_AT"))})
-	if err != nil && !errors.Is(err, ErrStepFailed) {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		ReceiptOut: os.Getenv("AIRLOCK_CHILD_MEDIA"), Note: os.Getenv("AIRLOCK_CHILD_NOTE"),
+		afterJournal: killAt(os.Getenv("AIRLOCK_CHILD_KILL_AT"))}
+	if path := os.Getenv("AIRLOCK_CHILD_OPERATOR_KEY"); path != "" {
+		if o.OperatorKey, err = keys.LoadPrivate(path, nil); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 	}
-	return 0
+	if os.Getenv("AIRLOCK_CHILD_RESUME") == "1" {
+		_, err = Resume(context.Background(), o)
+	} else {
+		_, err = Apply(context.Background(), o)
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, ErrStepFailed):
+		return 4
+	case errors.Is(err, ErrStateUnusable):
+		fmt.Fprintln(os.Stderr, err)
+		return 10
+	}
+	var refused *RefusedError
+	if errors.As(err, &refused) {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	fmt.Fprintln(os.Stderr, err)
+	return 1
 }
 
 // killAt returns a journal hook that kills this process with SIGKILL the
@@ -56,6 +80,9 @@ func killAt(at string) func(string) {
 		}
 	}
 	hits := map[string]int{}
+	if at == "" {
+		return nil
+	}
 	return func(state string) {
 		hits[state]++
 		if state == want && hits[state] == n {
@@ -102,16 +129,13 @@ func killAndRecover(t *testing.T, at string, failing bool) {
 		migrate = "exit 7"
 	}
 	b2 := z.build("2.0.0", migrate, 2)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "AIRLOCK_APPLY_CHILD=1", "AIRLOCK_CHILD_KILL_AT="+at,
-		"AIRLOCK_CHILD_TRUST="+z.trust.File, "AIRLOCK_CHILD_BUNDLE="+b2, "AIRLOCK_CHILD_NOW="+z.now.Format(time.RFC3339))
-	out, err := cmd.CombinedOutput()
+	out, err := z.child(b2, "AIRLOCK_CHILD_KILL_AT="+at, "AIRLOCK_CHILD_MEDIA="+z.media()).CombinedOutput()
 	killed := false
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		ws, ok := ee.Sys().(syscall.WaitStatus)
 		killed = ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
-		if !killed {
+		if !killed && !(failing && ee.ExitCode() == 4) {
 			t.Fatalf("child failed: %v\n%s", err, out)
 		}
 	} else if err != nil {
@@ -120,7 +144,8 @@ func killAndRecover(t *testing.T, at string, failing bool) {
 	if killed != reached(at, failing) {
 		t.Fatalf("killed=%v at %s, want %v\n%s", killed, at, !killed, out)
 	}
-	res, err := Resume(context.Background(), z.opts(""))
+	// The resume is not told where the media is: the journal remembers.
+	res, err := z.resume()
 	if err != nil {
 		t.Fatalf("resume: %v\n%s", err, z.out.String())
 	}
@@ -129,6 +154,9 @@ func killAndRecover(t *testing.T, at string, failing bool) {
 	}
 	cur := z.current()
 	chain := z.chain()
+	if killed && cur == "releases/1.0.0" && at != jReceiptSigned && at != jReceiptWritten && !strings.Contains(chain[len(chain)-1].Outcome.Message, "interrupted at "+strings.Split(at, "#")[0]) {
+		t.Fatalf("the receipt does not name the state the apply was interrupted at (%s): %q", at, chain[len(chain)-1].Outcome.Message)
+	}
 	if len(chain) != 2 {
 		t.Fatalf("%d receipts after recovery, want 2 (killed=%v)", len(chain), killed)
 	}
@@ -143,8 +171,10 @@ func killAndRecover(t *testing.T, at string, failing bool) {
 			t.Fatalf("new release incomplete: %v", err)
 		}
 	case "releases/1.0.0":
-		if last.Outcome.Result != receipt.RolledBack {
-			t.Fatalf("on the old release, but the receipt says %+v", last.Outcome)
+		// Killed before its first step, nothing ran: refused; after, rolled back.
+		beforeSteps := at == jStarted || at == jVerified || at == jStaged
+		if want := map[bool]receipt.OutcomeResult{true: receipt.Refused, false: receipt.RolledBack}[beforeSteps]; last.Outcome.Result != want {
+			t.Fatalf("on the old release, but the receipt says %+v, want %s", last.Outcome, want)
 		}
 		if _, err := os.Stat(filepath.Join(z.root, "releases", "2.0.0")); !os.IsNotExist(err) {
 			t.Fatal("a rolled-back release was left in releases/")
@@ -152,12 +182,17 @@ func killAndRecover(t *testing.T, at string, failing bool) {
 	default:
 		t.Fatalf("current is %q: neither the old nor the new release", cur)
 	}
-	if killed && at != jReceiptWritten && !last.Resumed {
+	if killed && at != jReceiptWritten && at != jReceiptSigned && !last.Resumed {
 		t.Fatal("the recovered receipt does not say it was resumed")
 	}
 	if _, err := os.Stat(filepath.Join(z.trust.StateDir, "journal.json")); !os.IsNotExist(err) {
 		t.Fatal("journal left after recovery")
 	}
+	z.checkMedia(3)
+	if left := z.leftovers(); len(left) > 0 {
+		t.Fatalf("left behind after recovery: %v", left)
+	}
+	z.audit()
 	// The zone goes on: the same bundle again is either a replay or a fresh apply.
 	res, err = z.apply(b2)
 	switch {
@@ -171,12 +206,48 @@ func killAndRecover(t *testing.T, at string, failing bool) {
 
 // reached says whether an upgrade passes through journal state at: the
 // successful one runs 4 steps and never reverts; the failing one runs 5
-// (its failure step included) and never succeeds.
+// (its failure step included) and never succeeds. Both sign a receipt.
 func reached(at string, failing bool) bool {
 	if failing {
 		return at != jSucceeded && at != jChannelUpdated
 	}
 	return at != jReverted && at != jStepStart+"#5" && at != jStepEnd+"#5"
+}
+
+// TestRecoveryKilled: the recovery itself is killed after it reverted;
+// the next one finishes it, and the receipt still names the state the
+// apply was interrupted at (and says refused when no step had started).
+func TestRecoveryKilled(t *testing.T) {
+	for _, tc := range []struct {
+		at   string
+		want receipt.OutcomeResult
+	}{{jSwitched, receipt.RolledBack}, {jStarted, receipt.Refused}} {
+		t.Run(tc.at, func(t *testing.T) {
+			t.Parallel()
+			z := newZone(t)
+			if _, err := z.apply(z.build("1.0.0", "true", 1)); err != nil {
+				t.Fatal(err)
+			}
+			b2 := z.build("2.0.0", "true", 2)
+			if out, err := z.child(b2, "AIRLOCK_CHILD_KILL_AT="+tc.at).CombinedOutput(); err == nil {
+				t.Fatalf("the apply was not killed:\n%s", out)
+			}
+			if out, err := z.child(b2, "AIRLOCK_CHILD_RESUME=1", "AIRLOCK_CHILD_KILL_AT="+jReverted).CombinedOutput(); err == nil {
+				t.Fatalf("the recovery was not killed:\n%s", out)
+			}
+			if _, err := z.resume(); err != nil {
+				t.Fatal(err)
+			}
+			last := z.chain()[1]
+			if last.Outcome.Result != tc.want || !strings.Contains(last.Outcome.Message, "interrupted at "+tc.at) {
+				t.Fatalf("receipt %+v, want %s naming %s", last.Outcome, tc.want, tc.at)
+			}
+			if z.current() != "releases/1.0.0" {
+				t.Fatalf("current %s", z.current())
+			}
+			z.audit()
+		})
+	}
 }
 
 // TestApplyRecoversFirst: an apply that finds an interrupted one finishes it
@@ -187,10 +258,7 @@ func TestApplyRecoversFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	b2 := z.build("2.0.0", "true", 2)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "AIRLOCK_APPLY_CHILD=1", "AIRLOCK_CHILD_KILL_AT="+jSwitched,
-		"AIRLOCK_CHILD_TRUST="+z.trust.File, "AIRLOCK_CHILD_BUNDLE="+b2, "AIRLOCK_CHILD_NOW="+z.now.Format(time.RFC3339))
-	if out, err := cmd.CombinedOutput(); err == nil {
+	if out, err := z.child(b2, "AIRLOCK_CHILD_KILL_AT="+jSwitched).CombinedOutput(); err == nil {
 		t.Fatalf("the child was not killed:\n%s", out)
 	}
 	if z.current() != "releases/2.0.0" {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/atomicfile"
 	"airlock.dev/airlock/internal/mask"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
@@ -56,7 +57,7 @@ func MakePlan(ctx context.Context, o Options) (*Plan, error) {
 	a := &applier{o: o, st: st, zone: o.Trust.Policy.Zone, host: o.Trust.Policy.Host, j: &journal{}}
 	b, err := bundle.Open(o.Bundle)
 	if err != nil {
-		return nil, err
+		return nil, err // a damaged container is a *bundle.FormatError: a refusal
 	}
 	defer b.Close()
 	vr, err := verify.Bundle(ctx, b, verify.Options{Policy: o.Trust.Policy, Now: a.o.Now(), Sequence: a.sequence})
@@ -68,7 +69,9 @@ func MakePlan(ctx context.Context, o Options) (*Plan, error) {
 		return plan, err
 	}
 	plan.Bundle, plan.AlreadyApplied = &vr.Statement.Predicate, a.already
-	dir, err := os.MkdirTemp(st.stagingDir(""), "plan-")
+	// The staging folder carries this process's id: an apply starting
+	// meanwhile leaves it alone, and removes it if this plan is killed.
+	dir, err := atomicfile.MkdirTemp(st.stagingDir(""), planPrefix)
 	if err != nil {
 		return plan, err
 	}
@@ -76,11 +79,15 @@ func MakePlan(ctx context.Context, o Options) (*Plan, error) {
 	defer os.RemoveAll(dir)
 	staged, err := a.stageInto(ctx, b, vr, dir)
 	if err != nil {
-		return plan, err
+		// The same verdict as apply's: a payload that does not decrypt or
+		// match what was signed is a refusal (exit code 3).
+		return plan, stagingError(err)
 	}
 	vars, err := a.variables(staged, vr)
 	if err != nil {
-		return plan, err
+		// Refused, as apply refuses it (exit code 3), though not a
+		// verification failure (check 13 follows decryption).
+		return plan, &RefusedError{Reason: receipt.Reason(receipt.CheckVariables), Err: err}
 	}
 	masker := mask.New(vars.secrets())
 	for _, v := range vr.Manifest.Variables {

@@ -11,21 +11,19 @@ import (
 	"time"
 
 	"airlock.dev/airlock/internal/atomicfile"
+	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/zone"
 )
 
-// RefusedError is an apply or a policy commit that the zone's recorded
+// policyRefusal is an apply or a policy commit that the zone's recorded
 // policy refuses before any bundle is read: trust.yaml changed without a
 // commit, or an operator's co-signature is missing or unknown. Like a
-// verification failure, it exits 3.
-type RefusedError struct {
-	Reason receipt.Reason
-	Msg    string
+// verification failure, it exits 3 (a *RefusedError).
+func policyRefusal(reason receipt.Reason, format string, args ...any) *RefusedError {
+	return &RefusedError{Reason: reason, Err: fmt.Errorf(format, args...)}
 }
-
-func (e *RefusedError) Error() string { return fmt.Sprintf("refused: %s: %s", e.Reason, e.Msg) }
 
 // committedPolicy returns the policy the zone's chain records at its head
 // (nil when the head records none: a new state directory, or a chain from
@@ -49,7 +47,7 @@ func (a *applier) checkPolicy() *RefusedError {
 	current := a.o.Trust.Record()
 	committed, err := a.committedPolicy()
 	if err != nil {
-		return &RefusedError{receipt.ReasonPolicyUncommitted, fmt.Sprintf("cannot read the chain head: %v", err)}
+		return policyRefusal(receipt.ReasonPolicyUncommitted, "cannot read the chain head: %v", err)
 	}
 	op := &a.j.Receipt.Operator
 	if k := a.o.OperatorKey; k != nil {
@@ -68,13 +66,13 @@ func (a *applier) checkPolicy() *RefusedError {
 		} else {
 			msg += fmt.Sprintf(" (sha256 %s; %s)", committed.SHA256, zone.DescribeChange(zone.Diff(committed, current)))
 		}
-		return &RefusedError{receipt.ReasonPolicyUncommitted, msg + ": record the change with 'airlock zone commit-policy' first"}
+		return policyRefusal(receipt.ReasonPolicyUncommitted, "%s: record the change with 'airlock zone commit-policy' first", msg)
 	}
 	switch k := a.o.OperatorKey; {
 	case k != nil && op.Key == nil:
-		return &RefusedError{receipt.ReasonOperatorUnknown, fmt.Sprintf("%v (key %s)", zone.ErrOperatorUnknown, k.Public().ID())}
+		return policyRefusal(receipt.ReasonOperatorUnknown, "%v (key %s)", zone.ErrOperatorUnknown, k.Public().ID())
 	case k == nil && current.RequireOperatorSignature:
-		return &RefusedError{receipt.ReasonOperatorUnsigned, "trust.yaml requires an operator's co-signature (requireOperatorSignature): give --operator-key"}
+		return policyRefusal(receipt.ReasonOperatorUnsigned, "trust.yaml requires an operator's co-signature (requireOperatorSignature): give --operator-key")
 	}
 	return nil
 }
@@ -154,17 +152,17 @@ func CommitPolicy(ctx context.Context, o CommitOptions) (*CommitResult, error) {
 	}
 	if committed != nil && committed.RequireOperatorSignature {
 		if o.OperatorKey == nil {
-			return nil, &RefusedError{receipt.ReasonOperatorUnsigned, "the recorded policy requires an operator's co-signature: give --operator-key"}
+			return nil, policyRefusal(receipt.ReasonOperatorUnsigned, "the recorded policy requires an operator's co-signature: give --operator-key")
 		}
 		if _, ok := committed.OperatorName(o.OperatorKey.Public().ID()); !ok {
-			return nil, &RefusedError{receipt.ReasonOperatorUnknown, fmt.Sprintf("key %s is not an operator of the recorded policy", o.OperatorKey.Public().ID())}
+			return nil, policyRefusal(receipt.ReasonOperatorUnknown, "key %s is not an operator of the recorded policy", o.OperatorKey.Public().ID())
 		}
 	}
 	p, err := o.Trust.ControlRecord(seq+1, link, committed, zone.RecordOptions{Operator: o.Operator, Note: o.Note,
 		OperatorKey: o.OperatorKey, Version: o.Version, Now: a.now})
 	if err != nil {
 		if errors.Is(err, zone.ErrOperatorUnknown) {
-			return nil, &RefusedError{receipt.ReasonOperatorUnknown, err.Error()}
+			return nil, &RefusedError{Reason: receipt.ReasonOperatorUnknown, Err: err}
 		}
 		return nil, err
 	}
@@ -176,13 +174,19 @@ func CommitPolicy(ctx context.Context, o CommitOptions) (*CommitResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	path, err := a.st.writeReceipt(a.zone, p.Seq, data)
-	if err != nil {
+	// Written whole beside the chain, then renamed into it: a commit killed
+	// before the rename leaves no record (and the next apply sweeps the
+	// pending file), one killed after it is complete.
+	if err := a.st.writePending(a.zone, p.Seq, data); err != nil {
 		return nil, fmt.Errorf("write the policy record: %w", err)
 	}
+	if err := a.st.commitReceipt(a.zone, p.Seq); err != nil {
+		return nil, fmt.Errorf("write the policy record: %w", err)
+	}
+	path := a.st.receiptPath(a.zone, p.Seq)
 	res := &CommitResult{Seq: p.Seq, Receipt: path, Change: p.PolicyChange}
 	if o.ReceiptOut != "" {
-		if res.ReceiptCopy, err = a.copyOut(path); err != nil {
+		if res.ReceiptCopy, err = a.copyOut(path, o.ReceiptOut); err != nil {
 			fmt.Fprintf(a.o.Stderr, "airlock: warning: policy record kept in %s but not copied to %s: %v\n", path, o.ReceiptOut, err)
 		}
 	}
@@ -191,16 +195,17 @@ func CommitPolicy(ctx context.Context, o CommitOptions) (*CommitResult, error) {
 
 func (s *state) receiptsDir() string { return filepath.Join(s.dir, "receipts") }
 
-// copyOut copies into ReceiptOut every entry of the zone's chain, with the
+// copyOut copies into the folder out every entry of the zone's chain, with the
 // files beside it, that the folder does not hold yet — the genesis record,
 // policy commits, receipts whose copy failed before — so that the media
 // always carries the chain from its start. A file of the same name already
 // there is left alone. It returns the path of the copy of path.
-func (a *applier) copyOut(path string) (string, error) {
-	out := a.o.ReceiptOut
+func (a *applier) copyOut(path, out string) (string, error) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return "", err
 	}
+	// What a copy killed earlier left in the folder.
+	atomicfile.Sweep(out, atomicfile.TempTag, false)
 	dir := a.st.receiptsDir()
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -226,7 +231,7 @@ func (a *applier) copyOut(path string) (string, error) {
 		if present[n] {
 			continue
 		}
-		data, err := os.ReadFile(filepath.Join(dir, n))
+		data, err := capped.ReadFile(filepath.Join(dir, n), receipt.MaxSize<<4)
 		if err == nil {
 			err = atomicfile.WriteFile(filepath.Join(out, n), data, receipt.FileMode)
 		}

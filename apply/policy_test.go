@@ -5,6 +5,7 @@ package apply
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -254,5 +255,64 @@ func TestPrunedReleasesRecorded(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(z.root, "releases", "1.0.0")); !os.IsNotExist(err) {
 		t.Error("1.0.0 was not pruned")
+	}
+}
+
+// TestResumeWithoutOperatorKey: an apply co-signed by an operator is
+// killed; a resume without that operator's key writes a receipt that still
+// verifies — it names no co-signing key it cannot carry — and one with the
+// key co-signs it.
+func TestResumeWithoutOperatorKey(t *testing.T) {
+	for _, withKey := range []bool{false, true} {
+		t.Run(fmt.Sprintf("key=%v", withKey), func(t *testing.T) {
+			z := newZone(t)
+			priv, _, err := keys.Generate(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			alice, err := keys.ParsePrivate(priv, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			z.writeKey("alice.pub", alice)
+			z.editTrust(func(s string) string {
+				return strings.Replace(s, "identities:", "operators:\n  - { path: alice.pub, name: Alice Roe }\nidentities:", 1)
+			})
+			z.commit()
+			keyFile := filepath.Join(z.dir, "alice.key")
+			if err := os.WriteFile(keyFile, priv, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if out, err := z.child(z.build("1.0.0", "true", 1), "AIRLOCK_CHILD_KILL_AT="+jSwitched, "AIRLOCK_CHILD_OPERATOR_KEY="+keyFile).CombinedOutput(); err == nil {
+				t.Fatalf("not killed:\n%s", out)
+			}
+			o := z.opts("")
+			if withKey {
+				o.OperatorKey = alice
+			}
+			res, err := Resume(context.Background(), o)
+			if err != nil || res == nil {
+				t.Fatalf("resume: %v %v\n%s", res, err, z.out.String())
+			}
+			data, err := os.ReadFile(res.Receipt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, _ := keys.LoadPrivate(z.trust.ReceiptKey, nil)
+			r, err := receipt.Verify(data, []*keys.PublicKey{k.Public()})
+			if err != nil {
+				t.Fatalf("the recovered receipt does not verify: %v", err)
+			}
+			p := r.Predicate()
+			if p.Outcome.Reason != receipt.ReasonInterrupted || p.Operator.Name != "Alice Roe" {
+				t.Fatalf("outcome %+v operator %+v", p.Outcome, p.Operator)
+			}
+			if cosigned := r.Operator != nil && p.Operator.Key != nil; cosigned != withKey {
+				t.Fatalf("co-signed %v, want %v", cosigned, withKey)
+			}
+			if !withKey && !strings.Contains(z.out.String(), "its receipt is not co-signed") {
+				t.Errorf("no warning that the receipt is not co-signed:\n%s", z.out.String())
+			}
+		})
 	}
 }

@@ -1,25 +1,36 @@
 package apply
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
+	"airlock.dev/airlock/apply/steprun"
 	"airlock.dev/airlock/internal/atomicfile"
+	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/jsonx"
+	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/receipt"
 )
 
 // The state directory of a zone:
 //
 //	lock                              held (flock) by the apply in progress
+//	reserve                           space held by the apply in progress (see reserveSpace)
 //	journal.json                      the apply in progress; absent when idle
 //	channels/<name>/<channel>.json    highest sequence applied per release channel
+//	targets/<sha256 of the target>.json   the releases airlock installed in a deploy target
 //	receipts/receipt-<zone>-<seq>.dsse.json   the receipt chain (seq: 10 digits)
 //	staging/<bundle id>/              the payload of the apply in progress
+//	staging/outputs-<pid>-…/          its steps' output files
 //
 // The receipt chain head is not stored: it is the receipt with the highest
 // sequence number, so it cannot disagree with the receipts themselves.
@@ -27,6 +38,10 @@ type state struct {
 	dir  string
 	lock *os.File
 	now  func() time.Time
+	// trouble is the first failure to write the state directory during an
+	// apply, even one that succeeded once the reserve was freed: the apply
+	// then rolls back like after a failed step.
+	trouble error
 	// afterSave, when set (by tests), is called after each journal state
 	// is recorded.
 	afterSave func(state string)
@@ -39,8 +54,13 @@ var ErrBusy = errors.New("another apply is in progress in this zone")
 // refuses to run anything it could not record.
 var ErrStateUnusable = errors.New("state directory is not usable")
 
+// ReserveSize is the space an apply holds in the state directory while it
+// runs, freed to record its end (journal and receipt) if the file system
+// fills up. A state directory without this much free space refuses to start.
+const ReserveSize = 1 << 20
+
 func openState(dir string, now func() time.Time) (*state, error) {
-	for _, d := range []string{dir, filepath.Join(dir, "channels"), filepath.Join(dir, "receipts"), filepath.Join(dir, "staging")} {
+	for _, d := range []string{dir, filepath.Join(dir, "channels"), filepath.Join(dir, "receipts"), filepath.Join(dir, "staging"), filepath.Join(dir, "targets")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrStateUnusable, err)
 		}
@@ -54,6 +74,47 @@ func openState(dir string, now func() time.Time) (*state, error) {
 	return &state{dir: dir, now: now}, nil
 }
 
+func (s *state) reservePath() string { return filepath.Join(s.dir, "reserve") }
+
+// reserveSpace writes ReserveSize bytes, durably, that freeReserve gives
+// back when the file system is full: the journal and the receipt of an
+// apply that filled it still fit.
+func (s *state) reserveSpace() error {
+	f, err := os.OpenFile(s.reservePath(), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err == nil {
+		if _, err = f.Write(make([]byte, ReserveSize)); err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		os.Remove(s.reservePath())
+		return fmt.Errorf("%w: %s: cannot hold %d bytes for the journal and the receipt: %v", ErrStateUnusable, s.dir, ReserveSize, err)
+	}
+	return nil
+}
+
+func (s *state) freeReserve() { os.Remove(s.reservePath()) }
+
+// writing runs write; if it fails, it frees the reserve and tries once
+// more. Any failure is remembered in s.trouble.
+func (s *state) writing(write func() error) error {
+	err := write()
+	if err == nil {
+		return nil
+	}
+	if s.trouble == nil {
+		s.trouble = err
+	}
+	if _, rerr := os.Stat(s.reservePath()); rerr != nil {
+		return err
+	}
+	s.freeReserve()
+	return write()
+}
+
 // lockInfo is written into the lock file for the next operator to read.
 type lockInfo struct {
 	PID     int       `json:"pid"`
@@ -61,7 +122,8 @@ type lockInfo struct {
 	Bundle  string    `json:"bundle"`
 }
 
-// acquire takes the zone lock, waiting up to wait for it.
+// acquire takes the zone lock, waiting up to wait for it, then holds the
+// reserve.
 func (s *state) acquire(wait time.Duration, bundlePath string) error {
 	f, err := os.OpenFile(filepath.Join(s.dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -88,13 +150,21 @@ func (s *state) acquire(wait time.Duration, bundlePath string) error {
 	f.Truncate(0)
 	f.WriteAt(info, 0)
 	s.lock = f
+	if err := s.reserveSpace(); err != nil {
+		s.release()
+		return err
+	}
 	return nil
 }
 
 func readLockInfo(path string) string {
-	b, err := os.ReadFile(path)
 	var li lockInfo
-	if err != nil || json.Unmarshal(b, &li) != nil {
+	f, err := os.Open(path)
+	if err != nil {
+		return "holder unknown"
+	}
+	defer f.Close()
+	if _, err := jsonx.Read(f, 4<<10, &li); err != nil {
 		return "holder unknown"
 	}
 	return fmt.Sprintf("pid %d, since %s, applying %s", li.PID, li.Started.Format(time.RFC3339), li.Bundle)
@@ -102,12 +172,47 @@ func readLockInfo(path string) string {
 
 func (s *state) release() {
 	if s.lock != nil {
+		s.freeReserve()
 		s.lock.Truncate(0)
 		unlock(s.lock)
 		s.lock.Close()
 		s.lock = nil
 	}
 }
+
+// sweep removes what interrupted applies and plans left in the state
+// directory: temporary files of atomic writes, unfinished receipts, staged
+// payloads and step output folders (which may hold secrets), and the step
+// output folders of older versions. The caller holds the lock and has
+// finished any interrupted apply; only a plan that still runs keeps its
+// staging folder.
+func (s *state) sweep() error {
+	var errs []error
+	add := func(_ []string, err error) { errs = append(errs, err) }
+	for _, d := range []string{s.dir, filepath.Join(s.dir, "receipts"), filepath.Join(s.dir, "targets")} {
+		add(atomicfile.Sweep(d, atomicfile.TempTag, true))
+	}
+	chans, _ := os.ReadDir(filepath.Join(s.dir, "channels"))
+	for _, c := range chans {
+		add(atomicfile.Sweep(filepath.Join(s.dir, "channels", c.Name()), atomicfile.TempTag, true))
+	}
+	pending, _ := filepath.Glob(filepath.Join(s.dir, "receipts", "*"+pendingSuffix))
+	legacy, _ := filepath.Glob(filepath.Join(s.dir, "step-output-*"))
+	for _, p := range append(pending, legacy...) {
+		errs = append(errs, os.RemoveAll(p))
+	}
+	add(atomicfile.Sweep(filepath.Join(s.dir, "staging"), planPrefix, false))
+	staged, _ := os.ReadDir(filepath.Join(s.dir, "staging"))
+	for _, e := range staged {
+		if !strings.HasPrefix(e.Name(), planPrefix) {
+			errs = append(errs, os.RemoveAll(filepath.Join(s.dir, "staging", e.Name())))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// planPrefix starts the name of a plan's staging folder.
+const planPrefix = "plan-"
 
 // channelRecord is the highest sequence applied on a release channel.
 type channelRecord struct {
@@ -142,68 +247,165 @@ func (s *state) channel(name, channel string) (*channelRecord, error) {
 
 func (s *state) setChannel(rec *channelRecord) error {
 	p := s.channelPath(rec.Name, rec.Channel)
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-		return err
-	}
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(p, append(b, '\n'), 0o600)
+	return s.writing(func() error {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return err
+		}
+		return atomicfile.WriteFile(p, append(b, '\n'), 0o600)
+	})
 }
 
-// head returns the sequence and link digest of the latest receipt (0, ""
-// if none).
-func (s *state) head(zone string) (uint64, string, error) {
-	h, err := receipt.ReadHead(filepath.Join(s.dir, "receipts"), zone)
-	if err != nil || h == nil {
-		return 0, "", err
+// chainHead is the newest receipt of the zone's chain.
+type chainHead struct {
+	Seq      uint64
+	Link     string // its link digest: the next receipt's prevSha256 (receipt.LinkDigest)
+	Finished time.Time
+}
+
+// head reads the newest receipt of the zone (the zero chainHead if there is
+// none), capped at receipt.MaxSize before reading and verified with the
+// zone's receipt key: a chain is only extended from a receipt this zone
+// signed, with the sequence number its name says. One exception: a head
+// whose recorded policy names another receipt key was signed before the
+// receipt key was rotated in trust.yaml; it is used as it is, and the apply
+// is then refused until the rotation is committed (see checkPolicy), which
+// the audit checks against every key.
+func (s *state) head(zone string, key *keys.PublicKey) (chainHead, error) {
+	ents, err := os.ReadDir(filepath.Join(s.dir, "receipts"))
+	if err != nil {
+		return chainHead{}, err
 	}
-	return h.Seq, h.Link, nil
+	var seqs []uint64
+	for _, e := range ents {
+		if seq, ok := receipt.SeqOf(zone, e.Name()); ok {
+			seqs = append(seqs, seq)
+		}
+	}
+	if len(seqs) == 0 {
+		return chainHead{}, nil
+	}
+	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
+	last := seqs[len(seqs)-1]
+	path := s.receiptPath(zone, last)
+	r, data, err := readReceipt(path, key)
+	var ve *receipt.VerifyError
+	if errors.As(err, &ve) && data != nil {
+		if old, perr := receipt.Parse(data); perr == nil && rotatedFrom(old, key) {
+			r, err = old, nil
+		}
+	}
+	if err != nil {
+		return chainHead{}, fmt.Errorf("the newest receipt %s: %w (a zone's chain is only continued from a receipt it signed: restore it from the copies carried out)", path, err)
+	}
+	if p := r.Predicate(); p.Zone != zone || p.Seq != last {
+		return chainHead{}, &receipt.VerifyError{Reason: fmt.Sprintf("%s is receipt %d of zone %q, not %d of %q", path, p.Seq, p.Zone, last, zone)}
+	}
+	return chainHead{Seq: last, Link: r.SHA256, Finished: r.Predicate().Time.Finished}, nil
+}
+
+// rotatedFrom reports whether r records a policy whose receipt key is not
+// key: it was signed under a receipt key trust.yaml no longer names.
+func rotatedFrom(r *receipt.Receipt, key *keys.PublicKey) bool {
+	p := r.Predicate().Policy
+	return p != nil && p.ReceiptKey != "" && p.ReceiptKey != key.ID()
+}
+
+// readReceipt reads a receipt of at most receipt.MaxSize bytes and
+// verifies it with key; the bytes are returned whenever they were read.
+func readReceipt(path string, key *keys.PublicKey) (*receipt.Receipt, []byte, error) {
+	data, err := capped.ReadFile(path, receipt.MaxSize)
+	var tl *capped.TooLargeError
+	if errors.As(err, &tl) {
+		return nil, nil, &receipt.VerifyError{Reason: tl.Error()}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := receipt.Verify(data, []*keys.PublicKey{key})
+	return r, data, err
 }
 
 func (s *state) receiptPath(zone string, seq uint64) string {
 	return filepath.Join(s.dir, "receipts", receipt.FileName(zone, seq))
 }
 
-// writeReceipt stores a receipt; an existing one with the same sequence is
-// never replaced.
-func (s *state) writeReceipt(zone string, seq uint64, data []byte) (string, error) {
-	p := s.receiptPath(zone, seq)
-	if _, err := os.Lstat(p); err == nil {
-		return "", fmt.Errorf("receipt %s already exists", p)
+// pendingSuffix marks a signed receipt not yet committed to the chain.
+const pendingSuffix = ".pending"
+
+func (s *state) pendingPath(zone string, seq uint64) string {
+	return filepath.Join(s.dir, "receipts", "."+receipt.FileName(zone, seq)+pendingSuffix)
+}
+
+// writePending stores a signed receipt beside the chain, complete or not at
+// all; commitReceipt then moves it into the chain.
+func (s *state) writePending(zone string, seq uint64, data []byte) error {
+	if _, err := os.Lstat(s.receiptPath(zone, seq)); err == nil {
+		return fmt.Errorf("receipt %s already exists", s.receiptPath(zone, seq))
 	}
-	return p, atomicfile.WriteFile(p, data, receipt.FileMode)
+	return s.writing(func() error { return atomicfile.WriteFile(s.pendingPath(zone, seq), data, receipt.FileMode) })
+}
+
+// commitReceipt renames the pending receipt into the chain. A receipt
+// already there (committed before an interruption) is kept.
+func (s *state) commitReceipt(zone string, seq uint64) error {
+	final := s.receiptPath(zone, seq)
+	if _, err := os.Lstat(final); err == nil {
+		os.Remove(s.pendingPath(zone, seq))
+		return nil
+	}
+	if err := os.Rename(s.pendingPath(zone, seq), final); err != nil {
+		return err
+	}
+	return atomicfile.SyncDir(filepath.Dir(final))
 }
 
 // Journal states, in the order an apply passes through them. Tests kill the
 // applier right after the journal records each of them.
 const (
+	jStarted        = "started"
 	jVerified       = "verified"
 	jStaged         = "staged"
 	jStepStart      = "step-start"
+	jStepRunning    = "step-running"
+	jInstallIntent  = "install-intent"
 	jSwitchIntent   = "switch-intent"
 	jSwitched       = "switched"
 	jStepEnd        = "step-end"
 	jReverted       = "reverted"
 	jSucceeded      = "succeeded"
 	jChannelUpdated = "channel-updated"
+	jReceiptSigned  = "receipt-signed"
 	jReceiptWritten = "receipt-written"
 )
 
 // JournalStates lists every journal state (for tests that kill the applier
 // in each of them).
-var JournalStates = []string{jVerified, jStaged, jStepStart, jSwitchIntent, jSwitched, jStepEnd, jReverted, jSucceeded, jChannelUpdated, jReceiptWritten}
+var JournalStates = []string{jStarted, jVerified, jStaged, jStepStart, jStepRunning, jInstallIntent, jSwitchIntent,
+	jSwitched, jStepEnd, jReverted, jSucceeded, jChannelUpdated, jReceiptSigned, jReceiptWritten}
 
 // journal is the apply in progress, rewritten atomically at every change.
 type journal struct {
-	State    string            `json:"state"`
-	Step     int               `json:"step"`
-	Bundle   string            `json:"bundle"`
-	Receipt  receipt.Predicate `json:"receipt"`
-	Switches []switchRecord    `json:"switches"`
-	Channel  *channelRecord    `json:"channel,omitempty"`
-	Receipts []string          `json:"receiptsWritten,omitempty"`
+	State string `json:"state"`
+	// Interrupted is the state the apply was in when it was interrupted,
+	// set by the first recovery: a recovery interrupted in turn records
+	// states of its own, and the receipt must name the apply's.
+	Interrupted string            `json:"interrupted,omitempty"`
+	Step        int               `json:"step"`
+	Bundle      string            `json:"bundle"`
+	ReceiptOut  string            `json:"receiptOut,omitempty"` // --receipt-out: recovery copies the receipt there too
+	Receipt     receipt.Predicate `json:"receipt"`
+	Switches    []switchRecord    `json:"switches"`
+	// Install is the release being installed, recorded before it is
+	// written and cleared once its switch is recorded.
+	Install *installRecord `json:"install,omitempty"`
+	// Running is the process group of the running step: recovery stops it.
+	Running  *steprun.Group `json:"running,omitempty"`
+	Channel  *channelRecord `json:"channel,omitempty"`
+	Receipts []string       `json:"receiptsWritten,omitempty"` // unused; read for journals of earlier versions
 }
 
 // switchRecord is one release switch, recorded before it happens.
@@ -218,6 +420,9 @@ type switchRecord struct {
 
 func (s *state) journalPath() string { return filepath.Join(s.dir, "journal.json") }
 
+// maxJournalSize caps the journal: a receipt predicate and a few records.
+const maxJournalSize = 2*receipt.MaxSize + 1<<20
+
 func (s *state) loadJournal() (*journal, error) {
 	f, err := os.Open(s.journalPath())
 	if os.IsNotExist(err) {
@@ -228,20 +433,21 @@ func (s *state) loadJournal() (*journal, error) {
 	}
 	defer f.Close()
 	var j journal
-	if _, err := jsonx.Read(f, 64<<20, &j); err != nil {
+	if _, err := jsonx.Read(f, maxJournalSize, &j); err != nil {
 		return nil, fmt.Errorf("journal %s: %w", f.Name(), err)
 	}
 	return &j, nil
 }
 
-// save records the journal durably.
+// save records the journal durably. A full file system frees the reserve
+// and tries again; s.trouble remembers it either way.
 func (s *state) save(j *journal, st string) error {
 	j.State = st
 	b, err := json.Marshal(j)
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(s.journalPath(), b, 0o600); err != nil {
+	if err := s.writing(func() error { return atomicfile.WriteFile(s.journalPath(), b, 0o600) }); err != nil {
 		return fmt.Errorf("write journal: %w", err)
 	}
 	if s.afterSave != nil {
@@ -259,4 +465,81 @@ func (s *state) clearJournal() error {
 
 func (s *state) stagingDir(bundleID string) string {
 	return filepath.Join(s.dir, "staging", bundleID)
+}
+
+// targetRecord lists the releases airlock installed in one deploy target,
+// oldest first: pruning and rollback remove only these, never a directory
+// someone else put in <to>/releases.
+type targetRecord struct {
+	To       string          `json:"to"`
+	Releases []releaseRecord `json:"releases"`
+}
+
+// releaseRecord is one release directory airlock installed.
+type releaseRecord struct {
+	Name     string `json:"name"` // directory name under <to>/releases
+	BundleID string `json:"bundleId"`
+	Receipt  uint64 `json:"receiptSeq"` // the apply that installed it
+}
+
+func (s *state) targetPath(to string) string {
+	sum := sha256.Sum256([]byte(to))
+	return filepath.Join(s.dir, "targets", hex.EncodeToString(sum[:16])+".json")
+}
+
+// target reads the record of deploy target to (empty if there is none).
+func (s *state) target(to string) (*targetRecord, error) {
+	rec := &targetRecord{To: to, Releases: []releaseRecord{}}
+	data, err := capped.ReadFile(s.targetPath(to), 16<<20)
+	if errors.Is(err, fs.ErrNotExist) {
+		return rec, nil
+	}
+	if err == nil {
+		err = jsonx.Unmarshal(data, rec)
+	}
+	if err == nil && rec.To != to {
+		err = fmt.Errorf("records target %q", rec.To)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("deploy target record %s: %w", s.targetPath(to), err)
+	}
+	return rec, nil
+}
+
+func (s *state) setTarget(rec *targetRecord) error {
+	b, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	return s.writing(func() error { return atomicfile.WriteFile(s.targetPath(rec.To), b, 0o600) })
+}
+
+// addRelease records that airlock installed release name in to.
+func (s *state) addRelease(to string, r releaseRecord) error {
+	rec, err := s.target(to)
+	if err != nil {
+		return err
+	}
+	rec.Releases = append(rec.Releases, r)
+	return s.setTarget(rec)
+}
+
+// dropRelease forgets release name of to (after removing it).
+func (s *state) dropRelease(to, name string) error {
+	rec, err := s.target(to)
+	if err != nil {
+		return err
+	}
+	kept := rec.Releases[:0]
+	for _, r := range rec.Releases {
+		if r.Name != name {
+			kept = append(kept, r)
+		}
+	}
+	if len(kept) == len(rec.Releases) {
+		return nil
+	}
+	rec.Releases = kept
+	return s.setTarget(rec)
 }

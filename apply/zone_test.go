@@ -6,8 +6,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,36 +41,8 @@ func newZone(t *testing.T) *testZone {
 	z := &testZone{t: t, f: f, dir: t.TempDir(), now: f.Now.Add(time.Hour)}
 	z.root = filepath.Join(z.dir, "srv")
 	z.marker = filepath.Join(z.dir, "marker")
-	idFile := filepath.Join(z.dir, "zone.agekey")
-	if err := os.WriteFile(idFile, []byte(f.Identity.String()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	priv, _, err := keys.Generate(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rk := filepath.Join(z.dir, "receipt.key")
-	if err := os.WriteFile(rk, priv, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(z.dir, "release.pub"), f.Release.Public().PEM(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	trust := fmt.Sprintf(`apiVersion: airlock/v1
-zone: test
-host: host1
-roles:
-  release: { threshold: 1, keys: [release.pub] }
-identities: [zone.agekey]
-receipts: { key: receipt.key }
-state: state
-variables:
-  Root: %q
-  Marker: %q
-`, z.root, z.marker)
-	if err := os.WriteFile(filepath.Join(z.dir, "trust.yaml"), []byte(trust), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	f.WriteZone(z.dir, fmt.Sprintf("variables:\n  Root: %q\n  Marker: %q\n", z.root, z.marker))
+	var err error
 	if z.trust, err = zone.Load(filepath.Join(z.dir, "trust.yaml")); err != nil {
 		t.Fatal(err)
 	}
@@ -216,6 +191,91 @@ func (z *testZone) chain() []*receipt.Predicate {
 		prev = r.SHA256
 		if !p.EventOf().IsControl() {
 			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// media is the folder the zone's receipts are carried out on.
+func (z *testZone) media() string { return filepath.Join(z.dir, "media") }
+
+// child returns the applier run in a child process (see childApply) on
+// bundle, with extra environment such as AIRLOCK_CHILD_KILL_AT.
+func (z *testZone) child(bundle string, env ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "AIRLOCK_APPLY_CHILD=1", "AIRLOCK_CHILD_TRUST="+z.trust.File,
+		"AIRLOCK_CHILD_BUNDLE="+bundle, "AIRLOCK_CHILD_NOW="+z.now.Format(time.RFC3339))
+	cmd.Env = append(cmd.Env, env...)
+	return cmd
+}
+
+// resume runs apply --resume without --receipt-out.
+func (z *testZone) resume() (*Result, error) {
+	o := z.opts("")
+	o.ReceiptOut = ""
+	return Resume(context.Background(), o)
+}
+
+// checkMedia checks that the media holds exactly the n entries of the
+// zone's chain (its genesis record included), each identical to the one in
+// the state directory.
+func (z *testZone) checkMedia(n int) {
+	z.t.Helper()
+	ents, _ := os.ReadDir(z.media())
+	var got []string
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".dsse.json") {
+			got = append(got, e.Name())
+		} else if strings.HasPrefix(e.Name(), ".") {
+			z.t.Errorf("media: %s left behind", e.Name())
+		}
+	}
+	if len(got) != n {
+		z.t.Fatalf("media holds %d receipts %v, want %d", len(got), got, n)
+	}
+	for _, name := range got {
+		a, _ := os.ReadFile(filepath.Join(z.media(), name))
+		b, _ := os.ReadFile(filepath.Join(z.trust.StateDir, "receipts", name))
+		if !bytes.Equal(a, b) {
+			z.t.Errorf("media copy of %s differs from the state directory's", name)
+		}
+	}
+}
+
+// leftovers lists what an apply should not leave behind: anything in the
+// state directory but the lock, channel and target records and receipts
+// (with their file lists and logs); anything hidden or temporary in the
+// deploy target; staged payloads and step outputs.
+func (z *testZone) leftovers() []string {
+	var out []string
+	filepath.WalkDir(z.trust.StateDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == z.trust.StateDir {
+			return err
+		}
+		rel, _ := filepath.Rel(z.trust.StateDir, p)
+		top, rest, _ := strings.Cut(filepath.ToSlash(rel), "/")
+		switch {
+		case rest == "" && (top == "lock" || top == "channels" || top == "receipts" || top == "staging" || top == "targets"):
+		case top == "channels" && !strings.HasPrefix(d.Name(), "."):
+		case top == "targets" && !strings.HasPrefix(d.Name(), ".") && strings.HasSuffix(d.Name(), ".json"):
+		case top == "receipts" && strings.HasPrefix(d.Name(), "receipt-") && !strings.Contains(d.Name(), ".tmp-"):
+		default:
+			out = append(out, rel)
+		}
+		return nil
+	})
+	if ents, err := os.ReadDir(z.root); err == nil {
+		for _, e := range ents {
+			if e.Name() != "current" && e.Name() != "releases" {
+				out = append(out, filepath.Join(z.root, e.Name()))
+			}
+		}
+	}
+	if ents, err := os.ReadDir(filepath.Join(z.root, "releases")); err == nil {
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), ".") {
+				out = append(out, filepath.Join(z.root, "releases", e.Name()))
+			}
 		}
 	}
 	return out

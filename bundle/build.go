@@ -21,6 +21,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"airlock.dev/airlock/internal/agekeys"
+	"airlock.dev/airlock/internal/atomicfile"
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/intoto"
 	"airlock.dev/airlock/internal/keys"
@@ -67,7 +68,18 @@ type BuildOptions struct {
 	Warn func(format string, args ...any)
 	// ToolVersion is written into the predicate's builder field.
 	ToolVersion string
+
+	// afterStage, when set (by this package's tests), is called after each
+	// stage of the output: the kill tests stop the builder there.
+	afterStage func(stage string)
 }
+
+// Build stages, in order (see Build). Tests kill the builder after each.
+const (
+	stageWritten   = "written"   // the bundle is complete in its work directory
+	stageLedger    = "ledger"    // its statement is in the ledger
+	stageCommitted = "committed" // it is visible under its final name
+)
 
 // BuildResult describes a built bundle.
 type BuildResult struct {
@@ -82,7 +94,17 @@ type BuildResult struct {
 // file is read once, hashed and written into a deterministic tar, which is
 // compressed with zstd and encrypted with age to every recipient while the
 // ciphertext is hashed and cut into parts. Memory does not grow with the
-// size of the release. On any error nothing is left at Out.
+// size of the release.
+//
+// The bundle is written in a work directory beside Out (named with this
+// process's id), its statement is recorded in the ledger, and only then is
+// it moved to Out: a bundle under its final name always has its ledger
+// entry, so the next build never reuses its sequence. On any error, and
+// when ctx is canceled (a signal), nothing is left at Out and the work
+// directory is removed; a build killed outright leaves only the work
+// directory (or a ledger entry for a bundle that never appeared, which the
+// audit reports as never applied), and the next build of the same output
+// removes what it left.
 func Build(ctx context.Context, o BuildOptions) (*BuildResult, error) {
 	if err := o.check(); err != nil {
 		return nil, err
@@ -110,7 +132,9 @@ func Build(ctx context.Context, o BuildOptions) (*BuildResult, error) {
 		return nil, err
 	}
 
-	work, err := os.MkdirTemp(filepath.Dir(filepath.Clean(o.Out)), "."+filepath.Base(o.Out)+".build-*")
+	outDir, outName := filepath.Split(filepath.Clean(o.Out))
+	sweepOutput(outDir, outName)
+	work, err := atomicfile.MkdirTemp(filepath.Join(outDir, "."), "."+outName+buildTag)
 	if err != nil {
 		return nil, fmt.Errorf("create work directory: %w", err)
 	}
@@ -147,15 +171,43 @@ func Build(ctx context.Context, o BuildOptions) (*BuildResult, error) {
 	if err := writeSums(work, envJSON, mjson, pay.Parts); err != nil {
 		return nil, err
 	}
-	if err := commitOutput(work, o.Out, pay.Parts, o.Force); err != nil {
+	o.stage(stageWritten)
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	ledger, err := recordInLedger(o.LedgerDir, st, envJSON)
 	if err != nil {
-		os.RemoveAll(o.Out)
-		return nil, fmt.Errorf("record in ledger (bundle removed): %w", err)
+		return nil, fmt.Errorf("record in ledger (nothing written to %s): %w", o.Out, err)
 	}
+	o.stage(stageLedger)
+	err = ctx.Err()
+	if err == nil {
+		err = commitOutput(work, o.Out, pay.Parts, o.Force)
+	}
+	if err != nil {
+		os.Remove(ledger) // the bundle never appeared
+		return nil, err
+	}
+	o.stage(stageCommitted)
 	return &BuildResult{Out: o.Out, Statement: st, Manifest: m, Envelope: envJSON, Ledger: ledger}, nil
+}
+
+// buildTag names a build's work directory: .<out>.build-<pid>-<random>.
+const buildTag = ".build-"
+
+// sweepOutput removes what builds and signatures of the output name that
+// were killed left beside it: work directories and temporary files whose
+// process is gone.
+func sweepOutput(dir, name string) {
+	for _, tag := range []string{buildTag, signTag, atomicfile.TempTag} {
+		atomicfile.Sweep(filepath.Join(dir, "."), "."+name+tag, false)
+	}
+}
+
+func (o *BuildOptions) stage(s string) {
+	if o.afterStage != nil {
+		o.afterStage(s)
+	}
 }
 
 func (o *BuildOptions) check() error {

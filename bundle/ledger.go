@@ -49,6 +49,8 @@ func recordInLedger(ledger string, st *Statement, envelope []byte) (string, erro
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return "", err
 	}
+	// What a build killed while writing an entry left.
+	atomicfile.Sweep(filepath.Dir(p), atomicfile.TempTag, false)
 	if _, err := os.Lstat(p); err == nil {
 		return "", fmt.Errorf("%s already exists", p)
 	}

@@ -27,6 +27,18 @@ type fileEntry struct {
 	offset int64 // single-file form: where the content starts
 }
 
+// FormatError is a bundle whose container is damaged or is not a bundle: a
+// single file that is not a well-formed tar of the bundle's files, or a
+// bundle file that is not a regular file. It is a verdict on the bundle
+// (a refusal), unlike an error reading it.
+type FormatError struct {
+	Path string
+	Err  error
+}
+
+func (e *FormatError) Error() string { return e.Path + ": " + e.Err.Error() }
+func (e *FormatError) Unwrap() error { return e.Err }
+
 // Open opens a bundle: a folder, a single .airlock file, or any file inside
 // a bundle folder (such as its first part), which stands for the folder.
 func Open(path string) (*Bundle, error) {
@@ -81,7 +93,7 @@ func openDir(dir string) (*Bundle, error) {
 			return nil, err
 		}
 		if !info.Mode().IsRegular() {
-			return nil, fmt.Errorf("%s: not a regular file", filepath.Join(dir, e.Name()))
+			return nil, &FormatError{Path: filepath.Join(dir, e.Name()), Err: errors.New("not a regular file")}
 		}
 		b.files[e.Name()] = fileEntry{size: info.Size()}
 	}
@@ -100,7 +112,11 @@ func openFile(path string) (*Bundle, error) {
 	b := &Bundle{path: path, f: f, files: map[string]fileEntry{}}
 	if err := b.index(); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
+		var pe *os.PathError
+		if errors.As(err, &pe) { // reading failed: not a verdict
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return nil, &FormatError{Path: path, Err: err}
 	}
 	return b, nil
 }

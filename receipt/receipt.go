@@ -57,9 +57,9 @@ type OutcomeResult string
 const (
 	Applied        OutcomeResult = "applied"         // every step ran; the release is current
 	AlreadyApplied OutcomeResult = "already-applied" // the same bundle was applied before; nothing ran
-	Refused        OutcomeResult = "refused"         // nothing ran: a check failed or the bundle could not be read
+	Refused        OutcomeResult = "refused"         // nothing ran: a check failed, the bundle could not be read, or the apply was interrupted before its first step
 	Failed         OutcomeResult = "failed"          // a step failed and the zone could not be fully rolled back
-	RolledBack     OutcomeResult = "rolled-back"     // a step failed or the apply was interrupted; the previous release is current
+	RolledBack     OutcomeResult = "rolled-back"     // a step failed or the apply was interrupted during its steps; the previous release is current
 	Recorded       OutcomeResult = "recorded"        // a control change (genesis, policy commit) was recorded
 )
 
@@ -88,13 +88,14 @@ const (
 	// ReasonOperatorUnknown: the operator key given is not one of the
 	// policy's operators.
 	ReasonOperatorUnknown Reason = "operator-unknown"
+	ReasonStateUnwritable Reason = "state-unwritable" // the state directory could not be written (full, read-only) during the apply
 )
 
 // Reasons lists every reason: the codes above, then every check name.
 func Reasons() []Reason {
 	out := []Reason{ReasonOK, ReasonAlreadyApplied, ReasonStepFailed, ReasonInterrupted,
 		ReasonBundleUnreadable, ReasonUnverifiable, ReasonStaging,
-		ReasonPolicyUncommitted, ReasonOperatorUnsigned, ReasonOperatorUnknown}
+		ReasonPolicyUncommitted, ReasonOperatorUnsigned, ReasonOperatorUnknown, ReasonStateUnwritable}
 	for _, c := range CheckNames {
 		out = append(out, Reason(c))
 	}
@@ -375,7 +376,7 @@ type Release struct {
 
 // Override records an operator decision that bypassed a default refusal.
 type Override struct {
-	Name   string `json:"name"` // force-reapply | allow-rollback
+	Name   string `json:"name"` // force-reapply | allow-rollback | clock-override
 	Detail string `json:"detail,omitempty"`
 }
 

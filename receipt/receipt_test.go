@@ -1,6 +1,7 @@
 package receipt
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -84,4 +85,44 @@ func mustSign(t *testing.T, s *keys.Signer, p *Predicate, co ...*keys.Signer) []
 		t.Fatal(err)
 	}
 	return data
+}
+
+// TestRejectsCaseVariants: a signed receipt whose predicate names a member
+// that differs from a field only in case is refused, whoever signed it: an
+// auditor's jq and airlock must read the same outcome.
+func TestRejectsCaseVariants(t *testing.T) {
+	s := bundletest.NewSigner(t)
+	p := predicate(1, "")
+	p.Steps = []Step{{Name: "migrate", Kind: "run", When: "success", Result: StepSucceeded}}
+	payload, err := json.Marshal(Statement{Type: StatementType, Subject: []Subject{}, PredicateType: PredicateType, Predicate: *p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []struct{ name, old, new string }{
+		{"Outcome beside outcome", `"outcome":{`, `"Outcome":{"result":"failed","reason":"step-failed"},"outcome":{`},
+		{"Result in the outcome", `"result":"applied"`, `"Result":"failed","result":"applied"`},
+		{"Seq beside seq", `"seq":1`, `"Seq":7,"seq":1`},
+		{"Zone instead of zone", `"zone":"z"`, `"Zone":"z"`},
+		{"Result in a step", `"result":"succeeded"`, `"Result":"failed","result":"succeeded"`},
+		{"Subject", `"subject":[]`, `"Subject":[],"subject":[]`},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			edited := strings.Replace(string(payload), v.old, v.new, 1)
+			if edited == string(payload) {
+				t.Fatalf("%q not in the payload", v.old)
+			}
+			env, err := dsse.Sign(dsse.InTotoPayloadType, []byte(edited), s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data, _ := dsse.Marshal(env)
+			var ve *VerifyError
+			if _, err := Verify(data, []*keys.PublicKey{s.Public()}); !errors.As(err, &ve) || !strings.Contains(err.Error(), "unknown object member") {
+				t.Fatalf("Verify = %v, want a VerifyError naming the unknown member", err)
+			}
+			if _, err := Parse(data); err == nil {
+				t.Fatal("Parse accepted it")
+			}
+		})
+	}
 }

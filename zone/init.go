@@ -59,14 +59,24 @@ func Init(o InitOptions) (*Created, error) {
 	if _, err := os.Stat(filepath.Join(o.Dir, TrustFile)); err == nil {
 		return nil, fmt.Errorf("%s already exists: refusing to replace a zone's trust", filepath.Join(o.Dir, TrustFile))
 	}
-	if err := os.MkdirAll(filepath.Join(o.Dir, KeysDir), 0o755); err != nil {
-		return nil, err
-	}
-	release, err := copyKeys(o.Dir, "release", o.ReleaseKeys)
+	// Every key once, in one role: checked before anything is written.
+	seen := map[string]string{}
+	releaseKeys, err := loadKeys(RoleRelease, o.ReleaseKeys, seen)
 	if err != nil {
 		return nil, err
 	}
-	approve, err := copyKeys(o.Dir, "approve", o.ApproveKeys)
+	approveKeys, err := loadKeys(RoleApprove, o.ApproveKeys, seen)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(o.Dir, KeysDir), 0o755); err != nil {
+		return nil, err
+	}
+	release, err := copyKeys(o.Dir, RoleRelease, releaseKeys)
+	if err != nil {
+		return nil, err
+	}
+	approve, err := copyKeys(o.Dir, RoleApprove, approveKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -123,19 +133,32 @@ func Init(o InitOptions) (*Created, error) {
 	return &Created{Trust: path, Recipient: recipient, ReceiptPub: filepath.Join(o.Dir, ReceiptPubFile), Genesis: genesis}, nil
 }
 
-// copyKeys validates public keys and copies them to keys/<role>-N.pub.
-func copyKeys(dir, role string, paths []string) ([]string, error) {
-	var rel []string
-	seen := map[string]bool{}
-	for i, p := range paths {
+// loadKeys reads the public keys of a role. A key given twice, in this
+// role or another (seen: key ID → role), is refused: each key counts once,
+// and a release and an approval must come from different keys.
+func loadKeys(role string, paths []string, seen map[string]string) ([]*keys.PublicKey, error) {
+	var out []*keys.PublicKey
+	for _, p := range paths {
 		k, err := keys.LoadPublic(p)
 		if err != nil {
 			return nil, err
 		}
-		if seen[k.ID()] {
+		switch other, dup := seen[k.ID()]; {
+		case dup && other == role:
 			return nil, fmt.Errorf("%s: the same key is given twice", p)
+		case dup:
+			return nil, fmt.Errorf("%s: key %s is given for two roles, %s and %s: a release and its approval must come from different keys", p, k.ID(), other, role)
 		}
-		seen[k.ID()] = true
+		seen[k.ID()] = role
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// copyKeys copies public keys to keys/<role>-N.pub.
+func copyKeys(dir, role string, ks []*keys.PublicKey) ([]string, error) {
+	var rel []string
+	for i, k := range ks {
 		name := filepath.ToSlash(filepath.Join(KeysDir, fmt.Sprintf("%s-%d.pub", role, i+1)))
 		if err := atomicfile.WriteFile(filepath.Join(dir, filepath.FromSlash(name)), k.PEM(), 0o644); err != nil {
 			return nil, err

@@ -76,6 +76,31 @@ func TestInitLoad(t *testing.T) {
 	}
 }
 
+// TestInitOneKeyOneRole: zone init refuses a key given for two roles (the
+// same file, or a copy of it) or twice for one role, and writes nothing.
+func TestInitOneKeyOneRole(t *testing.T) {
+	dir := t.TempDir()
+	rel := writeKey(t, dir, "release.pub")
+	data, _ := os.ReadFile(rel)
+	copyOf := filepath.Join(dir, "copy.pub")
+	os.WriteFile(copyOf, data, 0o644)
+	for name, o := range map[string]InitOptions{
+		"same file in two roles":    {ReleaseKeys: []string{rel}, ApproveKeys: []string{rel}},
+		"a copy in the other role":  {ReleaseKeys: []string{rel}, ApproveKeys: []string{copyOf}},
+		"twice in the release role": {ReleaseKeys: []string{rel, copyOf}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			o.Dir, o.Zone = filepath.Join(t.TempDir(), "zone"), "pci-east"
+			if _, err := Init(o); err == nil || !strings.Contains(err.Error(), "twice") && !strings.Contains(err.Error(), "two roles") {
+				t.Fatalf("Init = %v, want a refusal", err)
+			}
+			if _, err := os.Stat(o.Dir); !os.IsNotExist(err) {
+				t.Fatal("Init wrote the zone directory before refusing")
+			}
+		})
+	}
+}
+
 func TestLoadErrors(t *testing.T) {
 	dir := t.TempDir()
 	writeKey(t, dir, "k.pub")

@@ -39,6 +39,14 @@ func (c *Command) attempt(ctx context.Context, inv invocation) attemptResult {
 	}
 	defer os.Remove(outFile)
 
+	marker, started := OutputEnv+"="+outFile, time.Now()
+	if c.OnStart != nil {
+		// Before the process exists: if the applier dies between its start
+		// and the second call, recovery still finds it by the marker.
+		if err := c.OnStart(Group{Boot: bootID(), Marker: marker, Started: started}); err != nil {
+			return attemptResult{exitCode: -1, err: fmt.Errorf("step %q: %w", c.Name, err)}
+		}
+	}
 	capt := newCapture(c.Mask, c.Stdout, c.Stderr)
 	cmd := c.command(inv, outFile, capt)
 	if err := cmd.Start(); err != nil {
@@ -46,6 +54,16 @@ func (c *Command) attempt(ctx context.Context, inv invocation) attemptResult {
 		return attemptResult{exitCode: -1, err: fmt.Errorf("step %q: start %s: %w", c.Name, inv.args[0], err)}
 	}
 	tr := newTree(cmd)
+	if c.OnStart != nil {
+		if err := c.OnStart(tr.group(marker, started)); err != nil {
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			stopTree(tr, c.grace(), done)
+			tr.release()
+			capt.close()
+			return attemptResult{exitCode: -1, err: fmt.Errorf("step %q: %w", c.Name, err)}
+		}
+	}
 	reason, werr := c.wait(ctx, cmd, tr)
 	tr.release()
 	capt.close()

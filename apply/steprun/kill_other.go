@@ -2,7 +2,10 @@
 
 package steprun
 
-import "os/exec"
+import (
+	"os/exec"
+	"time"
+)
 
 // tree is only the step's own process where the OS offers no process groups.
 type tree struct {
@@ -20,3 +23,9 @@ func (t *tree) kill() { t.terminate() }
 func (t *tree) alive() bool { return false }
 
 func (t *tree) release() {}
+
+func (t *tree) group(marker string, started time.Time) Group {
+	return Group{ID: t.cmd.Process.Pid, Marker: marker, Started: started}
+}
+
+func stopSurvivors(Group, time.Duration) (int, error) { return 0, nil }

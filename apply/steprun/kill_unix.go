@@ -3,13 +3,16 @@
 package steprun
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // tree is the step's process group. The group id is the step's pid, which
@@ -41,8 +44,8 @@ func (t *tree) alive() bool {
 		return false
 	}
 	if runtime.GOOS == "linux" {
-		if live, ok := liveInGroup(t.pgid); ok {
-			return live
+		if members, ok := groupMembers(t.pgid); ok {
+			return len(members) > 0
 		}
 	}
 	return true
@@ -50,28 +53,122 @@ func (t *tree) alive() bool {
 
 func (t *tree) release() {}
 
-// liveInGroup scans /proc for a process of group pgid that is not a zombie.
-// ok is false if /proc cannot be read.
-func liveInGroup(pgid int) (live, ok bool) {
+// groupMembers scans /proc for the processes of group pgid that are not
+// zombies. ok is false if /proc cannot be read.
+func groupMembers(pgid int) (pids []int, ok bool) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return false, false
+		return nil, false
 	}
-	want := strconv.Itoa(pgid)
 	for _, e := range entries {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
 			continue
 		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue // exited meanwhile
-		}
-		// pid (comm) state ppid pgrp ...; comm may contain spaces and ")".
-		i := strings.LastIndexByte(string(stat), ')')
-		f := strings.Fields(string(stat[i+1:]))
-		if len(f) >= 3 && f[2] == want && f[0] != "Z" && f[0] != "X" {
-			return true, true
+		if state, g, ok := procStat(pid); ok && g == pgid && state != "Z" && state != "X" {
+			pids = append(pids, pid)
 		}
 	}
-	return false, true
+	return pids, true
+}
+
+// carries reports whether any of pids has entry (NAME=value) in its
+// environment. Only a process's own user (or root) can read it.
+func carries(pids []int, entry string) bool {
+	for _, pid := range pids {
+		env, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+		if err != nil {
+			continue
+		}
+		for _, kv := range bytes.Split(env, []byte{0}) {
+			if string(kv) == entry {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// stopSurvivors stops what is left of g. On Linux that is every process
+// group holding a process that carries g's marker in its environment; the
+// ID alone is not trusted (it may have been reused, or not yet recorded).
+// Elsewhere it is g's group, trusted on the boot check of StopSurvivors.
+func stopSurvivors(g Group, grace time.Duration) (int, error) {
+	groups, found := []int{g.ID}, 1
+	if runtime.GOOS == "linux" {
+		var err error
+		if groups, found, err = markedGroups(g.Marker); err != nil || len(groups) == 0 {
+			return 0, err
+		}
+	} else if g.ID <= 0 {
+		return 0, nil
+	} else if err := syscall.Kill(-g.ID, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return 0, nil
+	}
+	var errs []error
+	for _, pgid := range groups {
+		t := &tree{pgid: pgid}
+		t.terminate()
+		for deadline := time.Now().Add(grace); t.alive() && time.Now().Before(deadline); {
+			time.Sleep(25 * time.Millisecond)
+		}
+		if t.alive() {
+			t.kill()
+			for deadline := time.Now().Add(grace); t.alive() && time.Now().Before(deadline); {
+				time.Sleep(25 * time.Millisecond)
+			}
+			if t.alive() {
+				errs = append(errs, fmt.Errorf("process group %d is still alive after SIGKILL", pgid))
+			}
+		}
+	}
+	return found, errors.Join(errs...)
+}
+
+// markedGroups scans /proc for live processes whose environment holds
+// marker, and returns their process groups and how many processes there
+// are. Only a process's own user (or root) can read its environment.
+func markedGroups(marker string) (groups []int, found int, err error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, 0, errors.New("cannot read /proc to look for the step's processes")
+	}
+	seen := map[int]bool{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		state, pgid, ok := procStat(pid)
+		if !ok || state == "Z" || state == "X" || !carries([]int{pid}, marker) {
+			continue
+		}
+		found++
+		if !seen[pgid] && pgid > 1 {
+			seen[pgid] = true
+			groups = append(groups, pgid)
+		}
+	}
+	return groups, found, nil
+}
+
+// procStat reads a process's state and process group from /proc.
+func procStat(pid int) (state string, pgid int, ok bool) {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", 0, false // exited meanwhile
+	}
+	// pid (comm) state ppid pgrp ...; comm may contain spaces and ")".
+	i := strings.LastIndexByte(string(stat), ')')
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) < 3 {
+		return "", 0, false
+	}
+	pgid, err = strconv.Atoi(f[2])
+	return f[0], pgid, err == nil
+}
+
+// group describes the tree for Command.OnStart.
+func (t *tree) group(marker string, started time.Time) Group {
+	return Group{ID: t.pgid, Boot: bootID(), Marker: marker, Started: started}
 }

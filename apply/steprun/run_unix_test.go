@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -489,4 +490,119 @@ func TestRunRelativeOutputDir(t *testing.T) {
 	if res.Err != nil || res.Outputs["x"] != "1" || !filepath.IsAbs(strings.TrimSpace(stdout.String())) {
 		t.Fatalf("got %+v, stdout %q", res, stdout)
 	}
+}
+
+// TestStopSurvivors: the group OnStart reports identifies what a step leaves
+// behind; StopSurvivors stops it (TERM, then KILL for a process that ignores
+// TERM and INT), and leaves alone a group that is not the step's: another
+// boot, or a marker its processes do not carry (a reused group id).
+func TestStopSurvivors(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the marker check needs /proc")
+	}
+	t.Parallel()
+	c, _, _ := inline(t, `(trap '' TERM INT; while :; do sleep 0.05; done) & echo $! > "$PIDFILE"`)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	c.Env = append(c.Env, "PIDFILE="+pidFile)
+	var groups []Group
+	c.OnStart = func(g Group) error { groups = append(groups, g); return nil }
+	if res := Run(t.Context(), c); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	pid := readPid(t, pidFile)
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	// Called before the process starts (no ID yet) and after.
+	if len(groups) != 2 || groups[0].ID != 0 || groups[1].ID <= 0 || groups[1].Boot == "" ||
+		!strings.HasPrefix(groups[1].Marker, OutputEnv+"=") || groups[0].Marker != groups[1].Marker {
+		t.Fatalf("OnStart got %+v", groups)
+	}
+	g := groups[1]
+	for name, other := range map[string]Group{
+		"another boot":   {ID: g.ID, Boot: "another", Marker: g.Marker},
+		"another marker": {ID: g.ID, Boot: g.Boot, Marker: OutputEnv + "=/elsewhere"},
+		"no boot":        {ID: g.ID, Marker: g.Marker},
+	} {
+		if n, err := StopSurvivors(other, 100*time.Millisecond); n != 0 || err != nil {
+			t.Errorf("%s: stopped %d (%v)", name, n, err)
+		}
+		if syscall.Kill(pid, 0) != nil {
+			t.Fatalf("%s: the survivor was stopped", name)
+		}
+	}
+	// Found by the marker alone, as when the applier died before it could
+	// record the group's ID.
+	g.ID = 0
+	n, err := StopSurvivors(g, 200*time.Millisecond)
+	if err != nil || n < 1 { // the loop, and perhaps its sleep
+		t.Fatalf("StopSurvivors = %d, %v; want the survivors", n, err)
+	}
+	waitGone(t, pid)
+	if n, err := StopSurvivors(g, 100*time.Millisecond); n != 0 || err != nil {
+		t.Fatalf("again: %d, %v", n, err)
+	}
+}
+
+// TestOnStartError: a group the applier cannot record stops the attempt at
+// once, without a retry: before the process starts, nothing starts; after,
+// its processes are stopped.
+func TestOnStartError(t *testing.T) {
+	t.Parallel()
+	c, _, _ := inline(t, `sleep 1000 & echo $! > "$PIDFILE"; sleep 1000`)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	c.Env = append(c.Env, "PIDFILE="+pidFile)
+	c.Retries = 3
+	c.OnStart = func(Group) error { return errors.New("journal: read-only file system") }
+	if res := Run(t.Context(), c); res.Err == nil || !strings.Contains(res.Err.Error(), "read-only") || res.Attempts != 1 {
+		t.Fatalf("failing before the start: %+v", res)
+	}
+	if _, err := os.Stat(pidFile); err == nil {
+		t.Fatal("the step started although its group could not be recorded")
+	}
+	c.OnStart = func(g Group) error {
+		if g.ID == 0 {
+			return nil
+		}
+		for i := 0; i < 100; i++ { // the step's child is started
+			if _, err := os.Stat(pidFile); err == nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return errors.New("journal: no space left on device")
+	}
+	res := Run(t.Context(), c)
+	if res.Err == nil || !strings.Contains(res.Err.Error(), "no space left") || res.Attempts != 1 {
+		t.Fatalf("got %+v", res)
+	}
+	waitGone(t, readPid(t, pidFile))
+}
+
+// TestStopSurvivorsOwnSession: on Linux a survivor that left the step's
+// process group for a session of its own, but kept its environment, is
+// found by the marker and stopped too.
+func TestStopSurvivorsOwnSession(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the marker check needs /proc")
+	}
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("no setsid")
+	}
+	t.Parallel()
+	c, _, _ := inline(t, `setsid sh -c 'echo $$ > "$PIDFILE"; while :; do sleep 0.05; done' & sleep 0.3`)
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	c.Env = append(c.Env, "PIDFILE="+pidFile)
+	var g Group
+	c.OnStart = func(got Group) error { g = got; return nil }
+	if res := Run(t.Context(), c); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	pid := readPid(t, pidFile)
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	if pgid, _ := syscall.Getpgid(pid); pgid == g.ID {
+		t.Fatalf("setsid did not leave the group %d", g.ID)
+	}
+	if n, err := StopSurvivors(g, 200*time.Millisecond); err != nil || n < 1 {
+		t.Fatalf("StopSurvivors = %d, %v", n, err)
+	}
+	waitGone(t, pid)
 }

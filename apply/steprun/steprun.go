@@ -26,6 +26,9 @@
 //     succeeds. Errors name the line number, never a value.
 //   - Processes a step leaves behind after it exits normally are not killed;
 //     Run stops reading their output after [Command.Grace].
+//   - [Command.OnStart] learns each attempt's process group, so that the
+//     applier can record it and, after a crash, [StopSurvivors] can stop
+//     what the dead applier could not.
 package steprun
 
 import (
@@ -103,6 +106,14 @@ type Command struct {
 	// Now is the clock for Result.Started and Finished; nil means
 	// time.Now. Timeouts and backoff always use real time.
 	Now func() time.Time
+
+	// OnStart, if set, is called twice for each attempt: just before its
+	// process starts, with the Group's marker but no ID, and just after,
+	// with the process group's ID, before Run waits for it. If it returns
+	// an error the attempt's processes (if any) are stopped and the step
+	// fails without a retry: the applier records the group in its journal
+	// here, and a journal it cannot write is a failure.
+	OnStart func(Group) error
 }
 
 // Result reports a step run. Output fields describe the last attempt.

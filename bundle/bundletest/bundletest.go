@@ -143,6 +143,42 @@ func (f *Fixture) WriteRelease(yaml string, files map[string]string, big int) st
 	return dir
 }
 
+// WriteZone writes a zone for this fixture into dir: its identity, a new
+// receipt key, the release key as the only trusted key, and a trust.yaml
+// for zone "test" on host "host1" with state in dir/state, followed by
+// extra (more trust.yaml keys, such as a variables: block). It returns the
+// path of trust.yaml.
+func (f *Fixture) WriteZone(dir, extra string) string {
+	f.T.Helper()
+	priv, _, err := keys.Generate(nil)
+	if err != nil {
+		f.T.Fatal(err)
+	}
+	for _, w := range []struct {
+		name string
+		data []byte
+		mode os.FileMode
+	}{
+		{"zone.agekey", []byte(f.Identity.String() + "\n"), 0o600},
+		{"receipt.key", priv, 0o600},
+		{"release.pub", f.Release.Public().PEM(), 0o644},
+		{"trust.yaml", []byte(`apiVersion: airlock/v1
+zone: test
+host: host1
+roles:
+  release: { threshold: 1, keys: [release.pub] }
+identities: [zone.agekey]
+receipts: { key: receipt.key }
+state: state
+` + extra), 0o644},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, w.name), w.data, w.mode); err != nil {
+			f.T.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, "trust.yaml")
+}
+
 // Options tweak Build.
 type Options struct {
 	YAML     string            // default DefaultYAML
@@ -205,7 +241,7 @@ func (f *Fixture) Build(o Options) (string, *bundle.BuildResult) {
 		f.T.Fatal(err)
 	}
 	for _, s := range signers[1:] {
-		if _, err := bundle.AddSignature(o.Out, s); err != nil {
+		if _, err := bundle.AddSignature(context.Background(), o.Out, s); err != nil {
 			f.T.Fatal(err)
 		}
 	}

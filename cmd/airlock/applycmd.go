@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/apply"
+	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/zone"
 )
 
@@ -20,6 +21,7 @@ type applyOptions struct {
 	varFile       string
 	forceReapply  bool
 	allowRollback bool
+	clockOverride bool
 	resume        bool
 	wait          time.Duration
 	secrets       secretOptions
@@ -39,10 +41,18 @@ run its steps, and write a signed receipt to the state directory and to
 trust.yaml must be the policy the zone's receipt chain records: after an
 edit, run 'airlock zone commit-policy' first.
 
-Exit codes: 0 applied or already applied, 3 refused by verification or by
-the recorded policy (uncommitted trust.yaml, operator co-signature),
-4 a step failed (the receipt says whether it was rolled back), 5 another
-apply holds the zone lock, 1 anything else.`,
+SIGINT (Ctrl-C), SIGTERM and SIGHUP interrupt it alike: the running step's
+processes are stopped (SIGTERM, then SIGKILL after 5 seconds), the release
+switch is reverted, the when: failure and when: always steps run, and the
+receipt says rolled-back (interrupted). A second signal stops those steps
+too; a third ends airlock at once ('apply --resume' finishes the apply).
+
+Exit codes: 0 applied or already applied, 3 refused (the receipt says
+refused: verification, the recorded policy — an uncommitted trust.yaml or a
+missing operator co-signature; also a zone clock earlier than the newest
+receipt, without a receipt), 4 a step failed (the receipt says whether it
+was rolled back), 5 another apply holds the zone lock, 128+N interrupted by
+signal N (130 SIGINT, 143 SIGTERM, 129 SIGHUP), 1 anything else.`,
 		Args: func(c *cobra.Command, args []string) error {
 			if o.resume {
 				return cobra.NoArgs(c, args)
@@ -64,7 +74,8 @@ apply holds the zone lock, 1 anything else.`,
 	f.StringVar(&o.receiptOut, "receipt-out", "", "also write the receipt into this folder (the media carried back)")
 	f.StringVar(&o.varFile, "var-file", "", "YAML file of zone values for variables the bundle declares")
 	f.BoolVar(&o.forceReapply, "force-reapply", false, "run a bundle again that was already applied (recorded)")
-	f.BoolVar(&o.allowRollback, "allow-rollback", false, "apply a bundle with a lower sequence than the channel's (recorded)")
+	f.BoolVar(&o.allowRollback, "allow-rollback", false, "apply a bundle with a lower sequence than the channel's (recorded; the channel keeps its highest sequence)")
+	f.BoolVar(&o.clockOverride, "clock-override", false, "apply although the zone clock is earlier than the newest receipt (recorded)")
 	f.BoolVar(&o.resume, "resume", false, "finish an interrupted apply: roll it back, or complete it if it had succeeded")
 	f.DurationVar(&o.wait, "wait", 0, "wait this long for another apply to finish (default: refuse at once)")
 	o.secrets.addPassphraseFlag(c)
@@ -83,7 +94,8 @@ func runApply(c *cobra.Command, o applyOptions) error {
 	}
 	opts := apply.Options{
 		Bundle: o.bundle, Trust: t, Operator: o.operator, OperatorKey: opKey, Note: o.note, ReceiptOut: o.receiptOut,
-		VarFile: o.varFile, ForceReapply: o.forceReapply, AllowRollback: o.allowRollback, Wait: o.wait,
+		VarFile: o.varFile, ForceReapply: o.forceReapply, AllowRollback: o.allowRollback, ClockOverride: o.clockOverride,
+		Wait: o.wait, Abort: abortOf(c.Context()),
 		Stdout: c.OutOrStdout(), Stderr: c.ErrOrStderr(), Version: appVersion(),
 		Secrets: o.secrets.source(c.ErrOrStderr()),
 	}
@@ -105,16 +117,21 @@ func runApply(c *cobra.Command, o applyOptions) error {
 
 func printApplyResult(c *cobra.Command, res *apply.Result) {
 	w := c.OutOrStdout()
-	fmt.Fprintf(w, "outcome  %s (%s)", res.Outcome, res.Reason)
+	q := printable.String // the message and paths quote the bundle
+	fmt.Fprintf(w, "outcome  %s (%s)", res.Outcome, q(string(res.Reason)))
 	if res.Message != "" {
-		fmt.Fprintf(w, ": %s", res.Message)
+		fmt.Fprintf(w, ": %s", q(res.Message))
 	}
 	fmt.Fprintln(w)
 	if res.Release != "" && res.Outcome == "applied" {
-		fmt.Fprintf(w, "release  %s\n", res.Release)
+		fmt.Fprintf(w, "release  %s\n", q(res.Release))
 	}
-	fmt.Fprintf(w, "receipt  %s\n", res.Receipt)
+	if res.Receipt == "" {
+		fmt.Fprintln(w, "receipt  NOT WRITTEN (see the error below; 'airlock apply --resume' writes it)")
+	} else {
+		fmt.Fprintf(w, "receipt  %s\n", q(res.Receipt))
+	}
 	if res.ReceiptCopy != "" {
-		fmt.Fprintf(w, "copy     %s\n", res.ReceiptCopy)
+		fmt.Fprintf(w, "copy     %s\n", q(res.ReceiptCopy))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/receipt"
 )
 
@@ -44,27 +45,30 @@ func newInspectCommand() *cobra.Command {
 }
 
 func printInspection(w io.Writer, in *bundle.Inspection) {
+	// Everything below is what the bundle claims, written by its signer:
+	// control characters are made visible (printable.String).
 	p := in.Statement.Predicate
+	q := printable.String
 	fmt.Fprintf(w, "NOT VERIFIED: this shows what the bundle claims; run 'airlock verify' to check it.\n\n")
-	fmt.Fprintf(w, "release   %s %s\n", p.Name, p.Version)
-	fmt.Fprintf(w, "channel   %s, sequence %d\n", p.Channel, p.Sequence)
-	fmt.Fprintf(w, "bundle    %s (%s), id %s\n", in.Path, in.Form, p.BundleID)
-	fmt.Fprintf(w, "targets   %s\n", strings.Join(p.Targets, ", "))
+	fmt.Fprintf(w, "release   %s %s\n", q(p.Name), q(p.Version))
+	fmt.Fprintf(w, "channel   %s, sequence %d\n", q(p.Channel), p.Sequence)
+	fmt.Fprintf(w, "bundle    %s (%s), id %s\n", q(in.Path), in.Form, q(p.BundleID))
+	fmt.Fprintf(w, "targets   %s\n", strings.Join(printable.Strings(p.Targets), ", "))
 	fmt.Fprintf(w, "issued    %s, expires %s\n", p.IssuedAt.Format(time.RFC3339), p.Expires.Format(time.RFC3339))
 	if c := p.Change; c != nil {
-		fmt.Fprintf(w, "change    %s: %s\n", c.Ticket, c.Reason)
+		fmt.Fprintf(w, "change    %s: %s\n", q(c.Ticket), q(c.Reason))
 		var tested []receipt.TestEvidence
 		for _, e := range c.TestEvidence {
 			tested = append(tested, receipt.TestEvidence{Path: e.Path, SHA256: e.SHA256})
 		}
 		printChangeEvidence(w, c.SecurityImpact, c.Backout, tested)
 	}
-	fmt.Fprintf(w, "built by  %s %s\n", p.Builder.Tool, p.Builder.Version)
-	fmt.Fprintf(w, "signed by %s\n", strings.Join(in.KeyIDs, ", "))
+	fmt.Fprintf(w, "built by  %s %s\n", q(p.Builder.Tool), q(p.Builder.Version))
+	fmt.Fprintf(w, "signed by %s\n", strings.Join(printable.Strings(in.KeyIDs), ", "))
 	fmt.Fprintf(w, "payload   %d part(s), %s encrypted, %s plaintext, %d entries\n",
 		len(p.Payload.Parts), humanBytes(p.Payload.Size), humanBytes(p.Payload.PlaintextSize), p.Payload.Entries)
 	for _, pr := range in.Problems {
-		fmt.Fprintf(w, "PROBLEM   %s\n", pr)
+		fmt.Fprintf(w, "PROBLEM   %s\n", q(pr))
 	}
 	m := in.Manifest
 	if m == nil {
@@ -72,7 +76,7 @@ func printInspection(w io.Writer, in *bundle.Inspection) {
 	}
 	fmt.Fprintf(w, "\npackages\n")
 	for _, pk := range m.Packages {
-		fmt.Fprintf(w, "  %-20s %d files, %s\n", pk.Name, pk.Files, humanBytes(pk.Size))
+		fmt.Fprintf(w, "  %-20s %d files, %s\n", q(pk.Name), pk.Files, humanBytes(pk.Size))
 	}
 	fmt.Fprintf(w, "\nvariables\n")
 	for _, v := range m.Variables {
@@ -81,33 +85,35 @@ func printInspection(w io.Writer, in *bundle.Inspection) {
 			flag = " (sensitive)"
 		}
 		if len(v.Zones) > 0 {
-			flag += " zone values: " + strings.Join(v.Zones, ", ")
+			flag += " zone values: " + strings.Join(printable.Strings(v.Zones), ", ")
 		}
-		fmt.Fprintf(w, "  %s%s\n", v.Name, flag)
+		fmt.Fprintf(w, "  %s%s\n", q(v.Name), flag)
 	}
 	fmt.Fprintf(w, "\nsteps\n")
 	for i, s := range m.Steps {
-		fmt.Fprintf(w, "  %d. %-20s %s\n", i+1, s.Name, describeStep(s))
+		fmt.Fprintf(w, "  %d. %-20s %s\n", i+1, q(s.Name), describeStep(s))
 	}
 }
 
+// describeStep describes a step on one line, its signed text made visible.
 func describeStep(s bundle.Step) string {
+	q := printable.String
 	var what string
 	switch s.Kind() {
 	case bundle.KindDeploy:
-		what = fmt.Sprintf("deploy %s to %s (keep %d)", s.Deploy, s.To, s.Keep)
+		what = fmt.Sprintf("deploy %s to %s (keep %d)", q(s.Deploy), q(s.To), s.Keep)
 		if len(s.Substitute.Globs) > 0 {
-			what += ", substitute " + strings.Join(s.Substitute.Globs, " ")
+			what += ", substitute " + strings.Join(printable.Strings(s.Substitute.Globs), " ")
 		}
 	case bundle.KindScript:
-		what = "script " + s.Script
+		what = "script " + q(s.Script)
 		if s.Substitute.Script {
 			what += " (substituted)"
 		}
 	case bundle.KindCheck:
-		what = "check " + s.Check.HTTP + s.Check.TCP
+		what = "check " + q(s.Check.HTTP+s.Check.TCP)
 	case bundle.KindRun:
-		what = "run: " + firstLine(s.Run)
+		what = "run: " + q(firstLine(s.Run))
 	default:
 		what = "unknown kind"
 	}

@@ -9,20 +9,24 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"airlock.dev/airlock/apply"
+	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/blobsig"
+	"airlock.dev/airlock/internal/interrupt"
+	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
 	"airlock.dev/airlock/verify/audit"
 )
 
-// Exit codes, documented in README.md.
+// Exit codes, documented in README.md. An interrupted command exits with
+// 128 + the signal's number (130 for SIGINT, 143 for SIGTERM, 129 for
+// SIGHUP), as a shell reports a process the signal ended.
 const (
 	exitOK         = 0
 	exitError      = 1 // I/O, configuration, "could not verify"
@@ -43,10 +47,35 @@ func usageErrorf(format string, a ...any) error {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	os.Exit(runMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// runMain runs one command as the airlock program does: SIGINT, SIGTERM and
+// SIGHUP (a closed console on Windows) interrupt it alike, a second one
+// aborts the back-out steps of an interrupted apply (see package interrupt).
+func runMain(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, abort, stop := interrupt.Notify(context.Background(), func(sig os.Signal, n int) {
+		if n == 1 {
+			fmt.Fprintf(stderr, "airlock: %s: stopping (an apply stops its step, rolls back and writes its receipt; send it again to stop the back-out steps too)\n", interrupt.Name(sig))
+		} else {
+			fmt.Fprintf(stderr, "airlock: %s again: stopping the back-out steps; a third signal ends airlock at once ('airlock apply --resume' finishes the apply)\n", interrupt.Name(sig))
+		}
+	})
+	defer stop()
+	return run(withAbort(ctx, abort), args, stdin, stdout, stderr)
+}
+
+// abortKey carries the abort context (the second signal) to commands.
+type abortKey struct{}
+
+func withAbort(ctx, abort context.Context) context.Context {
+	return context.WithValue(ctx, abortKey{}, abort)
+}
+
+// abortOf returns the abort context that runMain set, or nil.
+func abortOf(ctx context.Context) context.Context {
+	a, _ := ctx.Value(abortKey{}).(context.Context)
+	return a
 }
 
 // run executes one airlock command and returns its exit code.
@@ -60,7 +89,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(stderr, "airlock: "+err.Error())
+	if sig := interrupt.Cause(ctx); sig != nil && !errors.As(err, new(*interrupt.Signal)) {
+		err = fmt.Errorf("%w (%w)", err, sig) // a command that stopped on the signal's cancellation
+	}
+	// An error may quote a bundle, a manifest or a receipt.
+	fmt.Fprintln(stderr, "airlock: "+printable.Text(err.Error()))
 	return exitCode(err)
 }
 
@@ -137,15 +170,20 @@ func helpHint(c *cobra.Command) string {
 // that does, and it decides by the error's type, never by its text.
 func exitCode(err error) int {
 	var usage *usageError
+	var sig *interrupt.Signal
 	var bad *verify.Error
 	var badReceipt *receipt.VerifyError
+	var badFormat *bundle.FormatError
 	var refused *apply.RefusedError
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &usage):
 		return exitUsage
-	case errors.As(err, &bad), errors.As(err, &badReceipt), errors.As(err, &refused), errors.Is(err, audit.ErrProblems), errors.Is(err, blobsig.ErrInvalid):
+	case errors.As(err, &sig):
+		return sig.ExitCode()
+	case errors.As(err, &bad), errors.As(err, &badReceipt), errors.Is(err, audit.ErrProblems), errors.Is(err, blobsig.ErrInvalid),
+		errors.As(err, &badFormat), errors.As(err, &refused), errors.Is(err, apply.ErrClockBehind):
 		return exitVerify
 	case errors.Is(err, apply.ErrStepFailed):
 		return exitStepFailed

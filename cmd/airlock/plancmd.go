@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/apply"
+	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/zone"
 )
 
@@ -58,9 +59,13 @@ func runPlan(c *cobra.Command, o planOptions) error {
 	if err != nil {
 		return err
 	}
+	// Names, values and commands come from the bundle and the zone's
+	// variables: control characters are made visible, never sent to the
+	// approver's terminal.
 	w := c.OutOrStdout()
 	p := plan.Bundle
-	fmt.Fprintf(w, "\nplan for %s %s (channel %s, sequence %d) in zone %s\n", p.Name, p.Version, p.Channel, p.Sequence, t.Policy.Zone)
+	q := printable.String
+	fmt.Fprintf(w, "\nplan for %s %s (channel %s, sequence %d) in zone %s\n", q(p.Name), q(p.Version), q(p.Channel), p.Sequence, q(t.Policy.Zone))
 	if plan.AlreadyApplied {
 		fmt.Fprintln(w, "already applied: apply would run nothing (use --force-reapply to run it again)")
 	}
@@ -70,11 +75,11 @@ func runPlan(c *cobra.Command, o planOptions) error {
 		if v.Sensitive {
 			val = "(sensitive)"
 		}
-		fmt.Fprintf(w, "  %-20s %s\n", v.Name, val)
+		fmt.Fprintf(w, "  %-20s %s\n", q(v.Name), q(val))
 	}
 	fmt.Fprintln(w, "\nsteps")
 	for i, s := range plan.Steps {
-		fmt.Fprintf(w, "  %d. %s [%s, when %s]\n     %s\n", i+1, s.Name, s.Kind, s.When, indent(s.What))
+		fmt.Fprintf(w, "  %d. %s [%s, when %s]\n     %s\n", i+1, q(s.Name), q(string(s.Kind)), q(string(s.When)), indent(printable.Text(s.What)))
 	}
 	return nil
 }

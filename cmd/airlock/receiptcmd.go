@@ -13,6 +13,7 @@ import (
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
 )
@@ -84,8 +85,9 @@ func runReceiptVerify(c *cobra.Command, o receiptVerifyOptions) error {
 		return enc.Encode(r.Statement)
 	}
 	p := r.Predicate()
-	fmt.Fprintf(c.OutOrStdout(), "verified receipt %d of zone %s, signed by %s\n", p.Seq, p.Zone, r.Signer.ID())
-	fmt.Fprintf(c.OutOrStdout(), "outcome  %s (%s) for %s %s, sequence %d\n", p.Outcome.Result, p.Outcome.Reason, p.Bundle.Name, p.Bundle.Version, p.Bundle.Sequence)
+	q := printable.String
+	fmt.Fprintf(c.OutOrStdout(), "verified receipt %d of zone %s, signed by %s\n", p.Seq, q(p.Zone), r.Signer.ID())
+	fmt.Fprintf(c.OutOrStdout(), "outcome  %s (%s) for %s %s, sequence %d\n", q(string(p.Outcome.Result)), q(string(p.Outcome.Reason)), q(p.Bundle.Name), q(p.Bundle.Version), p.Bundle.Sequence)
 	fmt.Fprintf(c.OutOrStdout(), "sha256   %s (the next receipt's prevSha256)\n", r.SHA256)
 	if r.Operator != nil {
 		fmt.Fprintf(c.OutOrStdout(), "co-signed by operator %s (%s)\n", p.Operator.Key.Name, r.Operator.ID())
@@ -117,31 +119,34 @@ func newReceiptShowCommand() *cobra.Command {
 }
 
 func showReceipt(w io.Writer, r *receipt.Receipt) {
+	// Every value is what the receipt says: control characters in it are
+	// made visible (printable.String), never sent to the terminal.
 	p := r.Predicate()
+	q := printable.String
 	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 	fmt.Fprintf(w, "NOT VERIFIED: run 'airlock receipt verify' to check the signature.\n\n")
-	fmt.Fprintf(w, "receipt   %d of zone %s (id %s), event %s\n", p.Seq, p.Zone, p.ReceiptID, p.EventOf())
-	fmt.Fprintf(w, "previous  %s\n", orDash(p.PrevSHA256))
-	fmt.Fprintf(w, "outcome   %s (%s) %s\n", strings.ToUpper(string(p.Outcome.Result)), p.Outcome.Reason, p.Outcome.Message)
+	fmt.Fprintf(w, "receipt   %d of zone %s (id %s), event %s\n", p.Seq, q(p.Zone), q(p.ReceiptID), q(string(p.EventOf())))
+	fmt.Fprintf(w, "previous  %s\n", q(orDash(p.PrevSHA256)))
+	fmt.Fprintf(w, "outcome   %s (%s) %s\n", q(strings.ToUpper(string(p.Outcome.Result))), q(string(p.Outcome.Reason)), q(p.Outcome.Message))
 	b := p.Bundle
 	verified := "verified"
 	if !b.Verified {
 		verified = "NOT verified: fields are what the bundle claimed"
 	}
 	if !p.EventOf().IsControl() {
-		fmt.Fprintf(w, "bundle    %s %s, channel %s, sequence %d, id %s (%s)\n", b.Name, b.Version, b.Channel, b.Sequence, b.ID, verified)
+		fmt.Fprintf(w, "bundle    %s %s, channel %s, sequence %d, id %s (%s)\n", q(b.Name), q(b.Version), q(b.Channel), b.Sequence, q(b.ID), verified)
 	}
 	if b.ChangeTicket != "" {
-		fmt.Fprintf(w, "change    %s: %s\n", b.ChangeTicket, b.ChangeReason)
+		fmt.Fprintf(w, "change    %s: %s\n", q(b.ChangeTicket), q(b.ChangeReason))
 	}
 	printChangeEvidence(w, b.ChangeSecurityImpact, b.ChangeBackout, b.ChangeTestEvidence)
 	for _, s := range b.Signers {
-		fmt.Fprintf(w, "signer    %s %s %s\n", s.Role, s.KeyID, s.Name)
+		fmt.Fprintf(w, "signer    %s %s %s\n", q(s.Role), q(s.KeyID), q(s.Name))
 	}
 	op := p.Operator
-	fmt.Fprintf(w, "operator  %s (uid %s)", op.User, op.UID)
+	fmt.Fprintf(w, "operator  %s (uid %s)", q(op.User), q(op.UID))
 	if op.Name != "" {
-		fmt.Fprintf(w, ", %s", op.Name)
+		fmt.Fprintf(w, ", %s", q(op.Name))
 	}
 	if op.SudoUser != "" {
 		fmt.Fprintf(w, ", via sudo by %s (uid %s)", op.SudoUser, op.SudoUID)
@@ -153,82 +158,83 @@ func showReceipt(w io.Writer, r *receipt.Receipt) {
 		fmt.Fprintf(w, ", on %s", op.Terminal)
 	}
 	if op.Note != "" {
-		fmt.Fprintf(w, ", note: %s", op.Note)
+		fmt.Fprintf(w, ", note: %s", q(op.Note))
 	}
 	fmt.Fprintln(w)
 	if op.Key != nil {
-		fmt.Fprintf(w, "co-signed %s (%s)\n", op.Key.Name, op.Key.KeyID)
+		fmt.Fprintf(w, "co-signed %s (%s)\n", q(op.Key.Name), q(op.Key.KeyID))
 	}
-	fmt.Fprintf(w, "host      %s (%s/%s), airlock %s\n", p.Host.Name, p.Host.OS, p.Host.Arch, p.Applier.Version)
-	fmt.Fprintf(w, "time      %s to %s (%s)\n", ts(p.Time.Started), ts(p.Time.Finished), p.Time.Source)
+	fmt.Fprintf(w, "host      %s (%s/%s), airlock %s\n", q(p.Host.Name), q(p.Host.OS), q(p.Host.Arch), q(p.Applier.Version))
+	fmt.Fprintf(w, "time      %s to %s (%s)\n", ts(p.Time.Started), ts(p.Time.Finished), q(p.Time.Source))
 	if c := p.Time.Clock; c != nil {
 		sync := "synchronised"
 		if !c.Synchronised {
 			sync = "UNSYNCHRONISED"
 		}
-		fmt.Fprintf(w, "clock     %s, estimated error %d µs, maximum %d µs (%s%s)\n", sync, c.EstimatedErrorMicros, c.MaxErrorMicros, c.Method, orEmpty(", ", c.Service))
+		fmt.Fprintf(w, "clock     %s, estimated error %d µs, maximum %d µs (%s%s)\n", sync, c.EstimatedErrorMicros, c.MaxErrorMicros, q(c.Method), q(orEmpty(", ", c.Service)))
 	}
 	if pol := p.Policy; pol != nil {
-		fmt.Fprintf(w, "policy    trust.yaml sha256 %s\n", pol.SHA256)
+		fmt.Fprintf(w, "policy    trust.yaml sha256 %s\n", q(pol.SHA256))
 		for _, r := range pol.Roles {
 			var ks []string
 			for _, k := range r.Keys {
 				ks = append(ks, strings.TrimSpace(k.KeyID+" "+k.Name))
 			}
-			fmt.Fprintf(w, "  role    %s, %d of %s\n", r.Name, r.Threshold, strings.Join(ks, ", "))
+			fmt.Fprintf(w, "  role    %s, %d of %s\n", q(r.Name), r.Threshold, q(strings.Join(ks, ", ")))
 		}
 		for _, k := range pol.Operators {
-			fmt.Fprintf(w, "  operator %s %s\n", k.KeyID, k.Name)
+			fmt.Fprintf(w, "  operator %s %s\n", q(k.KeyID), q(k.Name))
 		}
 	}
 	if pc := p.PolicyChange; pc != nil {
 		for _, d := range pc.Changes {
-			fmt.Fprintf(w, "changed   %s\n", d.Detail)
+			fmt.Fprintf(w, "changed   %s\n", q(d.Detail))
 		}
 	}
 	for _, o := range p.Override {
-		fmt.Fprintf(w, "override  %s: %s\n", o.Name, o.Detail)
+		fmt.Fprintf(w, "override  %s: %s\n", q(o.Name), q(o.Detail))
 	}
 	fmt.Fprintf(w, "\nchecks\n")
 	for _, ch := range p.Checks {
-		fmt.Fprintf(w, "  %-4s %-15s %s\n", ch.Result, ch.Name, ch.Detail)
+		fmt.Fprintf(w, "  %-4s %-15s %s\n", q(string(ch.Result)), q(string(ch.Name)), q(ch.Detail))
 	}
 	fmt.Fprintf(w, "\nsteps\n")
 	for _, s := range p.Steps {
-		fmt.Fprintf(w, "  %-10s %-20s %-8s attempts %d, exit %d", s.Result, s.Name, s.When, s.Attempts, s.ExitCode)
+		fmt.Fprintf(w, "  %-10s %-20s %-8s attempts %d, exit %d", q(string(s.Result)), q(s.Name), q(s.When), s.Attempts, s.ExitCode)
 		if s.Error != "" {
-			fmt.Fprintf(w, ": %s", s.Error)
+			fmt.Fprintf(w, ": %s", q(s.Error))
 		}
 		fmt.Fprintln(w)
 	}
 	if p.Release != nil {
-		fmt.Fprintf(w, "\nrelease   current %s (previous %s)\n", orDash(p.Release.Current), orDash(p.Release.Previous))
+		fmt.Fprintf(w, "\nrelease   current %s (previous %s)\n", q(orDash(p.Release.Current)), q(orDash(p.Release.Previous)))
 		for _, d := range p.Release.Pruned {
-			fmt.Fprintf(w, "pruned    %s\n", d)
+			fmt.Fprintf(w, "pruned    %s\n", q(d))
 		}
 	}
 	if p.FilesTotal > 0 {
-		fmt.Fprintf(w, "files     %d deployed, listed in %s (sha256 %s)\n", p.FilesTotal, p.FilesList, p.FilesSHA256)
+		fmt.Fprintf(w, "files     %d deployed, listed in %s (sha256 %s)\n", p.FilesTotal, q(p.FilesList), q(p.FilesSHA256))
 	}
 	if len(p.Variables) > 0 {
-		fmt.Fprintf(w, "variables %s (names only)\n", strings.Join(p.Variables, ", "))
+		fmt.Fprintf(w, "variables %s (names only)\n", strings.Join(printable.Strings(p.Variables), ", "))
 	}
 	if p.Logs != nil {
-		fmt.Fprintf(w, "logs      %s (age-encrypted to the auditors)\n", p.Logs.Name)
+		fmt.Fprintf(w, "logs      %s (age-encrypted to the auditors)\n", q(p.Logs.Name))
 	}
 }
 
 // printChangeEvidence prints a change's security impact, back-out
 // procedure and test evidence, when given.
 func printChangeEvidence(w io.Writer, impact, backout string, tested []receipt.TestEvidence) {
+	q := printable.String
 	if impact != "" {
-		fmt.Fprintf(w, "impact    %s\n", impact)
+		fmt.Fprintf(w, "impact    %s\n", q(impact))
 	}
 	if backout != "" {
-		fmt.Fprintf(w, "back-out  %s\n", backout)
+		fmt.Fprintf(w, "back-out  %s\n", q(backout))
 	}
 	for _, e := range tested {
-		fmt.Fprintf(w, "tested    %s (sha256 %s)\n", e.Path, e.SHA256)
+		fmt.Fprintf(w, "tested    %s (sha256 %s)\n", q(e.Path), q(e.SHA256))
 	}
 }
 

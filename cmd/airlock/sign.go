@@ -7,6 +7,7 @@ import (
 
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/verify"
 	"airlock.dev/airlock/zone"
 )
@@ -55,13 +56,14 @@ func runSign(c *cobra.Command, o signOptions) error {
 		return err
 	}
 	defer signer.Close()
-	st, err := bundle.AddSignature(o.bundle, signer)
+	st, err := bundle.AddSignature(c.Context(), o.bundle, signer)
 	if err != nil {
 		return err
 	}
 	p := st.Predicate
+	q := printable.String // what the statement claims
 	fmt.Fprintf(c.OutOrStdout(), "signed %s %s (sequence %d, id %s) as %s with key %s\n",
-		p.Name, p.Version, p.Sequence, p.BundleID, o.role, signer.Public().ID())
+		q(p.Name), q(p.Version), p.Sequence, q(p.BundleID), o.role, signer.Public().ID())
 	return nil
 }
 

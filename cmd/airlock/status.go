@@ -3,14 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/apply"
+	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/zone"
 )
@@ -100,34 +98,11 @@ func errorsAfter(write, read error) error {
 	return read
 }
 
-// shown makes text from the state directory safe to print: control
-// characters, bidirectional formatting characters and invalid UTF-8
-// become visible escapes. Everything these commands print from a receipt,
-// a channel record or the file system goes through it.
-func shown(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size <= 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r < 0x80 && unicode.IsControl(r):
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteString(s[i : i+size])
-		}
-		i += size
-	}
-	return b.String()
-}
-
 // operatorText is who ran an apply: the OS account, and --operator.
 func operatorText(op receipt.Operator) string {
-	s := shown(op.User)
+	s := printable.String(op.User)
 	if op.Name != "" {
-		s += " (" + shown(op.Name) + ")"
+		s += " (" + printable.String(op.Name) + ")"
 	}
 	return s
 }
@@ -136,7 +111,7 @@ func bundleText(b apply.StatusBundle) string {
 	if b.Name == "" {
 		return "(no bundle)"
 	}
-	return fmt.Sprintf("%s %s (channel %s, sequence %d)", shown(b.Name), shown(b.Version), shown(b.Channel), b.Sequence)
+	return fmt.Sprintf("%s %s (channel %s, sequence %d)", printable.String(b.Name), printable.String(b.Version), printable.String(b.Channel), b.Sequence)
 }
 
 func timeText(t time.Time) string {
@@ -150,11 +125,11 @@ func orNone(s string) string {
 	if s == "" {
 		return "(none)"
 	}
-	return shown(s)
+	return printable.String(s)
 }
 
 func printStatus(w io.Writer, st *apply.ZoneStatus) {
-	fmt.Fprintf(w, "zone %s, host %s: %d receipts in %s\n", shown(st.Zone), shown(st.Host), st.Receipts, shown(st.StateDir))
+	fmt.Fprintf(w, "zone %s, host %s: %d receipts in %s\n", printable.String(st.Zone), printable.String(st.Host), st.Receipts, printable.String(st.StateDir))
 	if st.Interrupted {
 		fmt.Fprintln(w, "an apply is in progress or was interrupted: the next apply (or apply --resume) finishes it")
 	}
@@ -162,22 +137,22 @@ func printStatus(w io.Writer, st *apply.ZoneStatus) {
 		fmt.Fprintln(w, "\nno release has been deployed")
 	}
 	for _, t := range st.Targets {
-		fmt.Fprintf(w, "\n%s\n", shown(t.Target))
-		fmt.Fprintf(w, "  current   %s  %s\n", shown(t.Current), bundleText(t.Bundle))
+		fmt.Fprintf(w, "\n%s\n", printable.String(t.Target))
+		fmt.Fprintf(w, "  current   %s  %s\n", printable.String(t.Current), bundleText(t.Bundle))
 		fmt.Fprintf(w, "  previous  %s\n", orNone(t.Previous))
 		if t.Link != t.Current {
 			fmt.Fprintf(w, "  WARNING   current now points to %s, not where the receipt left it\n", orNone(t.Link))
 		}
-		fmt.Fprintf(w, "  bundle    %s\n", shown(t.Bundle.ID))
-		fmt.Fprintf(w, "  receipt   %d  %s\n", t.Receipt.Seq, shown(t.Receipt.File))
+		fmt.Fprintf(w, "  bundle    %s\n", printable.String(t.Bundle.ID))
+		fmt.Fprintf(w, "  receipt   %d  %s\n", t.Receipt.Seq, printable.String(t.Receipt.File))
 		fmt.Fprintf(w, "  applied   %s by %s\n", timeText(t.AppliedAt), operatorText(t.Operator))
 		fmt.Fprintf(w, "  channel   highest sequence %d\n", t.ChannelSequence)
 	}
 	if len(st.Channels) > 0 {
 		fmt.Fprintln(w, "\nchannels")
 		for _, c := range st.Channels {
-			fmt.Fprintf(w, "  %s/%s  sequence %d  %s  bundle %s  receipt %d  %s\n", shown(c.Name), shown(c.Channel),
-				c.Sequence, shown(c.Version), shown(c.BundleID), c.Receipt, timeText(c.AppliedAt))
+			fmt.Fprintf(w, "  %s/%s  sequence %d  %s  bundle %s  receipt %d  %s\n", printable.String(c.Name), printable.String(c.Channel),
+				c.Sequence, printable.String(c.Version), printable.String(c.BundleID), c.Receipt, timeText(c.AppliedAt))
 		}
 	}
 	printProblems(w, st.Problems)
@@ -189,7 +164,7 @@ func printProblems(w io.Writer, problems []string) {
 	}
 	fmt.Fprintln(w, "\nproblems")
 	for _, p := range problems {
-		fmt.Fprintf(w, "  %s\n", shown(p))
+		fmt.Fprintf(w, "  %s\n", printable.String(p))
 	}
 }
 
@@ -206,7 +181,7 @@ func printHistory(w io.Writer, h []apply.HistoryEntry) {
 // historyLine is one receipt on one line.
 func historyLine(e apply.HistoryEntry) string {
 	if !e.Verified {
-		return fmt.Sprintf("%6d  NOT VERIFIED  %s", e.Receipt.Seq, shown(e.Problem))
+		return fmt.Sprintf("%6d  NOT VERIFIED  %s", e.Receipt.Seq, printable.String(e.Problem))
 	}
 	outcome := string(e.Outcome)
 	if e.Reason != receipt.ReasonOK && string(e.Reason) != outcome {
@@ -219,7 +194,7 @@ func historyLine(e apply.HistoryEntry) string {
 	case receipt.EventPolicy:
 		what = "policy change committed"
 	}
-	line := fmt.Sprintf("%6d  %s  %-27s  %s  by %s", e.Receipt.Seq, timeText(e.Finished), shown(outcome), what, operatorText(e.Operator))
+	line := fmt.Sprintf("%6d  %s  %-27s  %s  by %s", e.Receipt.Seq, timeText(e.Finished), printable.String(outcome), what, operatorText(e.Operator))
 	if e.Outcome == receipt.Applied {
 		switches := e.Releases
 		if len(switches) == 0 && e.Release != nil {
@@ -230,14 +205,14 @@ func historyLine(e apply.HistoryEntry) string {
 			if i == 0 {
 				sep = "  "
 			}
-			line += sep + orNone(r.Target) + " -> " + shown(r.Current)
+			line += sep + orNone(r.Target) + " -> " + printable.String(r.Current)
 		}
 	}
 	if e.Resumed {
 		line += "  (resumed)"
 	}
 	if e.Problem != "" {
-		line += "  PROBLEM: " + shown(e.Problem)
+		line += "  PROBLEM: " + printable.String(e.Problem)
 	}
 	return line
 }

@@ -109,18 +109,3 @@ func TestHistoryGolden(t *testing.T) {
 		t.Errorf("empty history: %q", out.String())
 	}
 }
-
-func TestShown(t *testing.T) {
-	for in, want := range map[string]string{
-		"plain text, ünïcode": "plain text, ünïcode",
-		"a\x1b[2Jb":           `a\x1b[2Jb`,
-		"line\nbreak\r":       `line\x0abreak\x0d`,
-		"rtl\u202eevil":       `rtl\u202eevil`,
-		"c1 \u009b":           `c1 \u009b`,
-		"bad \xff utf-8":      `bad \xff utf-8`,
-	} {
-		if got := shown(in); got != want {
-			t.Errorf("shown(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

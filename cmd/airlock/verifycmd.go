@@ -9,6 +9,7 @@ import (
 
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
 	"airlock.dev/airlock/zone"
@@ -80,7 +81,8 @@ func runVerify(c *cobra.Command, o verifyOptions) error {
 			printChecks(c.OutOrStdout(), res.Checks)
 			if verr == nil {
 				p := res.Statement.Predicate
-				fmt.Fprintf(c.OutOrStdout(), "verified %s %s (channel %s, sequence %d, id %s)\n", p.Name, p.Version, p.Channel, p.Sequence, p.BundleID)
+				q := printable.String
+				fmt.Fprintf(c.OutOrStdout(), "verified %s %s (channel %s, sequence %d, id %s)\n", q(p.Name), q(p.Version), q(p.Channel), p.Sequence, q(p.BundleID))
 			}
 		}
 	}
@@ -90,7 +92,7 @@ func runVerify(c *cobra.Command, o verifyOptions) error {
 func printChecks(w io.Writer, checks []receipt.Check) {
 	for _, ch := range checks {
 		mark := map[receipt.CheckResult]string{receipt.Pass: "ok  ", receipt.Fail: "FAIL", receipt.Skip: "skip"}[ch.Result]
-		fmt.Fprintf(w, "%s %-15s %s\n", mark, ch.Name, ch.Detail)
+		fmt.Fprintf(w, "%s %-15s %s\n", mark, printable.String(string(ch.Name)), printable.String(ch.Detail))
 	}
 }
 

@@ -2,6 +2,11 @@
 // or the complete new content, never a partial file: write to a temporary
 // file in the same directory, fsync it, rename it over the target, fsync the
 // directory.
+//
+// A process killed mid-write leaves its temporary file behind. Every
+// temporary name this package makes carries the writer's process id
+// (".<name>.tmp-<pid>-<random>", "<prefix><pid>-<random>"), so that Sweep
+// can remove exactly the ones whose writer is gone.
 package atomicfile
 
 import (
@@ -10,7 +15,18 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 )
+
+// TempTag marks the temporary files of Create: ".<name>" + TempTag + "<pid>-<random>".
+const TempTag = ".tmp-"
+
+// pattern is an os.CreateTemp or os.MkdirTemp pattern for a temporary name
+// starting with prefix and carrying this process's id.
+func pattern(prefix string) string {
+	return prefix + strconv.Itoa(os.Getpid()) + "-*"
+}
 
 // File is a pending atomic write. Write to it, then Commit or Abort.
 type File struct {
@@ -25,7 +41,7 @@ func Create(path string, perm os.FileMode) (*File, error) {
 	if dir == "" {
 		dir = "."
 	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	f, err := os.CreateTemp(dir, pattern("."+base+TempTag))
 	if err != nil {
 		return nil, err
 	}
@@ -122,4 +138,56 @@ func WriteNew(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	return SyncDir(filepath.Dir(path))
+}
+
+// MkdirTemp creates a new directory in dir named prefix + "<pid>-<random>"
+// and returns its path; Sweep(dir, prefix, …) finds it again.
+func MkdirTemp(dir, prefix string) (string, error) {
+	return os.MkdirTemp(dir, pattern(prefix))
+}
+
+// Sweep removes the temporary files and directories in dir whose name has
+// tag followed by "<pid>-" (TempTag for those of Create, or the prefix
+// given to MkdirTemp), and returns their paths. With all false only those
+// whose process no longer runs are removed; all is for a caller that holds
+// a lock excluding every other writer of dir. A missing dir is not an error.
+func Sweep(dir, tag string, all bool) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, e := range ents {
+		pid, ok := tempPID(e.Name(), tag)
+		if !ok || (!all && (pid == os.Getpid() || Running(pid))) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if err := os.RemoveAll(p); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, p)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// tempPID returns the pid in a temporary name "…<tag><pid>-…". A name of
+// an earlier version, "…<tag><random digits>", gives those digits, which
+// name no running process (or, rarely, one that keeps it until later).
+func tempPID(name, tag string) (int, bool) {
+	i := strings.LastIndex(name, tag)
+	if i < 0 || (tag == TempTag && !strings.HasPrefix(name, ".")) || (tag != TempTag && i != 0) {
+		return 0, false
+	}
+	digits, _, _ := strings.Cut(name[i+len(tag):], "-")
+	pid, err := strconv.Atoi(digits)
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	return pid, true
 }

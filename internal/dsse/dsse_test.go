@@ -87,8 +87,14 @@ func TestRead(t *testing.T) {
 		{`{"payloadType":"t","payload":"cA==","signatures":[]}`, "no signatures"},
 		{`{"payloadType":"","payload":"cA==","signatures":[{"keyid":"","sig":"AA=="}]}`, "no payloadType"},
 		{`{"payloadType":"t","payload":"!!","signatures":[{"keyid":"","sig":"AA=="}]}`, "invalid base64"},
-		{`{"payloadType":"t","payloadType":"u","payload":"cA==","signatures":[{"keyid":"","sig":"AA=="}]}`, "duplicate key"},
-		{`{"payloadType":"t","payload":"cA==","signatures":[{"keyid":"","sig":"AA=="}],"extra":1}`, "unknown field"},
+		{`{"payloadType":"t","payloadType":"u","payload":"cA==","signatures":[{"keyid":"","sig":"AA=="}]}`, `duplicate object member name "payloadType"`},
+		{`{"payloadType":"t","payload":"cA==","signatures":[{"keyid":"","sig":"AA=="}],"extra":1}`, `unknown object member name "extra"`},
+		// Member names are exact: a case variant is unknown, beside the real one or alone.
+		{`{"payloadType":"t","PayloadType":"u","payload":"cA==","signatures":[{"keyid":"","sig":"AA=="}]}`, `unknown object member name "PayloadType"`},
+		{`{"payloadType":"t","Payload":"cA==","signatures":[{"keyid":"","sig":"AA=="}]}`, `unknown object member name "Payload"`},
+		{`{"payloadType":"t","payload":"cA==","Signatures":[{"keyid":"","sig":"AA=="}]}`, `unknown object member name "Signatures"`},
+		{`{"payloadType":"t","payload":"cA==","signatures":[{"keyid":"","sig":"AA==","Sig":"AQ=="}]}`, `unknown object member name "Sig"`},
+		{`{"payloadType":"t","payload":"cA==","signatures":[{"KeyID":"","sig":"AA=="}]}`, `unknown object member name "KeyID"`},
 		{`{"payloadType":"t","payload":"cA==","signatures":[` + strings.Repeat(`{"keyid":"","sig":"AA=="},`, dsse.MaxSignatures) + `{"keyid":"","sig":"AA=="}]}`, "at most"},
 	}
 	for _, tt := range tests {

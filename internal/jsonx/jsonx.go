@@ -1,15 +1,24 @@
-// Package jsonx decodes JSON from hostile sources strictly: a size cap before
-// parsing, no duplicate object keys (encoding/json silently keeps the last
-// one, so `{"sequence":1,"sequence":99}` would mean different things to
-// different readers), no unknown fields, and nothing after the value.
+// Package jsonx decodes JSON from hostile sources strictly: a size cap
+// before parsing, and then encoding/json/v2 with every member name matched
+// exactly. An object may not name the same member twice (encoding/json of
+// Go 1 keeps the last, so `{"sequence":1,"sequence":99}` would mean
+// different things to different readers), nor a member that is not exactly
+// a field name — also not one that differs only in case (Go 1 matched
+// `"Run"` to the field run, so `{"run":"true","Run":"rm -rf /"}` ran what a
+// reviewer reading the file with jq did not see). Invalid UTF-8 and anything
+// after the value are errors too.
+//
+// Only decoding lives here: writers keep encoding/json, whose output (with
+// omitempty and omitzero) the formats are defined by.
 package jsonx
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+
+	"encoding/json/jsontext"
+	json "encoding/json/v2"
 )
 
 // ErrTooLarge is returned when the input exceeds the cap.
@@ -27,69 +36,13 @@ func Read(r io.Reader, max int64, v any) ([]byte, error) {
 	return data, Unmarshal(data, v)
 }
 
-// Unmarshal decodes data strictly into v.
+// Unmarshal decodes data strictly into v: member names match field names
+// exactly (case included), unknown and duplicate members are errors, and
+// data must hold exactly one JSON value.
 func Unmarshal(data []byte, v any) error {
-	if err := checkDuplicates(data); err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("unexpected data after the JSON value")
-	}
-	return nil
-}
-
-// checkDuplicates walks the token stream and rejects an object that names
-// the same key twice. Nesting is bounded by encoding/json itself.
-func checkDuplicates(data []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	type frame struct {
-		keys   map[string]struct{}
-		object bool
-		expect bool // next string token in an object is a key
-	}
-	var stack []*frame
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		var top *frame
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{', '[':
-				if top != nil && top.object {
-					top.expect = true
-				}
-				stack = append(stack, &frame{keys: map[string]struct{}{}, object: t == '{', expect: t == '{'})
-			case '}', ']':
-				stack = stack[:len(stack)-1]
-			}
-			continue
-		case string:
-			if top != nil && top.object && top.expect {
-				if _, dup := top.keys[t]; dup {
-					return fmt.Errorf("duplicate key %q", t)
-				}
-				top.keys[t] = struct{}{}
-				top.expect = false
-				continue
-			}
-		}
-		if top != nil && top.object {
-			top.expect = true
-		}
-	}
+	return json.Unmarshal(data, v,
+		json.RejectUnknownMembers(true),
+		json.MatchCaseInsensitiveNames(false),
+		jsontext.AllowDuplicateNames(false),
+		jsontext.AllowInvalidUTF8(false))
 }

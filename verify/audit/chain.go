@@ -204,7 +204,9 @@ func claimedBetween(rejectedClaims map[uint64][]string, lo, hi uint64) (files, n
 // consecutive out-of-step links on one path is one finding: a gap when it
 // is a single forward jump over seqs that no receipt of the zone has (the
 // numbering skipped), a reorder otherwise. A link in step whose receipt
-// started before its predecessor is a reorder too.
+// started before its predecessor is a reorder too, unless the receipt
+// records a clock-override (the operator applied knowing the zone clock was
+// behind): that is reported as the override it is.
 func linkFindings(zone string, order []*node, seqs []uint64) []Finding {
 	var out []Finding
 	var run []*node
@@ -228,7 +230,7 @@ func linkFindings(zone string, order []*node, seqs []uint64) []Finding {
 			continue
 		}
 		flush()
-		if n.a.started().Before(p.a.started()) {
+		if n.a.started().Before(p.a.started()) && !slices.Contains(n.a.extra().overrides, "clock-override") {
 			f := newFinding(KindReorder, zone, n.a.seq, n.a.file,
 				"seq %d started %s, before its predecessor seq %d (%s) started %s: the receipts were not written in chain order or the zone clock went back",
 				n.a.seq, stamp(n.a.started()), p.a.seq, p.a.file, stamp(p.a.started()))

@@ -95,7 +95,9 @@
 //   - fork (error): two or more receipts name the same predecessor.
 //   - reorder (error): the links disagree with seq order (a run of
 //     out-of-step links such as 3 → 5 → 4 → 6 is one finding), or a
-//     receipt in step started before its predecessor started.
+//     receipt in step started before its predecessor started: it was not
+//     written in chain order, or the zone clock went back (unless the
+//     receipt records a clock-override, reported as an override).
 //   - restart (error): a second seq 1 receipt (a chain that starts over,
 //     as when the applier's state was wiped).
 //   - zone-mismatch (error): a receipt signed with a key whose receipts

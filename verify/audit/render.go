@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"airlock.dev/airlock/internal/printable"
 )
 
 // WriteJSON writes the report as indented JSON with a trailing newline.
@@ -98,8 +100,8 @@ func (r *Report) tableApplies(w io.Writer) {
 				if !rec.isApply() {
 					what, chseq = "("+string(rec.event)+")", "-"
 				}
-				cells := []string{z.Name, strconv.FormatUint(rec.seq, 10), stamp(rec.started()), what, chseq,
-					string(rec.result), cell(string(rec.reason)), cell(personCell(rec)), approverCell(rec.bundle)}
+				cells := []string{cell(z.Name), strconv.FormatUint(rec.seq, 10), stamp(rec.started()), what, chseq,
+					cell(string(rec.result)), cell(string(rec.reason)), cell(personCell(rec)), approverCell(rec.bundle)}
 				if r.Ledger != nil {
 					cells = append(cells, dash(rec.ledger))
 				}
@@ -157,7 +159,7 @@ func (r *Report) tableFindings(w io.Writer) {
 			if f.Seq != 0 {
 				seq = strconv.FormatUint(f.Seq, 10)
 			}
-			emit(f.Severity, f.Kind, dash(f.Zone), seq, dash(cell(f.File)), cell(f.Message))
+			emit(f.Severity, f.Kind, dash(cell(f.Zone)), seq, dash(cell(f.File)), cell(f.Message))
 		}
 	})
 	fmt.Fprintln(w)
@@ -189,7 +191,7 @@ func (r *Report) tableZones(w io.Writer) {
 					chain = "BROKEN"
 				}
 				o := z.Outcomes
-				emit(z.Name, n(z.Receipts), fmt.Sprintf("%d–%d", z.FirstSeq, z.LastSeq), stamp(z.FirstStarted), stamp(z.LastStarted),
+				emit(cell(z.Name), n(z.Receipts), fmt.Sprintf("%d–%d", z.FirstSeq, z.LastSeq), stamp(z.FirstStarted), stamp(z.LastStarted),
 					n(o.Applied), n(o.AlreadyApplied), n(o.Refused), n(o.Failed), n(o.RolledBack), n(z.ControlChanges), chain, z.HeadSHA256)
 			}
 		})
@@ -244,12 +246,7 @@ func (e *errWriter) Write(p []byte) (int, error) {
 // cell makes text safe for one table cell: no tabs, newlines or control
 // characters (a signed receipt can still carry odd text).
 func cell(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			return ' '
-		}
-		return r
-	}, s)
+	return printable.String(s) // control characters would break the columns or the screen
 }
 
 func dash(s string) string {
