@@ -28,9 +28,12 @@
 //     staging directory; file content is hashed as it is written and must
 //     match the manifest before the file gets its listed mode (set on the
 //     descriptor, never by name).
-//  7. The archive must end after the last listed file; the whole plaintext
-//     must have the signed size and SHA-256; the age stream must end cleanly;
-//     and every part must have matched its signed size and digest.
+//  7. The archive must end after the last listed file, with its
+//     end-of-archive marker (two zero blocks) ending exactly at the signed
+//     plaintext size: nothing may follow it (a second archive, padding or
+//     other bytes, which other tar readers might extract or ignore). The
+//     whole plaintext must have the signed SHA-256; the age stream must end
+//     cleanly; and every part must have matched its signed size and digest.
 //
 // Ownership, times, extended attributes and any other metadata in the
 // archive are ignored: files get the manifest's mode and nothing else.

@@ -2,10 +2,12 @@ package stage
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -307,6 +309,51 @@ func TestExtractRefusals(t *testing.T) {
 	if _, err := os.Lstat("/etc/airlock-stage-escape"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("/etc/airlock-stage-escape exists (lstat: %v)", err)
 	}
+}
+
+// TestExtractEndOfArchive: the archive must end exactly at its
+// end-of-archive marker, at the end of the signed plaintext. A signer
+// cannot hide a second archive (which other tar readers might extract) or
+// any other bytes after it, nor leave the marker out.
+func TestExtractEndOfArchive(t *testing.T) {
+	var first bytes.Buffer
+	if err := writeTar(&first, happyEntries()); err != nil {
+		t.Fatal(err)
+	}
+	var second bytes.Buffer
+	if err := writeTar(&second, []entry{reg("packages/app/evil", 0o755, "#!/bin/sh\necho hidden\n")}); err != nil {
+		t.Fatal(err)
+	}
+	archive := first.Bytes()
+	cases := []struct {
+		name  string
+		plain []byte
+		msg   string
+	}{
+		{"second archive", append(slices.Clip(archive), second.Bytes()...), fmt.Sprintf("a second tar archive (%d bytes, first entry packages/app/evil) after the end-of-archive marker", second.Len())},
+		{"record padding", append(slices.Clip(archive), make([]byte, 10240-len(archive)%10240)...), "zero bytes after the end-of-archive marker"},
+		{"one extra zero block", append(slices.Clip(archive), make([]byte, 512)...), "512 zero bytes after"},
+		{"trailing bytes", append(slices.Clip(archive), "hello"...), "5 bytes of data after the end-of-archive marker"},
+		{"one zero block", archive[:len(archive)-512], "without its end-of-archive marker"},
+		{"no marker", archive[:len(archive)-1024], "without its end-of-archive marker"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			fx := newFixture(t)
+			p := fx.sealPlain(c.plain, len(happyEntries()), sealOpts{})
+			_, err := fx.extract(context.Background(), p, manifestFor(happyEntries()))
+			t.Log(err)
+			fx.assertRefused(err, entryPlaintext, c.msg)
+		})
+	}
+	t.Run("exact end", func(t *testing.T) {
+		fx := newFixture(t)
+		p := fx.sealPlain(archive, len(happyEntries()), sealOpts{})
+		if _, err := fx.extract(context.Background(), p, manifestFor(happyEntries())); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 // TestExtractBomb: 100 MiB of zeros in the archive while the predicate

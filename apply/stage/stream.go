@@ -203,6 +203,18 @@ func (c *plainReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// countReader counts the bytes read through it.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
+}
+
 // readahead reads its source in a goroutine, up to n buffers ahead of the
 // consumer, so that producing the stream (decryption, decompression) and
 // consuming it (hashing, writing files) use two cores. Read is for one
