@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/jsonx"
+	"airlock.dev/airlock/internal/rootdir"
 )
 
 // variables reads the first entry, variables.json, into memory and decodes
@@ -211,24 +213,18 @@ func describe(f *bundle.File) string {
 }
 
 // mkdir creates the listed directory f and sets its mode on the descriptor
-// (the umask may have narrowed it).
+// (the umask may have narrowed it). It is created in its parent's open
+// directory, and becomes the open directory for the entries after it.
 func (x *extraction) mkdir(f *bundle.File) error {
-	name := filepath.FromSlash(f.Path)
-	if err := x.root.Mkdir(name, os.FileMode(f.Mode)); err != nil {
+	parent, err := x.dirs.open(x.root, path.Dir(f.Path))
+	if err != nil {
+		return fmt.Errorf("open the directory of %s: %w", f.Path, err)
+	}
+	d, err := parent.Mkdir(path.Base(f.Path), os.FileMode(f.Mode))
+	if err != nil {
 		return createError(f, err)
 	}
-	d, err := x.root.Open(name)
-	if err != nil {
-		return fmt.Errorf("open directory %s: %w", f.Path, err)
-	}
-	defer d.Close()
-	st, err := d.Stat()
-	if err != nil {
-		return fmt.Errorf("stat directory %s: %w", f.Path, err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("directory %s: replaced while extracting", f.Path)
-	}
+	x.dirs.made(d, f.Path)
 	if err := d.Chmod(os.FileMode(f.Mode)); err != nil {
 		return fmt.Errorf("set mode of %s: %w", f.Path, err)
 	}
@@ -240,8 +236,11 @@ func (x *extraction) mkdir(f *bundle.File) error {
 // compares the digest with the manifest, and only then sets the listed
 // mode, on the descriptor. On any error the file is removed.
 func (x *extraction) writeFile(tr io.Reader, f *bundle.File) error {
-	name := filepath.FromSlash(f.Path)
-	out, err := x.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	parent, err := x.dirs.open(x.root, path.Dir(f.Path))
+	if err != nil {
+		return fmt.Errorf("open the directory of %s: %w", f.Path, err)
+	}
+	out, err := parent.Create(path.Base(f.Path))
 	if err != nil {
 		return createError(f, err)
 	}
@@ -261,14 +260,17 @@ func (x *extraction) writeFile(tr io.Reader, f *bundle.File) error {
 		err = fmt.Errorf("write %s: %w", f.Path, cerr)
 	}
 	if err != nil {
-		x.root.Remove(name)
+		x.root.Remove(filepath.FromSlash(f.Path))
 	}
 	return err
 }
 
 // copyContent copies exactly f.Size bytes from tr to out and h, checking the
-// context before each chunk.
-func (x *extraction) copyContent(out io.Writer, h hash.Hash, tr io.Reader, f *bundle.File) error {
+// context before each chunk. Every writebackSize bytes, and at the end, it
+// asks the kernel to start writing what it wrote to the disk, so that the
+// sync before the release switch has little left to wait for.
+func (x *extraction) copyContent(out *rootdir.File, h hash.Hash, tr io.Reader, f *bundle.File) error {
+	var flushed int64
 	for n := int64(0); n < f.Size; {
 		if err := x.ctx.Err(); err != nil {
 			return err
@@ -283,9 +285,20 @@ func (x *extraction) copyContent(out io.Writer, h hash.Hash, tr io.Reader, f *bu
 		if rerr != nil {
 			return x.streamError(display(f.Path), fmt.Sprintf("content ends after %d of %d bytes", n, f.Size), rerr)
 		}
+		if n-flushed >= writebackSize {
+			out.StartWriteback(flushed, n-flushed)
+			flushed = n
+		}
+	}
+	if f.Size > flushed {
+		out.StartWriteback(flushed, f.Size-flushed)
 	}
 	return nil
 }
+
+// writebackSize is how much of a file is written before the kernel is
+// asked to start writing it to the disk.
+const writebackSize = 8 << 20
 
 func createError(f *bundle.File, err error) error {
 	if errors.Is(err, fs.ErrExist) {
@@ -316,4 +329,64 @@ func display(name string) string {
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// dirCache keeps the directory last written into open, so that the files
+// of one directory (the manifest lists them together, after it) are each
+// created with one system call, not a walk from the root. It records the
+// directories it made, to check at the end that each is still in place:
+// files are created in open directories, so a directory swapped for
+// something else meanwhile would otherwise go unnoticed.
+type dirCache struct {
+	cur  *rootdir.Dir
+	dirs []madeDir
+}
+
+type madeDir struct {
+	path string
+	id   os.FileInfo
+}
+
+// open returns the open directory dir (a slash path in root, "." for the
+// root), opening it through root if it is not the current one.
+func (c *dirCache) open(root *os.Root, dir string) (*rootdir.Dir, error) {
+	if c.cur != nil && c.cur.Name() == dir {
+		return c.cur, nil
+	}
+	d, err := rootdir.OpenIn(root, dir)
+	if err != nil {
+		return nil, err
+	}
+	c.set(d)
+	return d, nil
+}
+
+// made makes d, just created at path p, the current directory.
+func (c *dirCache) made(d *rootdir.Dir, p string) {
+	c.set(d)
+	if id, err := d.Stat(); err == nil {
+		c.dirs = append(c.dirs, madeDir{path: p, id: id})
+	}
+}
+
+func (c *dirCache) set(d *rootdir.Dir) {
+	if c.cur != nil {
+		c.cur.Close()
+	}
+	c.cur = d
+}
+
+func (c *dirCache) close() {
+	c.set(nil)
+}
+
+// check verifies that every directory made is still where it was made.
+func (c *dirCache) check(root *os.Root) error {
+	for _, d := range c.dirs {
+		st, err := root.Lstat(filepath.FromSlash(d.path))
+		if err != nil || !os.SameFile(st, d.id) {
+			return fmt.Errorf("directory %s was replaced while extracting", d.path)
+		}
+	}
+	return nil
 }

@@ -34,6 +34,7 @@ type extraction struct {
 	plain  *plainReader
 	ahead  *readahead   // zstd and plain, in a goroutine
 	in     *countReader // what the tar reader has consumed
+	dirs   dirCache
 	buf    []byte
 }
 
@@ -47,7 +48,10 @@ func newExtraction(ctx context.Context, o *Options, root *os.Root) *extraction {
 	}
 }
 
-func (x *extraction) close() { x.parts.close() }
+func (x *extraction) close() {
+	x.dirs.close()
+	x.parts.close()
+}
 
 // run streams the payload and extracts it, in the order of the package
 // documentation.
@@ -88,6 +92,9 @@ func (x *extraction) run() (*bundle.VariablesDoc, error) {
 		}
 	}
 	if err := x.end(tr); err != nil {
+		return nil, err
+	}
+	if err := x.dirs.check(x.root); err != nil {
 		return nil, err
 	}
 	return vars, nil

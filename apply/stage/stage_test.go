@@ -600,6 +600,7 @@ func TestExtractConcurrentSwap(t *testing.T) {
 		if err == nil {
 			t.Error("extraction succeeded although its directory was swapped for a link")
 		}
+		t.Logf("swapped: %v", err)
 	} else {
 		t.Logf("the swap did not land in time (err: %v)", err)
 	}
