@@ -26,8 +26,11 @@ const canary = "canary-s3cret-value"
 func TestRoundTrip(t *testing.T) {
 	f := bundletest.New(t)
 	dir, res := f.Build(bundletest.Options{Big: 5 << 19, Split: 1 << 20})
-	m := res.Manifest
+	m := readManifest(t, dir)
 	p := res.Statement.Predicate
+	if p.Manifest.SHA256 != sumFile(t, filepath.Join(dir, bundle.ManifestFile)) {
+		t.Error("manifest.json digest differs from the statement's")
+	}
 	if len(p.Payload.Parts) != 3 {
 		t.Fatalf("%d parts, want 3", len(p.Payload.Parts))
 	}
@@ -202,4 +205,28 @@ func TestBuildRefusesExistingOutput(t *testing.T) {
 	if len(ents) != 1 {
 		t.Fatalf("left behind: %v", ents)
 	}
+}
+
+// readManifest reads and validates a bundle folder's manifest.json.
+func readManifest(t *testing.T, dir string) *bundle.Manifest {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, bundle.ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := bundle.ParseManifest(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func sumFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }

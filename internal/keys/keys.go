@@ -21,6 +21,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"runtime"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -120,6 +121,13 @@ func ParsePrivate(pemBytes []byte, pw PasswordFunc) (*Signer, error) {
 		return nil, fmt.Errorf("private key: unsupported PEM type %q", block.Type)
 	}
 	priv, err := cryptoutils.UnmarshalPEMToPrivateKey(pemBytes, pf)
+	if block.Type != string(cryptoutils.PrivateKeyPEMType) {
+		// An encrypted key's scrypt work area (64 MiB for cosign's
+		// parameters) is garbage now. Collect it at once: otherwise the heap
+		// may grow to twice that before the next collection, and what the
+		// caller allocates next (a build's buffers) would not reuse it.
+		runtime.GC()
+	}
 	if err != nil {
 		if pf != nil && block.Type != string(cryptoutils.PrivateKeyPEMType) && bytes.Contains([]byte(err.Error()), []byte("decryption failed")) {
 			return nil, ErrWrongPassword

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path"
+
+	"airlock.dev/airlock/internal/writeback"
 )
 
 // Dir is an open directory: here, an os.Root of its own.
@@ -128,6 +130,10 @@ func (f *File) Read(p []byte) (int, error) { return f.f.Read(p) }
 
 // Write writes all of p.
 func (f *File) Write(p []byte) (int, error) { return f.f.Write(p) }
+
+// StartWriteback asks the kernel to start writing n bytes at off (n = 0:
+// to the end) to the disk, without waiting (see internal/writeback).
+func (f *File) StartWriteback(off, n int64) { writeback.Start(f.f.Fd(), off, n) }
 
 // Chmod sets the file's mode.
 func (f *File) Chmod(mode os.FileMode) error { return f.f.Chmod(mode) }

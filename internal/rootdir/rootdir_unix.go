@@ -8,6 +8,8 @@ import (
 	"path"
 
 	"golang.org/x/sys/unix"
+
+	"airlock.dev/airlock/internal/writeback"
 )
 
 // Dir is an open directory.
@@ -153,6 +155,10 @@ func (f *File) Write(p []byte) (int, error) {
 	}
 	return done, nil
 }
+
+// StartWriteback asks the kernel to start writing n bytes at off (n = 0:
+// to the end) to the disk, without waiting (see internal/writeback).
+func (f *File) StartWriteback(off, n int64) { writeback.Start(uintptr(f.fd), off, n) }
 
 // Chmod sets the file's mode, on its descriptor.
 func (f *File) Chmod(mode os.FileMode) error {
