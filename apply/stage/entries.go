@@ -7,11 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -93,7 +91,7 @@ func (x *extraction) entry(tr *tar.Reader, f *bundle.File) error {
 		return err
 	}
 	if f.Type == bundle.TypeDir {
-		return x.mkdir(f)
+		return x.w.send(job{kind: jobMkdir, f: f})
 	}
 	return x.writeFile(tr, f)
 }
@@ -212,86 +210,39 @@ func describe(f *bundle.File) string {
 	return fmt.Sprintf("file of %d bytes, mode %04o", f.Size, uint32(f.Mode))
 }
 
-// mkdir creates the listed directory f and sets its mode on the descriptor
-// (the umask may have narrowed it). It is created in its parent's open
-// directory, and becomes the open directory for the entries after it.
-func (x *extraction) mkdir(f *bundle.File) error {
-	parent, err := x.dirs.open(x.root, path.Dir(f.Path))
-	if err != nil {
-		return fmt.Errorf("open the directory of %s: %w", f.Path, err)
-	}
-	d, err := parent.Mkdir(path.Base(f.Path), os.FileMode(f.Mode))
-	if err != nil {
-		return createError(f, err)
-	}
-	x.dirs.made(d, f.Path)
-	if err := d.Chmod(os.FileMode(f.Mode)); err != nil {
-		return fmt.Errorf("set mode of %s: %w", f.Path, err)
-	}
-	return nil
-}
-
-// writeFile creates the listed file f (O_EXCL, mode 0600 while its content
-// is unverified), copies exactly f.Size bytes into it while hashing them,
-// compares the digest with the manifest, and only then sets the listed
-// mode, on the descriptor. On any error the file is removed.
+// writeFile has the writer create the listed file f, and sends it
+// exactly f.Size bytes of content while hashing them; the writer gives the
+// file its listed mode only once the digest matches the manifest, and
+// removes it otherwise.
 func (x *extraction) writeFile(tr io.Reader, f *bundle.File) error {
-	parent, err := x.dirs.open(x.root, path.Dir(f.Path))
-	if err != nil {
-		return fmt.Errorf("open the directory of %s: %w", f.Path, err)
+	if err := x.w.send(job{kind: jobCreate, f: f}); err != nil {
+		return err
 	}
-	out, err := parent.Create(path.Base(f.Path))
-	if err != nil {
-		return createError(f, err)
-	}
-	h := sha256.New()
-	err = x.copyContent(out, h, tr, f)
-	if err == nil {
-		if got := hex.EncodeToString(h.Sum(nil)); got != f.SHA256 {
-			err = &Error{Entry: display(f.Path), Msg: fmt.Sprintf("sha256 %s, the manifest says %s", got, f.SHA256)}
-		}
-	}
-	if err == nil {
-		if cerr := out.Chmod(os.FileMode(f.Mode)); cerr != nil {
-			err = fmt.Errorf("set mode of %s: %w", f.Path, cerr)
-		}
-	}
-	if cerr := out.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("write %s: %w", f.Path, cerr)
-	}
-	if err != nil {
-		x.root.Remove(filepath.FromSlash(f.Path))
-	}
-	return err
-}
-
-// copyContent copies exactly f.Size bytes from tr to out and h, checking the
-// context before each chunk. Every writebackSize bytes, and at the end, it
-// asks the kernel to start writing what it wrote to the disk, so that the
-// sync before the release switch has little left to wait for.
-func (x *extraction) copyContent(out *rootdir.File, h hash.Hash, tr io.Reader, f *bundle.File) error {
-	var flushed int64
+	h := x.fileHash
+	h.Reset()
 	for n := int64(0); n < f.Size; {
 		if err := x.ctx.Err(); err != nil {
 			return err
 		}
-		chunk := x.buf[:min(int64(len(x.buf)), f.Size-n)]
+		buf := x.w.buffer()
+		chunk := buf[:min(int64(len(buf)), f.Size-n)]
 		k, rerr := io.ReadFull(tr, chunk)
 		h.Write(chunk[:k])
-		if _, err := out.Write(chunk[:k]); err != nil {
-			return fmt.Errorf("write %s: %w", f.Path, err)
-		}
 		n += int64(k)
+		if err := x.w.send(job{kind: jobData, f: f, data: chunk[:k]}); err != nil {
+			return err
+		}
 		if rerr != nil {
+			x.w.send(job{kind: jobFinish, f: f})
 			return x.streamError(display(f.Path), fmt.Sprintf("content ends after %d of %d bytes", n, f.Size), rerr)
 		}
-		if n-flushed >= writebackSize {
-			out.StartWriteback(flushed, n-flushed)
-			flushed = n
-		}
 	}
-	if f.Size > flushed {
-		out.StartWriteback(flushed, f.Size-flushed)
+	got := hex.EncodeToString(h.Sum(nil))
+	if err := x.w.send(job{kind: jobFinish, f: f, ok: got == f.SHA256}); err != nil {
+		return err
+	}
+	if got != f.SHA256 {
+		return &Error{Entry: display(f.Path), Msg: fmt.Sprintf("sha256 %s, the manifest says %s", got, f.SHA256)}
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 
@@ -17,8 +18,8 @@ import (
 	"airlock.dev/airlock/bundle"
 )
 
-// copyBufferSize is the chunk in which file content is copied; the context
-// is checked before each chunk.
+// copyBufferSize is the chunk in which the stream is read after the
+// archive's end.
 const copyBufferSize = 64 << 10
 
 // extraction is one run of Extract: the streams, innermost first, and the
@@ -34,22 +35,29 @@ type extraction struct {
 	plain  *plainReader
 	ahead  *readahead   // zstd and plain, in a goroutine
 	in     *countReader // what the tar reader has consumed
-	dirs   dirCache
-	buf    []byte
+	w      *writer
+	// fileHash hashes each file's content.
+	fileHash hash.Hash
+	buf      []byte
 }
 
 func newExtraction(ctx context.Context, o *Options, root *os.Root) *extraction {
 	return &extraction{
-		ctx:   ctx,
-		o:     o,
-		root:  root,
-		parts: newPartReader(ctx, o.Bundle, o.Predicate.Payload.Parts),
-		buf:   make([]byte, copyBufferSize),
+		ctx:      ctx,
+		o:        o,
+		root:     root,
+		parts:    newPartReader(ctx, o.Bundle, o.Predicate.Payload.Parts),
+		w:        newWriter(root),
+		fileHash: sha256.New(),
+		buf:      make([]byte, copyBufferSize),
 	}
 }
 
+// close stops the goroutines; nothing is written in the staging directory
+// after it returns.
 func (x *extraction) close() {
-	x.dirs.close()
+	x.stopAhead()
+	x.w.close()
 	x.parts.close()
 }
 
@@ -61,12 +69,13 @@ func (x *extraction) run() (*bundle.VariablesDoc, error) {
 		return nil, x.decryptError(err)
 	}
 	x.age = &tap{r: ar}
-	// Three goroutines share the work, each ahead of the next by a few
+	// Four goroutines share the work, each ahead of the next by a few
 	// buffers: reading and re-hashing the parts and decrypting them;
-	// decompressing and hashing the plaintext; and (this one) reading the
-	// archive, hashing and writing the files. The fields the first two set
-	// (parts, age, zstd and plaintext state) are read only after stopAhead.
-	x.cipher = newReadahead(x.age, 4, 256<<10)
+	// decompressing the plaintext; (this one) reading the archive, hashing
+	// and writing the files; and hashing the plaintext this one has read.
+	// The fields the others set (parts, age, zstd and plaintext state) are
+	// read only after stopAhead.
+	x.cipher = newReadahead(x.age, 4, 256<<10, nil)
 	defer x.stopAhead()
 	zr, err := zstd.NewReader(x.cipher, decoderOptions()...)
 	if err != nil {
@@ -77,8 +86,8 @@ func (x *extraction) run() (*bundle.VariablesDoc, error) {
 		zr.Close()
 	}()
 	x.zstd = &tap{r: zr}
-	x.plain = &plainReader{r: x.zstd, max: x.o.Predicate.Payload.PlaintextSize, h: sha256.New()}
-	x.ahead = newReadahead(x.plain, 4, 256<<10)
+	x.plain = &plainReader{r: x.zstd, max: x.o.Predicate.Payload.PlaintextSize}
+	x.ahead = newReadahead(x.plain, 6, 256<<10, sha256.New())
 	x.in = &countReader{r: x.ahead}
 	tr := tar.NewReader(x.in)
 
@@ -88,13 +97,16 @@ func (x *extraction) run() (*bundle.VariablesDoc, error) {
 	}
 	for i := range x.o.Manifest.Files {
 		if err := x.entry(tr, &x.o.Manifest.Files[i]); err != nil {
-			return nil, err
+			return nil, x.first(err)
 		}
+	}
+	if err := x.w.close(); err != nil {
+		return nil, err
 	}
 	if err := x.end(tr); err != nil {
 		return nil, err
 	}
-	if err := x.dirs.check(x.root); err != nil {
+	if err := x.w.check(); err != nil {
 		return nil, err
 	}
 	return vars, nil
@@ -141,7 +153,7 @@ func (x *extraction) end(tr *tar.Reader) error {
 	if x.plain.n != pl.PlaintextSize {
 		return &Error{Entry: entryPlaintext, Msg: fmt.Sprintf("%d bytes, signed plaintext size %d", x.plain.n, pl.PlaintextSize)}
 	}
-	if got := hex.EncodeToString(x.plain.h.Sum(nil)); got != pl.PlaintextSHA256 {
+	if got := hex.EncodeToString(x.ahead.h.Sum(nil)); got != pl.PlaintextSHA256 {
 		return &Error{Entry: entryPlaintext, Msg: fmt.Sprintf("sha256 %s, signed %s", got, pl.PlaintextSHA256)}
 	}
 	return x.parts.finish()
@@ -186,6 +198,18 @@ func (x *extraction) afterEnd() error {
 		what = fmt.Sprintf("%d zero bytes", total)
 	}
 	return &Error{Entry: entryPlaintext, Msg: what + " after the end-of-archive marker, inside the signed size; the archive must end there"}
+}
+
+// first returns the writer's failure, which concerns an earlier entry,
+// in place of err, if there is one: failures are reported in archive order.
+func (x *extraction) first(err error) error {
+	if x.ctx.Err() != nil {
+		return err
+	}
+	if werr := x.w.sync(); werr != nil {
+		return werr
+	}
+	return err
 }
 
 // streamError turns an error from reading the tar stream into the failure

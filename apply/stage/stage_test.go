@@ -543,14 +543,18 @@ func TestRootConfinement(t *testing.T) {
 			if err := os.Symlink(target, filepath.Join(fx.dir, "d")); err != nil {
 				t.Fatal(err)
 			}
-			x := &extraction{ctx: context.Background(), root: root, buf: make([]byte, copyBufferSize)}
 			f := fileRef("d/f", 0o644, "payload")
-			err = x.writeFile(strings.NewReader("payload"), &f)
-			if err == nil {
+			w := newWriter(root)
+			w.send(job{kind: jobCreate, f: &f})
+			w.send(job{kind: jobData, f: &f, data: append(w.buffer()[:0], "payload"...)})
+			w.send(job{kind: jobFinish, f: &f, ok: true})
+			if err := w.close(); err == nil {
 				t.Error("wrote through a link out of the root")
 			}
 			d := dirRef("d/sub")
-			if err := x.mkdir(&d); err == nil {
+			w = newWriter(root)
+			w.send(job{kind: jobMkdir, f: &d})
+			if err := w.close(); err == nil {
 				t.Error("created a directory through a link out of the root")
 			}
 			fx.assertConfined(true)
