@@ -120,14 +120,17 @@ func ParsePrivate(pemBytes []byte, pw PasswordFunc) (*Signer, error) {
 	default:
 		return nil, fmt.Errorf("private key: unsupported PEM type %q", block.Type)
 	}
-	priv, err := cryptoutils.UnmarshalPEMToPrivateKey(pemBytes, pf)
-	if block.Type != string(cryptoutils.PrivateKeyPEMType) {
-		// An encrypted key's scrypt work area (64 MiB for cosign's
-		// parameters) is garbage now. Collect it at once: otherwise the heap
-		// may grow to twice that before the next collection, and what the
-		// caller allocates next (a build's buffers) would not reuse it.
+	encrypted := block.Type != string(cryptoutils.PrivateKeyPEMType)
+	if encrypted {
+		// An encrypted key's scrypt needs a 64 MiB work area (cosign's
+		// parameters). Collect what is garbage first, so that it does not
+		// add to the 64 MiB, and the work area right after, so that the heap
+		// does not stay sized for it and what the caller allocates next (a
+		// build's buffers) reuses it.
 		runtime.GC()
+		defer runtime.GC()
 	}
+	priv, err := cryptoutils.UnmarshalPEMToPrivateKey(pemBytes, pf)
 	if err != nil {
 		if pf != nil && block.Type != string(cryptoutils.PrivateKeyPEMType) && bytes.Contains([]byte(err.Error()), []byte("decryption failed")) {
 			return nil, ErrWrongPassword
