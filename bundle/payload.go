@@ -62,11 +62,11 @@ type payloadWriter struct {
 	n     int64
 }
 
-// newPayloadWriter starts the workers and the sink. workers ≤ 0 means
-// GOMAXPROCS.
+// newPayloadWriter starts the workers and the sink. workers ≤ 0 means one
+// per core (at most GOMAXPROCS): more would only add encoders and buffers.
 func newPayloadWriter(dst io.Writer, level string, workers int) (*payloadWriter, error) {
 	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = min(runtime.NumCPU(), runtime.GOMAXPROCS(0))
 	}
 	enc, err := zstd.NewWriter(nil, zstdOptions(level, workers)...)
 	if err != nil {
