@@ -40,6 +40,7 @@ log="$work/bench.log"
 : >"$log"
 cd "$run"
 "$bin" key generate release >/dev/null # encrypted, as a builder keeps it
+"$bin" key generate plain --no-password >/dev/null
 "$bin" zone init zone --zone bench --release-key release.pub >/dev/null
 printf 'variables:\n  Root: %s/srv\n' "$run" >>zone/trust.yaml
 recipient=$(cat zone/zone.recipient)
@@ -101,6 +102,11 @@ pair() {
     measure "$label|build|reference" sh -c "tar -cf - -C '$rel/dist' . | zstd -T0 -3 -q | age -r '$recipient' > base.age"
   done
   echo "$label|size $(stat -c %s bundle/payload.age) $(stat -c %s base.age)" >>"$log"
+  # The same build with a key kept without a password: the build's own
+  # memory, without the 64 MiB that decrypting the key takes (scrypt).
+  rm -rf plain-bundle
+  measure "$label|plainkey" "$bin" build "$rel" --key plain.key -r "$recipient" -o plain-bundle
+  rm -rf plain-bundle
   for i in $(seq "$runs"); do
     case $label in files-*) break ;; esac
     measure "$label|verify|airlock" "$bin" verify bundle --trust zone/trust.yaml
@@ -129,6 +135,12 @@ done
 
 rm -rf "$run/trash"
 
+# Decrypting the password-protected key alone: a build of one small file.
+mkdir -p tiny/dist
+echo hello >tiny/dist/hello.txt
+sed -n '/^apiVersion/,$p' "$rel/airlock.yaml" >tiny/airlock.yaml
+measure "key|keyonly" "$bin" build tiny --key release.key -r "$recipient" -o tiny-bundle
+
 # The table: medians per contender, ratios airlock / reference.
 echo
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/2^20}' /proc/meminfo), $(cd "$repo" && go version | cut -d' ' -f3); $runs runs each, alternating"
@@ -139,6 +151,7 @@ function median(list,   n, a, i, j, t) {
   return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
 }
 $1 ~ /\|size$/ { sub(/\|size$/, "", $1); size[$1] = $2 / $3; next }
+$1 ~ /\|(plainkey|keyonly)$/ { split($1, k, "|"); extra[k[1] "|" k[2]] = $4; next }
 {
   split($1, k, "|"); row = k[1] "|" k[2]
   if (!(row in seen)) { seen[row] = 1; order[++rows] = row }
@@ -164,6 +177,13 @@ END {
       median(rss[a]) / 1024, median(rss[r]) / 1024, sz, g, lo, hi
     if (lab[1] == "mixed") { t[k[2], lab[2] + 0] = wa; if (lab[2] + 0 > big) big = lab[2] + 0 }
   }
+  for (e in extra) if (e !~ /^key/) {
+    split(e, k, "|"); split(k[1], lab, "-")
+    name = lab[1] == "mixed" ? sprintf("%g GiB mixed", lab[2] / 1024) : sprintf("%d small files", lab[2])
+    printf "peak RSS of the %s build with a key without password: %.0f MiB\n", name, extra[e] / 1024
+  }
+  if ("key|keyonly" in extra)
+    printf "peak RSS of a build of one small file with the password-protected key (scrypt): %.0f MiB\n", extra["key|keyonly"] / 1024
   for (op in goal) if (big > 1024 && ((op, 1024) in t) && ((op, big) in t))
     printf "linearity: %s %g GiB / 1 GiB = %.2f (goal <= %.1f)\n", op, big / 1024, t[op, big] / t[op, 1024], big / 1024 * 8.5 / 8
 }' "$log"
