@@ -248,8 +248,12 @@ func (x *extraction) writeFile(tr io.Reader, f *bundle.File) error {
 }
 
 // writebackSize is how much of a file is written before the kernel is
-// asked to start writing it to the disk.
-const writebackSize = 8 << 20
+// asked to start writing it to the disk; files smaller than writebackMin
+// are not written out early at all.
+const (
+	writebackSize = 8 << 20
+	writebackMin  = 1 << 20
+)
 
 func createError(f *bundle.File, err error) error {
 	if errors.Is(err, fs.ErrExist) {

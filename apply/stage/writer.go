@@ -141,7 +141,10 @@ func (w *writer) do(j job) error {
 			return nil
 		}
 		out := w.cur
-		if w.written > w.flushed {
+		// Small files are left to the sync before the switch: writing
+		// them out one by one costs more than the kernel's writing many at
+		// once (50,000 files: 2 s of system time more).
+		if w.written >= writebackMin && w.written > w.flushed {
 			out.StartWriteback(w.flushed, w.written-w.flushed)
 		}
 		err := out.Chmod(os.FileMode(f.Mode))
