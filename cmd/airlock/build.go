@@ -79,15 +79,18 @@ func runBuild(c *cobra.Command, o buildOptions) error {
 	default:
 		return usageErrorf("--compression %q: want fastest, default, better or best", o.level)
 	}
+	// The key first: decrypting it takes 64 MiB (scrypt), which is then
+	// free for the walk of the release and the build to reuse, rather than
+	// added to what they hold.
+	signer, err := keys.LoadPrivate(o.key, passwordFunc(stderr))
+	if err != nil {
+		return err
+	}
 	rel, err := bundle.LoadRelease(o.release)
 	if err != nil {
 		return err
 	}
 	recipients, err := loadRecipients(o.recipients, o.recipientFiles, stderr)
-	if err != nil {
-		return err
-	}
-	signer, err := keys.LoadPrivate(o.key, passwordFunc(stderr))
 	if err != nil {
 		return err
 	}
