@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"airlock.dev/airlock/bundle"
@@ -171,7 +172,7 @@ func install(staging string, m *bundle.Manifest, pkg bundle.PackageRef, movable 
 	var err error
 	moved := movable && os.Rename(src, tmp) == nil
 	if moved {
-		files, err = finishInPlace(tmp, final, digests(m, pkg), patterns, vars)
+		files, err = finishInPlace(tmp, final, m, pkg, patterns, vars)
 	} else {
 		files, err = copyTree(src, tmp, final, patterns, vars)
 	}
@@ -269,22 +270,22 @@ func copyTree(src, dst, final string, patterns []string, vars *variables) ([]rec
 	return files, err
 }
 
-// digests maps the package's files, relative to its root, to their
-// manifest digests.
-func digests(m *bundle.Manifest, pkg bundle.PackageRef) map[string]string {
-	out := map[string]string{}
-	for _, f := range m.Files {
-		if rel, ok := strings.CutPrefix(f.Path, pkg.Root+"/"); ok && f.Type == bundle.TypeFile {
-			out[rel] = f.SHA256
-		}
+// manifestDigest returns the manifest digest of the package's regular
+// file rel (relative to the package root), by binary search of the sorted
+// manifest, rather than from a map of every file.
+func manifestDigest(m *bundle.Manifest, pkg bundle.PackageRef, rel string) (string, bool) {
+	p := pkg.Root + "/" + rel
+	i, found := slices.BinarySearchFunc(m.Files, p, func(f bundle.File, p string) int { return strings.Compare(f.Path, p) })
+	if !found || m.Files[i].Type != bundle.TypeFile {
+		return "", false
 	}
-	return out
+	return m.Files[i].SHA256, true
 }
 
 // finishInPlace substitutes variables in the matching files of a moved
 // package tree and makes every file and directory durable.
-func finishInPlace(dir, final string, sums map[string]string, patterns []string, vars *variables) ([]receipt.File, error) {
-	var files []receipt.File
+func finishInPlace(dir, final string, m *bundle.Manifest, pkg bundle.PackageRef, patterns []string, vars *variables) ([]receipt.File, error) {
+	files := make([]receipt.File, 0, min(max(pkg.Files, 0), len(m.Files)))
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -300,7 +301,7 @@ func finishInPlace(dir, final string, sums map[string]string, patterns []string,
 			return err
 		}
 		slash := filepath.ToSlash(rel)
-		sum, ok := sums[slash]
+		sum, ok := manifestDigest(m, pkg, slash)
 		if !ok {
 			return fmt.Errorf("staged %s is not in the manifest", slash)
 		}

@@ -68,24 +68,31 @@ func TestMaliciousSigner(t *testing.T) {
 			if !errors.As(err, &ve) || ve.Check != tt.check {
 				t.Fatalf("err = %v, want a %s failure", err, tt.check)
 			}
-			if p := z.receipt(res); p.Outcome.Result != receipt.Refused || p.Outcome.Reason != receipt.Reason(tt.check) {
-				t.Fatalf("receipt outcome %+v", p.Outcome)
-			}
-			if z.markers() != "" {
-				t.Fatal("a step ran")
-			}
-			if _, err := os.Stat(z.root); !os.IsNotExist(err) {
-				t.Fatal("something was deployed")
-			}
-			if ents, _ := os.ReadDir(filepath.Join(z.trust.StateDir, "staging")); len(ents) != 0 {
-				t.Fatal("staging left behind")
-			}
+			z.assertRefusedBeforeSteps(res, tt.check)
 			for _, p := range []string{filepath.Join(z.dir, "x"), "/etc/cron.d/x"} {
 				if _, err := os.Stat(p); err == nil {
 					t.Fatalf("%s was written", p)
 				}
 			}
 		})
+	}
+}
+
+// assertRefusedBeforeSteps checks a refusal: its receipt says refused for
+// check, no step ran, nothing was deployed and no staging is left.
+func (z *testZone) assertRefusedBeforeSteps(res *Result, check receipt.CheckName) {
+	z.t.Helper()
+	if p := z.receipt(res); p.Outcome.Result != receipt.Refused || p.Outcome.Reason != receipt.Reason(check) {
+		z.t.Fatalf("receipt outcome %+v", p.Outcome)
+	}
+	if z.markers() != "" {
+		z.t.Fatal("a step ran")
+	}
+	if _, err := os.Stat(z.root); !os.IsNotExist(err) {
+		z.t.Fatal("something was deployed")
+	}
+	if ents, _ := os.ReadDir(filepath.Join(z.trust.StateDir, "staging")); len(ents) != 0 {
+		z.t.Fatal("staging left behind")
 	}
 }
 

@@ -48,26 +48,74 @@ func TestMaliciousArchive(t *testing.T) {
 			if !errors.As(err, &ve) || ve.Check != "extract" || !strings.Contains(ve.Msg, "only regular files and directories") {
 				t.Fatalf("err = %v, want an extract failure", err)
 			}
-			if p := z.receipt(res); p.Outcome.Result != receipt.Refused || p.Outcome.Reason != "extract" {
-				t.Fatalf("receipt outcome %+v", p.Outcome)
-			}
-			if z.markers() != "" {
-				t.Fatal("a step ran")
-			}
-			if _, err := os.Stat(z.root); !os.IsNotExist(err) {
-				t.Fatal("something was deployed")
-			}
-			if ents, _ := os.ReadDir(filepath.Join(z.trust.StateDir, "staging")); len(ents) != 0 {
-				t.Fatal("staging left behind")
-			}
+			z.assertRefusedBeforeSteps(res, receipt.CheckExtract)
 		})
 	}
+}
+
+// TestHiddenSecondArchive: a trusted signer appends a second tar archive
+// after the payload's end-of-archive marker, inside the signed plaintext
+// (other tar readers, such as tar -i, would extract its entries). The
+// apply refuses it as an extract failure naming what was found, before any
+// step runs, and leaves nothing deployed or staged.
+func TestHiddenSecondArchive(t *testing.T) {
+	z := newZone(t)
+	dir := z.build("1.0.0", "true", 1)
+	var second bytes.Buffer
+	tw := tar.NewWriter(&second)
+	body := "#!/bin/sh\necho hidden\n"
+	if err := tw.WriteHeader(&tar.Header{Name: "packages/web/hidden.sh", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(body))}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write([]byte(body))
+	tw.Close()
+	z.rewritePayload(dir, func(plain []byte) []byte { return append(plain, second.Bytes()...) })
+	res, err := z.apply(dir)
+	var ve *verify.Error
+	if !errors.As(err, &ve) || ve.Check != "extract" || !strings.Contains(ve.Msg, "a second tar archive") || !strings.Contains(ve.Msg, "packages/web/hidden.sh") {
+		t.Fatalf("err = %v, want an extract failure naming the second archive", err)
+	}
+	z.assertRefusedBeforeSteps(res, receipt.CheckExtract)
 }
 
 // replaceEntry rewrites a folder bundle's payload with the entry named
 // hdr.Name replaced by hdr (no content), and signs the result with the
 // trusted release key.
 func (z *testZone) replaceEntry(dir string, hdr *tar.Header) {
+	z.t.Helper()
+	z.rewritePayload(dir, func(plain []byte) []byte {
+		var out bytes.Buffer
+		tr, tw := tar.NewReader(bytes.NewReader(plain)), tar.NewWriter(&out)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				z.t.Fatal(err)
+			}
+			if h.Name == hdr.Name {
+				if err := tw.WriteHeader(hdr); err != nil {
+					z.t.Fatal(err)
+				}
+				continue
+			}
+			if err := tw.WriteHeader(h); err != nil {
+				z.t.Fatal(err)
+			}
+			if _, err := io.Copy(tw, tr); err != nil {
+				z.t.Fatal(err)
+			}
+		}
+		tw.Close()
+		return out.Bytes()
+	})
+}
+
+// rewritePayload replaces a folder bundle's payload plaintext (the tar
+// stream) with edit's result, and signs the result with the trusted
+// release key, with the true plaintext and part sizes and digests.
+func (z *testZone) rewritePayload(dir string, edit func(plain []byte) []byte) {
 	z.t.Helper()
 	part := filepath.Join(dir, bundle.PayloadFile)
 	ct, err := os.ReadFile(part)
@@ -83,34 +131,15 @@ func (z *testZone) replaceEntry(dir string, hdr *tar.Header) {
 		z.t.Fatal(err)
 	}
 	defer zr.Close()
-	var plain bytes.Buffer
-	tr, tw := tar.NewReader(zr), tar.NewWriter(&plain)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			z.t.Fatal(err)
-		}
-		if h.Name == hdr.Name {
-			if err := tw.WriteHeader(hdr); err != nil {
-				z.t.Fatal(err)
-			}
-			continue
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			z.t.Fatal(err)
-		}
-		if _, err := io.Copy(tw, tr); err != nil {
-			z.t.Fatal(err)
-		}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		z.t.Fatal(err)
 	}
-	tw.Close()
+	plain = edit(plain)
 	var out bytes.Buffer
 	aw, _ := age.Encrypt(&out, z.f.Identity.Recipient())
 	zw, _ := zstd.NewWriter(aw)
-	zw.Write(plain.Bytes())
+	zw.Write(plain)
 	zw.Close()
 	aw.Close()
 	if err := os.WriteFile(part, out.Bytes(), 0o644); err != nil {
@@ -118,9 +147,9 @@ func (z *testZone) replaceEntry(dir string, hdr *tar.Header) {
 	}
 	z.f.Resign(dir, func(st *bundle.Statement) {
 		pl := &st.Predicate.Payload
-		ps := sha256.Sum256(plain.Bytes())
+		ps := sha256.Sum256(plain)
 		cs := sha256.Sum256(out.Bytes())
-		pl.PlaintextSize, pl.PlaintextSHA256 = int64(plain.Len()), hex.EncodeToString(ps[:])
+		pl.PlaintextSize, pl.PlaintextSHA256 = int64(len(plain)), hex.EncodeToString(ps[:])
 		pl.Parts[0].Size, pl.Parts[0].SHA256, pl.Size = int64(out.Len()), hex.EncodeToString(cs[:]), int64(out.Len())
 		st.Subject = bundle.Subjects(&st.Predicate)
 	}, z.f.Release)

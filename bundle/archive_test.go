@@ -57,8 +57,8 @@ func TestArchivePackages(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			f := bundletest.New(t)
 			archive := make(t, appEntries...)
-			_, res := f.Build(bundletest.Options{YAML: archiveYAML("dist/" + name), Files: map[string]string{"dist/" + name: string(archive)}})
-			m := res.Manifest
+			dir, _ := f.Build(bundletest.Options{YAML: archiveYAML("dist/" + name), Files: map[string]string{"dist/" + name: string(archive)}})
+			m := readManifest(t, dir)
 			got := map[string]bundle.File{}
 			for _, file := range m.Files {
 				got[file.Path] = file
@@ -98,9 +98,9 @@ func TestArchiveNupkg(t *testing.T) {
 		bundletest.Entry{Name: "conf/app.conf", Body: "greeting=#{Greeting}\n"},
 		bundletest.Entry{Name: "wwwroot/My%20Page.html", Body: "<p/>"},
 	)
-	_, res := f.Build(bundletest.Options{YAML: archiveYAML("Shop.Web.1.0.0.nupkg"), Files: map[string]string{"Shop.Web.1.0.0.nupkg": string(nupkg)}})
+	dir, _ := f.Build(bundletest.Options{YAML: archiveYAML("Shop.Web.1.0.0.nupkg"), Files: map[string]string{"Shop.Web.1.0.0.nupkg": string(nupkg)}})
 	var paths []string
-	for _, file := range res.Manifest.Files {
+	for _, file := range readManifest(t, dir).Files {
 		if file.Type == bundle.TypeFile {
 			paths = append(paths, file.Path)
 		}

@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"archive/tar"
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,10 +11,8 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"time"
 
@@ -81,30 +80,31 @@ const (
 	stageCommitted = "committed" // it is visible under its final name
 )
 
-// BuildResult describes a built bundle.
+// BuildResult describes a built bundle. (The manifest is in the bundle:
+// the builder does not keep its file list, which may be very long.)
 type BuildResult struct {
 	Out       string
 	Statement *Statement
-	Manifest  *Manifest
 	Envelope  []byte
 	Ledger    string // path of the ledger copy
 }
 
 // Build turns a release into a signed, encrypted bundle. It streams: each
-// file is read once, hashed and written into a deterministic tar, which is
-// compressed with zstd and encrypted with age to every recipient while the
-// ciphertext is hashed and cut into parts. Memory does not grow with the
-// size of the release.
+// file is read once, hashed and written into a deterministic tar (and its
+// entry into manifest.json), which is compressed with zstd and encrypted
+// with age to every recipient while the ciphertext is hashed and cut into
+// parts (see payloadWriter). Memory does not grow with the size of the
+// release, and with its file count only by the list of files to read. On
+// any error nothing is left at Out.
 //
 // The bundle is written in a work directory beside Out (named with this
 // process's id), its statement is recorded in the ledger, and only then is
 // it moved to Out: a bundle under its final name always has its ledger
-// entry, so the next build never reuses its sequence. On any error, and
-// when ctx is canceled (a signal), nothing is left at Out and the work
-// directory is removed; a build killed outright leaves only the work
-// directory (or a ledger entry for a bundle that never appeared, which the
-// audit reports as never applied), and the next build of the same output
-// removes what it left.
+// entry, so the next build never reuses its sequence. When ctx is canceled
+// (a signal) the work directory is removed too; a build killed outright
+// leaves only the work directory (or a ledger entry for a bundle that
+// never appeared, which the audit reports as never applied), and the next
+// build of the same output removes what it left.
 func Build(ctx context.Context, o BuildOptions) (*BuildResult, error) {
 	if err := o.check(); err != nil {
 		return nil, err
@@ -140,19 +140,13 @@ func Build(ctx context.Context, o BuildOptions) (*BuildResult, error) {
 	}
 	defer os.RemoveAll(work)
 
-	pay, files, varRef, err := o.writePayload(ctx, work, entries, varsDoc)
+	m := o.manifest(pkgs, ref(VariablesEntry, varsDoc))
+	evidence := r.evidencePaths()
+	pay, mref, err := o.writePayload(ctx, work, entries, varsDoc, m, evidence)
 	if err != nil {
 		return nil, err
 	}
-	m := o.manifest(pkgs, files, varRef)
-	mjson, err := MarshalManifest(m)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(work, ManifestFile), mjson, 0o644); err != nil {
-		return nil, err
-	}
-	st := o.statement(seq, ref(ManifestFile, mjson), pay, files)
+	st := o.statement(seq, mref, pay, evidence)
 	payload, err := json.Marshal(st)
 	if err != nil {
 		return nil, fmt.Errorf("encode statement: %w", err)
@@ -168,7 +162,7 @@ func Build(ctx context.Context, o BuildOptions) (*BuildResult, error) {
 	if err := os.WriteFile(filepath.Join(work, StatementFile), envJSON, 0o644); err != nil {
 		return nil, err
 	}
-	if err := writeSums(work, envJSON, mjson, pay.Parts); err != nil {
+	if err := writeSums(work, envJSON, mref, pay.Parts); err != nil {
 		return nil, err
 	}
 	o.stage(stageWritten)
@@ -189,7 +183,7 @@ func Build(ctx context.Context, o BuildOptions) (*BuildResult, error) {
 		return nil, err
 	}
 	o.stage(stageCommitted)
-	return &BuildResult{Out: o.Out, Statement: st, Manifest: m, Envelope: envJSON, Ledger: ledger}, nil
+	return &BuildResult{Out: o.Out, Statement: st, Envelope: envJSON, Ledger: ledger}, nil
 }
 
 // buildTag names a build's work directory: .<out>.build-<pid>-<random>.
@@ -281,51 +275,66 @@ func (o *BuildOptions) variablesDoc(values map[string]string) ([]byte, error) {
 	return b, nil
 }
 
-// writePayload streams tar → zstd → age → parts into dir.
-func (o *BuildOptions) writePayload(ctx context.Context, dir string, entries []source, varsDoc []byte) (Payload, []File, FileRef, error) {
+// writePayload streams tar → zstd → age → parts into dir, and writes
+// manifest.json there as the files are hashed. It returns the payload's
+// description and the manifest's reference. It fills in the digests of the
+// files named in evidence (path → digest).
+func (o *BuildOptions) writePayload(ctx context.Context, dir string, entries []source, varsDoc []byte, m *Manifest, evidence map[string]string) (Payload, FileRef, error) {
+	mf, err := os.OpenFile(filepath.Join(dir, ManifestFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return Payload{}, FileRef{}, err
+	}
+	defer mf.Close()
+	mh := &hashCounter{h: sha256.New()}
+	mw := bufio.NewWriterSize(io.MultiWriter(mf, mh), 64<<10)
+	me, err := newManifestEncoder(mw, m)
+	if err != nil {
+		return Payload{}, FileRef{}, err
+	}
+
 	parts := &partWriter{dir: dir, limit: o.SplitSize}
+	defer parts.Close()
 	aw, err := age.Encrypt(parts, o.Recipients...)
 	if err != nil {
-		return Payload{}, nil, FileRef{}, fmt.Errorf("encrypt: %w", err)
+		return Payload{}, FileRef{}, fmt.Errorf("encrypt: %w", err)
 	}
-	zw, err := zstd.NewWriter(aw, zstdOptions(o.Level)...)
+	pw, err := newPayloadWriter(aw, o.Level, 0)
 	if err != nil {
-		return Payload{}, nil, FileRef{}, fmt.Errorf("compress: %w", err)
+		return Payload{}, FileRef{}, fmt.Errorf("compress: %w", err)
 	}
-	plain := &hashCounter{h: sha256.New()}
-	tw := tar.NewWriter(io.MultiWriter(plain, zw))
-	files, varRef, err := writeTar(ctx, tw, o.Release.Dir, entries, varsDoc, o.Epoch)
-	if err == nil {
-		err = tw.Close()
+	defer pw.Abort()
+	tw := tar.NewWriter(pw)
+	add := func(f *File) {
+		if _, ok := evidence[f.Path]; ok {
+			evidence[f.Path] = f.SHA256
+		}
+		me.add(f)
 	}
-	if err == nil {
-		err = zw.Close()
-	}
-	if err == nil {
-		err = aw.Close()
-	}
-	if err == nil {
-		err = parts.Close()
+	n, err := writeTar(ctx, tw, o.Release.Dir, entries, varsDoc, o.Epoch, add)
+	for _, step := range []func() error{tw.Close, pw.Close, aw.Close, parts.Close, me.finish, mw.Flush} {
+		if err != nil {
+			break
+		}
+		err = step()
 	}
 	if err != nil {
-		zw.Close()
-		parts.Close()
-		return Payload{}, nil, FileRef{}, err
+		return Payload{}, FileRef{}, err
 	}
+	size, sum := pw.Sum()
 	p := Payload{
 		Encryption:      EncryptionAge,
 		Compression:     CompressionZstd,
 		Archive:         ArchiveTar,
 		Parts:           parts.refs,
 		Size:            parts.total,
-		PlaintextSize:   plain.n,
-		PlaintextSHA256: hex.EncodeToString(plain.h.Sum(nil)),
-		Entries:         len(files) + 1,
+		PlaintextSize:   size,
+		PlaintextSHA256: hex.EncodeToString(sum),
+		Entries:         n + 1,
 	}
-	return p, files, varRef, nil
+	return p, FileRef{Name: ManifestFile, Size: mh.n, SHA256: hex.EncodeToString(mh.h.Sum(nil))}, nil
 }
 
-func zstdOptions(level string) []zstd.EOption {
+func zstdOptions(level string, workers int) []zstd.EOption {
 	l := zstd.SpeedDefault
 	switch level {
 	case LevelFastest:
@@ -337,31 +346,35 @@ func zstdOptions(level string) []zstd.EOption {
 	}
 	return []zstd.EOption{
 		zstd.WithEncoderLevel(l),
-		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
-		// One frame, compressed block-parallel: uses every core on one stream.
-		zstd.WithConcurrentBlocks(true),
+		// One encoder per worker, each compressing whole frames.
+		zstd.WithEncoderConcurrency(workers),
 		// The frame checksum lets plain `zstd -d` detect corruption too.
 		zstd.WithEncoderCRC(true),
-		// 2 MiB window, as zstd -3 itself uses. The concurrent encoder buffers
-		// four windows per job, so this bounds build memory (about 270 MiB
-		// peak, whatever the release size; 8 MiB took 700 MiB for no gain
-		// in ratio). The zone's decoder accepts windows up to 32 MiB.
-		zstd.WithWindowSize(2 << 20),
+		// A whole frame (frameSize): each frame is compressed on its own.
+		zstd.WithWindowSize(frameSize),
 	}
 }
 
+// readBufferSize is the chunk in which release files are read, hashed and
+// copied into the archive: large enough for few system calls, small
+// enough to stay in a core's cache between the three.
+const readBufferSize = 256 << 10
+
 // writeTar writes variables.json, then every entry in order, hashing file
-// content as it is copied. Files are read through an os.Root of the
-// release directory, so that a symbolic link swapped in during the build
-// cannot pull in data from outside it.
-func writeTar(ctx context.Context, tw *tar.Writer, dir string, entries []source, varsDoc []byte, epoch time.Time) ([]File, FileRef, error) {
+// content as it is copied, and passes each entry, with its digest, to add.
+// It returns the number of entries after variables.json. Files are read
+// through an os.Root of the release directory, so that a symbolic link
+// swapped in during the build cannot pull in data from outside it.
+func writeTar(ctx context.Context, tw *tar.Writer, dir string, entries []source, varsDoc []byte, epoch time.Time, add func(*File)) (int, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return nil, FileRef{}, err
+		return 0, err
 	}
 	defer root.Close()
-	fsys := newReleaseFS(root.FS(), archivesOf(entries))
-	defer fsys.Close()
+	archives := newReleaseFS(root.FS(), archivesOf(entries))
+	defer archives.Close()
+	src := &sourceReader{root: root, archives: archives, buf: make([]byte, readBufferSize), h: sha256.New()}
+	defer src.close()
 	mtime := epoch.UTC().Truncate(time.Second)
 	if epoch.IsZero() {
 		mtime = time.Unix(0, 0).UTC()
@@ -370,65 +383,38 @@ func writeTar(ctx context.Context, tw *tar.Writer, dir string, entries []source,
 		return &tar.Header{Name: name, Typeflag: typ, Mode: mode, Size: size, ModTime: mtime}
 	}
 	if err := tw.WriteHeader(hdr(VariablesEntry, tar.TypeReg, 0o600, int64(len(varsDoc)))); err != nil {
-		return nil, FileRef{}, err
+		return 0, err
 	}
 	if _, err := tw.Write(varsDoc); err != nil {
-		return nil, FileRef{}, err
+		return 0, err
 	}
-	files := make([]File, 0, len(entries))
-	h := sha256.New()
-	for _, e := range entries {
+	for i := range entries {
 		if err := ctx.Err(); err != nil {
-			return nil, FileRef{}, err
+			return 0, err
 		}
-		f := e.File
+		f := entries[i].File
 		if f.Type == TypeDir {
 			if err := tw.WriteHeader(hdr(f.Path+"/", tar.TypeDir, 0o755, 0)); err != nil {
-				return nil, FileRef{}, err
+				return 0, err
 			}
-			files = append(files, f)
+			add(&f)
 			continue
 		}
-		h.Reset()
-		if err := copyFile(fsys, e.src, f.Size, func() error {
+		sum, err := src.copy(ctx, &entries[i], func() error {
 			return tw.WriteHeader(hdr(f.Path, tar.TypeReg, int64(f.Mode), f.Size))
-		}, io.MultiWriter(tw, h)); err != nil {
-			return nil, FileRef{}, err
+		}, tw)
+		if err != nil {
+			return 0, err
 		}
-		f.SHA256 = hex.EncodeToString(h.Sum(nil))
-		files = append(files, f)
+		f.SHA256 = sum
+		add(&f)
 	}
-	return files, ref(VariablesEntry, varsDoc), nil
+	return len(entries), nil
 }
 
-// copyFile copies exactly size bytes of name to w after calling header,
-// and fails if the file is not regular or changed size since it was listed.
-func copyFile(fsys fs.FS, name string, size int64, header func() error, w io.Writer) error {
-	f, err := fsys.Open(name)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if !st.Mode().IsRegular() || st.Size() != size {
-		return fmt.Errorf("%s: changed while building (was a regular file of %d bytes)", name, size)
-	}
-	if err := header(); err != nil {
-		return err
-	}
-	if n, err := io.Copy(w, io.LimitReader(f, size)); err != nil || n != size {
-		if err == nil {
-			err = fmt.Errorf("%s: changed while building (read %d of %d bytes)", name, n, size)
-		}
-		return err
-	}
-	return nil
-}
-
-func (o *BuildOptions) manifest(pkgs []PackageRef, files []File, varRef FileRef) *Manifest {
+// manifest is the release's manifest without its files, which writeTar adds
+// as it hashes them.
+func (o *BuildOptions) manifest(pkgs []PackageRef, varRef FileRef) *Manifest {
 	r := o.Release
 	m := &Manifest{
 		FormatVersion: FormatVersion,
@@ -438,7 +424,6 @@ func (o *BuildOptions) manifest(pkgs []PackageRef, files []File, varRef FileRef)
 		Packages:      pkgs,
 		Variables:     []VariableRef{},
 		VariablesFile: varRef,
-		Files:         files,
 	}
 	if m.Packages == nil {
 		m.Packages = []PackageRef{}
@@ -457,7 +442,19 @@ func (o *BuildOptions) manifest(pkgs []PackageRef, files []File, varRef FileRef)
 	return m
 }
 
-func (o *BuildOptions) statement(seq uint64, manifest FileRef, pay Payload, files []File) *Statement {
+// evidencePaths returns the payload paths of the change's test evidence,
+// each with no digest yet.
+func (r *Release) evidencePaths() map[string]string {
+	out := map[string]string{}
+	for _, e := range r.Change.TestEvidence {
+		out[ScriptPath(e.Path)] = ""
+	}
+	return out
+}
+
+// statement is the bundle's statement; evidence holds the digests of the
+// change's test evidence by payload path.
+func (o *BuildOptions) statement(seq uint64, manifest FileRef, pay Payload, evidence map[string]string) *Statement {
 	r := o.Release
 	issued := o.Now().UTC().Truncate(time.Second)
 	targets := r.Targets
@@ -483,12 +480,8 @@ func (o *BuildOptions) statement(seq uint64, manifest FileRef, pay Payload, file
 		c.TestEvidence = nil
 		for _, e := range r.Change.TestEvidence {
 			p := ScriptPath(e.Path)
-			ev := Evidence{Path: p}
-			// files are sorted by path; Check put every evidence file in them.
-			if i := sort.Search(len(files), func(i int) bool { return files[i].Path >= p }); i < len(files) && files[i].Path == p {
-				ev.SHA256 = files[i].SHA256
-			}
-			c.TestEvidence = append(c.TestEvidence, ev)
+			// Check put every evidence file in the payload.
+			c.TestEvidence = append(c.TestEvidence, Evidence{Path: p, SHA256: evidence[p]})
 		}
 		p.Change = &c
 	}

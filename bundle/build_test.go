@@ -3,6 +3,7 @@ package bundle_test
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
@@ -26,8 +27,11 @@ const canary = "canary-s3cret-value"
 func TestRoundTrip(t *testing.T) {
 	f := bundletest.New(t)
 	dir, res := f.Build(bundletest.Options{Big: 5 << 19, Split: 1 << 20})
-	m := res.Manifest
+	m := readManifest(t, dir)
 	p := res.Statement.Predicate
+	if p.Manifest.SHA256 != sumFile(t, filepath.Join(dir, bundle.ManifestFile)) {
+		t.Error("manifest.json digest differs from the statement's")
+	}
 	if len(p.Payload.Parts) != 3 {
 		t.Fatalf("%d parts, want 3", len(p.Payload.Parts))
 	}
@@ -201,5 +205,68 @@ func TestBuildRefusesExistingOutput(t *testing.T) {
 	ents, _ := os.ReadDir(filepath.Dir(out))
 	if len(ents) != 1 {
 		t.Fatalf("left behind: %v", ents)
+	}
+}
+
+// readManifest reads and validates a bundle folder's manifest.json.
+func readManifest(t *testing.T, dir string) *bundle.Manifest {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, bundle.ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := bundle.ParseManifest(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func sumFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// TestBuildFileChanged: a file that changes between the release check and
+// the build (grown, shrunk, replaced by a FIFO or a directory) fails the
+// build, naming it, and leaves no bundle.
+func TestBuildFileChanged(t *testing.T) {
+	f := bundletest.New(t)
+	for _, tt := range []struct {
+		name   string
+		change func(p string) error
+		msg    string
+	}{
+		{"grown", func(p string) error { return os.WriteFile(p, []byte("<p>hello, longer</p>\n"), 0o644) }, "changed while building (was a regular file of 13 bytes)"},
+		{"shrunk", func(p string) error { return os.WriteFile(p, []byte("<p>"), 0o644) }, "changed while building"},
+		{"directory", func(p string) error { os.Remove(p); return os.Mkdir(p, 0o755) }, "changed while building"},
+		{"fifo", func(p string) error { os.Remove(p); return mkfifo(p) }, "changed while building"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := f.WriteRelease(bundletest.DefaultYAML, bundletest.Files(), 3<<20)
+			rel, err := bundle.LoadRelease(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.change(filepath.Join(dir, "web", "index.html")); err != nil {
+				t.Skip(err)
+			}
+			out := filepath.Join(t.TempDir(), "b")
+			_, err = bundle.Build(context.Background(), bundle.BuildOptions{
+				Release: rel, Signer: f.Release, Recipients: []age.Recipient{f.Identity.Recipient()},
+				Out: out, LedgerDir: f.Ledger, Getenv: func(string) string { return "secret-value" },
+			})
+			if err == nil || !strings.Contains(err.Error(), "web/index.html") || !strings.Contains(err.Error(), tt.msg) {
+				t.Fatalf("err = %v, want %q about web/index.html", err, tt.msg)
+			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Errorf("%s exists after a failed build", out)
+			}
+		})
 	}
 }

@@ -27,7 +27,7 @@ func TestChangeEvidence(t *testing.T) {
 	files := bundletest.Files()
 	files["tests/junit.xml"] = "<testsuite tests=\"12\" failures=\"0\"/>\n"
 	files["tests/results/summary.txt"] = "12 passed\n"
-	_, res := f.Build(bundletest.Options{YAML: changeYAML, Files: files})
+	dir, res := f.Build(bundletest.Options{YAML: changeYAML, Files: files})
 	c := res.Statement.Predicate.Change
 	if c == nil || c.SecurityImpact != "SIA-77: no change to the cardholder data flow" || !strings.HasPrefix(c.Backout, "switch to") || len(c.TestEvidence) != 2 {
 		t.Fatalf("change %+v", c)
@@ -38,7 +38,7 @@ func TestChangeEvidence(t *testing.T) {
 			t.Errorf("%s: sha256 %s in the statement", e.Path, e.SHA256)
 		}
 		found := false
-		for _, mf := range res.Manifest.Files {
+		for _, mf := range readManifest(t, dir).Files {
 			found = found || (mf.Path == e.Path && mf.SHA256 == e.SHA256)
 		}
 		if !found {

@@ -1,23 +1,118 @@
 package bundle
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"path"
+	"strconv"
 
 	"airlock.dev/airlock/internal/jsonx"
 )
 
 // MarshalManifest encodes m deterministically (field order fixed by the
-// struct, files sorted by the builder), indented, with a final newline.
+// struct, files sorted by the builder), indented, with a final newline:
+// json.MarshalIndent's output with two-space indents.
 func MarshalManifest(m *Manifest) ([]byte, error) {
-	b, err := json.MarshalIndent(m, "", "  ")
+	var b bytes.Buffer
+	e, err := newManifestEncoder(&b, m)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range m.Files {
+		e.add(&f)
+	}
+	if err := e.finish(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// manifestEncoder writes a manifest whose files are added one at a time,
+// so that the builder never holds the file list: everything but the files
+// is known before the payload is written, and each file is added once it
+// has been hashed. The bytes are exactly MarshalManifest's.
+type manifestEncoder struct {
+	w     io.Writer
+	buf   []byte
+	count int
+	err   error
+}
+
+// newManifestEncoder writes everything of m but its files, which add
+// appends.
+func newManifestEncoder(w io.Writer, m *Manifest) (*manifestEncoder, error) {
+	head := *m
+	head.Files = []File{}
+	b, err := json.MarshalIndent(&head, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("encode manifest: %w", err)
 	}
-	return append(b, '\n'), nil
+	const tail = "[]\n}"
+	if !bytes.HasSuffix(b, []byte(tail)) {
+		return nil, errors.New("encode manifest: files are not its last field")
+	}
+	e := &manifestEncoder{w: w}
+	e.write(b[:len(b)-len(tail)])
+	return e, e.err
+}
+
+func (e *manifestEncoder) write(b []byte) {
+	if e.err == nil {
+		_, e.err = e.w.Write(b)
+	}
+}
+
+// add appends f, formatted as json.MarshalIndent formats an element of
+// the files array (a test holds the two equal, every field set).
+func (e *manifestEncoder) add(f *File) {
+	b := e.buf[:0]
+	if e.count == 0 {
+		b = append(b, "[\n    {\n      \"path\": "...)
+	} else {
+		b = append(b, ",\n    {\n      \"path\": "...)
+	}
+	e.count++
+	b = appendJSONString(b, f.Path)
+	b = append(b, ",\n      \"type\": "...)
+	b = appendJSONString(b, f.Type)
+	b = append(b, ",\n      \"mode\": \""...)
+	b = append(b, f.Mode.String()...)
+	b = append(b, "\",\n      \"size\": "...)
+	b = strconv.AppendInt(b, f.Size, 10)
+	if f.SHA256 != "" {
+		b = append(b, ",\n      \"sha256\": "...)
+		b = appendJSONString(b, f.SHA256)
+	}
+	b = append(b, "\n    }"...)
+	e.buf = b
+	e.write(b)
+}
+
+// appendJSONString appends s as encoding/json writes a string.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // not plain ASCII: leave the escaping to encoding/json
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// finish closes the files array and the document.
+func (e *manifestEncoder) finish() error {
+	if e.count == 0 {
+		e.write([]byte("[]\n}\n"))
+	} else {
+		e.write([]byte("\n  ]\n}\n"))
+	}
+	return e.err
 }
 
 // ParseManifest decodes manifest.json strictly and validates it as hostile

@@ -13,19 +13,26 @@ import (
 	"strings"
 
 	"airlock.dev/airlock/internal/atomicfile"
+	"airlock.dev/airlock/internal/writeback"
 )
 
 // partWriter writes the ciphertext into payload.age, or into
 // payload.age.001, .002 … of at most limit bytes each, hashing each part.
 type partWriter struct {
-	dir   string
-	limit int64 // 0: one part named payload.age
-	f     *os.File
-	h     hash.Hash
-	n     int64
-	total int64
-	refs  []FileRef
+	dir     string
+	limit   int64 // 0: one part named payload.age
+	f       *os.File
+	h       hash.Hash
+	n       int64
+	flushed int64 // bytes of the current part whose writing out was started
+	total   int64
+	refs    []FileRef
 }
+
+// writebackSize is how much of a part is written before the kernel is
+// asked to start writing it to the disk, so that the fsync at the end of
+// the part has little left to wait for.
+const writebackSize = 8 << 20
 
 // PartName is the file name of part i (1-based) of a payload split into
 // parts; an unsplit payload is the single file payload.age.
@@ -52,6 +59,10 @@ func (w *partWriter) Write(p []byte) (int, error) {
 			return written, err
 		}
 		p = p[n:]
+		if w.n-w.flushed >= writebackSize {
+			writeback.Start(w.f.Fd(), w.flushed, w.n-w.flushed)
+			w.flushed = w.n
+		}
 	}
 	return written, nil
 }
@@ -71,7 +82,7 @@ func (w *partWriter) next() error {
 	if err != nil {
 		return err
 	}
-	w.f, w.h, w.n = f, sha256.New(), 0
+	w.f, w.h, w.n, w.flushed = f, sha256.New(), 0, 0
 	w.refs = append(w.refs, FileRef{Name: name})
 	return nil
 }
@@ -102,13 +113,12 @@ func (w *partWriter) Close() error {
 
 // writeSums writes SHA256SUMS in the format of sha256sum(1), so that anyone
 // can check the files' integrity with standard tools (not their origin).
-func writeSums(dir string, envelope, manifest []byte, parts []FileRef) error {
+func writeSums(dir string, envelope []byte, manifest FileRef, parts []FileRef) error {
 	var b strings.Builder
 	line := func(sum, name string) { fmt.Fprintf(&b, "%s  %s\n", sum, name) }
 	es := sha256.Sum256(envelope)
-	ms := sha256.Sum256(manifest)
 	line(hex.EncodeToString(es[:]), StatementFile)
-	line(hex.EncodeToString(ms[:]), ManifestFile)
+	line(manifest.SHA256, ManifestFile)
 	for _, p := range parts {
 		line(p.SHA256, p.Name)
 	}

@@ -30,7 +30,9 @@ func CheckPath(p string) error {
 	case p[0] == '/':
 		return fmt.Errorf("path %q is absolute", p)
 	}
-	for _, seg := range strings.Split(p, "/") {
+	for rest, more := p, true; more; {
+		var seg string
+		seg, rest, more = strings.Cut(rest, "/")
 		if err := checkSegment(seg); err != nil {
 			return fmt.Errorf("path %q: %w", p, err)
 		}
@@ -64,11 +66,18 @@ func checkSegment(s string) error {
 }
 
 func isReservedWindowsName(s string) bool {
-	base := strings.ToUpper(s)
+	base := s
 	if i := strings.IndexByte(base, '.'); i >= 0 {
 		base = base[:i]
 	}
 	base = strings.TrimRight(base, " ")
+	// The longest reserved name is 7 bytes; one character of a longer
+	// spelling may upper-case to a shorter one (dotless ı to I). Anything
+	// longer is not one, and need not be upper-cased (most names).
+	if len(base) > 8 {
+		return false
+	}
+	base = strings.ToUpper(base)
 	switch base {
 	case "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$":
 		return true
@@ -83,7 +92,13 @@ func isReservedWindowsName(s string) bool {
 // foldKey is the key under which two paths collide on a case-insensitive,
 // normalising file system.
 func foldKey(p string) string {
-	return cases.Fold().String(norm.NFC.String(p))
+	for i := 0; i < len(p); i++ {
+		if p[i] >= utf8.RuneSelf {
+			return cases.Fold().String(norm.NFC.String(p))
+		}
+	}
+	// ASCII (most paths): NFC leaves it as it is, and folding is lower-casing.
+	return strings.ToLower(p)
 }
 
 // FileKind names a file type other than a regular file or directory, for

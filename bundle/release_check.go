@@ -58,6 +58,7 @@ func (r *Release) Check() error {
 	if err := c.err(); err != nil {
 		return err
 	}
+	t.files = nil // only the checks above need it; the build keeps the entries
 	r.tree = t
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -31,6 +32,7 @@ type source struct {
 	File
 	src     string      // path in the release FS ("" for directories made up by the builder)
 	archive *ArchiveRef // the archive package src is in, if any
+	field   string      // the field of airlock.yaml that added it
 }
 
 // packageFile is one regular file of a package.
@@ -60,7 +62,7 @@ func walkTree(fsys fs.FS, r *Release) (*tree, []treeProblem) {
 		rfs = newReleaseFS(fsys, nil)
 		defer rfs.Close()
 	}
-	w := &walker{fsys: rfs, byPath: map[string]source{}, t: &tree{files: map[string][]packageFile{}}}
+	w := &walker{fsys: rfs, dirs: map[string]bool{}, t: &tree{files: map[string][]packageFile{}}}
 	for i, p := range r.Packages {
 		field := indexField("packages", i) + ".path"
 		if p.Archive != "" {
@@ -76,23 +78,39 @@ func walkTree(fsys fs.FS, r *Release) (*tree, []treeProblem) {
 	for i, e := range r.Change.TestEvidence {
 		w.loose(indexField("change.testEvidence", i), "test evidence", e.Path)
 	}
-	out := make([]source, 0, len(w.byPath))
-	for _, s := range w.byPath {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	w.collisions(out)
-	w.t.entries = out
+	w.t.entries = w.sorted()
+	w.collisions(w.t.entries)
 	return w.t, w.problems
 }
 
+// The entries are collected in a slice and sorted once: a release of many
+// files is held once, as the list the build reads, not also in maps.
 type walker struct {
 	fsys     *releaseFS
 	archive  *ArchiveRef // the archive package being walked, if any
 	t        *tree
-	byPath   map[string]source
-	owner    map[string]string // payload path → field that added it
+	out      []source        // every entry, in the order added
+	dirs     map[string]bool // payload paths of the directories added
 	problems []treeProblem
+}
+
+// sorted sorts the entries by path and drops repeats: a file added twice
+// from the same source (a script two steps run) is one entry; a path taken
+// by two different sources is a problem, reported at the later one.
+func (w *walker) sorted() []source {
+	sort.SliceStable(w.out, func(i, j int) bool { return w.out[i].Path < w.out[j].Path })
+	out := w.out[:0]
+	for _, e := range w.out {
+		if n := len(out); n > 0 && out[n-1].Path == e.Path {
+			if prev := out[n-1]; prev.src != e.src || prev.Type != e.Type {
+				w.problem(e.field, "%s: payload path %s is already taken by %s", quoteShort(e.src), e.Path, quoteShort(prev.src))
+			}
+			continue
+		}
+		out = append(out, e)
+	}
+	w.out = nil
+	return slices.Clip(out)
 }
 
 func (w *walker) problem(field, format string, args ...any) {
@@ -234,15 +252,15 @@ func (w *walker) loose(field, what, rel string) {
 // addDir adds a directory and its parents.
 func (w *walker) addDir(field, p string) {
 	for d := p; d != "."; d = path.Dir(d) {
-		if _, ok := w.byPath[d]; ok {
+		if w.dirs[d] {
 			return
 		}
 		if err := CheckPath(d); err != nil {
 			w.problem(field, "%v", err)
 			return
 		}
-		w.byPath[d] = source{File: File{Path: d, Type: TypeDir, Mode: 0o755}}
-		w.own(d, field)
+		w.dirs[d] = true
+		w.out = append(w.out, source{File: File{Path: d, Type: TypeDir, Mode: 0o755}, field: field})
 	}
 }
 
@@ -252,39 +270,49 @@ func (w *walker) addFile(field, p, src string, info fs.FileInfo) {
 		w.problem(field, "%s: %v", quoteShort(src), err)
 		return
 	}
-	if old, dup := w.byPath[p]; dup {
-		if old.src != src {
-			w.problem(field, "%s: payload path %s is already taken by %s", quoteShort(src), p, quoteShort(old.src))
-		}
-		return
-	}
 	mode := Mode(0o644)
 	if info.Mode().Perm()&0o111 != 0 {
 		mode = 0o755
 	}
 	w.addDir(field, path.Dir(p))
-	w.byPath[p] = source{File: File{Path: p, Type: TypeFile, Mode: mode, Size: info.Size()}, src: src, archive: w.archive}
-	w.own(p, field)
+	w.out = append(w.out, source{File: File{Path: p, Type: TypeFile, Mode: mode, Size: info.Size()}, src: src, archive: w.archive, field: field})
 }
 
-// own records which field of airlock.yaml added payload path p.
-func (w *walker) own(p, field string) {
-	if w.owner == nil {
-		w.owner = map[string]string{}
-	}
-	w.owner[p] = field
-}
-
-// collisions reports payload paths that are equal under case folding.
+// collisions reports payload paths that are equal under case folding,
+// each at the later path of the two (in path order) and naming the first:
+// sorting the fold keys puts colliding paths side by side.
 func (w *walker) collisions(entries []source) {
-	seen := map[string]string{foldKey(VariablesEntry): VariablesEntry}
-	for _, e := range entries {
-		k := foldKey(e.Path)
-		if other, ok := seen[k]; ok {
-			w.problem(w.owner[e.Path], "payload paths %s and %s collide on case-insensitive file systems", other, e.Path)
+	type folded struct {
+		key string
+		i   int // index in entries; -1 for variables.json
+	}
+	keys := make([]folded, 0, len(entries)+1)
+	keys = append(keys, folded{foldKey(VariablesEntry), -1})
+	for i, e := range entries {
+		keys = append(keys, folded{foldKey(e.Path), i})
+	}
+	sort.Slice(keys, func(a, b int) bool {
+		if keys[a].key != keys[b].key {
+			return keys[a].key < keys[b].key
+		}
+		return keys[a].i < keys[b].i
+	})
+	var clash []folded // i: the later entry; key: the first path
+	for k, first := 1, 0; k < len(keys); k++ {
+		if keys[k].key != keys[first].key {
+			first = k
 			continue
 		}
-		seen[k] = e.Path
+		name := VariablesEntry
+		if j := keys[first].i; j >= 0 {
+			name = entries[j].Path
+		}
+		clash = append(clash, folded{name, keys[k].i})
+	}
+	sort.Slice(clash, func(a, b int) bool { return clash[a].i < clash[b].i })
+	for _, c := range clash {
+		e := entries[c.i]
+		w.problem(e.field, "payload paths %s and %s collide on case-insensitive file systems", c.key, e.Path)
 	}
 }
 

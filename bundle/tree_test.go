@@ -96,3 +96,59 @@ func TestWalkTreeFS(t *testing.T) {
 		t.Errorf("missing script: %+v", problems)
 	}
 }
+
+// TestWalkTreeRepeats: a script two steps run is one entry; a payload path
+// two sources claim, or two paths that differ only in case (variables.json
+// included), are problems at the field that added the later one.
+func TestWalkTreeRepeats(t *testing.T) {
+	yaml := `apiVersion: airlock/v1
+name: shop
+version: 1.0.0
+targets: [zone:test]
+packages:
+  - name: app
+    path: dist
+steps:
+  - name: one
+    script: scripts/run.sh
+  - name: two
+    script: scripts/run.sh
+  - name: three
+    script: Variables.JSON
+  - name: four
+    script: scripts/RUN.sh
+`
+	r, err := ParseRelease("airlock.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := fstest.MapFS{
+		"dist/a.txt":     {Data: []byte("a"), Mode: 0o644},
+		"dist/A.TXT":     {Data: []byte("b"), Mode: 0o644},
+		"scripts/run.sh": {Data: []byte("#!/bin/sh\n"), Mode: 0o755},
+		"scripts/RUN.sh": {Data: []byte("#!/bin/sh\n"), Mode: 0o755},
+		"Variables.JSON": {Data: []byte("{}"), Mode: 0o644},
+	}
+	tr, problems := walkTree(fsys, r)
+	var got []string
+	for _, p := range problems {
+		got = append(got, p.field+": "+p.msg)
+	}
+	want := []string{
+		"steps[2].script: payload paths variables.json and Variables.JSON collide on case-insensitive file systems",
+		"packages[0].path: payload paths packages/app/A.TXT and packages/app/a.txt collide on case-insensitive file systems",
+		"steps[0].script: payload paths scripts/RUN.sh and scripts/run.sh collide on case-insensitive file systems",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	n := 0
+	for _, e := range tr.entries {
+		if e.Path == "scripts/run.sh" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("scripts/run.sh is %d entries, want 1", n)
+	}
+}

@@ -14,8 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"airlock.dev/airlock/bundle"
@@ -104,6 +106,11 @@ func Bundle(ctx context.Context, b *bundle.Bundle, o Options) (*Result, error) {
 		return r, err
 	}
 	p := &st.Predicate
+	// The parts are hashed while the next checks run (the manifest's
+	// parsing above all, for a release of many files); the results are
+	// looked at only in the parts check, in its turn.
+	sums := hashParts(ctx, b, p.Payload.Parts)
+	defer sums.stop()
 	if err := r.timeAndPlace(p, o.Policy, now); err != nil {
 		return r, err
 	}
@@ -116,7 +123,7 @@ func Bundle(ctx context.Context, b *bundle.Bundle, o Options) (*Result, error) {
 	if err := r.manifest(b, st); err != nil {
 		return r, err
 	}
-	if err := r.parts(ctx, b, &p.Payload); err != nil {
+	if err := r.parts(b, &p.Payload, sums); err != nil {
 		return r, err
 	}
 	r.Verified = true
@@ -288,8 +295,9 @@ func (r *Result) manifest(b *bundle.Bundle, st *bundle.Statement) error {
 }
 
 // parts checks that the bundle holds exactly the signed parts, first by
-// size (cheap: finds missing and truncated parts), then by streaming SHA-256.
-func (r *Result) parts(ctx context.Context, b *bundle.Bundle, pl *bundle.Payload) error {
+// size (cheap: finds missing and truncated parts), then by their SHA-256,
+// streamed by sums.
+func (r *Result) parts(b *bundle.Bundle, pl *bundle.Payload, sums *partSums) error {
 	signed := map[string]bundle.FileRef{}
 	for _, part := range pl.Parts {
 		signed[part.Name] = part
@@ -308,8 +316,8 @@ func (r *Result) parts(ctx context.Context, b *bundle.Bundle, pl *bundle.Payload
 			return r.fail(receipt.CheckParts, part.Name, "%d bytes, signed size %d (truncated, or from another bundle)", size, part.Size)
 		}
 	}
-	for _, part := range pl.Parts {
-		got, n, err := hashPart(ctx, b, part)
+	for i, part := range pl.Parts {
+		got, n, err := sums.get(i)
 		if err != nil {
 			return err
 		}
@@ -329,32 +337,115 @@ func (r *Result) parts(ctx context.Context, b *bundle.Bundle, pl *bundle.Payload
 	return nil
 }
 
+// partSums hashes the parts of a bundle, several at once when there are
+// several (up to GOMAXPROCS), and gives the results in part order.
+type partSums struct {
+	cancel  context.CancelFunc
+	results []chan partSum
+	wg      sync.WaitGroup
+}
+
+type partSum struct {
+	sum string
+	n   int64
+	err error
+}
+
+func hashParts(ctx context.Context, b *bundle.Bundle, parts []bundle.FileRef) *partSums {
+	ctx, cancel := context.WithCancel(ctx)
+	s := &partSums{cancel: cancel, results: make([]chan partSum, len(parts))}
+	next := make(chan int, len(parts))
+	for i := range parts {
+		s.results[i] = make(chan partSum, 1)
+		next <- i
+	}
+	close(next)
+	for range min(runtime.GOMAXPROCS(0), len(parts)) {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			for i := range next {
+				sum, n, err := hashPart(ctx, b, parts[i])
+				s.results[i] <- partSum{sum, n, err}
+			}
+		}()
+	}
+	return s
+}
+
+// get waits for part i's digest, the number of bytes read, and the error.
+func (s *partSums) get(i int) (string, int64, error) {
+	r := <-s.results[i]
+	return r.sum, r.n, r.err
+}
+
+// stop ends the hashing of parts not yet needed and waits for it.
+func (s *partSums) stop() {
+	s.cancel()
+	s.wg.Wait()
+}
+
 // hashPart streams a part through SHA-256, reading at most its signed size
-// + 1, and returns the digest and the number of bytes read.
+// + 1, and returns the digest and the number of bytes read. A goroutine
+// reads ahead in large chunks, so that reading and hashing overlap.
 func hashPart(ctx context.Context, b *bundle.Bundle, part bundle.FileRef) (string, int64, error) {
 	rc, err := b.OpenFile(part.Name)
 	if err != nil {
 		return "", 0, err
 	}
 	defer rc.Close()
+	const buffers, size = 3, 1 << 20
+	type chunk struct {
+		b   []byte
+		err error
+	}
+	free, full := make(chan []byte, buffers), make(chan chunk, buffers)
+	for range buffers {
+		free <- make([]byte, size)
+	}
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r := io.LimitReader(rc, part.Size+1)
+		for {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-quit:
+				return
+			}
+			n, err := io.ReadFull(r, buf)
+			if err == io.ErrUnexpectedEOF {
+				err = io.EOF
+			}
+			if err == nil {
+				err = ctx.Err()
+			}
+			full <- chunk{buf[:n], err}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(quit)
+		<-done
+	}()
 	h := sha256.New()
-	n, err := io.Copy(h, &ctxReader{ctx: ctx, r: io.LimitReader(rc, part.Size+1)})
-	if err != nil {
-		return "", n, fmt.Errorf("read %s: %w", part.Name, err)
+	var n int64
+	for {
+		c := <-full
+		h.Write(c.b)
+		n += int64(len(c.b))
+		free <- c.b[:cap(c.b)]
+		if c.err == io.EOF {
+			return hex.EncodeToString(h.Sum(nil)), n, nil
+		}
+		if c.err != nil {
+			return "", n, fmt.Errorf("read %s: %w", part.Name, c.err)
+		}
 	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 func sha256Hex(b []byte) string {

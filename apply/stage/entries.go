@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -18,6 +17,7 @@ import (
 
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/jsonx"
+	"airlock.dev/airlock/internal/rootdir"
 )
 
 // variables reads the first entry, variables.json, into memory and decodes
@@ -91,7 +91,7 @@ func (x *extraction) entry(tr *tar.Reader, f *bundle.File) error {
 		return err
 	}
 	if f.Type == bundle.TypeDir {
-		return x.mkdir(f)
+		return x.w.send(job{kind: jobMkdir, f: f})
 	}
 	return x.writeFile(tr, f)
 }
@@ -210,82 +210,50 @@ func describe(f *bundle.File) string {
 	return fmt.Sprintf("file of %d bytes, mode %04o", f.Size, uint32(f.Mode))
 }
 
-// mkdir creates the listed directory f and sets its mode on the descriptor
-// (the umask may have narrowed it).
-func (x *extraction) mkdir(f *bundle.File) error {
-	name := filepath.FromSlash(f.Path)
-	if err := x.root.Mkdir(name, os.FileMode(f.Mode)); err != nil {
-		return createError(f, err)
-	}
-	d, err := x.root.Open(name)
-	if err != nil {
-		return fmt.Errorf("open directory %s: %w", f.Path, err)
-	}
-	defer d.Close()
-	st, err := d.Stat()
-	if err != nil {
-		return fmt.Errorf("stat directory %s: %w", f.Path, err)
-	}
-	if !st.IsDir() {
-		return fmt.Errorf("directory %s: replaced while extracting", f.Path)
-	}
-	if err := d.Chmod(os.FileMode(f.Mode)); err != nil {
-		return fmt.Errorf("set mode of %s: %w", f.Path, err)
-	}
-	return nil
-}
-
-// writeFile creates the listed file f (O_EXCL, mode 0600 while its content
-// is unverified), copies exactly f.Size bytes into it while hashing them,
-// compares the digest with the manifest, and only then sets the listed
-// mode, on the descriptor. On any error the file is removed.
+// writeFile has the writer create the listed file f, and sends it
+// exactly f.Size bytes of content while hashing them; the writer gives the
+// file its listed mode only once the digest matches the manifest, and
+// removes it otherwise.
 func (x *extraction) writeFile(tr io.Reader, f *bundle.File) error {
-	name := filepath.FromSlash(f.Path)
-	out, err := x.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return createError(f, err)
+	if err := x.w.send(job{kind: jobCreate, f: f}); err != nil {
+		return err
 	}
-	h := sha256.New()
-	err = x.copyContent(out, h, tr, f)
-	if err == nil {
-		if got := hex.EncodeToString(h.Sum(nil)); got != f.SHA256 {
-			err = &Error{Entry: display(f.Path), Msg: fmt.Sprintf("sha256 %s, the manifest says %s", got, f.SHA256)}
-		}
-	}
-	if err == nil {
-		if cerr := out.Chmod(os.FileMode(f.Mode)); cerr != nil {
-			err = fmt.Errorf("set mode of %s: %w", f.Path, cerr)
-		}
-	}
-	if cerr := out.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("write %s: %w", f.Path, cerr)
-	}
-	if err != nil {
-		x.root.Remove(name)
-	}
-	return err
-}
-
-// copyContent copies exactly f.Size bytes from tr to out and h, checking the
-// context before each chunk.
-func (x *extraction) copyContent(out io.Writer, h hash.Hash, tr io.Reader, f *bundle.File) error {
+	h := x.fileHash
+	h.Reset()
 	for n := int64(0); n < f.Size; {
 		if err := x.ctx.Err(); err != nil {
 			return err
 		}
-		chunk := x.buf[:min(int64(len(x.buf)), f.Size-n)]
+		buf := x.w.buffer()
+		chunk := buf[:min(int64(len(buf)), f.Size-n)]
 		k, rerr := io.ReadFull(tr, chunk)
 		h.Write(chunk[:k])
-		if _, err := out.Write(chunk[:k]); err != nil {
-			return fmt.Errorf("write %s: %w", f.Path, err)
-		}
 		n += int64(k)
+		if err := x.w.send(job{kind: jobData, f: f, data: chunk[:k]}); err != nil {
+			return err
+		}
 		if rerr != nil {
+			x.w.send(job{kind: jobFinish, f: f})
 			return x.streamError(display(f.Path), fmt.Sprintf("content ends after %d of %d bytes", n, f.Size), rerr)
 		}
 	}
+	got := hex.EncodeToString(h.Sum(nil))
+	if err := x.w.send(job{kind: jobFinish, f: f, ok: got == f.SHA256}); err != nil {
+		return err
+	}
+	if got != f.SHA256 {
+		return &Error{Entry: display(f.Path), Msg: fmt.Sprintf("sha256 %s, the manifest says %s", got, f.SHA256)}
+	}
 	return nil
 }
+
+// writebackSize is how much of a file is written before the kernel is
+// asked to start writing it to the disk; files smaller than writebackMin
+// are not written out early at all.
+const (
+	writebackSize = 8 << 20
+	writebackMin  = 1 << 20
+)
 
 func createError(f *bundle.File, err error) error {
 	if errors.Is(err, fs.ErrExist) {
@@ -316,4 +284,64 @@ func display(name string) string {
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// dirCache keeps the directory last written into open, so that the files
+// of one directory (the manifest lists them together, after it) are each
+// created with one system call, not a walk from the root. It records the
+// directories it made, to check at the end that each is still in place:
+// files are created in open directories, so a directory swapped for
+// something else meanwhile would otherwise go unnoticed.
+type dirCache struct {
+	cur  *rootdir.Dir
+	dirs []madeDir
+}
+
+type madeDir struct {
+	path string
+	id   os.FileInfo
+}
+
+// open returns the open directory dir (a slash path in root, "." for the
+// root), opening it through root if it is not the current one.
+func (c *dirCache) open(root *os.Root, dir string) (*rootdir.Dir, error) {
+	if c.cur != nil && c.cur.Name() == dir {
+		return c.cur, nil
+	}
+	d, err := rootdir.OpenIn(root, dir)
+	if err != nil {
+		return nil, err
+	}
+	c.set(d)
+	return d, nil
+}
+
+// made makes d, just created at path p, the current directory.
+func (c *dirCache) made(d *rootdir.Dir, p string) {
+	c.set(d)
+	if id, err := d.Stat(); err == nil {
+		c.dirs = append(c.dirs, madeDir{path: p, id: id})
+	}
+}
+
+func (c *dirCache) set(d *rootdir.Dir) {
+	if c.cur != nil {
+		c.cur.Close()
+	}
+	c.cur = d
+}
+
+func (c *dirCache) close() {
+	c.set(nil)
+}
+
+// check verifies that every directory made is still where it was made.
+func (c *dirCache) check(root *os.Root) error {
+	for _, d := range c.dirs {
+		st, err := root.Lstat(filepath.FromSlash(d.path))
+		if err != nil || !os.SameFile(st, d.id) {
+			return fmt.Errorf("directory %s was replaced while extracting", d.path)
+		}
+	}
+	return nil
 }

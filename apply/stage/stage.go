@@ -24,13 +24,21 @@
 //     regular-file or directory type as listed (no links, devices, FIFOs or
 //     sparse files), no link target, the listed size and exactly the listed
 //     mode (no setuid, setgid or sticky bits). Directories are created, and
-//     files created with O_EXCL and mode 0600, through an os.Root on the
-//     staging directory; file content is hashed as it is written and must
+//     files created with O_EXCL and mode 0600, inside the staging directory
+//     through an os.Root: a directory is opened through it once, and the
+//     entries listed after it are created in it by name, never following a
+//     link (internal/rootdir); at the end every directory made must still be
+//     where it was made. File content is hashed as it is written and must
 //     match the manifest before the file gets its listed mode (set on the
-//     descriptor, never by name).
-//  7. The archive must end after the last listed file; the whole plaintext
-//     must have the signed size and SHA-256; the age stream must end cleanly;
-//     and every part must have matched its signed size and digest.
+//     descriptor, never by name). The kernel is asked to start writing each
+//     file to the disk as it is written, so that the sync before the
+//     release switch has little left to do.
+//  7. The archive must end after the last listed file, with its
+//     end-of-archive marker (two zero blocks) ending exactly at the signed
+//     plaintext size: nothing may follow it (a second archive, padding or
+//     other bytes, which other tar readers might extract or ignore). The
+//     whole plaintext must have the signed SHA-256; the age stream must end
+//     cleanly; and every part must have matched its signed size and digest.
 //
 // Ownership, times, extended attributes and any other metadata in the
 // archive are ignored: files get the manifest's mode and nothing else.

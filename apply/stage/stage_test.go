@@ -2,10 +2,12 @@ package stage
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -309,6 +311,51 @@ func TestExtractRefusals(t *testing.T) {
 	}
 }
 
+// TestExtractEndOfArchive: the archive must end exactly at its
+// end-of-archive marker, at the end of the signed plaintext. A signer
+// cannot hide a second archive (which other tar readers might extract) or
+// any other bytes after it, nor leave the marker out.
+func TestExtractEndOfArchive(t *testing.T) {
+	var first bytes.Buffer
+	if err := writeTar(&first, happyEntries()); err != nil {
+		t.Fatal(err)
+	}
+	var second bytes.Buffer
+	if err := writeTar(&second, []entry{reg("packages/app/evil", 0o755, "#!/bin/sh\necho hidden\n")}); err != nil {
+		t.Fatal(err)
+	}
+	archive := first.Bytes()
+	cases := []struct {
+		name  string
+		plain []byte
+		msg   string
+	}{
+		{"second archive", append(slices.Clip(archive), second.Bytes()...), fmt.Sprintf("a second tar archive (%d bytes, first entry packages/app/evil) after the end-of-archive marker", second.Len())},
+		{"record padding", append(slices.Clip(archive), make([]byte, 10240-len(archive)%10240)...), "zero bytes after the end-of-archive marker"},
+		{"one extra zero block", append(slices.Clip(archive), make([]byte, 512)...), "512 zero bytes after"},
+		{"trailing bytes", append(slices.Clip(archive), "hello"...), "5 bytes of data after the end-of-archive marker"},
+		{"one zero block", archive[:len(archive)-512], "without its end-of-archive marker"},
+		{"no marker", archive[:len(archive)-1024], "without its end-of-archive marker"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			fx := newFixture(t)
+			p := fx.sealPlain(c.plain, len(happyEntries()), sealOpts{})
+			_, err := fx.extract(context.Background(), p, manifestFor(happyEntries()))
+			t.Log(err)
+			fx.assertRefused(err, entryPlaintext, c.msg)
+		})
+	}
+	t.Run("exact end", func(t *testing.T) {
+		fx := newFixture(t)
+		p := fx.sealPlain(archive, len(happyEntries()), sealOpts{})
+		if _, err := fx.extract(context.Background(), p, manifestFor(happyEntries())); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
 // TestExtractBomb: 100 MiB of zeros in the archive while the predicate
 // signs 1 MiB of plaintext. Extraction stops at the cap, quickly.
 func TestExtractBomb(t *testing.T) {
@@ -496,14 +543,18 @@ func TestRootConfinement(t *testing.T) {
 			if err := os.Symlink(target, filepath.Join(fx.dir, "d")); err != nil {
 				t.Fatal(err)
 			}
-			x := &extraction{ctx: context.Background(), root: root, buf: make([]byte, copyBufferSize)}
 			f := fileRef("d/f", 0o644, "payload")
-			err = x.writeFile(strings.NewReader("payload"), &f)
-			if err == nil {
+			w := newWriter(root)
+			w.send(job{kind: jobCreate, f: &f})
+			w.send(job{kind: jobData, f: &f, data: append(w.buffer()[:0], "payload"...)})
+			w.send(job{kind: jobFinish, f: &f, ok: true})
+			if err := w.close(); err == nil {
 				t.Error("wrote through a link out of the root")
 			}
 			d := dirRef("d/sub")
-			if err := x.mkdir(&d); err == nil {
+			w = newWriter(root)
+			w.send(job{kind: jobMkdir, f: &d})
+			if err := w.close(); err == nil {
 				t.Error("created a directory through a link out of the root")
 			}
 			fx.assertConfined(true)
@@ -553,6 +604,7 @@ func TestExtractConcurrentSwap(t *testing.T) {
 		if err == nil {
 			t.Error("extraction succeeded although its directory was swapped for a link")
 		}
+		t.Logf("swapped: %v", err)
 	} else {
 		t.Logf("the swap did not land in time (err: %v)", err)
 	}

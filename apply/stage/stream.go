@@ -175,13 +175,12 @@ func (t *tap) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// plainReader counts and hashes the plaintext, and refuses to produce more
-// than max bytes: it reads at most max+1 and fails on the extra byte.
+// plainReader counts the plaintext, and refuses to produce more than max
+// bytes: it reads at most max+1 and fails on the extra byte.
 type plainReader struct {
 	r   io.Reader
 	max int64
 	n   int64
-	h   hash.Hash
 	err error
 }
 
@@ -198,25 +197,41 @@ func (c *plainReader) Read(b []byte) (int, error) {
 		c.err = &Error{Entry: entryPlaintext, Msg: fmt.Sprintf("larger than the signed plaintext size of %d bytes (a decompression bomb?)", c.max)}
 		err = c.err
 	}
-	c.h.Write(b[:n])
+	c.n += int64(n)
+	return n, err
+}
+
+// countReader counts the bytes read through it.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
 	c.n += int64(n)
 	return n, err
 }
 
 // readahead reads its source in a goroutine, up to n buffers ahead of the
 // consumer, so that producing the stream (decryption, decompression) and
-// consuming it (hashing, writing files) use two cores. Read is for one
-// consumer; stop ends the goroutine and waits for it, after which anything
-// the source's readers recorded may be read safely.
+// consuming it (hashing, writing files) run on different cores. If it has a
+// hash, the buffers the consumer has finished with are hashed, in order, in
+// a third goroutine: the stream's digest costs neither side any time. Read
+// is for one consumer; stop ends the goroutines and waits for them, after
+// which anything the source's readers recorded, and the hash, may be read
+// safely.
 type readahead struct {
-	full    chan chunk
-	free    chan []byte
-	quit    chan struct{}
-	done    chan struct{}
-	stopped bool
-	cur     []byte
-	buf     []byte
-	err     error
+	full     chan chunk
+	free     chan []byte
+	used     chan []byte // consumed buffers, to the hasher
+	quit     chan struct{}
+	done     chan struct{}
+	hashed   chan struct{}
+	h        hash.Hash
+	stopped  bool
+	cur, buf []byte
+	err      error
 }
 
 type chunk struct {
@@ -224,12 +239,17 @@ type chunk struct {
 	err error
 }
 
-func newReadahead(r io.Reader, n, size int) *readahead {
-	ra := &readahead{full: make(chan chunk, n), free: make(chan []byte, n+1), quit: make(chan struct{}), done: make(chan struct{})}
+func newReadahead(r io.Reader, n, size int, h hash.Hash) *readahead {
+	ra := &readahead{full: make(chan chunk, n), free: make(chan []byte, n+1), quit: make(chan struct{}), done: make(chan struct{}), h: h}
 	for i := 0; i <= n; i++ {
 		ra.free <- make([]byte, size)
 	}
 	go ra.fill(r)
+	if h != nil {
+		ra.used = make(chan []byte, n+1)
+		ra.hashed = make(chan struct{})
+		go ra.hash()
+	}
 	return ra
 }
 
@@ -254,6 +274,14 @@ func (ra *readahead) fill(r io.Reader) {
 	}
 }
 
+func (ra *readahead) hash() {
+	defer close(ra.hashed)
+	for b := range ra.used {
+		ra.h.Write(b)
+		ra.free <- b[:cap(b)]
+	}
+}
+
 // readFull reads until buf is full or r fails, returning r's own error
 // (io.EOF at the end) rather than io.ErrUnexpectedEOF.
 func readFull(r io.Reader, buf []byte) (int, error) {
@@ -270,15 +298,12 @@ func readFull(r io.Reader, buf []byte) (int, error) {
 
 func (ra *readahead) Read(p []byte) (int, error) {
 	for len(ra.cur) == 0 {
+		ra.release()
 		if ra.err != nil || ra.stopped {
 			if ra.err == nil {
 				ra.err = errors.New("read after stop")
 			}
 			return 0, ra.err
-		}
-		if ra.buf != nil {
-			ra.free <- ra.buf[:cap(ra.buf)]
-			ra.buf = nil
 		}
 		c := <-ra.full
 		ra.buf, ra.cur, ra.err = c.b, c.b, c.err
@@ -288,8 +313,22 @@ func (ra *readahead) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// stop ends the reading goroutine and waits for it. It may be called more
-// than once.
+// release hands the buffer the consumer has read on: to the hasher, or
+// back to the reading goroutine.
+func (ra *readahead) release() {
+	if ra.buf == nil {
+		return
+	}
+	if ra.used != nil {
+		ra.used <- ra.buf[:len(ra.buf)-len(ra.cur)]
+	} else {
+		ra.free <- ra.buf[:cap(ra.buf)]
+	}
+	ra.buf, ra.cur = nil, nil
+}
+
+// stop ends the goroutines and waits for them; what the consumer has read
+// is hashed by then. It may be called more than once.
 func (ra *readahead) stop() {
 	if ra.stopped {
 		return
@@ -297,4 +336,9 @@ func (ra *readahead) stop() {
 	ra.stopped = true
 	close(ra.quit)
 	<-ra.done
+	if ra.used != nil {
+		ra.release()
+		close(ra.used)
+		<-ra.hashed
+	}
 }

@@ -81,6 +81,14 @@ func runBuild(c *cobra.Command, o buildOptions) error {
 	default:
 		return usageErrorf("--compression %q: want fastest, default, better or best", o.level)
 	}
+	// The key first: decrypting it takes 64 MiB (scrypt), which is then
+	// free for the walk of the release and the build to reuse, rather than
+	// added to what they hold.
+	signer, err := keys.LoadPrivate(o.key, o.secrets.source(stderr))
+	if err != nil {
+		return err
+	}
+	defer signer.Close()
 	rel, err := bundle.LoadRelease(o.release)
 	if err != nil {
 		return err
@@ -89,11 +97,6 @@ func runBuild(c *cobra.Command, o buildOptions) error {
 	if err != nil {
 		return err
 	}
-	signer, err := keys.LoadPrivate(o.key, o.secrets.source(stderr))
-	if err != nil {
-		return err
-	}
-	defer signer.Close()
 	epoch, err := sourceDateEpoch()
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -146,6 +147,16 @@ func parsePrivate(pemBytes []byte, name string, pw PasswordFunc) (*Signer, error
 		pf = cryptoutils.SkipPassword
 	default:
 		return nil, fmt.Errorf("private key: unsupported PEM type %q", block.Type)
+	}
+	encrypted := block.Type != string(cryptoutils.PrivateKeyPEMType)
+	if encrypted {
+		// An encrypted key's scrypt needs a 64 MiB work area (cosign's
+		// parameters). Collect what is garbage first, so that it does not
+		// add to the 64 MiB, and the work area right after, so that the heap
+		// does not stay sized for it and what the caller allocates next (a
+		// build's buffers) reuses it.
+		runtime.GC()
+		defer runtime.GC()
 	}
 	priv, err := cryptoutils.UnmarshalPEMToPrivateKey(pemBytes, pf)
 	if askErr != nil {

@@ -1,8 +1,9 @@
-// Command benchdata writes a release for benchmarks: about 1 GiB of files
-// shaped like a real deployment (incompressible artefacts, log-like text
-// and a source tree of many small files), deterministic for a given seed.
+// Command benchdata writes a release for benchmarks, deterministic for a
+// given size: by default about 1 GiB of files shaped like a real deployment
+// (incompressible artefacts, log-like text and a source tree of many small
+// files); with -files N, N source-like files of 1–4 KiB in folders of 100.
 //
-//	go run ./scripts/benchdata -o DIR [-mib 1024]
+//	go run ./scripts/benchdata -o DIR [-mib 1024 | -files 50000]
 package main
 
 import (
@@ -18,17 +19,22 @@ import (
 func main() {
 	out := flag.String("o", "", "release directory to create")
 	mib := flag.Int("mib", 1024, "approximate size in MiB")
+	files := flag.Int("files", 0, "write this many small files instead of -mib of mixed data")
 	flag.Parse()
 	if *out == "" {
 		log.Fatal("benchdata: -o DIR is required")
 	}
-	total := int64(*mib) << 20
 	rng := rand.New(rand.NewPCG(1, 2))
 	pkg := filepath.Join(*out, "dist")
-	// 38% incompressible (binaries, images), 49% text (logs, data), 13% small files.
-	must(randomFiles(rng, filepath.Join(pkg, "blobs"), total*38/100, 8<<20))
-	must(textFiles(rng, filepath.Join(pkg, "data"), total*49/100, 64<<20))
-	must(smallFiles(rng, filepath.Join(pkg, "src"), total*13/100))
+	if *files > 0 {
+		must(smallFiles(rng, filepath.Join(pkg, "src"), *files, 1024, 4096, -1))
+	} else {
+		// 38% incompressible (binaries, images), 49% text (logs, data), 13% small files.
+		total := int64(*mib) << 20
+		must(randomFiles(rng, filepath.Join(pkg, "blobs"), total*38/100, 8<<20))
+		must(textFiles(rng, filepath.Join(pkg, "data"), total*49/100, 64<<20))
+		must(smallFiles(rng, filepath.Join(pkg, "src"), -1, 2048, 2048+24576, total*13/100))
+	}
 	yaml := `apiVersion: airlock/v1
 name: bench
 version: "1.0.0"
@@ -111,13 +117,20 @@ func textFiles(rng *rand.Rand, dir string, total, size int64) error {
 	return nil
 }
 
-func smallFiles(rng *rand.Rand, dir string, total int64) error {
-	for i := 0; total > 0; i++ {
+// smallFiles writes source-like files of lo to hi bytes, 100 per folder:
+// count of them, or (count < 0) until total bytes are written.
+func smallFiles(rng *rand.Rand, dir string, count, lo, hi int, total int64) error {
+	for i := 0; count > 0 && i < count || count < 0 && total > 0; i++ {
 		sub := filepath.Join(dir, fmt.Sprintf("pkg%03d", i/100))
-		if err := os.MkdirAll(sub, 0o755); err != nil {
-			return err
+		if i%100 == 0 {
+			if err := os.MkdirAll(sub, 0o755); err != nil {
+				return err
+			}
 		}
-		n := min(int64(2048+rng.IntN(24576)), total)
+		n := int64(lo + rng.IntN(hi-lo))
+		if count < 0 {
+			n = min(n, total)
+		}
 		var b []byte
 		for int64(len(b)) < n {
 			b = fmt.Appendf(b, "func %s%d(%s int) error { return check(%s, %d) }\n", words[rng.IntN(len(words))], i, words[rng.IntN(len(words))], words[rng.IntN(len(words))], rng.IntN(1000))
