@@ -78,19 +78,29 @@ func abortOf(ctx context.Context) context.Context {
 	return a
 }
 
-// run executes one airlock command and returns its exit code.
+// run executes one airlock command and returns its exit code. With
+// --json it prints the command's result, and its error, as JSON (see
+// output.go).
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCommand()
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	out := &output{}
+	cmd, err := root.ExecuteContextC(withOutput(ctx, out))
+	if err != nil {
+		if sig := interrupt.Cause(ctx); sig != nil && !errors.As(err, new(*interrupt.Signal)) {
+			err = fmt.Errorf("%w (%w)", err, sig) // a command that stopped on the signal's cancellation
+		}
+	}
+	if jsonRequested(cmd, args, err) {
+		if werr := writeOutput(stdout, out, err); werr != nil && err == nil {
+			err = werr
+		}
+	}
 	if err == nil {
 		return exitOK
-	}
-	if sig := interrupt.Cause(ctx); sig != nil && !errors.As(err, new(*interrupt.Signal)) {
-		err = fmt.Errorf("%w (%w)", err, sig) // a command that stopped on the signal's cancellation
 	}
 	// An error may quote a bundle, a manifest or a receipt.
 	fmt.Fprintln(stderr, "airlock: "+printable.Text(err.Error()))
@@ -166,29 +176,20 @@ func helpHint(c *cobra.Command) string {
 	return "see '" + c.CommandPath() + " --help'"
 }
 
-// exitCode maps an error to the process exit code; it is the only place
-// that does, and it decides by the error's type, never by its text.
+// exitCode maps an error to the process exit code (see classify).
 func exitCode(err error) int {
-	var usage *usageError
-	var sig *interrupt.Signal
+	if err == nil {
+		return exitOK
+	}
+	return classify(err).ExitCode
+}
+
+// isRefusal reports whether err is a failed check or a refusal: exit 3.
+func isRefusal(err error) bool {
 	var bad *verify.Error
 	var badReceipt *receipt.VerifyError
 	var badFormat *bundle.FormatError
 	var refused *apply.RefusedError
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.As(err, &usage):
-		return exitUsage
-	case errors.As(err, &sig):
-		return sig.ExitCode()
-	case errors.As(err, &bad), errors.As(err, &badReceipt), errors.Is(err, audit.ErrProblems), errors.Is(err, blobsig.ErrInvalid),
-		errors.As(err, &badFormat), errors.As(err, &refused), errors.Is(err, apply.ErrClockBehind):
-		return exitVerify
-	case errors.Is(err, apply.ErrStepFailed):
-		return exitStepFailed
-	case errors.Is(err, apply.ErrBusy):
-		return exitBusy
-	}
-	return exitError
+	return errors.As(err, &bad) || errors.As(err, &badReceipt) || errors.Is(err, audit.ErrProblems) || errors.Is(err, blobsig.ErrInvalid) ||
+		errors.As(err, &badFormat) || errors.As(err, &refused) || errors.Is(err, apply.ErrClockBehind)
 }
