@@ -47,13 +47,21 @@ file's bytes. 'cosign verify-blob --key KEY.pub --signature FILE.sig
 	return c
 }
 
-// blobReport is what sign-blob and verify-blob report.
-type blobReport struct {
+// signBlobReport is what sign-blob reports.
+type signBlobReport struct {
 	File      string `json:"file"`
-	Signature string `json:"signature"`          // the signature file ("-": printed)
-	Value     string `json:"value,omitempty"`    // the signature (base64), sign-blob only
-	KeyID     string `json:"keyId"`              // the key that made it
-	Verified  bool   `json:"verified,omitempty"` // verify-blob: always true (a bad signature is an error)
+	Signature string `json:"signature"` // the signature file ("-": printed)
+	Value     string `json:"value"`     // the signature (base64)
+	KeyID     string `json:"keyId"`     // the key that made it
+}
+
+// verifyBlobReport is what verify-blob reports (a bad signature is an
+// error).
+type verifyBlobReport struct {
+	File      string `json:"file"`
+	Signature string `json:"signature"`
+	KeyID     string `json:"keyId"` // the key that made it
+	Verified  bool   `json:"verified"`
 }
 
 func runSignBlob(c *cobra.Command, o signBlobOptions) error {
@@ -80,7 +88,7 @@ func runSignBlob(c *cobra.Command, o signBlobOptions) error {
 			return err
 		}
 	}
-	report(c, blobReport{File: o.file, Signature: out, Value: string(sig), KeyID: signer.Public().ID()}, func(w io.Writer, r blobReport) {
+	report(c, signBlobReport{File: o.file, Signature: out, Value: string(sig), KeyID: signer.Public().ID()}, func(w io.Writer, r signBlobReport) {
 		if r.Signature == "-" {
 			fmt.Fprintf(w, "%s\n", r.Value)
 			return
@@ -143,7 +151,7 @@ func runVerifyBlob(c *cobra.Command, o verifyBlobOptions) error {
 	if err := blobsig.Verify(pub, f, sig); err != nil {
 		return fmt.Errorf("%s: %w", o.file, err) // blobsig.ErrInvalid: exit 3
 	}
-	report(c, blobReport{File: o.file, Signature: sigPath, KeyID: pub.ID(), Verified: true}, func(w io.Writer, r blobReport) {
+	report(c, verifyBlobReport{File: o.file, Signature: sigPath, KeyID: pub.ID(), Verified: true}, func(w io.Writer, r verifyBlobReport) {
 		fmt.Fprintf(w, "verified %s: signed by key %s\n", r.File, r.KeyID)
 	})
 	return nil

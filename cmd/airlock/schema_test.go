@@ -10,13 +10,18 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
 
+	"airlock.dev/airlock/apply"
+	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/schematest"
+	"airlock.dev/airlock/receipt"
+	"airlock.dev/airlock/verify/audit"
 )
 
 // jsonCase is one run of a command with --json: the exit code it must
@@ -198,5 +203,50 @@ func visitCommands(c *cobra.Command, fn func(*cobra.Command)) {
 	fn(c)
 	for _, sub := range c.Commands() {
 		visitCommands(sub, fn)
+	}
+}
+
+// TestSchemasNameEveryField: each schema names every JSON field of the Go
+// type it describes — also those a run seldom prints (omitempty) — so that
+// no output the code can make breaks its schema. This is what keeps the
+// schemas of the formats (the bundle statement and manifest, the receipt
+// statement) complete.
+func TestSchemasNameEveryField(t *testing.T) {
+	schemas := schematest.Schemas(t)
+	for _, tc := range []struct {
+		schema, fragment string
+		typ              reflect.Type
+	}{
+		{"bundle-statement.schema.json", "", reflect.TypeFor[bundle.Statement]()},
+		{"bundle-statement.schema.json", "/$defs/manifest", reflect.TypeFor[bundle.Manifest]()},
+		{"receipt-statement.schema.json", "", reflect.TypeFor[receipt.Statement]()},
+		{"audit-report.schema.json", "", reflect.TypeFor[audit.Report]()},
+		{"audit-event.schema.json", "", reflect.TypeFor[audit.Event]()},
+		{"error.schema.json", "/$defs/error", reflect.TypeFor[failure]()},
+		{"version.schema.json", "/$defs/result", reflect.TypeFor[versionReport]()},
+		{"build.schema.json", "/$defs/result", reflect.TypeFor[buildReport]()},
+		{"sign.schema.json", "/$defs/result", reflect.TypeFor[signReport]()},
+		{"inspect.schema.json", "/$defs/result", reflect.TypeFor[bundle.Inspection]()},
+		{"verify-result.schema.json", "/$defs/result", reflect.TypeFor[verifyReport]()},
+		{"plan.schema.json", "/$defs/result", reflect.TypeFor[apply.Plan]()},
+		{"apply.schema.json", "/$defs/result", reflect.TypeFor[apply.Result]()},
+		{"apply.schema.json", "/$defs/nothing", reflect.TypeFor[nothingToResume]()},
+		{"zone-init.schema.json", "/$defs/result", reflect.TypeFor[zoneInitReport]()},
+		{"zone-commit-policy.schema.json", "/$defs/result", reflect.TypeFor[apply.CommitResult]()},
+		{"key-generate.schema.json", "/$defs/result", reflect.TypeFor[keyReport]()},
+		{"key-sign-blob.schema.json", "/$defs/result", reflect.TypeFor[signBlobReport]()},
+		{"key-verify-blob.schema.json", "/$defs/result", reflect.TypeFor[verifyBlobReport]()},
+		{"receipt-verify.schema.json", "/$defs/result", reflect.TypeFor[receipt.Statement]()},
+		{"receipt-show.schema.json", "/$defs/result", reflect.TypeFor[shownReceipt]()},
+		{"status.schema.json", "/$defs/result", reflect.TypeFor[apply.ZoneStatus]()},
+		{"history.schema.json", "/$defs/result", reflect.TypeFor[historyReport]()},
+	} {
+		missing, err := schemas.Uncovered(tc.schema, tc.fragment, tc.typ)
+		if err != nil {
+			t.Errorf("%s: %v", tc.schema, err)
+		}
+		for _, m := range missing {
+			t.Errorf("%s%s does not name %s (a field of %v)", tc.schema, tc.fragment, m, tc.typ)
+		}
 	}
 }

@@ -25,8 +25,9 @@ func Dir() string {
 
 // Set is every schema of doc/schemas, compiled.
 type Set struct {
-	c   *jsonschema.Compiler
-	ids map[string]string // file name → $id
+	c    *jsonschema.Compiler
+	ids  map[string]string // file name → $id
+	docs map[string]any    // $id → the schema as read
 }
 
 // Schemas compiles every schema of doc/schemas.
@@ -36,7 +37,7 @@ func Schemas(tb testing.TB) *Set {
 	if err != nil || len(files) == 0 {
 		tb.Fatalf("no schemas in %s: %v", Dir(), err)
 	}
-	s := &Set{c: jsonschema.NewCompiler(), ids: map[string]string{}}
+	s := &Set{c: jsonschema.NewCompiler(), ids: map[string]string{}, docs: map[string]any{}}
 	s.c.AssertFormat()
 	for _, f := range files {
 		data, err := os.ReadFile(f)
@@ -56,6 +57,7 @@ func Schemas(tb testing.TB) *Set {
 			tb.Fatalf("%s: %v", f, err)
 		}
 		s.ids[filepath.Base(f)] = id
+		s.docs[id] = doc
 	}
 	for name := range s.ids {
 		if _, err := s.c.Compile(s.ids[name]); err != nil {
