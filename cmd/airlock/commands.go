@@ -35,3 +35,22 @@ func examples(lines ...string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// cobraCommands adds cobra's help and completion commands now, rather
+// than when the command runs, so that they are in the tree that help and
+// the man pages show, with examples like every other command.
+func cobraCommands(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "help":
+			c.Example = examples("airlock help apply", "airlock help key generate")
+		case "completion":
+			c.Example = examples("airlock completion bash > /etc/bash_completion.d/airlock")
+			for _, shell := range c.Commands() {
+				shell.Example = examples("airlock completion " + shell.Name() + " > airlock." + shell.Name())
+			}
+		}
+	}
+}

@@ -21,7 +21,10 @@ type keyGenerateOptions struct {
 }
 
 func newKeyCommand() *cobra.Command {
-	c := &cobra.Command{Use: "key", Short: "Manage signing keys; sign and verify files (cosign-compatible)"}
+	c := &cobra.Command{Use: "key", Short: "Manage signing keys; sign and verify files (cosign-compatible)",
+		Example: examples(
+			"airlock key generate release",
+			"airlock key sign-blob SHA256SUMS --key release.key")}
 	groupCommand(c)
 	c.AddCommand(newKeyGenerateCommand(), newSignBlobCommand(), newVerifyBlobCommand())
 	return c

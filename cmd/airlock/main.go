@@ -46,10 +46,6 @@ func usageErrorf(format string, a ...any) error {
 	return &usageError{err: fmt.Errorf(format, a...)}
 }
 
-func main() {
-	os.Exit(runMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-}
-
 // runMain runs one command as the airlock program does: SIGINT, SIGTERM and
 // SIGHUP (a closed console on Windows) interrupt it alike, a second one
 // aborts the back-out steps of an interrupted apply (see package interrupt).
@@ -109,8 +105,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 func newRootCommand() *cobra.Command {
 	root := &cobra.Command{
-		Use:           "airlock",
-		Short:         "Carry signed, encrypted releases across an air gap",
+		Use:   "airlock",
+		Short: "Carry signed, encrypted releases across an air gap",
+		Example: examples(
+			"# trusted side: build a bundle for the zone",
+			"airlock build examples/payments-api --key release.key --recipients-file zone/zone.recipient",
+			"# in the zone: check it, see what it would do, apply it",
+			"airlock verify payments-api-2.4.1.airlock --trust zone/trust.yaml",
+			"airlock plan payments-api-2.4.1.airlock --trust zone/trust.yaml",
+			"airlock apply payments-api-2.4.1.airlock --trust zone/trust.yaml --receipt-out /media/usb",
+			"# the auditor: check the receipts carried back",
+			"airlock audit /media/usb --key zone/receipt.pub"),
 		Version:       appVersion(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -124,6 +129,7 @@ func newRootCommand() *cobra.Command {
 	for _, c := range commands() {
 		root.AddCommand(c)
 	}
+	cobraCommands(root)
 	groupCommand(root)
 	wrapArgs(root)
 	return root

@@ -18,7 +18,10 @@ import (
 )
 
 func newReceiptCommand() *cobra.Command {
-	c := &cobra.Command{Use: "receipt", Short: "Verify or show apply receipts"}
+	c := &cobra.Command{Use: "receipt", Short: "Verify or show apply receipts",
+		Example: examples(
+			"airlock receipt verify media/receipt-pci-east-0000000003.dsse.json --key receipt.pub",
+			"airlock receipt show media/receipt-pci-east-0000000003.dsse.json")}
 	groupCommand(c)
 	c.AddCommand(newReceiptVerifyCommand(), newReceiptShowCommand())
 	return c

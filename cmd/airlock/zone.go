@@ -14,7 +14,10 @@ import (
 )
 
 func newZoneCommand() *cobra.Command {
-	c := &cobra.Command{Use: "zone", Short: "Set up a target zone"}
+	c := &cobra.Command{Use: "zone", Short: "Set up a target zone",
+		Example: examples(
+			"airlock zone init /etc/airlock --zone pci-east --release-key release.pub",
+			"airlock zone commit-policy --trust /etc/airlock/trust.yaml --operator 'Jane Doe'")}
 	groupCommand(c)
 	c.AddCommand(newZoneInitCommand(), newCommitPolicyCommand())
 	return c
