@@ -93,6 +93,9 @@ holds only the result.`,
 }
 
 func runApply(c *cobra.Command, o applyOptions) error {
+	if err := checkKeyFlag("operator-key", o.operatorKey); err != nil {
+		return err
+	}
 	t, err := zone.Load(o.trust)
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 
 	"airlock.dev/airlock/internal/atomicfile"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/internal/names"
 	"airlock.dev/airlock/verify/audit"
 )
 
@@ -129,6 +130,14 @@ func runAudit(c *cobra.Command, o auditOptions) error {
 		return usageErrorf("audit: --attest and --attest-key go together")
 	case o.failOn != audit.FailOnError && o.failOn != audit.FailOnWarning:
 		return usageErrorf("audit: --fail-on %q: want error or warning", o.failOn)
+	}
+	for _, z := range o.zones {
+		if !names.Valid(z) {
+			return usageErrorf("audit: --zone %q: want a zone name (%s)", z, names.Want)
+		}
+	}
+	if err := checkKeyFlag("attest-key", o.attestKey); err != nil {
+		return err
 	}
 	opts := audit.Options{Dir: o.dir, LedgerDir: o.ledger, Zones: o.zones, Version: version, Args: o.used}
 	var err error

@@ -65,6 +65,9 @@ type verifyBlobReport struct {
 }
 
 func runSignBlob(c *cobra.Command, o signBlobOptions) error {
+	if err := checkKeyFlag("key", o.key); err != nil {
+		return err
+	}
 	signer, err := keys.LoadPrivate(o.key, o.secrets.source(c.ErrOrStderr()))
 	if err != nil {
 		return err

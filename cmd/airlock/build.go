@@ -77,6 +77,14 @@ SOURCE_DATE_EPOCH sets the file times written in the payload.`,
 
 func runBuild(c *cobra.Command, o buildOptions) error {
 	stderr := c.ErrOrStderr()
+	if err := checkKeyFlag("key", o.key); err != nil {
+		return err
+	}
+	for _, t := range o.targets {
+		if _, _, err := bundle.ParseTarget(t); err != nil {
+			return usageErrorf("--target %q: %w", t, err)
+		}
+	}
 	split, err := parseSplit(o.split)
 	if err != nil {
 		return &usageError{err: err}
@@ -86,11 +94,11 @@ func runBuild(c *cobra.Command, o buildOptions) error {
 	default:
 		return usageErrorf("--compression %q: want fastest, default, better or best", o.level)
 	}
-	rel, err := bundle.LoadRelease(o.release)
+	recipients, err := loadRecipients(o.recipients, o.recipientFiles, stderr)
 	if err != nil {
 		return err
 	}
-	recipients, err := loadRecipients(o.recipients, o.recipientFiles, stderr)
+	rel, err := bundle.LoadRelease(o.release)
 	if err != nil {
 		return err
 	}
@@ -157,7 +165,7 @@ func loadRecipients(rs, files []string, stderr interface{ Write([]byte) (int, er
 	for _, s := range rs {
 		r, err := agekeys.ParseRecipient(s, ui)
 		if err != nil {
-			return nil, fmt.Errorf("--recipient: %w", err)
+			return nil, usageErrorf("--recipient: %w", err)
 		}
 		out = append(out, r)
 	}

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -164,5 +166,65 @@ func TestManPages(t *testing.T) {
 	}
 	if bytes.Contains(deps, []byte("github.com/spf13/cobra/doc")) {
 		t.Error("the airlock binary links cobra's man page generator")
+	}
+}
+
+// TestWrongFlagValuesAreUsageErrors: a flag value airlock cannot take is
+// a usage error, exit 2, before any file is read — as are unknown flags,
+// missing and exclusive ones, and wrong argument counts — with --json too.
+func TestWrongFlagValuesAreUsageErrors(t *testing.T) {
+	t.Chdir(t.TempDir())
+	const recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+	for _, args := range [][]string{
+		{"build", "--key", "k", "-r", recipient, "--compression", "max"},
+		{"build", "--key", "k", "-r", recipient, "--split", "lots"},
+		{"build", "--key", "k", "-r", recipient, "--split", "1K"},
+		{"build", "--key", "k", "-r", recipient, "--target", "pci-east"},
+		{"build", "--key", "k", "-r", recipient, "--sequence", "-1"},
+		{"build", "--key", "pkcs11:token=a;object=b?pin-source=x&pin-value=y", "-r", recipient},
+		{"build", "--key", "k", "-r", "not-a-recipient"},
+		{"build", "--key", "k", "--frobnicate"},
+		{"build", "-r", recipient},
+		{"sign", "b", "--key", "k", "--role", "admin"},
+		{"sign", "b", "--key", "pkcs11:=x"},
+		{"verify", "b", "--trust", "t", "--key", "k"},
+		{"verify", "b"},
+		{"verify"},
+		{"plan", "b", "--trust", "t", "extra"},
+		{"apply", "b", "--trust", "t", "--wait", "a while"},
+		{"apply", "b", "--trust", "t", "--operator-key", "pkcs11:=x"},
+		{"apply", "--resume", "b", "--trust", "t"},
+		{"zone", "init", "z", "--zone", "PCI East", "--release-key", "r.pub"},
+		{"zone", "commit-policy", "--trust", "t", "--operator", "o", "--wait", "-"},
+		{"zone", "nonsense"},
+		{"key", "generate", "k", "--pkcs11", "slot=1"},
+		{"key", "generate", "k", "--pkcs11", "pkcs11:token=a", "--no-password"},
+		{"key", "sign-blob", "f", "--key", "pkcs11:=x"},
+		{"history", "--trust", "t", "-n", "-3"},
+		{"status", "--trust", "t", "extra"},
+		{"audit", "r", "--key", "k", "--fail-on", "info"},
+		{"audit", "r", "--key", "k", "--since", "yesterday"},
+		{"audit", "r", "--key", "k", "--expect", "nonsense"},
+		{"audit", "r", "--key", "k", "--zone", "Not A Zone"},
+		{"audit", "r", "--key", "k", "--json", "--jsonl"},
+		{"audit", "r", "--key", "k", "--attest", "a.json"},
+		{"receipt", "verify", "r"},
+		{"version", "--json=maybe"},
+	} {
+		for _, asJSON := range []bool{false, true} {
+			a := args
+			if asJSON {
+				a = append(slices.Clone(args), "--json")
+			}
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), a, strings.NewReader(""), &stdout, &stderr)
+			if code != exitUsage {
+				t.Errorf("airlock %s: exit %d, want %d\n%s", strings.Join(a, " "), code, exitUsage, stderr.String())
+				continue
+			}
+			if asJSON && !strings.Contains(stdout.String(), `"kind": "usage"`) {
+				t.Errorf("airlock %s: no usage error object on standard output:\n%s", strings.Join(a, " "), stdout.String())
+			}
+		}
 	}
 }

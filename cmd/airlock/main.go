@@ -18,6 +18,7 @@ import (
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/blobsig"
 	"airlock.dev/airlock/internal/interrupt"
+	"airlock.dev/airlock/internal/pkcs11key"
 	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
@@ -120,8 +121,17 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Checked here rather than by cobra, so that a missing required
-		// flag is a usageError like every other usage mistake.
-		PersistentPreRunE: func(c *cobra.Command, _ []string) error { return checkRequiredFlags(c) },
+		// flag, or exclusive flags given together, is a usageError like
+		// every other usage mistake.
+		PersistentPreRunE: func(c *cobra.Command, _ []string) error {
+			if err := checkRequiredFlags(c); err != nil {
+				return err
+			}
+			if err := c.ValidateFlagGroups(); err != nil {
+				return &usageError{err: fmt.Errorf("%w (%s)", err, helpHint(c))}
+			}
+			return nil
+		},
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &usageError{err: fmt.Errorf("%w (%s)", err, helpHint(c))}
@@ -157,6 +167,18 @@ func checkRequiredFlags(c *cobra.Command) error {
 	})
 	if len(missing) > 0 {
 		return usageErrorf("required flag(s) %s not set (%s)", strings.Join(missing, ", "), helpHint(c))
+	}
+	return nil
+}
+
+// checkKeyFlag refuses a malformed pkcs11: URI given to a key flag as a
+// usage error; a key file is read later (a missing file is exit 1).
+func checkKeyFlag(flag, value string) error {
+	if !pkcs11key.IsURI(value) {
+		return nil
+	}
+	if _, err := pkcs11key.ParseURI(value); err != nil {
+		return usageErrorf("--%s: %w", flag, err)
 	}
 	return nil
 }

@@ -116,13 +116,11 @@ func narration(c *cobra.Command, quiet bool) io.Writer {
 }
 
 // jsonRequested reports whether the command run asked for JSON: --json
-// was parsed, or, when the flags could not be parsed (a usage error), it
-// is among the arguments.
+// was parsed, or, on a usage error (the flags may not have been parsed,
+// the command may not be one that takes --json), it is among the
+// arguments.
 func jsonRequested(c *cobra.Command, args []string, err error) bool {
-	if c == nil || c.Flags().Lookup(jsonFlag) == nil {
-		return false
-	}
-	if jsonWanted(c) {
+	if c != nil && jsonWanted(c) {
 		return true
 	}
 	var usage *usageError

@@ -51,6 +51,9 @@ func runSign(c *cobra.Command, o signOptions) error {
 	if o.role != zone.RoleApprove && o.role != zone.RoleRelease {
 		return usageErrorf("--role %q: want approve or release", o.role)
 	}
+	if err := checkKeyFlag("key", o.key); err != nil {
+		return err
+	}
 	if len(o.verifyKeys) > 0 {
 		if err := verifyBeforeSigning(c, o); err != nil {
 			return err

@@ -132,6 +132,9 @@ When the recorded policy requires operator co-signatures, the commit needs
 }
 
 func runCommitPolicy(c *cobra.Command, o commitPolicyOptions) error {
+	if err := checkKeyFlag("operator-key", o.operatorKey); err != nil {
+		return err
+	}
 	t, err := zone.Load(o.trust)
 	if err != nil {
 		return err
