@@ -26,6 +26,7 @@ type applyOptions struct {
 	resume        bool
 	wait          time.Duration
 	secrets       secretOptions
+	progress      progressOptions
 }
 
 func newApplyCommand() *cobra.Command {
@@ -60,7 +61,7 @@ holds only the result.`,
 		Example: examples(
 			"airlock apply payments-api-2.4.1.airlock --trust /etc/airlock/trust.yaml --operator 'Jane Doe' --receipt-out /media/usb",
 			"airlock apply /media/usb/payments-api-2.4.1/payload.age.001 --trust /etc/airlock/trust.yaml --var-file zone-values.yaml --json",
-			"airlock apply --resume --trust /etc/airlock/trust.yaml"),
+			"airlock apply --resume --trust /etc/airlock/trust.yaml --quiet"),
 		Args: func(c *cobra.Command, args []string) error {
 			if o.resume {
 				return cobra.NoArgs(c, args)
@@ -87,6 +88,7 @@ holds only the result.`,
 	f.BoolVar(&o.resume, "resume", false, "finish an interrupted apply: roll it back, or complete it if it had succeeded")
 	f.DurationVar(&o.wait, "wait", 0, "wait this long for another apply to finish (default: refuse at once)")
 	o.secrets.addPassphraseFlag(c)
+	o.progress.addFlags(c)
 	addJSONFlag(c, "apply.schema.json")
 	_ = c.MarkFlagRequired("trust")
 	return c
@@ -108,7 +110,7 @@ func runApply(c *cobra.Command, o applyOptions) error {
 		Bundle: o.bundle, Trust: t, Operator: o.operator, OperatorKey: opKey, Note: o.note, ReceiptOut: o.receiptOut,
 		VarFile: o.varFile, ForceReapply: o.forceReapply, AllowRollback: o.allowRollback, ClockOverride: o.clockOverride,
 		Wait: o.wait, Abort: abortOf(c.Context()),
-		Stdout: narration(c, false), Stderr: c.ErrOrStderr(), Version: appVersion(),
+		Stdout: narration(c, o.progress.quiet), Stderr: c.ErrOrStderr(), Version: appVersion(),
 		Secrets: o.secrets.source(c.ErrOrStderr()),
 	}
 	var res *apply.Result

@@ -30,6 +30,7 @@ type buildOptions struct {
 	level          string
 	force          bool
 	secrets        secretOptions
+	progress       progressOptions
 }
 
 func newBuildCommand() *cobra.Command {
@@ -70,6 +71,7 @@ SOURCE_DATE_EPOCH sets the file times written in the payload.`,
 	f.StringVar(&o.level, "compression", bundle.LevelDefault, "zstd level: fastest, default, better or best")
 	f.BoolVar(&o.force, "force", false, "replace OUT if it exists")
 	o.secrets.addPasswordFlag(c)
+	o.progress.addFlags(c)
 	addJSONFlag(c, "build.schema.json")
 	_ = c.MarkFlagRequired("key")
 	return c

@@ -188,6 +188,8 @@ func TestWrongFlagValuesAreUsageErrors(t *testing.T) {
 		{"sign", "b", "--key", "k", "--role", "admin"},
 		{"sign", "b", "--key", "pkcs11:=x"},
 		{"verify", "b", "--trust", "t", "--key", "k"},
+		{"verify", "b", "--trust", "t", "--progress", "sometimes"},
+		{"build", "--key", "k", "-r", recipient, "--progress="},
 		{"verify", "b"},
 		{"verify"},
 		{"plan", "b", "--trust", "t", "extra"},

@@ -12,10 +12,11 @@ import (
 )
 
 type planOptions struct {
-	bundle  string
-	trust   string
-	varFile string
-	secrets secretOptions
+	bundle   string
+	trust    string
+	varFile  string
+	secrets  secretOptions
+	progress progressOptions
 }
 
 func newPlanCommand() *cobra.Command {
@@ -34,6 +35,7 @@ func newPlanCommand() *cobra.Command {
 	}
 	c.Flags().StringVar(&o.trust, "trust", "", "zone trust policy (trust.yaml) (required)")
 	c.Flags().StringVar(&o.varFile, "var-file", "", "YAML file of zone values for variables the bundle declares")
+	o.progress.addFlags(c)
 	addJSONFlag(c, "plan.schema.json")
 	o.secrets.addPassphraseFlag(c)
 	_ = c.MarkFlagRequired("trust")

@@ -15,9 +15,10 @@ import (
 )
 
 type verifyOptions struct {
-	bundle string
-	trust  string
-	keys   []string
+	bundle   string
+	trust    string
+	keys     []string
+	progress progressOptions
 }
 
 func newVerifyCommand() *cobra.Command {
@@ -31,7 +32,7 @@ threshold 1, no zone check), its type, format version, expiry, target zone,
 the manifest digest and every payload part's size and sha256. Stops at the
 first failure and exits 3.`,
 		Example: examples(
-			"airlock verify payments-api-2.4.1.airlock --trust zone/trust.yaml",
+			"airlock verify payments-api-2.4.1.airlock --trust zone/trust.yaml --progress always",
 			"# before signing as an approver, with the release key alone",
 			"airlock verify payments-api-2.4.1.airlock --key release.pub --json"),
 		Args: cobra.ExactArgs(1),
@@ -42,6 +43,7 @@ first failure and exits 3.`,
 	}
 	c.Flags().StringVar(&o.trust, "trust", "", "zone trust policy (trust.yaml)")
 	c.Flags().StringArrayVar(&o.keys, "key", nil, "trusted release public key (repeatable)")
+	o.progress.addFlags(c)
 	addJSONFlag(c, "verify-result.schema.json")
 	c.MarkFlagsMutuallyExclusive("trust", "key")
 	c.MarkFlagsOneRequired("trust", "key")
