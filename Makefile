@@ -8,7 +8,7 @@ BIN := bin/airlock
 VERSION ?=
 LDFLAGS := -s -w $(if $(VERSION),-X main.version=$(VERSION))
 
-.PHONY: all build dist test test-short lint demo bench bench-large fuzz torture clean
+.PHONY: all build dist man test test-short lint demo bench bench-large fuzz torture clean
 
 all: build
 
@@ -19,6 +19,13 @@ build:
 ## CycloneDX SBOMs, and SHA256SUMS.sig when DIST_KEY names a signing key.
 dist:
 	VERSION='$(VERSION)' ./scripts/dist.sh
+
+## man: a man page per command in MANDIR (default man/), made by cobra's
+## generator from the command tree airlock runs (cmd/airlock built with
+## -tags manpages: the generator is not in the airlock binary).
+MANDIR ?= man
+man:
+	$(GO) run -tags manpages ./cmd/airlock -dir $(MANDIR)
 
 ## test: vet, then every test with the race detector.
 test:
@@ -32,6 +39,8 @@ test-short:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags manpages ./cmd/airlock
+	GOOS=windows $(GO) vet ./...
 	staticcheck ./...
 
 ## demo: the whole mission on the shipped example, in a temp directory.
@@ -62,4 +71,4 @@ torture: build
 	$(GO) run ./scripts/torture -bin $(BIN) -trials $(TRIALS)
 
 clean:
-	rm -rf bin dist
+	rm -rf bin dist man

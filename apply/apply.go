@@ -103,13 +103,14 @@ type Options struct {
 
 // Result is the outcome of an apply.
 type Result struct {
-	Outcome     receipt.OutcomeResult
-	Reason      receipt.Reason
-	Message     string
-	Receipt     string // receipt in the state directory
-	ReceiptCopy string // copy in Options.ReceiptOut, if any
-	Release     string // release directory of the last deploy step
-	Recovered   *Result
+	Outcome     receipt.OutcomeResult `json:"outcome"`
+	Reason      receipt.Reason        `json:"reason"`
+	Message     string                `json:"message,omitempty"`
+	Receipt     string                `json:"receipt"`               // receipt in the state directory ("" if not written)
+	ReceiptCopy string                `json:"receiptCopy,omitempty"` // copy in Options.ReceiptOut, if any
+	Release     string                `json:"release,omitempty"`     // release directory of the last deploy step
+	// Recovered is the interrupted apply that was finished first.
+	Recovered *Result `json:"recovered,omitempty"`
 }
 
 type applier struct {

@@ -20,14 +20,16 @@ import (
 )
 
 // A deploy step installs a package as <to>/releases/<version> and switches
-// <to>/current, a symbolic link, to it with one rename(2). The new release
-// is recorded in the journal before it is written, and the previous target
-// of current before the switch, so that a failure or a crash at any point
-// can switch back and remove what was written.
+// <to>/current to it in one atomic step: on Unix a relative symbolic link
+// renamed over the old one (rename(2)), on Windows a directory junction
+// whose target is replaced in place (link_unix.go, link_windows.go). The
+// new release is recorded in the journal before it is written, and the
+// previous target of current before the switch, so that a failure or a
+// crash at any point can switch back and remove what was written.
 //
 // Others may be able to write <to>. airlock never follows a link planted
 // there: <to>/releases must be a real directory (it is created if absent),
-// and <to>/current must be absent or a link airlock made (releases/<name>).
+// and <to>/current must be absent or a link airlock made (to releases/<name>).
 // It removes only release directories it recorded installing (state
 // directory, targets/), and only through an os.Root of <to>/releases.
 
@@ -93,9 +95,13 @@ func ensureReleases(to string) error {
 	if err != nil {
 		return err
 	}
-	if fi.Mode()&fs.ModeSymlink != 0 {
+	if fi.Mode()&(fs.ModeSymlink|fs.ModeIrregular) != 0 { // irregular: a junction on Windows
+		what := "symbolic link"
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			what = "junction"
+		}
 		target, _ := os.Readlink(p)
-		return fmt.Errorf("%s is a symbolic link (to %s), not a directory: refusing to write through it", p, target)
+		return fmt.Errorf("%s is a %s (to %s), not a directory: refusing to write through it", p, what, target)
 	}
 	if !fi.IsDir() {
 		return fmt.Errorf("%s is not a directory", p)
@@ -130,10 +136,7 @@ func readCurrent(to string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if fi.Mode()&fs.ModeSymlink == 0 {
-		return "", fmt.Errorf("%s is not a symbolic link made by airlock (it is a %s): refusing to replace it", p, kind(fi))
-	}
-	target, err := os.Readlink(p)
+	target, err := releaseLink(to, fi)
 	if err != nil {
 		return "", err
 	}
@@ -141,6 +144,16 @@ func readCurrent(to string) (string, error) {
 		return "", fmt.Errorf("%s links to %s, not to %s/<release> as airlock makes it: refusing to replace it", p, target, releasesDir)
 	}
 	return target, nil
+}
+
+// currentNow is where <to>/current points now, for status: releases/<name>
+// for a link airlock made, else what the link holds, else "".
+func currentNow(to string) string {
+	if cur, err := readCurrent(to); err == nil {
+		return cur
+	}
+	target, _ := os.Readlink(filepath.Join(to, currentLink))
+	return target
 }
 
 // isReleaseLink reports whether target is releases/<name> with a plain name.
@@ -389,15 +402,10 @@ func substituteInto(w io.Writer, r io.Reader, vars *variables) error {
 	return err
 }
 
-// switchTo points to/current at next (releases/<name>) with one atomic
-// rename.
+// switchTo points to/current at next (releases/<name>) in one atomic step
+// (see pointCurrent), and makes the switch durable.
 func switchTo(to, next string) error {
-	tmp := filepath.Join(to, ".current.tmp-"+randomSuffix())
-	if err := os.Symlink(next, tmp); err != nil {
-		return fmt.Errorf("switch release: %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(to, currentLink)); err != nil {
-		os.Remove(tmp)
+	if err := pointCurrent(to, next); err != nil {
 		return fmt.Errorf("switch release: %w", err)
 	}
 	return atomicfile.SyncDir(to)
@@ -411,16 +419,17 @@ func switchBack(sw *switchRecord) error {
 		return switchTo(sw.To, sw.Previous)
 	}
 	p := filepath.Join(sw.To, currentLink)
-	target, err := os.Readlink(p)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
 		return nil
+	}
+	target, err := readCurrent(sw.To)
+	switch {
 	case err != nil:
 		return fmt.Errorf("%s is not the link airlock made: left as it is (%v)", p, err)
 	case target != sw.Next:
 		return fmt.Errorf("%s links to %s, not %s as airlock made it: left as it is", p, target, sw.Next)
 	}
-	if err := os.Remove(p); err != nil {
+	if err := os.Remove(p); err != nil { // the link, never what it points to
 		return err
 	}
 	return atomicfile.SyncDir(sw.To)

@@ -102,11 +102,11 @@ type CommitOptions struct {
 type CommitResult struct {
 	// Unchanged is true when trust.yaml is the policy already recorded:
 	// nothing was written.
-	Unchanged   bool
-	Seq         uint64
-	Receipt     string
-	ReceiptCopy string
-	Change      *receipt.PolicyChange // nil for a genesis record
+	Unchanged   bool                  `json:"unchanged"`
+	Seq         uint64                `json:"seq"`
+	Receipt     string                `json:"receipt,omitempty"`
+	ReceiptCopy string                `json:"receiptCopy,omitempty"`
+	Change      *receipt.PolicyChange `json:"change,omitempty"` // nil for a genesis record
 }
 
 // CommitPolicy records trust.yaml's policy as the next entry of the zone's

@@ -129,7 +129,7 @@ func ReadStatus(t *zone.Trust) (*ZoneStatus, error) {
 			targets[r.Target] = true
 			ts := TargetStatus{Target: r.Target, Current: r.Current, Previous: r.Previous,
 				Bundle: e.Bundle, Receipt: e.Receipt, AppliedAt: e.Finished, Operator: e.Operator}
-			ts.Link, _ = os.Readlink(filepath.Join(r.Target, currentLink))
+			ts.Link = currentNow(r.Target)
 			for _, c := range st.Channels {
 				if c.Name == e.Bundle.Name && c.Channel == e.Bundle.Channel {
 					ts.ChannelSequence = c.Sequence

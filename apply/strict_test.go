@@ -7,13 +7,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"airlock.dev/airlock/bundle/bundletest"
 )
 
 // TestStateFilesRejectCaseVariants: the journal, a channel record and the
 // lock's holder information are read strictly, like every other JSON file:
 // a member whose name differs from a field's only in case is refused.
 func TestStateFilesRejectCaseVariants(t *testing.T) {
-	dir := t.TempDir()
+	dir := bundletest.TempDir(t)
 	st, err := openState(dir, time.Now)
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ package apply
 
 import (
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"airlock.dev/airlock/internal/atomicfile"
@@ -20,11 +19,6 @@ func syncTree(dir string) error {
 		if d.IsDir() {
 			return atomicfile.SyncDir(p)
 		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		return f.Sync()
+		return atomicfile.SyncFile(p)
 	})
 }

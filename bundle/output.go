@@ -175,14 +175,7 @@ func replaceDir(work, out string) error {
 	return os.RemoveAll(old)
 }
 
-func syncFile(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
-}
+func syncFile(p string) error { return atomicfile.SyncFile(p) }
 
 // writeSingleFile writes the files of work, in order, as one plain tar.
 func writeSingleFile(work, out string, names []string) error {

@@ -44,7 +44,7 @@ type Fixture struct {
 // New makes keys and an identity in a temp dir.
 func New(t testing.TB) *Fixture {
 	t.Helper()
-	f := &Fixture{T: t, Dir: t.TempDir(), Now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	f := &Fixture{T: t, Dir: TempDir(t), Now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
 	f.Release, f.Approver, f.Other = NewSigner(t), NewSigner(t), NewSigner(t)
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
@@ -53,6 +53,25 @@ func New(t testing.TB) *Fixture {
 	f.Identity = id
 	f.Ledger = filepath.Join(f.Dir, "ledger")
 	return f
+}
+
+// KeepTempEnv, set to 1, makes TempDir leave its folders behind: for a
+// test binary run where files cannot be removed (Go's os.RemoveAll fails
+// under Wine 8, see apply/wine_test.go), whose runner removes them.
+const KeepTempEnv = "AIRLOCK_TEST_KEEP_TEMP"
+
+// TempDir is t.TempDir, or with KeepTempEnv=1 a new folder in the
+// system's temporary folder that is not removed.
+func TempDir(t testing.TB) string {
+	t.Helper()
+	if os.Getenv(KeepTempEnv) != "1" {
+		return t.TempDir()
+	}
+	dir, err := os.MkdirTemp("", "airlock-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // NewSigner makes an unencrypted ECDSA P-256 key.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +26,7 @@ type applyOptions struct {
 	resume        bool
 	wait          time.Duration
 	secrets       secretOptions
+	progress      progressOptions
 }
 
 func newApplyCommand() *cobra.Command {
@@ -52,7 +54,14 @@ refused: verification, the recorded policy — an uncommitted trust.yaml or a
 missing operator co-signature; also a zone clock earlier than the newest
 receipt, without a receipt), 4 a step failed (the receipt says whether it
 was rolled back), 5 another apply holds the zone lock, 128+N interrupted by
-signal N (130 SIGINT, 143 SIGTERM, 129 SIGHUP), 1 anything else.`,
+signal N (130 SIGINT, 143 SIGTERM, 129 SIGHUP), 1 anything else.
+
+With --json the steps' output goes to standard error, and standard output
+holds only the result.`,
+		Example: examples(
+			"airlock apply payments-api-2.4.1.airlock --trust /etc/airlock/trust.yaml --operator 'Jane Doe' --receipt-out /media/usb",
+			"airlock apply /media/usb/payments-api-2.4.1/payload.age.001 --trust /etc/airlock/trust.yaml --var-file zone-values.yaml --json",
+			"airlock apply --resume --trust /etc/airlock/trust.yaml --quiet"),
 		Args: func(c *cobra.Command, args []string) error {
 			if o.resume {
 				return cobra.NoArgs(c, args)
@@ -79,11 +88,16 @@ signal N (130 SIGINT, 143 SIGTERM, 129 SIGHUP), 1 anything else.`,
 	f.BoolVar(&o.resume, "resume", false, "finish an interrupted apply: roll it back, or complete it if it had succeeded")
 	f.DurationVar(&o.wait, "wait", 0, "wait this long for another apply to finish (default: refuse at once)")
 	o.secrets.addPassphraseFlag(c)
+	o.progress.addFlags(c)
+	addJSONFlag(c, "apply.schema.json")
 	_ = c.MarkFlagRequired("trust")
 	return c
 }
 
 func runApply(c *cobra.Command, o applyOptions) error {
+	if err := checkKeyFlag("operator-key", o.operatorKey); err != nil {
+		return err
+	}
 	t, err := zone.Load(o.trust)
 	if err != nil {
 		return err
@@ -96,27 +110,33 @@ func runApply(c *cobra.Command, o applyOptions) error {
 		Bundle: o.bundle, Trust: t, Operator: o.operator, OperatorKey: opKey, Note: o.note, ReceiptOut: o.receiptOut,
 		VarFile: o.varFile, ForceReapply: o.forceReapply, AllowRollback: o.allowRollback, ClockOverride: o.clockOverride,
 		Wait: o.wait, Abort: abortOf(c.Context()),
-		Stdout: c.OutOrStdout(), Stderr: c.ErrOrStderr(), Version: appVersion(),
+		Stdout: narration(c, o.progress.quiet), Stderr: c.ErrOrStderr(), Version: appVersion(),
 		Secrets: o.secrets.source(c.ErrOrStderr()),
 	}
 	var res *apply.Result
 	if o.resume {
 		res, err = apply.Resume(c.Context(), opts)
 		if err == nil && res == nil {
-			fmt.Fprintln(c.OutOrStdout(), "no interrupted apply: nothing to resume")
+			report(c, nothingToResume{true}, func(w io.Writer, _ nothingToResume) {
+				fmt.Fprintln(w, "no interrupted apply: nothing to resume")
+			})
 			return nil
 		}
 	} else {
 		res, err = apply.Apply(c.Context(), opts)
 	}
 	if res != nil {
-		printApplyResult(c, res)
+		report(c, res, printApplyResult)
 	}
 	return err
 }
 
-func printApplyResult(c *cobra.Command, res *apply.Result) {
-	w := c.OutOrStdout()
+// nothingToResume is apply --resume's JSON when no apply was interrupted.
+type nothingToResume struct {
+	NothingToResume bool `json:"nothingToResume"`
+}
+
+func printApplyResult(w io.Writer, res *apply.Result) {
 	q := printable.String // the message and paths quote the bundle
 	fmt.Fprintf(w, "outcome  %s (%s)", res.Outcome, q(string(res.Reason)))
 	if res.Message != "" {

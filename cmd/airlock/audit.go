@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 
 	"airlock.dev/airlock/internal/atomicfile"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/internal/names"
 	"airlock.dev/airlock/verify/audit"
 )
 
@@ -30,7 +30,6 @@ type auditOptions struct {
 	zones      []string
 	since      string
 	until      string
-	json       bool
 	jsonl      bool
 	html       string
 	attest     string
@@ -73,6 +72,10 @@ that prints completely with --html, and a signed in-toto attestation of
 the result (SLSA verification summary) with --attest and --attest-key.
 Exits 3 when any finding is an error (or, with --fail-on warning, a
 warning), after printing the report.`,
+		Example: examples(
+			"airlock audit media/receipts --key pci-east-receipt.pub --ledger ~/.local/state/airlock/ledger --state audit-state.json",
+			"airlock audit media/receipts --key pci-east-receipt.pub --since 2026-03-01 --json",
+			"airlock audit media/receipts --key pci-east-receipt.pub --html report.html --attest audit.intoto.json --attest-key auditor.key"),
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.dir = args[0]
@@ -89,7 +92,7 @@ warning), after printing the report.`,
 				}
 				o.used = append(o.used, "--"+f.Name, f.Value.String())
 			})
-			return runAudit(c.Context(), o, c.OutOrStdout(), c.ErrOrStderr())
+			return runAudit(c, o)
 		},
 	}
 	f := c.Flags()
@@ -102,7 +105,7 @@ warning), after printing the report.`,
 	f.StringArrayVar(&o.zones, "zone", nil, "audit only this zone (repeatable)")
 	f.StringVar(&o.since, "since", "", "report entries started at or after this time")
 	f.StringVar(&o.until, "until", "", "report entries started at or before this time (a date means its end)")
-	f.BoolVar(&o.json, "json", false, "print the report as JSON instead of a table")
+	addJSONFlag(c, "audit.schema.json")
 	f.BoolVar(&o.jsonl, "jsonl", false, "print JSON lines (one per receipt and per finding) instead of a table")
 	f.StringVar(&o.html, "html", "", "also write an HTML report to this file")
 	f.StringVar(&o.attest, "attest", "", "also write a signed attestation of the audit (in-toto, SLSA verification summary) to this file")
@@ -114,18 +117,27 @@ warning), after printing the report.`,
 // runAudit runs the audit, prints the report, writes the HTML file, the
 // attestation and the state. It returns an exit-3 error when the audit
 // found problems at the --fail-on level.
-func runAudit(ctx context.Context, o auditOptions, out, stderr io.Writer) error {
+func runAudit(c *cobra.Command, o auditOptions) error {
+	stderr := c.ErrOrStderr()
 	switch {
 	case len(o.keys) == 0:
 		return usageErrorf("audit: at least one --key (a zone's receipt public key) is required")
 	case len(o.ledgerKeys) > 0 && o.ledger == "":
 		return usageErrorf("audit: --ledger-key needs --ledger")
-	case o.json && o.jsonl:
+	case jsonWanted(c) && o.jsonl:
 		return usageErrorf("audit: --json and --jsonl are exclusive")
 	case (o.attest == "") != (o.attestKey == ""):
 		return usageErrorf("audit: --attest and --attest-key go together")
 	case o.failOn != audit.FailOnError && o.failOn != audit.FailOnWarning:
 		return usageErrorf("audit: --fail-on %q: want error or warning", o.failOn)
+	}
+	for _, z := range o.zones {
+		if !names.Valid(z) {
+			return usageErrorf("audit: --zone %q: want a zone name (%s)", z, names.Want)
+		}
+	}
+	if err := checkKeyFlag("attest-key", o.attestKey); err != nil {
+		return err
 	}
 	opts := audit.Options{Dir: o.dir, LedgerDir: o.ledger, Zones: o.zones, Version: version, Args: o.used}
 	var err error
@@ -158,19 +170,15 @@ func runAudit(ctx context.Context, o auditOptions, out, stderr io.Writer) error 
 		}
 	}
 	tuneMemory()
-	rep, err := audit.Run(ctx, opts)
+	rep, err := audit.Run(c.Context(), opts)
 	if err != nil {
 		return err
 	}
-	switch {
-	case o.json:
-		err = rep.WriteJSON(out)
-	case o.jsonl:
-		err = rep.WriteJSONL(out)
-	default:
-		err = rep.WriteTable(out)
+	text := rep.WriteTable
+	if o.jsonl {
+		text = rep.WriteJSONL
 	}
-	if err != nil {
+	if err := reportStream(c, rep.WriteJSON, text); err != nil {
 		return err
 	}
 	if o.html != "" {

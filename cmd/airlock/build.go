@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -29,6 +30,7 @@ type buildOptions struct {
 	level          string
 	force          bool
 	secrets        secretOptions
+	progress       progressOptions
 }
 
 func newBuildCommand() *cobra.Command {
@@ -45,6 +47,9 @@ OUT ending in .airlock is one tar file; anything else is a folder. The default
 is NAME-VERSION.airlock, or the folder NAME-VERSION with --split.
 
 SOURCE_DATE_EPOCH sets the file times written in the payload.`,
+		Example: examples(
+			"airlock build examples/payments-api --key release.key --recipients-file zone/zone.recipient",
+			"airlock build --key 'pkcs11:token=airlock;object=release' -r age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p --split 700M -o payments-api-2.4.1 --json"),
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.release = "."
@@ -66,12 +71,22 @@ SOURCE_DATE_EPOCH sets the file times written in the payload.`,
 	f.StringVar(&o.level, "compression", bundle.LevelDefault, "zstd level: fastest, default, better or best")
 	f.BoolVar(&o.force, "force", false, "replace OUT if it exists")
 	o.secrets.addPasswordFlag(c)
+	o.progress.addFlags(c)
+	addJSONFlag(c, "build.schema.json")
 	_ = c.MarkFlagRequired("key")
 	return c
 }
 
 func runBuild(c *cobra.Command, o buildOptions) error {
 	stderr := c.ErrOrStderr()
+	if err := checkKeyFlag("key", o.key); err != nil {
+		return err
+	}
+	for _, t := range o.targets {
+		if _, _, err := bundle.ParseTarget(t); err != nil {
+			return usageErrorf("--target %q: %w", t, err)
+		}
+	}
 	split, err := parseSplit(o.split)
 	if err != nil {
 		return &usageError{err: err}
@@ -81,7 +96,11 @@ func runBuild(c *cobra.Command, o buildOptions) error {
 	default:
 		return usageErrorf("--compression %q: want fastest, default, better or best", o.level)
 	}
-	// The key first: decrypting it takes 64 MiB (scrypt), which is then
+	recipients, err := loadRecipients(o.recipients, o.recipientFiles, stderr)
+	if err != nil {
+		return err
+	}
+	// The key before the release: decrypting it takes 64 MiB (scrypt), which is then
 	// free for the walk of the release and the build to reuse, rather than
 	// added to what they hold.
 	signer, err := keys.LoadPrivate(o.key, o.secrets.source(stderr))
@@ -90,10 +109,6 @@ func runBuild(c *cobra.Command, o buildOptions) error {
 	}
 	defer signer.Close()
 	rel, err := bundle.LoadRelease(o.release)
-	if err != nil {
-		return err
-	}
-	recipients, err := loadRecipients(o.recipients, o.recipientFiles, stderr)
 	if err != nil {
 		return err
 	}
@@ -124,20 +139,29 @@ func runBuild(c *cobra.Command, o buildOptions) error {
 	if err != nil {
 		return err
 	}
-	printBuild(c, res, time.Since(start))
+	report(c, buildReport{Bundle: res.Out, Ledger: res.Ledger, Predicate: &res.Statement.Predicate,
+		Seconds: time.Since(start).Round(time.Millisecond).Seconds()}, printBuild)
 	return nil
 }
 
-func printBuild(c *cobra.Command, res *bundle.BuildResult, took time.Duration) {
-	p := res.Statement.Predicate
-	w := c.OutOrStdout()
+// buildReport is what build reports: where the bundle and its ledger
+// copy are, and the statement's predicate.
+type buildReport struct {
+	Bundle    string            `json:"bundle"`
+	Ledger    string            `json:"ledger"`
+	Predicate *bundle.Predicate `json:"predicate"`
+	Seconds   float64           `json:"seconds"` // how long the build took
+}
+
+func printBuild(w io.Writer, r buildReport) {
+	p := r.Predicate
 	fmt.Fprintf(w, "built    %s %s (channel %s, sequence %d)\n", p.Name, p.Version, p.Channel, p.Sequence)
-	fmt.Fprintf(w, "bundle   %s (%d part(s), %s)\n", res.Out, len(p.Payload.Parts), humanBytes(p.Payload.Size))
+	fmt.Fprintf(w, "bundle   %s (%d part(s), %s)\n", r.Bundle, len(p.Payload.Parts), humanBytes(p.Payload.Size))
 	fmt.Fprintf(w, "id       %s\n", p.BundleID)
 	fmt.Fprintf(w, "payload  %d entries, %s plaintext, sha256 %s\n", p.Payload.Entries, humanBytes(p.Payload.PlaintextSize), p.Payload.PlaintextSHA256)
 	fmt.Fprintf(w, "targets  %v, expires %s\n", p.Targets, p.Expires.Format(time.RFC3339))
-	fmt.Fprintf(w, "ledger   %s\n", res.Ledger)
-	fmt.Fprintf(w, "took     %s\n", took.Round(time.Millisecond))
+	fmt.Fprintf(w, "ledger   %s\n", r.Ledger)
+	fmt.Fprintf(w, "took     %s\n", time.Duration(r.Seconds*float64(time.Second)).Round(time.Millisecond))
 }
 
 func loadRecipients(rs, files []string, stderr interface{ Write([]byte) (int, error) }) ([]age.Recipient, error) {
@@ -146,7 +170,7 @@ func loadRecipients(rs, files []string, stderr interface{ Write([]byte) (int, er
 	for _, s := range rs {
 		r, err := agekeys.ParseRecipient(s, ui)
 		if err != nil {
-			return nil, fmt.Errorf("--recipient: %w", err)
+			return nil, usageErrorf("--recipient: %w", err)
 		}
 		out = append(out, r)
 	}

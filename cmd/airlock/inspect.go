@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -14,33 +13,24 @@ import (
 	"airlock.dev/airlock/receipt"
 )
 
-type inspectOptions struct {
-	bundle string
-	json   bool
-}
-
 func newInspectCommand() *cobra.Command {
-	var o inspectOptions
 	c := &cobra.Command{
 		Use:   "inspect BUNDLE [--json]",
 		Short: "Show what a bundle holds and will do, from its public parts (no keys)",
-		Args:  cobra.ExactArgs(1),
+		Example: examples(
+			"airlock inspect payments-api-2.4.1.airlock",
+			"airlock inspect payments-api-2.4.1/ --json"),
+		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			o.bundle = args[0]
-			in, err := bundle.Inspect(o.bundle)
+			in, err := bundle.Inspect(args[0])
 			if err != nil {
 				return err
 			}
-			if o.json {
-				enc := json.NewEncoder(c.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(in)
-			}
-			printInspection(c.OutOrStdout(), in)
+			report(c, in, printInspection)
 			return nil
 		},
 	}
-	c.Flags().BoolVar(&o.json, "json", false, "print as JSON")
+	addJSONFlag(c, "inspect.schema.json")
 	return c
 }
 

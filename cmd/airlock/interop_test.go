@@ -53,15 +53,6 @@ func (c *cli) airlock(args ...string) string {
 	return out.String()
 }
 
-// output runs the CLI in-process and returns what it printed, whatever its
-// exit code.
-func (c *cli) output(args ...string) string {
-	c.t.Helper()
-	var out, errb bytes.Buffer
-	run(context.Background(), args, strings.NewReader(""), &out, &errb)
-	return out.String()
-}
-
 func (c *cli) sh(script string, extraEnv ...string) (string, error) {
 	cmd := exec.Command("sh", "-c", script)
 	cmd.Dir = c.dir

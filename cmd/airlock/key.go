@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -20,7 +21,10 @@ type keyGenerateOptions struct {
 }
 
 func newKeyCommand() *cobra.Command {
-	c := &cobra.Command{Use: "key", Short: "Manage signing keys; sign and verify files (cosign-compatible)"}
+	c := &cobra.Command{Use: "key", Short: "Manage signing keys; sign and verify files (cosign-compatible)",
+		Example: examples(
+			"airlock key generate release",
+			"airlock key sign-blob SHA256SUMS --key release.key")}
 	groupCommand(c)
 	c.AddCommand(newKeyGenerateCommand(), newSignBlobCommand(), newVerifyBlobCommand())
 	return c
@@ -40,12 +44,11 @@ smart card, SoftHSM2) under the URI's object label, and only NAME.pub is
 written: the private key never leaves the token. Use the same URI wherever
 a --key is asked for. The module comes from the URI's module-path or
 AIRLOCK_PKCS11_MODULE; the PIN from pin-source or pin-value, from
-AIRLOCK_PKCS11_PIN, or the terminal. Needs a build with cgo.
-
-Examples:
-  airlock key generate release
-  airlock key generate release --password-file /run/secrets/release-pw
-  airlock key generate release --pkcs11 'pkcs11:token=airlock;object=release?module-path=/usr/lib/softhsm/libsofthsm2.so'`,
+AIRLOCK_PKCS11_PIN, or the terminal. Needs a build with cgo.`,
+		Example: examples(
+			"airlock key generate release",
+			"airlock key generate release --password-file /run/secrets/release-pw --json",
+			"airlock key generate release --pkcs11 'pkcs11:token=airlock;object=release?module-path=/usr/lib/softhsm/libsofthsm2.so'"),
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.name = args[0]
@@ -57,6 +60,7 @@ Examples:
 	o.secrets.addPasswordFlag(c)
 	c.MarkFlagsMutuallyExclusive("pkcs11", "no-password")
 	c.MarkFlagsMutuallyExclusive("pkcs11", "password-file")
+	addJSONFlag(c, "key-generate.schema.json")
 	return c
 }
 
@@ -81,7 +85,7 @@ func runKeyGenerateInToken(c *cobra.Command, o keyGenerateOptions) error {
 	if err := atomicfile.WriteNew(pubPath, pub, 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.OutOrStdout(), "generated an ECDSA P-256 key in %s\nwrote %s\nkey id %s\nsign with --key '%s'\n", u.Describe(), pubPath, k.ID(), u)
+	report(c, keyReport{PublicKey: pubPath, KeyID: k.ID(), Token: u.Describe(), URI: u.String()}, printKey)
 	return nil
 }
 
@@ -121,6 +125,23 @@ func runKeyGenerate(c *cobra.Command, o keyGenerateOptions) error {
 		os.Remove(privPath)
 		return err
 	}
-	fmt.Fprintf(c.OutOrStdout(), "wrote %s and %s\nkey id %s\n", privPath, pubPath, k.ID())
+	report(c, keyReport{PrivateKey: privPath, PublicKey: pubPath, KeyID: k.ID()}, printKey)
 	return nil
+}
+
+// keyReport is the key pair key generate made.
+type keyReport struct {
+	PrivateKey string `json:"privateKey,omitempty"` // the key file; "" for a key in a token
+	PublicKey  string `json:"publicKey"`
+	KeyID      string `json:"keyId"`
+	Token      string `json:"token,omitempty"` // the token holding the key
+	URI        string `json:"uri,omitempty"`   // the pkcs11: URI to sign with
+}
+
+func printKey(w io.Writer, k keyReport) {
+	if k.URI != "" {
+		fmt.Fprintf(w, "generated an ECDSA P-256 key in %s\nwrote %s\nkey id %s\nsign with --key '%s'\n", k.Token, k.PublicKey, k.KeyID, k.URI)
+		return
+	}
+	fmt.Fprintf(w, "wrote %s and %s\nkey id %s\n", k.PrivateKey, k.PublicKey, k.KeyID)
 }

@@ -19,6 +19,7 @@ import (
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/blobsig"
 	"airlock.dev/airlock/internal/interrupt"
+	"airlock.dev/airlock/internal/pkcs11key"
 	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
@@ -45,11 +46,6 @@ func (e *usageError) Unwrap() error { return e.err }
 
 func usageErrorf(format string, a ...any) error {
 	return &usageError{err: fmt.Errorf(format, a...)}
-}
-
-func main() {
-	shareBusyMachine()
-	os.Exit(runMain(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // runMain runs one command as the airlock program does: SIGINT, SIGTERM and
@@ -94,19 +90,29 @@ func shareBusyMachine() {
 	}
 }
 
-// run executes one airlock command and returns its exit code.
+// run executes one airlock command and returns its exit code. With
+// --json it prints the command's result, and its error, as JSON (see
+// output.go).
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCommand()
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	out := &output{}
+	cmd, err := root.ExecuteContextC(withOutput(ctx, out))
+	if err != nil {
+		if sig := interrupt.Cause(ctx); sig != nil && !errors.As(err, new(*interrupt.Signal)) {
+			err = fmt.Errorf("%w (%w)", err, sig) // a command that stopped on the signal's cancellation
+		}
+	}
+	if jsonRequested(cmd, args, err) {
+		if werr := writeOutput(stdout, out, err); werr != nil && err == nil {
+			err = werr
+		}
+	}
 	if err == nil {
 		return exitOK
-	}
-	if sig := interrupt.Cause(ctx); sig != nil && !errors.As(err, new(*interrupt.Signal)) {
-		err = fmt.Errorf("%w (%w)", err, sig) // a command that stopped on the signal's cancellation
 	}
 	// An error may quote a bundle, a manifest or a receipt.
 	fmt.Fprintln(stderr, "airlock: "+printable.Text(err.Error()))
@@ -115,14 +121,32 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 func newRootCommand() *cobra.Command {
 	root := &cobra.Command{
-		Use:           "airlock",
-		Short:         "Carry signed, encrypted releases across an air gap",
+		Use:   "airlock",
+		Short: "Carry signed, encrypted releases across an air gap",
+		Example: examples(
+			"# trusted side: build a bundle for the zone",
+			"airlock build examples/payments-api --key release.key --recipients-file zone/zone.recipient",
+			"# in the zone: check it, see what it would do, apply it",
+			"airlock verify payments-api-2.4.1.airlock --trust zone/trust.yaml",
+			"airlock plan payments-api-2.4.1.airlock --trust zone/trust.yaml",
+			"airlock apply payments-api-2.4.1.airlock --trust zone/trust.yaml --receipt-out /media/usb",
+			"# the auditor: check the receipts carried back",
+			"airlock audit /media/usb --key zone/receipt.pub"),
 		Version:       appVersion(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// Checked here rather than by cobra, so that a missing required
-		// flag is a usageError like every other usage mistake.
-		PersistentPreRunE: func(c *cobra.Command, _ []string) error { return checkRequiredFlags(c) },
+		// flag, or exclusive flags given together, is a usageError like
+		// every other usage mistake.
+		PersistentPreRunE: func(c *cobra.Command, _ []string) error {
+			if err := checkRequiredFlags(c); err != nil {
+				return err
+			}
+			if err := c.ValidateFlagGroups(); err != nil {
+				return &usageError{err: fmt.Errorf("%w (%s)", err, helpHint(c))}
+			}
+			return nil
+		},
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &usageError{err: fmt.Errorf("%w (%s)", err, helpHint(c))}
@@ -130,6 +154,7 @@ func newRootCommand() *cobra.Command {
 	for _, c := range commands() {
 		root.AddCommand(c)
 	}
+	cobraCommands(root)
 	groupCommand(root)
 	wrapArgs(root)
 	return root
@@ -161,6 +186,18 @@ func checkRequiredFlags(c *cobra.Command) error {
 	return nil
 }
 
+// checkKeyFlag refuses a malformed pkcs11: URI given to a key flag as a
+// usage error; a key file is read later (a missing file is exit 1).
+func checkKeyFlag(flag, value string) error {
+	if !pkcs11key.IsURI(value) {
+		return nil
+	}
+	if _, err := pkcs11key.ParseURI(value); err != nil {
+		return usageErrorf("--%s: %w", flag, err)
+	}
+	return nil
+}
+
 // wrapArgs makes argument-count errors usage errors (exit 2).
 func wrapArgs(c *cobra.Command) {
 	if c.Args != nil {
@@ -182,29 +219,20 @@ func helpHint(c *cobra.Command) string {
 	return "see '" + c.CommandPath() + " --help'"
 }
 
-// exitCode maps an error to the process exit code; it is the only place
-// that does, and it decides by the error's type, never by its text.
+// exitCode maps an error to the process exit code (see classify).
 func exitCode(err error) int {
-	var usage *usageError
-	var sig *interrupt.Signal
+	if err == nil {
+		return exitOK
+	}
+	return classify(err).ExitCode
+}
+
+// isRefusal reports whether err is a failed check or a refusal: exit 3.
+func isRefusal(err error) bool {
 	var bad *verify.Error
 	var badReceipt *receipt.VerifyError
 	var badFormat *bundle.FormatError
 	var refused *apply.RefusedError
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.As(err, &usage):
-		return exitUsage
-	case errors.As(err, &sig):
-		return sig.ExitCode()
-	case errors.As(err, &bad), errors.As(err, &badReceipt), errors.Is(err, audit.ErrProblems), errors.Is(err, blobsig.ErrInvalid),
-		errors.As(err, &badFormat), errors.As(err, &refused), errors.Is(err, apply.ErrClockBehind):
-		return exitVerify
-	case errors.Is(err, apply.ErrStepFailed):
-		return exitStepFailed
-	case errors.Is(err, apply.ErrBusy):
-		return exitBusy
-	}
-	return exitError
+	return errors.As(err, &bad) || errors.As(err, &badReceipt) || errors.Is(err, audit.ErrProblems) || errors.Is(err, blobsig.ErrInvalid) ||
+		errors.As(err, &badFormat) || errors.As(err, &refused) || errors.Is(err, apply.ErrClockBehind)
 }

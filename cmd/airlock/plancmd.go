@@ -1,8 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -12,11 +12,11 @@ import (
 )
 
 type planOptions struct {
-	bundle  string
-	trust   string
-	varFile string
-	json    bool
-	secrets secretOptions
+	bundle   string
+	trust    string
+	varFile  string
+	secrets  secretOptions
+	progress progressOptions
 }
 
 func newPlanCommand() *cobra.Command {
@@ -24,7 +24,10 @@ func newPlanCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "plan BUNDLE --trust trust.yaml [--json]",
 		Short: "Verify and decrypt a bundle and show what apply would run; runs nothing",
-		Args:  cobra.ExactArgs(1),
+		Example: examples(
+			"airlock plan payments-api-2.4.1.airlock --trust zone/trust.yaml",
+			"airlock plan payments-api-2.4.1.airlock --trust zone/trust.yaml --var-file zone-values.yaml --json"),
+		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.bundle = args[0]
 			return runPlan(c, o)
@@ -32,7 +35,8 @@ func newPlanCommand() *cobra.Command {
 	}
 	c.Flags().StringVar(&o.trust, "trust", "", "zone trust policy (trust.yaml) (required)")
 	c.Flags().StringVar(&o.varFile, "var-file", "", "YAML file of zone values for variables the bundle declares")
-	c.Flags().BoolVar(&o.json, "json", false, "print the plan as JSON")
+	o.progress.addFlags(c)
+	addJSONFlag(c, "plan.schema.json")
 	o.secrets.addPassphraseFlag(c)
 	_ = c.MarkFlagRequired("trust")
 	return c
@@ -45,27 +49,25 @@ func runPlan(c *cobra.Command, o planOptions) error {
 	}
 	plan, err := apply.MakePlan(c.Context(), apply.Options{Bundle: o.bundle, Trust: t, VarFile: o.varFile, Stderr: c.ErrOrStderr(),
 		Secrets: o.secrets.source(c.ErrOrStderr())})
-	if plan != nil && o.json {
-		enc := json.NewEncoder(c.OutOrStdout())
-		enc.SetIndent("", "  ")
-		if jerr := enc.Encode(plan); jerr != nil {
-			return jerr
-		}
-		return err
-	}
 	if plan != nil {
-		printChecks(c.OutOrStdout(), plan.Checks)
+		plan.Variables, plan.Steps = orEmptyList(plan.Variables), orEmptyList(plan.Steps)
+		report(c, plan, func(w io.Writer, plan *apply.Plan) { printPlan(w, plan, err == nil, t.Policy.Zone) })
 	}
-	if err != nil {
-		return err
+	return err
+}
+
+// printPlan prints the checks, and, when the bundle verified, what apply
+// would do. Names, values and commands come from the bundle and the
+// zone's variables: control characters are made visible, never sent to
+// the approver's terminal.
+func printPlan(w io.Writer, plan *apply.Plan, verified bool, zone string) {
+	printChecks(w, plan.Checks)
+	if !verified {
+		return
 	}
-	// Names, values and commands come from the bundle and the zone's
-	// variables: control characters are made visible, never sent to the
-	// approver's terminal.
-	w := c.OutOrStdout()
 	p := plan.Bundle
 	q := printable.String
-	fmt.Fprintf(w, "\nplan for %s %s (channel %s, sequence %d) in zone %s\n", q(p.Name), q(p.Version), q(p.Channel), p.Sequence, q(t.Policy.Zone))
+	fmt.Fprintf(w, "\nplan for %s %s (channel %s, sequence %d) in zone %s\n", q(p.Name), q(p.Version), q(p.Channel), p.Sequence, q(zone))
 	if plan.AlreadyApplied {
 		fmt.Fprintln(w, "already applied: apply would run nothing (use --force-reapply to run it again)")
 	}
@@ -81,7 +83,6 @@ func runPlan(c *cobra.Command, o planOptions) error {
 	for i, s := range plan.Steps {
 		fmt.Fprintf(w, "  %d. %s [%s, when %s]\n     %s\n", i+1, q(s.Name), q(string(s.Kind)), q(string(s.When)), indent(printable.Text(s.What)))
 	}
-	return nil
 }
 
 func indent(s string) string {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,7 +18,10 @@ import (
 )
 
 func newReceiptCommand() *cobra.Command {
-	c := &cobra.Command{Use: "receipt", Short: "Verify or show apply receipts"}
+	c := &cobra.Command{Use: "receipt", Short: "Verify or show apply receipts",
+		Example: examples(
+			"airlock receipt verify media/receipt-pci-east-0000000003.dsse.json --key receipt.pub",
+			"airlock receipt show media/receipt-pci-east-0000000003.dsse.json")}
 	groupCommand(c)
 	c.AddCommand(newReceiptVerifyCommand(), newReceiptShowCommand())
 	return c
@@ -29,7 +31,6 @@ type receiptVerifyOptions struct {
 	path   string
 	keys   []string
 	bundle string
-	json   bool
 }
 
 func newReceiptVerifyCommand() *cobra.Command {
@@ -37,7 +38,10 @@ func newReceiptVerifyCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "verify RECEIPT --key receipt.pub [--bundle BUNDLE] [--json]",
 		Short: "Check a receipt's signature, type and (with --bundle) that it is about that bundle",
-		Args:  cobra.ExactArgs(1),
+		Example: examples(
+			"airlock receipt verify media/receipt-pci-east-0000000003.dsse.json --key receipt.pub",
+			"airlock receipt verify media/receipt-pci-east-0000000003.dsse.json --key receipt.pub --bundle payments-api-2.4.1.airlock --json"),
+		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.path = args[0]
 			return runReceiptVerify(c, o)
@@ -45,7 +49,7 @@ func newReceiptVerifyCommand() *cobra.Command {
 	}
 	c.Flags().StringArrayVar(&o.keys, "key", nil, "zone receipt public key (repeatable) (required)")
 	c.Flags().StringVar(&o.bundle, "bundle", "", "check that the receipt is about this bundle")
-	c.Flags().BoolVar(&o.json, "json", false, "print the receipt statement as JSON")
+	addJSONFlag(c, "receipt-verify.schema.json")
 	_ = c.MarkFlagRequired("key")
 	return c
 }
@@ -79,30 +83,34 @@ func runReceiptVerify(c *cobra.Command, o receiptVerifyOptions) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.path, err)
 	}
-	if o.json {
-		enc := json.NewEncoder(c.OutOrStdout())
-		enc.SetIndent("", "  ")
-		return enc.Encode(r.Statement)
-	}
-	p := r.Predicate()
-	q := printable.String
-	fmt.Fprintf(c.OutOrStdout(), "verified receipt %d of zone %s, signed by %s\n", p.Seq, q(p.Zone), r.Signer.ID())
-	fmt.Fprintf(c.OutOrStdout(), "outcome  %s (%s) for %s %s, sequence %d\n", q(string(p.Outcome.Result)), q(string(p.Outcome.Reason)), q(p.Bundle.Name), q(p.Bundle.Version), p.Bundle.Sequence)
-	fmt.Fprintf(c.OutOrStdout(), "sha256   %s (the next receipt's prevSha256)\n", r.SHA256)
-	if r.Operator != nil {
-		fmt.Fprintf(c.OutOrStdout(), "co-signed by operator %s (%s)\n", p.Operator.Key.Name, r.Operator.ID())
-	}
-	if b != nil {
-		fmt.Fprintf(c.OutOrStdout(), "bundle   matches %s\n", o.bundle)
-	}
+	report(c, &r.Statement, func(w io.Writer, _ *receipt.Statement) { printVerifiedReceipt(w, r, o.bundle) })
 	return nil
 }
 
+// printVerifiedReceipt prints what receipt verify established. (Its JSON
+// is the receipt's statement.)
+func printVerifiedReceipt(w io.Writer, r *receipt.Receipt, bundlePath string) {
+	p := r.Predicate()
+	q := printable.String
+	fmt.Fprintf(w, "verified receipt %d of zone %s, signed by %s\n", p.Seq, q(p.Zone), r.Signer.ID())
+	fmt.Fprintf(w, "outcome  %s (%s) for %s %s, sequence %d\n", q(string(p.Outcome.Result)), q(string(p.Outcome.Reason)), q(p.Bundle.Name), q(p.Bundle.Version), p.Bundle.Sequence)
+	fmt.Fprintf(w, "sha256   %s (the next receipt's prevSha256)\n", r.SHA256)
+	if r.Operator != nil {
+		fmt.Fprintf(w, "co-signed by operator %s (%s)\n", q(p.Operator.Key.Name), r.Operator.ID())
+	}
+	if bundlePath != "" {
+		fmt.Fprintf(w, "bundle   matches %s\n", q(bundlePath))
+	}
+}
+
 func newReceiptShowCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "show RECEIPT",
+	c := &cobra.Command{
+		Use:   "show RECEIPT [--json]",
 		Short: "Print a receipt for a person (its signature is NOT checked: use receipt verify)",
-		Args:  cobra.ExactArgs(1),
+		Example: examples(
+			"airlock receipt show media/receipt-pci-east-0000000003.dsse.json",
+			"airlock receipt show media/receipt-pci-east-0000000003.dsse.json --json"),
+		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			data, err := readReceiptFile(args[0])
 			if err != nil {
@@ -112,10 +120,20 @@ func newReceiptShowCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			showReceipt(c.OutOrStdout(), r)
+			report(c, shownReceipt{SHA256: r.SHA256, Statement: &r.Statement}, func(w io.Writer, _ shownReceipt) { showReceipt(w, r) })
 			return nil
 		},
 	}
+	addJSONFlag(c, "receipt-show.schema.json")
+	return c
+}
+
+// shownReceipt is receipt show's JSON: the statement as the receipt holds
+// it, its signature NOT checked.
+type shownReceipt struct {
+	Verified  bool               `json:"verified"` // always false: use receipt verify
+	SHA256    string             `json:"sha256"`   // the link digest the next receipt names
+	Statement *receipt.Statement `json:"statement"`
 }
 
 func showReceipt(w io.Writer, r *receipt.Receipt) {

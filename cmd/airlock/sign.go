@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -28,6 +29,9 @@ func newSignCommand() *cobra.Command {
 		Long: `Add a signature to the bundle's statement, in place and atomically. The role
 is decided by the zone's trust policy from the key; --role states the intent
 and is checked to be a known role. Inspect the bundle first ('airlock inspect').`,
+		Example: examples(
+			"airlock sign payments-api-2.4.1.airlock --key approver.key --verify-key release.pub",
+			"airlock sign payments-api-2.4.1.airlock --role approve --key 'pkcs11:token=approvers;object=jane' --json"),
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.bundle = args[0]
@@ -38,6 +42,7 @@ and is checked to be a known role. Inspect the bundle first ('airlock inspect').
 	c.Flags().StringVar(&o.key, "key", "", "signing key: a PEM file or a pkcs11: URI (required)")
 	o.secrets.addPasswordFlag(c)
 	c.Flags().StringArrayVar(&o.verifyKeys, "verify-key", nil, "first verify the bundle fully against this release key (repeatable); refuse to sign if it fails")
+	addJSONFlag(c, "sign.schema.json")
 	_ = c.MarkFlagRequired("key")
 	return c
 }
@@ -45,6 +50,9 @@ and is checked to be a known role. Inspect the bundle first ('airlock inspect').
 func runSign(c *cobra.Command, o signOptions) error {
 	if o.role != zone.RoleApprove && o.role != zone.RoleRelease {
 		return usageErrorf("--role %q: want approve or release", o.role)
+	}
+	if err := checkKeyFlag("key", o.key); err != nil {
+		return err
 	}
 	if len(o.verifyKeys) > 0 {
 		if err := verifyBeforeSigning(c, o); err != nil {
@@ -60,11 +68,24 @@ func runSign(c *cobra.Command, o signOptions) error {
 	if err != nil {
 		return err
 	}
-	p := st.Predicate
-	q := printable.String // what the statement claims
-	fmt.Fprintf(c.OutOrStdout(), "signed %s %s (sequence %d, id %s) as %s with key %s\n",
-		q(p.Name), q(p.Version), p.Sequence, q(p.BundleID), o.role, signer.Public().ID())
+	report(c, signReport{Bundle: o.bundle, Role: o.role, KeyID: signer.Public().ID(), Predicate: &st.Predicate}, printSign)
 	return nil
+}
+
+// signReport is what sign reports: the signature added, and the
+// predicate of the statement signed.
+type signReport struct {
+	Bundle    string            `json:"bundle"`
+	Role      string            `json:"role"`
+	KeyID     string            `json:"keyId"`
+	Predicate *bundle.Predicate `json:"predicate"`
+}
+
+func printSign(w io.Writer, r signReport) {
+	p := r.Predicate
+	q := printable.String // what the statement claims
+	fmt.Fprintf(w, "signed %s %s (sequence %d, id %s) as %s with key %s\n",
+		q(p.Name), q(p.Version), p.Sequence, q(p.BundleID), r.Role, r.KeyID)
 }
 
 // verifyBeforeSigning checks the release signature and every digest, so an

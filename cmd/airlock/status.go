@@ -15,7 +15,6 @@ import (
 
 type statusOptions struct {
 	trust string
-	json  bool
 }
 
 func newStatusCommand() *cobra.Command {
@@ -23,18 +22,20 @@ func newStatusCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "status --trust trust.yaml [--json]",
 		Short: "Show what is deployed in this zone: each deploy target's release, and the bundle, receipt, time and operator that put it there",
-		Args:  cobra.NoArgs,
-		RunE:  func(c *cobra.Command, _ []string) error { return runStatus(c, o) },
+		Example: examples(
+			"airlock status --trust zone/trust.yaml",
+			"airlock status --trust zone/trust.yaml --json"),
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return runStatus(c, o) },
 	}
 	c.Flags().StringVar(&o.trust, "trust", "", "zone trust policy (trust.yaml) (required)")
-	c.Flags().BoolVar(&o.json, "json", false, "print the status as JSON")
+	addJSONFlag(c, "status.schema.json")
 	_ = c.MarkFlagRequired("trust")
 	return c
 }
 
 type historyOptions struct {
 	trust string
-	json  bool
 	n     int
 }
 
@@ -43,7 +44,10 @@ func newHistoryCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "history --trust trust.yaml [--json] [-n N]",
 		Short: "List this zone's receipts, newest first, one line each",
-		Args:  cobra.NoArgs,
+		Example: examples(
+			"airlock history --trust zone/trust.yaml -n 10",
+			"airlock history --trust zone/trust.yaml --json"),
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if o.n < 0 {
 				return usageErrorf("-n %d: want a number of receipts, or 0 for all", o.n)
@@ -52,7 +56,7 @@ func newHistoryCommand() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&o.trust, "trust", "", "zone trust policy (trust.yaml) (required)")
-	c.Flags().BoolVar(&o.json, "json", false, "print the receipts as JSON")
+	addJSONFlag(c, "history.schema.json")
 	c.Flags().IntVarP(&o.n, "number", "n", 0, "show the newest N receipts only (0: all)")
 	_ = c.MarkFlagRequired("trust")
 	return c
@@ -64,14 +68,15 @@ func runStatus(c *cobra.Command, o statusOptions) error {
 		return err
 	}
 	st, err := apply.ReadStatus(t)
-	if st == nil {
-		return err
+	if st != nil {
+		report(c, st, printStatus)
 	}
-	if o.json {
-		return errorsAfter(writeJSON(c.OutOrStdout(), st), err)
-	}
-	printStatus(c.OutOrStdout(), st)
 	return err
+}
+
+// historyReport is history's JSON: the receipts, newest first.
+type historyReport struct {
+	Receipts []apply.HistoryEntry `json:"receipts"`
 }
 
 func runHistory(c *cobra.Command, o historyOptions) error {
@@ -80,22 +85,17 @@ func runHistory(c *cobra.Command, o historyOptions) error {
 		return err
 	}
 	h, err := apply.ReadHistory(t, o.n)
-	if h == nil && err != nil {
-		return err
+	if h != nil || err == nil {
+		report(c, historyReport{Receipts: orEmptyList(h)}, func(w io.Writer, r historyReport) { printHistory(w, r.Receipts) })
 	}
-	if o.json {
-		return errorsAfter(writeJSON(c.OutOrStdout(), h), err)
-	}
-	printHistory(c.OutOrStdout(), h)
 	return err
 }
 
-// errorsAfter returns the first error: writing the output, then reading.
-func errorsAfter(write, read error) error {
-	if write != nil {
-		return write
+func orEmptyList[T any](s []T) []T {
+	if s == nil {
+		return []T{}
 	}
-	return read
+	return s
 }
 
 // operatorText is who ran an apply: the OS account, and --operator.

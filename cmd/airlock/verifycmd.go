@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -16,10 +15,10 @@ import (
 )
 
 type verifyOptions struct {
-	bundle string
-	trust  string
-	keys   []string
-	json   bool
+	bundle   string
+	trust    string
+	keys     []string
+	progress progressOptions
 }
 
 func newVerifyCommand() *cobra.Command {
@@ -32,6 +31,10 @@ trust policy (--trust) or the given release keys (--key: release role,
 threshold 1, no zone check), its type, format version, expiry, target zone,
 the manifest digest and every payload part's size and sha256. Stops at the
 first failure and exits 3.`,
+		Example: examples(
+			"airlock verify payments-api-2.4.1.airlock --trust zone/trust.yaml --progress always",
+			"# before signing as an approver, with the release key alone",
+			"airlock verify payments-api-2.4.1.airlock --key release.pub --json"),
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.bundle = args[0]
@@ -40,7 +43,8 @@ first failure and exits 3.`,
 	}
 	c.Flags().StringVar(&o.trust, "trust", "", "zone trust policy (trust.yaml)")
 	c.Flags().StringArrayVar(&o.keys, "key", nil, "trusted release public key (repeatable)")
-	c.Flags().BoolVar(&o.json, "json", false, "print the result as JSON")
+	o.progress.addFlags(c)
+	addJSONFlag(c, "verify-result.schema.json")
 	c.MarkFlagsMutuallyExclusive("trust", "key")
 	c.MarkFlagsOneRequired("trust", "key")
 	return c
@@ -71,22 +75,38 @@ func runVerify(c *cobra.Command, o verifyOptions) error {
 		return err
 	}
 	defer b.Close()
-	res, verr := verify.Bundle(c.Context(), b, verify.Options{Policy: pol})
+	res, err := verify.Bundle(c.Context(), b, verify.Options{Policy: pol})
 	if res != nil {
-		if o.json {
-			if err := printVerifyJSON(c.OutOrStdout(), res); err != nil {
-				return err
-			}
-		} else {
-			printChecks(c.OutOrStdout(), res.Checks)
-			if verr == nil {
-				p := res.Statement.Predicate
-				q := printable.String
-				fmt.Fprintf(c.OutOrStdout(), "verified %s %s (channel %s, sequence %d, id %s)\n", q(p.Name), q(p.Version), q(p.Channel), p.Sequence, q(p.BundleID))
-			}
-		}
+		report(c, newVerifyReport(res), printVerify)
 	}
-	return verr
+	return err
+}
+
+// verifyReport is what verify reports: the checks run, in order, and the
+// verified statement's predicate.
+type verifyReport struct {
+	Verified        bool              `json:"verified"`
+	Checks          []receipt.Check   `json:"checks"`
+	Signers         []receipt.Signer  `json:"signers"`
+	StatementSHA256 string            `json:"statementSha256,omitempty"`
+	Predicate       *bundle.Predicate `json:"predicate,omitempty"`
+}
+
+func newVerifyReport(res *verify.Result) verifyReport {
+	r := verifyReport{res.Verified, res.Checks, res.Signers, res.StatementSHA256, nil}
+	if res.Statement != nil {
+		r.Predicate = &res.Statement.Predicate
+	}
+	return r
+}
+
+func printVerify(w io.Writer, r verifyReport) {
+	printChecks(w, r.Checks)
+	if r.Verified && r.Predicate != nil {
+		p := r.Predicate
+		q := printable.String
+		fmt.Fprintf(w, "verified %s %s (channel %s, sequence %d, id %s)\n", q(p.Name), q(p.Version), q(p.Channel), p.Sequence, q(p.BundleID))
+	}
 }
 
 func printChecks(w io.Writer, checks []receipt.Check) {
@@ -94,20 +114,4 @@ func printChecks(w io.Writer, checks []receipt.Check) {
 		mark := map[receipt.CheckResult]string{receipt.Pass: "ok  ", receipt.Fail: "FAIL", receipt.Skip: "skip"}[ch.Result]
 		fmt.Fprintf(w, "%s %-15s %s\n", mark, printable.String(string(ch.Name)), printable.String(ch.Detail))
 	}
-}
-
-func printVerifyJSON(w io.Writer, res *verify.Result) error {
-	out := struct {
-		Verified        bool              `json:"verified"`
-		Checks          []receipt.Check   `json:"checks"`
-		Signers         []receipt.Signer  `json:"signers"`
-		StatementSHA256 string            `json:"statementSha256,omitempty"`
-		Predicate       *bundle.Predicate `json:"predicate,omitempty"`
-	}{res.Verified, res.Checks, res.Signers, res.StatementSHA256, nil}
-	if res.Statement != nil {
-		out.Predicate = &res.Statement.Predicate
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 
@@ -19,39 +18,33 @@ var version string
 // `airlock version`, the builder of a statement and the applier of a receipt.
 func appVersion() string { return buildinfo.Read(version).Version }
 
-type versionOptions struct {
-	json bool
-}
-
 func newVersionCommand() *cobra.Command {
-	var o versionOptions
 	c := &cobra.Command{
 		Use:   "version [--json]",
 		Short: "Show airlock's version, the commit it was built from, and how it was built",
 		Long: `Show the version, the commit (vcs.revision, and whether the tree had
 uncommitted changes), the Go version, the platform, and the build settings
-(cgo, -trimpath) that the Go linker recorded in this binary.
-
-Examples:
-  airlock version
-  airlock version --json`,
+(cgo, -trimpath) that the Go linker recorded in this binary.`,
+		Example: examples(
+			"airlock version",
+			"airlock version --json"),
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return runVersion(c.OutOrStdout(), o)
+			report(c, versionReport{buildinfo.Read(version), pkcs11key.Supported}, printVersion)
+			return nil
 		},
 	}
-	c.Flags().BoolVar(&o.json, "json", false, "print as JSON")
+	addJSONFlag(c, "version.schema.json")
 	return c
 }
 
-func runVersion(w io.Writer, o versionOptions) error {
-	info := buildinfo.Read(version)
-	if o.json {
-		return writeJSON(w, struct {
-			buildinfo.Info
-			PKCS11 bool `json:"pkcs11"` // keys in PKCS#11 tokens: needs cgo
-		}{info, pkcs11key.Supported})
-	}
+// versionReport is what 'airlock version' reports.
+type versionReport struct {
+	buildinfo.Info
+	PKCS11 bool `json:"pkcs11"` // keys in PKCS#11 tokens: needs cgo
+}
+
+func printVersion(w io.Writer, info versionReport) {
 	fmt.Fprintf(w, "airlock   %s\n", info.Version)
 	commit := info.Commit
 	if commit == "" {
@@ -67,16 +60,8 @@ func runVersion(w io.Writer, o versionOptions) error {
 	fmt.Fprintf(w, "platform  %s/%s\n", info.OS, info.Arch)
 	fmt.Fprintf(w, "build     cgo=%t trimpath=%t\n", info.CGO, info.TrimPath)
 	pkcs11 := "supported"
-	if !pkcs11key.Supported {
+	if !info.PKCS11 {
 		pkcs11 = "not in this build (built without cgo)"
 	}
 	fmt.Fprintf(w, "pkcs11    %s\n", pkcs11)
-	return nil
-}
-
-// writeJSON prints v as indented JSON.
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }

@@ -2,17 +2,22 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/apply"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/internal/names"
 	"airlock.dev/airlock/zone"
 )
 
 func newZoneCommand() *cobra.Command {
-	c := &cobra.Command{Use: "zone", Short: "Set up a target zone"}
+	c := &cobra.Command{Use: "zone", Short: "Set up a target zone",
+		Example: examples(
+			"airlock zone init /etc/airlock --zone pci-east --release-key release.pub",
+			"airlock zone commit-policy --trust /etc/airlock/trust.yaml --operator 'Jane Doe'")}
 	groupCommand(c)
 	c.AddCommand(newZoneInitCommand(), newCommitPolicyCommand())
 	return c
@@ -35,19 +40,25 @@ func newZoneInitCommand() *cobra.Command {
 
 After editing trust.yaml, record the change with 'airlock zone
 commit-policy' before the next apply.`,
+		Example: examples(
+			"airlock zone init /etc/airlock --zone pci-east --release-key release.pub",
+			"airlock zone init zone --zone pci-east --release-key release.pub --approve-key approver.pub --pq --operator 'Zone Admin' --json"),
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Dir = args[0]
 			o.Record.Version = version
+			if !names.Valid(o.Zone) {
+				return usageErrorf("--zone %q: want a name such as pci-east (%s)", o.Zone, names.Want)
+			}
 			z, err := zone.Init(o)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.OutOrStdout(), "zone %s ready in %s\ntrust policy  %s\nrecipient     %s\nreceipt key   %s (for auditors)\ngenesis       %s\n",
-				o.Zone, o.Dir, z.Trust, z.Recipient, z.ReceiptPub, z.Genesis)
+			report(c, zoneInitReport{o.Zone, o.Dir, z.Trust, z.Recipient, z.ReceiptPub, z.Genesis}, printZoneInit)
 			return nil
 		},
 	}
+	addJSONFlag(c, "zone-init.schema.json")
 	f := c.Flags()
 	f.StringVar(&o.Zone, "zone", "", "zone name, e.g. pci-east (required)")
 	f.StringArrayVar(&o.ReleaseKeys, "release-key", nil, "public key trusted for the release role (repeatable; required)")
@@ -71,6 +82,21 @@ type commitPolicyOptions struct {
 	secrets     secretOptions
 }
 
+// zoneInitReport is what zone init made.
+type zoneInitReport struct {
+	Zone       string `json:"zone"`
+	Dir        string `json:"dir"`
+	Trust      string `json:"trust"`            // trust.yaml
+	Recipient  string `json:"recipient"`        // the age recipient bundles are encrypted to
+	ReceiptPub string `json:"receiptPublicKey"` // the receipt public key file, for auditors
+	Genesis    string `json:"genesis"`          // the chain's first receipt
+}
+
+func printZoneInit(w io.Writer, z zoneInitReport) {
+	fmt.Fprintf(w, "zone %s ready in %s\ntrust policy  %s\nrecipient     %s\nreceipt key   %s (for auditors)\ngenesis       %s\n",
+		z.Zone, z.Dir, z.Trust, z.Recipient, z.ReceiptPub, z.Genesis)
+}
+
 func newCommitPolicyCommand() *cobra.Command {
 	var o commitPolicyOptions
 	c := &cobra.Command{
@@ -85,6 +111,9 @@ committed; airlock audit lists every commit and flags weakenings.
 
 When the recorded policy requires operator co-signatures, the commit needs
 --operator-key with one of its operators' keys.`,
+		Example: examples(
+			"airlock zone commit-policy --trust /etc/airlock/trust.yaml --operator 'Jane Doe' --note 'CHG-1042: second approver'",
+			"airlock zone commit-policy --trust zone/trust.yaml --operator 'Jane Doe' --operator-key jane.key --receipt-out /media/usb --json"),
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return runCommitPolicy(c, o) },
 	}
@@ -96,12 +125,16 @@ When the recorded policy requires operator co-signatures, the commit needs
 	o.secrets.addPasswordFlag(c)
 	f.StringVar(&o.receiptOut, "receipt-out", "", "also copy the chain entries this folder lacks into it (the media carried back)")
 	f.DurationVar(&o.wait, "wait", 0, "wait this long for an apply in progress to finish")
+	addJSONFlag(c, "zone-commit-policy.schema.json")
 	_ = c.MarkFlagRequired("trust")
 	_ = c.MarkFlagRequired("operator")
 	return c
 }
 
 func runCommitPolicy(c *cobra.Command, o commitPolicyOptions) error {
+	if err := checkKeyFlag("operator-key", o.operatorKey); err != nil {
+		return err
+	}
 	t, err := zone.Load(o.trust)
 	if err != nil {
 		return err
@@ -115,10 +148,14 @@ func runCommitPolicy(c *cobra.Command, o commitPolicyOptions) error {
 	if err != nil {
 		return err
 	}
-	w := c.OutOrStdout()
+	report(c, res, printCommitPolicy)
+	return nil
+}
+
+func printCommitPolicy(w io.Writer, res *apply.CommitResult) {
 	if res.Unchanged {
 		fmt.Fprintf(w, "policy unchanged: trust.yaml is the policy receipt %d records; nothing to commit\n", res.Seq)
-		return nil
+		return
 	}
 	if res.Change == nil {
 		fmt.Fprintf(w, "genesis  the chain had no entry: recorded the policy as seq %d\n", res.Seq)
@@ -135,7 +172,6 @@ func runCommitPolicy(c *cobra.Command, o commitPolicyOptions) error {
 	if res.ReceiptCopy != "" {
 		fmt.Fprintf(w, "copy     %s\n", res.ReceiptCopy)
 	}
-	return nil
 }
 
 // loadOperatorKey loads an operator's private key (--operator-key), asking

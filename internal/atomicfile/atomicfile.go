@@ -101,6 +101,25 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	return f.Commit()
 }
 
+// SyncFile makes the file at path durable (fsync). On Windows the file is
+// opened for writing: FlushFileBuffers needs a handle with write access,
+// and fails with access denied on one opened for reading.
+func SyncFile(path string) error {
+	flag := os.O_RDONLY
+	if runtime.GOOS == "windows" {
+		flag = os.O_WRONLY
+	}
+	f, err := os.OpenFile(path, flag, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // SyncDir fsyncs a directory so that a rename or create in it is durable.
 // It is a no-op on Windows, where directories cannot be opened for sync.
 func SyncDir(dir string) error {

@@ -1,0 +1,88 @@
+package zone
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"airlock.dev/airlock/internal/schematest"
+)
+
+// trustSchema is the JSON Schema of trust.yaml.
+const trustSchema = "trust.schema.json"
+
+// TestTrustSchema: trust.yaml as zone init writes it, and one with every
+// setting, load and follow doc/schemas/trust.schema.json; documents that
+// break its rules are refused by both the loader and the schema (the
+// loader checks more: key files, separation of duties, thresholds
+// against the keys).
+func TestTrustSchema(t *testing.T) {
+	schemas := schematest.Schemas(t)
+	dir := t.TempDir()
+	rel, app := writeKey(t, dir, "release.pub"), writeKey(t, dir, "approve.pub")
+	writeKey(t, dir, "release2.pub")
+	writeKey(t, dir, "operator.pub")
+	c, err := Init(InitOptions{Dir: filepath.Join(dir, "zone"), Zone: "pci-east", ReleaseKeys: []string{rel}, ApproveKeys: []string{app}, PostQuantum: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	written, err := os.ReadFile(c.Trust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const head = "apiVersion: airlock/v1\nzone: pci-east\n"
+	const roles = "roles:\n  release: { threshold: 1, keys: [release.pub] }\n"
+	full := head + `host: App-01
+roles:
+  release: { threshold: 2, keys: [release.pub, { path: release2.pub, name: Rae Release }] }
+  approve:
+    threshold: 1
+    keys:
+      - { path: approve.pub, name: Ann Approver }
+operators:
+  - { path: operator.pub, name: Olga Operator }
+requireOperatorSignature: true
+identities: [zone.agekey, other.agekey]
+receipts: { key: "pkcs11:token=zone;object=receipts", publicKey: release.pub }
+state: /var/lib/airlock/state
+variables: { InstallRoot: /srv/payments-api, Port: 8080, Debug: false }
+auditors: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
+`
+	load := func(doc string) error {
+		p := filepath.Join(dir, "trust.yaml")
+		if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(p)
+		return err
+	}
+	for name, doc := range map[string]string{"zone init": string(written), "every setting": full, "least": head + roles + "state: s\n"} {
+		if name != "zone init" {
+			if err := load(doc); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		if err := schemas.ValidateYAML(trustSchema, []byte(doc)); err != nil {
+			t.Errorf("%s: the loader accepts it, the schema does not: %v\n%s", name, err, doc)
+		}
+	}
+	for name, doc := range map[string]string{
+		"unknown key":             head + roles + "state: s\nstat: x\n",
+		"api version":             "apiVersion: airlock/v2\nzone: pci-east\n" + roles + "state: s\n",
+		"zone name":               "apiVersion: airlock/v1\nzone: PCI East\n" + roles + "state: s\n",
+		"no state":                head + roles,
+		"no release role":         head + "roles:\n  approve: { threshold: 1, keys: [approve.pub] }\nstate: s\n",
+		"unknown role":            head + roles + "  admin: { threshold: 1, keys: [approve.pub] }\nstate: s\n",
+		"operator without name":   head + roles + "operators: [operator.pub]\nstate: s\n",
+		"key entry with an owner": head + "roles:\n  release: { threshold: 1, keys: [{ path: release.pub, owner: x }] }\nstate: s\n",
+		"receipts setting":        head + roles + "receipts: { key: r.key, pub: r.pub }\nstate: s\n",
+		"host name":               head + "host: app 01\n" + roles + "state: s\n",
+	} {
+		if err := load(doc); err == nil {
+			t.Errorf("%s: the loader accepts it", name)
+		}
+		if err := schemas.ValidateYAML(trustSchema, []byte(doc)); err == nil {
+			t.Errorf("%s: the loader refuses it, the schema accepts it:\n%s", name, doc)
+		}
+	}
+}
