@@ -468,15 +468,15 @@ func (e *stagingRefusal) Error() string   { return e.verdict.Error() }
 func (e *stagingRefusal) Unwrap() []error { return []error{e.verdict, e.cause} }
 
 func (a *applier) variables(staged *stage.Staged, vr *verify.Result) (*variables, error) {
-	layers := []namedValues{{a.o.Trust.File + " variables", a.o.Trust.Variables}}
+	layers := []namedValues{{a.o.Trust.File + " variables", a.o.Trust.File, a.o.Trust.Variables, nil}}
 	if a.o.VarFile != "" {
 		fv, err := LoadVarFile(a.o.VarFile)
 		if err != nil {
 			return nil, err
 		}
-		layers = append(layers, namedValues{a.o.VarFile, fv})
+		layers = append(layers, namedValues{a.o.VarFile, a.o.VarFile, fv, nil})
 	}
-	vars, err := resolveVariables(staged.Variables, vr.Manifest, a.zone, layers...)
+	vars, err := resolveVariables(staged.Variables, vr.Manifest, scope{a.zone, a.host, a.o.Trust.Policy.HostRoles}, layers...)
 	if err != nil {
 		return nil, err
 	}

@@ -15,18 +15,19 @@ import (
 	"airlock.dev/airlock/bundle/bundletest"
 	"airlock.dev/airlock/internal/atomicfile"
 	"airlock.dev/airlock/receipt"
+	"airlock.dev/airlock/verify"
 	"airlock.dev/airlock/zone"
 )
 
 // newHost makes a host of the zone "test" named host, with its own state
 // directory and receipt key, sharing f's keys and identity: one of a
-// fleet. extra is appended to its trust.yaml.
-func newHost(t *testing.T, f *bundletest.Fixture, host, extra string) *testZone {
+// fleet. extra is appended to its trust.yaml, vars to its variables.
+func newHost(t *testing.T, f *bundletest.Fixture, host, extra string, vars ...string) *testZone {
 	t.Helper()
 	z := &testZone{t: t, f: f, dir: t.TempDir(), now: f.Now.Add(time.Hour)}
 	z.root = filepath.Join(z.dir, "srv")
 	z.marker = filepath.Join(z.dir, "marker")
-	trust := f.WriteZone(z.dir, "variables:\n  Root: \""+z.root+"\"\n  Marker: \""+z.marker+"\"\n"+extra)
+	trust := f.WriteZone(z.dir, "variables:\n  Root: \""+z.root+"\"\n  Marker: \""+z.marker+"\"\n"+strings.Join(vars, "")+extra)
 	data, _ := os.ReadFile(trust)
 	if err := os.WriteFile(trust, bytes.Replace(data, []byte("host: host1\n"), []byte("host: "+host+"\n"), 1), 0o644); err != nil {
 		t.Fatal(err)
@@ -192,5 +193,122 @@ func TestChainGoesOnFromVersion1Names(t *testing.T) {
 	z.checkMedia(2)
 	if _, err := os.Stat(filepath.Join(z.media(), receipt.FileName("test", "", 1))); err != nil {
 		t.Errorf("the version 1 genesis was not carried out under its name: %v", err)
+	}
+}
+
+// fleetRelease is release() with other targets and a scoped Greeting.
+func fleetRelease(version, targets, greeting string) string {
+	r := release(version, "true")
+	r = strings.Replace(r, "targets: [zone:test]", "targets: "+targets, 1)
+	return strings.Replace(r, "  Greeting: hello\n", greeting, 1)
+}
+
+func (z *testZone) buildYAML(yaml string, seq uint64) string {
+	z.t.Helper()
+	dir, _ := z.f.Build(bundletest.Options{YAML: yaml, Files: webFiles(), Sequence: seq, Secret: secret})
+	return dir
+}
+
+// deployed reads a file of the current release of the host's deploy root.
+func (z *testZone) deployed(name string) string {
+	z.t.Helper()
+	b, err := os.ReadFile(filepath.Join(z.root, "current", name))
+	if err != nil {
+		z.t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestFleetRoleTargets: a bundle for role:web applies on the hosts that
+// hold the role and is refused, reason target, on the others.
+func TestFleetRoleTargets(t *testing.T) {
+	f := bundletest.New(t)
+	hosts := map[string]*testZone{
+		"app-01": newHost(t, f, "app-01", "hostRoles: [web]\n"),
+		"app-02": newHost(t, f, "app-02", "hostRoles: [batch, web]\n"),
+		"db-01":  newHost(t, f, "db-01", "hostRoles: [db]\n"),
+		"db-02":  newHost(t, f, "db-02", ""),
+	}
+	b := hosts["app-01"].buildYAML(fleetRelease("1.0.0", "[zone:test, role:web]", "  Greeting: hello\n"), 1)
+	for name, z := range hosts {
+		res, err := z.apply(b)
+		p := z.receipt(res)
+		if name == "app-01" || name == "app-02" {
+			if err != nil || p.Outcome.Result != receipt.Applied || z.current() == "" {
+				t.Errorf("%s: %v, receipt %+v", name, err, p.Outcome)
+			}
+			if p.Policy == nil || len(p.Policy.HostRoles) == 0 {
+				t.Errorf("%s: the receipt's policy records no host roles: %+v", name, p.Policy)
+			}
+			continue
+		}
+		var ve *verify.Error
+		if !errors.As(err, &ve) || ve.Check != receipt.CheckTarget || p.Outcome.Result != receipt.Refused || p.Outcome.Reason != receipt.Reason(receipt.CheckTarget) {
+			t.Errorf("%s: %v, receipt %+v", name, err, p.Outcome)
+		}
+		if !strings.Contains(p.Outcome.Message, "role:web") || z.current() != "" {
+			t.Errorf("%s: message %q, current %q", name, p.Outcome.Message, z.current())
+		}
+	}
+}
+
+// TestFleetScopedVariables: a variable's value for the host beats its
+// value for a role of the host, which beats its value for the zone and
+// the bundle's own; trust.yaml beats them all. Two roles of one host that
+// give different values are refused unless something more specific
+// chooses. Plan names each value's source.
+func TestFleetScopedVariables(t *testing.T) {
+	f := bundletest.New(t)
+	yaml := fleetRelease("1.0.0", "[zone:test]", `  Greeting:
+    value: hello
+    byZone: { test: hello-zone }
+    byRole: { web: hello-web, batch: hello-batch, db: hello-zone }
+    byHost: { app-03: hello-app-03 }
+`)
+	for _, tc := range []struct {
+		host, extra    string
+		greeting, from string // "" greeting: refused
+	}{
+		{"app-01", "hostRoles: [web]\n", "hello-web", "bundle byRole web"},
+		{"db-01", "", "hello-zone", "bundle byZone test"},
+		{"app-03", "hostRoles: [web]\n", "hello-app-03", "bundle byHost app-03"},
+		{"app-02", "hostRoles: [batch, web]\n", "", ""},
+		{"db-02", "hostRoles: [db, web]\n", "", ""},
+		{"app-04", "hostRoles: [batch, web]\n", "hello-trust", "trust.yaml"},
+	} {
+		t.Run(tc.host, func(t *testing.T) {
+			var vars []string
+			if tc.host == "app-04" {
+				vars = append(vars, "  Greeting: hello-trust\n")
+			}
+			z := newHost(t, f, tc.host, tc.extra, vars...)
+			b := z.buildYAML(yaml, 1)
+			plan, perr := MakePlan(t.Context(), z.opts(b))
+			res, err := z.apply(b)
+			if tc.greeting == "" {
+				p := z.receipt(res)
+				if !errors.Is(err, ErrRoleConflict) || !errors.Is(perr, ErrRoleConflict) || p.Outcome.Reason != receipt.Reason(receipt.CheckVariables) {
+					t.Fatalf("apply %v, plan %v, receipt %+v", err, perr, p.Outcome)
+				}
+				if !strings.Contains(err.Error(), "Greeting") || !strings.Contains(err.Error(), "byHost") {
+					t.Errorf("message %q", err)
+				}
+				return
+			}
+			if err != nil || perr != nil {
+				t.Fatalf("apply %v, plan %v", err, perr)
+			}
+			if got := z.deployed("conf/app.conf"); !strings.Contains(got, "greeting="+tc.greeting+"\n") {
+				t.Errorf("deployed conf:\n%s\nwant greeting=%s", got, tc.greeting)
+			}
+			for _, v := range plan.Variables {
+				if v.Name == "Greeting" && (v.Value != tc.greeting || !strings.HasSuffix(v.Source, tc.from)) {
+					t.Errorf("plan: Greeting = %q from %q, want %q from %q", v.Value, v.Source, tc.greeting, tc.from)
+				}
+				if v.Name == "Root" && !strings.HasSuffix(v.Source, "trust.yaml") {
+					t.Errorf("plan: Root from %q", v.Source)
+				}
+			}
+		})
 	}
 }

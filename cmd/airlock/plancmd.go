@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -65,17 +66,21 @@ func runPlan(c *cobra.Command, o planOptions) error {
 	w := c.OutOrStdout()
 	p := plan.Bundle
 	q := printable.String
-	fmt.Fprintf(w, "\nplan for %s %s (channel %s, sequence %d) in zone %s\n", q(p.Name), q(p.Version), q(p.Channel), p.Sequence, q(t.Policy.Zone))
+	where := fmt.Sprintf("zone %s, host %s", q(t.Policy.Zone), q(t.Policy.Host))
+	if len(t.Policy.HostRoles) > 0 {
+		where += " (roles " + strings.Join(printable.Strings(t.Policy.HostRoles), ", ") + ")"
+	}
+	fmt.Fprintf(w, "\nplan for %s %s (channel %s, sequence %d) in %s\n", q(p.Name), q(p.Version), q(p.Channel), p.Sequence, where)
 	if plan.AlreadyApplied {
 		fmt.Fprintln(w, "already applied: apply would run nothing (use --force-reapply to run it again)")
 	}
-	fmt.Fprintln(w, "\nvariables")
+	fmt.Fprintln(w, "\nvariables (and where each value comes from)")
 	for _, v := range plan.Variables {
 		val := v.Value
 		if v.Sensitive {
 			val = "(sensitive)"
 		}
-		fmt.Fprintf(w, "  %-20s %s\n", q(v.Name), q(val))
+		fmt.Fprintf(w, "  %-20s %s  (%s)\n", q(v.Name), q(val), q(v.Source))
 	}
 	fmt.Fprintln(w, "\nsteps")
 	for i, s := range plan.Steps {
