@@ -171,8 +171,12 @@ func (r *Register) Keys() []*keys.PublicKey { return slices.Clone(r.keys) }
 // HostOfKey returns the host whose receipt key has this id, or "".
 func (r *Register) HostOfKey(keyID string) string { return r.host[keyID] }
 
-// Host returns the registered host of that name, or nil.
+// Host returns the registered host of that name, or nil (also for a nil
+// register).
 func (r *Register) Host(name string) *RegisteredHost {
+	if r == nil {
+		return nil
+	}
 	i := slices.IndexFunc(r.Hosts, func(h RegisteredHost) bool { return h.Name == name })
 	if i < 0 {
 		return nil
