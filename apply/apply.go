@@ -211,6 +211,9 @@ func start(o Options) (*applier, error) {
 		now: o.Now().UTC(), stepOut: o.Stdout, stepErr: o.Stderr}, nil
 }
 
+// receiptName is the file name of this host's receipt seq.
+func (a *applier) receiptName(seq uint64) string { return receipt.FileName(a.zone, a.host, seq) }
+
 // close releases the zone lock and the receipt key.
 func (a *applier) close() {
 	a.signer.Close()
@@ -466,15 +469,15 @@ func (e *stagingRefusal) Error() string   { return e.verdict.Error() }
 func (e *stagingRefusal) Unwrap() []error { return []error{e.verdict, e.cause} }
 
 func (a *applier) variables(staged *stage.Staged, vr *verify.Result) (*variables, error) {
-	layers := []namedValues{{a.o.Trust.File + " variables", a.o.Trust.Variables}}
+	layers := []namedValues{{a.o.Trust.File + " variables", a.o.Trust.File, a.o.Trust.Variables, nil}}
 	if a.o.VarFile != "" {
 		fv, err := LoadVarFile(a.o.VarFile)
 		if err != nil {
 			return nil, err
 		}
-		layers = append(layers, namedValues{a.o.VarFile, fv})
+		layers = append(layers, namedValues{a.o.VarFile, a.o.VarFile, fv, nil})
 	}
-	vars, err := resolveVariables(staged.Variables, vr.Manifest, a.zone, layers...)
+	vars, err := resolveVariables(staged.Variables, vr.Manifest, scope{a.zone, a.host, a.o.Trust.Policy.HostRoles}, layers...)
 	if err != nil {
 		return nil, err
 	}
@@ -513,7 +516,7 @@ func (a *applier) finish(outcome receipt.OutcomeResult, reason receipt.Reason, m
 	if err := a.closeLogs(); err != nil {
 		fmt.Fprintf(a.o.Stderr, "airlock: warning: step log not written: %v\n", err)
 	}
-	res := &Result{Outcome: outcome, Reason: reason, Message: msg, Receipt: a.st.receiptPath(a.zone, r.Seq), Release: a.release}
+	res := &Result{Outcome: outcome, Reason: reason, Message: msg, Receipt: a.st.receiptPath(a.receiptName(r.Seq)), Release: a.release}
 	if err := a.writeReceipt(); err != nil {
 		res.Receipt = ""
 		return res, errors.Join(cause, err)
@@ -543,14 +546,15 @@ func (a *applier) writeReceipt() error {
 	if err != nil {
 		return wrap(err)
 	}
-	if err := a.st.writePending(a.zone, r.Seq, data); err != nil {
+	name := a.receiptName(r.Seq)
+	if err := a.st.writePending(name, data); err != nil {
 		return wrap(err)
 	}
 	if err := a.st.save(a.j, jReceiptSigned); err != nil {
-		os.Remove(a.st.pendingPath(a.zone, r.Seq))
+		os.Remove(a.st.pendingPath(name))
 		return wrap(err)
 	}
-	if err := a.st.commitReceipt(a.zone, r.Seq); err != nil {
+	if err := a.st.commitReceipt(name); err != nil {
 		return wrap(err)
 	}
 	return nil
@@ -579,7 +583,10 @@ func (a *applier) endJournal(copied bool) error {
 // remembered folder got one. A failure is reported, not fatal: the receipt
 // is in the state directory, and resume copies it again.
 func (a *applier) copyOutAll() (string, bool) {
-	path := a.st.receiptPath(a.zone, a.j.Receipt.Seq)
+	path, found := a.st.findReceipt(a.zone, a.j.Receipt.Seq)
+	if !found {
+		path = a.st.receiptPath(a.receiptName(a.j.Receipt.Seq))
+	}
 	first, ok := "", true
 	for _, dir := range uniq(a.j.ReceiptOut, a.o.ReceiptOut) {
 		out, err := a.copyOut(path, dir)
@@ -613,7 +620,7 @@ func (a *applier) recordFiles(files []receipt.File) error {
 	a.deployed = append(a.deployed, files...)
 	sort.Slice(a.deployed, func(i, j int) bool { return a.deployed[i].Path < a.deployed[j].Path })
 	list := receipt.FilesList(a.deployed)
-	name := receipt.FilesListName(receipt.FileName(a.zone, a.j.Receipt.Seq))
+	name := receipt.FilesListName(a.receiptName(a.j.Receipt.Seq))
 	if err := a.st.writing(func() error {
 		return atomicfile.WriteFile(filepath.Join(a.st.receiptsDir(), name), list, receipt.FileMode)
 	}); err != nil {

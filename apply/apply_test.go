@@ -350,7 +350,7 @@ func TestCanaryNeverLeaks(t *testing.T) {
 		t.Fatalf("files holding the secret: %v", holders)
 	}
 	// The full step log, encrypted to the auditors, is masked too.
-	enc, err := os.Open(filepath.Join(z.dir, "media", "receipt-test-0000000002.log.age"))
+	enc, err := os.Open(filepath.Join(z.dir, "media", "receipt-test-host1-0000000002.log.age"))
 	if err != nil {
 		t.Fatal(err)
 	}

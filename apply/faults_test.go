@@ -128,7 +128,7 @@ func TestReceiptTempFileRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := receipt.FileName("test", p.Seq)
+	name := receipt.FileName("test", "host1", p.Seq)
 	for _, tmp := range []string{"." + name + ".tmp-123456789", "." + name + ".tmp-4242-987654"} {
 		if err := os.WriteFile(filepath.Join(z.trust.StateDir, "receipts", tmp), data, 0o644); err != nil {
 			t.Fatal(err)
@@ -344,7 +344,7 @@ func TestChainHeadCappedAndVerified(t *testing.T) {
 		t.Fatal(err)
 	}
 	b2 := z.build("2.0.0", "true", 2)
-	head := filepath.Join(z.trust.StateDir, "receipts", receipt.FileName("test", 2))
+	head := filepath.Join(z.trust.StateDir, "receipts", receipt.FileName("test", "host1", 2))
 
 	f, err := os.Create(head) // 2 GiB, sparse: reading it whole would take the memory
 	if err != nil {

@@ -32,6 +32,10 @@ type PlanVariable struct {
 	Name      string `json:"name"`
 	Sensitive bool   `json:"sensitive"`
 	Value     string `json:"value,omitempty"`
+	// Source is where the value comes from: "bundle", "bundle byZone
+	// ZONE", "bundle byRole ROLE", "bundle byHost HOST", or the path of
+	// trust.yaml or of --var-file.
+	Source string `json:"source"`
 }
 
 // PlanStep is a step with its references resolved (sensitive values masked).
@@ -91,7 +95,7 @@ func MakePlan(ctx context.Context, o Options) (*Plan, error) {
 	}
 	masker := mask.New(vars.secrets())
 	for _, v := range vr.Manifest.Variables {
-		pv := PlanVariable{Name: v.Name, Sensitive: v.Sensitive}
+		pv := PlanVariable{Name: v.Name, Sensitive: v.Sensitive, Source: vars.source[v.Name]}
 		if !v.Sensitive {
 			pv.Value = vars.values[v.Name]
 		}

@@ -177,13 +177,14 @@ func CommitPolicy(ctx context.Context, o CommitOptions) (*CommitResult, error) {
 	// Written whole beside the chain, then renamed into it: a commit killed
 	// before the rename leaves no record (and the next apply sweeps the
 	// pending file), one killed after it is complete.
-	if err := a.st.writePending(a.zone, p.Seq, data); err != nil {
+	name := a.receiptName(p.Seq)
+	if err := a.st.writePending(name, data); err != nil {
 		return nil, fmt.Errorf("write the policy record: %w", err)
 	}
-	if err := a.st.commitReceipt(a.zone, p.Seq); err != nil {
+	if err := a.st.commitReceipt(name); err != nil {
 		return nil, fmt.Errorf("write the policy record: %w", err)
 	}
-	path := a.st.receiptPath(a.zone, p.Seq)
+	path := a.st.receiptPath(name)
 	res := &CommitResult{Seq: p.Seq, Receipt: path, Change: p.PolicyChange}
 	if o.ReceiptOut != "" {
 		if res.ReceiptCopy, err = a.copyOut(path, o.ReceiptOut); err != nil {
@@ -198,8 +199,11 @@ func (s *state) receiptsDir() string { return filepath.Join(s.dir, "receipts") }
 // copyOut copies into the folder out every entry of the zone's chain, with the
 // files beside it, that the folder does not hold yet — the genesis record,
 // policy commits, receipts whose copy failed before — so that the media
-// always carries the chain from its start. A file of the same name already
-// there is left alone. It returns the path of the copy of path.
+// always carries the chain from its start. The folder is shared by the
+// hosts of a zone (their receipts have names of their own): a copy never
+// replaces a file. A file of the same name with the same bytes is this
+// one, copied before; with other bytes it is another receipt, and the
+// copy is an error that names it. It returns the path of the copy of path.
 func (a *applier) copyOut(path, out string) (string, error) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return "", err
@@ -219,6 +223,7 @@ func (a *applier) copyOut(path, out string) (string, error) {
 	for _, e := range have {
 		present[e.Name()] = true
 	}
+	current := filepath.Base(path)
 	var names []string
 	for _, e := range ents {
 		if receipt.InChain(a.zone, e.Name()) && e.Type().IsRegular() {
@@ -228,16 +233,60 @@ func (a *applier) copyOut(path, out string) (string, error) {
 	slices.Sort(names)
 	var errs []error
 	for _, n := range names {
-		if present[n] {
-			continue
-		}
-		data, err := capped.ReadFile(filepath.Join(dir, n), receipt.MaxSize<<4)
-		if err == nil {
-			err = atomicfile.WriteFile(filepath.Join(out, n), data, receipt.FileMode)
+		src, dst := filepath.Join(dir, n), filepath.Join(out, n)
+		var err error
+		switch {
+		case !present[n] || n == current || n == receipt.FilesListName(current) || n == receipt.LogName(current):
+			err = copyNoReplace(src, dst)
+		default:
+			// Copied by an earlier apply: a size that differs shows
+			// another file of the same name, without reading the chain
+			// again at every apply.
+			err = sameSize(src, dst)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", n, err))
 		}
 	}
-	return filepath.Join(out, filepath.Base(path)), errors.Join(errs...)
+	return filepath.Join(out, current), errors.Join(errs...)
+}
+
+// errOtherFile is a file of the media folder that has a receipt's name but
+// other content.
+var errOtherFile = errors.New("it holds another file (a receipt of another host or zone with the same name?)")
+
+// sameSize checks that dst, copied before, has src's size.
+func sameSize(src, dst string) error {
+	a, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	b, err := os.Lstat(dst)
+	if err != nil {
+		return err
+	}
+	if !b.Mode().IsRegular() || a.Size() != b.Size() {
+		return fmt.Errorf("%s already exists and %w", dst, errOtherFile)
+	}
+	return nil
+}
+
+// copyNoReplace copies the file src to dst unless dst holds it already;
+// a dst with other content is an error, and stays as it is.
+func copyNoReplace(src, dst string) error {
+	if same, err := sameContent(src, dst); err == nil && same {
+		return nil
+	}
+	data, err := capped.ReadFile(src, receipt.MaxSize<<4)
+	if err != nil {
+		return err
+	}
+	err = atomicfile.WriteNoReplace(dst, data, receipt.FileMode)
+	if errors.Is(err, atomicfile.ErrExists) {
+		if same, _ := sameContent(src, dst); same {
+			return nil // another copy of this one got there first
+		}
+		return fmt.Errorf("%w: %w", err, errOtherFile)
+	}
+	return err
 }

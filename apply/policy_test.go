@@ -221,12 +221,12 @@ func TestReceiptFilesAndCarryOut(t *testing.T) {
 			t.Errorf("%s copied with mode %v", e.Name(), st.Mode().Perm())
 		}
 	}
-	want := []string{"receipt-test-0000000001.dsse.json", "receipt-test-0000000002.dsse.json", "receipt-test-0000000002.files",
-		"receipt-test-0000000003.dsse.json", "receipt-test-0000000003.files"}
+	want := []string{"receipt-test-host1-0000000001.dsse.json", "receipt-test-host1-0000000002.dsse.json", "receipt-test-host1-0000000002.files",
+		"receipt-test-host1-0000000003.dsse.json", "receipt-test-host1-0000000003.files"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("media holds %v, want %v", got, want)
 	}
-	if res.ReceiptCopy != filepath.Join(media, "receipt-test-0000000003.dsse.json") {
+	if res.ReceiptCopy != filepath.Join(media, "receipt-test-host1-0000000003.dsse.json") {
 		t.Errorf("copy %s", res.ReceiptCopy)
 	}
 }

@@ -109,7 +109,7 @@ func (a *applier) prepareRecoveredReceipt() {
 		r.Logs = nil
 	}
 	os.Remove(a.logPath())
-	os.Remove(a.st.pendingPath(a.zone, r.Seq))
+	os.Remove(a.st.pendingPath(a.receiptName(r.Seq)))
 	atomicfile.Sweep(filepath.Join(a.st.dir, "receipts"), atomicfile.TempTag, true)
 }
 
@@ -119,11 +119,12 @@ func (a *applier) prepareRecoveredReceipt() {
 // again.
 func (a *applier) commitSigned() error {
 	seq := a.j.Receipt.Seq
-	if _, err := os.Lstat(a.st.receiptPath(a.zone, seq)); err == nil {
+	if _, ok := a.st.findReceipt(a.zone, seq); ok {
 		return nil
 	}
-	if r, _, err := readReceipt(a.st.pendingPath(a.zone, seq), a.signer.Public()); err == nil && r.Predicate().Seq == seq && r.Predicate().Zone == a.zone {
-		return a.st.commitReceipt(a.zone, seq)
+	name := a.receiptName(seq)
+	if r, _, err := readReceipt(a.st.pendingPath(name), a.signer.Public()); err == nil && r.Predicate().Seq == seq && r.Predicate().Zone == a.zone {
+		return a.st.commitReceipt(name)
 	}
 	return a.writeReceipt()
 }
@@ -132,7 +133,10 @@ func (a *applier) commitSigned() error {
 // out, remove the staged payload, end the journal.
 func (a *applier) completeReceipt() (*Result, error) {
 	j := a.j
-	path := a.st.receiptPath(a.zone, j.Receipt.Seq)
+	path, ok := a.st.findReceipt(a.zone, j.Receipt.Seq)
+	if !ok {
+		return nil, fmt.Errorf("%w: receipt %d of zone %s is not in %s, or is there twice", ErrReceipt, j.Receipt.Seq, a.zone, a.st.receiptsDir())
+	}
 	r, _, err := readReceipt(path, a.signer.Public()) // capped and verified, like every receipt apply reads
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrReceipt, path, err)

@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -9,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -28,7 +28,7 @@ import (
 //	journal.json                      the apply in progress; absent when idle
 //	channels/<name>/<channel>.json    highest sequence applied per release channel
 //	targets/<sha256 of the target>.json   the releases airlock installed in a deploy target
-//	receipts/receipt-<zone>-<seq>.dsse.json   the receipt chain (seq: 10 digits)
+//	receipts/receipt-<zone>-<host>-<seq>.dsse.json   the host's receipt chain (seq: 10 digits)
 //	staging/<bundle id>/              the payload of the apply in progress
 //	staging/outputs-<pid>-…/          its steps' output files
 //
@@ -275,22 +275,11 @@ type chainHead struct {
 // is then refused until the rotation is committed (see checkPolicy), which
 // the audit checks against every key.
 func (s *state) head(zone string, key *keys.PublicKey) (chainHead, error) {
-	ents, err := os.ReadDir(filepath.Join(s.dir, "receipts"))
-	if err != nil {
+	f, err := receipt.HeadFile(s.receiptsDir(), zone)
+	if err != nil || f == nil {
 		return chainHead{}, err
 	}
-	var seqs []uint64
-	for _, e := range ents {
-		if seq, ok := receipt.SeqOf(zone, e.Name()); ok {
-			seqs = append(seqs, seq)
-		}
-	}
-	if len(seqs) == 0 {
-		return chainHead{}, nil
-	}
-	sort.Slice(seqs, func(i, j int) bool { return seqs[i] < seqs[j] })
-	last := seqs[len(seqs)-1]
-	path := s.receiptPath(zone, last)
+	path := s.receiptPath(f.Name)
 	r, data, err := readReceipt(path, key)
 	var ve *receipt.VerifyError
 	if errors.As(err, &ve) && data != nil {
@@ -301,10 +290,10 @@ func (s *state) head(zone string, key *keys.PublicKey) (chainHead, error) {
 	if err != nil {
 		return chainHead{}, fmt.Errorf("the newest receipt %s: %w (a zone's chain is only continued from a receipt it signed: restore it from the copies carried out)", path, err)
 	}
-	if p := r.Predicate(); p.Zone != zone || p.Seq != last {
-		return chainHead{}, &receipt.VerifyError{Reason: fmt.Sprintf("%s is receipt %d of zone %q, not %d of %q", path, p.Seq, p.Zone, last, zone)}
+	if p := r.Predicate(); p.Zone != zone || p.Seq != f.Seq || (f.Host != "" && p.Host.Name != f.Host) {
+		return chainHead{}, &receipt.VerifyError{Reason: fmt.Sprintf("%s is receipt %d of zone %q, host %q, not what its name says", path, p.Seq, p.Zone, p.Host.Name)}
 	}
-	return chainHead{Seq: last, Link: r.SHA256, Finished: r.Predicate().Time.Finished}, nil
+	return chainHead{Seq: f.Seq, Link: r.SHA256, Finished: r.Predicate().Time.Finished}, nil
 }
 
 // rotatedFrom reports whether r records a policy whose receipt key is not
@@ -329,38 +318,74 @@ func readReceipt(path string, key *keys.PublicKey) (*receipt.Receipt, []byte, er
 	return r, data, err
 }
 
-func (s *state) receiptPath(zone string, seq uint64) string {
-	return filepath.Join(s.dir, "receipts", receipt.FileName(zone, seq))
+// receiptPath is the path of the receipt file name in the chain.
+func (s *state) receiptPath(name string) string {
+	return filepath.Join(s.receiptsDir(), name)
+}
+
+// findReceipt returns the path of the chain's receipt seq of zone, whatever
+// host its name gives (a chain may go on from version 1 names), and
+// whether there is exactly one.
+func (s *state) findReceipt(zone string, seq uint64) (string, bool) {
+	files, _ := receipt.ChainFiles(s.receiptsDir(), zone)
+	var found []string
+	for _, f := range files {
+		if f.Seq == seq {
+			found = append(found, f.Name)
+		}
+	}
+	if len(found) != 1 {
+		return "", false
+	}
+	return s.receiptPath(found[0]), true
 }
 
 // pendingSuffix marks a signed receipt not yet committed to the chain.
 const pendingSuffix = ".pending"
 
-func (s *state) pendingPath(zone string, seq uint64) string {
-	return filepath.Join(s.dir, "receipts", "."+receipt.FileName(zone, seq)+pendingSuffix)
+func (s *state) pendingPath(name string) string {
+	return filepath.Join(s.receiptsDir(), "."+name+pendingSuffix)
 }
 
 // writePending stores a signed receipt beside the chain, complete or not at
-// all; commitReceipt then moves it into the chain.
-func (s *state) writePending(zone string, seq uint64, data []byte) error {
-	if _, err := os.Lstat(s.receiptPath(zone, seq)); err == nil {
-		return fmt.Errorf("receipt %s already exists", s.receiptPath(zone, seq))
+// all; commitReceipt then moves it into the chain. A receipt already under
+// its name is an error: a receipt is never replaced.
+func (s *state) writePending(name string, data []byte) error {
+	if _, err := os.Lstat(s.receiptPath(name)); err == nil {
+		return fmt.Errorf("receipt %s already exists: refusing to replace it", s.receiptPath(name))
 	}
-	return s.writing(func() error { return atomicfile.WriteFile(s.pendingPath(zone, seq), data, receipt.FileMode) })
+	return s.writing(func() error { return atomicfile.WriteFile(s.pendingPath(name), data, receipt.FileMode) })
 }
 
-// commitReceipt renames the pending receipt into the chain. A receipt
-// already there (committed before an interruption) is kept.
-func (s *state) commitReceipt(zone string, seq uint64) error {
-	final := s.receiptPath(zone, seq)
-	if _, err := os.Lstat(final); err == nil {
-		os.Remove(s.pendingPath(zone, seq))
-		return nil
+// commitReceipt moves the pending receipt into the chain, never over
+// another file. A receipt already there with the same bytes (committed
+// before an interruption) is kept; one with other bytes is an error.
+func (s *state) commitReceipt(name string) error {
+	final, pending := s.receiptPath(name), s.pendingPath(name)
+	err := atomicfile.RenameNoReplace(pending, final)
+	if errors.Is(err, atomicfile.ErrExists) {
+		if same, _ := sameContent(pending, final); same {
+			os.Remove(pending)
+			return nil
+		}
+		return fmt.Errorf("%w: it holds another receipt", err)
 	}
-	if err := os.Rename(s.pendingPath(zone, seq), final); err != nil {
-		return err
+	return err
+}
+
+// sameContent reports whether files a and b hold the same bytes (at most
+// 16 × receipt.MaxSize of each is read: file lists are larger than
+// receipts).
+func sameContent(a, b string) (bool, error) {
+	da, err := capped.ReadFile(a, receipt.MaxSize<<4)
+	if err != nil {
+		return false, err
 	}
-	return atomicfile.SyncDir(filepath.Dir(final))
+	db, err := capped.ReadFile(b, receipt.MaxSize<<4)
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(da, db), nil
 }
 
 // Journal states, in the order an apply passes through them. Tests kill the

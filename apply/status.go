@@ -174,6 +174,9 @@ type zoneReceipts struct {
 	dir  string
 	key  *keys.PublicKey
 	seqs []uint64 // ascending
+	// files are the receipt file names by seq (two for one seq is a
+	// problem of both).
+	files map[uint64][]string
 }
 
 func openZoneReceipts(t *zone.Trust) (*zoneReceipts, error) {
@@ -184,17 +187,17 @@ func openZoneReceipts(t *zone.Trust) (*zoneReceipts, error) {
 	if err != nil {
 		return nil, err
 	}
-	zr := &zoneReceipts{zone: t.Policy.Zone, dir: filepath.Join(t.StateDir, "receipts"), key: key}
-	ents, err := os.ReadDir(zr.dir)
+	zr := &zoneReceipts{zone: t.Policy.Zone, dir: filepath.Join(t.StateDir, "receipts"), key: key, files: map[uint64][]string{}}
+	files, err := receipt.ChainFiles(zr.dir, zr.zone)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) { // none yet: nothing applied
 		return nil, fmt.Errorf("state directory %s: %w", t.StateDir, err)
 	}
-	for _, e := range ents {
-		if seq, ok := receipt.SeqOf(zr.zone, e.Name()); ok {
-			zr.seqs = append(zr.seqs, seq)
+	for _, f := range files { // by seq
+		if len(zr.files[f.Seq]) == 0 {
+			zr.seqs = append(zr.seqs, f.Seq)
 		}
+		zr.files[f.Seq] = append(zr.files[f.Seq], f.Name)
 	}
-	slices.Sort(zr.seqs)
 	return zr, nil
 }
 
@@ -254,8 +257,13 @@ func (zr *zoneReceipts) read(n int) []HistoryEntry {
 // entry reads and verifies one receipt; it returns the entry and the
 // receipt's sha256.
 func (zr *zoneReceipts) entry(seq uint64) (HistoryEntry, string) {
-	name := receipt.FileName(zr.zone, seq)
+	names := zr.files[seq]
+	name := names[0]
 	e := HistoryEntry{Receipt: StatusReceipt{Seq: seq, File: name}}
+	if len(names) > 1 {
+		e.Problem = fmt.Sprintf("%d receipts claim seq %d: %s", len(names), seq, strings.Join(names, ", "))
+		return e, ""
+	}
 	data, err := capped.ReadFile(filepath.Join(zr.dir, name), receipt.MaxSize)
 	if err != nil {
 		e.Problem = err.Error()
@@ -268,8 +276,8 @@ func (zr *zoneReceipts) entry(seq uint64) (HistoryEntry, string) {
 	}
 	p := r.Predicate()
 	e.Receipt.SHA256 = r.SHA256
-	if p.Seq != seq || p.Zone != zr.zone {
-		e.Problem = fmt.Sprintf("holds receipt %d of zone %s, not what its name says", p.Seq, p.Zone)
+	if host, _, _ := receipt.ParseFileName(zr.zone, name); p.Seq != seq || p.Zone != zr.zone || (host != "" && host != p.Host.Name) {
+		e.Problem = fmt.Sprintf("holds receipt %d of zone %s, host %s, not what its name says", p.Seq, p.Zone, p.Host.Name)
 		return e, ""
 	}
 	e.Verified, e.prevSHA256 = true, p.PrevSHA256

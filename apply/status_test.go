@@ -109,8 +109,8 @@ func TestReadHistory(t *testing.T) {
 func TestStatusReceiptProblems(t *testing.T) {
 	z, _ := statusZone(t)
 	dir := filepath.Join(z.trust.StateDir, "receipts")
-	bundletest.FlipByte(t, filepath.Join(dir, receipt.FileName("test", 4)), -40)
-	if err := os.Remove(filepath.Join(dir, receipt.FileName("test", 2))); err != nil {
+	bundletest.FlipByte(t, filepath.Join(dir, receipt.FileName("test", "host1", 4)), -40)
+	if err := os.Remove(filepath.Join(dir, receipt.FileName("test", "host1", 2))); err != nil {
 		t.Fatal(err)
 	}
 	st, err := ReadStatus(z.trust)

@@ -2,8 +2,10 @@ package apply
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,45 +19,115 @@ import (
 
 // variables resolves #{Name} references during an apply. Values of
 // declared variables come, lowest precedence first, from the bundle, the
-// bundle's value for this zone, the zone's trust.yaml, and --var-file.
+// bundle's value for this zone, for a role of this host, for this host,
+// then the host's trust.yaml and --var-file: the most specific wins.
 // Sensitive values live only here and in the files they are substituted into.
 type variables struct {
 	values    map[string]string
 	sensitive map[string]bool
+	source    map[string]string // where each declared variable's value comes from
 	builtins  map[bundle.Builtin]string
 	outputs   map[string]string // "Steps.<step>.<name>"
 	used      map[string]bool
 }
 
-func resolveVariables(doc *bundle.VariablesDoc, m *bundle.Manifest, zone string, layers ...namedValues) (*variables, error) {
-	v := &variables{values: map[string]string{}, sensitive: map[string]bool{}, builtins: map[bundle.Builtin]string{},
-		outputs: map[string]string{}, used: map[string]bool{}}
+// Where a variable's value comes from (PlanVariable.Source): the
+// bundle's value, its value for the zone, a role or the host, or a file of
+// the zone (trust.yaml, --var-file) named by its path.
+const (
+	sourceBundle = "bundle"
+	sourceZone   = "bundle byZone "
+	sourceRole   = "bundle byRole "
+	sourceHost   = "bundle byHost "
+)
+
+// scope is the zone, host and host roles an apply resolves variables for.
+type scope struct {
+	zone, host string
+	roles      []string
+}
+
+func resolveVariables(doc *bundle.VariablesDoc, m *bundle.Manifest, sc scope, layers ...namedValues) (*variables, error) {
+	v := &variables{values: map[string]string{}, sensitive: map[string]bool{}, source: map[string]string{},
+		builtins: map[bundle.Builtin]string{}, outputs: map[string]string{}, used: map[string]bool{}}
 	for _, d := range m.Variables {
 		val, ok := doc.Values[d.Name]
 		if !ok {
 			return nil, fmt.Errorf("variables.json has no value for declared variable %s", d.Name)
 		}
-		v.values[d.Name] = val
+		v.values[d.Name], v.source[d.Name] = val, sourceBundle
 		v.sensitive[d.Name] = d.Sensitive
 	}
 	if len(doc.Values) != len(m.Variables) {
 		return nil, fmt.Errorf("variables.json holds %d values for %d declared variables", len(doc.Values), len(m.Variables))
 	}
-	layers = append([]namedValues{{"the bundle's values for zone " + zone, doc.ByZone[zone]}}, layers...)
+	roleValues, err := roleLayer(doc, sc, layers)
+	if err != nil {
+		return nil, err
+	}
+	layers = append([]namedValues{
+		{"the bundle's values for zone " + sc.zone, sourceZone + sc.zone, doc.ByZone[sc.zone], nil},
+		roleValues,
+		{"the bundle's values for host " + sc.host, sourceHost + sc.host, doc.ByHost[sc.host], nil},
+	}, layers...)
 	for _, l := range layers {
 		for _, name := range sortedKeys(l.values) {
 			if _, ok := v.values[name]; !ok {
-				return nil, fmt.Errorf("%s: variable %s is not declared by the bundle", l.source, name)
+				return nil, fmt.Errorf("%s: variable %s is not declared by the bundle", l.what, name)
 			}
 			v.values[name] = l.values[name]
+			v.source[name] = l.source
+			if l.sources != nil {
+				v.source[name] = l.sources[name]
+			}
 		}
 	}
 	return v, nil
 }
 
+// ErrRoleConflict means two roles of the host give a variable different
+// values and nothing more specific chooses one.
+var ErrRoleConflict = errors.New("two roles of this host give a variable different values")
+
+// roleLayer is the bundle's values for the host's roles. Where two of its
+// roles give one variable different values, the host's own value (byHost)
+// or the zone's (trust.yaml, --var-file) must choose: airlock does not
+// guess, and refuses the apply.
+func roleLayer(doc *bundle.VariablesDoc, sc scope, more []namedValues) (namedValues, error) {
+	l := namedValues{what: "the bundle's values for the roles of host " + sc.host, values: map[string]string{}, sources: map[string]string{}}
+	chosen := func(name string) bool {
+		if _, ok := doc.ByHost[sc.host][name]; ok {
+			return true
+		}
+		return slices.ContainsFunc(more, func(m namedValues) bool { _, ok := m.values[name]; return ok })
+	}
+	var conflicts []string
+	for _, role := range sc.roles { // sorted
+		for _, name := range sortedKeys(doc.ByRole[role]) {
+			val := doc.ByRole[role][name]
+			prev, seen := l.values[name]
+			switch {
+			case !seen:
+				l.values[name], l.sources[name] = val, sourceRole+role
+			case prev != val && !chosen(name):
+				conflicts = append(conflicts, fmt.Sprintf("%s (%s and role %s)", name, l.sources[name], role))
+			}
+		}
+	}
+	if len(conflicts) > 0 {
+		return l, fmt.Errorf("%w: %s on host %s: give the host its own value (byHost in airlock.yaml) or set it in the zone (trust.yaml variables, --var-file)",
+			ErrRoleConflict, strings.Join(conflicts, ", "), sc.host)
+	}
+	return l, nil
+}
+
+// namedValues are values of variables from one source: what names it in
+// errors, source in plans (sources, when set, per variable).
 type namedValues struct {
-	source string
-	values map[string]string
+	what    string
+	source  string
+	values  map[string]string
+	sources map[string]string
 }
 
 func (v *variables) lookup(name string) (string, bool) {

@@ -172,7 +172,7 @@ func (z *testZone) chain() []*receipt.Predicate {
 	var out []*receipt.Predicate
 	prev, n := "", uint64(0)
 	for _, e := range ents {
-		if _, ok := receipt.SeqOf(z.trust.Policy.Zone, e.Name()); !ok {
+		if _, _, ok := receipt.ParseFileName(z.trust.Policy.Zone, e.Name()); !ok {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(z.trust.StateDir, "receipts", e.Name()))

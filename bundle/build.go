@@ -13,7 +13,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 
 	"filippo.io/age"
@@ -255,15 +254,9 @@ func (o *BuildOptions) variablesDoc(values map[string]string) ([]byte, error) {
 	label := "airlock/v1 variables salt\x00" + r.Name + "\x00" + r.Version + "\x00" + r.Channel
 	doc := VariablesDoc{Salt: hex.EncodeToString(o.Signer.Derive(label)), Values: values}
 	for _, v := range r.Variables {
-		for zone, val := range v.ByZone {
-			if doc.ByZone == nil {
-				doc.ByZone = map[string]map[string]string{}
-			}
-			if doc.ByZone[zone] == nil {
-				doc.ByZone[zone] = map[string]string{}
-			}
-			doc.ByZone[zone][v.Name] = val
-		}
+		addScoped(&doc.ByZone, v.Name, v.ByZone)
+		addScoped(&doc.ByRole, v.Name, v.ByRole)
+		addScoped(&doc.ByHost, v.Name, v.ByHost)
 	}
 	b, err := json.Marshal(doc) // map keys are sorted: deterministic
 	if err != nil {
@@ -430,10 +423,7 @@ func (o *BuildOptions) manifest(pkgs []PackageRef, varRef FileRef) *Manifest {
 	}
 	for _, v := range r.Variables {
 		vr := VariableRef{Name: v.Name, Sensitive: v.Sensitive, Description: v.Description}
-		for z := range v.ByZone {
-			vr.Zones = append(vr.Zones, z)
-		}
-		sort.Strings(vr.Zones)
+		vr.Zones, vr.Roles, vr.Hosts = sortedNames(v.ByZone), sortedNames(v.ByRole), sortedNames(v.ByHost)
 		m.Variables = append(m.Variables, vr)
 	}
 	// Steps are recorded as decoded: a script's path in the payload is its

@@ -8,7 +8,7 @@ import (
 )
 
 // TestDesignDocCodes: doc/design.md lists exactly the step kinds, when
-// values and built-in names the code defines.
+// values, built-in names and target kinds the code defines.
 func TestDesignDocCodes(t *testing.T) {
 	var kinds, whens, builtins []string
 	for _, k := range StepKinds() {
@@ -27,6 +27,7 @@ func TestDesignDocCodes(t *testing.T) {
 		{"Step kinds (`steps[].kind`", kinds},
 		{"When a step runs (`when`)", whens},
 		{"Built-in names, for `#{…}`", builtins},
+		{"Target kinds (`targets[]`", TargetKinds},
 	} {
 		doc, err := designdoc.Column(tc.intro, 0)
 		if err != nil {

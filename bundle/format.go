@@ -155,6 +155,8 @@ type VariableRef struct {
 	Sensitive   bool     `json:"sensitive"`
 	Description string   `json:"description,omitempty"`
 	Zones       []string `json:"zones,omitempty"` // zones with a zone-scoped value
+	Roles       []string `json:"roles,omitempty"` // host roles with a role-scoped value (format 2)
+	Hosts       []string `json:"hosts,omitempty"` // hosts with a host-scoped value (format 2)
 }
 
 // Entry types of File.
@@ -310,6 +312,10 @@ type VariablesDoc struct {
 	Values map[string]string `json:"values"`
 	// ByZone holds zone-scoped values: zone → name → value.
 	ByZone map[string]map[string]string `json:"byZone,omitempty"`
+	// ByRole and ByHost (format 2) hold values scoped to a host role and to
+	// a host: role or host → name → value.
+	ByRole map[string]map[string]string `json:"byRole,omitempty"`
+	ByHost map[string]map[string]string `json:"byHost,omitempty"`
 }
 
 // String writes the mode as four octal digits.

@@ -29,7 +29,7 @@ var (
 	releaseKeys    = []string{"apiVersion", "name", "version", "channel", "targets", "expires", "change", "packages", "variables", "steps"}
 	changeKeys     = []string{"ticket", "reason", "securityImpact", "testEvidence", "backout"}
 	packageKeys    = []string{"name", "path", "archive"}
-	variableKeys   = []string{"value", "fromEnv", "fromFile", "sensitive", "allowLiteral", "byZone", "description"}
+	variableKeys   = []string{"value", "fromEnv", "fromFile", "sensitive", "allowLiteral", "byZone", "byRole", "byHost", "description"}
 	stepKeys       = []string{"name", "run", "script", "deploy", "check", "to", "substitute", "structured", "files", "keep", "shell", "when", "timeout", "retries", "retryDelay", "continueOnError"}
 	commonStepKeys = []string{"name", "when", "continueOnError"}
 	fileRuleKeys   = []string{"match", "mode", "owner", "group"}
@@ -45,7 +45,7 @@ type Release struct {
 	Name       string        // release name
 	Version    string        // release version
 	Channel    string        // anti-rollback channel; "default" when not set
-	Targets    []string      // "zone:NAME" or "host:NAME"; at least one zone
+	Targets    []string      // "zone:NAME", "host:NAME" or "role:NAME"; at least one zone
 	Expires    time.Duration // validity from build time; 336h when not set
 	Change     Change        // change-management reference
 	Packages   []Package     // files and directories the bundle carries
@@ -77,6 +77,8 @@ type Variable struct {
 	Sensitive    bool              // masked in output, never in the public manifest
 	AllowLiteral bool              // a sensitive variable may have a literal value
 	ByZone       map[string]string // zone name → value that overrides Value in that zone
+	ByRole       map[string]string // host role → value that overrides ByZone on hosts with that role
+	ByHost       map[string]string // host name → value that overrides ByRole on that host
 	Description  string            // for people
 }
 

@@ -119,7 +119,7 @@ func (d *releaseDecoder) apiVersion(n *yaml.Node) string {
 	return s
 }
 
-// targets decodes the list of zone: and host: targets.
+// targets decodes the list of zone:, host: and role: targets.
 func (d *releaseDecoder) targets(n *yaml.Node) []string {
 	items := d.list(n, "targets")
 	var out []string
@@ -340,7 +340,13 @@ func (d *releaseDecoder) variable(n *yaml.Node, field string, zones map[string]b
 		v.AllowLiteral = d.boolean(x, field+".allowLiteral")
 	}
 	if x := f["byZone"]; x != nil {
-		v.ByZone = d.byZone(x, field+".byZone", zones)
+		v.ByZone = d.scoped(x, field+".byZone", "zone", zones)
+	}
+	if x := f["byRole"]; x != nil {
+		v.ByRole = d.scoped(x, field+".byRole", "role", nil)
+	}
+	if x := f["byHost"]; x != nil {
+		v.ByHost = d.scoped(x, field+".byHost", "host", nil)
 	}
 	if x := f["description"]; x != nil {
 		v.Description, _ = d.scalar(x, field+".description")
@@ -365,7 +371,7 @@ func (d *releaseDecoder) checkSources(n *yaml.Node, field string, v Variable) {
 			sources = append(sources, k)
 		}
 	}
-	literal := hasKey(n, "value") || hasKey(n, "byZone")
+	literal := hasKey(n, "value") || hasKey(n, "byZone") || hasKey(n, "byRole") || hasKey(n, "byHost")
 	switch {
 	case len(sources) > 1:
 		d.errorf(mappingKey(n, sources[1]), field, "%s and %s are mutually exclusive (want at most one of value, fromEnv and fromFile)", sources[0], sources[1])
@@ -376,22 +382,24 @@ func (d *releaseDecoder) checkSources(n *yaml.Node, field string, v Variable) {
 	}
 }
 
-// byZone decodes zone name → literal value.
-func (d *releaseDecoder) byZone(n *yaml.Node, field string, zones map[string]bool) map[string]string {
+// scoped decodes a variable's scoped values (byZone, byRole, byHost): a
+// zone, role or host name (what) → literal value. Zones must be among
+// known, when it is not empty.
+func (d *releaseDecoder) scoped(n *yaml.Node, field, what string, known map[string]bool) map[string]string {
 	entries := d.entries(n, field)
 	if len(entries) == 0 {
 		return nil
 	}
 	out := make(map[string]string, len(entries))
 	for _, e := range entries {
-		zone := e.key.Value
+		name := e.key.Value
 		switch {
-		case !nameRule.valid(zone):
-			d.errorf(e.key, field, "invalid zone name %s (want %s)", quoteShort(zone), nameRule.want)
-		case len(zones) > 0 && !zones[zone]:
-			d.errorf(e.key, field, "zone %s is not among the targets of this release", quoteShort(zone))
+		case !nameRule.valid(name):
+			d.errorf(e.key, field, "invalid %s name %s (want %s)", what, quoteShort(name), nameRule.want)
+		case len(known) > 0 && !known[name]:
+			d.errorf(e.key, field, "%s %s is not among the targets of this release", what, quoteShort(name))
 		}
-		out[zone], _ = d.scalar(e.val, field+"."+zone)
+		out[name], _ = d.scalar(e.val, field+"."+name)
 	}
 	return out
 }

@@ -177,7 +177,7 @@ func completeRelease() *Release {
 		Name:       "payments-api",
 		Version:    "2.4.1",
 		Channel:    "production",
-		Targets:    []string{"zone:pci-east", "zone:pci-west", "host:pay-01"},
+		Targets:    []string{"zone:pci-east", "zone:pci-west", "host:pay-01", "role:api"},
 		Expires:    72 * time.Hour,
 		Change:     Change{Ticket: "CHG-1234", Reason: "quarterly release"},
 		Packages: []Package{
@@ -188,7 +188,8 @@ func completeRelease() *Release {
 			{Name: "LogLevel", Value: "info"},
 			{Name: "Port", Value: "8080", Description: "HTTP port"},
 			{Name: "Replicas", Value: "3"},
-			{Name: "DbHost", Value: "db.internal", ByZone: map[string]string{"pci-west": "db-west.internal"}},
+			{Name: "DbHost", Value: "db.internal", ByZone: map[string]string{"pci-west": "db-west.internal"},
+				ByRole: map[string]string{"batch": "db-batch.internal"}, ByHost: map[string]string{"pay-01": "db-local.internal"}},
 			{Name: "DbPassword", Sensitive: true, FromEnv: "PAYMENTS_DB_PASSWORD"},
 			{Name: "ApiKey", Sensitive: true, FromFile: "secrets/api.key"},
 			{Name: "Pepper", Sensitive: true, AllowLiteral: true, Value: "not-really-secret"},
@@ -340,17 +341,23 @@ func encodeRelease(t *testing.T, r *Release) []byte {
 		default:
 			vn.Content = append(vn.Content, str("value"), str(v.Value))
 		}
-		if len(v.ByZone) > 0 {
-			zones := make([]string, 0, len(v.ByZone))
-			for z := range v.ByZone {
-				zones = append(zones, z)
+		for _, sc := range []struct {
+			key    string
+			values map[string]string
+		}{{"byZone", v.ByZone}, {"byRole", v.ByRole}, {"byHost", v.ByHost}} {
+			if len(sc.values) == 0 {
+				continue
 			}
-			sort.Strings(zones)
+			names := make([]string, 0, len(sc.values))
+			for z := range sc.values {
+				names = append(names, z)
+			}
+			sort.Strings(names)
 			bz := &yaml.Node{Kind: yaml.MappingNode}
-			for _, z := range zones {
-				bz.Content = append(bz.Content, str(z), str(v.ByZone[z]))
+			for _, z := range names {
+				bz.Content = append(bz.Content, str(z), str(sc.values[z]))
 			}
-			vn.Content = append(vn.Content, str("byZone"), bz)
+			vn.Content = append(vn.Content, str(sc.key), bz)
 		}
 		vars.Content = append(vars.Content, str(v.Name), vn)
 	}

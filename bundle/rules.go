@@ -504,21 +504,54 @@ func (b Builtin) EnvName() string {
 	return strings.ToUpper(strings.ReplaceAll(string(b), ".", "_"))
 }
 
-// Target kinds: a bundle names the zones (and optionally hosts) that may
-// apply it as "zone:NAME" and "host:NAME".
+// Target kinds: a bundle names the zones that may apply it as
+// "zone:NAME" and, optionally, narrows them to hosts ("host:NAME") and
+// host roles ("role:NAME": the hosts whose trust.yaml lists the role
+// under hostRoles).
 const (
 	TargetZone = "zone"
 	TargetHost = "host"
+	TargetRole = "role"
 )
 
-// targetKinds lists the target kinds.
-var targetKinds = []string{TargetZone, TargetHost}
+// TargetKinds lists the target kinds.
+var TargetKinds = []string{TargetZone, TargetHost, TargetRole}
 
 // ParseTarget splits a target into its kind and name.
 func ParseTarget(t string) (kind, name string, err error) {
 	kind, name, _ = strings.Cut(t, ":")
-	if !slices.Contains(targetKinds, kind) || !nameRule.valid(name) {
-		return "", "", fmt.Errorf("want zone:NAME or host:NAME, NAME of %s", nameRule.want)
+	if !slices.Contains(TargetKinds, kind) || !nameRule.valid(name) {
+		return "", "", fmt.Errorf("want zone:NAME, host:NAME or role:NAME, NAME of %s", nameRule.want)
 	}
 	return kind, name, nil
+}
+
+// MatchTargets decides whether a bundle's targets admit a host: its zone
+// must be one of the zone: targets; when any host: or role: target is
+// listed, the host must be one of the hosts named or hold one of the roles
+// named (host and role targets add up: "role:web host:db-01" is every web
+// host and db-01). It returns "" when they admit the host, else why not.
+func MatchTargets(targets []string, zone, host string, roles []string) string {
+	if !slices.Contains(targets, TargetZone+":"+zone) {
+		return fmt.Sprintf("bundle targets %s, not zone:%s", strings.Join(targets, ", "), zone)
+	}
+	var narrow []string
+	for _, t := range targets {
+		kind, name, err := ParseTarget(t)
+		switch {
+		case err != nil || kind == TargetZone:
+			continue
+		case kind == TargetHost && name == host, kind == TargetRole && slices.Contains(roles, name):
+			return ""
+		}
+		narrow = append(narrow, t)
+	}
+	if len(narrow) == 0 {
+		return ""
+	}
+	has := "no roles"
+	if len(roles) > 0 {
+		has = "roles " + strings.Join(roles, ", ")
+	}
+	return fmt.Sprintf("bundle targets %s in zone %s, not this host %q (%s)", strings.Join(narrow, ", "), zone, host, has)
 }

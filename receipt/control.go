@@ -46,6 +46,9 @@ type Policy struct {
 	// Host is the host trust.yaml names; empty when it takes the OS host
 	// name.
 	Host string `json:"host,omitempty"`
+	// HostRoles are the host's roles (role: targets, byRole values),
+	// sorted (version 2).
+	HostRoles []string `json:"hostRoles,omitempty"`
 	// Roles are the signing roles with their thresholds and keys.
 	Roles []PolicyRole `json:"roles"`
 	// Operators are the keys that may co-sign receipts, with names.

@@ -2,47 +2,68 @@ package receipt
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"airlock.dev/airlock/internal/capped"
+	"airlock.dev/airlock/internal/names"
 )
 
-// Names of a receipt and of the files written beside it. A zone's receipts
-// are receipt-<zone>-<seq>.dsse.json with seq in 10 digits, so that file
-// names sort in chain order; nothing but the hash chain is evidence of
-// order, though.
+// Names of a receipt and of the files written beside it. A host's
+// receipts are receipt-<zone>-<host>-<seq>.dsse.json with seq in 10
+// digits, so that the receipts of every host of a zone can share one
+// folder (the media carried out) without two ever having the same name,
+// and a host's names sort in chain order; nothing but the hash chain is
+// evidence of order, though. Receipts written before hosts were named
+// (version 1 names) are receipt-<zone>-<seq>.dsse.json: they are read as
+// they always were, and a chain continues from them under the new names.
 const (
 	fileSuffix      = ".dsse.json"
 	filesListSuffix = ".files"
 	logSuffix       = ".log.age"
+	seqDigits       = 10
 )
 
-// FileName is the file name of receipt seq of a zone.
-func FileName(zone string, seq uint64) string {
-	return fmt.Sprintf("receipt-%s-%010d%s", zone, seq, fileSuffix)
+// FileName is the file name of receipt seq of host's chain in zone. An
+// empty host gives the version 1 name, receipt-<zone>-<seq>.dsse.json.
+func FileName(zone, host string, seq uint64) string {
+	if host == "" {
+		return fmt.Sprintf("receipt-%s-%0*d%s", zone, seqDigits, seq, fileSuffix)
+	}
+	return fmt.Sprintf("receipt-%s-%s-%0*d%s", zone, host, seqDigits, seq, fileSuffix)
 }
 
-// SeqOf returns the sequence number in name if name is FileName(zone, seq).
-func SeqOf(zone, name string) (uint64, bool) {
-	n, ok := strings.CutPrefix(name, "receipt-"+zone+"-")
+// ParseFileName reads a receipt file name of zone: the host it names (""
+// for a version 1 name) and the sequence number. ok is false for any other
+// name, including a host that is not a valid name.
+func ParseFileName(zone, name string) (host string, seq uint64, ok bool) {
+	rest, ok := strings.CutPrefix(name, "receipt-"+zone+"-")
 	if !ok {
-		return 0, false
+		return "", 0, false
 	}
-	n, ok = strings.CutSuffix(n, fileSuffix)
-	if !ok || len(n) != 10 {
-		return 0, false
+	if rest, ok = strings.CutSuffix(rest, fileSuffix); !ok || len(rest) < seqDigits {
+		return "", 0, false
 	}
-	seq, err := strconv.ParseUint(n, 10, 64)
-	if err != nil || FileName(zone, seq) != name {
-		return 0, false
+	digits := rest[len(rest)-seqDigits:]
+	if len(rest) > seqDigits {
+		var dash bool
+		host, dash = strings.CutSuffix(rest[:len(rest)-seqDigits], "-")
+		if !dash || !names.Valid(host) {
+			return "", 0, false
+		}
 	}
-	return seq, true
+	seq, err := strconv.ParseUint(digits, 10, 64)
+	if err != nil || FileName(zone, host, seq) != name {
+		return "", 0, false
+	}
+	return host, seq, true
 }
 
 // FilesListName is the name of the deployed file list beside a receipt.
@@ -72,8 +93,9 @@ func IsSideFile(name string) bool {
 	return strings.HasSuffix(name, filesListSuffix) || strings.HasSuffix(name, logSuffix)
 }
 
-// InChain reports whether name is a receipt of zone's chain or a file
-// beside one.
+// InChain reports whether name is a receipt of zone, of any host, or a
+// file beside one. A state directory holds one host's chain, whose host
+// name may have changed along it (a committed host-changed policy).
 func InChain(zone, name string) bool {
 	for _, suffix := range []string{filesListSuffix, logSuffix} {
 		if base, ok := strings.CutSuffix(name, suffix); ok {
@@ -81,8 +103,48 @@ func InChain(zone, name string) bool {
 			break
 		}
 	}
-	_, ok := SeqOf(zone, name)
+	_, _, ok := ParseFileName(zone, name)
 	return ok
+}
+
+// ChainFile is a receipt file of a zone's chain in a folder.
+type ChainFile struct {
+	Name string
+	Host string // "" for a version 1 name
+	Seq  uint64
+}
+
+// ChainFiles lists the receipt files of zone in dir (of any host), by
+// sequence number and then name. Two files may claim one seq; callers
+// decide what that means.
+func ChainFiles(dir, zone string) ([]ChainFile, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []ChainFile
+	for _, e := range ents {
+		if host, seq, ok := ParseFileName(zone, e.Name()); ok {
+			out = append(out, ChainFile{Name: e.Name(), Host: host, Seq: seq})
+		}
+	}
+	slices.SortFunc(out, func(a, b ChainFile) int { return cmp.Or(cmp.Compare(a.Seq, b.Seq), cmp.Compare(a.Name, b.Name)) })
+	return out, nil
+}
+
+// HeadFile is the receipt file of zone in dir with the highest sequence
+// number, or nil when there is none; two files claiming that number are an
+// error (the chain cannot go on from either).
+func HeadFile(dir, zone string) (*ChainFile, error) {
+	files, err := ChainFiles(dir, zone)
+	if err != nil || len(files) == 0 {
+		return nil, err
+	}
+	n := len(files)
+	if n > 1 && files[n-2].Seq == files[n-1].Seq {
+		return nil, fmt.Errorf("%s: two receipts claim seq %d of zone %s (%s and %s)", dir, files[n-1].Seq, zone, files[n-2].Name, files[n-1].Name)
+	}
+	return &files[n-1], nil
 }
 
 // Head is the newest receipt of a zone's chain in a receipts folder.
@@ -99,22 +161,16 @@ type Head struct {
 }
 
 // ReadHead returns the receipt with the highest sequence number among the
-// files FileName names for zone in dir, or nil when there is none.
+// receipt files of zone in dir (a state directory's receipts folder, which
+// holds one host's chain), or nil when there is none. Two files claiming
+// that sequence number are an error: the chain cannot be continued from
+// either.
 func ReadHead(dir, zone string) (*Head, error) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
+	last, err := HeadFile(dir, zone)
+	if err != nil || last == nil {
 		return nil, err
 	}
-	var last uint64
-	for _, e := range ents {
-		if seq, ok := SeqOf(zone, e.Name()); ok && seq > last {
-			last = seq
-		}
-	}
-	if last == 0 {
-		return nil, nil
-	}
-	h := &Head{Seq: last, File: filepath.Join(dir, FileName(zone, last))}
+	h := &Head{Seq: last.Seq, File: filepath.Join(dir, last.Name)}
 	data, err := capped.ReadFile(h.File, MaxSize)
 	if err != nil {
 		return nil, err

@@ -238,17 +238,8 @@ func (r *Result) timeAndPlace(p *bundle.Predicate, pol *zone.Policy, now time.Ti
 		r.skip(receipt.CheckTarget, "no zone given (verify with --trust to check the target)")
 		return nil
 	}
-	if !slices.Contains(p.Targets, "zone:"+pol.Zone) {
-		return r.fail(receipt.CheckTarget, "", "bundle targets %s, not zone:%s", strings.Join(p.Targets, ", "), pol.Zone)
-	}
-	var hosts []string
-	for _, t := range p.Targets {
-		if kind, name, _ := bundle.ParseTarget(t); kind == bundle.TargetHost {
-			hosts = append(hosts, name)
-		}
-	}
-	if len(hosts) > 0 && !slices.Contains(hosts, pol.Host) {
-		return r.fail(receipt.CheckTarget, "", "bundle targets hosts %s, not this host %q", strings.Join(hosts, ", "), pol.Host)
+	if why := bundle.MatchTargets(p.Targets, pol.Zone, pol.Host, pol.HostRoles); why != "" {
+		return r.fail(receipt.CheckTarget, "", "%s", why)
 	}
 	r.pass(receipt.CheckTarget, "zone:"+pol.Zone)
 	return nil

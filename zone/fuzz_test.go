@@ -1,6 +1,12 @@
 package zone
 
-import "testing"
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"airlock.dev/airlock/internal/keys"
+)
 
 // FuzzParseDocument feeds trust.yaml's decoder arbitrary bytes: it never
 // panics, and a document it accepts marshals and parses again.
@@ -19,6 +25,37 @@ func FuzzParseDocument(f *testing.F) {
 		}
 		if _, err := ParseDocument(out); err != nil {
 			t.Fatalf("a marshalled document does not parse again: %v\n%s", err, out)
+		}
+	})
+}
+
+// FuzzParseRegister feeds zone.yaml's decoder arbitrary bytes: it never
+// panics, and a register it accepts marshals and parses again to the same
+// register.
+func FuzzParseRegister(f *testing.F) {
+	_, pub, err := keys.Generate(nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	key := strings.ReplaceAll(strings.TrimSpace(string(pub)), "\n", "\n        ")
+	f.Add([]byte("apiVersion: airlock/v1\nzone: z\nhosts:\n  - name: a\n    roles: [web]\n    identity: zone\n    receiptKeys:\n      - |\n        " + key + "\n"))
+	f.Add([]byte("apiVersion: airlock/v1\nzone: z\nhosts:\n  - name: a\n    identity: own\n    recipient: age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj\n    receiptKeys: [x]\n"))
+	f.Add([]byte("hosts: [\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := ParseRegister(data)
+		if err != nil {
+			return
+		}
+		out, err := r.Marshal()
+		if err != nil {
+			t.Fatalf("marshal an accepted register: %v", err)
+		}
+		again, err := ParseRegister(out)
+		if err != nil {
+			t.Fatalf("a marshalled register does not parse again: %v\n%s", err, out)
+		}
+		if !reflect.DeepEqual(again.Hosts, r.Hosts) || again.Zone != r.Zone {
+			t.Fatalf("round trip changed the register:\n%+v\n%+v", r.Hosts, again.Hosts)
 		}
 	})
 }

@@ -15,7 +15,7 @@ import (
 // elsewhere and carried in keeps its policy).
 func (t *Trust) Record() *receipt.Policy {
 	p := t.Policy
-	rec := &receipt.Policy{SHA256: t.SHA256, Zone: p.Zone, Host: t.Host, Roles: []receipt.PolicyRole{},
+	rec := &receipt.Policy{SHA256: t.SHA256, Zone: p.Zone, Host: t.Host, HostRoles: p.HostRoles, Roles: []receipt.PolicyRole{},
 		RequireOperatorSignature: p.RequireOperatorSignature}
 	for _, r := range p.Roles {
 		rec.Roles = append(rec.Roles, receipt.PolicyRole{Name: r.Name, Threshold: r.Threshold, Keys: p.policyKeys(r.Keys)})
@@ -38,6 +38,8 @@ const (
 	DiffFirst            = "first-record"                // the chain recorded no policy before
 	DiffZone             = "zone-changed"                // the zone name changed (weakens)
 	DiffHost             = "host-changed"                // the host name matched against host: targets changed (weakens)
+	DiffHostRoleAdded    = "host-role-added"             // the host took a role: it accepts bundles for role:NAME (weakens)
+	DiffHostRoleRemoved  = "host-role-removed"           // the host gave up a role
 	DiffRoleRemoved      = "role-removed"                // a signing role was removed (weakens)
 	DiffRoleAdded        = "role-added"                  // a signing role was added
 	DiffThresholdLowered = "threshold-lowered"           // fewer signatures needed (weakens)
@@ -62,7 +64,7 @@ type DiffKind struct {
 
 // DiffKinds lists every difference kind.
 var DiffKinds = []DiffKind{
-	{DiffFirst, false}, {DiffZone, true}, {DiffHost, true}, {DiffRoleRemoved, true}, {DiffRoleAdded, false},
+	{DiffFirst, false}, {DiffZone, true}, {DiffHost, true}, {DiffHostRoleAdded, true}, {DiffHostRoleRemoved, false}, {DiffRoleRemoved, true}, {DiffRoleAdded, false},
 	{DiffThresholdLowered, true}, {DiffThresholdRaised, false}, {DiffKeyAdded, true}, {DiffKeyRemoved, false},
 	{DiffKeyRenamed, false}, {DiffOperatorAdded, true}, {DiffOperatorRemoved, false}, {DiffOperatorRenamed, false},
 	{DiffOperatorOptional, true}, {DiffOperatorRequired, false}, {DiffReceiptKey, true}, {DiffOtherSettings, false},
@@ -76,7 +78,7 @@ func weakens(kind string) bool {
 // Diff lists how policy next differs from prev (nil: the chain recorded no
 // policy), in a fixed order, and whether any difference weakens it: a role
 // removed, a threshold lowered, a key or operator added, the co-signature
-// made optional, the zone or host changed.
+// made optional, the zone or host changed, a host role added.
 func Diff(prev, next *receipt.Policy) *receipt.PolicyChange {
 	c := &receipt.PolicyChange{Changes: []receipt.PolicyDiff{}}
 	add := func(kind, format string, a ...any) {
@@ -94,6 +96,16 @@ func Diff(prev, next *receipt.Policy) *receipt.PolicyChange {
 	}
 	if prev.Host != next.Host {
 		add(DiffHost, "host %s → %s", prev.Host, next.Host)
+	}
+	for _, r := range next.HostRoles {
+		if !slices.Contains(prev.HostRoles, r) {
+			add(DiffHostRoleAdded, "host role %s added", r)
+		}
+	}
+	for _, r := range prev.HostRoles {
+		if !slices.Contains(next.HostRoles, r) {
+			add(DiffHostRoleRemoved, "host role %s removed", r)
+		}
 	}
 	for _, pr := range prev.Roles {
 		nr := roleOf(next, pr.Name)

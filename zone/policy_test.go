@@ -25,7 +25,7 @@ func TestInitGenesis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Genesis != filepath.Join(tr.StateDir, "receipts", receipt.FileName("pci-east", 1)) {
+	if c.Genesis != filepath.Join(tr.StateDir, "receipts", receipt.FileName("pci-east", tr.Policy.Host, 1)) {
 		t.Fatalf("genesis at %s", c.Genesis)
 	}
 	st, err := os.Stat(c.Genesis)

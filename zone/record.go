@@ -118,8 +118,8 @@ func writeGenesis(t *Trust, signer *keys.Signer, o RecordOptions) (string, error
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, receipt.FileName(t.Policy.Zone, 1))
-	if err := atomicfile.WriteNew(path, data, receipt.FileMode); err != nil {
+	path := filepath.Join(dir, receipt.FileName(t.Policy.Zone, t.Policy.Host, 1))
+	if err := atomicfile.WriteNoReplace(path, data, receipt.FileMode); err != nil {
 		return "", fmt.Errorf("write the genesis record: %w", err)
 	}
 	return path, nil

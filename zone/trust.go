@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -43,9 +44,12 @@ const (
 // and how many distinct keys each role needs; which operators may co-sign
 // receipts, and whether they must.
 type Policy struct {
-	Zone  string // "" skips the target check (quick --key form)
-	Host  string // host name matched against host: targets
-	Roles []Role
+	Zone string // "" skips the target check (quick --key form)
+	Host string // host name matched against host: targets
+	// HostRoles are the host's roles, matched against role: targets and
+	// choosing byRole variable values (sorted).
+	HostRoles []string
+	Roles     []Role
 	// Operators are keys that may co-sign receipts (apply --operator-key).
 	Operators []*keys.PublicKey
 	// RequireOperatorSignature refuses an apply without a co-signature.
@@ -130,10 +134,14 @@ type Trust struct {
 // Document is trust.yaml as written: paths as given, relative to the file.
 // Fields decode strictly: an unknown key is an error.
 type Document struct {
-	APIVersion string              `yaml:"apiVersion"`
-	Zone       string              `yaml:"zone"`
-	Host       string              `yaml:"host,omitempty"`
-	Roles      map[string]RoleKeys `yaml:"roles"`
+	APIVersion string `yaml:"apiVersion"`
+	Zone       string `yaml:"zone"`
+	Host       string `yaml:"host,omitempty"`
+	// HostRoles are the roles of this host in its zone (web, db, …):
+	// bundles target them as role:NAME, and variables take values byRole.
+	// Not to be confused with Roles, the signing roles.
+	HostRoles []string            `yaml:"hostRoles,omitempty"`
+	Roles     map[string]RoleKeys `yaml:"roles"`
 	// Operators are the keys that may co-sign receipts, each with the name
 	// of its person (required).
 	Operators []KeyRef `yaml:"operators,omitempty"`
@@ -254,10 +262,34 @@ func ParseDocument(data []byte) (*Document, error) {
 	if d.Host != "" && !names.Valid(strings.ToLower(d.Host)) {
 		return nil, fmt.Errorf("host %q: want a host name (%s)", d.Host, names.Want)
 	}
+	if err := CheckHostRoles(d.HostRoles); err != nil {
+		return nil, fmt.Errorf("hostRoles: %w", err)
+	}
 	if d.State == "" {
 		return nil, errors.New("state: no state directory")
 	}
 	return &d, nil
+}
+
+// MaxHostRoles caps the roles of one host.
+const MaxHostRoles = 64
+
+// CheckHostRoles checks a host's roles: valid names, each once.
+func CheckHostRoles(roles []string) error {
+	if len(roles) > MaxHostRoles {
+		return fmt.Errorf("%d roles, at most %d", len(roles), MaxHostRoles)
+	}
+	seen := map[string]bool{}
+	for _, r := range roles {
+		switch {
+		case !names.Valid(r):
+			return fmt.Errorf("role %q: want a name like web (%s)", r, names.Want)
+		case seen[r]:
+			return fmt.Errorf("role %s is listed twice", r)
+		}
+		seen[r] = true
+	}
+	return nil
 }
 
 func parse(path string, data []byte) (*Trust, error) {
@@ -307,8 +339,13 @@ func (d *Document) policy(abs func(string) string) (*Policy, error) {
 	host := d.Host
 	if host == "" {
 		host, _ = os.Hostname()
+		// The host names the files of its receipt chain.
+		if !names.Valid(strings.ToLower(host)) {
+			return nil, fmt.Errorf("host: the system's host name %q is not a valid host name (%s): set host: in trust.yaml", host, names.Want)
+		}
 	}
-	p := &Policy{Zone: d.Zone, Host: strings.ToLower(host), RequireOperatorSignature: d.RequireOperatorSignature, Names: map[string]string{}}
+	p := &Policy{Zone: d.Zone, Host: strings.ToLower(host), HostRoles: slices.Sorted(slices.Values(d.HostRoles)),
+		RequireOperatorSignature: d.RequireOperatorSignature, Names: map[string]string{}}
 	for name := range d.Roles {
 		if name != RoleRelease && name != RoleApprove {
 			return nil, fmt.Errorf("roles: unknown role %q (want release or approve)", name)

@@ -17,11 +17,13 @@ import (
 	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/internal/names"
 	"airlock.dev/airlock/verify/audit"
+	"airlock.dev/airlock/zone"
 )
 
 type auditOptions struct {
 	dir        string
 	keys       []string
+	registers  []string
 	ledger     string
 	ledgerKeys []string
 	state      string
@@ -41,20 +43,27 @@ type auditOptions struct {
 func newAuditCommand() *cobra.Command {
 	var o auditOptions
 	c := &cobra.Command{
-		Use: "audit RECEIPTS_DIR --key receipt.pub… [--ledger DIR [--ledger-key PUB]] [--state FILE] [--expect ZONE[/HOST]=SHA256]… " +
+		Use: "audit RECEIPTS_DIR (--key receipt.pub… | --zone-register zone.yaml…) [--ledger DIR [--ledger-key PUB]] [--state FILE] [--expect ZONE[/HOST]=SHA256]… " +
 			"[--fail-on error|warning] [--zone NAME] [--since T] [--until T] [--json | --jsonl] [--html FILE] [--attest FILE --attest-key KEY]",
-		Short: "Verify a folder of receipts, check each zone's chain is complete and reconcile with the ledger",
+		Short: "Verify a folder of receipts, check each host's chain is complete and reconcile with the ledger",
 		Long: `Verify every receipt under RECEIPTS_DIR (recursively, any file names) against
-the zones' receipt keys, order each zone's receipts by their hash chain and
-report gaps, forks, reordering, duplicates, restarts, tampered receipts,
-receipts signed by unknown keys and edited file lists. The audit fails when
-it cannot prove the evidence complete: a --key that signed no receipt, an
-empty folder, a zone the ledger targets but the folder lacks, a chain that
-no longer reaches a head known from before.
+the receipt keys, order each host's receipts by their hash chain and report
+gaps, forks, reordering, duplicates, restarts, tampered receipts, receipts
+signed by unknown keys and edited file lists. The audit fails when it
+cannot prove the evidence complete: a --key that signed no receipt, an
+empty folder, a zone the ledger targets but the folder lacks, a host the
+zone register lists without receipts, a chain that no longer reaches a head
+known from before.
+
+--zone-register DIR/zone.yaml gives a zone's hosts, their roles and
+receipt keys (no --key needed): every host it lists must have its chain in
+the folder, signed with its own keys. With --ledger, each bundle is
+reported per host it is for (by its host: and role: targets): applied,
+with what outcome, or not (not-applied-on-host).
 
 --state FILE keeps the head of every chain after the audit; the next audit
 with the same FILE reports a chain that no longer reaches it (truncated).
---expect ZONE[/HOST]=SHA256 states a head read on the zone itself.
+--expect ZONE[/HOST]=SHA256 states a head read on the host itself.
 
 Every policy change of a zone is listed (a weakening as a warning, an
 uncommitted one as an error); every apply and policy commit must be
@@ -96,7 +105,8 @@ warning), after printing the report.`,
 		},
 	}
 	f := c.Flags()
-	f.StringArrayVar(&o.keys, "key", nil, "a zone's receipt public key (repeatable; required; each must have signed a receipt)")
+	f.StringArrayVar(&o.keys, "key", nil, "a receipt public key (repeatable; each must have signed a receipt)")
+	f.StringArrayVar(&o.registers, "zone-register", nil, "a zone register (zone.yaml): the zone's hosts, roles and receipt keys (repeatable)")
 	f.StringVar(&o.ledger, "ledger", "", "the builder's ledger folder to reconcile with")
 	f.StringArrayVar(&o.ledgerKeys, "ledger-key", nil, "public key that must have signed each ledger entry (repeatable)")
 	f.StringVar(&o.state, "state", "", "audit state file: chains must reach the heads it holds; updated after the audit")
@@ -120,8 +130,8 @@ warning), after printing the report.`,
 func runAudit(c *cobra.Command, o auditOptions) error {
 	stderr := c.ErrOrStderr()
 	switch {
-	case len(o.keys) == 0:
-		return usageErrorf("audit: at least one --key (a zone's receipt public key) is required")
+	case len(o.keys) == 0 && len(o.registers) == 0:
+		return usageErrorf("audit: give --zone-register (a zone's zone.yaml) or --key (a receipt public key)")
 	case len(o.ledgerKeys) > 0 && o.ledger == "":
 		return usageErrorf("audit: --ledger-key needs --ledger")
 	case jsonWanted(c) && o.jsonl:
@@ -156,6 +166,13 @@ func runAudit(c *cobra.Command, o auditOptions) error {
 	}
 	if opts.Keys, err = keys.LoadPublicFiles(o.keys); err != nil {
 		return err
+	}
+	for _, path := range o.registers {
+		reg, err := zone.ReadRegister(path)
+		if err != nil {
+			return fmt.Errorf("--zone-register: %w", err)
+		}
+		opts.Registers = append(opts.Registers, reg)
 	}
 	if opts.LedgerKeys, err = keys.LoadPublicFiles(o.ledgerKeys); err != nil {
 		return err

@@ -64,7 +64,7 @@ SOURCE_DATE_EPOCH sets the file times written in the payload.`,
 	f.StringArrayVarP(&o.recipients, "recipient", "r", nil, "age recipient of the target zone: age1…, age1pq1…, ssh-ed25519 …, or a plugin recipient (repeatable)")
 	f.StringArrayVarP(&o.recipientFiles, "recipients-file", "R", nil, "file of age recipients, one per line (repeatable)")
 	f.StringVarP(&o.out, "output", "o", "", "output bundle: NAME.airlock (one file) or a folder")
-	f.StringArrayVar(&o.targets, "target", nil, "target (zone:NAME or host:NAME) replacing the release's targets (repeatable)")
+	f.StringArrayVar(&o.targets, "target", nil, "target (zone:NAME, host:NAME or role:NAME) replacing the release's targets (repeatable)")
 	f.Uint64Var(&o.sequence, "sequence", 0, "anti-rollback sequence (default: one more than the highest in the ledger)")
 	f.StringVar(&o.split, "split", "", "cut the payload into parts of at most SIZE bytes (e.g. 700M, 4G, 25MB) or fat32 (4 GiB - 1 byte)")
 	f.StringVar(&o.ledger, "ledger", "", "builder's ledger folder (default $AIRLOCK_LEDGER, else the user state directory: "+defaultLedgerHint()+")")

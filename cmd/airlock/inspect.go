@@ -74,8 +74,13 @@ func printInspection(w io.Writer, in *bundle.Inspection) {
 		if v.Sensitive {
 			flag = " (sensitive)"
 		}
-		if len(v.Zones) > 0 {
-			flag += " zone values: " + strings.Join(printable.Strings(v.Zones), ", ")
+		for _, sc := range []struct {
+			what  string
+			names []string
+		}{{"zone", v.Zones}, {"role", v.Roles}, {"host", v.Hosts}} {
+			if len(sc.names) > 0 {
+				flag += " " + sc.what + " values: " + strings.Join(printable.Strings(sc.names), ", ")
+			}
 		}
 		fmt.Fprintf(w, "  %s%s\n", q(v.Name), flag)
 	}

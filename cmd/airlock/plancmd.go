@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -51,7 +52,7 @@ func runPlan(c *cobra.Command, o planOptions) error {
 		Secrets: o.secrets.source(c.ErrOrStderr())})
 	if plan != nil {
 		plan.Variables, plan.Steps = orEmptyList(plan.Variables), orEmptyList(plan.Steps)
-		report(c, plan, func(w io.Writer, plan *apply.Plan) { printPlan(w, plan, err == nil, t.Policy.Zone) })
+		report(c, plan, func(w io.Writer, plan *apply.Plan) { printPlan(w, plan, err == nil, planWhere(t.Policy)) })
 	}
 	return err
 }
@@ -60,29 +61,39 @@ func runPlan(c *cobra.Command, o planOptions) error {
 // would do. Names, values and commands come from the bundle and the
 // zone's variables: control characters are made visible, never sent to
 // the approver's terminal.
-func printPlan(w io.Writer, plan *apply.Plan, verified bool, zone string) {
+func printPlan(w io.Writer, plan *apply.Plan, verified bool, where string) {
 	printChecks(w, plan.Checks)
 	if !verified {
 		return
 	}
 	p := plan.Bundle
 	q := printable.String
-	fmt.Fprintf(w, "\nplan for %s %s (channel %s, sequence %d) in zone %s\n", q(p.Name), q(p.Version), q(p.Channel), p.Sequence, q(zone))
+	fmt.Fprintf(w, "\nplan for %s %s (channel %s, sequence %d) in %s\n", q(p.Name), q(p.Version), q(p.Channel), p.Sequence, where)
 	if plan.AlreadyApplied {
 		fmt.Fprintln(w, "already applied: apply would run nothing (use --force-reapply to run it again)")
 	}
-	fmt.Fprintln(w, "\nvariables")
+	fmt.Fprintln(w, "\nvariables (and where each value comes from)")
 	for _, v := range plan.Variables {
 		val := v.Value
 		if v.Sensitive {
 			val = "(sensitive)"
 		}
-		fmt.Fprintf(w, "  %-20s %s\n", q(v.Name), q(val))
+		fmt.Fprintf(w, "  %-20s %s  (%s)\n", q(v.Name), q(val), q(v.Source))
 	}
 	fmt.Fprintln(w, "\nsteps")
 	for i, s := range plan.Steps {
 		fmt.Fprintf(w, "  %d. %s [%s, when %s]\n     %s\n", i+1, q(s.Name), q(string(s.Kind)), q(string(s.When)), indent(printable.Text(s.What)))
 	}
+}
+
+// planWhere names the zone and host a plan is for, and the host's roles.
+func planWhere(p *zone.Policy) string {
+	q := printable.String
+	where := fmt.Sprintf("zone %s, host %s", q(p.Zone), q(p.Host))
+	if len(p.HostRoles) > 0 {
+		where += " (roles " + strings.Join(printable.Strings(p.HostRoles), ", ") + ")"
+	}
+	return where
 }
 
 func indent(s string) string {

@@ -67,7 +67,14 @@ func TestJSONOutputsMatchSchemas(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(c.dir, "SHA256SUMS"), []byte("0000  airlock\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	receipt := func(n int) string { return fmt.Sprintf("media/receipt-pci-east-%010d.dsse.json", n) }
+	// The media copies of the zone's receipts, named by its host, as the
+	// genesis record in its state directory is.
+	genesis, _ := filepath.Glob(filepath.Join(c.dir, "zone", "state", "receipts", "receipt-pci-east-*-0000000001.dsse.json"))
+	if len(genesis) != 1 {
+		t.Fatalf("genesis records: %v", genesis)
+	}
+	prefix := strings.TrimSuffix(filepath.Base(genesis[0]), "0000000001.dsse.json")
+	receipt := func(n int) string { return fmt.Sprintf("media/%s%010d.dsse.json", prefix, n) }
 
 	seen := map[string][2]bool{} // command path → ran succeeding, failing
 	check := func(tc jsonCase) {
@@ -116,6 +123,8 @@ func TestJSONOutputsMatchSchemas(t *testing.T) {
 		{3, []string{"key", "verify-blob", "SHA256SUMS", "--key", "release.pub"}},
 		{0, []string{"zone", "init", "third", "--zone", "pci-north", "--release-key", "release.pub"}},
 		{2, []string{"zone", "init", "fourth", "--zone", "not a name", "--release-key", "release.pub"}},
+		{0, []string{"zone", "host", "add", "third", "--host", "app-02", "--roles", "web"}},
+		{1, []string{"zone", "host", "add", "missing", "--host", "app-02"}},
 		{0, []string{"zone", "commit-policy", "--trust", "zone/trust.yaml", "--operator", "Olga Operator", "--operator-key", "operator.key"}},
 		{1, []string{"zone", "commit-policy", "--trust", "missing/trust.yaml", "--operator", "Schema Test"}},
 		{0, []string{"build", "rel", "--key", "release.key", "--recipients-file", "zone/zone.recipient", "-o", "again.airlock"}},
@@ -147,7 +156,7 @@ func TestJSONOutputsMatchSchemas(t *testing.T) {
 	}
 	// A receipt changed in the state directory: status and history print
 	// what they can, and the error.
-	p := filepath.Join(c.dir, "zone", "state", "receipts", "receipt-pci-east-0000000003.dsse.json")
+	p := filepath.Join(c.dir, "zone", "state", "receipts", filepath.Base(receiptOf(t, c.dir, 3)))
 	data, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
@@ -249,4 +258,15 @@ func TestSchemasNameEveryField(t *testing.T) {
 			t.Errorf("%s%s does not name %s (a field of %v)", tc.schema, tc.fragment, m, tc.typ)
 		}
 	}
+}
+
+// receiptOf is the media copy of receipt seq of zone pci-east, made by a
+// zone whose trust.yaml names no host (its name carries the system's).
+func receiptOf(t *testing.T, dir string, seq int) string {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(dir, "media", fmt.Sprintf("receipt-pci-east-*-%010d.dsse.json", seq)))
+	if len(m) != 1 {
+		t.Fatalf("media receipts of seq %d: %v", seq, m)
+	}
+	return m[0]
 }

@@ -128,7 +128,7 @@ func (z *signalZone) lastReceipt(n int) *receipt.Predicate {
 	}
 	var last *receipt.Predicate
 	for seq := 1; seq <= n; seq++ {
-		name := receipt.FileName("test", uint64(seq))
+		name := receipt.FileName("test", "host1", uint64(seq))
 		state, err := os.ReadFile(filepath.Join(z.dir, "state", "receipts", name))
 		if err != nil {
 			z.t.Fatal(err)
@@ -143,7 +143,7 @@ func (z *signalZone) lastReceipt(n int) *receipt.Predicate {
 		}
 		last = r.Predicate()
 	}
-	if _, err := os.Stat(filepath.Join(z.dir, "state", "receipts", receipt.FileName("test", uint64(n+1)))); err == nil {
+	if _, err := os.Stat(filepath.Join(z.dir, "state", "receipts", receipt.FileName("test", "host1", uint64(n+1)))); err == nil {
 		z.t.Fatalf("more than %d receipts", n)
 	}
 	return last

@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"airlock.dev/airlock/apply"
 	"airlock.dev/airlock/internal/keys"
@@ -19,14 +21,20 @@ func newZoneCommand() *cobra.Command {
 			"airlock zone init /etc/airlock --zone pci-east --release-key release.pub",
 			"airlock zone commit-policy --trust /etc/airlock/trust.yaml --operator 'Jane Doe'")}
 	groupCommand(c)
-	c.AddCommand(newZoneInitCommand(), newCommitPolicyCommand())
+	hosts := &cobra.Command{Use: "host", Short: "The hosts of a zone",
+		Example: examples(
+			"airlock zone host add /media/zones/pci-east --host app-02 --roles web",
+			"airlock zone host add /media/zones/pci-east --host db-01 --roles db --own-identity --json")}
+	groupCommand(hosts)
+	hosts.AddCommand(newHostAddCommand())
+	c.AddCommand(newZoneInitCommand(), newCommitPolicyCommand(), hosts)
 	return c
 }
 
 func newZoneInitCommand() *cobra.Command {
 	var o zone.InitOptions
 	c := &cobra.Command{
-		Use:   "init DIR --zone NAME --release-key release.pub [--approve-key approver.pub]",
+		Use:   "init DIR --zone NAME --release-key release.pub [--approve-key approver.pub] [--host NAME [--roles web,db] [--own-identity]]",
 		Short: "Create a zone: age identity, receipt key and trust.yaml",
 		Long: `Create a zone directory DIR with:
   zone.agekey      the age identity that decrypts bundles (secret, 0600)
@@ -37,6 +45,14 @@ func newZoneInitCommand() *cobra.Command {
   trust.yaml       the zone's trust policy, complete as written
   state/receipts/  the zone's receipt chain, started with its genesis
                    record: seq 1, recording the policy
+
+With --host, a zone of named hosts (a fleet), this host its first:
+  zone.yaml        the zone register: hosts, roles, receipt public keys (for auditors)
+  recipients.txt   every recipient bundles must be encrypted to (for the builder)
+  zone.agekey      the zone identity the hosts share (not with --own-identity)
+  hosts/NAME/      everything host NAME needs (its trust.yaml, receipt key,
+                   identity, keys, state with its genesis record): copy it to the host
+Add hosts with 'airlock zone host add'.
 
 After editing trust.yaml, record the change with 'airlock zone
 commit-policy' before the next apply.`,
@@ -54,7 +70,7 @@ commit-policy' before the next apply.`,
 			if err != nil {
 				return err
 			}
-			report(c, zoneInitReport{o.Zone, o.Dir, z.Trust, z.Recipient, z.ReceiptPub, z.Genesis}, printZoneInit)
+			report(c, zoneReportOf(o.Zone, o.Dir, z), printZoneInit)
 			return nil
 		},
 	}
@@ -63,13 +79,90 @@ commit-policy' before the next apply.`,
 	f.StringVar(&o.Zone, "zone", "", "zone name, e.g. pci-east (required)")
 	f.StringArrayVar(&o.ReleaseKeys, "release-key", nil, "public key trusted for the release role (repeatable; required)")
 	f.StringArrayVar(&o.ApproveKeys, "approve-key", nil, "public key trusted for the approve role (repeatable); makes approval mandatory")
-	f.StringVar(&o.StateDir, "state", "", "state directory (default DIR/state)")
-	f.BoolVar(&o.PostQuantum, "pq", false, "use a post-quantum hybrid age identity (age1pq1… recipient)")
-	f.StringVar(&o.Record.Operator, "operator", "", "name of the person creating the zone (recorded in the genesis record)")
-	f.StringVar(&o.Record.Note, "note", "", "free text recorded in the genesis record")
+	f.StringVar(&o.Host, "host", "", "make a zone of named hosts, with this one its first (DIR/hosts/NAME)")
+	hostFlags(f, &o.Roles, &o.OwnIdentity, &o.StateDir, &o.PostQuantum, &o.Record)
 	_ = c.MarkFlagRequired("zone")
 	_ = c.MarkFlagRequired("release-key")
 	return c
+}
+
+func newHostAddCommand() *cobra.Command {
+	var o zone.HostOptions
+	c := &cobra.Command{
+		Use: "add DIR --host NAME [--roles web,db] [--own-identity]",
+		Example: examples(
+			"airlock zone host add zones/pci-east --host app-02 --roles web",
+			"airlock zone host add zones/pci-east --host db-01 --roles db --own-identity --operator 'Zone Admin' --json"),
+		Short: "Add a host to a zone: DIR/hosts/NAME with everything it needs",
+		Long: `Add host NAME to the zone in DIR. DIR/hosts/NAME gets everything the host
+needs: its trust.yaml (the signing roles, operators, settings and variables
+of the zone's first host, with this host's name and roles), a receipt key
+pair of its own, copies of the trusted keys, the zone's age identity — or,
+with --own-identity, one of its own — and its state directory with the
+genesis record of its receipt chain. The zone register (DIR/zone.yaml) and
+the recipients file (DIR/recipients.txt) list it.
+
+A zone made without --host gets its register now; its trust.yaml is the
+policy the new host copies.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.Dir = args[0]
+			o.Record.Version = version
+			z, err := zone.AddHost(o)
+			if err != nil {
+				return err
+			}
+			report(c, zoneReportOf(z.Zone, o.Dir, z), printZoneInit)
+			return nil
+		},
+	}
+	addJSONFlag(c, "zone-init.schema.json")
+	f := c.Flags()
+	f.StringVar(&o.Host, "host", "", "the new host's name, e.g. app-02 (required)")
+	hostFlags(f, &o.Roles, &o.OwnIdentity, &o.StateDir, &o.PostQuantum, &o.Record)
+	_ = c.MarkFlagRequired("host")
+	return c
+}
+
+// hostFlags are the flags zone init and zone host add share: what a new
+// host (or the zone's single host) gets.
+func hostFlags(f *pflag.FlagSet, roles *[]string, own *bool, state *string, pq *bool, rec *zone.RecordOptions) {
+	f.StringSliceVar(roles, "roles", nil, "the host's roles, for role: targets and byRole values (comma-separated; zone init: with --host)")
+	f.BoolVar(own, "own-identity", false, "give the host an age identity of its own rather than the zone's: bundles are then encrypted to every host (zone init: with --host)")
+	f.StringVar(state, "state", "", "state directory, relative to the host's trust.yaml (default state)")
+	f.BoolVar(pq, "pq", false, "use a post-quantum hybrid age identity (age1pq1… recipient) when one is made")
+	f.StringVar(&rec.Operator, "operator", "", "name of the person creating the zone or host (recorded in the genesis record)")
+	f.StringVar(&rec.Note, "note", "", "free text recorded in the genesis record")
+}
+
+// printHost says what zone init --host and zone host add made, and what to
+// hand to whom.
+func printHost(w io.Writer, z zoneInitReport) {
+	zoneName := z.Zone
+	roles := "(none)"
+	if len(z.Roles) > 0 {
+		roles = strings.Join(z.Roles, ", ")
+	}
+	identity := "the zone's, shared (" + zone.ZoneIdentityFile + ")"
+	if z.OwnIdentity {
+		identity = "its own (" + zone.HostIdentity + ")"
+	}
+	fmt.Fprintf(w, "host %s of zone %s ready in %s\n  roles         %s\n  trust policy  %s\n  identity      %s, recipient %s\n  receipt key   %s\n  genesis       %s\n\n",
+		z.Host, zoneName, z.HostDir, roles, z.Trust, identity, z.Recipient, z.ReceiptPub, z.Genesis)
+	fmt.Fprintf(w, "copy to the host      %s/ (all of it; receipt.key and the identity are secret)\n", z.HostDir)
+	n := fmt.Sprintf("%d recipients", z.RecipientCount)
+	if z.RecipientCount == 1 {
+		n = "1 recipient"
+	}
+	builder := fmt.Sprintf("give the builder      %s: airlock build -R %s (%s)", z.Recipients, z.Recipients, n)
+	if z.OwnIdentity {
+		builder += " — bundles must now be encrypted to every host's recipient"
+	}
+	fmt.Fprintln(w, builder)
+	fmt.Fprintf(w, "give the auditor      %s: airlock audit RECEIPTS --zone-register %s\n", z.Register, z.Register)
+	for _, n := range z.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
 }
 
 type commitPolicyOptions struct {
@@ -82,7 +175,8 @@ type commitPolicyOptions struct {
 	secrets     secretOptions
 }
 
-// zoneInitReport is what zone init made.
+// zoneInitReport is what zone init and zone host add made; the host
+// fields are set for a zone of named hosts.
 type zoneInitReport struct {
 	Zone       string `json:"zone"`
 	Dir        string `json:"dir"`
@@ -90,9 +184,30 @@ type zoneInitReport struct {
 	Recipient  string `json:"recipient"`        // the age recipient bundles are encrypted to
 	ReceiptPub string `json:"receiptPublicKey"` // the receipt public key file, for auditors
 	Genesis    string `json:"genesis"`          // the chain's first receipt
+
+	Host           string   `json:"host,omitempty"`
+	Roles          []string `json:"roles,omitempty"`
+	HostDir        string   `json:"hostDir,omitempty"`        // what to copy to the host
+	OwnIdentity    bool     `json:"ownIdentity,omitempty"`    // the host has an age identity of its own
+	Register       string   `json:"register,omitempty"`       // zone.yaml, for auditors
+	Recipients     string   `json:"recipientsFile,omitempty"` // for the builder
+	RecipientCount int      `json:"recipientCount,omitempty"`
+	Notes          []string `json:"notes,omitempty"`
+}
+
+func zoneReportOf(zoneName, dir string, z *zone.Created) zoneInitReport {
+	return zoneInitReport{
+		Zone: zoneName, Dir: dir, Trust: z.Trust, Recipient: z.Recipient, ReceiptPub: z.ReceiptPub, Genesis: z.Genesis,
+		Host: z.Host, Roles: z.Roles, HostDir: z.HostDir, OwnIdentity: z.OwnIdentity, Register: z.Register,
+		Recipients: z.Recipients, RecipientCount: z.RecipientCount, Notes: z.Notes,
+	}
 }
 
 func printZoneInit(w io.Writer, z zoneInitReport) {
+	if z.Host != "" {
+		printHost(w, z)
+		return
+	}
 	fmt.Fprintf(w, "zone %s ready in %s\ntrust policy  %s\nrecipient     %s\nreceipt key   %s (for auditors)\ngenesis       %s\n",
 		z.Zone, z.Dir, z.Trust, z.Recipient, z.ReceiptPub, z.Genesis)
 }

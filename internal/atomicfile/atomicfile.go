@@ -55,8 +55,25 @@ func Create(path string, perm os.FileMode) (*File, error) {
 	return &File{File: f, path: path}, nil
 }
 
-// Commit makes the write durable and visible under the final name.
+// Commit makes the write durable and visible under the final name,
+// replacing what was there.
 func (f *File) Commit() error {
+	return f.commit(func(tmp, path string) error {
+		if err := os.Rename(tmp, path); err != nil {
+			return err
+		}
+		return SyncDir(filepath.Dir(path))
+	})
+}
+
+// CommitNoReplace makes the write durable and visible under the final
+// name only if no file is there yet (see RenameNoReplace); otherwise the
+// write is discarded and the error wraps ErrExists.
+func (f *File) CommitNoReplace() error {
+	return f.commit(RenameNoReplace)
+}
+
+func (f *File) commit(rename func(tmp, path string) error) error {
 	if f.done {
 		return errors.New("atomicfile: already committed or aborted")
 	}
@@ -71,11 +88,11 @@ func (f *File) Commit() error {
 		os.Remove(tmp)
 		return fmt.Errorf("close %s: %w", f.path, err)
 	}
-	if err := os.Rename(tmp, f.path); err != nil {
+	if err := rename(tmp, f.path); err != nil {
 		os.Remove(tmp)
 		return err
 	}
-	return SyncDir(filepath.Dir(f.path))
+	return nil
 }
 
 // Abort discards the write. It is safe to call after Commit (it does nothing).
@@ -141,19 +158,7 @@ func SyncDir(dir string) error {
 // files that must never be replaced, such as keys; on any error nothing is
 // left at path.
 func WriteNew(path string, data []byte, perm os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
+	if err := writeExclusive(path, data, perm); err != nil {
 		return err
 	}
 	return SyncDir(filepath.Dir(path))

@@ -508,7 +508,7 @@ func (w *world) receiptNames(dir string) []string {
 	var out []string
 	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
-		if _, ok := receipt.SeqOf("torture", e.Name()); ok {
+		if _, _, ok := receipt.ParseFileName("torture", e.Name()); ok {
 			out = append(out, e.Name())
 		}
 	}

@@ -67,7 +67,8 @@ func (r *Report) Digest() (string, error) {
 }
 
 // Attestation is the signed statement of the audit: its subjects are the
-// JSON report (by digest) and each zone's chain head; the predicate says
+// JSON report (by digest) and each host's chain head ("zone:ZONE/HOST");
+// the predicate says
 // whether it passed, when, under which rules, and names the heads it read.
 func (r *Report) Attestation(signer *keys.Signer) ([]byte, error) {
 	sum, err := r.Digest()
@@ -85,8 +86,10 @@ func (r *Report) Attestation(signer *keys.Signer) ([]byte, error) {
 	}
 	subjects := []intoto.Subject{intoto.SHA256(ReportSubject, sum)}
 	for _, z := range r.Zones {
-		subjects = append(subjects, intoto.SHA256("zone:"+z.Name, z.HeadSHA256))
-		v.InputAttestations = append(v.InputAttestations, VSAResource{URI: "file:" + z.HeadFile, Digest: map[string]string{"sha256": z.HeadSHA256}})
+		for _, c := range z.Chains {
+			subjects = append(subjects, intoto.SHA256("zone:"+z.Name+"/"+c.Host, c.HeadSHA256))
+			v.InputAttestations = append(v.InputAttestations, VSAResource{URI: "file:" + c.HeadFile, Digest: map[string]string{"sha256": c.HeadSHA256}})
+		}
 	}
 	st := intoto.Statement[VSA]{Type: intoto.StatementType, Subject: subjects, PredicateType: VSAPredicateType, Predicate: v}
 	payload, err := json.Marshal(st)

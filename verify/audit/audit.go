@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,15 +14,21 @@ import (
 
 	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/receipt"
+	"airlock.dev/airlock/zone"
 )
 
 // Options say what to audit.
 type Options struct {
 	// Dir is the receipts folder, read recursively; any file names.
 	Dir string
-	// Keys are the zones' receipt keys. At least one is required; each must
-	// have signed at least one receipt in the folder.
+	// Keys are the zones' receipt keys. Each must have signed at least
+	// one receipt in the folder.
 	Keys []*keys.PublicKey
+	// Registers are zone registers (--zone-register): the hosts of a zone,
+	// their roles and receipt keys. Every host a register lists must have
+	// receipts in the folder, signed with its keys. Keys or Registers are
+	// required.
+	Registers []*zone.Register
 	// LedgerDir is the builder's ledger folder; empty skips reconciliation.
 	LedgerDir string
 	// LedgerKeys, when given, must have signed every ledger entry.
@@ -65,8 +72,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	in := newInterner()
+	trusted := opts.allKeys()
 	files, err := scanFiles(ctx, opts.Dir, workers, func(f fileRef) examined {
-		return examineFile(f, opts.Keys, in)
+		return examineFile(f, trusted, in)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("receipts: %w", err)
@@ -91,7 +99,8 @@ func (a *auditor) analyze() {
 	a.checkKeysAndZones()
 	a.attachments()
 	a.scope()
-	a.chains()
+	a.orderChains()
+	a.registers()
 	a.controls()
 	a.people()
 	a.reconcile()
@@ -102,12 +111,41 @@ func (o *Options) validate() error {
 	switch {
 	case o.Dir == "":
 		return errors.New("audit: no receipts folder")
-	case len(o.Keys) == 0:
-		return errors.New("audit: no receipt key given")
+	case len(o.Keys) == 0 && len(o.Registers) == 0:
+		return errors.New("audit: no receipt key or zone register given")
 	case !o.Since.IsZero() && !o.Until.IsZero() && o.Until.Before(o.Since):
 		return fmt.Errorf("audit: until (%s) is before since (%s)", stamp(o.Until), stamp(o.Since))
 	}
+	seen := map[string]bool{}
+	for _, r := range o.Registers {
+		if seen[r.Zone] {
+			return fmt.Errorf("audit: two zone registers of zone %s", r.Zone)
+		}
+		seen[r.Zone] = true
+	}
 	return nil
+}
+
+// allKeys are the keys given and every register's, each once.
+func (o *Options) allKeys() []*keys.PublicKey {
+	out := slices.Clone(o.Keys)
+	for _, r := range o.Registers {
+		for _, k := range r.Keys() {
+			if !slices.ContainsFunc(out, k.Equal) {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// register returns the zone register of a zone, or nil.
+func (o *Options) register(zoneName string) *zone.Register {
+	i := slices.IndexFunc(o.Registers, func(r *zone.Register) bool { return r.Zone == zoneName })
+	if i < 0 {
+		return nil
+	}
+	return o.Registers[i]
 }
 
 // inWindow reports whether t is within [Since, Until].
@@ -125,17 +163,19 @@ type auditor struct {
 	opts     Options
 	summary  Summary
 	findings []Finding
-	records  []*record                      // distinct verified receipts, walk order
-	sides    []*sideFile                    // file lists and logs found
-	claims   map[string]map[uint64][]string // zone → seq → rejected files claiming it
-	zones    map[string][]*record           // in scope, chain order
+	records  []*record                        // distinct verified receipts, walk order
+	sides    []*sideFile                      // file lists and logs found
+	claims   map[chainKey]map[uint64][]string // zone and host → seq → rejected files claiming it
+	zones    map[string][]*record             // in scope, chain order, chain by chain (by host)
+	chains   map[chainKey][]*record           // in scope, chain order
 	zoneOK   map[string]bool
+	chainOK  map[chainKey]bool
 	ledger   *Ledger
 	entries  []*LedgerBundle
 }
 
 func newAuditor(opts Options) *auditor {
-	return &auditor{opts: opts, claims: map[string]map[uint64][]string{}}
+	return &auditor{opts: opts, claims: map[chainKey]map[uint64][]string{}}
 }
 
 // collect sorts the examined files into receipts, side files and findings,
@@ -156,11 +196,11 @@ func (a *auditor) collect(files []examined) {
 				continue
 			}
 			a.summary.Rejected++
-			if f.Zone != "" && f.Seq != 0 {
-				if a.claims[f.Zone] == nil {
-					a.claims[f.Zone] = map[uint64][]string{}
+			if k := (chainKey{f.Zone, f.Host}); f.Zone != "" && f.Seq != 0 {
+				if a.claims[k] == nil {
+					a.claims[k] = map[uint64][]string{}
 				}
-				a.claims[f.Zone][f.Seq] = append(a.claims[f.Zone][f.Seq], f.File)
+				a.claims[k][f.Seq] = append(a.claims[k][f.Seq], f.File)
 			}
 		default:
 			r := e.rec
@@ -194,7 +234,7 @@ func (a *auditor) checkKeysAndZones() {
 		counts[r.keyID][r.zone]++
 	}
 	for _, k := range a.opts.Keys {
-		if counts[k.ID()] == nil {
+		if counts[k.ID()] == nil && a.registerHostOf(k.ID()) == "" { // a registered host's keys: see registers
 			a.findings = append(a.findings, newFinding(KindUnusedKey, "", 0, "",
 				"receipt key %s signed no receipt in the folder: its zone's receipts are missing (or the key is not a zone's)", k.ID()))
 		}
@@ -240,30 +280,125 @@ func (a *auditor) scope() {
 	}
 }
 
-// chains orders each zone's receipts and records the chain findings.
-func (a *auditor) chains() {
+// orderChains groups each zone's receipts into chains, one per host (see
+// chainHosts), orders each and records the chain findings.
+func (a *auditor) orderChains() {
 	byZone := map[string][]*record{}
 	for _, r := range a.records {
 		byZone[r.zone] = append(byZone[r.zone], r)
 	}
 	a.zones = make(map[string][]*record, len(byZone))
-	for z, rs := range byZone {
-		c := analyzeChain(z, rs, a.claims[z])
-		a.zones[z] = c.order
-		a.findings = append(a.findings, c.findings...)
-	}
-	a.zoneOK = map[string]bool{}
-	for z := range a.zones {
+	a.chains = map[chainKey][]*record{}
+	a.zoneOK, a.chainOK = map[string]bool{}, map[chainKey]bool{}
+	for _, z := range slices.Sorted(maps.Keys(byZone)) {
+		byHost := chainHosts(byZone[z])
+		for _, h := range slices.Sorted(maps.Keys(byHost)) {
+			k := chainKey{z, h}
+			c := analyzeChain(z, byHost[h], a.claims[k])
+			for i := range c.findings {
+				c.findings[i].Host = h
+			}
+			a.chains[k] = c.order
+			a.zones[z] = append(a.zones[z], c.order...)
+			a.findings = append(a.findings, c.findings...)
+			a.chainOK[k] = true
+		}
 		a.zoneOK[z] = true
 	}
+	a.markBroken()
+}
+
+// markBroken marks the chains (and their zones) that a chain finding is
+// about.
+func (a *auditor) markBroken() {
 	for _, f := range a.findings {
 		switch f.Kind {
-		case KindGap, KindFork, KindReorder, KindRestart, KindZoneMismatch:
+		case KindGap, KindFork, KindReorder, KindRestart, KindZoneMismatch, KindHostMismatch:
 			if _, ok := a.zoneOK[f.Zone]; ok {
 				a.zoneOK[f.Zone] = false
 			}
+			k := chainKey{f.Zone, f.Host}
+			if f.Host == "" {
+				k.host = a.hostOfFile(f.Zone, f.File)
+			}
+			if _, ok := a.chainOK[k]; ok {
+				a.chainOK[k] = false
+			}
 		}
 	}
+}
+
+// hostOfFile is the host of the chain holding a receipt file of zone, or "".
+func (a *auditor) hostOfFile(zoneName, file string) string {
+	for _, r := range a.zones[zoneName] {
+		if r.file == file {
+			return r.chain
+		}
+	}
+	return ""
+}
+
+// registerHostOf is the host a register gives a receipt key, or "".
+func (a *auditor) registerHostOf(keyID string) string {
+	for _, r := range a.opts.Registers {
+		if h := r.HostOfKey(keyID); h != "" {
+			return h
+		}
+	}
+	return ""
+}
+
+// registers checks the folder against each zone register in scope: the
+// zone is there, every host it lists has a chain (missing-host), and every
+// chain of the zone signed with a registered key is signed with its own
+// host's (host-mismatch).
+func (a *auditor) registers() {
+	for _, reg := range a.opts.Registers {
+		if !a.opts.inScope(reg.Zone) {
+			continue
+		}
+		if _, ok := a.zones[reg.Zone]; !ok {
+			a.findings = append(a.findings, newFinding(KindMissingZone, reg.Zone, 0, "",
+				"the zone register names zone %s (%s), but the folder holds no receipt of that zone", reg.Zone, plural(len(reg.Hosts), "host", "hosts")))
+			continue
+		}
+		for _, h := range reg.Hosts {
+			if _, ok := a.chains[chainKey{reg.Zone, h.Name}]; !ok {
+				f := newFinding(KindMissingHost, reg.Zone, 0, "",
+					"the zone register lists host %s, but the folder holds no receipt of it (not even its genesis record): its receipts were not carried out", h.Name)
+				f.Host = h.Name
+				a.findings = append(a.findings, f)
+			}
+		}
+		for _, host := range a.hostsOf(reg.Zone) {
+			order := a.chains[chainKey{reg.Zone, host}]
+			seen := map[string]bool{}
+			for _, r := range order {
+				owner := reg.HostOfKey(r.keyID)
+				if owner == "" || owner == host || seen[r.keyID] {
+					continue
+				}
+				seen[r.keyID] = true
+				f := newFinding(KindHostMismatch, reg.Zone, r.seq, r.file,
+					"the chain of host %s is signed with receipt key %s, which the zone register gives host %s: each host signs with keys of its own", host, r.keyID, owner)
+				f.Host = host
+				a.findings = append(a.findings, f)
+			}
+		}
+	}
+	a.markBroken()
+}
+
+// hostsOf lists the hosts of a zone's chains in the folder, sorted.
+func (a *auditor) hostsOf(zoneName string) []string {
+	var out []string
+	for k := range a.chains {
+		if k.zone == zoneName {
+			out = append(out, k.host)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // reconcile matches applies with the ledger and reports on each apply in
@@ -292,7 +427,7 @@ func (a *auditor) reconcile() {
 				if (l.kind == KindRefused || l.kind == KindTampering) && (r.ledger == LedgerNotInLedger || r.ledger == LedgerMismatch) {
 					msg += "; the bundle is not in the builder's ledger"
 				}
-				a.findings = append(a.findings, Finding{Severity: infoOf(l.kind).severity, Kind: l.kind, Zone: r.zone, Seq: r.seq, File: r.file, Message: msg})
+				a.findings = append(a.findings, Finding{Severity: infoOf(l.kind).severity, Kind: l.kind, Zone: r.zone, Host: r.chain, Seq: r.seq, File: r.file, Message: msg})
 			}
 			if r.ran() {
 				a.findings = append(a.findings, ledgerFindings(r, ix)...)
@@ -306,18 +441,28 @@ func (a *auditor) reconcile() {
 	for z := range a.zones {
 		audited[z] = true
 	}
-	settleStatus(a.entries, audited)
+	hasChain := map[chainKey]bool{}
+	for k := range a.chains {
+		hasChain[k] = true
+	}
 	sortLedger(a.entries)
 	a.ledger.Bundles = []LedgerBundle{}
 	missing := map[string][]string{} // zone → bundles that target it
 	for _, b := range a.entries {
+		b.Hosts = []HostStatus{}
+		for _, z := range targetZones(b.Targets) {
+			if audited[z] {
+				b.Hosts = append(b.Hosts, hostStatuses(b, z, a.fleet(z))...)
+			}
+		}
+		settleStatus(b, audited)
 		if !a.opts.inWindow(b.IssuedAt) {
 			continue
 		}
-		a.findings = append(a.findings, neverApplied(b, audited, a.zones)...)
+		a.findings = append(a.findings, neverApplied(b, audited, hasChain, a.chains)...)
 		a.ledger.Bundles = append(a.ledger.Bundles, *b)
 		for _, z := range targetZones(b.Targets) {
-			if !audited[z] && a.opts.inScope(z) {
+			if !audited[z] && a.opts.inScope(z) && a.opts.register(z) == nil { // a register's zone is reported missing once
 				missing[z] = append(missing[z], bundleVersion(b.Name, b.Version))
 			}
 		}
@@ -328,6 +473,44 @@ func (a *auditor) reconcile() {
 			"the ledger has %s for zone %s (%s), but the folder holds no receipt of that zone",
 			plural(len(bs), "bundle", "bundles"), z, clipList(bs, 5)))
 	}
+}
+
+// fleet lists the hosts of an audited zone, by name: those with a chain
+// in the folder and those its register lists. A host's roles are the
+// register's, else those the newest receipt of its chain records.
+func (a *auditor) fleet(z string) []fleetHost {
+	reg := a.opts.register(z)
+	var out []fleetHost
+	for _, h := range a.hostsOf(z) {
+		fh := fleetHost{name: h, chain: true}
+		if rh := reg.Host(h); rh != nil {
+			fh.roles = rh.Roles
+		} else if head := chainHead(a.chains[chainKey{z, h}]); head != nil && head.policy != nil {
+			fh.roles = head.policy.HostRoles
+		}
+		out = append(out, fh)
+	}
+	if reg != nil {
+		for _, h := range reg.Hosts {
+			if !slices.ContainsFunc(out, func(f fleetHost) bool { return f.name == h.Name }) {
+				out = append(out, fleetHost{name: h.Name, roles: h.Roles})
+			}
+		}
+	}
+	slices.SortFunc(out, func(x, y fleetHost) int { return cmp.Compare(x.name, y.name) })
+	return out
+}
+
+// chainHead is the receipt of a chain with the highest seq (the latest
+// started among equals), or nil.
+func chainHead(order []*record) *record {
+	var head *record
+	for _, r := range order {
+		if head == nil || newer(r, head) {
+			head = r
+		}
+	}
+	return head
 }
 
 // clipList joins at most n items, saying how many more there are.
@@ -346,7 +529,7 @@ func ran(result receipt.OutcomeResult) bool {
 
 func applyRef(r *record) ApplyRef {
 	return ApplyRef{
-		Zone: r.zone, Seq: r.seq, File: r.file, Started: r.started(),
+		Zone: r.zone, Host: r.chain, Seq: r.seq, File: r.file, Started: r.started(),
 		Result: r.result, Reason: r.reason, Operator: operatorName(*r.operator),
 		Approvers: r.bundle.Approvers(),
 	}
@@ -374,12 +557,22 @@ func (a *auditor) report() *Report {
 	if r.Options == nil {
 		r.Options = []string{}
 	}
-	for _, k := range a.opts.Keys {
+	r.Keys = []string{}
+	for _, k := range a.opts.allKeys() {
 		r.Keys = append(r.Keys, k.ID())
+	}
+	chainOf := make(map[string]string, len(a.records))
+	for _, rec := range a.records {
+		chainOf[rec.file] = rec.chain
+	}
+	for i := range a.findings {
+		if f := &a.findings[i]; f.Host == "" && f.Zone != "" && !f.namesLedgerFile() {
+			f.Host = chainOf[f.File] // the chain of the receipt a finding is about
+		}
 	}
 	r.flagged = map[string]string{}
 	for _, f := range a.findings {
-		if f.File != "" && f.Zone != "" && f.Kind != KindNeverApplied && severityRank(f.Severity) < severityRank(r.flagged[f.File]) {
+		if f.File != "" && f.Zone != "" && !f.namesLedgerFile() && severityRank(f.Severity) < severityRank(r.flagged[f.File]) {
 			r.flagged[f.File] = f.Severity
 		}
 	}
@@ -419,49 +612,84 @@ func (a *auditor) report() *Report {
 	return r
 }
 
-// zone summarises one zone's chain.
+// zone summarises one zone and its hosts' chains.
 func (a *auditor) zone(name string) Zone {
 	order := a.zones[name]
-	z := Zone{Name: name, Receipts: len(order), ChainOK: a.zoneOK[name], Keys: []string{}, Hosts: []string{}, order: order}
+	reg := a.opts.register(name)
+	z := Zone{Name: name, Receipts: len(order), ChainOK: a.zoneOK[name], Keys: []string{}, Hosts: []string{}, Chains: []Chain{},
+		Registered: reg != nil, Genesis: true, order: order}
 	keySet, hostSet := map[string]bool{}, map[string]bool{}
-	var head *record
-	for i, r := range order {
-		keySet[r.keyID] = true
+	for _, h := range a.hostsOf(name) {
+		c := a.chain(chainKey{name, h}, reg)
+		z.Chains = append(z.Chains, c)
+		z.Genesis = z.Genesis && c.Genesis
+		z.Outcomes.addAll(c.Outcomes)
+		z.ControlChanges += c.ControlChanges
+		if z.FirstStarted.IsZero() || c.FirstStarted.Before(z.FirstStarted) {
+			z.FirstStarted = c.FirstStarted
+		}
+		if c.LastStarted.After(z.LastStarted) {
+			z.LastStarted = c.LastStarted
+		}
+		for _, k := range c.Keys {
+			keySet[k] = true
+		}
+	}
+	for _, r := range order {
 		if r.host != "" {
 			hostSet[r.host] = true
 		}
-		if i == 0 || r.seq < z.FirstSeq {
-			z.FirstSeq = r.seq
-		}
-		if head == nil || r.seq > head.seq || (r.seq == head.seq && r.started().After(head.started())) {
-			head = r
-		}
-		if z.FirstStarted.IsZero() || r.started().Before(z.FirstStarted) {
-			z.FirstStarted = r.started()
-		}
-		if r.started().After(z.LastStarted) {
-			z.LastStarted = r.started()
-		}
-		if r.event == receipt.EventGenesis && r.seq == 1 {
-			z.Genesis = true
-		}
-		if a.opts.inWindow(r.started()) {
-			if r.isApply() {
-				z.Outcomes.add(r.result)
-			} else {
-				z.ControlChanges++
-			}
-		}
 	}
-	if head != nil {
-		z.LastSeq, z.HeadSHA256, z.HeadFile = head.seq, head.link.String(), head.file
-		if head.policy != nil {
-			z.PolicySHA256 = head.policy.SHA256
+	if reg != nil {
+		for _, h := range reg.Hosts {
+			if _, ok := a.chains[chainKey{name, h.Name}]; !ok {
+				z.MissingHosts = append(z.MissingHosts, h.Name)
+			}
 		}
 	}
 	z.Keys = slices.Sorted(maps.Keys(keySet))
 	z.Hosts = slices.Sorted(maps.Keys(hostSet))
 	return z
+}
+
+// chain summarises one host's chain.
+func (a *auditor) chain(k chainKey, reg *zone.Register) Chain {
+	order := a.chains[k]
+	c := Chain{Host: k.host, Receipts: len(order), ChainOK: a.chainOK[k], Keys: []string{}}
+	keySet := map[string]bool{}
+	for i, r := range order {
+		keySet[r.keyID] = true
+		if i == 0 || r.seq < c.FirstSeq {
+			c.FirstSeq = r.seq
+		}
+		if c.FirstStarted.IsZero() || r.started().Before(c.FirstStarted) {
+			c.FirstStarted = r.started()
+		}
+		if r.started().After(c.LastStarted) {
+			c.LastStarted = r.started()
+		}
+		if r.event == receipt.EventGenesis && r.seq == 1 {
+			c.Genesis = true
+		}
+		if a.opts.inWindow(r.started()) {
+			if r.isApply() {
+				c.Outcomes.add(r.result)
+			} else {
+				c.ControlChanges++
+			}
+		}
+	}
+	if head := chainHead(order); head != nil {
+		c.LastSeq, c.HeadSHA256, c.HeadFile = head.seq, head.link.String(), head.file
+		if head.policy != nil {
+			c.PolicySHA256, c.Roles = head.policy.SHA256, head.policy.HostRoles
+		}
+	}
+	if rh := reg.Host(k.host); rh != nil {
+		c.Registered, c.Roles = true, rh.Roles
+	}
+	c.Keys = slices.Sorted(maps.Keys(keySet))
+	return c
 }
 
 // ParseTime reads a --since or --until value: RFC 3339

@@ -17,6 +17,61 @@ type node struct {
 	children []*node
 }
 
+// chainHosts sorts a zone's receipts into chains, one per host: the
+// receipts linked to one another (a receipt and the one it names as its
+// predecessor are of one chain) form a chain, named by the host its
+// newest receipt names (a host renamed by a committed policy keeps its
+// chain). Chains that name the same host are one host's chain, which the
+// analysis then finds broken (a restart, a gap). It sets each record's
+// chain and returns the records by host.
+func chainHosts(rs []*record) map[string][]*record {
+	bySHA := make(map[digest]*record, len(rs))
+	for _, r := range rs {
+		bySHA[r.link] = r
+	}
+	// root of each record, by following predecessors once per record
+	// (path compression) and stopping at a cycle.
+	root := make(map[*record]*record, len(rs))
+	for _, r := range rs {
+		var path []*record
+		at, seen := r, map[*record]bool{}
+		for root[at] == nil && !seen[at] {
+			seen[at] = true
+			path = append(path, at)
+			p := bySHA[at.prev]
+			if !at.hasPrev || p == nil {
+				break
+			}
+			at = p
+		}
+		top := root[at]
+		if top == nil {
+			top = at
+		}
+		for _, x := range path {
+			root[x] = top
+		}
+	}
+	head := map[*record]*record{} // root → newest receipt of its chain
+	for _, r := range rs {
+		if h := head[root[r]]; h == nil || newer(r, h) {
+			head[root[r]] = r
+		}
+	}
+	out := map[string][]*record{}
+	for _, r := range rs {
+		r.chain = head[root[r]].host
+		out[r.chain] = append(out[r.chain], r)
+	}
+	return out
+}
+
+// newer reports whether r is a newer head than h: a higher seq, or the
+// same seq started later.
+func newer(r, h *record) bool {
+	return r.seq > h.seq || (r.seq == h.seq && r.started().After(h.started()))
+}
+
 // chain is the result of analysing one zone.
 type chain struct {
 	order    []*record // chain order: roots by start time, then depth first

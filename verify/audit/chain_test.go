@@ -213,7 +213,7 @@ func TestAuditChainProblems(t *testing.T) {
 				return pubs(east)
 			},
 			want: []want{
-				{KindTampered, "pci-east", 3, receiptName("pci-east", 3), []string{"changed after signing", "unverified claim: zone pci-east seq 3"}},
+				{KindTampered, "pci-east", 3, receiptName("pci-east", 3), []string{"changed after signing", "unverified claim: zone pci-east host pci-east-01 seq 3"}},
 				{KindGap, "pci-east", 4, receiptName("pci-east", 4), []string{"missing receipt seq 3", receiptName("pci-east", 3) + " (claims seq 3)"}},
 			},
 		},
@@ -248,7 +248,7 @@ func TestAuditChainProblems(t *testing.T) {
 				w.next()
 				return pubs(east)
 			},
-			want: []want{{KindUnknownKey, "pci-west", 7, receiptName("pci-west", 7), []string{"unverified claim: zone pci-west seq 7"}}},
+			want: []want{{KindUnknownKey, "pci-west", 7, receiptName("pci-west", 7), []string{"unverified claim: zone pci-west host pci-west-01 seq 7"}}},
 		},
 		{
 			name: "receipt of another zone mixed in, both keys given",

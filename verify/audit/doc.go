@@ -33,9 +33,15 @@
 //
 // # Chains
 //
-// Receipts are grouped by the zone their signed predicate names; each zone
-// is its own chain (the chain key has room for a host, for zones that keep
-// a chain per host). Within a zone, the order is the hash chain: a receipt
+// Receipts are grouped by the zone their signed predicate names, and
+// within a zone into chains, one per host: each host of a zone keeps its
+// own chain (from its own genesis record, signed with its own receipt
+// key). A chain is the receipts linked to one another — a receipt and the
+// one it names as its predecessor are of one chain — and is named by the
+// host its newest receipt names, so a host renamed by a committed policy
+// keeps its chain; chains that name the same host are one host's chain
+// (which the analysis then finds broken: a restart, a gap). Within a
+// chain, the order is the hash chain: a receipt
 // follows the receipt whose link digest it names as prevSha256 — the
 // SHA-256 of its signed statement for format version 2, of its envelope
 // bytes for version 1 — so re-encoding an envelope changes nothing while
@@ -62,7 +68,11 @@
 //   - unused-key (error): a receipt key given signed no receipt in the
 //     folder: its zone's receipts are missing.
 //   - missing-zone (error): a zone the ledger has bundles for (issued in
-//     the window), or one --expect or --state names, has no receipt here.
+//     the window), a zone register (--zone-register), --expect or --state
+//     names, has no receipt here.
+//   - missing-host (error): a host the zone register lists, or --expect
+//     ZONE/HOST names, has no receipt here (not even its genesis record):
+//     its receipts were not carried out.
 //   - truncated (error): a chain does not reach a head that --state (the
 //     heads an earlier audit saw) or --expect ZONE[/HOST]=SHA256 (a head
 //     read on the zone) names: receipts were removed, or never carried
@@ -102,6 +112,8 @@
 //     as when the applier's state was wiped).
 //   - zone-mismatch (error): a receipt signed with a key whose receipts
 //     are mostly for another zone. Each zone has its own receipt key.
+//   - host-mismatch (error): a host's chain signed with a receipt key the
+//     zone register gives another host. Each host has its own receipt key.
 //   - duplicate (warning): a copy of another receipt file (the same signed
 //     statement, byte-identical or encoded differently).
 //
@@ -164,7 +176,22 @@
 //   - ledger-invalid (error): a ledger entry that cannot be read, is not a
 //     bundle statement, or (with ledger keys) is not signed by one of them.
 //   - never-applied (warning): a bundle issued in the window targets an
-//     audited zone and no receipt of that zone names it.
+//     audited zone and no receipt of that zone names it (the message names
+//     the hosts it is for).
+//   - not-applied-on-host (warning): a bundle issued in the window is for
+//     a host of an audited zone — its zone is targeted and its host: and
+//     role: targets admit the host — that has a chain here, other hosts of
+//     the zone have receipts naming the bundle, and no receipt of this
+//     host's chain does: the rollout did not reach it.
+//
+// Per ledger bundle, the report lists the hosts it is for — the hosts of
+// each audited zone it targets, those with chains in the folder and those
+// the zone register lists, that its host: and role: targets admit (a
+// host's roles are the register's, else those its newest receipt's policy
+// records) — with the outcome of the newest receipt of the host's chain
+// that names it, or not-applied. Its status is applied when every such
+// host applied it, partial when some did, attempted when receipts name it
+// but none applied it, never-applied when none names it.
 //
 // Other files:
 //
@@ -192,6 +219,7 @@
 // verification summary) render it; [Report.NextState] is the state to keep
 // for the next audit. The PCI DSS map ([EvidenceRow]) computes each row's
 // status from the receipts. All orders are deterministic: zones by name,
-// entries in chain order, ledger bundles by name, channel and sequence,
-// findings by severity, zone, seq, file and kind.
+// chains by host, entries chain by chain in chain order, ledger bundles by
+// name, channel and sequence, findings by severity, zone, host, seq, file
+// and kind.
 package audit

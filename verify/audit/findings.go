@@ -21,6 +21,7 @@ const (
 	KindNoReceipts  = "no-receipts"
 	KindUnusedKey   = "unused-key"
 	KindMissingZone = "missing-zone"
+	KindMissingHost = "missing-host"
 	KindTruncated   = "truncated"
 
 	// Verification of single files (errors).
@@ -37,6 +38,7 @@ const (
 	KindReorder      = "reorder"
 	KindRestart      = "restart"
 	KindZoneMismatch = "zone-mismatch"
+	KindHostMismatch = "host-mismatch"
 
 	// Control changes and people (errors).
 	KindPolicyUncommitted = "policy-uncommitted"
@@ -63,6 +65,7 @@ const (
 	KindRolledBack          = "rolled-back"
 	KindOverride            = "override"
 	KindNeverApplied        = "never-applied"
+	KindNotAppliedOnHost    = "not-applied-on-host"
 	KindAttachmentMissing   = "attachment-missing"
 	KindSkipped             = "skipped"
 
@@ -87,6 +90,7 @@ var kinds = []kindInfo{
 	{KindNoReceipts, SeverityError, "folder without receipts", "folders without receipts"},
 	{KindUnusedKey, SeverityError, "receipt key matching no receipt", "receipt keys matching no receipt"},
 	{KindMissingZone, SeverityError, "missing zone", "missing zones"},
+	{KindMissingHost, SeverityError, "missing host", "missing hosts"},
 	{KindTruncated, SeverityError, "truncated chain", "truncated chains"},
 	{KindUnreadable, SeverityError, "unreadable file", "unreadable files"},
 	{KindUnparseable, SeverityError, "unparseable receipt", "unparseable receipts"},
@@ -99,6 +103,7 @@ var kinds = []kindInfo{
 	{KindReorder, SeverityError, "reordering", "reorderings"},
 	{KindRestart, SeverityError, "chain restart", "chain restarts"},
 	{KindZoneMismatch, SeverityError, "receipt for another zone", "receipts for another zone"},
+	{KindHostMismatch, SeverityError, "chain signed with another host's key", "chains signed with another host's key"},
 	{KindPolicyUncommitted, SeverityError, "uncommitted policy change", "uncommitted policy changes"},
 	{KindUnattributed, SeverityError, "change not attributed to a person", "changes not attributed to a person"},
 	{KindTampering, SeverityError, "tampering attempt", "tampering attempts"},
@@ -117,6 +122,7 @@ var kinds = []kindInfo{
 	{KindRolledBack, SeverityWarning, "rolled-back apply", "rolled-back applies"},
 	{KindOverride, SeverityWarning, "operator override", "operator overrides"},
 	{KindNeverApplied, SeverityWarning, "bundle never applied", "bundles never applied"},
+	{KindNotAppliedOnHost, SeverityWarning, "host a bundle did not reach", "hosts a bundle did not reach"},
 	{KindAttachmentMissing, SeverityWarning, "missing file beside a receipt", "missing files beside receipts"},
 	{KindSkipped, SeverityWarning, "skipped file", "skipped files"},
 	{KindPolicyChange, SeverityInfo, "policy change", "policy changes"},
@@ -151,7 +157,10 @@ type Finding struct {
 	Severity string `json:"severity"` // error | warning | info
 	Kind     string `json:"kind"`     // stable code, see the package documentation
 	Zone     string `json:"zone,omitempty"`
-	Seq      uint64 `json:"seq,omitempty"`
+	// Host is the host whose chain the finding is about, when it is about
+	// one.
+	Host string `json:"host,omitempty"`
+	Seq  uint64 `json:"seq,omitempty"`
 	// File is relative to the receipts folder (or, for ledger-* and
 	// never-applied findings, to the ledger folder), with forward slashes.
 	File string `json:"file,omitempty"`
@@ -159,6 +168,12 @@ type Finding struct {
 	// copy a duplicate repeats, …).
 	Related []string `json:"related,omitempty"`
 	Message string   `json:"message"`
+}
+
+// namesLedgerFile reports whether a finding about a zone names a file of
+// the ledger folder rather than of the receipts folder.
+func (f *Finding) namesLedgerFile() bool {
+	return f.Kind == KindNeverApplied || f.Kind == KindNotAppliedOnHost
 }
 
 func newFinding(kind, zone string, seq uint64, file, format string, a ...any) Finding {
@@ -190,6 +205,7 @@ func sortFindings(fs []Finding) {
 		return cmp.Or(
 			cmp.Compare(severityRank(a.Severity), severityRank(b.Severity)),
 			cmp.Compare(a.Zone, b.Zone),
+			cmp.Compare(a.Host, b.Host),
 			cmp.Compare(a.Seq, b.Seq),
 			cmp.Compare(a.File, b.File),
 			cmp.Compare(a.Kind, b.Kind),

@@ -68,6 +68,7 @@ type testBundle struct {
 	id, name, version, channel string
 	seq                        uint64
 	zones                      []string
+	narrow                     []string // host: and role: targets
 	issued, expires            time.Time
 	ticket                     string
 	impact, backout            string
@@ -77,11 +78,17 @@ type testBundle struct {
 	signers      []receipt.Signer
 }
 
-func (b *testBundle) statement() bundle.Statement {
+// targets are the bundle's targets: its zones, then host: and role:.
+func (b *testBundle) targets() []string {
 	targets := make([]string, len(b.zones))
 	for i, z := range b.zones {
 		targets[i] = "zone:" + z
 	}
+	return append(targets, b.narrow...)
+}
+
+func (b *testBundle) statement() bundle.Statement {
+	targets := b.targets()
 	return bundle.Statement{
 		Type:          bundle.StatementType,
 		Subject:       []bundle.Subject{{Name: bundle.ManifestFile, Digest: map[string]string{"sha256": sha256Hex([]byte(b.id + "manifest"))}}},
@@ -145,10 +152,7 @@ func testUUID(label string) string {
 }
 
 func (b *testBundle) ref() receipt.Bundle {
-	targets := make([]string, len(b.zones))
-	for i, z := range b.zones {
-		targets[i] = "zone:" + z
-	}
+	targets := b.targets()
 	rb := receipt.Bundle{
 		Verified: true, Source: "/media/usb/" + b.name + "-" + b.version + bundle.Extension,
 		StatementSHA256: b.statementSHA, ID: b.id, Name: b.name, Version: b.version, Channel: b.channel,

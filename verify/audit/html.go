@@ -52,6 +52,7 @@ type htmlRow struct {
 
 // runRow sums up consecutive unflagged entries.
 type runRow struct {
+	Host              string
 	N                 int
 	FirstSeq, LastSeq uint64
 	First, Last       time.Time
@@ -87,7 +88,7 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	}
 	d.Header = cssString(fmt.Sprintf("airlock audit · zones %s · %s · report sha256 %s", orWord(clipList(zones, 4), "(none)"), d.Period, sum))
 	for _, f := range r.Findings {
-		if f.File != "" && f.Zone != "" && f.Kind != KindNeverApplied { // never-applied names a ledger file
+		if f.File != "" && f.Zone != "" && !f.namesLedgerFile() {
 			d.byFile[f.File] = append(d.byFile[f.File], f)
 		}
 	}
@@ -179,8 +180,11 @@ func (d *htmlData) rows(z Zone) iter.Seq[htmlRow] {
 			}
 			fs := d.byFile[rec.file]
 			if d.shown >= HTMLDetailLimit && len(fs) == 0 {
+				if run != nil && run.Host != rec.chain && !flush() { // a run stays within one host's chain
+					return
+				}
 				if run == nil {
-					run = &runRow{FirstSeq: rec.seq, First: rec.started()}
+					run = &runRow{Host: rec.chain, FirstSeq: rec.seq, First: rec.started()}
 				}
 				run.N++
 				run.LastSeq, run.Last = rec.seq, rec.started()
@@ -318,8 +322,8 @@ func (r *Report) timeline(z *Zone, byFile map[string][]Finding) template.HTML {
 	}
 	lanes := []string{}
 	for _, rec := range recs {
-		if !slices.Contains(lanes, rec.host) {
-			lanes = append(lanes, rec.host)
+		if !slices.Contains(lanes, rec.chain) {
+			lanes = append(lanes, rec.chain)
 		}
 	}
 	slices.Sort(lanes)
@@ -350,7 +354,7 @@ func (r *Report) timeline(z *Zone, byFile map[string][]Finding) template.HTML {
 	}
 	breaks := map[int][]string{}
 	for _, rec := range recs {
-		lane := slices.Index(lanes, rec.host)
+		lane := slices.Index(lanes, rec.chain)
 		b := bucketOf(rec.started())
 		m := marks[lane][b]
 		if m == nil {

@@ -198,11 +198,11 @@ func TestAuditHTMLPrints(t *testing.T) {
 		// what the report states about itself
 		"airlock test", "--ledger-key", "sha256 " + digest,
 		// columns of every table
-		"Zone Receipts Seq First started Last started Applied Already Refused Failed Rolled back Policy changes Chain Head sha256",
-		"Severity Kind Zone Seq File Message",
-		"Seq Started (UTC) Bundle or event Channel # Result Reason Person Approved by Ledger",
+		"Zone Host Roles Receipts Seq First started Last started Applied Already Refused Failed Rolled back Policy changes Chain Head sha256",
+		"Severity Kind Zone Host Seq File Message",
+		"Host Seq Started (UTC) Bundle or event Channel # Result Reason Person Approved by Ledger",
 		"Step Kind When Result Exit Attempts Started Duration Error",
-		"Bundle Channel # Bundle id Issued Expires Targets Status Where and when applied",
+		"Bundle Channel # Bundle id Issued Expires Targets Status Hosts it is for Where and when applied",
 		"Requirement Asks for Receipt fields Evidence in this folder Status",
 		// details, collapsed on screen, printed
 		`relation "ledger_entries" already exists`, "listen tcp :8443",
@@ -216,8 +216,10 @@ func TestAuditHTMLPrints(t *testing.T) {
 	// Full digests: a printed line may wrap inside one, never cut it.
 	joined := strings.Join(strings.Fields(string(out)), "")
 	for _, z := range r.Zones {
-		if !strings.Contains(joined, z.HeadSHA256) {
-			t.Errorf("printed report lacks the head digest of %s, %s", z.Name, z.HeadSHA256)
+		for _, c := range z.Chains {
+			if !strings.Contains(joined, c.HeadSHA256) {
+				t.Errorf("printed report lacks the head digest of %s/%s, %s", z.Name, c.Host, c.HeadSHA256)
+			}
 		}
 	}
 	infoOut, err := exec.Command(pdfinfo, pdf).Output()
@@ -256,12 +258,12 @@ func TestAuditHTMLScales(t *testing.T) {
 	if n := strings.Count(page, `<tr class="details">`); n > 2*HTMLDetailLimit || n < HTMLDetailLimit {
 		t.Errorf("%d entries with details", n)
 	}
-	if !strings.Contains(page, `<tr class="run"><td colspan="9">… `) || !strings.Contains(page, "unflagged entries, seq ") {
+	if !strings.Contains(page, `<tr class="run"><td colspan="10">… `) || !strings.Contains(page, "unflagged entries of pci-east-01, seq ") {
 		t.Error("no summed-up run of unflagged entries")
 	}
 	// Every flagged entry is on the page.
 	for _, f := range r.Findings {
-		if f.Kind == KindFailed && !strings.Contains(page, `id="r-`+f.Zone+`-`+strconv.FormatUint(f.Seq, 10)+`"`) {
+		if f.Kind == KindFailed && !strings.Contains(page, `id="r-`+f.Zone+`-`+f.Host+`-`+strconv.FormatUint(f.Seq, 10)+`"`) {
 			t.Errorf("flagged %s#%d is not on the page", f.Zone, f.Seq)
 		}
 	}

@@ -73,27 +73,23 @@ func (r *Report) WriteJSONL(w io.Writer) error {
 	err := enc.Encode(Event{FormatVersion: EventFormatVersion, Type: "audit", Time: r.GeneratedAt, Severity: sev, Kind: "audit",
 		Message: r.Verdict(), Verdict: verdictWord(r), Receipts: r.Summary.Receipts, Errors: r.Summary.Errors, Warnings: r.Summary.Warnings,
 		Airlock: r.Airlock, Options: r.Options})
-	type when struct {
-		t    time.Time
-		host string
-	}
-	times := map[string]when{} // the receipts findings name
+	times := map[string]time.Time{} // the receipts findings name
 	for _, f := range r.Findings {
 		if f.File != "" {
-			times[f.File] = when{}
+			times[f.File] = time.Time{}
 		}
 	}
 	for _, z := range r.Zones {
 		for _, rec := range z.order {
 			if _, ok := times[rec.file]; ok {
-				times[rec.file] = when{rec.started(), rec.host}
+				times[rec.file] = rec.started()
 			}
 			if err != nil || !r.inWindow(rec) {
 				continue
 			}
 			attributed := rec.attributed
 			e := Event{FormatVersion: EventFormatVersion, Type: "receipt", Time: rec.started(), Severity: orWord(r.flagged[rec.file], "none"),
-				Kind: string(rec.event), Zone: rec.zone, Host: rec.host, Seq: rec.seq, File: rec.file,
+				Kind: string(rec.event), Zone: rec.zone, Host: rec.chain, Seq: rec.seq, File: rec.file,
 				Outcome: rec.result, Reason: rec.reason, Account: fmt.Sprintf("%s (uid %s)", rec.operator.User, rec.operator.UID),
 				Person: personCell(rec), Attributed: &attributed, Clock: clockWord(rec.clock), SHA256: rec.link.String()}
 			if rec.isApply() {
@@ -107,12 +103,12 @@ func (r *Report) WriteJSONL(w io.Writer) error {
 		if err != nil {
 			break
 		}
-		w := times[f.File]
-		if w.t.IsZero() || f.Kind == KindNeverApplied {
-			w = when{t: r.GeneratedAt}
+		t := times[f.File]
+		if t.IsZero() || f.namesLedgerFile() {
+			t = r.GeneratedAt
 		}
-		err = enc.Encode(Event{FormatVersion: EventFormatVersion, Type: "finding", Time: w.t, Severity: f.Severity, Kind: f.Kind,
-			Zone: f.Zone, Host: w.host, Seq: f.Seq, File: f.File, Message: f.Message})
+		err = enc.Encode(Event{FormatVersion: EventFormatVersion, Type: "finding", Time: t, Severity: f.Severity, Kind: f.Kind,
+			Zone: f.Zone, Host: f.Host, Seq: f.Seq, File: f.File, Message: f.Message})
 	}
 	if err == nil {
 		err = bw.Flush()

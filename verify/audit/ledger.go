@@ -229,43 +229,116 @@ func ledgerFindings(r *record, ix ledgerIndex) []Finding {
 	return nil
 }
 
-// settleStatus sets each ledger bundle's status from the applies found,
-// given the zones that have receipts in the folder.
-func settleStatus(entries []*LedgerBundle, audited map[string]bool) {
-	for _, b := range entries {
-		switch {
-		case slices.ContainsFunc(b.Applies.recs, func(r *record) bool {
-			return r.result == receipt.Applied || r.result == receipt.AlreadyApplied
-		}):
-			b.Status = StatusApplied
-		case len(b.Applies.recs) > 0:
-			b.Status = StatusAttempted
-		case slices.ContainsFunc(targetZones(b.Targets), func(z string) bool { return audited[z] }):
-			b.Status = StatusNeverApplied
-		default:
-			b.Status = StatusNotAudited
+// settleStatus sets a ledger bundle's status from the applies found and
+// the hosts it is for (b.Hosts), given the zones that have receipts in
+// the folder.
+func settleStatus(b *LedgerBundle, audited map[string]bool) {
+	done := func(result string) bool {
+		return result == string(receipt.Applied) || result == string(receipt.AlreadyApplied)
+	}
+	applied := 0
+	for _, h := range b.Hosts {
+		if done(h.Result) {
+			applied++
 		}
+	}
+	switch {
+	case len(b.Hosts) > 0 && applied == len(b.Hosts):
+		b.Status = StatusApplied
+	case applied > 0:
+		b.Status = StatusPartial
+	case slices.ContainsFunc(b.Applies.recs, func(r *record) bool { return done(string(r.result)) }):
+		b.Status = StatusApplied // on hosts it was not for (or outside the audited zones)
+	case len(b.Applies.recs) > 0:
+		b.Status = StatusAttempted
+	case slices.ContainsFunc(targetZones(b.Targets), func(z string) bool { return audited[z] }):
+		b.Status = StatusNeverApplied
+	default:
+		b.Status = StatusNotAudited
 	}
 }
 
-// neverApplied reports, for each audited zone a bundle targets, that no
-// receipt of that zone names it. zoneApplies are each zone's applies in
-// chain order, used to say what superseded it.
-func neverApplied(b *LedgerBundle, audited map[string]bool, zoneApplies map[string][]*record) []Finding {
-	var out []Finding
-	for _, z := range targetZones(b.Targets) {
-		if !audited[z] || slices.ContainsFunc(b.Applies.recs, func(r *record) bool { return r.zone == z }) {
+// fleetHost is a host of an audited zone: its name and roles.
+type fleetHost struct {
+	name  string
+	roles []string
+	chain bool // it has receipts in the folder
+}
+
+// hostStatuses says, for each host of zone z a bundle is for (its host:
+// and role: targets admit it), what became of the bundle there: the
+// outcome of the newest receipt of the host's chain that names it
+// (b.Applies is in chain order), or not-applied.
+func hostStatuses(b *LedgerBundle, z string, hosts []fleetHost) []HostStatus {
+	var out []HostStatus
+	for _, h := range hosts {
+		if bundle.MatchTargets(b.Targets, z, h.name, h.roles) != "" {
 			continue
 		}
-		msg := fmt.Sprintf("%s (%s #%d, id %s, issued %s) was built for zone %s and never applied there",
-			bundleVersion(b.Name, b.Version), b.Channel, b.Sequence, b.ID, stamp(b.IssuedAt), z)
-		if s := supersededBy(b, zoneApplies[z]); s != nil {
+		st := HostStatus{Zone: z, Host: h.name, Result: NotApplied}
+		for _, r := range b.Applies.recs {
+			if r.zone == z && r.chain == h.name {
+				st.Result, st.Reason, st.Seq, st.File = string(r.result), string(r.reason), r.seq, r.file
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// neverApplied reports, for each audited zone a bundle is for, the hosts
+// no receipt shows it reached: the zone as never-applied when no host's
+// receipt names it, else each such host as not-applied-on-host. A
+// registered host without receipts is left to its missing-host error.
+// chains are the hosts' chains, used to say what superseded the bundle.
+func neverApplied(b *LedgerBundle, audited map[string]bool, hasChain map[chainKey]bool, chains map[chainKey][]*record) []Finding {
+	var out []Finding
+	what := fmt.Sprintf("%s (%s #%d, id %s, issued %s)", bundleVersion(b.Name, b.Version), b.Channel, b.Sequence, b.ID, stamp(b.IssuedAt))
+	tail := func(applies []*record) string {
+		msg := ""
+		if s := supersededBy(b, applies); s != nil {
 			msg += fmt.Sprintf("; superseded by %s (#%d) applied %s", bundleVersion(s.bundle.Name, s.bundle.Version), s.bundle.Sequence, stamp(s.started()))
 		}
 		if !b.Expires.IsZero() {
 			msg += "; expires " + stamp(b.Expires)
 		}
-		out = append(out, Finding{Severity: infoOf(KindNeverApplied).severity, Kind: KindNeverApplied, Zone: z, File: b.File, Message: msg})
+		return msg
+	}
+	for _, z := range targetZones(b.Targets) {
+		if !audited[z] {
+			continue
+		}
+		var missed []HostStatus
+		reached := false
+		for _, h := range b.Hosts {
+			switch {
+			case h.Zone != z:
+			case h.Result != NotApplied:
+				reached = true
+			case hasChain[chainKey{z, h.Host}]:
+				missed = append(missed, h)
+			}
+		}
+		if !reached && !slices.ContainsFunc(b.Applies.recs, func(r *record) bool { return r.zone == z }) {
+			var zoneApplies []*record
+			var names []string
+			for _, h := range missed {
+				zoneApplies = append(zoneApplies, chains[chainKey{z, h.Host}]...)
+				names = append(names, h.Host)
+			}
+			on := ""
+			if len(names) > 1 {
+				on = " (hosts " + strings.Join(names, ", ") + ")"
+			}
+			out = append(out, Finding{Severity: infoOf(KindNeverApplied).severity, Kind: KindNeverApplied, Zone: z, File: b.File,
+				Message: fmt.Sprintf("%s was built for zone %s and never applied there%s%s", what, z, on, tail(zoneApplies))})
+			continue
+		}
+		for _, h := range missed {
+			out = append(out, Finding{Severity: infoOf(KindNotAppliedOnHost).severity, Kind: KindNotAppliedOnHost, Zone: z, Host: h.Host, File: b.File,
+				Message: fmt.Sprintf("%s was built for zone %s (targets %s) and did not reach host %s: no receipt of its chain names it%s",
+					what, z, strings.Join(b.Targets, ", "), h.Host, tail(chains[chainKey{z, h.Host}]))})
+		}
 	}
 	return out
 }

@@ -41,6 +41,7 @@ type evidence struct {
 	applies  []*record // applies in the window
 	ran      []*record // applies in the window whose steps ran
 	zones    []Zone
+	chains   []zoneChain
 	findings map[string]int // kind → count
 	rejected int
 	now      time.Time
@@ -51,6 +52,11 @@ type evidence struct {
 func (a *auditor) evidenceRows(r *Report) []EvidenceRow {
 	ev := &evidence{zones: r.Zones, findings: r.Summary.Kinds, rejected: r.Summary.Rejected, now: r.GeneratedAt,
 		attested: slices.ContainsFunc(r.Options, func(o string) bool { return o == "--attest" || strings.HasPrefix(o, "--attest=") })}
+	for _, z := range r.Zones {
+		for _, c := range z.Chains {
+			ev.chains = append(ev.chains, zoneChain{z.Name, c})
+		}
+	}
 	for _, z := range slices.Sorted(maps.Keys(a.zones)) {
 		for _, rec := range a.zones[z] {
 			if !a.opts.inWindow(rec.started()) {
@@ -233,10 +239,10 @@ func (ev *evidence) errorsOf(kinds ...string) int {
 
 func (ev *evidence) logsActive() EvidenceRow {
 	row := EvidenceRow{Req: "10.2.1 audit logs enabled and active", Asks: "audit logs are enabled and active for all system components",
-		Fields: "one signed receipt per apply and control change, hash-chained per zone; the folder checked for completeness"}
-	broken := ev.errorsOf(KindNoReceipts, KindMissingZone, KindUnusedKey, KindTruncated, KindGap, KindRestart)
-	row.Evidence = fmt.Sprintf("%s with receipts; %s on completeness (missing zones, unused keys, truncated chains, gaps)",
-		plural(len(ev.zones), "zone", "zones"), plural(broken, "finding", "findings"))
+		Fields: "one signed receipt per apply and control change, hash-chained per host; the folder checked for completeness"}
+	broken := ev.errorsOf(KindNoReceipts, KindMissingZone, KindMissingHost, KindUnusedKey, KindTruncated, KindGap, KindRestart)
+	row.Evidence = fmt.Sprintf("%s (%s) with receipts; %s on completeness (missing zones and hosts, unused keys, truncated chains, gaps)",
+		plural(len(ev.zones), "zone", "zones"), plural(len(ev.chains), "host", "hosts"), plural(broken, "finding", "findings"))
 	row.judge(len(ev.zones) == 0, broken > 0)
 	return row
 }
@@ -286,21 +292,30 @@ func (ev *evidence) credentialChanges() EvidenceRow {
 	return row
 }
 
+// zoneChain is a host's chain and its zone.
+type zoneChain struct {
+	zone string
+	Chain
+}
+
+// label names a chain in evidence rows: ZONE/HOST.
+func (c zoneChain) label() string { return c.zone + "/" + c.Host }
+
 func (ev *evidence) logStarts() EvidenceRow {
 	row := EvidenceRow{Req: "10.2.1.6 start and stop of audit logs", Asks: "initialization, stopping or pausing of the audit logs is logged",
-		Fields: "the genesis record (seq 1, event genesis) of each zone; restarts and gaps of the chain"}
+		Fields: "the genesis record (seq 1, event genesis) of each host's chain; restarts and gaps of the chain"}
 	genesis := 0
-	for _, z := range ev.zones {
-		if z.Genesis {
+	for _, c := range ev.chains {
+		if c.Genesis {
 			genesis++
 		} else {
-			row.lack("zone " + z.Name + " (no genesis record)")
+			row.lack("chain " + c.label() + " (no genesis record)")
 		}
 	}
-	stops := ev.errorsOf(KindRestart, KindGap, KindTruncated)
-	row.Evidence = fmt.Sprintf("%d of %d zones start with a genesis record; %s", genesis, len(ev.zones),
-		plural(stops, "restart, gap or truncation", "restarts, gaps or truncations"))
-	row.judge(genesis == 0, genesis < len(ev.zones) || stops > 0)
+	stops := ev.errorsOf(KindRestart, KindGap, KindTruncated, KindMissingHost)
+	row.Evidence = fmt.Sprintf("%d of %s start with a genesis record; %s", genesis, plural(len(ev.chains), "host chain", "host chains"),
+		plural(stops, "restart, gap, truncation or missing host", "restarts, gaps, truncations or missing hosts"))
+	row.judge(genesis == 0, genesis < len(ev.chains) || stops > 0)
 	return row
 }
 
@@ -345,10 +360,10 @@ func (ev *evidence) integrity() EvidenceRow {
 
 func (ev *evidence) carriedOut() EvidenceRow {
 	row := EvidenceRow{Req: "10.3.3 audit logs backed up", Asks: "audit logs are promptly backed up to a secure central store",
-		Fields: "receipts copied out with --receipt-out; chain heads confirmed by --state or --expect"}
-	truncated := ev.errorsOf(KindTruncated, KindMissingZone)
-	row.Evidence = fmt.Sprintf("%s carried out; %s", plural(len(ev.zones), "zone's chain", "zones' chains"), plural(truncated, "truncated or missing chain", "truncated or missing chains"))
-	row.judge(len(ev.zones) == 0 || truncated > 0, false)
+		Fields: "receipts copied out with --receipt-out; chain heads confirmed by --state or --expect; the hosts of the zone register"}
+	truncated := ev.errorsOf(KindTruncated, KindMissingZone, KindMissingHost)
+	row.Evidence = fmt.Sprintf("%s carried out; %s", plural(len(ev.chains), "host's chain", "hosts' chains"), plural(truncated, "truncated or missing chain", "truncated or missing chains"))
+	row.judge(len(ev.chains) == 0 || truncated > 0, false)
 	return row
 }
 
@@ -356,43 +371,46 @@ func (ev *evidence) changeDetection() EvidenceRow {
 	row := EvidenceRow{Req: "10.3.4 change detection on audit logs", Asks: "changes to existing audit logs are detected",
 		Fields: "seq and prevSha256 hash chain (statement digests); signatures; this audit"}
 	var broken []string
-	for _, z := range ev.zones {
-		if !z.ChainOK {
-			broken = append(broken, z.Name)
-			row.lack("zone " + z.Name)
+	for _, c := range ev.chains {
+		if !c.ChainOK {
+			broken = append(broken, c.label())
+			row.lack("chain " + c.label())
 		}
 	}
-	row.Evidence = fmt.Sprintf("%s with an unbroken chain; %s", plural(len(ev.zones)-len(broken), "zone", "zones"), plural(ev.rejected, "rejected file", "rejected files"))
-	row.judge(len(ev.zones) == 0, len(broken) > 0 || ev.rejected > 0)
+	row.Evidence = fmt.Sprintf("%s unbroken; %s", plural(len(ev.chains)-len(broken), "host chain", "host chains"), plural(ev.rejected, "rejected file", "rejected files"))
+	row.judge(len(ev.chains) == 0, len(broken) > 0 || ev.rejected > 0)
 	return row
 }
 
 func (ev *evidence) retention() EvidenceRow {
 	row := EvidenceRow{Req: "10.5.1 retention for 12 months", Asks: "audit log history retained for at least 12 months, the last three immediately available",
-		Fields: "each zone's chain from seq 1 (the genesis record) to its head"}
+		Fields: "each host's chain from seq 1 (its genesis record) to its head"}
 	var parts []string
 	complete := 0
-	for _, z := range ev.zones {
-		months := monthsBetween(z.FirstStarted, ev.now)
+	for _, c := range ev.chains {
+		months := monthsBetween(c.FirstStarted, ev.now)
 		from := "from seq 1"
-		if z.FirstSeq == 1 {
+		if c.FirstSeq == 1 {
 			complete++
 		} else {
-			from = fmt.Sprintf("from seq %d (earlier receipts missing)", z.FirstSeq)
-			row.lack("zone " + z.Name)
+			from = fmt.Sprintf("from seq %d (earlier receipts missing)", c.FirstSeq)
+			row.lack("chain " + c.label())
 		}
-		parts = append(parts, fmt.Sprintf("%s %s, %s (since %s)", z.Name, from, plural(months, "month", "months"), day(z.FirstStarted)))
+		parts = append(parts, fmt.Sprintf("%s %s, %s (since %s)", c.label(), from, plural(months, "month", "months"), day(c.FirstStarted)))
+	}
+	if len(parts) > 20 {
+		parts = append(parts[:20], fmt.Sprintf("and %d more", len(parts)-20))
 	}
 	row.Evidence = strings.Join(parts, "; ")
 	switch {
-	case len(ev.zones) == 0:
+	case len(ev.chains) == 0:
 		row.Status, row.Evidence = StatusMissing, "no zone in the folder"
-	case complete < len(ev.zones):
+	case complete < len(ev.chains):
 		row.Status = StatusMissing
 	default:
 		row.Status = StatusOK
-		for _, z := range ev.zones {
-			if monthsBetween(z.FirstStarted, ev.now) < 12 && !z.Genesis {
+		for _, c := range ev.chains {
+			if monthsBetween(c.FirstStarted, ev.now) < 12 && !c.Genesis {
 				// The history retained is shorter than 12 months and does not
 				// begin with the zone's creation: older receipts may be gone.
 				row.Status = StatusAttention
@@ -441,19 +459,19 @@ func (ev *evidence) detection() EvidenceRow {
 
 func (ev *evidence) response() EvidenceRow {
 	row := EvidenceRow{Req: "10.7.3 failures responded to", Asks: "failures of critical security controls are responded to promptly and security restored",
-		Fields: "a failed or rolled-back apply followed by a successful apply of the same release channel in the zone"}
+		Fields: "a failed or rolled-back apply followed by a successful apply of the same release channel on the same host"}
 	failed := filter(ev.applies, func(x *record) bool { return x.result == receipt.Failed || x.result == receipt.RolledBack })
-	later := map[string][]time.Time{} // zone + name + channel → applied times
+	later := map[string][]time.Time{} // zone + host + name + channel → applied times
 	for _, x := range ev.applies {
 		if x.result == receipt.Applied {
-			k := x.zone + "\x00" + x.bundle.Name + "\x00" + x.bundle.Channel
+			k := x.zone + "\x00" + x.chain + "\x00" + x.bundle.Name + "\x00" + x.bundle.Channel
 			later[k] = append(later[k], x.started())
 		}
 	}
 	responded := 0
 	var waits []time.Duration
 	for _, f := range failed {
-		k := f.zone + "\x00" + f.bundle.Name + "\x00" + f.bundle.Channel
+		k := f.zone + "\x00" + f.chain + "\x00" + f.bundle.Name + "\x00" + f.bundle.Channel
 		i := slices.IndexFunc(later[k], func(t time.Time) bool { return t.After(f.started()) })
 		if i < 0 {
 			row.lack(fmt.Sprintf("%s#%d %s", f.zone, f.seq, f.file))

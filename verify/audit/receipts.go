@@ -154,7 +154,15 @@ func classify(rel string, data []byte, trusted []*keys.PublicKey, err error) Fin
 	if !errors.As(err, &ve) {
 		return newFinding(KindUnparseable, "", 0, rel, "%v", err)
 	}
-	zone, seq, claim := claims(data)
+	zone, host, seq, claim := claims(data)
+	f := rejected(rel, data, trusted, ve, zone, seq, claim)
+	f.Host = host
+	return f
+}
+
+// rejected is the finding for a receipt that failed verification (ve),
+// naming what it claims.
+func rejected(rel string, data []byte, trusted []*keys.PublicKey, ve *receipt.VerifyError, zone string, seq uint64, claim string) Finding {
 	switch {
 	case ve.Reason == "signature":
 		ids := signatureKeyIDs(data)
@@ -191,14 +199,15 @@ func verifyDetail(ve *receipt.VerifyError) string {
 	return clip(ve.Reason + ": " + ve.Err.Error())
 }
 
-// claims reads the zone and seq a receipt claims, without verification.
-func claims(data []byte) (zone string, seq uint64, phrase string) {
+// claims reads the zone, host and seq a receipt claims, without
+// verification.
+func claims(data []byte) (zone, host string, seq uint64, phrase string) {
 	r, err := receipt.Parse(data)
 	if err != nil {
-		return "", 0, ""
+		return "", "", 0, ""
 	}
 	p := r.Predicate()
-	return clip(p.Zone), p.Seq, fmt.Sprintf(" (unverified claim: zone %s seq %d)", clip(p.Zone), p.Seq)
+	return clip(p.Zone), clip(p.Host.Name), p.Seq, fmt.Sprintf(" (unverified claim: zone %s host %s seq %d)", clip(p.Zone), clip(p.Host.Name), p.Seq)
 }
 
 // signatureKeyIDs returns the keyid hints of an envelope's signatures.

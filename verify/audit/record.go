@@ -47,6 +47,7 @@ type record struct {
 	prev   digest
 	zone   string
 	host   string
+	chain  string // the host whose chain it is in (see chainHosts)
 	seq    uint64
 	keyID  string
 	at     int64 // time.started, Unix nanoseconds

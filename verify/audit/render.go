@@ -86,7 +86,7 @@ func (r *Report) tableApplies(w io.Writer) {
 		fmt.Fprintln(w)
 		return
 	}
-	header := []string{"ZONE", "SEQ", "STARTED (UTC)", "BUNDLE", "CHANNEL #", "RESULT", "REASON", "PERSON", "APPROVED BY"}
+	header := []string{"ZONE", "HOST", "SEQ", "STARTED (UTC)", "BUNDLE", "CHANNEL #", "RESULT", "REASON", "PERSON", "APPROVED BY"}
 	if r.Ledger != nil {
 		header = append(header, "LEDGER")
 	}
@@ -100,7 +100,7 @@ func (r *Report) tableApplies(w io.Writer) {
 				if !rec.isApply() {
 					what, chseq = "("+string(rec.event)+")", "-"
 				}
-				cells := []string{cell(z.Name), strconv.FormatUint(rec.seq, 10), stamp(rec.started()), what, chseq,
+				cells := []string{cell(z.Name), cell(rec.chain), strconv.FormatUint(rec.seq, 10), stamp(rec.started()), what, chseq,
 					cell(string(rec.result)), cell(string(rec.reason)), cell(personCell(rec)), approverCell(rec.bundle)}
 				if r.Ledger != nil {
 					cells = append(cells, dash(rec.ledger))
@@ -133,14 +133,17 @@ func (r *Report) tableLedger(w io.Writer) {
 		fmt.Fprintln(w)
 		return
 	}
-	aligned(w, []string{"BUNDLE", "CHANNEL #", "ISSUED", "EXPIRES", "STATUS", "APPLIES"}, func(emit func(...string)) {
+	aligned(w, []string{"BUNDLE", "CHANNEL #", "ISSUED", "EXPIRES", "STATUS", "HOSTS", "APPLIES"}, func(emit func(...string)) {
 		for _, b := range l.Bundles {
-			var applies []string
+			var hosts, applies []string
+			for _, h := range b.Hosts {
+				hosts = append(hosts, fmt.Sprintf("%s/%s %s", h.Zone, h.Host, h.Result))
+			}
 			for _, a := range b.Applies.recs {
-				applies = append(applies, fmt.Sprintf("%s#%d %s", a.zone, a.seq, a.result))
+				applies = append(applies, fmt.Sprintf("%s/%s#%d %s", a.zone, a.chain, a.seq, a.result))
 			}
 			emit(cell(bundleVersion(b.Name, b.Version)), channelSeq(b.Channel, b.Sequence),
-				day(b.IssuedAt), day(b.Expires), b.Status, cell(strings.Join(applies, ", ")))
+				day(b.IssuedAt), day(b.Expires), b.Status, dash(cell(strings.Join(hosts, ", "))), dash(cell(strings.Join(applies, ", "))))
 		}
 	})
 	fmt.Fprintln(w)
@@ -153,13 +156,13 @@ func (r *Report) tableFindings(w io.Writer) {
 		fmt.Fprintln(w)
 		return
 	}
-	aligned(w, []string{"SEVERITY", "KIND", "ZONE", "SEQ", "FILE", "MESSAGE"}, func(emit func(...string)) {
+	aligned(w, []string{"SEVERITY", "KIND", "ZONE", "HOST", "SEQ", "FILE", "MESSAGE"}, func(emit func(...string)) {
 		for _, f := range r.Findings {
 			seq := "-"
 			if f.Seq != 0 {
 				seq = strconv.FormatUint(f.Seq, 10)
 			}
-			emit(f.Severity, f.Kind, dash(cell(f.Zone)), seq, dash(cell(f.File)), cell(f.Message))
+			emit(f.Severity, f.Kind, dash(cell(f.Zone)), dash(cell(f.Host)), seq, dash(cell(f.File)), cell(f.Message))
 		}
 	})
 	fmt.Fprintln(w)
@@ -176,23 +179,28 @@ func (r *Report) tableEvidence(w io.Writer) {
 }
 
 func (r *Report) tableZones(w io.Writer) {
-	fmt.Fprintln(w, "ZONES")
+	fmt.Fprintln(w, "ZONES (a chain per host)")
 	if len(r.Zones) == 0 {
 		fmt.Fprintln(w, "(no verified receipts)")
 		fmt.Fprintln(w)
 		return
 	}
 	n := func(i int) string { return strconv.Itoa(i) }
-	aligned(w, []string{"ZONE", "RECEIPTS", "SEQ", "FIRST STARTED", "LAST STARTED", "APPLIED", "ALREADY", "REFUSED", "FAILED", "ROLLED BACK", "CONTROL", "CHAIN", "HEAD SHA256"},
+	aligned(w, []string{"ZONE", "HOST", "ROLES", "RECEIPTS", "SEQ", "FIRST STARTED", "LAST STARTED", "APPLIED", "ALREADY", "REFUSED", "FAILED", "ROLLED BACK", "CONTROL", "CHAIN", "HEAD SHA256"},
 		func(emit func(...string)) {
 			for _, z := range r.Zones {
-				chain := "ok"
-				if !z.ChainOK {
-					chain = "BROKEN"
+				for _, c := range z.Chains {
+					chain := "ok"
+					if !c.ChainOK {
+						chain = "BROKEN"
+					}
+					o := c.Outcomes
+					emit(cell(z.Name), cell(c.Host), dash(cell(strings.Join(c.Roles, ","))), n(c.Receipts), fmt.Sprintf("%d–%d", c.FirstSeq, c.LastSeq), stamp(c.FirstStarted), stamp(c.LastStarted),
+						n(o.Applied), n(o.AlreadyApplied), n(o.Refused), n(o.Failed), n(o.RolledBack), n(c.ControlChanges), chain, c.HeadSHA256)
 				}
-				o := z.Outcomes
-				emit(cell(z.Name), n(z.Receipts), fmt.Sprintf("%d–%d", z.FirstSeq, z.LastSeq), stamp(z.FirstStarted), stamp(z.LastStarted),
-					n(o.Applied), n(o.AlreadyApplied), n(o.Refused), n(o.Failed), n(o.RolledBack), n(z.ControlChanges), chain, z.HeadSHA256)
+				for _, h := range z.MissingHosts {
+					emit(cell(z.Name), cell(h), "-", "0", "-", "-", "-", "-", "-", "-", "-", "-", "-", "MISSING", "-")
+				}
 			}
 		})
 	fmt.Fprintln(w)

@@ -14,7 +14,7 @@ import (
 // ReportFormatVersion is the version of the JSON report
 // (doc/schemas/audit-report.schema.json). Fields are only added within a
 // version; renaming or removing one bumps it.
-const ReportFormatVersion = 2
+const ReportFormatVersion = 3
 
 // Report is the result of an audit: plain data, stable JSON field names.
 // Zones, entries, ledger bundles and findings are in a deterministic order
@@ -35,7 +35,8 @@ type Report struct {
 	// folder.
 	Since time.Time `json:"since,omitzero"`
 	Until time.Time `json:"until,omitzero"`
-	// Keys are the IDs of the receipt keys given, in the order given.
+	// Keys are the IDs of the receipt keys given, in the order given, then
+	// those of the zone registers'.
 	Keys     []string      `json:"keys"`
 	Summary  Summary       `json:"summary"`
 	Zones    []Zone        `json:"zones"`
@@ -117,7 +118,7 @@ func (o Outcomes) total() int {
 	return o.Applied + o.AlreadyApplied + o.Refused + o.Failed + o.RolledBack
 }
 
-// Zone is one zone's chain of receipts.
+// Zone is one zone: the chains of its hosts.
 type Zone struct {
 	Name string `json:"name"`
 	// Keys are the receipt keys that signed this zone's receipts; Hosts the
@@ -125,31 +126,62 @@ type Zone struct {
 	Keys  []string `json:"keys"`
 	Hosts []string `json:"hosts"`
 	// Receipts counts the zone's distinct verified receipts in the folder.
-	Receipts int    `json:"receipts"`
-	FirstSeq uint64 `json:"firstSeq"`
-	LastSeq  uint64 `json:"lastSeq"`
-	// HeadSHA256 is the link digest of the receipt with the highest seq,
-	// HeadFile that receipt. A missing newest receipt cannot be seen in the
-	// folder: compare this with the zone's chain head, or audit with
-	// --state or --expect.
-	HeadSHA256 string `json:"headSha256"`
-	HeadFile   string `json:"headFile"`
-	// PolicySHA256 is the trust.yaml digest the head records.
-	PolicySHA256 string `json:"policySha256,omitempty"`
-	// Genesis is true when the chain starts with the zone's genesis record.
-	Genesis bool `json:"genesis"`
-	// ChainOK is true when the zone has no gap, fork, reorder, restart or
-	// zone-mismatch finding.
+	Receipts int `json:"receipts"`
+	// Registered is true when a zone register (--zone-register) lists
+	// the zone's hosts; MissingHosts are the registered hosts with no
+	// receipt in the folder.
+	Registered   bool     `json:"registered,omitempty"`
+	MissingHosts []string `json:"missingHosts,omitempty"`
+	// Genesis is true when every chain starts with its host's genesis
+	// record; ChainOK when no chain has a gap, fork, reorder, restart or
+	// zone- or host-mismatch finding.
+	Genesis      bool      `json:"genesis"`
 	ChainOK      bool      `json:"chainOk"`
 	FirstStarted time.Time `json:"firstStarted"`
 	LastStarted  time.Time `json:"lastStarted"`
+	// Chains are the zone's hash chains, one per host, by host name.
+	Chains []Chain `json:"chains"`
 	// Outcomes, ControlChanges and Entries cover receipts started within
-	// [Since, Until]; Entries are in chain order.
+	// [Since, Until]; Entries are in chain order, chain by chain.
 	Outcomes       Outcomes  `json:"outcomes"`
 	ControlChanges int       `json:"controlChanges"`
 	Entries        entryList `json:"entries"`
 
 	order []*record
+}
+
+// Chain is one host's chain of receipts in a zone.
+type Chain struct {
+	Host string `json:"host"`
+	// Registered is true when the zone register lists the host; Roles
+	// are its roles (the register's, else those the head's policy
+	// records).
+	Registered bool     `json:"registered,omitempty"`
+	Roles      []string `json:"roles,omitempty"`
+	// Keys are the receipt keys that signed the chain.
+	Keys     []string `json:"keys"`
+	Receipts int      `json:"receipts"`
+	FirstSeq uint64   `json:"firstSeq"`
+	LastSeq  uint64   `json:"lastSeq"`
+	// HeadSHA256 is the link digest of the receipt with the highest seq,
+	// HeadFile that receipt. A missing newest receipt cannot be seen in the
+	// folder: compare this with the host's chain head, or audit with
+	// --state or --expect.
+	HeadSHA256 string `json:"headSha256"`
+	HeadFile   string `json:"headFile"`
+	// PolicySHA256 is the trust.yaml digest the head records.
+	PolicySHA256 string `json:"policySha256,omitempty"`
+	// Genesis is true when the chain starts with the host's genesis record.
+	Genesis bool `json:"genesis"`
+	// ChainOK is true when the chain has no gap, fork, reorder, restart,
+	// zone- or host-mismatch finding.
+	ChainOK      bool      `json:"chainOk"`
+	FirstStarted time.Time `json:"firstStarted"`
+	LastStarted  time.Time `json:"lastStarted"`
+	// Outcomes and ControlChanges cover receipts started within
+	// [Since, Until].
+	Outcomes       Outcomes `json:"outcomes"`
+	ControlChanges int      `json:"controlChanges"`
 }
 
 // Apply is one entry of a zone's chain as the report shows it: an apply,
@@ -264,7 +296,8 @@ type Ledger struct {
 
 // Ledger bundle statuses.
 const (
-	StatusApplied      = "applied"       // applied (or already applied) in at least one zone
+	StatusApplied      = "applied"       // applied (or already applied) on every audited host it is for
+	StatusPartial      = "partial"       // applied on some of the audited hosts it is for, not on others
 	StatusAttempted    = "attempted"     // only failed, rolled-back or refused applies
 	StatusNeverApplied = "never-applied" // no receipt names it
 	StatusNotAudited   = "not-audited"   // none of its target zones has receipts here
@@ -287,10 +320,30 @@ type LedgerBundle struct {
 	// ledger keys).
 	SignedBy []string `json:"signedBy,omitempty"`
 	Status   string   `json:"status"`
+	// Hosts are, for each audited zone it targets, the hosts it is for
+	// (the zone's hosts in the folder and in its register that its host:
+	// and role: targets admit) and what became of it on each.
+	Hosts []HostStatus `json:"hosts"`
 	// Applies are every receipt in the folder that names this bundle, in
 	// zone and chain order, regardless of Since and Until.
 	Applies ApplyRefs `json:"applies"`
 }
+
+// HostStatus is what became of a ledger bundle on one host it is for: the
+// outcome of the newest receipt of the host's chain that names it, or
+// "not-applied" when none does.
+type HostStatus struct {
+	Zone   string `json:"zone"`
+	Host   string `json:"host"`
+	Result string `json:"result"`
+	Reason string `json:"reason,omitempty"`
+	Seq    uint64 `json:"seq,omitempty"`
+	File   string `json:"file,omitempty"`
+}
+
+// NotApplied is the HostStatus result of a host no receipt shows the
+// bundle applied, attempted or refused on.
+const NotApplied = "not-applied"
 
 // ApplyRefs are the receipts that name a ledger bundle, kept as the
 // audit's records and written as [ApplyRef] when the report is.
@@ -321,6 +374,7 @@ func (a ApplyRefs) MarshalJSONTo(enc *jsontext.Encoder) error {
 // ApplyRef points from a ledger bundle to a receipt.
 type ApplyRef struct {
 	Zone      string                `json:"zone"`
+	Host      string                `json:"host"`
 	Seq       uint64                `json:"seq"`
 	File      string                `json:"file"`
 	Started   time.Time             `json:"started"`

@@ -139,7 +139,14 @@ func TestSchemasAreStrict(t *testing.T) {
 		"bad severity": func(d map[string]any) {
 			d["findings"] = []any{map[string]any{"severity": "fatal", "kind": "gap", "message": "x"}}
 		},
-		"missing zone field":  func(d map[string]any) { delete(d["zones"].([]any)[0].(map[string]any), "headSha256") },
+		"missing zone field": func(d map[string]any) { delete(d["zones"].([]any)[0].(map[string]any), "chains") },
+		"missing chain head": func(d map[string]any) {
+			delete(d["zones"].([]any)[0].(map[string]any)["chains"].([]any)[0].(map[string]any), "headSha256")
+		},
+		"zone head of format 2": func(d map[string]any) { d["zones"].([]any)[0].(map[string]any)["headSha256"] = "" },
+		"bad host status": func(d map[string]any) {
+			d["ledger"].(map[string]any)["bundles"].([]any)[0].(map[string]any)["hosts"] = []any{map[string]any{"zone": "z", "host": "h", "result": "skipped"}}
+		},
 		"bad evidence status": func(d map[string]any) { d["evidence"].([]any)[0].(map[string]any)["status"] = "fine" },
 	} {
 		var copyDoc map[string]any

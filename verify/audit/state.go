@@ -29,7 +29,8 @@ type State struct {
 }
 
 // Head is the newest receipt of one chain as an audit saw it. Chains are
-// keyed by zone and host; Host is empty for a zone's single chain.
+// keyed by zone and host; Host is empty in the state of an audit from
+// before hosts had chains of their own (a zone's single chain).
 type Head struct {
 	Zone   string    `json:"zone"`
 	Host   string    `json:"host,omitempty"`
@@ -62,8 +63,11 @@ func ReadState(r io.Reader) (*State, error) {
 		if _, ok := parseDigest(h.SHA256); !ok {
 			return nil, fmt.Errorf("audit state: head of %s: sha256 %q is not a SHA-256", h.Zone, h.SHA256)
 		}
+		if h.Host != "" && !names.Valid(h.Host) {
+			return nil, fmt.Errorf("audit state: head of zone %s: host %q is not a host name", h.Zone, h.Host)
+		}
 		if seen[h.key()] {
-			return nil, fmt.Errorf("audit state: two heads for zone %s", h.Zone)
+			return nil, fmt.Errorf("audit state: two heads for zone %s%s", h.Zone, orNone(" host ", h.Host))
 		}
 		seen[h.key()] = true
 	}
@@ -100,35 +104,54 @@ func ParseExpectation(s string) (Expectation, error) {
 
 // completeness checks what the folder alone cannot show: every chain
 // must reach the head an earlier audit saw (--state) and every head
-// stated (--expect); a zone those name must be in the folder.
+// stated (--expect); a zone or host those name must be in the folder. A
+// head without a host (the state of an audit before hosts had chains of
+// their own, or --expect ZONE=SHA256) may be reached by any chain of its
+// zone.
 func (a *auditor) completeness() {
-	missing := map[string]bool{}
-	reach := func(zone, host, sum, from string) {
-		if !a.opts.inScope(zone) {
+	missing := map[chainKey]bool{}
+	reach := func(zoneName, host, sum, from string) {
+		if !a.opts.inScope(zoneName) {
 			return
 		}
-		order, ok := a.zones[zone]
-		if !ok {
-			if !missing[zone] {
-				missing[zone] = true
-				a.findings = append(a.findings, newFinding(KindMissingZone, zone, 0, "",
-					"%s names zone %s, but the folder holds no receipt of that zone", from, zone))
+		if _, ok := a.zones[zoneName]; !ok {
+			if !missing[chainKey{zoneName, ""}] {
+				missing[chainKey{zoneName, ""}] = true
+				a.findings = append(a.findings, newFinding(KindMissingZone, zoneName, 0, "",
+					"%s names zone %s, but the folder holds no receipt of that zone", from, zoneName))
 			}
 			return
 		}
-		want, _ := parseDigest(sum)
-		var head *record
-		for _, r := range order {
-			if head == nil || r.seq > head.seq {
-				head = r
-			}
-			if r.link == want && (host == "" || r.host == host) {
+		order := a.zones[zoneName]
+		if host != "" {
+			var ok bool
+			if order, ok = a.chains[chainKey{zoneName, host}]; !ok {
+				if !missing[chainKey{zoneName, host}] {
+					missing[chainKey{zoneName, host}] = true
+					f := newFinding(KindMissingHost, zoneName, 0, "", "%s names host %s of zone %s, but the folder holds no receipt of that host", from, host, zoneName)
+					f.Host = host
+					a.findings = append(a.findings, f)
+				}
 				return
 			}
 		}
-		a.findings = append(a.findings, newFinding(KindTruncated, zone, head.seq, head.file,
-			"%s: the chain of zone %s%s does not reach it; it ends at seq %d (sha256 %s): receipts after it were removed or never carried out",
-			from, zone, orNone(" host ", host), head.seq, short(head.link.String())))
+		want, _ := parseDigest(sum)
+		if slices.ContainsFunc(order, func(r *record) bool { return r.link == want }) {
+			return
+		}
+		f := newFinding(KindTruncated, zoneName, 0, "", "%s: no chain of zone %s reaches it: receipts after it were removed or never carried out", from, zoneName)
+		if hosts := a.hostsOf(zoneName); host != "" || len(hosts) == 1 {
+			// One chain: say where it ends.
+			if host == "" {
+				host = hosts[0]
+			}
+			head := chainHead(a.chains[chainKey{zoneName, host}])
+			f = newFinding(KindTruncated, zoneName, head.seq, head.file,
+				"%s: the chain of zone %s%s does not reach it; it ends at seq %d (sha256 %s): receipts after it were removed or never carried out",
+				from, zoneName, orNone(" host ", host), head.seq, short(head.link.String()))
+		}
+		f.Host = host
+		a.findings = append(a.findings, f)
 	}
 	for _, e := range a.opts.Expect {
 		reach(e.Zone, e.Host, e.SHA256, fmt.Sprintf("--expect names head sha256 %s", short(e.SHA256)))
@@ -143,7 +166,8 @@ func (a *auditor) completeness() {
 // nextState is the state to keep after this audit: each chain's head moves
 // to the newest receipt only where the chain is intact and reaches the
 // head known before; other heads stay as they were, so a later audit
-// still sees what was removed.
+// still sees what was removed. A head an earlier audit kept without a
+// host gives way to the head of the host's chain that holds it.
 func (a *auditor) nextState(r *Report) *State {
 	next := &State{FormatVersion: StateFormatVersion, UpdatedAt: r.GeneratedAt, Heads: []Head{}}
 	old := map[chainKey]Head{}
@@ -152,22 +176,31 @@ func (a *auditor) nextState(r *Report) *State {
 			old[h.key()] = h
 		}
 	}
-	truncated := map[string]bool{}
+	truncated := map[chainKey]bool{}
 	for _, f := range r.Findings {
 		if f.Kind == KindTruncated {
-			truncated[f.Zone] = true
+			truncated[chainKey{f.Zone, f.Host}] = true
+			truncated[chainKey{f.Zone, ""}] = true
 		}
 	}
 	for _, z := range r.Zones {
-		k := chainKey{z.Name, ""}
-		if !z.ChainOK || truncated[z.Name] || z.HeadSHA256 == "" {
-			continue
+		for _, c := range z.Chains {
+			k := chainKey{z.Name, c.Host}
+			if !c.ChainOK || truncated[k] || c.HeadSHA256 == "" {
+				continue
+			}
+			h := Head{Zone: z.Name, Host: c.Host, Seq: c.LastSeq, SHA256: c.HeadSHA256, File: c.HeadFile, SeenAt: r.GeneratedAt}
+			if o, ok := old[k]; ok && o.SHA256 == h.SHA256 {
+				h.SeenAt = o.SeenAt
+			}
+			old[k] = h
+			if o, ok := old[chainKey{z.Name, ""}]; ok && !truncated[chainKey{z.Name, ""}] {
+				want, _ := parseDigest(o.SHA256)
+				if slices.ContainsFunc(a.chains[k], func(r *record) bool { return r.link == want }) {
+					delete(old, chainKey{z.Name, ""})
+				}
+			}
 		}
-		h := Head{Zone: z.Name, Seq: z.LastSeq, SHA256: z.HeadSHA256, File: z.HeadFile, SeenAt: r.GeneratedAt}
-		if o, ok := old[k]; ok && o.SHA256 == h.SHA256 {
-			h.SeenAt = o.SeenAt
-		}
-		old[k] = h
 	}
 	for _, h := range old {
 		next.Heads = append(next.Heads, h)

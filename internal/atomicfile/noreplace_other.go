@@ -1,0 +1,5 @@
+//go:build !linux && !darwin && !windows
+
+package atomicfile
+
+func renameNoReplace(string, string) error { return errUnsupported }
