@@ -54,7 +54,11 @@ func TestFleetAnsible(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			cmd := exec.Command(script, bin)
-			cmd.Env = append(os.Environ(), "FLEET_DIR="+dir, "FLEET_SERIAL="+tc.serial, "FLEET_MAX_FAIL="+tc.maxFail)
+			// Built with -race, airlock sleeps a second at every exit (for
+			// reports still being written) unless told not to: the demo runs
+			// it about 40 times.
+			gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+			cmd.Env = append(os.Environ(), "FLEET_DIR="+dir, "FLEET_SERIAL="+tc.serial, "FLEET_MAX_FAIL="+tc.maxFail, "GORACE="+gorace)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("fleet demo: %v\n%s", err, out)
