@@ -48,8 +48,12 @@ airlock zone host add zone --host db-01 --roles db --operator "Olga Operator" | 
 say "each host's deploy root, committed to its chain"
 for h in app-01 app-02 app-03 db-01; do
   printf 'variables:\n  Root: %s/srv/%s\n' "$work" $h >>zone/hosts/$h/trust.yaml
+  # app-01's commit also records its new operator: a weakening, which the
+  # audit lists (the hosts added after it had the operator from the start).
+  note="CHG-419 deploy root"
+  [ $h = app-01 ] && note="CHG-419 operator key and deploy root"
   airlock zone commit-policy --trust zone/hosts/$h/trust.yaml --operator "Olga Operator" --operator-key operator.key \
-    --note "CHG-419 deploy root" | tail -1
+    --note "$note" | tail -1
 done
 
 say "shop 1.0 and 1.1 for role:web, encrypted to zone/recipients.txt"
@@ -83,4 +87,9 @@ say "where each web host is now"
 for h in app-01 app-02 app-03; do
   printf '%s  current -> %s\n' $h "$(readlink "srv/$h/current")"
 done
-echo "media: $(find media/receipts -name '*.dsse.json' | wc -l) receipts of $(ls zone/hosts | wc -l) hosts; report: media/audit.html"
+echo "media: $(find media/receipts -name '*.dsse.json' | wc -l) receipts of $(ls zone/hosts | wc -l) hosts"
+if [ -n "${FLEET_DIR:-}" ]; then
+  echo "kept in $work: the zone (zone/), the hosts' deploy roots (srv/), the media and the HTML report (media/audit.html)"
+else
+  echo "(FLEET_DIR=DIR keeps the zone, the hosts and the HTML report of the audit)"
+fi
