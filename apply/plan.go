@@ -34,7 +34,8 @@ type PlanVariable struct {
 	Value     string `json:"value,omitempty"`
 	// Source is where the value comes from: "bundle", "bundle byZone
 	// ZONE", "bundle byRole ROLE", "bundle byHost HOST", or the path of
-	// trust.yaml or of --var-file.
+	// trust.yaml or of --var-file, followed by "fromFile PATH" when the
+	// value was read from a file kept in the zone.
 	Source string `json:"source"`
 }
 
@@ -95,7 +96,7 @@ func MakePlan(ctx context.Context, o Options) (*Plan, error) {
 	}
 	masker := mask.New(vars.secrets())
 	for _, v := range vr.Manifest.Variables {
-		pv := PlanVariable{Name: v.Name, Sensitive: v.Sensitive, Source: vars.source[v.Name]}
+		pv := PlanVariable{Name: v.Name, Sensitive: v.Sensitive, Source: sourceText(vars.source[v.Name])}
 		if !v.Sensitive {
 			pv.Value = vars.values[v.Name]
 		}
