@@ -106,7 +106,7 @@ func roleLayer(doc *bundle.VariablesDoc, sc scope, more []namedValues) (namedVal
 			case !seen:
 				l.values[name], l.sources[name] = val, receipt.VariableSource{Origin: receipt.OriginBundleRole, Scope: role}
 			case prev != val && !chosen(name):
-				conflicts = append(conflicts, fmt.Sprintf("%s (%s and role %s)", name, sourceText(l.sources[name]), role))
+				conflicts = append(conflicts, fmt.Sprintf("%s (%s and role %s)", name, l.sources[name].Where(), role))
 			}
 		}
 	}
@@ -142,27 +142,6 @@ func zoneLayer(what string, src receipt.VariableSource, vals map[string]zone.Val
 		l.values[name], l.sources[name] = val, s
 	}
 	return l, nil
-}
-
-// sourceText is where a value comes from, as plan shows it: "bundle",
-// "bundle byZone ZONE", "bundle byRole ROLE", "bundle byHost HOST", or the
-// zone file (trust.yaml, --var-file) as named, with "fromFile PATH" when
-// the value was read from a file it names.
-func sourceText(s receipt.VariableSource) string {
-	switch s.Origin {
-	case receipt.OriginBundleZone:
-		return "bundle byZone " + s.Scope
-	case receipt.OriginBundleRole:
-		return "bundle byRole " + s.Scope
-	case receipt.OriginBundleHost:
-		return "bundle byHost " + s.Scope
-	case receipt.OriginTrust, receipt.OriginVarFile:
-		if s.FromFile != "" {
-			return s.File + " fromFile " + s.FromFile
-		}
-		return s.File
-	}
-	return string(s.Origin)
 }
 
 // sources lists where each declared variable's value comes from, by name.

@@ -408,6 +408,27 @@ type VariableSource struct {
 	Replaced bool `json:"replaced,omitempty"`
 }
 
+// Where says where the value came from, as plan shows it: "bundle",
+// "bundle byZone ZONE", "bundle byRole ROLE", "bundle byHost HOST", or the
+// zone file (trust.yaml, --var-file) as named, followed by "fromFile PATH"
+// when the value was read from a file it names.
+func (s VariableSource) Where() string {
+	switch s.Origin {
+	case OriginBundleZone:
+		return "bundle byZone " + s.Scope
+	case OriginBundleRole:
+		return "bundle byRole " + s.Scope
+	case OriginBundleHost:
+		return "bundle byHost " + s.Scope
+	case OriginTrust, OriginVarFile:
+		if s.FromFile != "" {
+			return s.File + " fromFile " + s.FromFile
+		}
+		return s.File
+	}
+	return string(s.Origin)
+}
+
 // Outcome is the result of the apply as a whole.
 type Outcome struct {
 	Result  OutcomeResult `json:"result"`
