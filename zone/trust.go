@@ -421,7 +421,8 @@ func (d *Document) Marshal() ([]byte, error) {
 	n.HeadComment = "airlock trust policy for zone " + d.Zone + ". Paths are relative to this file."
 	var foot []string
 	if len(d.Variables) == 0 {
-		foot = append(foot, "variables:        # zone values for variables the bundle declares", "  LogLevel: warn")
+		foot = append(foot, "variables:        # zone values for variables the bundle declares", "  LogLevel: warn",
+			"  DbPassword: { fromFile: secrets/db-password }   # a secret kept in a file of the zone (chmod 600)")
 	}
 	if len(d.Auditors) == 0 {
 		foot = append(foot, "auditors:         # age recipients of the full, masked step logs", "  - age1...")
