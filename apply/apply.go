@@ -315,7 +315,7 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 		return a.refuse(receipt.Reason(receipt.CheckVariables), err.Error(), err)
 	}
 	a.check(receipt.CheckVariables, receipt.Pass, fmt.Sprintf("%d declared, every reference resolves", len(vr.Manifest.Variables)))
-	a.j.Receipt.VariableSources = vars.sources()
+	a.j.Receipt.VariableSources, a.j.Receipt.VariableSourcesTotal = vars.sources()
 	if err := a.st.save(a.j, jStaged); err != nil {
 		return a.refuse(receipt.ReasonStateUnwritable, err.Error(), err)
 	}

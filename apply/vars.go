@@ -144,13 +144,27 @@ func zoneLayer(what string, src receipt.VariableSource, vals map[string]zone.Val
 	return l, nil
 }
 
-// sources lists where each declared variable's value comes from, by name.
-func (v *variables) sources() []receipt.VariableSource {
+// sources lists where each declared variable's value comes from, by
+// name: at most receipt.MaxListedSources, and when there are more, those
+// the zone replaced first, and how many there are (else 0).
+func (v *variables) sources() ([]receipt.VariableSource, int) {
 	out := make([]receipt.VariableSource, 0, len(v.source))
 	for _, name := range sortedKeys(v.source) {
 		out = append(out, v.source[name])
 	}
-	return out
+	if len(out) <= receipt.MaxListedSources {
+		return out, 0
+	}
+	slices.SortStableFunc(out, func(a, b receipt.VariableSource) int {
+		switch {
+		case a.Replaced == b.Replaced:
+			return 0
+		case a.Replaced:
+			return -1
+		}
+		return 1
+	})
+	return out[:receipt.MaxListedSources], len(out)
 }
 
 func (v *variables) lookup(name string) (string, bool) {

@@ -48,6 +48,10 @@ const (
 	// MaxListedFiles is how many deployed files a receipt lists itself; the
 	// full list is a file beside it, named and digested in the receipt.
 	MaxListedFiles = 1000
+	// MaxListedSources is how many variable sources a receipt lists: those
+	// the zone replaced first, so that a release of any size gives a
+	// receipt of bounded size.
+	MaxListedSources = 1000
 )
 
 // OutcomeResult is the result of an apply as a whole.
@@ -186,15 +190,18 @@ type Predicate struct {
 	FilesList   string   `json:"filesList,omitempty"` // beside the receipt: "<sha256>  <path>" lines
 	Variables   []string `json:"variables,omitempty"` // names only, never values
 	// VariableSources (version 2) says where the value of every declared
-	// variable came from, by name, in name order; never a value.
-	VariableSources []VariableSource `json:"variableSources,omitempty"`
-	Outcome         Outcome          `json:"outcome"`
-	Logs            *LogRef          `json:"logs,omitempty"`
-	Resumed         bool             `json:"resumed,omitempty"`
-	Release         *Release         `json:"release,omitempty"`  // the last deploy switch (the first, after a rollback)
-	Releases        []Release        `json:"releases,omitempty"` // format 2: every deploy switch, in step order
-	Reapply         bool             `json:"reapply,omitempty"`  // --force-reapply was given
-	Override        []Override       `json:"overrides,omitempty"`
+	// variable came from, by name, in name order; never a value. Beyond
+	// MaxListedSources, those the zone replaced come first, and
+	// VariableSourcesTotal counts them all.
+	VariableSources      []VariableSource `json:"variableSources,omitempty"`
+	VariableSourcesTotal int              `json:"variableSourcesTotal,omitempty"`
+	Outcome              Outcome          `json:"outcome"`
+	Logs                 *LogRef          `json:"logs,omitempty"`
+	Resumed              bool             `json:"resumed,omitempty"`
+	Release              *Release         `json:"release,omitempty"`  // the last deploy switch (the first, after a rollback)
+	Releases             []Release        `json:"releases,omitempty"` // format 2: every deploy switch, in step order
+	Reapply              bool             `json:"reapply,omitempty"`  // --force-reapply was given
+	Override             []Override       `json:"overrides,omitempty"`
 	// Policy is the trust policy in force (version 2): the digest of
 	// trust.yaml and what it says. For a policy commit, the new policy.
 	Policy *Policy `json:"policy,omitempty"`
