@@ -36,7 +36,7 @@ func newPlanCommand() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&o.trust, "trust", "", "zone trust policy (trust.yaml) (required)")
-	c.Flags().StringVar(&o.varFile, "var-file", "", "YAML file of zone values for variables the bundle declares")
+	c.Flags().StringVar(&o.varFile, "var-file", "", "YAML file of zone values for variables the bundle declares (each a literal or {fromFile: PATH})")
 	o.progress.addFlags(c)
 	addJSONFlag(c, "plan.schema.json")
 	o.secrets.addPassphraseFlag(c)
