@@ -37,6 +37,7 @@ import (
 	"airlock.dev/airlock/internal/intoto"
 	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/internal/printable"
+	"airlock.dev/airlock/internal/progress"
 	"airlock.dev/airlock/internal/uuid"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
@@ -95,6 +96,9 @@ type Options struct {
 	// Secrets asks for the receipt key's PIN (a key in a PKCS#11 token) and
 	// the passphrase of an age-encrypted zone identity; nil: no prompt.
 	Secrets keys.PasswordFunc
+	// Progress, if set, follows the verification and the decryption of the
+	// payload (stages "verify" and "decrypt").
+	Progress progress.Reporter
 
 	// afterJournal, when set (by this package's tests), is called after
 	// each journal state is recorded: the kill tests stop the applier there.
@@ -281,7 +285,7 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 		return a.refuse(receipt.ReasonBundleUnreadable, err.Error(), err)
 	}
 	defer b.Close()
-	vr, verr := verify.Bundle(ctx, b, verify.Options{Policy: a.o.Trust.Policy, Now: a.now, Sequence: a.sequence})
+	vr, verr := verify.Bundle(ctx, b, verify.Options{Policy: a.o.Trust.Policy, Now: a.now, Sequence: a.sequence, Progress: a.o.Progress})
 	a.recordVerify(vr)
 	if ctx.Err() != nil {
 		return a.interrupted(ctx, "while verifying the bundle")
@@ -400,12 +404,15 @@ func (a *applier) stageInto(ctx context.Context, b *bundle.Bundle, vr *verify.Re
 		return nil, err
 	}
 	p := &vr.Statement.Predicate
-	staged, err := stage.Extract(ctx, stage.Options{Bundle: b, Predicate: p, Manifest: vr.Manifest, Identities: ids, Dir: dir})
+	staged, err := stage.Extract(ctx, stage.Options{Bundle: b, Predicate: p, Manifest: vr.Manifest, Identities: ids, Dir: dir, Progress: a.o.Progress})
 	if err != nil {
 		return nil, err
 	}
 	a.check(receipt.CheckDecrypt, receipt.Pass, fmt.Sprintf("%d bytes of plaintext, sha256 %s", p.Payload.PlaintextSize, p.Payload.PlaintextSHA256[:12]))
 	a.check(receipt.CheckExtract, receipt.Pass, fmt.Sprintf("%d entries as listed by the manifest", p.Payload.Entries))
+	// The steps follow, of no size known: whoever draws the decryption's
+	// progress stops, before the steps' output.
+	progress.Stage(a.o.Progress, "steps", 0)
 	return staged, nil
 }
 

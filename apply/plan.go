@@ -66,7 +66,7 @@ func MakePlan(ctx context.Context, o Options) (*Plan, error) {
 		return nil, err // a damaged container is a *bundle.FormatError: a refusal
 	}
 	defer b.Close()
-	vr, err := verify.Bundle(ctx, b, verify.Options{Policy: o.Trust.Policy, Now: a.o.Now(), Sequence: a.sequence})
+	vr, err := verify.Bundle(ctx, b, verify.Options{Policy: o.Trust.Policy, Now: a.o.Now(), Sequence: a.sequence, Progress: o.Progress})
 	plan := &Plan{}
 	if vr != nil {
 		plan.Checks, plan.Signers = vr.Checks, vr.Signers

@@ -23,6 +23,7 @@ import (
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/intoto"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/internal/progress"
 	"airlock.dev/airlock/internal/uuid"
 )
 
@@ -66,6 +67,9 @@ type BuildOptions struct {
 	Warn func(format string, args ...any)
 	// ToolVersion is written into the predicate's builder field.
 	ToolVersion string
+	// Progress, if set, follows the build: one stage, "build", of the
+	// release's file bytes as they are read.
+	Progress progress.Reporter
 
 	// afterStage, when set (by this package's tests), is called after each
 	// stage of the output: the kill tests stop the builder there.
@@ -303,7 +307,8 @@ func (o *BuildOptions) writePayload(ctx context.Context, dir string, entries []s
 		}
 		me.add(f)
 	}
-	n, err := writeTar(ctx, tw, o.Release.Dir, entries, varsDoc, o.Epoch, add)
+	progress.Stage(o.Progress, "build", contentSize(entries))
+	n, err := writeTar(ctx, tw, o.Release.Dir, entries, varsDoc, o.Epoch, add, o.Progress)
 	for _, step := range []func() error{tw.Close, pw.Close, aw.Close, parts.Close, me.finish, mw.Flush} {
 		if err != nil {
 			break
@@ -358,7 +363,7 @@ const readBufferSize = 256 << 10
 // It returns the number of entries after variables.json. Files are read
 // through an os.Root of the release directory, so that a symbolic link
 // swapped in during the build cannot pull in data from outside it.
-func writeTar(ctx context.Context, tw *tar.Writer, dir string, entries []source, varsDoc []byte, epoch time.Time, add func(*File)) (int, error) {
+func writeTar(ctx context.Context, tw *tar.Writer, dir string, entries []source, varsDoc []byte, epoch time.Time, add func(*File), rep progress.Reporter) (int, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return 0, err
@@ -366,7 +371,7 @@ func writeTar(ctx context.Context, tw *tar.Writer, dir string, entries []source,
 	defer root.Close()
 	archives := newReleaseFS(root.FS(), archivesOf(entries))
 	defer archives.Close()
-	src := &sourceReader{root: root, archives: archives, buf: make([]byte, readBufferSize), h: sha256.New()}
+	src := &sourceReader{root: root, archives: archives, buf: make([]byte, readBufferSize), h: sha256.New(), progress: rep}
 	defer src.close()
 	mtime := epoch.UTC().Truncate(time.Second)
 	if epoch.IsZero() {
@@ -403,6 +408,15 @@ func writeTar(ctx context.Context, tw *tar.Writer, dir string, entries []source,
 		add(&f)
 	}
 	return len(entries), nil
+}
+
+// contentSize is the bytes of the regular files of entries.
+func contentSize(entries []source) int64 {
+	var n int64
+	for i := range entries {
+		n += entries[i].Size
+	}
+	return n
 }
 
 // manifest is the release's manifest without its files, which writeTar adds

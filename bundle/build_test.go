@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/bundle/bundletest"
+	"airlock.dev/airlock/internal/progress/progresstest"
 )
 
 const canary = "canary-s3cret-value"
@@ -97,6 +99,22 @@ func TestRoundTrip(t *testing.T) {
 // TestDeterministic: the same inputs, key and epoch give a byte-identical
 // manifest and the same plaintext digest; another epoch changes only the
 // plaintext digest.
+// TestBuildProgress: the build reports one stage, build, whose total is
+// the bytes of the release's files, every one of which is added as read.
+func TestBuildProgress(t *testing.T) {
+	f := bundletest.New(t)
+	var rec progresstest.Recorder
+	dir, _ := f.Build(bundletest.Options{Big: 3 << 20, Progress: &rec})
+	var size int64
+	for _, file := range readManifest(t, dir).Files {
+		size += file.Size
+	}
+	want := []progresstest.Stage{{Name: "build", Total: size, Done: size}}
+	if got := rec.Stages(); !reflect.DeepEqual(got, want) || size < 3<<20 {
+		t.Errorf("stages %+v, want %+v", got, want)
+	}
+}
+
 func TestDeterministic(t *testing.T) {
 	f := bundletest.New(t)
 	epoch := time.Unix(1700000000, 0)

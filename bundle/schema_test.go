@@ -17,13 +17,25 @@ import (
 const releaseSchema = "release.schema.json"
 
 // TestReleaseSchemaAcceptsReleases: every airlock.yaml the decoder accepts
-// — the good test files, the shipped example and those of the CLI
-// scenarios — follows doc/schemas/release.schema.json.
+// — the good test files, the shipped examples (which it must accept) and
+// those of the CLI scenarios — follows doc/schemas/release.schema.json.
 func TestReleaseSchemaAcceptsReleases(t *testing.T) {
 	schemas := schematest.Schemas(t)
 	files := map[string][]byte{}
 	good, _ := filepath.Glob(filepath.Join("testdata", "release", "good", "*.yaml"))
-	for _, f := range append(good, filepath.Join("..", "examples", "payments-api", "airlock.yaml")) {
+	examples, _ := filepath.Glob(filepath.Join("..", "examples", "*", "airlock.yaml"))
+	more, _ := filepath.Glob(filepath.Join("..", "examples", "*", "*", "airlock.yaml"))
+	examples = append(examples, more...)
+	if len(examples) < 3 {
+		t.Fatalf("examples: %v", examples)
+	}
+	for _, f := range examples {
+		data, _ := os.ReadFile(f)
+		if _, err := ParseRelease(f, data); err != nil {
+			t.Errorf("a shipped example: %v", err)
+		}
+	}
+	for _, f := range append(good, examples...) {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

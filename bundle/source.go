@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 
+	"airlock.dev/airlock/internal/progress"
 	"airlock.dev/airlock/internal/rootdir"
 )
 
@@ -23,6 +24,7 @@ type sourceReader struct {
 	root     *os.Root
 	archives *releaseFS
 	dir      *rootdir.Dir
+	progress progress.Reporter // may be nil
 	buf      []byte
 	h        hash.Hash
 }
@@ -103,6 +105,9 @@ func (s *sourceReader) copy(ctx context.Context, e *source, header func() error,
 		k, err := f.Read(s.buf[:min(int64(len(s.buf)), size-n)])
 		if k > 0 {
 			s.h.Write(s.buf[:k])
+			if s.progress != nil {
+				s.progress.Add(int64(k))
+			}
 			if _, err := w.Write(s.buf[:k]); err != nil {
 				return "", err
 			}

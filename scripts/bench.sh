@@ -43,6 +43,10 @@ cd "$run"
 "$bin" key generate plain --no-password >/dev/null
 "$bin" zone init zone --zone bench --release-key release.pub >/dev/null
 printf 'variables:\n  Root: %s/srv\n' "$run" >>zone/trust.yaml
+# The zone records the changed policy in its receipt chain before it applies.
+"$bin" zone commit-policy --trust zone/trust.yaml --operator "Bench Admin" >/dev/null
+# Every apply starts from this state: the chain's genesis and the policy.
+cp -a zone/state "$run/state0"
 recipient=$(cat zone/zone.recipient)
 
 # measure NAME CMD…: one timed run, appended to the log as
@@ -85,6 +89,7 @@ aside() {
   for d in srv zone/state dest; do
     if [ -e "$d" ]; then mv "$d" "$run/trash/$aside/"; fi
   done
+  cp -a "$run/state0" zone/state
   # Below 30 GiB free, delete now rather than fill the disk.
   if [ "$(df -Pk "$run" | awk 'NR == 2 { print $4 }')" -lt $((30 << 20)) ]; then
     echo "bench: little disk space left: deleting outputs between runs" >&2

@@ -23,6 +23,7 @@ import (
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/internal/progress"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/zone"
 )
@@ -55,6 +56,9 @@ type Options struct {
 	// Sequence, if set, runs after the target check: the applier's
 	// anti-rollback decision. Its error fails the "sequence" check.
 	Sequence func(p *bundle.Predicate) error
+	// Progress, if set, follows the hashing of the payload: one stage,
+	// "verify", of the payload's bytes.
+	Progress progress.Reporter
 }
 
 // Result is what verification established. On failure it holds the checks
@@ -109,7 +113,8 @@ func Bundle(ctx context.Context, b *bundle.Bundle, o Options) (*Result, error) {
 	// The parts are hashed while the next checks run (the manifest's
 	// parsing above all, for a release of many files); the results are
 	// looked at only in the parts check, in its turn.
-	sums := hashParts(ctx, b, p.Payload.Parts)
+	progress.Stage(o.Progress, "verify", p.Payload.Size)
+	sums := hashParts(ctx, b, p.Payload.Parts, o.Progress)
 	defer sums.stop()
 	if err := r.timeAndPlace(p, o.Policy, now); err != nil {
 		return r, err
@@ -342,7 +347,7 @@ type partSum struct {
 	err error
 }
 
-func hashParts(ctx context.Context, b *bundle.Bundle, parts []bundle.FileRef) *partSums {
+func hashParts(ctx context.Context, b *bundle.Bundle, parts []bundle.FileRef, rep progress.Reporter) *partSums {
 	ctx, cancel := context.WithCancel(ctx)
 	s := &partSums{cancel: cancel, results: make([]chan partSum, len(parts))}
 	next := make(chan int, len(parts))
@@ -356,7 +361,7 @@ func hashParts(ctx context.Context, b *bundle.Bundle, parts []bundle.FileRef) *p
 		go func() {
 			defer s.wg.Done()
 			for i := range next {
-				sum, n, err := hashPart(ctx, b, parts[i])
+				sum, n, err := hashPart(ctx, b, parts[i], rep)
 				s.results[i] <- partSum{sum, n, err}
 			}
 		}()
@@ -379,12 +384,13 @@ func (s *partSums) stop() {
 // hashPart streams a part through SHA-256, reading at most its signed size
 // + 1, and returns the digest and the number of bytes read. A goroutine
 // reads ahead in large chunks, so that reading and hashing overlap.
-func hashPart(ctx context.Context, b *bundle.Bundle, part bundle.FileRef) (string, int64, error) {
-	rc, err := b.OpenFile(part.Name)
+func hashPart(ctx context.Context, b *bundle.Bundle, part bundle.FileRef, rep progress.Reporter) (string, int64, error) {
+	f, err := b.OpenFile(part.Name)
 	if err != nil {
 		return "", 0, err
 	}
-	defer rc.Close()
+	defer f.Close()
+	rc := progress.Reader(f, rep)
 	const buffers, size = 3, 1 << 20
 	type chunk struct {
 		b   []byte

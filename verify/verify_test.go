@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"airlock.dev/airlock/bundle/bundletest"
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/internal/progress/progresstest"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
 	"airlock.dev/airlock/zone"
@@ -72,6 +74,22 @@ func TestVerifyGood(t *testing.T) {
 
 // TestTamper covers every way a bundle on the media can be altered: each
 // must fail verification (a *verify.Error) naming the check and the file.
+// TestVerifyProgress: verification reports one stage, verify, of the
+// payload's bytes, all of them hashed.
+func TestVerifyProgress(t *testing.T) {
+	f := bundletest.New(t)
+	dir, res := f.Build(bundletest.Options{Big: big, Split: split})
+	var rec progresstest.Recorder
+	if _, err := check(t, dir, verify.Options{Policy: policy("test", role("release", 1, f.Release)), Progress: &rec}); err != nil {
+		t.Fatal(err)
+	}
+	size := res.Statement.Predicate.Payload.Size
+	want := []progresstest.Stage{{Name: "verify", Total: size, Done: size}}
+	if got := rec.Stages(); !reflect.DeepEqual(got, want) {
+		t.Errorf("stages %+v, want %+v", got, want)
+	}
+}
+
 func TestTamper(t *testing.T) {
 	f := bundletest.New(t)
 	good, _ := f.Build(bundletest.Options{Big: big, Split: split})

@@ -46,7 +46,7 @@ func newExtraction(ctx context.Context, o *Options, root *os.Root) *extraction {
 		ctx:      ctx,
 		o:        o,
 		root:     root,
-		parts:    newPartReader(ctx, o.Bundle, o.Predicate.Payload.Parts),
+		parts:    newPartReader(ctx, o.Bundle, o.Predicate.Payload.Parts, o.Progress),
 		w:        newWriter(root),
 		fileHash: sha256.New(),
 		buf:      make([]byte, copyBufferSize),

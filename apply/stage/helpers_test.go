@@ -22,6 +22,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/progress"
 )
 
 // entry is one raw tar entry as a test writes it: anything goes, lies
@@ -391,6 +392,12 @@ func padBlock(b []byte) []byte {
 // extract opens the bundle folder and runs Extract.
 func (fx *fixture) extract(ctx context.Context, p *bundle.Predicate, m *bundle.Manifest, ids ...age.Identity) (*Staged, error) {
 	fx.t.Helper()
+	return fx.extractWith(ctx, p, m, nil, ids...)
+}
+
+// extractWith is extract with a progress reporter.
+func (fx *fixture) extractWith(ctx context.Context, p *bundle.Predicate, m *bundle.Manifest, rep progress.Reporter, ids ...age.Identity) (*Staged, error) {
+	fx.t.Helper()
 	b, err := bundle.Open(fx.bundle)
 	if err != nil {
 		fx.t.Fatal(err)
@@ -399,7 +406,7 @@ func (fx *fixture) extract(ctx context.Context, p *bundle.Predicate, m *bundle.M
 	if len(ids) == 0 {
 		ids = []age.Identity{fx.id}
 	}
-	return Extract(ctx, Options{Bundle: b, Predicate: p, Manifest: m, Identities: ids, Dir: fx.dir})
+	return Extract(ctx, Options{Bundle: b, Predicate: p, Manifest: m, Identities: ids, Dir: fx.dir, Progress: rep})
 }
 
 // assertConfined checks that nothing was written beside the staging

@@ -63,6 +63,7 @@ import (
 	"filippo.io/age"
 
 	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/progress"
 )
 
 // ErrNoIdentity means none of the zone's identities can decrypt the payload.
@@ -90,6 +91,9 @@ type Options struct {
 	// Dir is the staging directory. It must not exist; its parent must.
 	// It is created with mode 0700.
 	Dir string
+	// Progress, if set, follows the extraction: one stage, "decrypt", of
+	// the payload's bytes as they are read.
+	Progress progress.Reporter
 }
 
 // Staged is an extracted payload.
@@ -114,6 +118,7 @@ func Extract(ctx context.Context, o Options) (*Staged, error) {
 	if err != nil {
 		return nil, err
 	}
+	progress.Stage(o.Progress, "decrypt", o.Predicate.Payload.Size)
 	x := newExtraction(ctx, &o, root)
 	vars, err := x.run()
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"filippo.io/age"
 
 	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/progress/progresstest"
 )
 
 func TestExtractHappyPath(t *testing.T) {
@@ -64,6 +65,24 @@ func TestExtractMultiPart(t *testing.T) {
 	}
 	assertStaged(t, fx.dir, m)
 	fx.assertConfined(true)
+}
+
+// TestExtractProgress: the extraction reports one stage, decrypt, whose
+// total is the payload's size and to which every byte read of every part
+// is added.
+func TestExtractProgress(t *testing.T) {
+	fx := newFixture(t)
+	es := append(happyEntries(), reg("scripts/noise.bin", 0o644, string(noise(200<<10))))
+	m := manifestFor(es)
+	p := fx.seal(es, sealOpts{parts: 3})
+	var rec progresstest.Recorder
+	if _, err := fx.extractWith(context.Background(), p, m, &rec); err != nil {
+		t.Fatal(err)
+	}
+	want := []progresstest.Stage{{Name: "decrypt", Total: p.Payload.Size, Done: p.Payload.Size}}
+	if got := rec.Stages(); !reflect.DeepEqual(got, want) {
+		t.Errorf("stages %+v, want %+v", got, want)
+	}
 }
 
 func TestExtractMultiPartChanged(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/progress"
 )
 
 // maxWindow caps the zstd window, and so the decoder's memory. The builder
@@ -55,10 +56,11 @@ type partReader struct {
 	h     hash.Hash
 	n     int64 // bytes read of the current part
 	err   error
+	rep   progress.Reporter // may be nil
 }
 
-func newPartReader(ctx context.Context, b *bundle.Bundle, parts []bundle.FileRef) *partReader {
-	return &partReader{ctx: ctx, b: b, parts: parts, h: sha256.New()}
+func newPartReader(ctx context.Context, b *bundle.Bundle, parts []bundle.FileRef, rep progress.Reporter) *partReader {
+	return &partReader{ctx: ctx, b: b, parts: parts, h: sha256.New(), rep: rep}
 }
 
 func (p *partReader) Read(buf []byte) (int, error) {
@@ -105,6 +107,9 @@ func (p *partReader) readPart(buf []byte) (int, error) {
 		n, err := p.rc.Read(buf)
 		p.h.Write(buf[:n])
 		p.n += int64(n)
+		if p.rep != nil && n > 0 {
+			p.rep.Add(int64(n))
+		}
 		if n > 0 || err == nil {
 			return n, nil
 		}

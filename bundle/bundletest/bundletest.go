@@ -26,6 +26,7 @@ import (
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/keys"
+	"airlock.dev/airlock/internal/progress"
 )
 
 // Fixture holds the keys and folders of one test.
@@ -211,6 +212,7 @@ type Options struct {
 	Epoch    time.Time
 	Targets  []string
 	Expires  time.Duration // overrides the release's expires when set
+	Progress progress.Reporter
 }
 
 // Build builds a bundle and returns its path and result.
@@ -248,7 +250,7 @@ func (f *Fixture) Build(o Options) (string, *bundle.BuildResult) {
 	res, err := bundle.Build(context.Background(), bundle.BuildOptions{
 		Release: rel, Signer: signers[0], Recipients: []age.Recipient{f.Identity.Recipient()},
 		Out: o.Out, Sequence: o.Sequence, SplitSize: o.Split, LedgerDir: f.Ledger,
-		Epoch: o.Epoch, Targets: o.Targets, Now: func() time.Time { return f.Now },
+		Epoch: o.Epoch, Targets: o.Targets, Now: func() time.Time { return f.Now }, Progress: o.Progress,
 		Getenv: func(k string) string {
 			if k == "SHOP_SECRET" {
 				return o.Secret

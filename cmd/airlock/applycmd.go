@@ -106,8 +106,10 @@ func runApply(c *cobra.Command, o applyOptions) error {
 	if err != nil {
 		return err
 	}
+	rep, done := o.progress.reporter(c)
+	defer done()
 	opts := apply.Options{
-		Bundle: o.bundle, Trust: t, Operator: o.operator, OperatorKey: opKey, Note: o.note, ReceiptOut: o.receiptOut,
+		Progress: rep, Bundle: o.bundle, Trust: t, Operator: o.operator, OperatorKey: opKey, Note: o.note, ReceiptOut: o.receiptOut,
 		VarFile: o.varFile, ForceReapply: o.forceReapply, AllowRollback: o.allowRollback, ClockOverride: o.clockOverride,
 		Wait: o.wait, Abort: abortOf(c.Context()),
 		Stdout: narration(c, o.progress.quiet), Stderr: c.ErrOrStderr(), Version: appVersion(),

@@ -130,12 +130,15 @@ func runBuild(c *cobra.Command, o buildOptions) error {
 		}
 	}
 	start := time.Now()
+	rep, done := o.progress.reporter(c)
 	res, err := bundle.Build(c.Context(), bundle.BuildOptions{
-		Release: rel, Signer: signer, Recipients: recipients, Out: out, Force: o.force,
+		Progress: rep,
+		Release:  rel, Signer: signer, Recipients: recipients, Out: out, Force: o.force,
 		Targets: o.targets, Sequence: o.sequence, SplitSize: split, LedgerDir: ledger,
 		Level: o.level, Epoch: epoch, ToolVersion: appVersion(),
 		Warn: func(format string, a ...any) { fmt.Fprintf(stderr, "airlock: warning: "+format+"\n", a...) },
 	})
+	done()
 	if err != nil {
 		return err
 	}

@@ -49,8 +49,10 @@ func runPlan(c *cobra.Command, o planOptions) error {
 	if err != nil {
 		return err
 	}
+	rep, done := o.progress.reporter(c)
 	plan, err := apply.MakePlan(c.Context(), apply.Options{Bundle: o.bundle, Trust: t, VarFile: o.varFile, Stderr: c.ErrOrStderr(),
-		Secrets: o.secrets.source(c.ErrOrStderr())})
+		Secrets: o.secrets.source(c.ErrOrStderr()), Progress: rep})
+	done()
 	if plan != nil {
 		plan.Variables, plan.Steps = orEmptyList(plan.Variables), orEmptyList(plan.Steps)
 		report(c, plan, func(w io.Writer, plan *apply.Plan) { printPlan(w, plan, err == nil, planWhere(t.Policy)) })

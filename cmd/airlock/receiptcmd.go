@@ -20,8 +20,8 @@ import (
 func newReceiptCommand() *cobra.Command {
 	c := &cobra.Command{Use: "receipt", Short: "Verify or show apply receipts",
 		Example: examples(
-			"airlock receipt verify media/receipt-pci-east-0000000003.dsse.json --key receipt.pub",
-			"airlock receipt show media/receipt-pci-east-0000000003.dsse.json")}
+			"airlock receipt verify media/receipt-pci-east-app-01-0000000003.dsse.json --key receipt.pub",
+			"airlock receipt show media/receipt-pci-east-app-01-0000000003.dsse.json")}
 	groupCommand(c)
 	c.AddCommand(newReceiptVerifyCommand(), newReceiptShowCommand())
 	return c
@@ -39,8 +39,8 @@ func newReceiptVerifyCommand() *cobra.Command {
 		Use:   "verify RECEIPT --key receipt.pub [--bundle BUNDLE] [--json]",
 		Short: "Check a receipt's signature, type and (with --bundle) that it is about that bundle",
 		Example: examples(
-			"airlock receipt verify media/receipt-pci-east-0000000003.dsse.json --key receipt.pub",
-			"airlock receipt verify media/receipt-pci-east-0000000003.dsse.json --key receipt.pub --bundle payments-api-2.4.1.airlock --json"),
+			"airlock receipt verify media/receipt-pci-east-app-01-0000000003.dsse.json --key receipt.pub",
+			"airlock receipt verify media/receipt-pci-east-app-01-0000000003.dsse.json --key receipt.pub --bundle payments-api-2.4.1.airlock --json"),
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.path = args[0]
@@ -108,8 +108,8 @@ func newReceiptShowCommand() *cobra.Command {
 		Use:   "show RECEIPT [--json]",
 		Short: "Print a receipt for a person (its signature is NOT checked: use receipt verify)",
 		Example: examples(
-			"airlock receipt show media/receipt-pci-east-0000000003.dsse.json",
-			"airlock receipt show media/receipt-pci-east-0000000003.dsse.json --json"),
+			"airlock receipt show media/receipt-pci-east-app-01-0000000003.dsse.json",
+			"airlock receipt show media/receipt-pci-east-app-01-0000000003.dsse.json --json"),
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			data, err := readReceiptFile(args[0])

@@ -124,6 +124,7 @@ func TestJSONOutputsMatchSchemas(t *testing.T) {
 		{0, []string{"zone", "init", "third", "--zone", "pci-north", "--release-key", "release.pub"}},
 		{2, []string{"zone", "init", "fourth", "--zone", "not a name", "--release-key", "release.pub"}},
 		{0, []string{"zone", "host", "add", "third", "--host", "app-02", "--roles", "web"}},
+		{0, []string{"zone", "init", "fifth", "--zone", "pci-south", "--release-key", "release.pub", "--host", "app-01", "--roles", "web,db", "--own-identity"}},
 		{1, []string{"zone", "host", "add", "missing", "--host", "app-02"}},
 		{0, []string{"zone", "commit-policy", "--trust", "zone/trust.yaml", "--operator", "Olga Operator", "--operator-key", "operator.key"}},
 		{1, []string{"zone", "commit-policy", "--trust", "missing/trust.yaml", "--operator", "Schema Test"}},
@@ -151,6 +152,8 @@ func TestJSONOutputsMatchSchemas(t *testing.T) {
 		{0, []string{"audit", "media", "--key", "zone/receipt.pub"}},
 		{3, []string{"audit", "media", "--key", "zone/receipt.pub", "--key", "other/receipt.pub"}}, // a key that signed nothing: the report, exit 3
 		{2, []string{"audit", "media"}},
+		{0, []string{"audit", "fifth/hosts", "--zone-register", "fifth/zone.yaml"}}, // a zone of named hosts
+		{3, []string{"audit", "media", "--zone-register", "fifth/zone.yaml"}},       // its zone is not there
 	} {
 		check(tc)
 	}

@@ -75,7 +75,9 @@ func runVerify(c *cobra.Command, o verifyOptions) error {
 		return err
 	}
 	defer b.Close()
-	res, err := verify.Bundle(c.Context(), b, verify.Options{Policy: pol})
+	rep, done := o.progress.reporter(c)
+	res, err := verify.Bundle(c.Context(), b, verify.Options{Policy: pol, Progress: rep})
+	done()
 	if res != nil {
 		report(c, newVerifyReport(res), printVerify)
 	}

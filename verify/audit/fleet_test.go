@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -72,12 +73,23 @@ func (f *fleet) genesis() {
 
 // apply writes an apply of b on host h with outcome result.
 func (f *fleet) apply(h string, b *testBundle, result receipt.OutcomeResult) string {
+	return f.applyWith(h, b, result, "")
+}
+
+// applyWith is apply; a refusal names the check that failed.
+func (f *fleet) applyWith(h string, b *testBundle, result receipt.OutcomeResult, failed receipt.CheckName) string {
 	file, _ := f.hosts[h].next(under(f.policy[h]), func(p *receipt.Predicate) {
 		p.Bundle = b.ref()
 		p.Outcome = receipt.Outcome{Result: result, Reason: receipt.ReasonOK}
-		if result == receipt.RolledBack {
+		switch result {
+		case receipt.RolledBack:
 			p.Outcome.Reason = receipt.ReasonStepFailed
 			p.Steps[1].Result, p.Steps[1].ExitCode = receipt.StepFailed, 1
+		case receipt.AlreadyApplied:
+			p.Outcome.Reason = receipt.ReasonAlreadyApplied
+		case receipt.Refused:
+			p.Outcome.Reason = receipt.Reason(failed)
+			p.Steps = nil
 		}
 	})
 	return file
@@ -224,23 +236,50 @@ func TestFleetChains(t *testing.T) {
 // TestFleetLedgerHosts: per bundle of the ledger, the hosts it is for (by
 // zone, host: and role: targets), what became of it on each, and which it
 // did not reach (not-applied-on-host); a bundle no host applied is
-// never-applied, naming the hosts.
+// never-applied, naming the hosts. A refusal on a host the bundle is not
+// for (a role:web bundle tried on a db host) does not make that host one
+// of its hosts.
 func TestFleetLedgerHosts(t *testing.T) {
 	s := newLedgerScene(t)
 	f := newFleet(t, s.dir, "pci-east", map[string][]string{"app-01": {"web"}, "app-02": {"web", "batch"}, "app-03": {"web"}, "db-01": {"db"}})
 	f.genesis()
 	day := 24 * time.Hour
-	web := bundleAt("web", "1.0.0", 1, t0, 30*day, "pci-east")
-	web.narrow = []string{"role:web"}
-	s.build(t, "web", web, true)
-	all := bundleAt("all", "1.0.1", 2, t0.Add(day), 30*day, "pci-east")
-	s.build(t, "all", all, true)
-	f.apply("app-01", web, receipt.Applied)
-	f.apply("app-02", web, receipt.RolledBack)
-	r := runAudit(t, Options{Dir: s.dir, LedgerDir: s.ledger, Registers: []*zone.Register{f.register(t)}})
-	got := map[string]LedgerBundle{}
-	for _, b := range r.Ledger.Bundles {
-		got[b.Version] = b
+	type apply struct {
+		host   string
+		result receipt.OutcomeResult
+		check  receipt.CheckName // the check a refusal names
+	}
+	cases := []struct {
+		version string
+		narrow  []string // host: and role: targets beside zone:pci-east
+		applies []apply
+		status  string
+		hosts   []string // "host result", in register order
+		missed  []string // not-applied-on-host
+	}{
+		{"1.0.0", []string{"role:web"},
+			[]apply{{"app-01", receipt.Applied, ""}, {"app-02", receipt.RolledBack, ""}, {"db-01", receipt.Refused, receipt.CheckTarget}},
+			StatusPartial, []string{"app-01 applied", "app-02 rolled-back", "app-03 not-applied"}, []string{"app-03"}},
+		{"1.0.1", nil, nil,
+			StatusNeverApplied, []string{"app-01 not-applied", "app-02 not-applied", "app-03 not-applied", "db-01 not-applied"}, nil},
+		{"1.0.2", []string{"host:db-01"}, []apply{{"db-01", receipt.Applied, ""}},
+			StatusApplied, []string{"db-01 applied"}, nil},
+		{"1.0.3", []string{"role:batch", "host:app-03"}, []apply{{"app-02", receipt.Applied, ""}},
+			StatusPartial, []string{"app-02 applied", "app-03 not-applied"}, []string{"app-03"}},
+		{"1.0.4", []string{"role:db"}, []apply{{"db-01", receipt.Refused, receipt.CheckExpiry}},
+			StatusAttempted, []string{"db-01 refused"}, nil},
+		{"1.0.5", []string{"host:app-01", "host:app-02"}, []apply{{"app-01", receipt.Applied, ""}, {"app-02", receipt.AlreadyApplied, ""}},
+			StatusApplied, []string{"app-01 applied", "app-02 already-applied"}, nil},
+	}
+	built := map[string]*testBundle{}
+	for i, tc := range cases {
+		b := bundleAt(fmt.Sprintf("b%d", i), tc.version, uint64(i+1), t0.Add(time.Duration(i)*time.Hour), 30*day, "pci-east")
+		b.narrow = tc.narrow
+		s.build(t, tc.version, b, true)
+		built[tc.version] = b
+		for _, a := range tc.applies {
+			f.applyWith(a.host, b, a.result, a.check)
+		}
 	}
 	hosts := func(b LedgerBundle) []string {
 		var out []string
@@ -249,16 +288,33 @@ func TestFleetLedgerHosts(t *testing.T) {
 		}
 		return out
 	}
-	if w := []string{"app-01 applied", "app-02 rolled-back", "app-03 not-applied"}; !slices.Equal(hosts(got["1.0.0"]), w) || got["1.0.0"].Status != StatusPartial {
-		t.Errorf("role:web bundle: %s %v, want partial %v", got["1.0.0"].Status, hosts(got["1.0.0"]), w)
+	check := func(t *testing.T, r *Report) {
+		t.Helper()
+		got := map[string]LedgerBundle{}
+		for _, b := range r.Ledger.Bundles {
+			got[b.Version] = b
+		}
+		for _, tc := range cases {
+			b := got[tc.version]
+			if b.Status != tc.status || !slices.Equal(hosts(b), tc.hosts) {
+				t.Errorf("%s (targets %v): %s %v, want %s %v", tc.version, b.Targets, b.Status, hosts(b), tc.status, tc.hosts)
+			}
+			var missed []string
+			for _, na := range findingsOf(r, KindNotAppliedOnHost) {
+				if na.File == built[tc.version].ledgerPath() {
+					missed = append(missed, na.Host)
+					if !strings.Contains(na.Message, "did not reach host "+na.Host) || !strings.Contains(na.Message, strings.Join(b.Targets, ", ")) {
+						t.Errorf("not-applied-on-host message %q", na.Message)
+					}
+				}
+			}
+			if !slices.Equal(missed, tc.missed) {
+				t.Errorf("%s: not-applied-on-host %v, want %v", tc.version, missed, tc.missed)
+			}
+		}
 	}
-	if w := []string{"app-01 not-applied", "app-02 not-applied", "app-03 not-applied", "db-01 not-applied"}; !slices.Equal(hosts(got["1.0.1"]), w) || got["1.0.1"].Status != StatusNeverApplied {
-		t.Errorf("zone bundle: %s %v, want never-applied %v", got["1.0.1"].Status, hosts(got["1.0.1"]), w)
-	}
-	na := findingsOf(r, KindNotAppliedOnHost)
-	if len(na) != 1 || na[0].Host != "app-03" || !strings.Contains(na[0].Message, "did not reach host app-03") || na[0].File != web.ledgerPath() {
-		t.Errorf("not-applied-on-host: %+v", na)
-	}
+	r := runAudit(t, Options{Dir: s.dir, LedgerDir: s.ledger, Registers: []*zone.Register{f.register(t)}})
+	check(t, r)
 	nv := findingsOf(r, KindNeverApplied)
 	if len(nv) != 1 || !strings.Contains(nv[0].Message, "(hosts app-01, app-02, app-03, db-01)") {
 		t.Errorf("never-applied: %+v", nv)
@@ -266,17 +322,13 @@ func TestFleetLedgerHosts(t *testing.T) {
 	if !r.OK() {
 		t.Errorf("warnings only, yet:\n%s", dumpFindings(r))
 	}
-	// Roles from the chains when there is no register.
+	// Without the register, the hosts and their roles come from the
+	// chains (the policy each head records): the same answer.
 	var ks []*keys.PublicKey
 	for _, h := range f.hosts {
 		ks = append(ks, h.key.Public())
 	}
-	r = runAudit(t, Options{Dir: s.dir, LedgerDir: s.ledger, Keys: ks})
-	for _, b := range r.Ledger.Bundles {
-		if b.Version == "1.0.0" && !slices.Equal(hosts(b), []string{"app-01 applied", "app-02 rolled-back", "app-03 not-applied"}) {
-			t.Errorf("without the register: %v", hosts(b))
-		}
-	}
+	check(t, runAudit(t, Options{Dir: s.dir, LedgerDir: s.ledger, Keys: ks}))
 }
 
 // TestFleetState: the state keeps a head per host; a head kept before
