@@ -319,6 +319,7 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 		return a.refuse(receipt.Reason(receipt.CheckVariables), err.Error(), err)
 	}
 	a.check(receipt.CheckVariables, receipt.Pass, fmt.Sprintf("%d declared, every reference resolves", len(vr.Manifest.Variables)))
+	a.j.Receipt.VariableSources, a.j.Receipt.VariableSourcesTotal = vars.sources()
 	if err := a.st.save(a.j, jStaged); err != nil {
 		return a.refuse(receipt.ReasonStateUnwritable, err.Error(), err)
 	}
@@ -476,13 +477,22 @@ func (e *stagingRefusal) Error() string   { return e.verdict.Error() }
 func (e *stagingRefusal) Unwrap() []error { return []error{e.verdict, e.cause} }
 
 func (a *applier) variables(staged *stage.Staged, vr *verify.Result) (*variables, error) {
-	layers := []namedValues{{a.o.Trust.File + " variables", a.o.Trust.File, a.o.Trust.Variables, nil}}
+	trust, err := zoneLayer(a.o.Trust.File+" variables",
+		receipt.VariableSource{Origin: receipt.OriginTrust, File: a.o.Trust.File, SHA256: a.o.Trust.SHA256}, a.o.Trust.Variables)
+	if err != nil {
+		return nil, err
+	}
+	layers := []namedValues{trust}
 	if a.o.VarFile != "" {
-		fv, err := LoadVarFile(a.o.VarFile)
+		vals, src, err := loadVarFile(a.o.VarFile)
 		if err != nil {
 			return nil, err
 		}
-		layers = append(layers, namedValues{a.o.VarFile, a.o.VarFile, fv, nil})
+		fv, err := zoneLayer(a.o.VarFile, src, vals)
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, fv)
 	}
 	vars, err := resolveVariables(staged.Variables, vr.Manifest, scope{a.zone, a.host, a.o.Trust.Policy.HostRoles}, layers...)
 	if err != nil {

@@ -5,6 +5,7 @@ package apply
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -466,13 +467,18 @@ func TestWarnsAboutExposedKeys(t *testing.T) {
 	}
 }
 
-// TestVariablePrecedence: bundle value < trust.yaml < --var-file; a zone
-// file naming a variable the bundle does not declare is refused before
-// any step runs.
+// TestVariablePrecedence: bundle value < trust.yaml < --var-file, whose
+// values may be read from files kept in the zone; the receipt names the
+// source of every value (the var-file with its digest), never a value. A
+// zone file naming a variable the bundle does not declare is refused
+// before any step runs.
 func TestVariablePrecedence(t *testing.T) {
 	z := newZone(t)
 	varFile := filepath.Join(z.dir, "vars.yaml")
-	os.WriteFile(varFile, []byte("Greeting: bonjour\nSecret: zone-only-secret\n"), 0o600)
+	doc := []byte("Greeting: bonjour\nSecret: { fromFile: secrets/shop }\n")
+	os.WriteFile(varFile, doc, 0o600)
+	os.Mkdir(filepath.Join(z.dir, "secrets"), 0o700)
+	os.WriteFile(filepath.Join(z.dir, "secrets", "shop"), []byte("zone-only-secret\n"), 0o600)
 	res, err := z.apply(z.build("1.0.0", "true", 1), func(o *Options) { o.VarFile = varFile })
 	if err != nil {
 		t.Fatal(err)
@@ -481,8 +487,20 @@ func TestVariablePrecedence(t *testing.T) {
 	if !strings.Contains(string(conf), "greeting=bonjour\nsecret=zone-only-secret\n") {
 		t.Fatalf("config %q", conf)
 	}
-	if p := z.receipt(res); strings.Join(p.Variables, ",") != "Greeting,Marker,Root,Secret" {
+	p := z.receipt(res)
+	if strings.Join(p.Variables, ",") != "Greeting,Marker,Root,Secret" {
 		t.Fatalf("variables used %v", p.Variables)
+	}
+	sum := sha256.Sum256(doc)
+	for _, want := range []receipt.VariableSource{
+		{Name: "Greeting", Origin: receipt.OriginVarFile, File: varFile, SHA256: hex.EncodeToString(sum[:]), Replaced: true},
+		{Name: "Secret", Origin: receipt.OriginVarFile, File: varFile, SHA256: hex.EncodeToString(sum[:]),
+			FromFile: filepath.Join(z.dir, "secrets", "shop"), Replaced: true},
+		{Name: "Root", Origin: receipt.OriginTrust, File: z.trust.File, SHA256: z.trust.SHA256, Replaced: true},
+	} {
+		if got := sourceOf(t, p, want.Name); got != want {
+			t.Errorf("source of %s: %+v, want %+v", want.Name, got, want)
+		}
 	}
 	os.WriteFile(varFile, []byte("Undeclared: x\n"), 0o600)
 	res, err = z.apply(z.build("2.0.0", "true", 2), func(o *Options) { o.VarFile = varFile })
@@ -492,6 +510,66 @@ func TestVariablePrecedence(t *testing.T) {
 	if strings.Count(z.markers(), "prepare") != 1 {
 		t.Fatalf("a step ran after the refusal: %q", z.markers())
 	}
+}
+
+// TestValueFileRefused: a zone value file that others could rewrite or
+// replace refuses the apply (reason variables) before any step runs, and
+// plan alike; the error names the file, and its content is nowhere.
+func TestValueFileRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		make       func(p string)
+	}{
+		{"group-writable", "writable by group or others (mode 0620)", func(p string) {
+			os.WriteFile(p, []byte("zone-only-secret"), 0o600)
+			os.Chmod(p, 0o620)
+		}},
+		{"symbolic link", "is a symbolic link", func(p string) {
+			os.WriteFile(p+".real", []byte("zone-only-secret"), 0o600)
+			os.Symlink(p+".real", p)
+		}},
+		{"missing", "no such file", func(string) {}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			z := newZone(t)
+			secretFile := filepath.Join(z.dir, "shop-secret")
+			tc.make(secretFile)
+			z.editTrust(func(s string) string { return s + "  Secret: { fromFile: shop-secret }\n" })
+			z.commit()
+			b := z.build("1.0.0", "true", 1)
+			_, perr := MakePlan(t.Context(), z.opts(b))
+			res, err := z.apply(b)
+			for _, err := range []error{err, perr} {
+				var re *RefusedError
+				if !errors.As(err, &re) || re.Reason != receipt.Reason(receipt.CheckVariables) ||
+					!strings.Contains(err.Error(), secretFile) || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("err = %v, want a refusal (variables) naming %s: %s", err, secretFile, tc.want)
+				}
+			}
+			p := z.receipt(res)
+			data, _ := json.Marshal(p)
+			if p.Outcome.Result != receipt.Refused || len(p.Steps) != 0 || strings.Contains(string(data), "zone-only-secret") ||
+				strings.Contains(z.out.String(), "zone-only-secret") {
+				t.Errorf("receipt %+v", p.Outcome)
+			}
+			if z.markers() != "" {
+				t.Errorf("a step ran: %q", z.markers())
+			}
+		})
+	}
+}
+
+// sourceOf is the receipt's record of where variable name's value came
+// from.
+func sourceOf(t *testing.T, p *receipt.Predicate, name string) receipt.VariableSource {
+	t.Helper()
+	for _, s := range p.VariableSources {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("the receipt names no source of %s: %+v", name, p.VariableSources)
+	return receipt.VariableSource{}
 }
 
 // TestSensitiveOutput: a step may publish a secret ("sensitive name=value"),

@@ -227,30 +227,6 @@ func TestScriptSubstitution(t *testing.T) {
 	}
 }
 
-// TestStructuredAndFilesRefused: a deploy step whose structured or files
-// keys this applier does not apply fails rather than deploy files with
-// other values or modes than the release asked for.
-func TestStructuredAndFilesRefused(t *testing.T) {
-	z := newZone(t)
-	steps := `  - name: install
-    deploy: web
-    to: "#{Root}"
-    files: [{ match: "conf/*", mode: "0600" }]
-`
-	yaml := strings.Replace(stepsRelease(steps), "variables:", "packages:\n  - name: web\n    path: web\nvariables:", 1)
-	dir, _ := z.f.Build(bundletest.Options{YAML: yaml, Files: webFiles(), Sequence: 1})
-	res, err := z.apply(dir)
-	if !errors.Is(err, ErrStepFailed) {
-		t.Fatalf("apply: %v, want the deploy step to fail", err)
-	}
-	if s := stepNamed(t, z.receipt(res), "install"); !strings.Contains(s.Error, "files rules are not applied") {
-		t.Errorf("install: %+v", s)
-	}
-	if z.current() != "" {
-		t.Errorf("current is %q, want no release deployed", z.current())
-	}
-}
-
 // TestCheckMasksSecrets: a check URL built from a sensitive variable is
 // recorded and printed masked; the server got the real value.
 func TestCheckMasksSecrets(t *testing.T) {

@@ -2,7 +2,6 @@ package apply
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -170,24 +169,25 @@ func kind(fi fs.FileInfo) string {
 }
 
 // install puts the staged package into the new release directory of ir,
-// substituting variables in the files that match patterns: first under
-// ir.Tmp, then renamed to ir.Name. When the package is deployed only once
-// and the staging root is on the same file system, the staged tree is moved
-// rather than copied (one write of the payload instead of two); its files
-// were hashed against the manifest while they were extracted.
-func install(staging string, m *bundle.Manifest, pkg bundle.PackageRef, movable bool, ir *installRecord, patterns []string, vars *variables) (*deployResult, error) {
+// as d says (substitution, structured replacement, modes and owners):
+// first under ir.Tmp, then renamed to ir.Name. When the package is
+// deployed only once and the staging root is on the same file system, the
+// staged tree is moved rather than copied (one write of the payload
+// instead of two); its files were hashed against the manifest while they
+// were extracted, and only those d changes are written again.
+func install(staging string, m *bundle.Manifest, pkg bundle.PackageRef, movable bool, ir *installRecord, d *deployFiles) (*deployResult, error) {
 	releases := filepath.Join(ir.To, releasesDir)
 	final := ir.Dir()
 	tmp := filepath.Join(releases, ir.Tmp)
-	vars.builtins[bundle.BuiltinDeployPath] = final
+	d.vars.builtins[bundle.BuiltinDeployPath] = final
 	src := filepath.Join(staging, filepath.FromSlash(pkg.Root))
 	var files []receipt.File
 	var err error
 	moved := movable && os.Rename(src, tmp) == nil
 	if moved {
-		files, err = finishInPlace(tmp, final, m, pkg, patterns, vars)
+		files, err = finishInPlace(tmp, final, m, pkg, d)
 	} else {
-		files, err = copyTree(src, tmp, final, patterns, vars)
+		files, err = copyTree(src, tmp, final, d)
 	}
 	if err == nil && !moved {
 		err = syncTree(tmp)
@@ -249,11 +249,11 @@ func freeName(releases, version string) (string, error) {
 }
 
 // copyTree copies regular files and directories from src (the staging root,
-// written by airlock itself) to dst, and returns the
-// deployed files with their final digests (after substitution).
-func copyTree(src, dst, final string, patterns []string, vars *variables) ([]receipt.File, error) {
+// written by airlock itself) to dst as d says, and returns the deployed
+// files with their final digests and modes.
+func copyTree(src, dst, final string, d *deployFiles) ([]receipt.File, error) {
 	var files []receipt.File
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(src, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -263,50 +263,50 @@ func copyTree(src, dst, final string, patterns []string, vars *variables) ([]rec
 		}
 		target := filepath.Join(dst, rel)
 		switch {
-		case d.IsDir():
+		case e.IsDir():
 			return os.MkdirAll(target, 0o755)
-		case !d.Type().IsRegular():
+		case !e.Type().IsRegular():
 			return fmt.Errorf("staged %s is not a regular file", p)
 		}
-		info, err := d.Info()
+		info, err := e.Info()
 		if err != nil {
 			return err
 		}
-		slash := filepath.ToSlash(rel)
-		sum, err := copyFile(p, target, info.Mode().Perm(), matchAny(patterns, slash), vars)
+		sum, a, err := d.copy(p, target, filepath.ToSlash(rel), info.Mode().Perm())
 		if err != nil {
-			return fmt.Errorf("%s: %w", slash, err)
+			return err
 		}
-		files = append(files, receipt.File{Path: filepath.ToSlash(filepath.Join(final, rel)), SHA256: sum})
+		files = append(files, a.file(filepath.ToSlash(filepath.Join(final, rel)), sum))
 		return nil
 	})
 	return files, err
 }
 
-// manifestDigest returns the manifest digest of the package's regular
-// file rel (relative to the package root), by binary search of the sorted
+// packageFile returns the manifest entry of the package's regular file
+// rel (relative to the package root), by binary search of the sorted
 // manifest, rather than from a map of every file.
-func manifestDigest(m *bundle.Manifest, pkg bundle.PackageRef, rel string) (string, bool) {
+func packageFile(m *bundle.Manifest, pkg bundle.PackageRef, rel string) (*bundle.File, bool) {
 	p := pkg.Root + "/" + rel
 	i, found := slices.BinarySearchFunc(m.Files, p, func(f bundle.File, p string) int { return strings.Compare(f.Path, p) })
 	if !found || m.Files[i].Type != bundle.TypeFile {
-		return "", false
+		return nil, false
 	}
-	return m.Files[i].SHA256, true
+	return &m.Files[i], true
 }
 
-// finishInPlace substitutes variables in the matching files of a moved
-// package tree and makes every file and directory durable.
-func finishInPlace(dir, final string, m *bundle.Manifest, pkg bundle.PackageRef, patterns []string, vars *variables) ([]receipt.File, error) {
+// finishInPlace completes a moved package tree as d says — staged files
+// have their manifest digest and mode — and makes every file and
+// directory durable.
+func finishInPlace(dir, final string, m *bundle.Manifest, pkg bundle.PackageRef, d *deployFiles) ([]receipt.File, error) {
 	files := make([]receipt.File, 0, min(max(pkg.Files, 0), len(m.Files)))
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() {
+		if e.IsDir() {
 			return nil
 		}
-		if !d.Type().IsRegular() {
+		if !e.Type().IsRegular() {
 			return fmt.Errorf("staged %s is not a regular file", p)
 		}
 		rel, err := filepath.Rel(dir, p)
@@ -314,17 +314,15 @@ func finishInPlace(dir, final string, m *bundle.Manifest, pkg bundle.PackageRef,
 			return err
 		}
 		slash := filepath.ToSlash(rel)
-		sum, ok := manifestDigest(m, pkg, slash)
+		mf, ok := packageFile(m, pkg, slash)
 		if !ok {
 			return fmt.Errorf("staged %s is not in the manifest", slash)
 		}
-		if matchAny(patterns, slash) {
-			sum, err = substituteFile(p, vars)
-		}
+		sum, a, err := d.finish(p, slash, fs.FileMode(mf.Mode), mf.SHA256)
 		if err != nil {
-			return fmt.Errorf("%s: %w", slash, err)
+			return err
 		}
-		files = append(files, receipt.File{Path: filepath.ToSlash(filepath.Join(final, rel)), SHA256: sum})
+		files = append(files, a.file(filepath.ToSlash(filepath.Join(final, rel)), sum))
 		return nil
 	})
 	if err != nil {
@@ -333,58 +331,9 @@ func finishInPlace(dir, final string, m *bundle.Manifest, pkg bundle.PackageRef,
 	return files, syncTree(dir)
 }
 
-// substituteFile rewrites p with its references expanded, atomically.
-func substituteFile(p string, vars *variables) (string, error) {
-	info, err := os.Stat(p)
-	if err != nil {
-		return "", err
-	}
-	in, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer in.Close()
-	out, err := atomicfile.Create(p, info.Mode().Perm())
-	if err != nil {
-		return "", err
-	}
-	defer out.Abort()
-	h := sha256.New()
-	if err := substituteInto(io.MultiWriter(out, h), in, vars); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), out.Commit()
-}
-
 // matchAny is the matcher of the builder's checks, so that what was
 // checked is what is substituted.
 func matchAny(patterns []string, rel string) bool { return bundle.MatchAnyGlob(patterns, rel) }
-
-func copyFile(src, dst string, mode os.FileMode, substitute bool, vars *variables) (string, error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return "", err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return "", err
-	}
-	h := sha256.New()
-	w := io.MultiWriter(out, h)
-	if substitute {
-		err = substituteInto(w, in, vars)
-	} else {
-		_, err = io.Copy(w, in)
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
 
 func substituteInto(w io.Writer, r io.Reader, vars *variables) error {
 	data, err := io.ReadAll(io.LimitReader(r, bundle.MaxSubstituteSize+1))

@@ -268,13 +268,15 @@ func TestFleetScopedVariables(t *testing.T) {
 	for _, tc := range []struct {
 		host, extra    string
 		greeting, from string // "" greeting: refused
+		origin         receipt.Origin
+		scope          string
 	}{
-		{"app-01", "hostRoles: [web]\n", "hello-web", "bundle byRole web"},
-		{"db-01", "", "hello-zone", "bundle byZone test"},
-		{"app-03", "hostRoles: [web]\n", "hello-app-03", "bundle byHost app-03"},
-		{"app-02", "hostRoles: [batch, web]\n", "", ""},
-		{"db-02", "hostRoles: [db, web]\n", "", ""},
-		{"app-04", "hostRoles: [batch, web]\n", "hello-trust", "trust.yaml"},
+		{"app-01", "hostRoles: [web]\n", "hello-web", "bundle byRole web", receipt.OriginBundleRole, "web"},
+		{"db-01", "", "hello-zone", "bundle byZone test", receipt.OriginBundleZone, "test"},
+		{"app-03", "hostRoles: [web]\n", "hello-app-03", "bundle byHost app-03", receipt.OriginBundleHost, "app-03"},
+		{"app-02", "hostRoles: [batch, web]\n", "", "", "", ""},
+		{"db-02", "hostRoles: [db, web]\n", "", "", "", ""},
+		{"app-04", "hostRoles: [batch, web]\n", "hello-trust", "trust.yaml", receipt.OriginTrust, ""},
 	} {
 		t.Run(tc.host, func(t *testing.T) {
 			var vars []string
@@ -300,6 +302,15 @@ func TestFleetScopedVariables(t *testing.T) {
 			}
 			if got := z.deployed("conf/app.conf"); !strings.Contains(got, "greeting="+tc.greeting+"\n") {
 				t.Errorf("deployed conf:\n%s\nwant greeting=%s", got, tc.greeting)
+			}
+			// The receipt names the source of each value, and which the
+			// zone replaced.
+			want := receipt.VariableSource{Name: "Greeting", Origin: tc.origin, Scope: tc.scope, Replaced: tc.origin.Zone()}
+			if tc.origin == receipt.OriginTrust {
+				want.File, want.SHA256 = z.trust.File, z.trust.SHA256
+			}
+			if got := sourceOf(t, z.receipt(res), "Greeting"); got != want {
+				t.Errorf("receipt: source %+v, want %+v", got, want)
 			}
 			for _, v := range plan.Variables {
 				if v.Name == "Greeting" && (v.Value != tc.greeting || !strings.HasSuffix(v.Source, tc.from)) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"airlock.dev/airlock/bundle"
@@ -34,7 +35,8 @@ type PlanVariable struct {
 	Value     string `json:"value,omitempty"`
 	// Source is where the value comes from: "bundle", "bundle byZone
 	// ZONE", "bundle byRole ROLE", "bundle byHost HOST", or the path of
-	// trust.yaml or of --var-file.
+	// trust.yaml or of --var-file, followed by "fromFile PATH" when the
+	// value was read from a file kept in the zone.
 	Source string `json:"source"`
 }
 
@@ -95,7 +97,7 @@ func MakePlan(ctx context.Context, o Options) (*Plan, error) {
 	}
 	masker := mask.New(vars.secrets())
 	for _, v := range vr.Manifest.Variables {
-		pv := PlanVariable{Name: v.Name, Sensitive: v.Sensitive, Source: vars.source[v.Name]}
+		pv := PlanVariable{Name: v.Name, Sensitive: v.Sensitive, Source: vars.source[v.Name].Where()}
 		if !v.Sensitive {
 			pv.Value = vars.values[v.Name]
 		}
@@ -111,7 +113,17 @@ func describe(s bundle.Step, vars *variables) string {
 	switch s.Kind() {
 	case bundle.KindDeploy:
 		to, _ := vars.expand(s.To)
-		return fmt.Sprintf("deploy package %s to %s/releases/%s, switch %s/current (keep %d)", s.Deploy, to, vars.builtins[bundle.BuiltinReleaseVersion], to, s.Keep)
+		text := fmt.Sprintf("deploy package %s to %s/releases/%s, switch %s/current (keep %d)", s.Deploy, to, vars.builtins[bundle.BuiltinReleaseVersion], to, s.Keep)
+		if len(s.Substitute.Globs) > 0 {
+			text += "\nsubstitute #{...} in " + strings.Join(s.Substitute.Globs, ", ")
+		}
+		if len(s.Structured) > 0 {
+			text += "\nreplace values by key path in " + strings.Join(s.Structured, ", ")
+		}
+		for _, r := range s.Files {
+			text += "\nfiles " + describeRule(r)
+		}
+		return text
 	case bundle.KindScript:
 		return "run script " + s.Script
 	case bundle.KindCheck:
@@ -122,4 +134,20 @@ func describe(s bundle.Step, vars *variables) string {
 		return s.Run
 	}
 	return text
+}
+
+// describeRule is a files: rule as plan shows it: "config/** mode 0640,
+// owner payments, group payments".
+func describeRule(r bundle.FileRule) string {
+	var set []string
+	if r.Mode != 0 {
+		set = append(set, "mode "+r.Mode.String())
+	}
+	if r.Owner != "" {
+		set = append(set, "owner "+r.Owner)
+	}
+	if r.Group != "" {
+		set = append(set, "group "+r.Group)
+	}
+	return r.Match + " " + strings.Join(set, ", ")
 }

@@ -269,6 +269,7 @@ func (a *applier) runStep(ctx context.Context, staged *stage.Staged, s bundle.St
 	for k, v := range r.Outputs {
 		vars.outputs["Steps."+s.Name+"."+k] = v
 		if r.Sensitive[k] {
+			vars.sensitive["Steps."+s.Name+"."+k] = true
 			masker.Add(v)
 		}
 	}
@@ -293,10 +294,6 @@ func (a *applier) deployStep(vr *verify.Result, staged *stage.Staged, s bundle.S
 		rs.Error = masker.String(err.Error())
 		return false
 	}
-	if len(s.Structured) > 0 || len(s.Files) > 0 {
-		// Not yet applied: a file meant to be 0640 must not be deployed 0644.
-		return fail(errors.New("structured replacement and files rules are not applied by this airlock: deploy it with a newer one"))
-	}
 	to, err := vars.expand(s.To)
 	if err != nil {
 		return fail(err)
@@ -314,6 +311,10 @@ func (a *applier) deployStep(vr *verify.Result, staged *stage.Staged, s bundle.S
 	if pkg == nil {
 		return fail(fmt.Errorf("package %q is not in the manifest", s.Deploy))
 	}
+	files, err := newDeployFiles(vr.Manifest, &s, vars)
+	if err != nil {
+		return fail(err)
+	}
 	ir, err := prepareInstall(to, vr.Statement.Predicate.Version)
 	if err != nil {
 		return fail(fmt.Errorf("deploy target %s: %w", to, err))
@@ -323,7 +324,7 @@ func (a *applier) deployStep(vr *verify.Result, staged *stage.Staged, s bundle.S
 		a.j.Install = nil
 		return fail(err)
 	}
-	res, err := install(staged.Root, vr.Manifest, *pkg, deployedOnce(vr.Manifest, s.Deploy), ir, vr.Manifest.SubstituteGlobs(&s), vars)
+	res, err := install(staged.Root, vr.Manifest, *pkg, deployedOnce(vr.Manifest, s.Deploy), ir, files)
 	if err == nil {
 		err = a.st.addRelease(to, releaseRecord{Name: ir.Name, BundleID: vr.Statement.Predicate.BundleID, Receipt: a.j.Receipt.Seq})
 	}

@@ -2,9 +2,12 @@ package apply
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -15,6 +18,8 @@ import (
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/subst"
+	"airlock.dev/airlock/receipt"
+	"airlock.dev/airlock/zone"
 )
 
 // variables resolves #{Name} references during an apply. Values of
@@ -24,22 +29,12 @@ import (
 // Sensitive values live only here and in the files they are substituted into.
 type variables struct {
 	values    map[string]string
-	sensitive map[string]bool
-	source    map[string]string // where each declared variable's value comes from
+	sensitive map[string]bool                   // declared sensitive, and outputs published as sensitive
+	source    map[string]receipt.VariableSource // where each declared variable's value comes from
 	builtins  map[bundle.Builtin]string
 	outputs   map[string]string // "Steps.<step>.<name>"
 	used      map[string]bool
 }
-
-// Where a variable's value comes from (PlanVariable.Source): the
-// bundle's value, its value for the zone, a role or the host, or a file of
-// the zone (trust.yaml, --var-file) named by its path.
-const (
-	sourceBundle = "bundle"
-	sourceZone   = "bundle byZone "
-	sourceRole   = "bundle byRole "
-	sourceHost   = "bundle byHost "
-)
 
 // scope is the zone, host and host roles an apply resolves variables for.
 type scope struct {
@@ -48,14 +43,14 @@ type scope struct {
 }
 
 func resolveVariables(doc *bundle.VariablesDoc, m *bundle.Manifest, sc scope, layers ...namedValues) (*variables, error) {
-	v := &variables{values: map[string]string{}, sensitive: map[string]bool{}, source: map[string]string{},
+	v := &variables{values: map[string]string{}, sensitive: map[string]bool{}, source: map[string]receipt.VariableSource{},
 		builtins: map[bundle.Builtin]string{}, outputs: map[string]string{}, used: map[string]bool{}}
 	for _, d := range m.Variables {
 		val, ok := doc.Values[d.Name]
 		if !ok {
 			return nil, fmt.Errorf("variables.json has no value for declared variable %s", d.Name)
 		}
-		v.values[d.Name], v.source[d.Name] = val, sourceBundle
+		v.values[d.Name], v.source[d.Name] = val, receipt.VariableSource{Name: d.Name, Origin: receipt.OriginBundle}
 		v.sensitive[d.Name] = d.Sensitive
 	}
 	if len(doc.Values) != len(m.Variables) {
@@ -66,20 +61,21 @@ func resolveVariables(doc *bundle.VariablesDoc, m *bundle.Manifest, sc scope, la
 		return nil, err
 	}
 	layers = append([]namedValues{
-		{"the bundle's values for zone " + sc.zone, sourceZone + sc.zone, doc.ByZone[sc.zone], nil},
+		{what: "the bundle's values for zone " + sc.zone, source: receipt.VariableSource{Origin: receipt.OriginBundleZone, Scope: sc.zone}, values: doc.ByZone[sc.zone]},
 		roleValues,
-		{"the bundle's values for host " + sc.host, sourceHost + sc.host, doc.ByHost[sc.host], nil},
+		{what: "the bundle's values for host " + sc.host, source: receipt.VariableSource{Origin: receipt.OriginBundleHost, Scope: sc.host}, values: doc.ByHost[sc.host]},
 	}, layers...)
 	for _, l := range layers {
 		for _, name := range sortedKeys(l.values) {
 			if _, ok := v.values[name]; !ok {
 				return nil, fmt.Errorf("%s: variable %s is not declared by the bundle", l.what, name)
 			}
-			v.values[name] = l.values[name]
-			v.source[name] = l.source
-			if l.sources != nil {
-				v.source[name] = l.sources[name]
+			src := l.source
+			if s, ok := l.sources[name]; ok {
+				src = s
 			}
+			src.Name, src.Replaced = name, src.Origin.Zone()
+			v.values[name], v.source[name] = l.values[name], src
 		}
 	}
 	return v, nil
@@ -94,7 +90,7 @@ var ErrRoleConflict = errors.New("two roles of this host give a variable differe
 // or the zone's (trust.yaml, --var-file) must choose: airlock does not
 // guess, and refuses the apply.
 func roleLayer(doc *bundle.VariablesDoc, sc scope, more []namedValues) (namedValues, error) {
-	l := namedValues{what: "the bundle's values for the roles of host " + sc.host, values: map[string]string{}, sources: map[string]string{}}
+	l := namedValues{what: "the bundle's values for the roles of host " + sc.host, values: map[string]string{}, sources: map[string]receipt.VariableSource{}}
 	chosen := func(name string) bool {
 		if _, ok := doc.ByHost[sc.host][name]; ok {
 			return true
@@ -108,9 +104,9 @@ func roleLayer(doc *bundle.VariablesDoc, sc scope, more []namedValues) (namedVal
 			prev, seen := l.values[name]
 			switch {
 			case !seen:
-				l.values[name], l.sources[name] = val, sourceRole+role
+				l.values[name], l.sources[name] = val, receipt.VariableSource{Origin: receipt.OriginBundleRole, Scope: role}
 			case prev != val && !chosen(name):
-				conflicts = append(conflicts, fmt.Sprintf("%s (%s and role %s)", name, l.sources[name], role))
+				conflicts = append(conflicts, fmt.Sprintf("%s (%s and role %s)", name, l.sources[name].Where(), role))
 			}
 		}
 	}
@@ -122,12 +118,53 @@ func roleLayer(doc *bundle.VariablesDoc, sc scope, more []namedValues) (namedVal
 }
 
 // namedValues are values of variables from one source: what names it in
-// errors, source in plans (sources, when set, per variable).
+// errors, source where the values come from (sources, when set, per
+// variable).
 type namedValues struct {
 	what    string
-	source  string
+	source  receipt.VariableSource
 	values  map[string]string
-	sources map[string]string
+	sources map[string]receipt.VariableSource
+}
+
+// zoneLayer is the zone's values from one file, trust.yaml or a
+// --var-file, described by src: literals, and the content of the files
+// their {fromFile: PATH} name, read and checked here (zone.Value.Read).
+func zoneLayer(what string, src receipt.VariableSource, vals map[string]zone.Value) (namedValues, error) {
+	l := namedValues{what: what, source: src, values: map[string]string{}, sources: map[string]receipt.VariableSource{}}
+	for _, name := range sortedKeys(vals) {
+		val, err := vals[name].Read()
+		if err != nil {
+			return l, fmt.Errorf("%s: variable %s: %w", what, name, err)
+		}
+		s := src
+		s.FromFile = vals[name].FromFile
+		l.values[name], l.sources[name] = val, s
+	}
+	return l, nil
+}
+
+// sources lists where each declared variable's value comes from, by
+// name: at most receipt.MaxListedSources, and when there are more, those
+// the zone replaced first, and how many there are (else 0).
+func (v *variables) sources() ([]receipt.VariableSource, int) {
+	out := make([]receipt.VariableSource, 0, len(v.source))
+	for _, name := range sortedKeys(v.source) {
+		out = append(out, v.source[name])
+	}
+	if len(out) <= receipt.MaxListedSources {
+		return out, 0
+	}
+	slices.SortStableFunc(out, func(a, b receipt.VariableSource) int {
+		switch {
+		case a.Replaced == b.Replaced:
+			return 0
+		case a.Replaced:
+			return -1
+		}
+		return 1
+	})
+	return out[:receipt.MaxListedSources], len(out)
 }
 
 func (v *variables) lookup(name string) (string, bool) {
@@ -146,6 +183,19 @@ func (v *variables) lookup(name string) (string, bool) {
 func (v *variables) expand(text string) (string, error) {
 	out, err := subst.Expand([]byte(text), v.lookup)
 	return string(out), err
+}
+
+// expandFile substitutes references in the content of a file, and
+// reports whether a sensitive value (a sensitive variable or step output)
+// was looked up for it.
+func (v *variables) expandFile(data []byte) ([]byte, bool, error) {
+	sensitive := false
+	out, err := subst.Expand(data, func(name string) (string, bool) {
+		val, ok := v.lookup(name)
+		sensitive = sensitive || (ok && v.sensitive[name])
+		return val, ok
+	})
+	return out, sensitive, err
 }
 
 // checkRefs reports references in text that nothing can resolve, treating
@@ -217,19 +267,32 @@ func (v *variables) setBuiltins(p *bundle.Predicate, zone, host string) {
 	v.builtins[bundle.BuiltinHost] = host
 }
 
-// LoadVarFile reads a YAML map of variable names to string values.
-func LoadVarFile(path string) (map[string]string, error) {
+// loadVarFile reads a --var-file: a YAML map of variable names to values,
+// written as trust.yaml's variables are (a literal, or {fromFile: PATH}
+// relative to the var-file), and describes it as a source of values, with
+// the digest of its bytes.
+func loadVarFile(path string) (map[string]zone.Value, receipt.VariableSource, error) {
+	src := receipt.VariableSource{Origin: receipt.OriginVarFile, File: path}
 	data, err := capped.ReadFile(path, 1<<20)
 	if err != nil {
-		return nil, err
+		return nil, src, err
 	}
-	var vals map[string]string
+	sum := sha256.Sum256(data)
+	src.SHA256 = hex.EncodeToString(sum[:])
+	var vals map[string]zone.Value
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&vals); err != nil && err != io.EOF {
-		return nil, fmt.Errorf("%s: want a map of variable names to string values: %w", path, err)
+		return nil, src, fmt.Errorf("%s: want a map of variable names to values (a scalar or {fromFile: PATH}): %w", path, err)
 	}
-	return vals, nil
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, src, err
+	}
+	for name, v := range vals {
+		vals[name] = v.Resolve(dir)
+	}
+	return vals, src, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {

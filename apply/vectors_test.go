@@ -331,7 +331,13 @@ func newVectorZone(t testing.TB, dir, name, host, roles string, vars map[string]
 	doc := &zone.Document{APIVersion: zone.APIVersion, Zone: name, Host: host, Roles: map[string]zone.RoleKeys{},
 		Identities: []string{filepath.Join(keyDir, "zone.agekey")},
 		Receipts:   zone.Receipts{Key: filepath.Join(keyDir, "receipt.key"), PublicKey: filepath.Join(keyDir, "receipt.pub")},
-		State:      "state", Variables: vars}
+		State:      "state"}
+	for name, v := range vars {
+		if doc.Variables == nil {
+			doc.Variables = map[string]zone.Value{}
+		}
+		doc.Variables[name] = zone.Value{Literal: v}
+	}
 	for _, r := range strings.Fields(roles) {
 		role, spec, ok1 := strings.Cut(r, "=")
 		threshold, list, ok2 := strings.Cut(spec, ":")

@@ -13,11 +13,11 @@ import (
 
 // wineTests are this package's tests that are not Unix-specific (the
 // others run steps with sh): they build for Windows and run there.
-var wineTests = []string{"TestJunctionBuffer", "TestReleaseSwitch", "TestDeployTargetRules", "TestApplyChecks", "TestApplyDeploys", "TestStateFilesRejectCaseVariants"}
+var wineTests = []string{"TestJunctionBuffer", "TestFilesRules", "TestReleaseSwitch", "TestDeployTargetRules", "TestApplyChecks", "TestApplyDeploys", "TestStateFilesRejectCaseVariants"}
 
 // wineMustPass are those that Wine 8.0 (Debian 12) runs through; the
 // others need what it lacks and skip there, saying so.
-var wineMustPass = []string{"TestJunctionBuffer", "TestDeployTargetRules", "TestApplyChecks", "TestStateFilesRejectCaseVariants"}
+var wineMustPass = []string{"TestJunctionBuffer", "TestFilesRules", "TestDeployTargetRules", "TestApplyChecks", "TestStateFilesRejectCaseVariants"}
 
 // TestUnderWine cross-compiles this package's tests for windows/amd64
 // and runs wineTests under Wine, in a fresh Wine prefix. It skips without

@@ -28,6 +28,7 @@ func TestDesignDocCodes(t *testing.T) {
 		{"Reasons (`outcome.reason`)", 0, strs(reasons)},
 		{"Check results (`checks[].result`)", 0, strs(CheckResults)},
 		{"Step results (`steps[].result`)", 0, strs(StepResults)},
+		{"Variable origins (`variableSources[].origin`)", 0, strs(Origins)},
 		{"`airlock verify`, `airlock plan` and `airlock apply` run the same checks", 1, strs(CheckNames)},
 	} {
 		doc, err := designdoc.Column(tc.intro, tc.col)

@@ -48,6 +48,10 @@ const (
 	// MaxListedFiles is how many deployed files a receipt lists itself; the
 	// full list is a file beside it, named and digested in the receipt.
 	MaxListedFiles = 1000
+	// MaxListedSources is how many variable sources a receipt lists: those
+	// the zone replaced first, so that a release of any size gives a
+	// receipt of bounded size.
+	MaxListedSources = 1000
 )
 
 // OutcomeResult is the result of an apply as a whole.
@@ -182,16 +186,22 @@ type Predicate struct {
 	Files      []File   `json:"files,omitempty"` // the first MaxListedFiles deployed files, by path
 	FilesTotal int      `json:"filesTotal,omitempty"`
 	// FilesSHA256 is the digest of the full list (FilesList).
-	FilesSHA256 string     `json:"filesSha256,omitempty"`
-	FilesList   string     `json:"filesList,omitempty"` // beside the receipt: "<sha256>  <path>" lines
-	Variables   []string   `json:"variables,omitempty"` // names only, never values
-	Outcome     Outcome    `json:"outcome"`
-	Logs        *LogRef    `json:"logs,omitempty"`
-	Resumed     bool       `json:"resumed,omitempty"`
-	Release     *Release   `json:"release,omitempty"`  // the last deploy switch (the first, after a rollback)
-	Releases    []Release  `json:"releases,omitempty"` // format 2: every deploy switch, in step order
-	Reapply     bool       `json:"reapply,omitempty"`  // --force-reapply was given
-	Override    []Override `json:"overrides,omitempty"`
+	FilesSHA256 string   `json:"filesSha256,omitempty"`
+	FilesList   string   `json:"filesList,omitempty"` // beside the receipt: "<sha256>  <path>" lines
+	Variables   []string `json:"variables,omitempty"` // names only, never values
+	// VariableSources (version 2) says where the value of every declared
+	// variable came from, by name, in name order; never a value. Beyond
+	// MaxListedSources, those the zone replaced come first, and
+	// VariableSourcesTotal counts them all.
+	VariableSources      []VariableSource `json:"variableSources,omitempty"`
+	VariableSourcesTotal int              `json:"variableSourcesTotal,omitempty"`
+	Outcome              Outcome          `json:"outcome"`
+	Logs                 *LogRef          `json:"logs,omitempty"`
+	Resumed              bool             `json:"resumed,omitempty"`
+	Release              *Release         `json:"release,omitempty"`  // the last deploy switch (the first, after a rollback)
+	Releases             []Release        `json:"releases,omitempty"` // format 2: every deploy switch, in step order
+	Reapply              bool             `json:"reapply,omitempty"`  // --force-reapply was given
+	Override             []Override       `json:"overrides,omitempty"`
 	// Policy is the trust policy in force (version 2): the digest of
 	// trust.yaml and what it says. For a policy commit, the new policy.
 	Policy *Policy `json:"policy,omitempty"`
@@ -350,10 +360,80 @@ type Step struct {
 	Duration   string `json:"duration,omitempty"`   // how long the check polled, such as 4.02s
 }
 
-// File is a deployed file.
+// File is a deployed file: its path and its digest after substitution;
+// from version 2 also its mode, and the owner and group when a files: rule
+// of the deploy step set them (as the rule names them).
 type File struct {
 	Path   string `json:"path"`
 	SHA256 string `json:"sha256"`
+	Mode   string `json:"mode,omitempty"` // four octal digits, such as 0640
+	Owner  string `json:"owner,omitempty"`
+	Group  string `json:"group,omitempty"`
+}
+
+// Origin is where the value of a variable came from.
+type Origin string
+
+// Origins of a variable's value, from the least specific: the bundle's
+// value, its value for the zone, for a role of the host or for the host
+// (all signed with the bundle), then the zone's own: trust.yaml's
+// variables and the --var-file.
+const (
+	OriginBundle     Origin = "bundle"
+	OriginBundleZone Origin = "bundle-zone"
+	OriginBundleRole Origin = "bundle-role"
+	OriginBundleHost Origin = "bundle-host"
+	OriginTrust      Origin = "trust"
+	OriginVarFile    Origin = "var-file"
+)
+
+// Origins lists every origin.
+var Origins = []Origin{OriginBundle, OriginBundleZone, OriginBundleRole, OriginBundleHost, OriginTrust, OriginVarFile}
+
+// Zone reports whether a value of this origin comes from the zone rather
+// than from the signed bundle.
+func (o Origin) Zone() bool { return o == OriginTrust || o == OriginVarFile }
+
+// VariableSource is where the value of one declared variable came from. It
+// never holds the value.
+type VariableSource struct {
+	Name   string `json:"name"`
+	Origin Origin `json:"origin"`
+	// Scope is the zone, role or host of a bundle-zone, bundle-role or
+	// bundle-host value.
+	Scope string `json:"scope,omitempty"`
+	// File and SHA256 are the zone file that gave the value (trust.yaml or
+	// the --var-file, as the operator named it) and the digest of its bytes.
+	File   string `json:"file,omitempty"`
+	SHA256 string `json:"sha256,omitempty"`
+	// FromFile is the file kept in the zone that held the value, when
+	// File names it ({fromFile: PATH}); its digest is not recorded, since
+	// it would let anyone test guesses of the value.
+	FromFile string `json:"fromFile,omitempty"`
+	// Replaced is true when a value of the zone replaced the one the
+	// bundle signed for this host.
+	Replaced bool `json:"replaced,omitempty"`
+}
+
+// Where says where the value came from, as plan shows it: "bundle",
+// "bundle byZone ZONE", "bundle byRole ROLE", "bundle byHost HOST", or the
+// zone file (trust.yaml, --var-file) as named, followed by "fromFile PATH"
+// when the value was read from a file it names.
+func (s VariableSource) Where() string {
+	switch s.Origin {
+	case OriginBundleZone:
+		return "bundle byZone " + s.Scope
+	case OriginBundleRole:
+		return "bundle byRole " + s.Scope
+	case OriginBundleHost:
+		return "bundle byHost " + s.Scope
+	case OriginTrust, OriginVarFile:
+		if s.FromFile != "" {
+			return s.File + " fromFile " + s.FromFile
+		}
+		return s.File
+	}
+	return string(s.Origin)
 }
 
 // Outcome is the result of the apply as a whole.
@@ -579,6 +659,11 @@ func (p *Predicate) validate() error {
 	}
 	if p.Event != "" && !slices.Contains(Events, p.Event) {
 		return fmt.Errorf("unknown event %q", p.Event)
+	}
+	for _, v := range p.VariableSources {
+		if !slices.Contains(Origins, v.Origin) {
+			return fmt.Errorf("variable %q: unknown origin %q", v.Name, v.Origin)
+		}
 	}
 	switch ev := p.EventOf(); {
 	case ev.IsControl() && p.Policy == nil:

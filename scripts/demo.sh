@@ -37,7 +37,9 @@ trap 'kill "$service" 2>/dev/null; wait "$service" 2>/dev/null || true' EXIT
 for _ in $(seq 50); do [ -s "$work/service.addr" ] && break; sleep 0.1; done
 port=$(sed 's/.*://' "$work/service.addr")
 cp operator.pub zone/keys/operator-demo.pub
-printf 'variables:\n  InstallRoot: %s/srv/payments-api\n  Port: "%s"\noperators:\n  - { path: keys/operator-demo.pub, name: Demo Operator }\n' "$work" "$port" >> zone/trust.yaml
+# The zone also logs less than the release's default: a structured
+# variable (a key path in appsettings.json) given a zone value.
+printf 'variables:\n  InstallRoot: %s/srv/payments-api\n  Port: "%s"\n  "Logging:LogLevel:Default": Warning\noperators:\n  - { path: keys/operator-demo.pub, name: Demo Operator }\n' "$work" "$port" >> zone/trust.yaml
 say "an edited trust.yaml is refused until the change is committed to the receipt chain"
 "$bin" zone commit-policy --trust zone/trust.yaml --operator "Demo Admin" --operator-key operator.key \
   --note "CHG-1200 deploy root and operator key" --receipt-out media/receipts
@@ -56,6 +58,21 @@ say "the same bundle again is a replay: nothing runs, the receipt says so"
 "$bin" apply drop --trust zone/trust.yaml --operator-key operator.key --receipt-out media/receipts
 airlock status --trust zone/trust.yaml
 airlock history --trust zone/trust.yaml
+
+say "the deployed configuration: the zone's log level in appsettings.json, the config that holds the secret 0640"
+config="$work/srv/payments-api/current/config"
+ls -l "$config"
+grep -n '"Default"\|MaxConcurrentConnections\|"Refunds"' "$config/appsettings.json"
+if ! grep -q '"Default": "Warning"' "$config/appsettings.json" || ! grep -q '"MaxConcurrentConnections": 500,' "$config/appsettings.json" ||
+  ! grep -q '"Refunds": true' "$config/appsettings.json"; then
+  echo "demo: appsettings.json does not hold the structured values" >&2
+  exit 1
+fi
+if [ -n "$(find "$config" -type f ! -perm 0640)" ]; then
+  echo "demo: a config file is not mode 0640:" >&2
+  find "$config" -type f ! -perm 0640 >&2
+  exit 1
+fi
 
 # The secret never left the payload except into the files it configures.
 if grep -rq "$PAYMENTS_DB_PASSWORD" media zone/state/receipts ledger drop 2>/dev/null; then

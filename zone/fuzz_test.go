@@ -13,6 +13,7 @@ import (
 func FuzzParseDocument(f *testing.F) {
 	f.Add([]byte("apiVersion: airlock/v1\nzone: z\nroles:\n  release: { threshold: 1, keys: [a.pub, {path: b.pub, name: Bea}] }\noperators: [{path: o.pub, name: Olga}]\nrequireOperatorSignature: true\nstate: s\n"))
 	f.Add([]byte("apiVersion: airlock/v1\nzone: z\nstate: s\nroles: {release: {keys: [[x]]}}\n"))
+	f.Add([]byte("apiVersion: airlock/v1\nzone: z\nroles: {release: {threshold: 1, keys: [a.pub]}}\nstate: s\nvariables: {A: {fromFile: s/a}, B: 1, C: \"{fromFile: x}\"}\n"))
 	f.Add([]byte("zone: [\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, err := ParseDocument(data)

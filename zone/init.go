@@ -303,7 +303,7 @@ type hostSpec struct {
 	roles     []roleSpec
 	operators []namedKey
 	requireOp bool
-	variables map[string]string
+	variables map[string]Value
 	auditors  []string
 	state     string // default "state"
 	identity  identitySpec

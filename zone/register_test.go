@@ -86,7 +86,7 @@ func TestFleetZone(t *testing.T) {
 		if shared := bytes.Equal(id, zoneID); shared == c.OwnIdentity {
 			t.Errorf("%s: identity shared %v, own %v", c.Host, shared, c.OwnIdentity)
 		}
-		if c.Host != "app-01" && (len(tr.Policy.Operators) != 1 || tr.Policy.NameOf(tr.Policy.Operators[0]) != "Olga Operator" || tr.Variables["InstallRoot"] != "/srv/app") {
+		if c.Host != "app-01" && (len(tr.Policy.Operators) != 1 || tr.Policy.NameOf(tr.Policy.Operators[0]) != "Olga Operator" || tr.Variables["InstallRoot"] != (Value{Literal: "/srv/app"})) {
 			t.Errorf("%s: the zone's policy was not copied: %+v %v", c.Host, tr.Policy, tr.Variables)
 		}
 	}

@@ -45,7 +45,7 @@ requireOperatorSignature: true
 identities: [zone.agekey, other.agekey]
 receipts: { key: "pkcs11:token=zone;object=receipts", publicKey: release.pub }
 state: /var/lib/airlock/state
-variables: { InstallRoot: /srv/payments-api, Port: 8080, Debug: false }
+variables: { InstallRoot: /srv/payments-api, Port: 8080, Debug: false, DbPassword: { fromFile: secrets/db } }
 auditors: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
 `
 	load := func(doc string) error {
@@ -77,6 +77,10 @@ auditors: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
 		"key entry with an owner": head + "roles:\n  release: { threshold: 1, keys: [{ path: release.pub, owner: x }] }\nstate: s\n",
 		"receipts setting":        head + roles + "receipts: { key: r.key, pub: r.pub }\nstate: s\n",
 		"host name":               head + "host: app 01\n" + roles + "state: s\n",
+		"value file and literal":  head + roles + "state: s\nvariables: { Db: { fromFile: db, value: x } }\n",
+		"value file key":          head + roles + "state: s\nvariables: { Db: { fromfile: db } }\n",
+		"value file empty":        head + roles + "state: s\nvariables: { Db: { fromFile: \"\" } }\n",
+		"value list":              head + roles + "state: s\nvariables: { Db: [a] }\n",
 	} {
 		if err := load(doc); err == nil {
 			t.Errorf("%s: the loader accepts it", name)

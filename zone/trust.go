@@ -117,8 +117,9 @@ type Trust struct {
 	ReceiptPub string
 	// StateDir is the zone's state directory (absolute).
 	StateDir string
-	// Variables override bundle variable values in this zone.
-	Variables map[string]string
+	// Variables override bundle variable values in this zone: literals,
+	// or files kept in the zone (FromFile, absolute), read only by Read.
+	Variables map[string]Value
 	// Auditors are age recipients for the full, masked step logs.
 	Auditors []string
 	// SHA256 is the digest of trust.yaml's bytes as read.
@@ -147,12 +148,12 @@ type Document struct {
 	Operators []KeyRef `yaml:"operators,omitempty"`
 	// RequireOperatorSignature refuses applies without an operator's
 	// co-signature.
-	RequireOperatorSignature bool              `yaml:"requireOperatorSignature,omitempty"`
-	Identities               []string          `yaml:"identities"`
-	Receipts                 Receipts          `yaml:"receipts"`
-	State                    string            `yaml:"state"`
-	Variables                map[string]string `yaml:"variables,omitempty"`
-	Auditors                 []string          `yaml:"auditors,omitempty"`
+	RequireOperatorSignature bool             `yaml:"requireOperatorSignature,omitempty"`
+	Identities               []string         `yaml:"identities"`
+	Receipts                 Receipts         `yaml:"receipts"`
+	State                    string           `yaml:"state"`
+	Variables                map[string]Value `yaml:"variables,omitempty"`
+	Auditors                 []string         `yaml:"auditors,omitempty"`
 }
 
 // RoleKeys is a role's threshold and key files in trust.yaml.
@@ -317,8 +318,14 @@ func parse(path string, data []byte) (*Trust, error) {
 	}
 	sum := sha256.Sum256(data)
 	t := &Trust{File: path, Policy: pol, ReceiptKey: receiptKey, ReceiptPub: abs(d.Receipts.PublicKey),
-		StateDir: abs(d.State), Variables: d.Variables, Auditors: d.Auditors, SHA256: hex.EncodeToString(sum[:]),
+		StateDir: abs(d.State), Auditors: d.Auditors, SHA256: hex.EncodeToString(sum[:]),
 		Host: strings.ToLower(d.Host)}
+	if len(d.Variables) > 0 {
+		t.Variables = make(map[string]Value, len(d.Variables))
+		for name, v := range d.Variables {
+			t.Variables[name] = v.Resolve(dir)
+		}
+	}
 	for _, id := range d.Identities {
 		t.Identities = append(t.Identities, abs(id))
 	}
@@ -414,7 +421,8 @@ func (d *Document) Marshal() ([]byte, error) {
 	n.HeadComment = "airlock trust policy for zone " + d.Zone + ". Paths are relative to this file."
 	var foot []string
 	if len(d.Variables) == 0 {
-		foot = append(foot, "variables:        # zone values for variables the bundle declares", "  LogLevel: warn")
+		foot = append(foot, "variables:        # zone values for variables the bundle declares", "  LogLevel: warn",
+			"  DbPassword: { fromFile: secrets/db-password }   # a secret kept in a file of the zone (chmod 600)")
 	}
 	if len(d.Auditors) == 0 {
 		foot = append(foot, "auditors:         # age recipients of the full, masked step logs", "  - age1...")

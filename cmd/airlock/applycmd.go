@@ -81,7 +81,7 @@ holds only the result.`,
 	f.StringVar(&o.operatorKey, "operator-key", "", "operator's private key: co-signs the receipt (one of trust.yaml's operators)")
 	f.StringVar(&o.note, "note", "", "free text recorded in the receipt (e.g. the change window)")
 	f.StringVar(&o.receiptOut, "receipt-out", "", "also write the receipt into this folder (the media carried back)")
-	f.StringVar(&o.varFile, "var-file", "", "YAML file of zone values for variables the bundle declares")
+	f.StringVar(&o.varFile, "var-file", "", "YAML file of zone values for variables the bundle declares (each a literal or {fromFile: PATH})")
 	f.BoolVar(&o.forceReapply, "force-reapply", false, "run a bundle again that was already applied (recorded)")
 	f.BoolVar(&o.allowRollback, "allow-rollback", false, "apply a bundle with a lower sequence than the channel's (recorded; the channel keeps its highest sequence)")
 	f.BoolVar(&o.clockOverride, "clock-override", false, "apply although the zone clock is earlier than the newest receipt (recorded)")

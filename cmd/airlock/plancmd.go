@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -35,7 +36,7 @@ func newPlanCommand() *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&o.trust, "trust", "", "zone trust policy (trust.yaml) (required)")
-	c.Flags().StringVar(&o.varFile, "var-file", "", "YAML file of zone values for variables the bundle declares")
+	c.Flags().StringVar(&o.varFile, "var-file", "", "YAML file of zone values for variables the bundle declares (each a literal or {fromFile: PATH})")
 	o.progress.addFlags(c)
 	addJSONFlag(c, "plan.schema.json")
 	o.secrets.addPassphraseFlag(c)
@@ -75,18 +76,27 @@ func printPlan(w io.Writer, plan *apply.Plan, verified bool, where string) {
 		fmt.Fprintln(w, "already applied: apply would run nothing (use --force-reapply to run it again)")
 	}
 	fmt.Fprintln(w, "\nvariables (and where each value comes from)")
+	width := 20 // names as long as key paths widen the column, up to a limit
+	for _, v := range plan.Variables {
+		if n := utf8.RuneCountInString(q(v.Name)); n > width && n <= maxNameColumn {
+			width = n
+		}
+	}
 	for _, v := range plan.Variables {
 		val := v.Value
 		if v.Sensitive {
 			val = "(sensitive)"
 		}
-		fmt.Fprintf(w, "  %-20s %s  (%s)\n", q(v.Name), q(val), q(v.Source))
+		fmt.Fprintf(w, "  %-*s %s  (%s)\n", width, q(v.Name), q(val), q(v.Source))
 	}
 	fmt.Fprintln(w, "\nsteps")
 	for i, s := range plan.Steps {
 		fmt.Fprintf(w, "  %d. %s [%s, when %s]\n     %s\n", i+1, q(s.Name), q(string(s.Kind)), q(string(s.When)), indent(printable.Text(s.What)))
 	}
 }
+
+// maxNameColumn is the widest the column of variable names grows.
+const maxNameColumn = 60
 
 // planWhere names the zone and host a plan is for, and the host's roles.
 func planWhere(p *zone.Policy) string {

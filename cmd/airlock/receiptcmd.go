@@ -236,6 +236,11 @@ func showReceipt(w io.Writer, r *receipt.Receipt) {
 	if len(p.Variables) > 0 {
 		fmt.Fprintf(w, "variables %s (names only)\n", strings.Join(printable.Strings(p.Variables), ", "))
 	}
+	for _, v := range p.VariableSources {
+		if v.Replaced {
+			fmt.Fprintf(w, "zone value %s from %s\n", q(v.Name), q(v.Where()))
+		}
+	}
 	if p.Logs != nil {
 		fmt.Fprintf(w, "logs      %s (age-encrypted to the auditors)\n", q(p.Logs.Name))
 	}

@@ -42,6 +42,10 @@ func localFindings(rec *record, p *receipt.Predicate, overrides []string) []loca
 	for _, o := range overrides {
 		add(KindOverride, "operator %s overrode a refusal: %s", operatorName(*rec.operator), o)
 	}
+	if replaced := zoneValues(p); len(replaced) > 0 {
+		add(KindZoneValue, "the zone replaced %s signed in bundle %s: %s",
+			plural(len(replaced), "value", "values"), what, clipList(replaced, maxZoneValues))
+	}
 	if rec.clock == clockUnsynced {
 		c := p.Time.Clock
 		add(KindClockUnsynchronised, "started %s on a clock the kernel reports unsynchronised (estimated error %d µs, maximum %d µs%s)",
@@ -58,6 +62,22 @@ func localFindings(rec *record, p *receipt.Predicate, overrides []string) []loca
 	}
 	if rec.bundle.Verified && len(rec.bundle.Approvers()) == 0 {
 		add(KindNoApproval, "bundle %s carries no approve-role signature", what)
+	}
+	return out
+}
+
+// maxZoneValues bounds the replaced values a zone-value finding names.
+const maxZoneValues = 16
+
+// zoneValues lists the variables whose value the bundle signed and the
+// zone replaced, each with where the zone's value came from (names and
+// files, never a value): "DbPassword (trust.yaml fromFile secrets/db)".
+func zoneValues(p *receipt.Predicate) []string {
+	var out []string
+	for _, v := range p.VariableSources {
+		if v.Replaced {
+			out = append(out, fmt.Sprintf("%s (%s)", clip(v.Name), clip(v.Where())))
+		}
 	}
 	return out
 }

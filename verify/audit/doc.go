@@ -166,6 +166,10 @@
 //     (force-reapply, allow-rollback).
 //   - no-approval (info): steps ran for a bundle without an approve-role
 //     signature.
+//   - zone-value (info): the zone replaced values the bundle signed — its
+//     trust.yaml or a --var-file, possibly reading a file kept in the
+//     zone ({fromFile: PATH}); the finding names each variable and where
+//     its value came from (receipt variableSources), never a value.
 //
 // Ledger (only with a ledger folder):
 //

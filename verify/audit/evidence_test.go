@@ -417,3 +417,38 @@ func TestReportReadsWhatWasVerified(t *testing.T) {
 		t.Fatalf("WriteJSON after the receipt changed: %v", err)
 	}
 }
+
+// TestZoneValues: an apply whose zone replaced values the bundle signed is
+// listed (info), naming each variable and where its value came from —
+// never a value — in the table, JSON, JSONL and HTML reports; a value of
+// the bundle for the zone, a role or the host is not a replacement.
+func TestZoneValues(t *testing.T) {
+	east := newKey(t)
+	dir := t.TempDir()
+	c := newChain(t, dir, "pci-east", east)
+	c.next(func(p *receipt.Predicate) {
+		p.VariableSources = []receipt.VariableSource{
+			{Name: "DbPassword", Origin: receipt.OriginTrust, File: "zone/trust.yaml", SHA256: sha256Hex([]byte("t")),
+				FromFile: "/etc/airlock/secrets/db", Replaced: true},
+			{Name: "Greeting", Origin: receipt.OriginBundleRole, Scope: "web"},
+			{Name: "Port", Origin: receipt.OriginVarFile, File: "vars.yaml", SHA256: sha256Hex([]byte("v")), Replaced: true},
+		}
+	})
+	c.next(func(p *receipt.Predicate) {
+		p.VariableSources = []receipt.VariableSource{{Name: "Greeting", Origin: receipt.OriginBundleZone, Scope: "pci-east"}}
+	})
+	r := runAudit(t, Options{Dir: dir, Keys: pubs(east)})
+	const msg = "the zone replaced 2 values signed in bundle svc 1.0.0 (id b-test): " +
+		"DbPassword (zone/trust.yaml fromFile /etc/airlock/secrets/db), Port (vars.yaml)"
+	checkFindings(t, r, []want{{KindZoneValue, "pci-east", 1, receiptName("pci-east", 1), []string{msg}}})
+	if got := findingsOf(r, KindZoneValue); len(got) != 1 || got[0].Severity != SeverityInfo {
+		t.Errorf("zone-value findings %+v, want one, info", got)
+	}
+	table, js, jsonl := reports(t, r)
+	page := renderHTML(t, r)
+	for name, out := range map[string]string{"table": string(table), "JSON": string(js), "JSONL": string(jsonl), "HTML": string(page)} {
+		if !strings.Contains(out, "zone-value") || !strings.Contains(out, "DbPassword (zone/trust.yaml fromFile /etc/airlock/secrets/db)") {
+			t.Errorf("the %s report does not list the zone's values", name)
+		}
+	}
+}

@@ -73,6 +73,7 @@ const (
 	KindPolicyChange     = "policy-change"
 	KindNoGenesis        = "no-genesis"
 	KindNoApproval       = "no-approval"
+	KindZoneValue        = "zone-value"
 	KindAttachmentOrphan = "attachment-orphan"
 	KindNotAReceipt      = "not-a-receipt"
 )
@@ -128,6 +129,7 @@ var kinds = []kindInfo{
 	{KindPolicyChange, SeverityInfo, "policy change", "policy changes"},
 	{KindNoGenesis, SeverityInfo, "chain without a genesis record", "chains without a genesis record"},
 	{KindNoApproval, SeverityInfo, "apply without approval", "applies without approval"},
+	{KindZoneValue, SeverityInfo, "apply with zone values replacing signed ones", "applies with zone values replacing signed ones"},
 	{KindAttachmentOrphan, SeverityInfo, "file without its receipt", "files without their receipts"},
 	{KindNotAReceipt, SeverityInfo, "file that is not a receipt", "files that are not receipts"},
 }

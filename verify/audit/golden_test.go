@@ -33,19 +33,26 @@ func TestAuditGolden(t *testing.T) {
 	if !r.OK() {
 		t.Errorf("golden folder should pass; findings:\n%s", dumpFindings(r))
 	}
-	var table, js, jsonl bytes.Buffer
-	if err := r.WriteTable(&table); err != nil {
+	table, js, jsonl := reports(t, r)
+	checkGolden(t, "report.txt", table)
+	checkGolden(t, "report.json", js)
+	checkGolden(t, "report.jsonl", jsonl)
+}
+
+// reports renders r as the table, the JSON report and JSONL.
+func reports(t *testing.T, r *Report) (table, js, jsonl []byte) {
+	t.Helper()
+	var bt, bj, bl bytes.Buffer
+	if err := r.WriteTable(&bt); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.WriteJSON(&js); err != nil {
+	if err := r.WriteJSON(&bj); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.WriteJSONL(&jsonl); err != nil {
+	if err := r.WriteJSONL(&bl); err != nil {
 		t.Fatal(err)
 	}
-	checkGolden(t, "report.txt", table.Bytes())
-	checkGolden(t, "report.json", js.Bytes())
-	checkGolden(t, "report.jsonl", jsonl.Bytes())
+	return bt.Bytes(), bj.Bytes(), bl.Bytes()
 }
 
 // TestAuditDeterministic checks that output does not depend on how many

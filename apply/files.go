@@ -1,0 +1,273 @@
+package apply
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"runtime"
+
+	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/atomicfile"
+	"airlock.dev/airlock/internal/structured"
+	"airlock.dev/airlock/receipt"
+)
+
+// deployFiles is what a deploy step does to the files it writes, beyond
+// putting the signed bytes in place: #{…} substitution in the files its
+// substitute globs select, then structured replacement (values at the key
+// paths that variables name) in those its structured globs select; and
+// the mode, owner and group of each file: its files: rules, in order, a
+// later rule winning, and a file into which a sensitive value went is
+// readable by its owner only (0600, or 0700 when executable) unless a
+// rule sets its mode. A file that needs none of this is left as staged.
+type deployFiles struct {
+	substitute []string
+	structured []string
+	rules      []fileRule
+	vars       *variables
+}
+
+// fileRule is a files: rule with its owner and group looked up.
+type fileRule struct {
+	bundle.FileRule
+	uid, gid int // -1: not set
+}
+
+// newDeployFiles looks up the owners and groups of step s's files: rules,
+// so that an unknown one fails the step before anything is written.
+func newDeployFiles(m *bundle.Manifest, s *bundle.Step, vars *variables) (*deployFiles, error) {
+	d := &deployFiles{substitute: m.SubstituteGlobs(s), structured: s.Structured, vars: vars}
+	for i, r := range s.Files {
+		fr, err := lookupRule(r)
+		if err != nil {
+			return nil, fmt.Errorf("files[%d]: %w", i, err)
+		}
+		d.rules = append(d.rules, fr)
+	}
+	return d, nil
+}
+
+// rewrites reports whether the content of package file rel changes.
+func (d *deployFiles) rewrites(rel string) bool {
+	return matchAny(d.substitute, rel) || matchAny(d.structured, rel)
+}
+
+// fileAttrs are the mode, owner and group of one deployed file.
+type fileAttrs struct {
+	mode         fs.FileMode
+	uid, gid     int    // -1: as created
+	owner, group string // as the rule names them
+}
+
+// attrs returns the attributes of package file rel, whose manifest mode is
+// mode, holding a sensitive value or not.
+func (d *deployFiles) attrs(rel string, mode fs.FileMode, sensitive bool) fileAttrs {
+	a := fileAttrs{mode: mode, uid: -1, gid: -1}
+	byRule := false
+	for _, r := range d.rules {
+		if !bundle.MatchGlob(r.Match, rel) {
+			continue
+		}
+		if r.Mode != 0 {
+			a.mode, byRule = fs.FileMode(r.Mode), true
+		}
+		if r.Owner != "" {
+			a.owner, a.uid = r.Owner, r.uid
+		}
+		if r.Group != "" {
+			a.group, a.gid = r.Group, r.gid
+		}
+	}
+	if sensitive && !byRule {
+		a.mode &^= 0o077
+	}
+	return a
+}
+
+// set gives the open file f the attributes: owner and group first, since
+// a change of owner may clear mode bits.
+func (a fileAttrs) set(f *os.File) error {
+	if a.uid >= 0 || a.gid >= 0 {
+		if err := f.Chown(a.uid, a.gid); err != nil {
+			return a.chownError(err)
+		}
+	}
+	return f.Chmod(a.mode)
+}
+
+func (a fileAttrs) chownError(err error) error {
+	what := ""
+	switch {
+	case a.owner != "" && a.group != "":
+		what = "owner " + a.owner + " and group " + a.group
+	case a.owner != "":
+		what = "owner " + a.owner
+	default:
+		what = "group " + a.group
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("set %s: %w (giving a file to another user, or to a group the applying user is not in, needs root)", what, err)
+	}
+	return fmt.Errorf("set %s: %w", what, err)
+}
+
+// file is the receipt's record of the file deployed at path with digest
+// sum. Windows has no Unix modes: none is recorded there.
+func (a fileAttrs) file(path, sum string) receipt.File {
+	f := receipt.File{Path: path, SHA256: sum, Owner: a.owner, Group: a.group}
+	if runtime.GOOS != "windows" {
+		f.Mode = fmt.Sprintf("%04o", uint32(a.mode))
+	}
+	return f
+}
+
+// content returns package file rel (its content data) as deployed, and
+// whether a sensitive value went into it. Errors name the file.
+func (d *deployFiles) content(rel string, data []byte) ([]byte, bool, error) {
+	sensitive := false
+	if matchAny(d.substitute, rel) {
+		out, s, err := d.vars.expandFile(data)
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: %w", rel, err)
+		}
+		data, sensitive = out, s
+	}
+	if matchAny(d.structured, rel) {
+		res, err := structured.Replace(rel, data, d.vars.values)
+		if err != nil {
+			return nil, false, err // a *structured.ParseError or *ValueError names rel
+		}
+		for _, ap := range res.Applied {
+			d.vars.used[ap.Name] = true
+			sensitive = sensitive || d.vars.sensitive[ap.Name]
+		}
+		data = res.Data
+	}
+	return data, sensitive, nil
+}
+
+// readForRewrite reads a staged file whose content is to change.
+func readForRewrite(p, rel string) ([]byte, error) {
+	in, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	data, err := io.ReadAll(io.LimitReader(in, bundle.MaxSubstituteSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > bundle.MaxSubstituteSize {
+		return nil, fmt.Errorf("%s: larger than %d bytes: too large for substitution", rel, bundle.MaxSubstituteSize)
+	}
+	return data, nil
+}
+
+// copy writes staged file src (package file rel, of the given mode) to
+// dst, a new file, and returns its digest and attributes.
+func (d *deployFiles) copy(src, dst, rel string, mode fs.FileMode) (string, fileAttrs, error) {
+	var data []byte
+	a := d.attrs(rel, mode, false)
+	rewritten := d.rewrites(rel)
+	if rewritten {
+		in, err := readForRewrite(src, rel)
+		if err != nil {
+			return "", a, err
+		}
+		var sensitive bool
+		if data, sensitive, err = d.content(rel, in); err != nil {
+			return "", a, err
+		}
+		a = d.attrs(rel, mode, sensitive)
+	}
+	// Created readable by its owner only; its attributes are set before
+	// it is closed, whatever the umask.
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", a, err
+	}
+	h := sha256.New()
+	w := io.MultiWriter(out, h)
+	if rewritten {
+		_, err = w.Write(data)
+	} else {
+		err = copyFrom(w, src)
+	}
+	if err == nil {
+		err = a.set(out)
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", a, fmt.Errorf("%s: %w", rel, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), a, nil
+}
+
+func copyFrom(w io.Writer, src string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	_, err = io.Copy(w, in)
+	return err
+}
+
+// finish completes a staged file moved into the release in place: p is
+// package file rel, staged with the given mode and digest sum. A file
+// whose content changes is rewritten atomically; one whose attributes
+// change gets them; any other is left as it is.
+func (d *deployFiles) finish(p, rel string, mode fs.FileMode, sum string) (string, fileAttrs, error) {
+	if d.rewrites(rel) {
+		return d.rewrite(p, rel, mode)
+	}
+	a := d.attrs(rel, mode, false)
+	if a.mode == mode && a.uid < 0 && a.gid < 0 {
+		return sum, a, nil
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return "", a, err
+	}
+	err = a.set(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", a, fmt.Errorf("%s: %w", rel, err)
+	}
+	return sum, a, nil
+}
+
+// rewrite replaces p, package file rel, with its content as deployed.
+func (d *deployFiles) rewrite(p, rel string, mode fs.FileMode) (string, fileAttrs, error) {
+	a := d.attrs(rel, mode, false)
+	in, err := readForRewrite(p, rel)
+	if err != nil {
+		return "", a, err
+	}
+	data, sensitive, err := d.content(rel, in)
+	if err != nil {
+		return "", a, err
+	}
+	a = d.attrs(rel, mode, sensitive)
+	out, err := atomicfile.Create(p, 0o600)
+	if err != nil {
+		return "", a, err
+	}
+	defer out.Abort()
+	if _, err := out.Write(data); err != nil {
+		return "", a, err
+	}
+	if err := a.set(out.File); err != nil {
+		return "", a, fmt.Errorf("%s: %w", rel, err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:]), a, out.Commit()
+}
