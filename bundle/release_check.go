@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"airlock.dev/airlock/internal/structured"
 	"airlock.dev/airlock/internal/subst"
 )
 
@@ -137,7 +138,10 @@ func (c *releaseChecker) refs(step int, text []byte, report func(line, col int, 
 }
 
 // deployGlobs checks that every glob of deploy step i matches a file of
-// its package, and the references in the files it substitutes.
+// its package, the references in the files it substitutes, and that the
+// files of its structured replacement that are not substituted first
+// parse (a substituted one is whole only once its values are in: apply
+// parses it then, before the release switch).
 func (c *releaseChecker) deployGlobs(step int, field string, s Step, files []packageFile) {
 	checked := map[string]bool{}
 	for j, glob := range s.Substitute.Globs {
@@ -150,7 +154,13 @@ func (c *releaseChecker) deployGlobs(step int, field string, s Step, files []pac
 		})
 	}
 	for j, glob := range s.Structured {
-		c.globMatches(s.Deploy, files, glob, indexField(field+".structured", j), nil)
+		sfield := indexField(field+".structured", j)
+		c.globMatches(s.Deploy, files, glob, sfield, func(f packageFile) {
+			if !checked[f.rel] {
+				checked[f.rel] = true
+				c.structuredParses(sfield, f)
+			}
+		})
 	}
 	for j, r := range s.Files {
 		c.globMatches(s.Deploy, files, r.Match, indexField(field+".files", j)+".match", nil)
@@ -190,6 +200,25 @@ func (c *releaseChecker) fileRefs(step int, field string, f packageFile) {
 	c.refs(step, src, func(line, col int, msg string) {
 		c.add(shown, line, col, field, "%s", msg)
 	})
+}
+
+// structuredParses checks that a file of a structured replacement is one
+// of the formats it reads and parses as that format.
+func (c *releaseChecker) structuredParses(field string, f packageFile) {
+	shown := c.shown(f.src)
+	src, err := readAtMost(c.fsys, f.src, structured.MaxSize)
+	if err != nil {
+		c.add(shown, 0, 0, field, "%v", unwrapPath(err))
+		return
+	}
+	if _, err := structured.Replace(f.rel, src, nil); err != nil {
+		var pe *structured.ParseError
+		if errors.As(err, &pe) {
+			c.add(shown, pe.Line, pe.Col, field, "%s", pe.Msg)
+			return
+		}
+		c.add(shown, 0, 0, field, "%s", strings.TrimPrefix(err.Error(), f.rel+": "))
+	}
 }
 
 // refProblem returns why step may not use the reference #{name}, or "".

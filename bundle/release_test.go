@@ -631,6 +631,18 @@ func TestReleaseCheck(t *testing.T) {
 				yamlPath + `:20:53: steps[1].files[1].match: pattern "secrets/**" matches no file of package "app"`,
 		},
 		{
+			name: "structured files that do not parse",
+			files: map[string]string{
+				releaseFileName: strings.Replace(goodTree()[releaseFileName], `    substitute: ["config/*.json"]`,
+					"    substitute: [\"config/*.json\"]\n    structured: [\"config/*.json\", \"settings/*\"]", 1),
+				"dist/app/settings/broken.json": "{\n  \"a\": 1,\n}\n",
+				"dist/app/settings/good.yaml":   "a: 1\n",
+				"dist/app/settings/notes.txt":   "plain text\n",
+			},
+			want: "$DIR/dist/app/settings/broken.json:2:9: steps[1].structured[1]: invalid character ',' at start of value\n" +
+				"$DIR/dist/app/settings/notes.txt: steps[1].structured[1]: unknown configuration format (want .json, .yaml, .yml, .xml, .config, .properties or .ini, or JSON content)",
+		},
+		{
 			name: "a substituted script is checked",
 			files: map[string]string{
 				releaseFileName:      strings.Replace(goodTree()[releaseFileName], "script: scripts/migrate.sh", "script: scripts/migrate.sh\n    substitute: true", 1),
