@@ -130,7 +130,10 @@ func scanLogical(src []byte, i int, stop func(byte) bool) int {
 func skipPropSep(src []byte, i int, e *propEntry) int {
 	skip := func() {
 		for i < len(src) {
-			if j, ok := continuation(src, i); ok {
+			// A backslash that ends the file joins nothing: it is left
+			// to the value, which a replacement then replaces with it
+			// (else the new value would follow it, escaped).
+			if j, ok := continuation(src, i); ok && i+1 < len(src) {
 				i = j
 			} else if isPropSpace(src[i]) {
 				i++
