@@ -40,16 +40,7 @@ func (s *sourceReader) close() {
 // returns its type and size. archived says name is in an archive package.
 func (s *sourceReader) open(name string, archived bool) (io.ReadCloser, fs.FileMode, int64, error) {
 	if archived {
-		f, err := s.archives.Open(name)
-		if err != nil {
-			return nil, 0, 0, err
-		}
-		st, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return nil, 0, 0, err
-		}
-		return f, st.Mode(), st.Size(), nil
+		return withStat(s.archives.Open(name))
 	}
 	dir, base := path.Split(name)
 	dir = path.Clean("./" + dir)
@@ -69,7 +60,11 @@ func (s *sourceReader) open(name string, archived bool) (io.ReadCloser, fs.FileM
 			return f, mode, size, nil
 		}
 	}
-	f, err := s.root.Open(name)
+	return withStat(s.root.Open(name))
+}
+
+// withStat returns an opened file with its type and size.
+func withStat(f fs.File, err error) (io.ReadCloser, fs.FileMode, int64, error) {
 	if err != nil {
 		return nil, 0, 0, err
 	}

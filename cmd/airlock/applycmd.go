@@ -9,7 +9,6 @@ import (
 
 	"airlock.dev/airlock/apply"
 	"airlock.dev/airlock/internal/printable"
-	"airlock.dev/airlock/zone"
 )
 
 type applyOptions struct {
@@ -95,14 +94,7 @@ holds only the result.`,
 }
 
 func runApply(c *cobra.Command, o applyOptions) error {
-	if err := checkKeyFlag("operator-key", o.operatorKey); err != nil {
-		return err
-	}
-	t, err := zone.Load(o.trust)
-	if err != nil {
-		return err
-	}
-	opKey, err := loadOperatorKey(o.operatorKey, o.secrets.source(c.ErrOrStderr()))
+	t, opKey, err := loadZoneOperator(c, o.trust, o.operatorKey, o.secrets)
 	if err != nil {
 		return err
 	}

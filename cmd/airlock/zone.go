@@ -247,14 +247,7 @@ When the recorded policy requires operator co-signatures, the commit needs
 }
 
 func runCommitPolicy(c *cobra.Command, o commitPolicyOptions) error {
-	if err := checkKeyFlag("operator-key", o.operatorKey); err != nil {
-		return err
-	}
-	t, err := zone.Load(o.trust)
-	if err != nil {
-		return err
-	}
-	opKey, err := loadOperatorKey(o.operatorKey, o.secrets.source(c.ErrOrStderr()))
+	t, opKey, err := loadZoneOperator(c, o.trust, o.operatorKey, o.secrets)
 	if err != nil {
 		return err
 	}
@@ -287,6 +280,23 @@ func printCommitPolicy(w io.Writer, res *apply.CommitResult) {
 	if res.ReceiptCopy != "" {
 		fmt.Fprintf(w, "copy     %s\n", res.ReceiptCopy)
 	}
+}
+
+// loadZoneOperator loads the zone's trust.yaml and, if given, the
+// operator's key (--operator-key): what apply and commit-policy start with.
+func loadZoneOperator(c *cobra.Command, trust, operatorKey string, secrets secretOptions) (*zone.Trust, *keys.Signer, error) {
+	if err := checkKeyFlag("operator-key", operatorKey); err != nil {
+		return nil, nil, err
+	}
+	t, err := zone.Load(trust)
+	if err != nil {
+		return nil, nil, err
+	}
+	opKey, err := loadOperatorKey(operatorKey, secrets.source(c.ErrOrStderr()))
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, opKey, nil
 }
 
 // loadOperatorKey loads an operator's private key (--operator-key), asking
