@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"airlock.dev/airlock/internal/capped"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -114,15 +114,13 @@ func readValueFile(path string) (string, error) {
 	if perm := st.Mode().Perm(); runtime.GOOS != "windows" && perm&0o022 != 0 {
 		return "", refuse("it is writable by group or others (mode %04o): whoever can write it chooses the value (chmod go-w)", perm)
 	}
-	if st.Size() > MaxValueFileSize {
+	data, err := capped.Read(f, st, path, MaxValueFileSize)
+	var tooLarge *capped.TooLargeError
+	if errors.As(err, &tooLarge) {
 		return "", refuse("larger than %d bytes", MaxValueFileSize)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxValueFileSize+1))
 	if err != nil {
 		return "", fmt.Errorf("value file %s: %w", path, err)
-	}
-	if len(data) > MaxValueFileSize {
-		return "", refuse("larger than %d bytes", MaxValueFileSize)
 	}
 	if !utf8.Valid(data) || bytes.IndexByte(data, 0) >= 0 {
 		return "", refuse("not UTF-8 text")

@@ -32,6 +32,13 @@ func ReadFile(path string, max int64) ([]byte, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file", path)
 	}
+	return Read(f, st, path, max)
+}
+
+// Read reads the open file f, whose Stat is st and whose name is path,
+// if it holds at most max bytes: for a caller that checks more of the
+// open file than ReadFile does before reading it.
+func Read(f io.Reader, st os.FileInfo, path string, max int64) ([]byte, error) {
 	if st.Size() > max {
 		return nil, &TooLargeError{Path: path, Max: max}
 	}
