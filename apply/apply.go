@@ -88,11 +88,15 @@ type Options struct {
 	// Abort, when done, stops the steps that run after a failure or an
 	// interruption (when: failure and when: always): the operator's second
 	// signal. nil: they are stopped only by their timeouts.
-	Abort   context.Context
-	Stdout  io.Writer // operator output (masked)
-	Stderr  io.Writer
-	Now     func() time.Time // the zone clock; nil means time.Now
-	Version string           // applier version for the receipt
+	Abort  context.Context
+	Stdout io.Writer // operator output (masked)
+	Stderr io.Writer
+	// StepStderr receives the steps' standard error (masked); nil means
+	// Stderr. Their standard output goes to Stdout. Both are in the
+	// receipt's tail and the step log whatever these are.
+	StepStderr io.Writer
+	Now        func() time.Time // the zone clock; nil means time.Now
+	Version    string           // applier version for the receipt
 	// Secrets asks for the receipt key's PIN (a key in a PKCS#11 token) and
 	// the passphrase of an age-encrypted zone identity; nil: no prompt.
 	Secrets keys.PasswordFunc
@@ -195,6 +199,9 @@ func start(o Options) (*applier, error) {
 	if o.Stderr == nil {
 		o.Stderr = io.Discard
 	}
+	if o.StepStderr == nil {
+		o.StepStderr = o.Stderr
+	}
 	st, err := openState(o.Trust.StateDir, o.Now)
 	if err != nil {
 		return nil, err
@@ -212,7 +219,7 @@ func start(o Options) (*applier, error) {
 		warnIfExposed(o.Stderr, secret)
 	}
 	return &applier{o: o, st: st, signer: signer, zone: o.Trust.Policy.Zone, host: o.Trust.Policy.Host,
-		now: o.Now().UTC(), stepOut: o.Stdout, stepErr: o.Stderr}, nil
+		now: o.Now().UTC(), stepOut: o.Stdout, stepErr: o.StepStderr}, nil
 }
 
 // receiptName is the file name of this host's receipt seq.

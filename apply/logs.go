@@ -49,7 +49,7 @@ func (a *applier) openLogs() error {
 	}
 	a.logs = &logSink{f: f, w: w}
 	a.stepOut = io.MultiWriter(a.o.Stdout, w)
-	a.stepErr = io.MultiWriter(a.o.Stderr, w)
+	a.stepErr = io.MultiWriter(a.o.StepStderr, w)
 	return nil
 }
 
@@ -66,7 +66,7 @@ func (a *applier) closeLogs() error {
 	}
 	l := a.logs
 	a.logs = nil
-	a.stepOut, a.stepErr = a.o.Stdout, a.o.Stderr
+	a.stepOut, a.stepErr = a.o.Stdout, a.o.StepStderr
 	err := l.w.Close()
 	if err == nil {
 		err = l.f.Sync()

@@ -107,6 +107,9 @@ func runApply(c *cobra.Command, o applyOptions) error {
 		Stdout: narration(c, o.progress.quiet), Stderr: c.ErrOrStderr(), Version: appVersion(),
 		Secrets: o.secrets.source(c.ErrOrStderr()),
 	}
+	if o.progress.quiet {
+		opts.StepStderr = io.Discard // the steps' output is in the receipt and its log
+	}
 	var res *apply.Result
 	if o.resume {
 		res, err = apply.Resume(c.Context(), opts)
