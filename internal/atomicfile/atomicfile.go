@@ -107,6 +107,12 @@ func (f *File) Abort() {
 
 // WriteFile writes data to path atomically.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
+	return write(path, data, perm, (*File).Commit)
+}
+
+// write writes data to a temporary file for path and commits it with
+// commit.
+func write(path string, data []byte, perm os.FileMode, commit func(*File) error) error {
 	f, err := Create(path, perm)
 	if err != nil {
 		return err
@@ -115,7 +121,7 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 		f.Abort()
 		return err
 	}
-	return f.Commit()
+	return commit(f)
 }
 
 // SyncFile makes the file at path durable (fsync). On Windows the file is

@@ -102,13 +102,5 @@ func WriteNoReplace(path string, data []byte, perm os.FileMode) error {
 	if _, err := os.Lstat(path); err == nil {
 		return fmt.Errorf("%s already exists: refusing to replace it: %w", path, ErrExists)
 	}
-	f, err := Create(path, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Abort()
-		return err
-	}
-	return f.CommitNoReplace()
+	return write(path, data, perm, (*File).CommitNoReplace)
 }
