@@ -151,8 +151,12 @@ func skipJSONSpace(src []byte, off int) int {
 func (r *replacer) jsonValue(name, value string, raw []byte, src []byte, start, line int) ([]byte, error) {
 	switch raw[0] {
 	case '{', '[':
+		// White space may surround an object or array, not a scalar: a
+		// number written here is read back as a number the next time,
+		// where " 2.5e3" is not one (it would become a string).
 		v := []byte(strings.TrimSpace(value))
-		if !jsonValid(v) {
+		scalar := len(v) > 0 && v[0] != '{' && v[0] != '['
+		if !jsonValid(v) || scalar && len(v) != len(value) {
 			return nil, r.valueError(name, line, "value must be JSON to replace an %s", map[byte]string{'{': "object", '[': "array"}[raw[0]])
 		}
 		var b bytes.Buffer
