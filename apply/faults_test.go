@@ -15,7 +15,7 @@ import (
 
 	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/receipt"
-	"airlock.dev/airlock/verify/audit"
+	"airlock.dev/airlock/audit"
 )
 
 // audit runs the auditor over the state directory's receipts: one chain,

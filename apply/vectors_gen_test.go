@@ -1191,7 +1191,7 @@ func (g *generator) receipt(r rv) {
 		g.t.Fatalf("vector %s: %v", r.name, err)
 	}
 	g.vectors = append(g.vectors, v)
-	g.seeds["verify/audit/testdata/fuzz/FuzzAudit/"+seedTag()+"-"+r.name] = fuzzCorpusFile(r.body)
+	g.seeds["audit/testdata/fuzz/FuzzAudit/"+seedTag()+"-"+r.name] = fuzzCorpusFile(r.body)
 }
 
 // receiptVectors applies bundle vectors in a zone, one after the other, and
@@ -1333,7 +1333,7 @@ func (g *generator) write() {
 		t.Fatal(err)
 	}
 	for _, pattern := range []string{"bundle/testdata/seed/*-" + seedTag() + "-*", "apply/stage/testdata/fuzz/FuzzExtract/" + seedTag() + "-*",
-		"verify/audit/testdata/fuzz/FuzzAudit/" + seedTag() + "-*"} {
+		"audit/testdata/fuzz/FuzzAudit/" + seedTag() + "-*"} {
 		old, err := filepath.Glob(filepath.Join("..", pattern))
 		if err != nil {
 			t.Fatal(err)

@@ -27,7 +27,7 @@ import (
 	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
-	"airlock.dev/airlock/verify/audit"
+	"airlock.dev/airlock/audit"
 	"airlock.dev/airlock/zone"
 )
 

@@ -32,7 +32,7 @@ for n in ${@:-10000 100000}; do
   esac
   dir="$work/n$n"
   AIRLOCK_BENCH_DIR="$dir" AIRLOCK_BENCH_N="$n" \
-    go test ./verify/audit/ -run '^TestBenchGenerate$' -count=1 -v -timeout 60m | grep -E '^(generated|--- FAIL|FAIL)'
+    go test ./audit/ -run '^TestBenchGenerate$' -count=1 -v -timeout 60m | grep -E '^(generated|--- FAIL|FAIL)'
   base=(audit "$dir/receipts" --key "$dir/keys/receipt-pci-east.pub" --key "$dir/keys/receipt-pci-west.pub"
     --ledger "$dir/ledger" --ledger-key "$dir/keys/builder.pub" --state "$dir/audit.state")
   for mode in table json jsonl html; do

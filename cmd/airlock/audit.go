@@ -16,7 +16,7 @@ import (
 	"airlock.dev/airlock/internal/atomicfile"
 	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/internal/names"
-	"airlock.dev/airlock/verify/audit"
+	"airlock.dev/airlock/audit"
 	"airlock.dev/airlock/zone"
 )
 

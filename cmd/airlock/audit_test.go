@@ -15,7 +15,7 @@ import (
 
 // The audit package's committed fixture: two zones' receipts, their keys
 // and the builder's ledger.
-const auditFixture = "../../verify/audit/testdata/golden"
+const auditFixture = "../../audit/testdata/golden"
 
 func TestAuditCommand(t *testing.T) {
 	fx := func(p string) string { return filepath.Join(auditFixture, p) }

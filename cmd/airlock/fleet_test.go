@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"airlock.dev/airlock/verify/audit"
+	"airlock.dev/airlock/audit"
 	"airlock.dev/airlock/zone"
 )
 

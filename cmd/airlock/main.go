@@ -23,7 +23,7 @@ import (
 	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
-	"airlock.dev/airlock/verify/audit"
+	"airlock.dev/airlock/audit"
 )
 
 // Exit codes, documented in README.md. An interrupted command exits with

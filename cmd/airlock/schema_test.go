@@ -21,7 +21,7 @@ import (
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/schematest"
 	"airlock.dev/airlock/receipt"
-	"airlock.dev/airlock/verify/audit"
+	"airlock.dev/airlock/audit"
 )
 
 // jsonCase is one run of a command with --json: the exit code it must

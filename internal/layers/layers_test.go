@@ -18,6 +18,7 @@ var rank = map[string]int{
 	"cmd":      0,
 	"apply":    1,
 	"verify":   2,
+	"audit":    2,
 	"bundle":   3,
 	"receipt":  3,
 	"zone":     3,

@@ -22,7 +22,7 @@ const (
 	VSAPredicateType = "https://slsa.dev/verification_summary/v1"
 	// VerifierID names airlock's audit as the verifier.
 	VerifierID = "https://airlock.dev/audit"
-	// AuditPolicyURI names the rules the audit applies (the verify/audit
+	// AuditPolicyURI names the rules the audit applies (the audit
 	// package documentation, at this report format version).
 	AuditPolicyURI = "https://airlock.dev/audit/v2"
 	// ReportSubject is the subject name of the JSON report.
