@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"airlock.dev/airlock/audit"
 	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/receipt"
-	"airlock.dev/airlock/audit"
 )
 
 // audit runs the auditor over the state directory's receipts: one chain,

@@ -22,12 +22,12 @@ import (
 	"time"
 
 	"airlock.dev/airlock/apply/stage"
+	"airlock.dev/airlock/audit"
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
-	"airlock.dev/airlock/audit"
 	"airlock.dev/airlock/zone"
 )
 

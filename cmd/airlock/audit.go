@@ -13,10 +13,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"airlock.dev/airlock/audit"
 	"airlock.dev/airlock/internal/atomicfile"
 	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/internal/names"
-	"airlock.dev/airlock/audit"
 	"airlock.dev/airlock/zone"
 )
 

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"airlock.dev/airlock/apply"
+	"airlock.dev/airlock/audit"
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/blobsig"
 	"airlock.dev/airlock/internal/interrupt"
@@ -23,12 +24,12 @@ import (
 	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
-	"airlock.dev/airlock/audit"
 )
 
-// Exit codes, documented in README.md. An interrupted command exits with
-// 128 + the signal's number (130 for SIGINT, 143 for SIGTERM, 129 for
-// SIGHUP), as a shell reports a process the signal ended.
+// Exit codes, one meaning each for every command (README, "Exit codes";
+// the man pages' EXIT STATUS). An interrupted command exits with 128 + the
+// signal's number (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP), as a
+// shell reports a process the signal ended.
 const (
 	exitOK         = 0
 	exitError      = 1 // I/O, configuration, "could not verify"
@@ -36,7 +37,39 @@ const (
 	exitVerify     = 3 // verification failed / refused
 	exitStepFailed = 4 // apply: a step failed (rolled back or not)
 	exitBusy       = 5 // apply: another apply holds the zone lock
+	exitSignal     = 128
 )
+
+// exitStatus is one row of the exit-code table: the code, the kind of
+// failure --json reports with it (doc/schemas/error.schema.json), and its
+// meaning.
+type exitStatus struct {
+	code    int
+	kind    string
+	meaning string
+}
+
+// exitStatuses is the one table of exit codes: classify picks a row, and
+// --json, the man pages and the tests read the kinds and meanings here.
+var exitStatuses = []exitStatus{
+	{exitOK, "", "success; apply: applied, or already applied"},
+	{exitError, kindError, "error: I/O, configuration, or a bundle that could not be read"},
+	{exitUsage, kindUsage, "usage: an unknown flag, a missing argument, a flag value airlock cannot take, flags that exclude each other"},
+	{exitVerify, kindRefused, "refused: a check failed; a bundle, receipt or audit is not to be trusted; apply: the receipt says refused"},
+	{exitStepFailed, kindStepFailed, "apply: a step failed, or the state directory could not be written; the receipt says whether the zone was rolled back"},
+	{exitBusy, kindBusy, "apply: another apply holds the zone lock"},
+	{exitSignal, kindInterrupted, "128+N: interrupted by signal N (130 SIGINT, 143 SIGTERM, 129 SIGHUP); an apply has written its receipt"},
+}
+
+// statusOf returns the row of code (128+N: the signal row).
+func statusOf(code int) exitStatus {
+	for _, s := range exitStatuses {
+		if s.code == code || (s.code == exitSignal && code > exitSignal) {
+			return s
+		}
+	}
+	panic(fmt.Sprintf("airlock: exit code %d has no row in exitStatuses", code))
+}
 
 // usageError is a mistake in how a command was called: exit code 2.
 type usageError struct{ err error }

@@ -190,7 +190,7 @@ type failure struct {
 	Message string `json:"message"`
 }
 
-// Kinds of failure, one per exit code (README, "Exit codes").
+// Kinds of failure, one per exit code (see exitStatuses).
 const (
 	kindError       = "error"
 	kindUsage       = "usage"
@@ -205,7 +205,7 @@ const (
 // that maps errors to exit codes, and it decides by the error's type,
 // never by its text.
 func classify(err error) failure {
-	f := failure{ExitCode: exitError, Kind: kindError, Message: printable.Text(err.Error())}
+	f := failure{ExitCode: exitError, Message: printable.Text(err.Error())}
 	var bad *verify.Error
 	if errors.As(err, &bad) {
 		f.Check = string(bad.Check)
@@ -218,15 +218,16 @@ func classify(err error) failure {
 	var sig *interrupt.Signal
 	switch {
 	case errors.As(err, &usage):
-		f.ExitCode, f.Kind = exitUsage, kindUsage
+		f.ExitCode = exitUsage
 	case errors.As(err, &sig):
-		f.ExitCode, f.Kind, f.Signal = sig.ExitCode(), kindInterrupted, interrupt.Name(sig.Sig)
+		f.ExitCode, f.Signal = sig.ExitCode(), interrupt.Name(sig.Sig)
 	case isRefusal(err):
-		f.ExitCode, f.Kind = exitVerify, kindRefused
+		f.ExitCode = exitVerify
 	case errors.Is(err, apply.ErrStepFailed):
-		f.ExitCode, f.Kind = exitStepFailed, kindStepFailed
+		f.ExitCode = exitStepFailed
 	case errors.Is(err, apply.ErrBusy):
-		f.ExitCode, f.Kind = exitBusy, kindBusy
+		f.ExitCode = exitBusy
 	}
+	f.Kind = statusOf(f.ExitCode).kind
 	return f
 }

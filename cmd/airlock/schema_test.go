@@ -18,10 +18,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"airlock.dev/airlock/apply"
+	"airlock.dev/airlock/audit"
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/schematest"
 	"airlock.dev/airlock/receipt"
-	"airlock.dev/airlock/audit"
 )
 
 // jsonCase is one run of a command with --json: the exit code it must
