@@ -32,13 +32,10 @@ import (
 	"airlock.dev/airlock/apply/stage"
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/agekeys"
-	"airlock.dev/airlock/internal/atomicfile"
-	"airlock.dev/airlock/internal/hostinfo"
 	"airlock.dev/airlock/internal/intoto"
 	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/internal/progress"
-	"airlock.dev/airlock/internal/uuid"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
 	"airlock.dev/airlock/zone"
@@ -122,9 +119,12 @@ type Result struct {
 }
 
 type applier struct {
-	o        Options
-	st       *state
-	signer   *keys.Signer
+	o      Options
+	st     *state
+	chain  *receipt.Chain
+	signer *keys.Signer
+	// head is the chain's newest entry when the apply began (nil: none).
+	head     *receipt.Head
 	zone     string
 	host     string
 	now      time.Time
@@ -218,12 +218,11 @@ func start(o Options) (*applier, error) {
 	for _, secret := range append([]string{o.Trust.ReceiptKey}, o.Trust.Identities...) {
 		warnIfExposed(o.Stderr, secret)
 	}
-	return &applier{o: o, st: st, signer: signer, zone: o.Trust.Policy.Zone, host: o.Trust.Policy.Host,
+	chain := receipt.OpenChain(filepath.Join(st.dir, "receipts"), o.Trust.Policy.Zone, o.Trust.Policy.Host, signer.Public())
+	chain.SetWriter(st.writing)
+	return &applier{o: o, st: st, chain: chain, signer: signer, zone: o.Trust.Policy.Zone, host: o.Trust.Policy.Host,
 		now: o.Now().UTC(), stepOut: o.Stdout, stepErr: o.StepStderr}, nil
 }
-
-// receiptName is the file name of this host's receipt seq.
-func (a *applier) receiptName(seq uint64) string { return receipt.FileName(a.zone, a.host, seq) }
 
 // close releases the zone lock and the receipt key.
 func (a *applier) close() {
@@ -231,9 +230,10 @@ func (a *applier) close() {
 	a.st.release()
 }
 
-// sweep removes the leftovers of interrupted applies (see state.sweep).
+// sweep removes the leftovers of interrupted applies (see state.sweep
+// and receipt.Chain.Sweep).
 func (a *applier) sweep() {
-	if err := a.st.sweep(); err != nil {
+	if err := errors.Join(a.st.sweep(), a.chain.Sweep()); err != nil {
 		fmt.Fprintf(a.o.Stderr, "airlock: warning: removing leftovers in %s: %v\n", a.st.dir, err)
 	}
 }
@@ -241,36 +241,18 @@ func (a *applier) sweep() {
 // begin starts the receipt of a new apply and records it in the journal:
 // from here on, however the apply ends, it gets exactly one receipt.
 func (a *applier) begin() error {
-	head, err := a.st.head(a.zone, a.signer.Public())
+	head, err := a.chain.Head()
 	if err != nil {
 		return fmt.Errorf("read receipt chain: %w", err)
 	}
-	var overrides []receipt.Override
-	if !head.Finished.IsZero() && a.now.Before(head.Finished) {
-		detail := fmt.Sprintf("the zone clock (%s) is earlier than receipt %d (finished %s)",
-			a.now.Format(time.RFC3339), head.Seq, head.Finished.UTC().Format(time.RFC3339))
-		if !a.o.ClockOverride {
-			return fmt.Errorf("%w: %s: set the clock right, or apply with --clock-override (recorded in the receipt)", ErrClockBehind, detail)
-		}
-		overrides = append(overrides, receipt.Override{Name: "clock-override", Detail: detail})
+	a.head = head
+	p, err := a.chain.Next(head, receipt.Header{Event: receipt.EventApply, Operator: receipt.CurrentOperator(a.o.Operator, a.o.Note),
+		Version: a.o.Version, Now: a.now, Policy: a.o.Trust.Record(), ClockOverride: a.o.ClockOverride})
+	if err != nil {
+		return fmt.Errorf("%w: %w: set the clock right, or apply with --clock-override (recorded in the receipt)", ErrClockBehind, err)
 	}
-	a.j = &journal{Bundle: a.o.Bundle, ReceiptOut: a.o.ReceiptOut, Receipt: receipt.Predicate{
-		ReceiptID:  uuid.NewV7(a.now),
-		Zone:       a.zone,
-		Seq:        head.Seq + 1,
-		PrevSHA256: head.Link,
-		Bundle:     receipt.Bundle{Source: a.o.Bundle},
-		Event:      receipt.EventApply,
-		Operator:   receipt.CurrentOperator(a.o.Operator, a.o.Note),
-		Host:       receipt.Host{Name: a.host, OS: runtime.GOOS, Arch: runtime.GOARCH},
-		Applier:    receipt.Applier{Version: a.o.Version, SHA256: hostinfo.ExecutableSHA256()},
-		Time:       receipt.Times{Started: a.now, Source: "system clock", Clock: receipt.CurrentClock()},
-		Checks:     []receipt.Check{},
-		Steps:      []receipt.Step{},
-		Policy:     a.o.Trust.Record(),
-		Storage:    receipt.StorageOf(a.st.receiptsDir()),
-		Override:   overrides,
-	}}
+	p.Bundle = receipt.Bundle{Source: a.o.Bundle}
+	a.j = &journal{Bundle: a.o.Bundle, ReceiptOut: a.o.ReceiptOut, Receipt: *p}
 	if a.o.ForceReapply {
 		a.j.Receipt.Reapply = true
 	}
@@ -540,7 +522,7 @@ func (a *applier) finish(outcome receipt.OutcomeResult, reason receipt.Reason, m
 	if err := a.closeLogs(); err != nil {
 		fmt.Fprintf(a.o.Stderr, "airlock: warning: step log not written: %v\n", err)
 	}
-	res := &Result{Outcome: outcome, Reason: reason, Message: msg, Receipt: a.st.receiptPath(a.receiptName(r.Seq)), Release: a.release}
+	res := &Result{Outcome: outcome, Reason: reason, Message: msg, Receipt: a.chain.Path(r.Seq), Release: a.release}
 	if err := a.writeReceipt(); err != nil {
 		res.Receipt = ""
 		return res, errors.Join(cause, err)
@@ -570,15 +552,14 @@ func (a *applier) writeReceipt() error {
 	if err != nil {
 		return wrap(err)
 	}
-	name := a.receiptName(r.Seq)
-	if err := a.st.writePending(name, data); err != nil {
+	if err := a.chain.Stage(r.Seq, data); err != nil {
 		return wrap(err)
 	}
 	if err := a.st.save(a.j, jReceiptSigned); err != nil {
-		os.Remove(a.st.pendingPath(name))
+		a.chain.Drop(r.Seq)
 		return wrap(err)
 	}
-	if err := a.st.commitReceipt(name); err != nil {
+	if err := a.chain.Commit(r.Seq); err != nil {
 		return wrap(err)
 	}
 	return nil
@@ -607,13 +588,13 @@ func (a *applier) endJournal(copied bool) error {
 // remembered folder got one. A failure is reported, not fatal: the receipt
 // is in the state directory, and resume copies it again.
 func (a *applier) copyOutAll() (string, bool) {
-	path, found := a.st.findReceipt(a.zone, a.j.Receipt.Seq)
+	path, found := a.chain.Find(a.j.Receipt.Seq)
 	if !found {
-		path = a.st.receiptPath(a.receiptName(a.j.Receipt.Seq))
+		path = a.chain.Path(a.j.Receipt.Seq)
 	}
 	first, ok := "", true
 	for _, dir := range uniq(a.j.ReceiptOut, a.o.ReceiptOut) {
-		out, err := a.copyOut(path, dir)
+		out, err := a.chain.CopyOut(path, dir)
 		if err != nil {
 			fmt.Fprintf(a.o.Stderr, "airlock: receipt NOT copied to %s: %s (it is in %s)\n", printable.String(dir), printable.String(err.Error()), path)
 			ok = ok && dir != a.j.ReceiptOut
@@ -644,10 +625,8 @@ func (a *applier) recordFiles(files []receipt.File) error {
 	a.deployed = append(a.deployed, files...)
 	sort.Slice(a.deployed, func(i, j int) bool { return a.deployed[i].Path < a.deployed[j].Path })
 	list := receipt.FilesList(a.deployed)
-	name := receipt.FilesListName(a.receiptName(a.j.Receipt.Seq))
-	if err := a.st.writing(func() error {
-		return atomicfile.WriteFile(filepath.Join(a.st.receiptsDir(), name), list, receipt.FileMode)
-	}); err != nil {
+	name := receipt.FilesListName(a.chain.Name(a.j.Receipt.Seq))
+	if err := a.chain.WriteSide(name, list); err != nil {
 		return fmt.Errorf("write the deployed file list: %w", err)
 	}
 	sum := sha256.Sum256(list)

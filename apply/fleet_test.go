@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"airlock.dev/airlock/bundle/bundletest"
-	"airlock.dev/airlock/internal/atomicfile"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
 	"airlock.dev/airlock/zone"
@@ -137,37 +136,6 @@ func TestFleetNameCollision(t *testing.T) {
 		if len(x) == 0 || !bytes.Equal(x, y) {
 			t.Errorf("after resume, %s is not the second host's", n)
 		}
-	}
-}
-
-// TestCommitNeverReplaces: a receipt file already under the name the next
-// receipt takes is an error, and stays; a pending receipt whose bytes are
-// already committed (an interrupted commit) completes.
-func TestCommitNeverReplaces(t *testing.T) {
-	z := newZone(t)
-	st := &state{dir: z.trust.StateDir}
-	name := receipt.FileName("test", "host1", 2)
-	if err := os.WriteFile(st.pendingPath(name), []byte("ours"), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(st.receiptPath(name), []byte("another"), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.commitReceipt(name); !errors.Is(err, atomicfile.ErrExists) {
-		t.Fatalf("commit over another receipt: %v", err)
-	}
-	if b, _ := os.ReadFile(st.receiptPath(name)); string(b) != "another" {
-		t.Fatalf("the receipt there now holds %q", b)
-	}
-	if err := st.writePending(name, []byte("ours")); err == nil || !strings.Contains(err.Error(), "refusing to replace") {
-		t.Fatalf("writePending beside an existing receipt: %v", err)
-	}
-	os.WriteFile(st.receiptPath(name), []byte("ours"), 0o640)
-	if err := st.commitReceipt(name); err != nil {
-		t.Fatalf("commit of a receipt already committed: %v", err)
-	}
-	if _, err := os.Stat(st.pendingPath(name)); !os.IsNotExist(err) {
-		t.Error("the pending copy stayed")
 	}
 }
 

@@ -23,7 +23,7 @@ type logSink struct {
 }
 
 func (a *applier) logPath() string {
-	return receipt.LogName(a.st.receiptPath(a.receiptName(a.j.Receipt.Seq)))
+	return a.chain.SidePath(receipt.LogName(a.chain.Name(a.j.Receipt.Seq)))
 }
 
 func (a *applier) openLogs() error {

@@ -4,10 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"airlock.dev/airlock/apply/steprun"
-	"airlock.dev/airlock/internal/atomicfile"
 	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/receipt"
 )
@@ -109,8 +107,7 @@ func (a *applier) prepareRecoveredReceipt() {
 		r.Logs = nil
 	}
 	os.Remove(a.logPath())
-	os.Remove(a.st.pendingPath(a.receiptName(r.Seq)))
-	atomicfile.Sweep(filepath.Join(a.st.dir, "receipts"), atomicfile.TempTag, true)
+	a.chain.Sweep()
 }
 
 // commitSigned completes a receipt that was signed and written whole before
@@ -119,12 +116,11 @@ func (a *applier) prepareRecoveredReceipt() {
 // again.
 func (a *applier) commitSigned() error {
 	seq := a.j.Receipt.Seq
-	if _, ok := a.st.findReceipt(a.zone, seq); ok {
+	if _, ok := a.chain.Find(seq); ok {
 		return nil
 	}
-	name := a.receiptName(seq)
-	if r, _, err := readReceipt(a.st.pendingPath(name), a.signer.Public()); err == nil && r.Predicate().Seq == seq && r.Predicate().Zone == a.zone {
-		return a.st.commitReceipt(name)
+	if a.chain.ReadPending(seq) {
+		return a.chain.Commit(seq)
 	}
 	return a.writeReceipt()
 }
@@ -133,11 +129,11 @@ func (a *applier) commitSigned() error {
 // out, remove the staged payload, end the journal.
 func (a *applier) completeReceipt() (*Result, error) {
 	j := a.j
-	path, ok := a.st.findReceipt(a.zone, j.Receipt.Seq)
+	path, ok := a.chain.Find(j.Receipt.Seq)
 	if !ok {
-		return nil, fmt.Errorf("%w: receipt %d of zone %s is not in %s, or is there twice", ErrReceipt, j.Receipt.Seq, a.zone, a.st.receiptsDir())
+		return nil, fmt.Errorf("%w: receipt %d of zone %s is not in %s, or is there twice", ErrReceipt, j.Receipt.Seq, a.zone, a.chain.Dir())
 	}
-	r, _, err := readReceipt(path, a.signer.Public()) // capped and verified, like every receipt apply reads
+	r, _, err := a.chain.Read(path) // capped and verified, like every receipt apply reads
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrReceipt, path, err)
 	}

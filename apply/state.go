@@ -1,7 +1,6 @@
 package apply
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -17,7 +16,6 @@ import (
 	"airlock.dev/airlock/internal/atomicfile"
 	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/jsonx"
-	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/receipt"
 )
 
@@ -33,7 +31,8 @@ import (
 //	staging/outputs-<pid>-…/          its steps' output files
 //
 // The receipt chain head is not stored: it is the receipt with the highest
-// sequence number, so it cannot disagree with the receipts themselves.
+// sequence number, so it cannot disagree with the receipts themselves. The
+// receipts folder is receipt.Chain's.
 type state struct {
 	dir  string
 	lock *os.File
@@ -181,24 +180,24 @@ func (s *state) release() {
 }
 
 // sweep removes what interrupted applies and plans left in the state
-// directory: temporary files of atomic writes, unfinished receipts, staged
-// payloads and step output folders (which may hold secrets), and the step
-// output folders of older versions. The caller holds the lock and has
+// directory outside the receipt chain (whose leftovers receipt.Chain
+// sweeps): temporary files of atomic writes, staged payloads and step
+// output folders (which may hold secrets), and the step output folders of
+// older versions. The caller holds the lock and has
 // finished any interrupted apply; only a plan that still runs keeps its
 // staging folder.
 func (s *state) sweep() error {
 	var errs []error
 	add := func(_ []string, err error) { errs = append(errs, err) }
-	for _, d := range []string{s.dir, filepath.Join(s.dir, "receipts"), filepath.Join(s.dir, "targets")} {
+	for _, d := range []string{s.dir, filepath.Join(s.dir, "targets")} {
 		add(atomicfile.Sweep(d, atomicfile.TempTag, true))
 	}
 	chans, _ := os.ReadDir(filepath.Join(s.dir, "channels"))
 	for _, c := range chans {
 		add(atomicfile.Sweep(filepath.Join(s.dir, "channels", c.Name()), atomicfile.TempTag, true))
 	}
-	pending, _ := filepath.Glob(filepath.Join(s.dir, "receipts", "*"+pendingSuffix))
 	legacy, _ := filepath.Glob(filepath.Join(s.dir, "step-output-*"))
-	for _, p := range append(pending, legacy...) {
+	for _, p := range legacy {
 		errs = append(errs, os.RemoveAll(p))
 	}
 	add(atomicfile.Sweep(filepath.Join(s.dir, "staging"), planPrefix, false))
@@ -257,135 +256,6 @@ func (s *state) setChannel(rec *channelRecord) error {
 		}
 		return atomicfile.WriteFile(p, append(b, '\n'), 0o600)
 	})
-}
-
-// chainHead is the newest receipt of the zone's chain.
-type chainHead struct {
-	Seq      uint64
-	Link     string // its link digest: the next receipt's prevSha256 (receipt.LinkDigest)
-	Finished time.Time
-}
-
-// head reads the newest receipt of the zone (the zero chainHead if there is
-// none), capped at receipt.MaxSize before reading and verified with the
-// zone's receipt key: a chain is only extended from a receipt this zone
-// signed, with the sequence number its name says. One exception: a head
-// whose recorded policy names another receipt key was signed before the
-// receipt key was rotated in trust.yaml; it is used as it is, and the apply
-// is then refused until the rotation is committed (see checkPolicy), which
-// the audit checks against every key.
-func (s *state) head(zone string, key *keys.PublicKey) (chainHead, error) {
-	f, err := receipt.HeadFile(s.receiptsDir(), zone)
-	if err != nil || f == nil {
-		return chainHead{}, err
-	}
-	path := s.receiptPath(f.Name)
-	r, data, err := readReceipt(path, key)
-	var ve *receipt.VerifyError
-	if errors.As(err, &ve) && data != nil {
-		if old, perr := receipt.Parse(data); perr == nil && rotatedFrom(old, key) {
-			r, err = old, nil
-		}
-	}
-	if err != nil {
-		return chainHead{}, fmt.Errorf("the newest receipt %s: %w (a zone's chain is only continued from a receipt it signed: restore it from the copies carried out)", path, err)
-	}
-	if p := r.Predicate(); p.Zone != zone || p.Seq != f.Seq || (f.Host != "" && p.Host.Name != f.Host) {
-		return chainHead{}, &receipt.VerifyError{Reason: fmt.Sprintf("%s is receipt %d of zone %q, host %q, not what its name says", path, p.Seq, p.Zone, p.Host.Name)}
-	}
-	return chainHead{Seq: f.Seq, Link: r.SHA256, Finished: r.Predicate().Time.Finished}, nil
-}
-
-// rotatedFrom reports whether r records a policy whose receipt key is not
-// key: it was signed under a receipt key trust.yaml no longer names.
-func rotatedFrom(r *receipt.Receipt, key *keys.PublicKey) bool {
-	p := r.Predicate().Policy
-	return p != nil && p.ReceiptKey != "" && p.ReceiptKey != key.ID()
-}
-
-// readReceipt reads a receipt of at most receipt.MaxSize bytes and
-// verifies it with key; the bytes are returned whenever they were read.
-func readReceipt(path string, key *keys.PublicKey) (*receipt.Receipt, []byte, error) {
-	data, err := capped.ReadFile(path, receipt.MaxSize)
-	var tl *capped.TooLargeError
-	if errors.As(err, &tl) {
-		return nil, nil, &receipt.VerifyError{Reason: tl.Error()}
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	r, err := receipt.Verify(data, []*keys.PublicKey{key})
-	return r, data, err
-}
-
-// receiptPath is the path of the receipt file name in the chain.
-func (s *state) receiptPath(name string) string {
-	return filepath.Join(s.receiptsDir(), name)
-}
-
-// findReceipt returns the path of the chain's receipt seq of zone, whatever
-// host its name gives (a chain may go on from version 1 names), and
-// whether there is exactly one.
-func (s *state) findReceipt(zone string, seq uint64) (string, bool) {
-	files, _ := receipt.ChainFiles(s.receiptsDir(), zone)
-	var found []string
-	for _, f := range files {
-		if f.Seq == seq {
-			found = append(found, f.Name)
-		}
-	}
-	if len(found) != 1 {
-		return "", false
-	}
-	return s.receiptPath(found[0]), true
-}
-
-// pendingSuffix marks a signed receipt not yet committed to the chain.
-const pendingSuffix = ".pending"
-
-func (s *state) pendingPath(name string) string {
-	return filepath.Join(s.receiptsDir(), "."+name+pendingSuffix)
-}
-
-// writePending stores a signed receipt beside the chain, complete or not at
-// all; commitReceipt then moves it into the chain. A receipt already under
-// its name is an error: a receipt is never replaced.
-func (s *state) writePending(name string, data []byte) error {
-	if _, err := os.Lstat(s.receiptPath(name)); err == nil {
-		return fmt.Errorf("receipt %s already exists: refusing to replace it", s.receiptPath(name))
-	}
-	return s.writing(func() error { return atomicfile.WriteFile(s.pendingPath(name), data, receipt.FileMode) })
-}
-
-// commitReceipt moves the pending receipt into the chain, never over
-// another file. A receipt already there with the same bytes (committed
-// before an interruption) is kept; one with other bytes is an error.
-func (s *state) commitReceipt(name string) error {
-	final, pending := s.receiptPath(name), s.pendingPath(name)
-	err := atomicfile.RenameNoReplace(pending, final)
-	if errors.Is(err, atomicfile.ErrExists) {
-		if same, _ := sameContent(pending, final); same {
-			os.Remove(pending)
-			return nil
-		}
-		return fmt.Errorf("%w: it holds another receipt", err)
-	}
-	return err
-}
-
-// sameContent reports whether files a and b hold the same bytes (at most
-// 16 × receipt.MaxSize of each is read: file lists are larger than
-// receipts).
-func sameContent(a, b string) (bool, error) {
-	da, err := capped.ReadFile(a, receipt.MaxSize<<4)
-	if err != nil {
-		return false, err
-	}
-	db, err := capped.ReadFile(b, receipt.MaxSize<<4)
-	if err != nil {
-		return false, err
-	}
-	return bytes.Equal(da, db), nil
 }
 
 // Journal states, in the order an apply passes through them. Tests kill the

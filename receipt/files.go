@@ -3,16 +3,12 @@ package receipt
 import (
 	"bytes"
 	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
-	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/names"
 )
 
@@ -145,44 +141,6 @@ func HeadFile(dir, zone string) (*ChainFile, error) {
 		return nil, fmt.Errorf("%s: two receipts claim seq %d of zone %s (%s and %s)", dir, files[n-1].Seq, zone, files[n-2].Name, files[n-1].Name)
 	}
 	return &files[n-1], nil
-}
-
-// Head is the newest receipt of a zone's chain in a receipts folder.
-type Head struct {
-	Seq  uint64
-	File string // its path
-	// Link is the digest the next receipt names as prevSha256.
-	Link string
-	// Receipt is the head decoded, its signature NOT checked; nil when it
-	// does not decode (Err says why), and Link is then the SHA-256 of its
-	// bytes.
-	Receipt *Receipt
-	Err     error
-}
-
-// ReadHead returns the receipt with the highest sequence number among the
-// receipt files of zone in dir (a state directory's receipts folder, which
-// holds one host's chain), or nil when there is none. Two files claiming
-// that sequence number are an error: the chain cannot be continued from
-// either.
-func ReadHead(dir, zone string) (*Head, error) {
-	last, err := HeadFile(dir, zone)
-	if err != nil || last == nil {
-		return nil, err
-	}
-	h := &Head{Seq: last.Seq, File: filepath.Join(dir, last.Name)}
-	data, err := capped.ReadFile(h.File, MaxSize)
-	if err != nil {
-		return nil, err
-	}
-	if h.Receipt, h.Err = Parse(data); h.Err != nil {
-		h.Receipt = nil
-		sum := sha256.Sum256(data)
-		h.Link = hex.EncodeToString(sum[:])
-		return h, nil
-	}
-	h.Link = h.Receipt.SHA256
-	return h, nil
 }
 
 // FileMode is the mode of receipts and the files beside them: readable by

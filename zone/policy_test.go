@@ -189,7 +189,16 @@ func TestControlRecordOperatorKey(t *testing.T) {
 	}
 	priv, _, _ := keys.Generate(nil)
 	op, _ := keys.ParsePrivate(priv, nil)
-	if _, err := tr.ControlRecord(2, strings.Repeat("ab", 32), tr.Record(), RecordOptions{OperatorKey: op}); err == nil || !strings.Contains(err.Error(), "not listed under operators") {
+	signer, err := keys.LoadPrivate(tr.ReceiptKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := receipt.OpenChain(tr.ReceiptsDir(), tr.Policy.Zone, tr.Policy.Host, signer.Public())
+	h, err := ch.Head()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.ControlRecord(ch, h, RecordOptions{OperatorKey: op}); err == nil || !strings.Contains(err.Error(), "not listed under operators") {
 		t.Fatalf("unknown operator key: %v", err)
 	}
 }

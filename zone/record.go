@@ -5,13 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"time"
 
-	"airlock.dev/airlock/internal/atomicfile"
-	"airlock.dev/airlock/internal/hostinfo"
 	"airlock.dev/airlock/internal/keys"
-	"airlock.dev/airlock/internal/uuid"
 	"airlock.dev/airlock/receipt"
 )
 
@@ -40,31 +36,21 @@ func (p *Policy) OperatorKeyRecord(k *keys.PublicKey) (*receipt.OperatorKey, err
 	return receipt.NewOperatorKey(o, p.NameOf(o)), nil
 }
 
-// ControlRecord is the chain entry that records t's policy as entry seq,
-// after the entry whose link digest is prevLink: a genesis record at seq 1,
-// else a policy commit that says how the policy differs from prevPolicy,
-// the one the chain recorded last (nil: none).
-func (t *Trust) ControlRecord(seq uint64, prevLink string, prevPolicy *receipt.Policy, o RecordOptions) (*receipt.Predicate, error) {
-	now := o.Now.UTC()
+// ControlRecord is the entry of chain c after its head h (nil: none) that
+// records t's policy: a genesis record for the first entry, else a policy
+// commit that says how the policy differs from the one h records.
+func (t *Trust) ControlRecord(c *receipt.Chain, h *receipt.Head, o RecordOptions) (*receipt.Predicate, error) {
 	if o.Now.IsZero() {
-		now = time.Now().UTC()
+		o.Now = time.Now()
 	}
-	p := &receipt.Predicate{
-		ReceiptID:  uuid.NewV7(now),
-		Event:      receipt.EventPolicy,
-		Zone:       t.Policy.Zone,
-		Seq:        seq,
-		PrevSHA256: prevLink,
-		Operator:   receipt.CurrentOperator(o.Operator, o.Note),
-		Host:       receipt.Host{Name: t.Policy.Host, OS: runtime.GOOS, Arch: runtime.GOARCH},
-		Applier:    receipt.Applier{Version: o.Version, SHA256: hostinfo.ExecutableSHA256()},
-		Time:       receipt.Times{Started: now, Finished: now, Source: "system clock", Clock: receipt.CurrentClock()},
-		Checks:     []receipt.Check{},
-		Steps:      []receipt.Step{},
-		Policy:     t.Record(),
-		Storage:    receipt.StorageOf(t.ReceiptsDir()),
+	p, err := c.Next(h, receipt.Header{Event: receipt.EventPolicy, Operator: receipt.CurrentOperator(o.Operator, o.Note),
+		Version: o.Version, Now: o.Now, Policy: t.Record()})
+	if err != nil {
+		return nil, err
 	}
-	if seq == 1 {
+	p.Time.Finished = p.Time.Started
+	prevPolicy := h.Policy()
+	if p.Seq == 1 {
 		p.Event = receipt.EventGenesis
 		p.Outcome = receipt.Outcome{Result: receipt.Recorded, Reason: receipt.ReasonOK, Message: "zone " + t.Policy.Zone + " created"}
 	} else {
@@ -98,19 +84,18 @@ func (t *Trust) ControlRecord(seq uint64, prevLink string, prevPolicy *receipt.P
 func (t *Trust) ReceiptsDir() string { return filepath.Join(t.StateDir, "receipts") }
 
 // writeGenesis signs the genesis record of a new zone with the receipt key
-// and writes it as the first receipt of the chain.
+// and writes it as the first entry of the chain.
 func writeGenesis(t *Trust, signer *keys.Signer, o RecordOptions) (string, error) {
-	dir := t.ReceiptsDir()
-	if h, err := receipt.ReadHead(dir, t.Policy.Zone); err == nil && h != nil {
-		return "", fmt.Errorf("%s already holds a receipt chain of zone %s: refusing to start another", dir, t.Policy.Zone)
+	c := receipt.OpenChain(t.ReceiptsDir(), t.Policy.Zone, t.Policy.Host, signer.Public())
+	if f, err := receipt.HeadFile(c.Dir(), t.Policy.Zone); err == nil && f != nil {
+		return "", fmt.Errorf("%s already holds a receipt chain of zone %s: refusing to start another", c.Dir(), t.Policy.Zone)
 	}
-	if err := os.MkdirAll(t.StateDir, 0o700); err != nil {
-		return "", err
+	for _, d := range []string{t.StateDir, c.Dir()} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return "", err
+		}
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
-	}
-	p, err := t.ControlRecord(1, "", nil, o)
+	p, err := t.ControlRecord(c, nil, o)
 	if err != nil {
 		return "", err
 	}
@@ -118,8 +103,8 @@ func writeGenesis(t *Trust, signer *keys.Signer, o RecordOptions) (string, error
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, receipt.FileName(t.Policy.Zone, t.Policy.Host, 1))
-	if err := atomicfile.WriteNoReplace(path, data, receipt.FileMode); err != nil {
+	path, err := c.Append(p.Seq, data)
+	if err != nil {
 		return "", fmt.Errorf("write the genesis record: %w", err)
 	}
 	return path, nil

@@ -72,7 +72,7 @@ func TestFleetZone(t *testing.T) {
 		if want := filepath.Join(c.HostDir, "state", "receipts", receipt.FileName("pci-east", c.Host, 1)); c.Genesis != want {
 			t.Errorf("%s: genesis %s, want %s", c.Host, c.Genesis, want)
 		}
-		if g, err := receipt.ReadHead(tr.ReceiptsDir(), "pci-east"); err != nil || g == nil || g.Receipt.Predicate().Event != receipt.EventGenesis ||
+		if g, err := receipt.OpenChain(tr.ReceiptsDir(), "pci-east", c.Host, pub).Head(); err != nil || g == nil || g.Receipt.Predicate().Event != receipt.EventGenesis ||
 			(c.Host != "app-01" && g.Receipt.Predicate().Policy.Digest() != tr.Record().Digest()) { // app-01's policy changed since
 			t.Errorf("%s: genesis %+v %v", c.Host, g, err)
 		}
