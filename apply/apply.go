@@ -443,27 +443,18 @@ func (a *applier) refuseStaging(err error) (*Result, error) {
 
 // stagingError makes a staging failure that is a verdict about the payload
 // (it does not decrypt, or does not match what was signed) a *verify.Error,
-// for apply and plan alike, that still wraps what staging reported; other
+// for apply and plan alike, whose cause is what staging reported; other
 // errors are returned as they are.
 func stagingError(err error) error {
 	var se *stage.Error
 	switch {
 	case errors.Is(err, stage.ErrNoIdentity):
-		return &stagingRefusal{&verify.Error{Check: receipt.CheckDecrypt, Msg: err.Error()}, err}
+		return &verify.Error{Check: receipt.CheckDecrypt, Msg: err.Error(), Err: err}
 	case errors.As(err, &se):
-		return &stagingRefusal{&verify.Error{Check: receipt.CheckExtract, File: se.Entry, Msg: se.Msg}, err}
+		return &verify.Error{Check: receipt.CheckExtract, File: se.Entry, Msg: se.Msg, Err: err}
 	}
 	return err
 }
-
-// stagingRefusal is a verification failure found while staging.
-type stagingRefusal struct {
-	verdict *verify.Error
-	cause   error
-}
-
-func (e *stagingRefusal) Error() string   { return e.verdict.Error() }
-func (e *stagingRefusal) Unwrap() []error { return []error{e.verdict, e.cause} }
 
 func (a *applier) variables(staged *stage.Staged, vr *verify.Result) (*variables, error) {
 	trust, err := zoneLayer(a.o.Trust.File+" variables",

@@ -1,11 +1,15 @@
 package apply
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"testing"
 
+	"airlock.dev/airlock/apply/stage"
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/receipt"
+	"airlock.dev/airlock/verify"
 )
 
 // TestSourcesBounded: a receipt lists at most MaxListedSources sources;
@@ -41,5 +45,25 @@ func TestSourcesBounded(t *testing.T) {
 		if want := (receipt.VariableSource{Name: last, Origin: receipt.OriginTrust, File: "trust.yaml", Replaced: true}); replaced != want {
 			t.Errorf("%d variables: %+v, want %+v", n, replaced, want)
 		}
+	}
+}
+
+// TestStagingErrorKeepsCause: a payload that does not match its manifest
+// is a *verify.Error of the extract check whose cause is the staging
+// error; an I/O error stays what it is.
+func TestStagingErrorKeepsCause(t *testing.T) {
+	se := &stage.Error{Entry: "packages/app/x", Msg: "sha256 aa, the manifest says bb"}
+	err := stagingError(se)
+	var ve *verify.Error
+	var got *stage.Error
+	if !errors.As(err, &ve) || ve.Check != receipt.CheckExtract || ve.File != se.Entry || !errors.As(err, &got) || got != se {
+		t.Fatalf("stagingError(%v) = %#v", se, err)
+	}
+	nomatch := fmt.Errorf("%w: no key", stage.ErrNoIdentity)
+	if err := stagingError(nomatch); !errors.As(err, &ve) || ve.Check != receipt.CheckDecrypt || !errors.Is(err, stage.ErrNoIdentity) {
+		t.Fatalf("stagingError(%v) = %#v", nomatch, err)
+	}
+	if err := stagingError(os.ErrPermission); errors.As(err, &ve) {
+		t.Fatalf("an I/O error became a verdict: %v", err)
 	}
 }

@@ -33,11 +33,11 @@ func Receipt(data []byte, trusted []*keys.PublicKey, b *bundle.Bundle) (*receipt
 	}
 	env, err := dsse.Read(bytes.NewReader(raw), bundle.MaxStatementSize)
 	if err != nil {
-		return r, &Error{Check: CheckReceiptBundle, File: bundle.StatementFile, Msg: err.Error()}
+		return r, &Error{Check: CheckReceiptBundle, File: bundle.StatementFile, Msg: err.Error(), Err: err}
 	}
 	payload, err := dsse.PayloadOf(env)
 	if err != nil {
-		return r, &Error{Check: CheckReceiptBundle, File: bundle.StatementFile, Msg: err.Error()}
+		return r, &Error{Check: CheckReceiptBundle, File: bundle.StatementFile, Msg: err.Error(), Err: err}
 	}
 	sum := sha256.Sum256(payload)
 	got := r.Predicate().Bundle

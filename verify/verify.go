@@ -33,12 +33,17 @@ import (
 const MaxClockSkew = 10 * time.Minute
 
 // Error is a verification failure: the bundle was examined and is not to be
-// trusted. Check names the failed check; File the bundle file, if any.
+// trusted. Check names the failed check; File the bundle file, if any; Err
+// the failure found on the way (a DSSE or JSON error, a payload that does
+// not match its manifest), if the check failed on one.
 type Error struct {
 	Check receipt.CheckName
 	File  string
 	Msg   string
+	Err   error
 }
+
+func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) Error() string {
 	if e.File != "" {
@@ -83,7 +88,16 @@ func (r *Result) skip(name receipt.CheckName, detail string) {
 }
 
 func (r *Result) fail(name receipt.CheckName, file, format string, a ...any) error {
-	e := &Error{Check: name, File: file, Msg: fmt.Sprintf(format, a...)}
+	return r.failWith(&Error{Check: name, File: file, Msg: fmt.Sprintf(format, a...)})
+}
+
+// failErr fails check name on err, which the failure keeps as its cause.
+func (r *Result) failErr(name receipt.CheckName, file string, err error) error {
+	return r.failWith(&Error{Check: name, File: file, Msg: err.Error(), Err: err})
+}
+
+func (r *Result) failWith(e *Error) error {
+	name, file := e.Check, e.File
 	detail := e.Msg
 	if file != "" {
 		detail = file + ": " + e.Msg
@@ -121,7 +135,7 @@ func Bundle(ctx context.Context, b *bundle.Bundle, o Options) (*Result, error) {
 	}
 	if o.Sequence != nil {
 		if err := o.Sequence(p); err != nil {
-			return r, r.fail(receipt.CheckSequence, "", "%v", err)
+			return r, r.failErr(receipt.CheckSequence, "", err)
 		}
 		r.pass(receipt.CheckSequence, fmt.Sprintf("%s/%s sequence %d", p.Name, p.Channel, p.Sequence))
 	}
@@ -152,7 +166,7 @@ func (r *Result) statement(b *bundle.Bundle, pol *zone.Policy) (*bundle.Statemen
 	r.EnvelopeSHA256 = hex.EncodeToString(sum[:])
 	env, err := dsse.Read(bytes.NewReader(raw), bundle.MaxStatementSize)
 	if err != nil {
-		return nil, r.fail(receipt.CheckEnvelope, bundle.StatementFile, "%v", err)
+		return nil, r.failErr(receipt.CheckEnvelope, bundle.StatementFile, err)
 	}
 	r.pass(receipt.CheckEnvelope, fmt.Sprintf("%d bytes, %s", len(raw), plural(len(env.Signatures), "signature")))
 	r.claim(env)
@@ -171,7 +185,7 @@ func (r *Result) statement(b *bundle.Bundle, pol *zone.Policy) (*bundle.Statemen
 	r.StatementSHA256 = hex.EncodeToString(sum[:])
 	st, err := bundle.ParseStatement(v.Payload)
 	if err != nil {
-		return nil, r.fail(receipt.CheckPredicateType, bundle.StatementFile, "%v", err)
+		return nil, r.failErr(receipt.CheckPredicateType, bundle.StatementFile, err)
 	}
 	if st.PredicateType != bundle.PredicateType {
 		return nil, r.fail(receipt.CheckPredicateType, bundle.StatementFile, "predicate type %q, want %q", st.PredicateType, bundle.PredicateType)
@@ -181,10 +195,10 @@ func (r *Result) statement(b *bundle.Bundle, pol *zone.Policy) (*bundle.Statemen
 		return nil, r.fail(receipt.CheckFormat, bundle.StatementFile, "format version %d, this airlock reads %d to %d", st.Predicate.FormatVersion, bundle.MinFormatVersion, bundle.FormatVersion)
 	}
 	if err := st.Predicate.Validate(); err != nil {
-		return nil, r.fail(receipt.CheckFormat, bundle.StatementFile, "%v", err)
+		return nil, r.failErr(receipt.CheckFormat, bundle.StatementFile, err)
 	}
 	if err := bundle.SubjectsMatch(st); err != nil {
-		return nil, r.fail(receipt.CheckFormat, bundle.StatementFile, "%v", err)
+		return nil, r.failErr(receipt.CheckFormat, bundle.StatementFile, err)
 	}
 	r.pass(receipt.CheckFormat, fmt.Sprintf("version %d", st.Predicate.FormatVersion))
 	r.Statement = st
@@ -268,7 +282,7 @@ func (r *Result) manifest(b *bundle.Bundle, st *bundle.Statement) error {
 	}
 	m, err := bundle.ParseManifest(data)
 	if err != nil {
-		return r.fail(receipt.CheckManifest, bundle.ManifestFile, "%v", err)
+		return r.failErr(receipt.CheckManifest, bundle.ManifestFile, err)
 	}
 	p := &st.Predicate
 	if m.Name != p.Name || m.Version != p.Version || m.Channel != p.Channel {

@@ -303,3 +303,19 @@ func TestSignerNames(t *testing.T) {
 		t.Errorf("signers %+v", res.Signers)
 	}
 }
+
+// TestErrorKeepsCause: a check that fails on an error found on the way
+// (here a statement that is not JSON) keeps it as its cause, so callers
+// branch with errors.As, never on the message.
+func TestErrorKeepsCause(t *testing.T) {
+	f := bundletest.New(t)
+	dir, _ := f.Build(bundletest.Options{})
+	if err := os.WriteFile(filepath.Join(dir, bundle.StatementFile), []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := check(t, dir, verify.Options{Policy: policy("test", role("release", 1, f.Release))})
+	var ve *verify.Error
+	if !errors.As(err, &ve) || ve.Check != receipt.CheckEnvelope || ve.Err == nil || errors.Unwrap(err) != ve.Err {
+		t.Fatalf("err = %#v", err)
+	}
+}

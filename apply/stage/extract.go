@@ -120,7 +120,7 @@ func (x *extraction) decryptError(err error) error {
 	if errors.As(err, &nomatch) {
 		return fmt.Errorf("%w: %w", ErrNoIdentity, err)
 	}
-	return &Error{Entry: entryCiphertext, Msg: "age: " + err.Error()}
+	return &Error{Entry: entryCiphertext, Msg: "age: " + err.Error(), Err: err}
 }
 
 // end checks what follows the last listed file: the end-of-archive marker
@@ -220,7 +220,7 @@ func (x *extraction) streamError(entry, doing string, err error) error {
 	if ferr := x.streamFailure(); ferr != nil {
 		return ferr
 	}
-	return &Error{Entry: entry, Msg: doing + ": " + err.Error()}
+	return &Error{Entry: entry, Msg: doing + ": " + err.Error(), Err: err}
 }
 
 // streamFailure stops the goroutines and returns the failure of the
@@ -234,9 +234,9 @@ func (x *extraction) streamFailure() error {
 	case x.parts.err != nil:
 		return x.parts.err
 	case x.age != nil && x.age.err != nil:
-		return &Error{Entry: entryCiphertext, Msg: "age: " + x.age.err.Error()}
+		return &Error{Entry: entryCiphertext, Msg: "age: " + x.age.err.Error(), Err: x.age.err}
 	case x.zstd != nil && x.zstd.err != nil:
-		return &Error{Entry: entryCompressed, Msg: "zstd: " + x.zstd.err.Error()}
+		return &Error{Entry: entryCompressed, Msg: "zstd: " + x.zstd.err.Error(), Err: x.zstd.err}
 	case x.plain != nil && x.plain.err != nil:
 		return x.plain.err
 	}

@@ -77,9 +77,11 @@ var ErrNoIdentity = errors.New("no zone identity can decrypt the payload")
 type Error struct {
 	Entry string
 	Msg   string
+	Err   error // what was found on the way (an age or zstd error), if anything
 }
 
 func (e *Error) Error() string { return "payload: " + e.Entry + ": " + e.Msg }
+func (e *Error) Unwrap() error { return e.Err }
 
 // Options says what to extract and where. Everything here has already been
 // verified by package verify.
