@@ -364,16 +364,22 @@ func (a *applier) recordVerify(vr *verify.Result) {
 	rb.StatementSHA256 = vr.StatementSHA256
 	rb.Signers = append(rb.Signers, vr.Signers...)
 	if p := vr.Claimed; p != nil {
-		rb.ID, rb.Name, rb.Version, rb.Channel, rb.Sequence = p.BundleID, p.Name, p.Version, p.Channel, p.Sequence
+		rb.BundleRef = receipt.BundleRef{ID: p.BundleID, Name: p.Name, Version: p.Version, Channel: p.Channel, Sequence: p.Sequence}
 		rb.IssuedAt, rb.Expires, rb.Targets = p.IssuedAt, p.Expires, p.Targets
-		if c := p.Change; c != nil {
-			rb.ChangeTicket, rb.ChangeReason = c.Ticket, c.Reason
-			rb.ChangeSecurityImpact, rb.ChangeBackout = c.SecurityImpact, c.Backout
-			for _, e := range c.TestEvidence {
-				rb.ChangeTestEvidence = append(rb.ChangeTestEvidence, receipt.TestEvidence{Path: e.Path, SHA256: e.SHA256})
-			}
-		}
+		rb.Change = changeRecord(p.Change)
 	}
+}
+
+// changeRecord is the receipt's record of a statement's change (nil: none).
+func changeRecord(c *bundle.Change) receipt.Change {
+	if c == nil {
+		return receipt.Change{}
+	}
+	r := receipt.Change{ChangeTicket: c.Ticket, ChangeReason: c.Reason, ChangeSecurityImpact: c.SecurityImpact, ChangeBackout: c.Backout}
+	for _, e := range c.TestEvidence {
+		r.ChangeTestEvidence = append(r.ChangeTestEvidence, receipt.TestEvidence{Path: e.Path, SHA256: e.SHA256})
+	}
+	return r
 }
 
 func (a *applier) check(name receipt.CheckName, result receipt.CheckResult, detail string) {

@@ -57,7 +57,9 @@ type TargetStatus struct {
 	ChannelSequence uint64 `json:"channelSequence"`
 }
 
-// StatusBundle names a bundle.
+// StatusBundle names a bundle: receipt.BundleRef's members (it converts
+// from one), each always present in status and history output, as their
+// schemas promise.
 type StatusBundle struct {
 	ID       string `json:"id"`
 	Name     string `json:"name"`
@@ -284,7 +286,7 @@ func (zr *zoneReceipts) entry(seq uint64) (HistoryEntry, string) {
 	e.Started, e.Finished = p.Time.Started, p.Time.Finished
 	e.Event = p.EventOf()
 	e.Outcome, e.Reason, e.Message = p.Outcome.Result, p.Outcome.Reason, p.Outcome.Message
-	e.Bundle = StatusBundle{ID: p.Bundle.ID, Name: p.Bundle.Name, Version: p.Bundle.Version, Channel: p.Bundle.Channel, Sequence: p.Bundle.Sequence}
+	e.Bundle = StatusBundle(p.Bundle.BundleRef)
 	e.Operator, e.Release, e.Resumed = p.Operator, p.Release, p.Resumed
 	e.files, e.Releases = p.Files, p.Releases
 	return e, r.SHA256

@@ -221,19 +221,32 @@ type Bundle struct {
 	// StatementSHA256 is the hex SHA-256 of the bundle's in-toto Statement
 	// (the DSSE payload), which stays the same when signatures are added, so
 	// it matches the builder's ledger copy.
-	StatementSHA256 string    `json:"statementSha256,omitempty"`
-	ID              string    `json:"id,omitempty"`
-	Name            string    `json:"name,omitempty"`
-	Version         string    `json:"version,omitempty"`
-	Channel         string    `json:"channel,omitempty"`
-	Sequence        uint64    `json:"sequence,omitempty"`
-	IssuedAt        time.Time `json:"issuedAt,omitzero"`
-	Expires         time.Time `json:"expires,omitzero"`
-	Targets         []string  `json:"targets,omitempty"`
-	Signers         []Signer  `json:"signers,omitempty"`
-	ChangeTicket    string    `json:"changeTicket,omitempty"`
-	ChangeReason    string    `json:"changeReason,omitempty"`
-	// Change evidence of the bundle's statement (version 2, PCI DSS 6.5.1).
+	StatementSHA256 string `json:"statementSha256,omitempty"`
+	BundleRef
+	IssuedAt time.Time `json:"issuedAt,omitzero"`
+	Expires  time.Time `json:"expires,omitzero"`
+	Targets  []string  `json:"targets,omitempty"`
+	Signers  []Signer  `json:"signers,omitempty"`
+	Change
+}
+
+// BundleRef is what names a bundle wherever airlock reports one: in a
+// receipt, in status and history. Its members are those of a receipt's
+// bundle, omitted when empty (a control record names no bundle).
+type BundleRef struct {
+	ID       string `json:"id,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Version  string `json:"version,omitempty"`
+	Channel  string `json:"channel,omitempty"`
+	Sequence uint64 `json:"sequence,omitempty"`
+}
+
+// Change is the change record of the bundle's statement (PCI DSS 6.5.1):
+// the ticket and reason, and from version 2 the security impact, the
+// back-out and the test evidence.
+type Change struct {
+	ChangeTicket         string         `json:"changeTicket,omitempty"`
+	ChangeReason         string         `json:"changeReason,omitempty"`
 	ChangeSecurityImpact string         `json:"changeSecurityImpact,omitempty"`
 	ChangeBackout        string         `json:"changeBackout,omitempty"`
 	ChangeTestEvidence   []TestEvidence `json:"changeTestEvidence,omitempty"`
