@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -58,6 +59,9 @@ func MakePlan(ctx context.Context, o Options) (*Plan, error) {
 	}
 	st, err := openState(o.Trust.StateDir, o.Now)
 	if err != nil {
+		return nil, err
+	}
+	if err := planPolicy(ctx, o); err != nil {
 		return nil, err
 	}
 	a := &applier{o: o, st: st, zone: o.Trust.Policy.Zone, host: o.Trust.Policy.Host, j: &journal{}}
@@ -150,4 +154,34 @@ func describeRule(r bundle.FileRule) string {
 		set = append(set, "group "+r.Group)
 	}
 	return r.Match + " " + strings.Join(set, ", ")
+}
+
+// planPolicy says what apply would say of the zone's policy: when
+// trust.yaml is not the policy the chain records, apply refuses every
+// bundle (policy-uncommitted), and plan says so — recording the drift in
+// the chain, as RecordDrift does, so that an uncommitted edit is on the
+// record although no apply was tried.
+func planPolicy(ctx context.Context, o Options) error {
+	key, err := receiptKey(o.Trust)
+	if err != nil {
+		return err
+	}
+	h, err := receipt.OpenChain(filepath.Join(o.Trust.StateDir, "receipts"), o.Trust.Policy.Zone, o.Trust.Policy.Host, key).Head()
+	if err != nil {
+		return fmt.Errorf("read receipt chain: %w", err)
+	}
+	if h != nil && h.Policy() != nil && o.Trust.Record().Same(h.Policy()) {
+		return nil
+	}
+	res, err := RecordDrift(ctx, o)
+	var refused *RefusedError
+	switch {
+	case errors.As(err, &refused) && res != nil && res.Receipt != "":
+		return &RefusedError{Reason: refused.Reason, Err: fmt.Errorf("apply would refuse every bundle: %w (recorded in %s)", refused.Err, res.Receipt)}
+	case errors.As(err, &refused):
+		return &RefusedError{Reason: refused.Reason, Err: fmt.Errorf("apply would refuse every bundle: %w", refused.Err)}
+	case err != nil:
+		return &RefusedError{Reason: receipt.ReasonPolicyUncommitted, Err: fmt.Errorf("apply would refuse every bundle: %s is not the policy the receipt chain records (recording that failed: %w)", o.Trust.File, err)}
+	}
+	return nil
 }

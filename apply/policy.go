@@ -30,10 +30,10 @@ func (a *applier) checkPolicy() *RefusedError {
 	op := &a.j.Receipt.Operator
 	if k := a.o.OperatorKey; k != nil {
 		if name, ok := committed.OperatorName(k.Public().ID()); ok {
-			op.Key = receipt.NewOperatorKey(k.Public(), name)
-			if op.Name == "" {
-				op.Name = name
+			if op.Name != "" && op.Name != name {
+				return policyRefusal(receipt.ReasonOperatorUnknown, "%v: --operator %q, but the key %s is %q's", zone.ErrOperatorName, op.Name, k.Public().ID(), name)
 			}
+			op.Key, op.Name = receipt.NewOperatorKey(k.Public(), name), name
 		}
 	}
 	if !current.Same(committed) {
@@ -65,10 +65,15 @@ func (a *applier) cosigners() []*keys.Signer {
 
 // CommitOptions configures CommitPolicy.
 type CommitOptions struct {
-	Trust       *zone.Trust
-	Operator    string       // the person committing the change (required)
+	Trust *zone.Trust
+	// Operator is the person committing the change: required without an
+	// OperatorKey, else it must be the name the policy gives that key.
+	Operator    string
 	Note        string       // why
 	OperatorKey *keys.Signer // co-signs the record
+	// WitnessKey is a second operator's key, co-signing too: a weakening
+	// of a policy that requires two persons for it needs one.
+	WitnessKey *keys.Signer
 	ReceiptOut  string       // also copy the chain here
 	Wait        time.Duration
 	Now         func() time.Time
@@ -94,8 +99,8 @@ type CommitResult struct {
 // and what changed. Until then, applies under the changed policy are
 // refused.
 func CommitPolicy(ctx context.Context, o CommitOptions) (*CommitResult, error) {
-	if o.Operator == "" {
-		return nil, errors.New("commit-policy: the operator's name is required")
+	if o.Operator == "" && o.OperatorKey == nil {
+		return nil, errors.New("commit-policy: the operator's name is required (--operator, or the name trust.yaml gives --operator-key)")
 	}
 	a, err := start(Options{Trust: o.Trust, Operator: o.Operator, Note: o.Note, OperatorKey: o.OperatorKey,
 		ReceiptOut: o.ReceiptOut, Wait: o.Wait, Now: o.Now, Version: o.Version, Stderr: o.Stderr, Bundle: "(policy commit)"})
@@ -115,20 +120,15 @@ func CommitPolicy(ctx context.Context, o CommitOptions) (*CommitResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read receipt chain: %w", err)
 	}
-	committed := h.Policy()
-	if h != nil && o.Trust.Record().Same(committed) {
+	committed, current := h.Policy(), o.Trust.Record()
+	if h != nil && current.Same(committed) {
 		return &CommitResult{Unchanged: true, Seq: h.Seq}, nil
 	}
-	if committed != nil && committed.RequireOperatorSignature {
-		if o.OperatorKey == nil {
-			return nil, policyRefusal(receipt.ReasonOperatorUnsigned, "the recorded policy requires an operator's co-signature: give --operator-key")
-		}
-		if _, ok := committed.OperatorName(o.OperatorKey.Public().ID()); !ok {
-			return nil, policyRefusal(receipt.ReasonOperatorUnknown, "key %s is not an operator of the recorded policy", o.OperatorKey.Public().ID())
-		}
+	if err := checkCommitSigners(committed, current, o); err != nil {
+		return nil, err
 	}
 	p, err := o.Trust.ControlRecord(a.chain, h, zone.RecordOptions{Operator: o.Operator, Note: o.Note,
-		OperatorKey: o.OperatorKey, Version: o.Version, Now: a.now})
+		OperatorKey: o.OperatorKey, WitnessKey: o.WitnessKey, Version: o.Version, Now: a.now})
 	if err != nil {
 		if errors.Is(err, zone.ErrOperatorUnknown) {
 			return nil, &RefusedError{Reason: receipt.ReasonOperatorUnknown, Err: err}
@@ -139,6 +139,9 @@ func CommitPolicy(ctx context.Context, o CommitOptions) (*CommitResult, error) {
 	if p.Operator.Key != nil {
 		co = append(co, o.OperatorKey)
 	}
+	if p.Operator.Witness != nil {
+		co = append(co, o.WitnessKey)
+	}
 	data, err := receipt.Sign(p, nil, a.signer, co...)
 	if err != nil {
 		return nil, err
@@ -147,6 +150,9 @@ func CommitPolicy(ctx context.Context, o CommitOptions) (*CommitResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("write the policy record: %w", err)
 	}
+	if twoPersonUnheld(committed, p.PolicyChange) {
+		fmt.Fprintf(a.o.Stderr, "airlock: warning: this change weakens the policy, and the recorded policy names fewer than two operators: requireTwoPersonForWeakening could not hold\n")
+	}
 	res := &CommitResult{Seq: p.Seq, Receipt: path, Change: p.PolicyChange}
 	if o.ReceiptOut != "" {
 		if res.ReceiptCopy, err = a.chain.CopyOut(path, o.ReceiptOut); err != nil {
@@ -154,4 +160,153 @@ func CommitPolicy(ctx context.Context, o CommitOptions) (*CommitResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// checkCommitSigners applies the recorded policy's rules on who may commit
+// a change to current: with requireOperatorSignature, an operator of the
+// recorded policy co-signs; with requireTwoPersonForWeakening, a change
+// that weakens the policy is co-signed by two of its operators, different
+// keys of different persons (--operator-key and --witness-key). While the
+// recorded policy names fewer than two operators, two persons cannot sign:
+// the zone is being set up, and the record says the rule could not hold.
+func checkCommitSigners(committed, current *receipt.Policy, o CommitOptions) error {
+	if committed == nil {
+		return nil
+	}
+	operator := func(flag string, k *keys.Signer) (string, error) {
+		name, ok := committed.OperatorName(k.Public().ID())
+		if !ok {
+			return "", policyRefusal(receipt.ReasonOperatorUnknown, "%s: key %s is not an operator of the recorded policy", flag, k.Public().ID())
+		}
+		return name, nil
+	}
+	var opName string
+	if o.OperatorKey != nil {
+		var err error
+		if opName, err = operator("--operator-key", o.OperatorKey); err != nil {
+			return err
+		}
+	} else if committed.RequireOperatorSignature {
+		return policyRefusal(receipt.ReasonOperatorUnsigned, "the recorded policy requires an operator's co-signature: give --operator-key")
+	}
+	if o.WitnessKey != nil {
+		if o.OperatorKey == nil {
+			return errors.New("--witness-key co-signs beside --operator-key: give both")
+		}
+		name, err := operator("--witness-key", o.WitnessKey)
+		if err != nil {
+			return err
+		}
+		if o.WitnessKey.Public().ID() == o.OperatorKey.Public().ID() || name == opName {
+			return policyRefusal(receipt.ReasonTwoPerson, "--witness-key must be another person's key than --operator-key (both are %s's)", name)
+		}
+	}
+	change := zone.Diff(committed, current)
+	if !committed.RequireTwoPersonForWeakening || !change.Weakens || twoPersonUnheld(committed, change) {
+		return nil
+	}
+	if o.OperatorKey == nil || o.WitnessKey == nil {
+		return policyRefusal(receipt.ReasonTwoPerson, "this change weakens the policy (%s), and the recorded policy requires two persons for that "+
+			"(requireTwoPersonForWeakening): give --operator-key and a second operator's --witness-key", zone.DescribeChange(change))
+	}
+	return nil
+}
+
+// twoPersonUnheld reports whether a weakening change needed two persons
+// under the committed policy but could not have them: it names fewer than
+// two operators (a zone being set up).
+func twoPersonUnheld(committed *receipt.Policy, change *receipt.PolicyChange) bool {
+	return committed != nil && change != nil && committed.RequireTwoPersonForWeakening && change.Weakens && len(committed.Operators) < 2
+}
+
+// DriftResult is what RecordDrift found.
+type DriftResult struct {
+	// Unchanged is true when trust.yaml is the policy the chain records:
+	// nothing was written.
+	Unchanged bool `json:"unchanged"`
+	// Seq is the chain entry that records the drift (or, when unchanged,
+	// the chain's newest entry).
+	Seq uint64 `json:"seq"`
+	// Receipt is the drift record's path; "" when unchanged.
+	Receipt string `json:"receipt,omitempty"`
+	// Already is true when the chain's newest entry records this drift
+	// already: nothing new was written.
+	Already     bool                  `json:"already,omitempty"`
+	ReceiptCopy string                `json:"receiptCopy,omitempty"`
+	Change      *receipt.PolicyChange `json:"change,omitempty"`
+}
+
+// RecordDrift compares trust.yaml with the policy the zone's chain
+// records and, when they differ, records that as the next entry of the
+// chain (event drift), signed by the receipt key — once per trust.yaml
+// found: a chain whose newest entry records the same drift gets nothing
+// new. An edit of trust.yaml that nobody commits is thus on the record as
+// soon as a command of airlock that can sign reads it (plan, zone check;
+// apply refuses it with a receipt of its own), not only when an apply is
+// tried. The error is a *RefusedError (reason policy-uncommitted) when
+// they differ.
+func RecordDrift(ctx context.Context, o Options) (*DriftResult, error) {
+	if o.Bundle == "" {
+		o.Bundle = "(policy check)"
+	}
+	a, err := start(o)
+	if err != nil {
+		return nil, err
+	}
+	defer a.close()
+	if j, err := a.st.loadJournal(); err != nil {
+		return nil, err
+	} else if j != nil {
+		return nil, fmt.Errorf("an interrupted apply of %s is pending: finish it first (airlock apply --resume)", j.Bundle)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	h, err := a.chain.Head()
+	if err != nil {
+		return nil, fmt.Errorf("read receipt chain: %w", err)
+	}
+	committed, current := h.Policy(), o.Trust.Record()
+	if h == nil || committed == nil || current.Same(committed) {
+		// No recorded policy to drift from: apply refuses it, and
+		// commit-policy records the first.
+		res := &DriftResult{Unchanged: committed != nil}
+		if h != nil {
+			res.Seq = h.Seq
+		}
+		if !res.Unchanged {
+			return res, policyRefusal(receipt.ReasonPolicyUncommitted, "%s: the receipt chain records no policy: record it with 'airlock zone commit-policy'", o.Trust.File)
+		}
+		return res, nil
+	}
+	change := zone.Diff(committed, current)
+	change.FoundSHA256 = current.SHA256
+	msg := fmt.Sprintf("%s (sha256 %s) is not the policy the receipt chain records (sha256 %s; %s): commit it with 'airlock zone commit-policy', or restore it",
+		o.Trust.File, current.SHA256, committed.SHA256, zone.DescribeChange(change))
+	if hp := h.Receipt.Predicate(); hp.EventOf() == receipt.EventDrift && hp.PolicyChange.FoundSHA256 == current.SHA256 {
+		return &DriftResult{Seq: h.Seq, Receipt: h.File, Already: true, Change: hp.PolicyChange}, policyRefusal(receipt.ReasonPolicyUncommitted, "%s", msg)
+	}
+	p, err := a.chain.Next(h, receipt.Header{Event: receipt.EventDrift, Operator: receipt.CurrentOperator(o.Operator, o.Note),
+		Version: o.Version, Now: a.now, Policy: committed, ClockOverride: o.ClockOverride})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrClockBehind, err)
+	}
+	p.Time.Finished = p.Time.Started
+	p.PolicyChange = change
+	p.Outcome = receipt.Outcome{Result: receipt.Recorded, Reason: receipt.ReasonPolicyUncommitted, Message: msg}
+	data, err := receipt.Sign(p, nil, a.signer)
+	if err != nil {
+		return nil, err
+	}
+	path, err := a.chain.Append(p.Seq, data)
+	if err != nil {
+		return nil, fmt.Errorf("write the drift record: %w", err)
+	}
+	res := &DriftResult{Seq: p.Seq, Receipt: path, Change: change}
+	if o.ReceiptOut != "" {
+		if res.ReceiptCopy, err = a.chain.CopyOut(path, o.ReceiptOut); err != nil {
+			fmt.Fprintf(a.o.Stderr, "airlock: warning: drift record kept in %s but not copied to %s: %v\n", path, o.ReceiptOut, err)
+		}
+	}
+	return res, policyRefusal(receipt.ReasonPolicyUncommitted, "%s", msg)
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -125,7 +126,10 @@ func TestApplyOperatorSignature(t *testing.T) {
 	z.editTrust(func(s string) string {
 		return strings.Replace(s, "identities:", "operators:\n  - { path: alice.pub, name: Alice Roe }\nrequireOperatorSignature: true\nidentities:", 1)
 	})
-	if c := z.commit(); !c.Change.Weakens || !slices.ContainsFunc(c.Change.Changes, func(d receipt.PolicyDiff) bool { return d.Kind == zone.DiffOperatorRequired }) {
+	// The first operator of a zone that had none is its setup, not a
+	// weakening; requiring co-signatures strengthens it.
+	if c := z.commit(); c.Change.Weakens || !slices.ContainsFunc(c.Change.Changes, func(d receipt.PolicyDiff) bool { return d.Kind == zone.DiffOperatorRequired }) ||
+		!slices.ContainsFunc(c.Change.Changes, func(d receipt.PolicyDiff) bool { return d.Kind == zone.DiffOperatorFirst }) {
 		t.Fatalf("commit %+v", c.Change)
 	}
 	b := z.build("1.0.0", "true", 1)
@@ -314,5 +318,141 @@ func TestResumeWithoutOperatorKey(t *testing.T) {
 				t.Errorf("no warning that the receipt is not co-signed:\n%s", z.out.String())
 			}
 		})
+	}
+}
+
+// withOperators adds operators (file → name) to the zone's trust.yaml,
+// each key written beside it, and turns on requireTwoPersonForWeakening.
+func (z *testZone) withOperators(ops map[string]*keys.Signer, names map[string]string) {
+	z.t.Helper()
+	var lines []string
+	for _, file := range slices.Sorted(maps.Keys(ops)) {
+		z.writeKey(file, ops[file])
+		lines = append(lines, fmt.Sprintf("  - { path: %s, name: %s }", file, names[file]))
+	}
+	z.editTrust(func(s string) string {
+		return strings.Replace(s, "identities:", "operators:\n"+strings.Join(lines, "\n")+"\nrequireTwoPersonForWeakening: true\nidentities:", 1)
+	})
+}
+
+// TestCommitTwoPersons: under requireTwoPersonForWeakening, a commit that
+// weakens the policy needs two operators' co-signatures — two keys of two
+// persons — and the record carries and verifies both; one that does not
+// weaken it needs one person.
+func TestCommitTwoPersons(t *testing.T) {
+	z := newZone(t)
+	alice, bob := bundletest.NewSigner(t), bundletest.NewSigner(t)
+	z.withOperators(map[string]*keys.Signer{"alice.pub": alice, "bob.pub": bob}, map[string]string{"alice.pub": "Alice Roe", "bob.pub": "Bob Poe"})
+	// Setting up: two first operators, and the rule, by one person.
+	if c := z.commit(); c.Change.Weakens {
+		t.Fatalf("setup commit %+v", c.Change)
+	}
+	now := func() time.Time { return z.now }
+	commit := func(o CommitOptions) (*CommitResult, error) {
+		o.Trust, o.Now, o.Version, o.Stderr = z.trust, now, "test", &z.out
+		return CommitPolicy(context.Background(), o)
+	}
+	var re *RefusedError
+
+	// A weakening: another release key.
+	z.writeKey("extra.pub", z.f.Other)
+	z.editTrust(func(s string) string {
+		return strings.Replace(s, "keys: [release.pub]", "keys: [release.pub, extra.pub]", 1)
+	})
+	if _, err := commit(CommitOptions{OperatorKey: alice}); !errors.As(err, &re) || re.Reason != receipt.ReasonTwoPerson {
+		t.Fatalf("a weakening by one person: %v", err)
+	}
+	if _, err := commit(CommitOptions{Operator: "Alice Roe"}); !errors.As(err, &re) || re.Reason != receipt.ReasonTwoPerson {
+		t.Fatalf("a weakening by a name alone: %v", err)
+	}
+	if _, err := commit(CommitOptions{OperatorKey: alice, WitnessKey: alice}); !errors.As(err, &re) || re.Reason != receipt.ReasonTwoPerson {
+		t.Fatalf("one person twice: %v", err)
+	}
+	if _, err := commit(CommitOptions{OperatorKey: alice, WitnessKey: z.f.Other}); !errors.As(err, &re) || re.Reason != receipt.ReasonOperatorUnknown {
+		t.Fatalf("a witness who is no operator: %v", err)
+	}
+	if _, err := commit(CommitOptions{Operator: "Bob Poe", OperatorKey: alice, WitnessKey: bob}); !errors.Is(err, zone.ErrOperatorName) {
+		t.Fatalf("--operator naming someone else than the key's person: %v", err)
+	}
+	c, err := commit(CommitOptions{OperatorKey: alice, WitnessKey: bob, Note: "CHG-77"})
+	if err != nil || !c.Change.Weakens {
+		t.Fatalf("a weakening by two persons: %+v %v", c, err)
+	}
+	data, err := os.ReadFile(c.Receipt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := keys.LoadPrivate(z.trust.ReceiptKey, nil)
+	r, err := receipt.Verify(data, []*keys.PublicKey{k.Public()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := r.Predicate().Operator
+	if op.Name != "Alice Roe" || op.Key.Name != "Alice Roe" || op.Witness == nil || op.Witness.Name != "Bob Poe" ||
+		!r.Operator.Equal(alice.Public()) || !r.Witness.Equal(bob.Public()) {
+		t.Fatalf("operator %+v, co-signers %v %v", op, r.Operator, r.Witness)
+	}
+
+	// A change that does not weaken the policy: one person is enough.
+	z.editTrust(func(s string) string { return strings.Replace(s, "variables:\n", "variables:\n  Other: y\n", 1) })
+	if c, err := commit(CommitOptions{OperatorKey: bob}); err != nil || c.Change.Weakens {
+		t.Fatalf("a setting by one person: %+v %v", c, err)
+	}
+}
+
+// TestRecordDrift: an edit of trust.yaml nobody commits is recorded once,
+// as a drift entry, by the first command that reads it (zone check, plan);
+// status reports it; a commit ends it.
+func TestRecordDrift(t *testing.T) {
+	z := newZone(t)
+	if res, err := RecordDrift(context.Background(), z.opts("")); err != nil || !res.Unchanged {
+		t.Fatalf("an unchanged policy: %+v %v", res, err)
+	}
+	before := len(z.chainAll())
+	z.writeKey("extra.pub", z.f.Other)
+	z.editTrust(func(s string) string {
+		return strings.Replace(s, "keys: [release.pub]", "keys: [release.pub, extra.pub]", 1)
+	})
+
+	res, err := RecordDrift(context.Background(), z.opts(""))
+	var re *RefusedError
+	if !errors.As(err, &re) || re.Reason != receipt.ReasonPolicyUncommitted || res == nil || res.Receipt == "" || res.Already {
+		t.Fatalf("drift: %+v %v", res, err)
+	}
+	all := z.chainAll()
+	if len(all) != before+1 {
+		t.Fatalf("%d entries, want %d", len(all), before+1)
+	}
+	d := all[len(all)-1]
+	if d.Event != receipt.EventDrift || d.Outcome.Result != receipt.Recorded || d.PolicyChange.FoundSHA256 != z.trust.SHA256 ||
+		!d.PolicyChange.Weakens || d.Policy.SHA256 == z.trust.SHA256 {
+		t.Fatalf("drift record %+v change %+v", d, d.PolicyChange)
+	}
+
+	// Plan says what apply would do, and records nothing new: the newest
+	// entry records this drift already.
+	b := z.build("1.0.0", "true", 1)
+	if _, err := MakePlan(context.Background(), z.opts(b)); !errors.As(err, &re) || re.Reason != receipt.ReasonPolicyUncommitted ||
+		!strings.Contains(err.Error(), "apply would refuse every bundle") {
+		t.Fatalf("plan: %v", err)
+	}
+	if n := len(z.chainAll()); n != before+1 {
+		t.Fatalf("plan wrote another drift record: %d entries", n)
+	}
+	if st, err := ReadStatus(z.trust); err == nil || !slices.ContainsFunc(st.Problems, func(p string) bool { return strings.Contains(p, "is not the policy receipt") }) {
+		t.Fatalf("status: %v %+v", err, st)
+	}
+
+	// Another edit is another drift; a commit ends it.
+	z.editTrust(func(s string) string { return strings.Replace(s, "variables:\n", "variables:\n  Greeting: hi\n", 1) })
+	if res, _ := RecordDrift(context.Background(), z.opts("")); res == nil || res.Already || res.Seq != uint64(before+2) {
+		t.Fatalf("a second edit: %+v", res)
+	}
+	z.commit()
+	if res, err := RecordDrift(context.Background(), z.opts("")); err != nil || !res.Unchanged {
+		t.Fatalf("after the commit: %+v %v", res, err)
+	}
+	if _, err := MakePlan(context.Background(), z.opts(b)); err != nil {
+		t.Fatalf("plan after the commit: %v", err)
 	}
 }

@@ -96,8 +96,9 @@ type HistoryEntry struct {
 	Releases []receipt.Release     `json:"releases,omitempty"` // every deploy switch, in step order (format 2)
 	Resumed  bool                  `json:"resumed,omitempty"`
 
-	prevSHA256 string         // the receipt's link in the chain
-	files      []receipt.File // deployed files it lists
+	prevSHA256 string          // the receipt's link in the chain
+	files      []receipt.File  // deployed files it lists
+	policy     *receipt.Policy // the policy it records
 }
 
 // ReadStatus reads what is deployed in the zone of t. When a receipt does
@@ -117,7 +118,11 @@ func ReadStatus(t *zone.Trust) (*ZoneStatus, error) {
 		return nil, err
 	}
 	targets := map[string]bool{}
-	for _, e := range zr.read(0) {
+	entries := zr.read(0)
+	if d := drift(t, entries); d != "" {
+		st.Problems = append(st.Problems, d)
+	}
+	for _, e := range entries {
 		if e.Problem != "" {
 			st.Problems = append(st.Problems, fmt.Sprintf("receipt %d: %s", e.Receipt.Seq, e.Problem))
 		}
@@ -155,6 +160,9 @@ func ReadHistory(t *zone.Trust, n int) ([]HistoryEntry, error) {
 	}
 	entries := zr.read(n)
 	var problems []string
+	if d := drift(t, entries); d != "" {
+		problems = append(problems, d)
+	}
 	for _, e := range entries {
 		if e.Problem != "" {
 			problems = append(problems, fmt.Sprintf("receipt %d: %s", e.Receipt.Seq, e.Problem))
@@ -163,11 +171,29 @@ func ReadHistory(t *zone.Trust, n int) ([]HistoryEntry, error) {
 	return entries, problemsError(problems)
 }
 
+// drift says how trust.yaml differs from the policy the newest verified
+// entry records ("" when it is that policy, or when none records one):
+// status and history change nothing, so they report it; plan, zone check
+// and apply record it.
+func drift(t *zone.Trust, newestFirst []HistoryEntry) string {
+	for _, e := range newestFirst {
+		if !e.Verified {
+			continue
+		}
+		if e.policy == nil || t.Record().Same(e.policy) {
+			return ""
+		}
+		return fmt.Sprintf("%s (sha256 %s) is not the policy receipt %d records (%s): commit it with 'airlock zone commit-policy', or restore it",
+			t.File, t.SHA256, e.Receipt.Seq, zone.DescribeChange(zone.Diff(e.policy, t.Record())))
+	}
+	return ""
+}
+
 func problemsError(problems []string) error {
 	if len(problems) == 0 {
 		return nil
 	}
-	return &receipt.VerifyError{Reason: fmt.Sprintf("%d problems in the receipts of the state directory", len(problems))}
+	return &receipt.VerifyError{Reason: fmt.Sprintf("%d problems in the state directory", len(problems))}
 }
 
 // zoneReceipts are the receipts of a zone's state directory.
@@ -288,7 +314,7 @@ func (zr *zoneReceipts) entry(seq uint64) (HistoryEntry, string) {
 	e.Outcome, e.Reason, e.Message = p.Outcome.Result, p.Outcome.Reason, p.Outcome.Message
 	e.Bundle = StatusBundle(p.Bundle.BundleRef)
 	e.Operator, e.Release, e.Resumed = p.Operator, p.Release, p.Resumed
-	e.files, e.Releases = p.Files, p.Releases
+	e.files, e.Releases, e.policy = p.Files, p.Releases, p.Policy
 	return e, r.SHA256
 }
 

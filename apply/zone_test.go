@@ -164,8 +164,20 @@ func (z *testZone) receipt(res *Result) *receipt.Predicate {
 
 // chain verifies the zone's receipts in the state directory as one hash
 // chain and returns the predicates of its applies in order (the genesis
-// record and policy commits are checked, not returned).
+// record, policy commits and drift records are checked, not returned).
 func (z *testZone) chain() []*receipt.Predicate {
+	z.t.Helper()
+	var out []*receipt.Predicate
+	for _, p := range z.chainAll() {
+		if !p.EventOf().IsControl() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// chainAll is chain with every entry, control records included.
+func (z *testZone) chainAll() []*receipt.Predicate {
 	z.t.Helper()
 	k, _ := keys.LoadPrivate(z.trust.ReceiptKey, nil)
 	ents, _ := os.ReadDir(filepath.Join(z.trust.StateDir, "receipts"))
@@ -189,9 +201,7 @@ func (z *testZone) chain() []*receipt.Predicate {
 			z.t.Fatalf("%s: seq %d prev %q breaks the chain (want seq %d prev %q)", e.Name(), p.Seq, p.PrevSHA256, n, prev)
 		}
 		prev = r.SHA256
-		if !p.EventOf().IsControl() {
-			out = append(out, p)
-		}
+		out = append(out, p)
 	}
 	return out
 }

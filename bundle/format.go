@@ -19,7 +19,7 @@ const (
 	// FormatVersion is the bundle format version this code writes. It reads
 	// every version from MinFormatVersion to FormatVersion: version 2 adds
 	// fields to version 1, and a version 1 bundle reads as it always did.
-	FormatVersion = 2
+	FormatVersion = 3
 	// MinFormatVersion is the oldest bundle format version this code reads.
 	MinFormatVersion = 1
 

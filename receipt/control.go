@@ -20,14 +20,17 @@ const (
 	EventApply   Event = "apply"   // an apply of a bundle (or its refusal)
 	EventGenesis Event = "genesis" // the zone's first record, written by zone init
 	EventPolicy  Event = "policy"  // a change of trust.yaml, recorded by zone commit-policy
+	// EventDrift (version 3): a command found trust.yaml differing from the
+	// policy the chain records (an edit nobody committed); nothing ran.
+	EventDrift Event = "drift"
 )
 
 // Events lists every event.
-var Events = []Event{EventApply, EventGenesis, EventPolicy}
+var Events = []Event{EventApply, EventGenesis, EventPolicy, EventDrift}
 
-// IsControl reports whether the event records a control change (genesis or
-// policy commit) rather than an apply.
-func (e Event) IsControl() bool { return e == EventGenesis || e == EventPolicy }
+// IsControl reports whether the event records a control change or finding
+// (genesis, policy commit, drift) rather than an apply.
+func (e Event) IsControl() bool { return e == EventGenesis || e == EventPolicy || e == EventDrift }
 
 // EventOf returns the event of a predicate: EventApply when it names none.
 func (p *Predicate) EventOf() Event {
@@ -58,6 +61,9 @@ type Policy struct {
 	// ReceiptKey is the key id of the zone's receipt key, when trust.yaml
 	// names its public key.
 	ReceiptKey string `json:"receiptKey,omitempty"`
+	// RequireTwoPersonForWeakening (version 3): a policy commit that
+	// weakens this policy needs two operators' co-signatures.
+	RequireTwoPersonForWeakening bool `json:"requireTwoPersonForWeakening,omitempty"`
 }
 
 // PolicyRole is one role of a recorded policy.
@@ -106,11 +112,15 @@ func (p *Policy) OperatorName(keyID string) (string, bool) {
 	return p.Operators[i].Name, true
 }
 
-// PolicyChange is what a policy commit changed.
+// PolicyChange is what a policy commit changed; for a drift record, how
+// the trust.yaml found differs from the policy in force.
 type PolicyChange struct {
 	// PreviousSHA256 is the trust.yaml digest of the policy before; "" when
 	// the chain recorded none (a zone from before policies were recorded).
 	PreviousSHA256 string `json:"previousSha256"`
+	// FoundSHA256 (version 3, drift records) is the digest of the
+	// trust.yaml found, which nobody committed.
+	FoundSHA256 string `json:"foundSha256,omitempty"`
 	// Changes lists each difference; empty when only settings outside the
 	// summary changed (variables, paths).
 	Changes []PolicyDiff `json:"changes"`

@@ -122,6 +122,34 @@ func TestOperatorCoSignature(t *testing.T) {
 	}
 }
 
+// TestWitness: a second co-signer verifies like the operator's; a
+// predicate naming a witness without its signature, a witness without an
+// operator, or the operator's own key as witness does not.
+func TestWitness(t *testing.T) {
+	zoneKey, op, wit := bundletest.NewSigner(t), bundletest.NewSigner(t), bundletest.NewSigner(t)
+	trusted := []*keys.PublicKey{zoneKey.Public()}
+	p := predicate(1, "")
+	p.Operator = Operator{User: "root", UID: "0", Name: "Ann", Key: NewOperatorKey(op.Public(), "Ann"), Witness: NewOperatorKey(wit.Public(), "Wes")}
+	r, err := Verify(mustSign(t, zoneKey, p, op, wit), trusted)
+	if err != nil || !r.Operator.Equal(op.Public()) || !r.Witness.Equal(wit.Public()) || !r.Signer.Equal(zoneKey.Public()) {
+		t.Fatalf("co-signed by both: %+v %v", r, err)
+	}
+	noOp := *p
+	noOp.Operator.Key = nil
+	self := *p
+	self.Operator.Witness = NewOperatorKey(op.Public(), "Ann")
+	for name, data := range map[string][]byte{
+		"witness did not sign":  mustSign(t, zoneKey, p, op),
+		"witness without an op": mustSign(t, zoneKey, &noOp, wit),
+		"operator as witness":   mustSign(t, zoneKey, &self, op),
+	} {
+		var ve *VerifyError
+		if _, err := Verify(data, trusted); !errors.As(err, &ve) {
+			t.Errorf("%s: err = %v, want a VerifyError", name, err)
+		}
+	}
+}
+
 func TestControlEvents(t *testing.T) {
 	s := bundletest.NewSigner(t)
 	pol := &Policy{SHA256: strings.Repeat("cd", 32), Zone: "z", Roles: []PolicyRole{{Name: "release", Threshold: 1, Keys: []PolicyKey{{KeyID: "SHA256:x"}}}}}
@@ -139,8 +167,12 @@ func TestControlEvents(t *testing.T) {
 		"genesis at seq 2":       func(p *Predicate) { p.Seq, p.PrevSHA256 = 2, prev },
 		"genesis applied":        func(p *Predicate) { p.Outcome.Result = Applied },
 		"policy without change":  func(p *Predicate) { p.Event, p.Seq, p.PrevSHA256 = EventPolicy, 2, prev },
-		"apply recorded":         func(p *Predicate) { p.Event = EventApply },
-		"unknown event":          func(p *Predicate) { p.Event = "reboot" },
+		"drift without change":   func(p *Predicate) { p.Event, p.Seq, p.PrevSHA256 = EventDrift, 2, prev },
+		"drift without found": func(p *Predicate) {
+			p.Event, p.Seq, p.PrevSHA256, p.PolicyChange = EventDrift, 2, prev, &PolicyChange{PreviousSHA256: pol.SHA256, Changes: []PolicyDiff{}}
+		},
+		"apply recorded": func(p *Predicate) { p.Event = EventApply },
+		"unknown event":  func(p *Predicate) { p.Event = "reboot" },
 	}
 	for name, edit := range bad {
 		p := genesis()

@@ -38,7 +38,7 @@ const (
 	PredicateType = "https://airlock.dev/receipt/v1"
 	// FormatVersion is the receipt predicate version this code writes. It
 	// reads every version from MinFormatVersion to FormatVersion.
-	FormatVersion = 2
+	FormatVersion = 3
 	// MinFormatVersion is the oldest receipt version this code reads.
 	MinFormatVersion = 1
 	// MaxSize caps a receipt envelope before it is parsed.
@@ -93,13 +93,16 @@ const (
 	// policy's operators.
 	ReasonOperatorUnknown Reason = "operator-unknown"
 	ReasonStateUnwritable Reason = "state-unwritable" // the state directory could not be written (full, read-only) during the apply
+	// ReasonTwoPerson: a policy commit that weakens a policy requiring
+	// two persons for that lacks a second operator's co-signature.
+	ReasonTwoPerson Reason = "two-person"
 )
 
 // Reasons lists every reason: the codes above, then every check name.
 func Reasons() []Reason {
 	out := []Reason{ReasonOK, ReasonAlreadyApplied, ReasonStepFailed, ReasonInterrupted,
 		ReasonBundleUnreadable, ReasonUnverifiable, ReasonStaging,
-		ReasonPolicyUncommitted, ReasonOperatorUnsigned, ReasonOperatorUnknown, ReasonStateUnwritable}
+		ReasonPolicyUncommitted, ReasonOperatorUnsigned, ReasonOperatorUnknown, ReasonStateUnwritable, ReasonTwoPerson}
 	for _, c := range CheckNames {
 		out = append(out, Reason(c))
 	}
@@ -287,6 +290,11 @@ type Operator struct {
 	// Key is the operator's co-signing key (apply --operator-key): the
 	// envelope carries a signature by it, which Verify checks.
 	Key *OperatorKey `json:"key,omitempty"`
+	// Witness (version 3) is a second person's co-signing key, for a
+	// policy commit that weakens a policy requiring two persons for that
+	// (zone commit-policy --witness-key): the envelope carries a
+	// signature by it too, which Verify checks.
+	Witness *OperatorKey `json:"witness,omitempty"`
 }
 
 // OperatorKey is the key an operator co-signed a receipt with.
@@ -492,6 +500,9 @@ type Receipt struct {
 	// Operator is the operator key whose co-signature verified (Verify,
 	// when the predicate names one).
 	Operator *keys.PublicKey
+	// Witness is the witness key whose co-signature verified (Verify,
+	// when the predicate names one).
+	Witness *keys.PublicKey
 }
 
 // Predicate returns the receipt's predicate.
@@ -571,20 +582,28 @@ func Verify(data []byte, trusted []*keys.PublicKey) (*Receipt, error) {
 	if err != nil {
 		return nil, err
 	}
-	ok := r.Predicate().Operator.Key
+	op := r.Predicate().Operator
 	for _, k := range v.Signers {
-		// The operator's co-signature does not make a receipt: a receipt
-		// key must have signed it too.
-		if ok == nil || k.ID() != ok.KeyID {
+		// A co-signature does not make a receipt: a receipt key must
+		// have signed it too.
+		if (op.Key == nil || k.ID() != op.Key.KeyID) && (op.Witness == nil || k.ID() != op.Witness.KeyID) {
 			r.Signer = k
 			break
 		}
 	}
 	if r.Signer == nil {
-		return nil, &VerifyError{Reason: "signature", Err: errors.New("signed only by the operator's key, not by a receipt key")}
+		return nil, &VerifyError{Reason: "signature", Err: errors.New("signed only by co-signing keys, not by a receipt key")}
 	}
-	if ok != nil {
-		if r.Operator, err = verifyOperator(env, ok); err != nil {
+	if op.Key != nil {
+		if r.Operator, err = verifyOperator(env, op.Key); err != nil {
+			return nil, err
+		}
+	}
+	if w := op.Witness; w != nil {
+		if op.Key == nil || w.KeyID == op.Key.KeyID {
+			return nil, &VerifyError{Reason: "witness", Err: errors.New("a witness needs an operator's co-signature by another key")}
+		}
+		if r.Witness, err = verifyOperator(env, w); err != nil {
 			return nil, err
 		}
 	}
@@ -687,8 +706,10 @@ func (p *Predicate) validate() error {
 		return fmt.Errorf("an apply with outcome %q", Recorded)
 	case ev == EventGenesis && p.Seq != 1:
 		return fmt.Errorf("a genesis record at seq %d, want 1", p.Seq)
-	case ev == EventPolicy && p.PolicyChange == nil:
-		return errors.New("a policy record without policyChange")
+	case (ev == EventPolicy || ev == EventDrift) && p.PolicyChange == nil:
+		return fmt.Errorf("a %s record without policyChange", ev)
+	case ev == EventDrift && !isHexSHA256(p.PolicyChange.FoundSHA256):
+		return errors.New("a drift record without the digest of the trust.yaml found")
 	}
 	return nil
 }

@@ -103,8 +103,9 @@ func Init(o InitOptions) (*Created, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A new zone needs two persons for a weakening of its policy.
 	spec := hostSpec{dir: o.Dir, zone: o.Zone, host: o.Host, hostRoles: o.Roles, state: o.StateDir, pq: o.PostQuantum, record: o.Record,
-		roles: []roleSpec{{RoleRelease, 1, unnamed(releaseKeys)}}}
+		roles: []roleSpec{{RoleRelease, 1, unnamed(releaseKeys)}}, twoPerson: true}
 	if len(approveKeys) > 0 {
 		spec.roles = append(spec.roles, roleSpec{RoleApprove, 1, unnamed(approveKeys)})
 	}
@@ -303,6 +304,7 @@ type hostSpec struct {
 	roles     []roleSpec
 	operators []namedKey
 	requireOp bool
+	twoPerson bool // requireTwoPersonForWeakening
 	variables map[string]Value
 	auditors  []string
 	state     string // default "state"
@@ -355,7 +357,8 @@ func specFrom(path string) (hostSpec, error) {
 	if err != nil {
 		return hostSpec{}, err
 	}
-	spec := hostSpec{zone: d.Zone, requireOp: d.RequireOperatorSignature, variables: d.Variables, auditors: d.Auditors}
+	spec := hostSpec{zone: d.Zone, requireOp: d.RequireOperatorSignature, twoPerson: d.RequireTwoPersonForWeakening,
+		variables: d.Variables, auditors: d.Auditors}
 	named := func(ks []*keys.PublicKey) []namedKey {
 		out := unnamed(ks)
 		for i := range out {
@@ -377,7 +380,7 @@ func (s hostSpec) write() (*Created, error) {
 		return nil, err
 	}
 	doc := &Document{APIVersion: APIVersion, Zone: s.zone, Host: s.host, HostRoles: s.hostRoles, Roles: map[string]RoleKeys{},
-		RequireOperatorSignature: s.requireOp, Variables: s.variables, Auditors: s.auditors, State: s.state}
+		RequireOperatorSignature: s.requireOp, RequireTwoPersonForWeakening: s.twoPerson, Variables: s.variables, Auditors: s.auditors, State: s.state}
 	for _, r := range s.roles {
 		refs, err := copyKeys(s.dir, r.name, r.keys)
 		if err != nil {

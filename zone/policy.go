@@ -16,7 +16,7 @@ import (
 func (t *Trust) Record() *receipt.Policy {
 	p := t.Policy
 	rec := &receipt.Policy{SHA256: t.SHA256, Zone: p.Zone, Host: t.Host, HostRoles: p.HostRoles, Roles: []receipt.PolicyRole{},
-		RequireOperatorSignature: p.RequireOperatorSignature}
+		RequireOperatorSignature: p.RequireOperatorSignature, RequireTwoPersonForWeakening: p.RequireTwoPersonForWeakening}
 	for _, r := range p.Roles {
 		rec.Roles = append(rec.Roles, receipt.PolicyRole{Name: r.Name, Threshold: r.Threshold, Keys: p.policyKeys(r.Keys)})
 	}
@@ -48,11 +48,14 @@ const (
 	DiffKeyRemoved       = "key-removed"                 // a key may no longer sign in a role
 	DiffKeyRenamed       = "key-renamed"                 // a key's person changed
 	DiffOperatorAdded    = "operator-added"              // a key may now co-sign receipts (weakens)
+	DiffOperatorFirst    = "operator-first"              // the first operator of a zone that had none: setup
 	DiffOperatorRemoved  = "operator-removed"            // a key may no longer co-sign receipts
 	DiffOperatorRenamed  = "operator-renamed"            // an operator key's person changed
 	DiffOperatorOptional = "operator-signature-optional" // co-signatures no longer required (weakens)
 	DiffOperatorRequired = "operator-signature-required" // co-signatures now required
 	DiffReceiptKey       = "receipt-key-changed"         // receipts are signed by another key (weakens)
+	DiffTwoPersonOff     = "two-person-optional"         // a weakening no longer needs two persons (weakens)
+	DiffTwoPersonOn      = "two-person-required"         // a weakening now needs two persons
 	DiffOtherSettings    = "settings"                    // trust.yaml changed outside what the record summarises
 )
 
@@ -66,8 +69,9 @@ type DiffKind struct {
 var DiffKinds = []DiffKind{
 	{DiffFirst, false}, {DiffZone, true}, {DiffHost, true}, {DiffHostRoleAdded, true}, {DiffHostRoleRemoved, false}, {DiffRoleRemoved, true}, {DiffRoleAdded, false},
 	{DiffThresholdLowered, true}, {DiffThresholdRaised, false}, {DiffKeyAdded, true}, {DiffKeyRemoved, false},
-	{DiffKeyRenamed, false}, {DiffOperatorAdded, true}, {DiffOperatorRemoved, false}, {DiffOperatorRenamed, false},
-	{DiffOperatorOptional, true}, {DiffOperatorRequired, false}, {DiffReceiptKey, true}, {DiffOtherSettings, false},
+	{DiffKeyRenamed, false}, {DiffOperatorAdded, true}, {DiffOperatorFirst, false}, {DiffOperatorRemoved, false}, {DiffOperatorRenamed, false},
+	{DiffOperatorOptional, true}, {DiffOperatorRequired, false}, {DiffReceiptKey, true},
+	{DiffTwoPersonOff, true}, {DiffTwoPersonOn, false}, {DiffOtherSettings, false},
 }
 
 func weakens(kind string) bool {
@@ -126,12 +130,24 @@ func Diff(prev, next *receipt.Policy) *receipt.PolicyChange {
 			add(DiffRoleAdded, "role %s (threshold %d, %d keys) added", nr.Name, nr.Threshold, len(nr.Keys))
 		}
 	}
-	diffKeys("operators", prev.Operators, next.Operators, DiffOperatorAdded, DiffOperatorRemoved, DiffOperatorRenamed, add)
+	// The first operators of a zone that had none are its setup: nobody
+	// could co-sign before, and nothing was weakened.
+	operatorAdded := DiffOperatorAdded
+	if len(prev.Operators) == 0 {
+		operatorAdded = DiffOperatorFirst
+	}
+	diffKeys("operators", prev.Operators, next.Operators, operatorAdded, DiffOperatorRemoved, DiffOperatorRenamed, add)
 	switch {
 	case prev.RequireOperatorSignature && !next.RequireOperatorSignature:
 		add(DiffOperatorOptional, "operator co-signatures no longer required")
 	case !prev.RequireOperatorSignature && next.RequireOperatorSignature:
 		add(DiffOperatorRequired, "operator co-signatures now required")
+	}
+	switch {
+	case prev.RequireTwoPersonForWeakening && !next.RequireTwoPersonForWeakening:
+		add(DiffTwoPersonOff, "a weakening no longer needs two persons")
+	case !prev.RequireTwoPersonForWeakening && next.RequireTwoPersonForWeakening:
+		add(DiffTwoPersonOn, "a weakening now needs two persons")
 	}
 	if prev.ReceiptKey != next.ReceiptKey {
 		add(DiffReceiptKey, "receipt key %s → %s", orNone(prev.ReceiptKey), orNone(next.ReceiptKey))

@@ -16,11 +16,18 @@ type RecordOptions struct {
 	Operator string // the person (--operator)
 	Note     string
 	// OperatorKey, when set, co-signs the record; it must be one of the
-	// policy's operators.
+	// policy's operators. The record names its person (Operator, when
+	// given, must be that name).
 	OperatorKey *keys.Signer
+	// WitnessKey, when set, co-signs the record too: a second operator.
+	WitnessKey *keys.Signer
 	Version     string    // airlock version
 	Now         time.Time // the zone clock
 }
+
+// ErrOperatorName means the name given for an operator is not the one the
+// policy gives the operator's key: a record names the person who signed.
+var ErrOperatorName = errors.New("the operator's name is not the one trust.yaml gives the key")
 
 // ErrOperatorUnknown means an operator key is not one of the policy's
 // operators.
@@ -61,20 +68,34 @@ func (t *Trust) ControlRecord(c *receipt.Chain, h *receipt.Head, o RecordOptions
 		}
 		p.Outcome = receipt.Outcome{Result: receipt.Recorded, Reason: receipt.ReasonOK, Message: msg}
 	}
-	if o.OperatorKey != nil {
-		k, err := t.Policy.OperatorKeyRecord(o.OperatorKey.Public())
+	// An operator the new policy drops may still record the change.
+	keyRecord := func(k *keys.Signer) (*receipt.OperatorKey, error) {
+		rec, err := t.Policy.OperatorKeyRecord(k.Public())
 		if err != nil {
-			// An operator the new policy drops may still record the change.
-			name, known := prevPolicy.OperatorName(o.OperatorKey.Public().ID())
+			name, known := prevPolicy.OperatorName(k.Public().ID())
 			if !known {
 				return nil, err
 			}
-			k = receipt.NewOperatorKey(o.OperatorKey.Public(), name)
+			rec = receipt.NewOperatorKey(k.Public(), name)
 		}
-		p.Operator.Key = k
-		if p.Operator.Name == "" {
-			p.Operator.Name = k.Name
+		return rec, nil
+	}
+	if o.OperatorKey != nil {
+		k, err := keyRecord(o.OperatorKey)
+		if err != nil {
+			return nil, err
 		}
+		if p.Operator.Name != "" && p.Operator.Name != k.Name {
+			return nil, fmt.Errorf("%w: --operator %q, but the key %s is %q's", ErrOperatorName, p.Operator.Name, k.KeyID, k.Name)
+		}
+		p.Operator.Key, p.Operator.Name = k, k.Name
+	}
+	if o.WitnessKey != nil {
+		w, err := keyRecord(o.WitnessKey)
+		if err != nil {
+			return nil, err
+		}
+		p.Operator.Witness = w
 	}
 	return p, nil
 }

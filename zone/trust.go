@@ -54,6 +54,9 @@ type Policy struct {
 	Operators []*keys.PublicKey
 	// RequireOperatorSignature refuses an apply without a co-signature.
 	RequireOperatorSignature bool
+	// RequireTwoPersonForWeakening makes a policy commit that weakens the
+	// policy need two operators' co-signatures.
+	RequireTwoPersonForWeakening bool
 	// Names are the persons trust.yaml names for keys, by key ID.
 	Names map[string]string
 }
@@ -148,12 +151,16 @@ type Document struct {
 	Operators []KeyRef `yaml:"operators,omitempty"`
 	// RequireOperatorSignature refuses applies without an operator's
 	// co-signature.
-	RequireOperatorSignature bool             `yaml:"requireOperatorSignature,omitempty"`
-	Identities               []string         `yaml:"identities"`
-	Receipts                 Receipts         `yaml:"receipts"`
-	State                    string           `yaml:"state"`
-	Variables                map[string]Value `yaml:"variables,omitempty"`
-	Auditors                 []string         `yaml:"auditors,omitempty"`
+	RequireOperatorSignature bool `yaml:"requireOperatorSignature,omitempty"`
+	// RequireTwoPersonForWeakening makes a policy commit that weakens the
+	// policy need two operators' co-signatures (zone commit-policy
+	// --operator-key and --witness-key).
+	RequireTwoPersonForWeakening bool             `yaml:"requireTwoPersonForWeakening,omitempty"`
+	Identities                   []string         `yaml:"identities"`
+	Receipts                     Receipts         `yaml:"receipts"`
+	State                        string           `yaml:"state"`
+	Variables                    map[string]Value `yaml:"variables,omitempty"`
+	Auditors                     []string         `yaml:"auditors,omitempty"`
 }
 
 // RoleKeys is a role's threshold and key files in trust.yaml.
@@ -352,7 +359,8 @@ func (d *Document) policy(abs func(string) string) (*Policy, error) {
 		}
 	}
 	p := &Policy{Zone: d.Zone, Host: strings.ToLower(host), HostRoles: slices.Sorted(slices.Values(d.HostRoles)),
-		RequireOperatorSignature: d.RequireOperatorSignature, Names: map[string]string{}}
+		RequireOperatorSignature: d.RequireOperatorSignature, RequireTwoPersonForWeakening: d.RequireTwoPersonForWeakening,
+		Names: map[string]string{}}
 	for name := range d.Roles {
 		if name != RoleRelease && name != RoleApprove {
 			return nil, fmt.Errorf("roles: unknown role %q (want release or approve)", name)

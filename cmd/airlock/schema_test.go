@@ -245,6 +245,7 @@ func TestSchemasNameEveryField(t *testing.T) {
 		{"apply.schema.json", "/$defs/nothing", reflect.TypeFor[nothingToResume]()},
 		{"zone-init.schema.json", "/$defs/result", reflect.TypeFor[zoneInitReport]()},
 		{"zone-commit-policy.schema.json", "/$defs/result", reflect.TypeFor[apply.CommitResult]()},
+		{"zone-check.schema.json", "/$defs/result", reflect.TypeFor[apply.DriftResult]()},
 		{"key-generate.schema.json", "/$defs/result", reflect.TypeFor[keyReport]()},
 		{"key-sign-blob.schema.json", "/$defs/result", reflect.TypeFor[signBlobReport]()},
 		{"key-verify-blob.schema.json", "/$defs/result", reflect.TypeFor[verifyBlobReport]()},

@@ -27,7 +27,7 @@ func newZoneCommand() *cobra.Command {
 			"airlock zone host add /media/zones/pci-east --host db-01 --roles db --own-identity --json")}
 	groupCommand(hosts)
 	hosts.AddCommand(newHostAddCommand())
-	c.AddCommand(newZoneInitCommand(), newCommitPolicyCommand(), hosts)
+	c.AddCommand(newZoneInitCommand(), newCommitPolicyCommand(), newZoneCheckCommand(), hosts)
 	return c
 }
 
@@ -170,6 +170,7 @@ type commitPolicyOptions struct {
 	operator    string
 	note        string
 	operatorKey string
+	witnessKey  string
 	receiptOut  string
 	wait        time.Duration
 	secrets     secretOptions
@@ -215,7 +216,7 @@ func printZoneInit(w io.Writer, z zoneInitReport) {
 func newCommitPolicyCommand() *cobra.Command {
 	var o commitPolicyOptions
 	c := &cobra.Command{
-		Use:   "commit-policy --trust trust.yaml --operator NAME [--note TEXT] [--operator-key KEY] [--receipt-out DIR]",
+		Use:   "commit-policy --trust trust.yaml (--operator NAME | --operator-key KEY) [--witness-key KEY] [--note TEXT] [--receipt-out DIR]",
 		Short: "Record a changed trust.yaml as a signed entry of the zone's receipt chain",
 		Long: `Record the policy trust.yaml now holds as the next entry of the zone's receipt
 chain, signed by the zone's receipt key: the previous and new digest, what
@@ -225,34 +226,51 @@ is refused by apply (exit 3, reason policy-uncommitted) until it is
 committed; airlock audit lists every commit and flags weakenings.
 
 When the recorded policy requires operator co-signatures, the commit needs
---operator-key with one of its operators' keys.`,
+--operator-key with one of its operators' keys; the record names the
+person trust.yaml gives that key (--operator, if given too, must be that
+name). When it requires two persons for a weakening
+(requireTwoPersonForWeakening, on for new zones) and the change weakens
+it, a second operator co-signs with --witness-key: two keys of two
+persons. Adding the first operator to a zone that has none is its setup,
+not a weakening.`,
 		Example: examples(
 			"airlock zone commit-policy --trust /etc/airlock/trust.yaml --operator 'Jane Doe' --note 'CHG-1042: second approver'",
-			"airlock zone commit-policy --trust zone/trust.yaml --operator 'Jane Doe' --operator-key jane.key --receipt-out /media/usb --json"),
+			"airlock zone commit-policy --trust zone/trust.yaml --operator-key jane.key --receipt-out /media/usb --json",
+			"airlock zone commit-policy --trust zone/trust.yaml --operator-key jane.key --witness-key omar.key --note 'CHG-1077: second release key'"),
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return runCommitPolicy(c, o) },
 	}
 	f := c.Flags()
 	f.StringVar(&o.trust, "trust", "", "zone trust policy (trust.yaml) (required)")
-	f.StringVar(&o.operator, "operator", "", "name of the person committing the change (required)")
+	f.StringVar(&o.operator, "operator", "", "name of the person committing the change (required without --operator-key)")
 	f.StringVar(&o.note, "note", "", "why the policy changed (e.g. the change ticket)")
-	f.StringVar(&o.operatorKey, "operator-key", "", "operator's private key: co-signs the record")
+	f.StringVar(&o.operatorKey, "operator-key", "", "operator's private key: co-signs the record, which names its person")
+	f.StringVar(&o.witnessKey, "witness-key", "", "a second operator's private key: co-signs too (two persons, for a weakening)")
 	o.secrets.addPasswordFlag(c)
 	f.StringVar(&o.receiptOut, "receipt-out", "", "also copy the chain entries this folder lacks into it (the media carried back)")
 	f.DurationVar(&o.wait, "wait", 0, "wait this long for an apply in progress to finish")
 	addJSONFlag(c, "zone-commit-policy.schema.json")
 	_ = c.MarkFlagRequired("trust")
-	_ = c.MarkFlagRequired("operator")
 	return c
 }
 
 func runCommitPolicy(c *cobra.Command, o commitPolicyOptions) error {
+	if o.operator == "" && o.operatorKey == "" {
+		return usageErrorf("give --operator NAME or --operator-key KEY: a policy commit names who made it")
+	}
+	if err := checkKeyFlag("witness-key", o.witnessKey); err != nil {
+		return err
+	}
 	t, opKey, err := loadZoneOperator(c, o.trust, o.operatorKey, o.secrets)
 	if err != nil {
 		return err
 	}
+	witness, err := loadOperatorKey("witness-key", o.witnessKey, o.secrets.source(c.ErrOrStderr()))
+	if err != nil {
+		return err
+	}
 	res, err := apply.CommitPolicy(c.Context(), apply.CommitOptions{Trust: t, Operator: o.operator, Note: o.note,
-		OperatorKey: opKey, ReceiptOut: o.receiptOut, Wait: o.wait, Version: version, Stderr: c.ErrOrStderr()})
+		OperatorKey: opKey, WitnessKey: witness, ReceiptOut: o.receiptOut, Wait: o.wait, Version: version, Stderr: c.ErrOrStderr()})
 	if err != nil {
 		return err
 	}
@@ -292,22 +310,99 @@ func loadZoneOperator(c *cobra.Command, trust, operatorKey string, secrets secre
 	if err != nil {
 		return nil, nil, err
 	}
-	opKey, err := loadOperatorKey(operatorKey, secrets.source(c.ErrOrStderr()))
+	opKey, err := loadOperatorKey("operator-key", operatorKey, secrets.source(c.ErrOrStderr()))
 	if err != nil {
 		return nil, nil, err
 	}
 	return t, opKey, nil
 }
 
-// loadOperatorKey loads an operator's private key (--operator-key), asking
-// for its password like any private key; "" is no key.
-func loadOperatorKey(path string, pw keys.PasswordFunc) (*keys.Signer, error) {
+// loadOperatorKey loads an operator's private key (--operator-key,
+// --witness-key: flag), asking for its password like any private key; ""
+// is no key.
+func loadOperatorKey(flag, path string, pw keys.PasswordFunc) (*keys.Signer, error) {
 	if path == "" {
 		return nil, nil
 	}
 	k, err := keys.LoadPrivate(path, pw)
 	if err != nil {
-		return nil, fmt.Errorf("--operator-key: %w", err)
+		return nil, fmt.Errorf("--%s: %w", flag, err)
 	}
 	return k, nil
+}
+
+type zoneCheckOptions struct {
+	trust      string
+	receiptOut string
+	wait       time.Duration
+	secrets    secretOptions
+}
+
+func newZoneCheckCommand() *cobra.Command {
+	var o zoneCheckOptions
+	c := &cobra.Command{
+		Use:   "check --trust trust.yaml [--receipt-out DIR]",
+		Short: "Check that trust.yaml is the policy the receipt chain records, and record it if not",
+		Long: `Compare trust.yaml with the policy the zone's receipt chain records. When
+they differ — someone edited trust.yaml, or a key file it names, and nobody
+committed the change — record that as the next entry of the chain (event
+drift, signed by the receipt key; once per edit) and exit 3: every apply
+would be refused (policy-uncommitted) until the change is committed with
+'airlock zone commit-policy' or trust.yaml is restored. Exit 0 when they
+are the same.
+
+Run it from a timer (a systemd timer, cron) so that an edit nobody applies
+under is on the record all the same; plan records drift the same way.`,
+		Example: examples(
+			"airlock zone check --trust /etc/airlock/trust.yaml",
+			"airlock zone check --trust /etc/airlock/trust.yaml --receipt-out /media/usb --json"),
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return runZoneCheck(c, o) },
+	}
+	f := c.Flags()
+	f.StringVar(&o.trust, "trust", "", "zone trust policy (trust.yaml) (required)")
+	f.StringVar(&o.receiptOut, "receipt-out", "", "also copy the chain entries this folder lacks into it (the media carried back)")
+	f.DurationVar(&o.wait, "wait", 0, "wait this long for an apply in progress to finish")
+	o.secrets.addPasswordFlag(c)
+	addJSONFlag(c, "zone-check.schema.json")
+	_ = c.MarkFlagRequired("trust")
+	return c
+}
+
+func runZoneCheck(c *cobra.Command, o zoneCheckOptions) error {
+	t, err := zone.Load(o.trust)
+	if err != nil {
+		return err
+	}
+	res, err := apply.RecordDrift(c.Context(), apply.Options{Trust: t, ReceiptOut: o.receiptOut, Wait: o.wait,
+		Version: version, Stderr: c.ErrOrStderr(), Secrets: o.secrets.source(c.ErrOrStderr())})
+	if res == nil {
+		return err
+	}
+	report(c, res, printZoneCheck)
+	return err
+}
+
+func printZoneCheck(w io.Writer, res *apply.DriftResult) {
+	switch {
+	case res.Unchanged:
+		fmt.Fprintf(w, "policy ok: trust.yaml is the policy receipt %d records\n", res.Seq)
+		return
+	case res.Already:
+		fmt.Fprintf(w, "drift    already recorded in receipt %d (%s)\n", res.Seq, res.Receipt)
+	case res.Receipt != "":
+		fmt.Fprintf(w, "drift    recorded as receipt %d (%s)\n", res.Seq, res.Receipt)
+	}
+	if res.Change != nil {
+		for _, d := range res.Change.Changes {
+			mark := "change "
+			if d.Weakens {
+				mark = "WEAKENS"
+			}
+			fmt.Fprintf(w, "%s  %s\n", mark, d.Detail)
+		}
+	}
+	if res.ReceiptCopy != "" {
+		fmt.Fprintf(w, "copy     %s\n", res.ReceiptCopy)
+	}
 }
