@@ -200,7 +200,10 @@ func TestCheckTCP(t *testing.T) {
 	if s := stepNamed(t, p, "open"); s.Result != receipt.StepSucceeded || s.Attempts != 1 || s.Check != ln.Addr().String() {
 		t.Errorf("open: %+v", s)
 	}
-	if s := stepNamed(t, p, "closed"); s.Result != receipt.StepFailed || s.Attempts < 2 || !strings.Contains(s.Error, "refused") {
+	// The last attempt is refused, or, on a loaded machine, cut short by
+	// the check's timeout before the refusal arrives.
+	if s := stepNamed(t, p, "closed"); s.Result != receipt.StepFailed || s.Attempts < 2 || !strings.Contains(s.Error, "is not healthy after") ||
+		!(strings.Contains(s.Error, "refused") || strings.Contains(s.Error, "timeout")) {
 		t.Errorf("closed: %+v", s)
 	}
 }

@@ -173,12 +173,17 @@ func checkCommitSigners(committed, current *receipt.Policy, o CommitOptions) err
 	if committed == nil {
 		return nil
 	}
+	// Who may co-sign: an operator of the recorded policy, or — unless it
+	// requires co-signatures — one the new policy adds.
 	operator := func(flag string, k *keys.Signer) (string, error) {
-		name, ok := committed.OperatorName(k.Public().ID())
-		if !ok {
-			return "", policyRefusal(receipt.ReasonOperatorUnknown, "%s: key %s is not an operator of the recorded policy", flag, k.Public().ID())
+		id := k.Public().ID()
+		if name, ok := committed.OperatorName(id); ok {
+			return name, nil
 		}
-		return name, nil
+		if name, ok := current.OperatorName(id); ok && !committed.RequireOperatorSignature {
+			return name, nil
+		}
+		return "", policyRefusal(receipt.ReasonOperatorUnknown, "%s: key %s is not an operator of the recorded policy", flag, id)
 	}
 	var opName string
 	if o.OperatorKey != nil {
@@ -205,11 +210,23 @@ func checkCommitSigners(committed, current *receipt.Policy, o CommitOptions) err
 	if !committed.RequireTwoPersonForWeakening || !change.Weakens || twoPersonUnheld(committed, change) {
 		return nil
 	}
-	if o.OperatorKey == nil || o.WitnessKey == nil {
+	// Two persons whom the policy before the change trusted: an operator
+	// the change itself adds does not count.
+	_, opKnown := committed.OperatorName(keyID(o.OperatorKey))
+	_, witKnown := committed.OperatorName(keyID(o.WitnessKey))
+	if !opKnown || !witKnown {
 		return policyRefusal(receipt.ReasonTwoPerson, "this change weakens the policy (%s), and the recorded policy requires two persons for that "+
-			"(requireTwoPersonForWeakening): give --operator-key and a second operator's --witness-key", zone.DescribeChange(change))
+			"(requireTwoPersonForWeakening): give --operator-key and --witness-key, the keys of two of its operators", zone.DescribeChange(change))
 	}
 	return nil
+}
+
+// keyID is the id of k's public key; "" for no key.
+func keyID(k *keys.Signer) string {
+	if k == nil {
+		return ""
+	}
+	return k.Public().ID()
 }
 
 // twoPersonUnheld reports whether a weakening change needed two persons

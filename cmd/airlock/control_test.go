@@ -12,10 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"airlock.dev/airlock/apply"
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/bundle/bundletest"
 	"airlock.dev/airlock/internal/intoto"
 	"airlock.dev/airlock/receipt"
+	"airlock.dev/airlock/zone"
 )
 
 // hostileYAML is a release with a bidirectional override in a variable's
@@ -88,7 +90,17 @@ func hostileZone(t *testing.T) (bundlePath, trustPath string) {
 		st.Predicate.Change.Reason = "routine\x1b[2K\x1b[1Aapproved"
 		st.Subject = bundle.Subjects(&st.Predicate)
 	}, f.Release)
-	return dir, f.WriteZone(t.TempDir(), "")
+	trust := f.WriteZone(t.TempDir(), "")
+	tr, err := zone.Load(trust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The zone's policy on record, as zone init would have it: plan and
+	// apply refuse a zone whose chain records none.
+	if _, err := apply.CommitPolicy(t.Context(), apply.CommitOptions{Trust: tr, Operator: "Test Operator"}); err != nil {
+		t.Fatal(err)
+	}
+	return dir, trust
 }
 
 // TestControlCharactersMadeVisible: what inspect, plan and receipt show

@@ -63,6 +63,14 @@ func TestJSONOutputsMatchSchemas(t *testing.T) {
 	}
 	c.airlock("key", "generate", "approver")
 	c.airlock("zone", "init", "other", "--zone", "pci-west", "--release-key", "release.pub")
+	// An edit of other's trust.yaml that nobody commits (zone check).
+	otherTrust, err := os.ReadFile(filepath.Join(c.dir, "other", "trust.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.dir, "other", "trust.yaml"), append(otherTrust, "auditors: []\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	c.airlock("build", "rel", "--key", "release.key", "--recipients-file", "other/zone.recipient", "-o", "west.airlock")
 	if err := os.WriteFile(filepath.Join(c.dir, "SHA256SUMS"), []byte("0000  airlock\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -128,6 +136,8 @@ func TestJSONOutputsMatchSchemas(t *testing.T) {
 		{1, []string{"zone", "host", "add", "missing", "--host", "app-02"}},
 		{0, []string{"zone", "commit-policy", "--trust", "zone/trust.yaml", "--operator", "Olga Operator", "--operator-key", "operator.key"}},
 		{1, []string{"zone", "commit-policy", "--trust", "missing/trust.yaml", "--operator", "Schema Test"}},
+		{0, []string{"zone", "check", "--trust", "zone/trust.yaml"}},
+		{3, []string{"zone", "check", "--trust", "other/trust.yaml"}}, // edited, not committed
 		{0, []string{"build", "rel", "--key", "release.key", "--recipients-file", "zone/zone.recipient", "-o", "again.airlock"}},
 		{2, []string{"build", "rel", "--key", "release.key", "--recipients-file", "zone/zone.recipient", "--compression", "fastest-ever"}},
 		{0, []string{"sign", "again.airlock", "--key", "approver.key", "--verify-key", "release.pub"}},
