@@ -74,11 +74,11 @@ type CommitOptions struct {
 	// WitnessKey is a second operator's key, co-signing too: a weakening
 	// of a policy that requires two persons for it needs one.
 	WitnessKey *keys.Signer
-	ReceiptOut  string       // also copy the chain here
-	Wait        time.Duration
-	Now         func() time.Time
-	Version     string
-	Stderr      io.Writer
+	ReceiptOut string // also copy the chain here
+	Wait       time.Duration
+	Now        func() time.Time
+	Version    string
+	Stderr     io.Writer
 }
 
 // CommitResult is what CommitPolicy recorded.

@@ -21,8 +21,8 @@ type RecordOptions struct {
 	OperatorKey *keys.Signer
 	// WitnessKey, when set, co-signs the record too: a second operator.
 	WitnessKey *keys.Signer
-	Version     string    // airlock version
-	Now         time.Time // the zone clock
+	Version    string    // airlock version
+	Now        time.Time // the zone clock
 }
 
 // ErrOperatorName means the name given for an operator is not the one the
