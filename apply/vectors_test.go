@@ -70,7 +70,7 @@ var vectorHeaders = map[string]map[string]bool{
 		// Format 2: the host's roles, the --var-file, and what the apply's
 		// receipt (and the deploy root) must show.
 		"host-roles": false, "var-file": false,
-		"sources": false, "deployed": false, "check-steps": false, "releases": false,
+		"sources": false, "deployed": false, "check-steps": false, "releases": false, "stdout": false,
 	},
 	receiptKind: {
 		"expect": true, "signer": true, "comment": true,
@@ -78,15 +78,15 @@ var vectorHeaders = map[string]map[string]bool{
 		// Format 2: control records, co-signatures and what the receipt records.
 		"event": false, "changes": false, "operator": false,
 		"sources": false, "deployed": false, "check-steps": false, "releases": false, "pruned": false,
-		"clock": false, "storage": false,
+		"stdout": false, "clock": false, "storage": false,
 	},
 }
 
 // format2Headers are the headers a folder of format 2 or later must use at
 // least once each: they name what format 2 added.
 var format2Headers = map[string][]string{
-	bundleKind:  {"host-roles", "var-file", "sources", "deployed", "check-steps", "releases"},
-	receiptKind: {"event", "changes", "operator", "sources", "deployed", "check-steps", "releases", "pruned", "clock", "storage"},
+	bundleKind:  {"host-roles", "var-file", "sources", "deployed", "check-steps", "releases", "stdout"},
+	receiptKind: {"event", "changes", "operator", "sources", "deployed", "check-steps", "releases", "pruned", "stdout", "clock", "storage"},
 }
 
 var headerKeyRE = regexp.MustCompile(`^[a-z][a-z-]*$`)
@@ -105,6 +105,13 @@ func (v *vector) set(key, value string) {
 		v.keys = append(v.keys, key)
 	}
 	v.h[key] = value
+}
+
+// setNonEmpty sets a header that is left out when empty.
+func (v *vector) setNonEmpty(key, value string) {
+	if value != "" {
+		v.set(key, value)
+	}
 }
 
 // marshal writes the vector file: headers in the order set, a blank line,
@@ -210,7 +217,8 @@ func (v *vector) validate() error {
 	_, err1 := v.sources()
 	_, err2 := v.deployed()
 	_, err3 := v.checkSteps()
-	errs = append(errs, err1, err2, err3)
+	_, err4 := v.stdout()
+	errs = append(errs, err1, err2, err3, err4)
 	return errors.Join(errs...)
 }
 
@@ -265,16 +273,42 @@ type deployedFile struct{ mode, sha256, owner, group string }
 var deployedRE = regexp.MustCompile(`^([^=]+)=(0[0-7]{3}):([0-9a-f]{64})(?::([^:]*):([^:]*))?$`)
 
 func (v *vector) deployed() (map[string]deployedFile, error) {
+	ms, err := v.headerFields("deployed", deployedRE, "PATH=MODE:SHA256[:OWNER:GROUP]")
 	out := map[string]deployedFile{}
-	for _, f := range strings.Fields(v.h["deployed"]) {
-		m := deployedRE.FindStringSubmatch(f)
-		if m == nil {
-			return nil, fmt.Errorf("deployed: %q is not PATH=MODE:SHA256[:OWNER:GROUP]", f)
-		}
-		if _, dup := out[m[1]]; dup {
-			return nil, fmt.Errorf("deployed: %s given twice", m[1])
-		}
+	for _, m := range ms {
 		out[m[1]] = deployedFile{mode: m[2], sha256: m[3], owner: m[4], group: m[5]}
+	}
+	return out, err
+}
+
+var stdoutRE = regexp.MustCompile(`^([^=]+)=([0-9a-f]{64})$`)
+
+// stdout parses the stdout header: NAME=SHA256 of a step's standard output.
+func (v *vector) stdout() (map[string]string, error) {
+	ms, err := v.headerFields("stdout", stdoutRE, "NAME=SHA256")
+	out := map[string]string{}
+	for _, m := range ms {
+		out[m[1]] = m[2]
+	}
+	return out, err
+}
+
+// headerFields parses a header of space-separated fields, each matching re
+// (want says how they look) and naming (its first submatch) something
+// once. It returns their submatches.
+func (v *vector) headerFields(key string, re *regexp.Regexp, want string) ([][]string, error) {
+	var out [][]string
+	seen := map[string]bool{}
+	for _, f := range strings.Fields(v.h[key]) {
+		m := re.FindStringSubmatch(f)
+		if m == nil {
+			return nil, fmt.Errorf("%s: %q is not %s", key, f, want)
+		}
+		if seen[m[1]] {
+			return nil, fmt.Errorf("%s: %s given twice", key, m[1])
+		}
+		seen[m[1]] = true
+		out = append(out, m)
 	}
 	return out, nil
 }
@@ -522,16 +556,9 @@ func vectorPublicKey(t testing.TB, name string) *keys.PublicKey {
 	return k
 }
 
-// newVectorZone writes a trust.yaml for a zone of the vector keys in dir and
-// loads it. roles is "role=threshold:key,key …"; vars are the zone's
-// variables.
-func newVectorZone(t testing.TB, dir, name, host, roles string, vars map[string]string) *zone.Trust {
-	t.Helper()
-	return writeVectorZone(t, dir, vectorZoneDocument(t, name, host, roles, vars))
-}
-
-// vectorZoneDocument is the trust.yaml newVectorZone writes, to be edited
-// before writeVectorZone writes it.
+// vectorZoneDocument is a trust.yaml for a zone of the vector keys, to be
+// edited before writeVectorZone writes it. roles is "role=threshold:key,key
+// …"; vars are the zone's variables.
 func vectorZoneDocument(t testing.TB, name, host, roles string, vars map[string]string) *zone.Document {
 	t.Helper()
 	keyDir, err := filepath.Abs(vectorKeys)
@@ -938,8 +965,8 @@ func (v *vector) checkApply(t *testing.T, o Options) *receipt.Predicate {
 }
 
 // checkFields compares what a receipt records with the headers that
-// describe it (format 2): sources, deployed, check-steps, releases,
-// pruned, clock and storage. A header that is absent checks nothing.
+// describe it (format 2): sources, deployed, check-steps, stdout,
+// releases, pruned, clock and storage. A header that is absent checks nothing.
 func (v *vector) checkFields(t *testing.T, what string, p *receipt.Predicate) {
 	t.Helper()
 	if _, ok := v.h["sources"]; ok {
@@ -995,12 +1022,22 @@ func (v *vector) checkFields(t *testing.T, what string, p *receipt.Predicate) {
 				t.Errorf("%s: check step %q is not in check-steps", what, s.Name)
 			case s.Result != w.result || s.LastStatus != w.status:
 				t.Errorf("%s: check step %q: result %s, last status %d, want %s %d", what, s.Name, s.Result, s.LastStatus, w.result, w.status)
-			case s.Check == "" || s.Attempts < 1 || err != nil || d <= 0:
+			case s.Result == receipt.StepSkipped:
+			case s.Check == "" || s.Attempts < 1 || err != nil || d < 0:
 				t.Errorf("%s: check step %q: check %q, %d attempts, duration %q: want what it polled, how often and how long", what, s.Name, s.Check, s.Attempts, s.Duration)
 			}
 		}
 		if seen != len(want) {
 			t.Errorf("%s: %d check steps, check-steps names %d", what, seen, len(want))
+		}
+	}
+	if _, ok := v.h["stdout"]; ok {
+		want, _ := v.stdout()
+		for name, sum := range want {
+			i := slices.IndexFunc(p.Steps, func(s receipt.Step) bool { return s.Name == name })
+			if i < 0 || p.Steps[i].StdoutSHA256 != sum {
+				t.Errorf("%s: step %q: no step of that name, or its standard output is not the one whose sha256 is %s", what, name, sum)
+			}
 		}
 	}
 	if want, ok := v.h["releases"]; ok {
@@ -1019,8 +1056,17 @@ func (v *vector) checkFields(t *testing.T, what string, p *receipt.Predicate) {
 		}
 	}
 	if want, ok := v.h["pruned"]; ok {
-		if p.Release == nil || strings.Join(p.Release.Pruned, " ") != want {
+		// The receipt names each release directory by its path in the
+		// zone; the header by its path under the deploy root.
+		w := strings.Fields(want)
+		if p.Release == nil || len(p.Release.Pruned) != len(w) {
 			t.Errorf("%s: release %+v, want pruned %q", what, p.Release, want)
+		} else {
+			for i, dir := range p.Release.Pruned {
+				if !strings.HasSuffix(filepath.ToSlash(dir), "/"+w[i]) {
+					t.Errorf("%s: pruned %s, want …/%s", what, dir, w[i])
+				}
+			}
 		}
 	}
 	if want, ok := v.h["clock"]; ok {
@@ -1035,23 +1081,10 @@ func (v *vector) checkFields(t *testing.T, what string, p *receipt.Predicate) {
 	}
 }
 
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-// checkDeployRoot compares the deploy root after the apply with the
-// deployed header — every regular file under it, by path, mode and
-// sha256, and nothing else but directories and the current links — and
-// each target's current link with the receipt's release switches.
-func (v *vector) checkDeployRoot(t *testing.T, root string, p *receipt.Predicate) {
-	t.Helper()
-	if _, ok := v.h["deployed"]; !ok {
-		return
-	}
-	want, _ := v.deployed()
+// deployRootFiles lists every regular file under a deploy root by its
+// slash path, with its mode and sha256. The current links are skipped;
+// anything else that is not a directory or a regular file is an error.
+func deployRootFiles(root string) (map[string]deployedFile, error) {
 	got := map[string]deployedFile{}
 	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -1083,6 +1116,27 @@ func (v *vector) checkDeployRoot(t *testing.T, root string, p *receipt.Predicate
 		got[rel] = deployedFile{mode: fmt.Sprintf("%04o", uint32(fi.Mode().Perm())), sha256: hex.EncodeToString(sum[:])}
 		return nil
 	})
+	return got, err
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// checkDeployRoot compares the deploy root after the apply with the
+// deployed header — every regular file under it, by path, mode and
+// sha256, and nothing else but directories and the current links — and
+// each target's current link with the receipt's release switches.
+func (v *vector) checkDeployRoot(t *testing.T, root string, p *receipt.Predicate) {
+	t.Helper()
+	if _, ok := v.h["deployed"]; !ok {
+		return
+	}
+	want, _ := v.deployed()
+	got, err := deployRootFiles(root)
 	if err != nil {
 		t.Fatalf("deploy root: %v", err)
 	}
@@ -1197,7 +1251,9 @@ func (v *vector) checkReceipt(t *testing.T, r *receipt.Receipt, bodies map[strin
 	if ev := receipt.Event(v.h["event"]); p.EventOf() != ev && (ev != "" || p.EventOf() != receipt.EventApply) {
 		t.Errorf("receipt: event %q, want %q", p.EventOf(), v.h["event"])
 	}
-	if want, ok := v.h["changes"]; ok {
+	if want, ok := v.h["changes"]; ok && p.PolicyChange == nil {
+		t.Errorf("receipt: no policy change, want changes %q", want)
+	} else if ok {
 		var got []string
 		weakens := false
 		for _, c := range p.PolicyChange.Changes {
@@ -1299,7 +1355,7 @@ func (v *vector) checkAudit(t *testing.T, trusted []*keys.PublicKey, p *receipt.
 	case receipt.EventGenesis:
 		not = append(not, audit.KindNoGenesis)
 	case receipt.EventPolicy:
-		if p.PolicyChange.Weakens {
+		if p.PolicyChange != nil && p.PolicyChange.Weakens {
 			want = append(want, audit.KindPolicyWeakened)
 		} else {
 			want = append(want, audit.KindPolicyChange)
