@@ -36,7 +36,7 @@ import (
 )
 
 var generateVectors = flag.Bool("generate", false,
-	"rewrite testdata/vectors and the fuzz seeds made from them (a format change: see testdata/vectors/README.md)")
+	"write the vectors of this format version and the fuzz seeds made from them (see testdata/vectors/README.md)")
 
 // The fixed inputs of every vector.
 var (
@@ -70,7 +70,8 @@ var (
 	vectorIdentityNames = []string{"zone", "other-zone"}
 )
 
-// TestGenerateVectors writes testdata/vectors. It runs only with -generate:
+// TestGenerateVectors writes testdata/vectors/v<FormatVersion>, which must
+// not exist yet. It runs only with -generate:
 //
 //	go test ./apply -run TestGenerateVectors -generate
 //
@@ -79,10 +80,16 @@ var (
 // same; receipts hold the time, host and applier of the run that made them.
 func TestGenerateVectors(t *testing.T) {
 	if !*generateVectors {
-		t.Skip("run with -generate to rewrite testdata/vectors")
+		t.Skip("run with -generate to write testdata/vectors")
 	}
 	if bundle.FormatVersion != receipt.FormatVersion {
 		t.Fatalf("bundle format %d, receipt format %d: decide which folder of testdata/vectors their vectors go to", bundle.FormatVersion, receipt.FormatVersion)
+	}
+	// A version's vectors are made once; a format change makes the next
+	// version, and its folder.
+	if _, err := os.Stat(vectorVersionDir()); err == nil {
+		t.Fatalf("%s exists, and a format version's vectors are frozen: a change of the format is format version %d (testdata/vectors/README.md). "+
+			"Only vectors of a version never released may be made again: remove the folder by hand first", vectorVersionDir(), bundle.FormatVersion+1)
 	}
 	var ks *genKeys
 	t.Run("keys", func(t *testing.T) { ks = loadOrMakeVectorKeys(t) })
@@ -1795,13 +1802,11 @@ func mustJSON(t *testing.T, v any) []byte {
 	return b
 }
 
-// write replaces the vectors of the format version this code writes, and
-// the fuzz seeds made from them. Other versions' folders are left alone.
+// write writes the vectors of the format version this code writes, and
+// replaces the fuzz seeds made from them. Other versions' folders are left
+// alone.
 func (g *generator) write() {
 	t := g.t
-	if err := os.RemoveAll(vectorVersionDir()); err != nil {
-		t.Fatal(err)
-	}
 	for _, pattern := range []string{"bundle/testdata/seed/*-" + seedTag() + "-*", "apply/stage/testdata/fuzz/FuzzExtract/" + seedTag() + "-*",
 		"audit/testdata/fuzz/FuzzAudit/" + seedTag() + "-*"} {
 		old, err := filepath.Glob(filepath.Join("..", pattern))
