@@ -13,8 +13,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,7 +36,7 @@ import (
 )
 
 var generateVectors = flag.Bool("generate", false,
-	"rewrite testdata/vectors and the fuzz seeds made from them (a format change: see testdata/vectors/README.md)")
+	"write the vectors of this format version and the fuzz seeds made from them (see testdata/vectors/README.md)")
 
 // The fixed inputs of every vector.
 var (
@@ -62,12 +64,14 @@ const (
 )
 
 // The vector keys: keys/<name>.key and .pub, and keys/<name>.agekey.
+// operator co-signs receipts (format 2).
 var (
-	vectorSignerNames   = []string{"release", "approve", "other", "receipt", "other-receipt"}
+	vectorSignerNames   = []string{"release", "approve", "other", "receipt", "other-receipt", "operator"}
 	vectorIdentityNames = []string{"zone", "other-zone"}
 )
 
-// TestGenerateVectors writes testdata/vectors. It runs only with -generate:
+// TestGenerateVectors writes testdata/vectors/v<FormatVersion>, which must
+// not exist yet. It runs only with -generate:
 //
 //	go test ./apply -run TestGenerateVectors -generate
 //
@@ -76,16 +80,19 @@ var (
 // same; receipts hold the time, host and applier of the run that made them.
 func TestGenerateVectors(t *testing.T) {
 	if !*generateVectors {
-		t.Skip("run with -generate to rewrite testdata/vectors")
+		t.Skip("run with -generate to write testdata/vectors")
 	}
 	if bundle.FormatVersion != receipt.FormatVersion {
 		t.Fatalf("bundle format %d, receipt format %d: decide which folder of testdata/vectors their vectors go to", bundle.FormatVersion, receipt.FormatVersion)
 	}
+	// A version's vectors are made once; a format change makes the next
+	// version, and its folder.
+	if _, err := os.Stat(vectorVersionDir()); err == nil {
+		t.Fatalf("%s exists, and a format version's vectors are frozen: a change of the format is format version %d (testdata/vectors/README.md). "+
+			"Only vectors of a version never released may be made again: remove the folder by hand first", vectorVersionDir(), bundle.FormatVersion+1)
+	}
 	var ks *genKeys
-	t.Run("keys", func(t *testing.T) {
-		cryptotest.SetGlobalRandom(t, keysSeed)
-		ks = loadOrMakeVectorKeys(t)
-	})
+	t.Run("keys", func(t *testing.T) { ks = loadOrMakeVectorKeys(t) })
 	if ks == nil {
 		t.FailNow()
 	}
@@ -114,13 +121,26 @@ type genKeys struct {
 	ids     map[string]*age.X25519Identity
 }
 
-// loadOrMakeVectorKeys reads the committed keys, making any that is missing.
+// loadOrMakeVectorKeys reads the committed keys, making any that is
+// missing from a seed of its own (a key added later must not repeat the
+// first key the shared seed made), and checks that no two are the same.
 func loadOrMakeVectorKeys(t *testing.T) *genKeys {
 	ks := &genKeys{signers: map[string]*keys.Signer{}, ids: map[string]*age.X25519Identity{}}
 	if err := os.MkdirAll(vectorKeys, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range vectorSignerNames {
+	seen := map[string]string{}
+	for i, name := range append(slices.Clone(vectorSignerNames), vectorIdentityNames...) {
+		cryptotest.SetGlobalRandom(t, keysSeed<<8|uint64(i))
+		if i >= len(vectorSignerNames) {
+			ks.ids[name] = loadOrMakeIdentity(t, name)
+			id := ks.ids[name].Recipient().String()
+			if other, dup := seen[id]; dup {
+				t.Fatalf("keys/%s.agekey is keys/%s.agekey", name, other)
+			}
+			seen[id] = name
+			continue
+		}
 		path := filepath.Join(vectorKeys, name+".key")
 		if _, err := os.Stat(path); os.IsNotExist(err) {
 			priv, pub, err := keys.Generate(nil)
@@ -134,29 +154,35 @@ func loadOrMakeVectorKeys(t *testing.T) *genKeys {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if other, dup := seen[s.Public().ID()]; dup {
+			t.Fatalf("keys/%s.key is keys/%s.key", name, other)
+		}
+		seen[s.Public().ID()] = name
 		ks.signers[name] = s
 	}
-	for _, name := range vectorIdentityNames {
-		path := filepath.Join(vectorKeys, name+".agekey")
-		if _, err := os.Stat(path); os.IsNotExist(err) {
-			id, err := age.GenerateX25519Identity()
-			if err != nil {
-				t.Fatal(err)
-			}
-			writeGenFile(t, path, []byte("# TEST KEY ONLY: the age identity of the test vectors' "+name+".\n# recipient: "+
-				id.Recipient().String()+"\n"+id.String()+"\n"))
-		}
-		data, err := os.ReadFile(path)
+	return ks
+}
+
+// loadOrMakeIdentity reads keys/<name>.agekey, making it when missing.
+func loadOrMakeIdentity(t *testing.T, name string) *age.X25519Identity {
+	path := filepath.Join(vectorKeys, name+".agekey")
+	if _, err := os.Stat(path); os.IsNotExist(err) {
+		id, err := age.GenerateX25519Identity()
 		if err != nil {
 			t.Fatal(err)
 		}
-		ids, err := age.ParseIdentities(bytes.NewReader(data))
-		if err != nil || len(ids) != 1 {
-			t.Fatalf("%s: %v", path, err)
-		}
-		ks.ids[name] = ids[0].(*age.X25519Identity)
+		writeGenFile(t, path, []byte("# TEST KEY ONLY: the age identity of the test vectors' "+name+".\n# recipient: "+
+			id.Recipient().String()+"\n"+id.String()+"\n"))
 	}
-	return ks
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := age.ParseIdentities(bytes.NewReader(data))
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return ids[0].(*age.X25519Identity)
 }
 
 func writeGenFile(t *testing.T, path string, data []byte) {
@@ -180,6 +206,7 @@ type generator struct {
 	folders map[string]string // bundle vector name → the folder bundle it was packed from
 	good    string            // the release as built: most vectors start from a copy
 	hosted  string            // the release targeting host:app-02
+	format2 string            // vectorRelease2 2.0.0 as built
 	seeds   map[string][]byte // fuzz seed file (relative to the repository root) → content
 }
 
@@ -226,6 +253,112 @@ func vectorFiles() map[string]string {
 	}
 }
 
+// vectorRelease2 is the release of the format 2 vectors: what format 2
+// added to a manifest and statement. Archive packages (a zip and a
+// tar.gz); a script substituted before it runs; deploy steps with
+// structured replacement and files rules; an HTTP and a TCP check step
+// polling the address the zone gives (Addr), the HTTP one at path
+// health; change evidence; a role: target; values byZone, byRole and
+// byHost. extraRules are more files rules of the web deploy.
+func vectorRelease2(version, health, timeout, extraRules string) string {
+	return fmt.Sprintf(`apiVersion: airlock/v1
+name: shop
+version: %q
+channel: stable
+targets: [zone:%[5]s, role:web]
+expires: 24h
+change:
+  ticket: CHG-9
+  reason: frozen test vector of format 2
+  securityImpact: "SIA-9: no change to how cardholder data is stored or sent"
+  backout: the undo step runs on failure; re-apply the release before
+  testEvidence: [tests/results.txt]
+packages:
+  - name: web
+    archive: dist/web.zip
+  - name: api
+    archive: dist/api.tar.gz
+variables:
+  Root: { value: /nonexistent, description: "deploy root: the zone sets it" }
+  Addr: { value: "127.0.0.1:9", description: "address of the service the checks poll: the zone sets it" }
+  Greeting:
+    value: hello
+    byRole: { web: hello web }
+    byHost: { %[6]s: hello %[6]s }
+  Tier:
+    value: none
+    byRole: { web: web, db: db }
+  Banner: signed banner
+  Secret: { sensitive: true, fromEnv: SHOP_SECRET }
+  "Logging:Level":
+    value: Information
+    byZone: { %[5]s: Warning }
+  "Service:Port": "8080"
+steps:
+  - name: migrate
+    script: scripts/migrate.sh
+    substitute: true
+  - name: install-web
+    deploy: web
+    to: "#{Root}/web"
+    substitute: ["conf/*.conf"]
+    structured: ["conf/**/*.json"]
+    files:
+      - { match: "conf/**", mode: "0640" }
+      - { match: "bin/*", mode: "0750" }%[4]s
+    keep: 1
+  - name: install-api
+    deploy: api
+    to: "#{Root}/api"
+    structured: ["*.yaml"]
+  - name: http-health
+    check: { http: "http://#{Addr}%[2]s", status: 200, contains: healthy, timeout: %[3]s, interval: 100ms }
+  - name: tcp-health
+    check: { tcp: "#{Addr}", timeout: 2s }
+  - name: undo
+    when: failure
+    run: echo undo
+`, version, health, timeout, extraRules, vectorZoneName, vectorHost)
+}
+
+// vectorFiles2 are the files of vectorRelease2: the archives made here
+// (no entry times, so the same bytes every time).
+func vectorFiles2(t *testing.T) map[string]string {
+	web := bundletest.Zip(t,
+		bundletest.Entry{Name: "index.html", Body: "<p>shop #{Greeting}</p>\n"}, // not substituted: no glob selects it
+		bundletest.Entry{Name: "conf/app.conf", Body: "greeting=#{Greeting}\nsecret=#{Secret}\nbanner=#{Banner}\n"},
+		bundletest.Entry{Name: "conf/settings.json", Body: `{"Logging": {"Level": "Debug"}, "Service": {"Port": 80}}` + "\n"},
+		bundletest.Entry{Name: "bin/run", Body: "#!/bin/sh\necho run\n", Mode: 0o755})
+	api := bundletest.TarGz(t,
+		bundletest.Entry{Name: "settings.yaml", Body: "Logging:\n  Level: Debug\nService:\n  Port: 80\n"},
+		bundletest.Entry{Name: "VERSION", Body: "api\n"})
+	return map[string]string{
+		"dist/web.zip":       string(web),
+		"dist/api.tar.gz":    string(api),
+		"scripts/migrate.sh": "#!/bin/sh\necho \"migrating the #{Tier} tier\"\n",
+		"tests/results.txt":  "12 tests passed\n",
+	}
+}
+
+// build2Spec describes a build of vectorRelease2.
+type build2Spec struct {
+	version    string
+	seq        uint64
+	health     string // the HTTP check's path; default /health
+	timeout    string // the HTTP check's timeout; default 5s
+	extraRules string // more files rules of the web deploy
+}
+
+// build2 builds vectorRelease2 with the real builder, in the folder form.
+func (g *generator) build2(r build2Spec) string {
+	g.t.Helper()
+	orDefault(&r.health, "/health")
+	orDefault(&r.timeout, "5s")
+	out, _ := g.f.Build(bundletest.Options{YAML: vectorRelease2(r.version, r.health, r.timeout, r.extraRules), Files: vectorFiles2(g.t),
+		Sequence: r.seq, Signers: []*keys.Signer{g.k.signers["release"]}, Secret: vectorSecret, Epoch: vectorMTime})
+	return out
+}
+
 // buildSpec describes a build of the vector release.
 type buildSpec struct {
 	version     string // default 1.0.0
@@ -240,20 +373,12 @@ type buildSpec struct {
 // build builds the vector release with the real builder.
 func (g *generator) build(r buildSpec) string {
 	g.t.Helper()
-	if r.version == "" {
-		r.version = "1.0.0"
-	}
-	if r.check == "" {
-		r.check = "true"
-	}
-	if r.undo == "" {
-		r.undo = "echo undo"
-	}
+	orDefault(&r.version, "1.0.0")
+	orDefault(&r.check, "true")
+	orDefault(&r.undo, "echo undo")
+	orDefault(&r.identity, "zone")
 	if r.seq == 0 {
 		r.seq = 1
-	}
-	if r.identity == "" {
-		r.identity = "zone"
 	}
 	if len(r.signers) == 0 {
 		r.signers = []string{"release"}
@@ -395,27 +520,28 @@ type bv struct {
 	reason        string
 	file, message string
 	inspect       string
+	// Format 2: the host's roles and the --var-file (NAME=VALUE …); what
+	// the receipt must record (see the headers in vectors_test.go); and
+	// deployed, to freeze the deploy root as this code leaves it.
+	hostRoles, varFile                    string
+	sources, checkSteps, releases, stdout string
+	deployed                              bool
 }
 
 func (g *generator) bundle(b bv) *vector {
 	g.t.Helper()
-	def := func(s *string, d string) {
-		if *s == "" {
-			*s = d
-		}
-	}
-	def(&b.expect, "ok")
-	def(&b.form, "folder")
-	def(&b.zone, vectorZoneName)
-	def(&b.host, vectorHost)
-	def(&b.roles, vectorRoles)
-	def(&b.inspect, "ok")
+	orDefault(&b.expect, "ok")
+	orDefault(&b.form, "folder")
+	orDefault(&b.zone, vectorZoneName)
+	orDefault(&b.host, vectorHost)
+	orDefault(&b.roles, vectorRoles)
+	orDefault(&b.inspect, "ok")
 	if b.expect != "ok" {
-		def(&b.outcome, string(receipt.Refused))
-		def(&b.reason, b.expect)
+		orDefault(&b.outcome, string(receipt.Refused))
+		orDefault(&b.reason, b.expect)
 	}
-	def(&b.outcome, string(receipt.Applied))
-	def(&b.reason, string(receipt.ReasonOK))
+	orDefault(&b.outcome, string(receipt.Applied))
+	orDefault(&b.reason, string(receipt.ReasonOK))
 	if b.now.IsZero() {
 		b.now = vectorNow
 	}
@@ -429,24 +555,27 @@ func (g *generator) bundle(b bv) *vector {
 	v.set("host", b.host)
 	v.set("now", b.now.Format(time.RFC3339))
 	v.set("roles", b.roles)
+	v.setNonEmpty("host-roles", b.hostRoles)
 	if b.zoneVars == nil {
 		v.set("zone-vars", vectorVars)
 	} else if *b.zoneVars != "" {
 		v.set("zone-vars", *b.zoneVars)
 	}
-	for _, kv := range [][2]string{{"applied", b.applied}, {"override", b.override}} {
-		if kv[1] != "" {
-			v.set(kv[0], kv[1])
-		}
-	}
+	v.setNonEmpty("var-file", b.varFile)
+	v.setNonEmpty("applied", b.applied)
+	v.setNonEmpty("override", b.override)
 	v.set("outcome", b.outcome)
 	v.set("reason", b.reason)
-	for _, kv := range [][2]string{{"file", b.file}, {"message", b.message}} {
-		if kv[1] != "" {
-			v.set(kv[0], kv[1])
-		}
-	}
+	v.setNonEmpty("file", b.file)
+	v.setNonEmpty("message", b.message)
 	v.set("inspect", b.inspect)
+	v.setNonEmpty("sources", b.sources)
+	if b.deployed {
+		v.set("deployed", "") // by freezeDeployed, once every bundle vector is made
+	}
+	v.setNonEmpty("check-steps", b.checkSteps)
+	v.setNonEmpty("stdout", b.stdout)
+	v.setNonEmpty("releases", b.releases)
 	v.set("comment", b.comment)
 	if err := v.validate(); err != nil {
 		g.t.Fatalf("vector %s: %v", b.name, err)
@@ -698,6 +827,13 @@ func (g *generator) statement(dir string) *bundle.Statement { return g.f.Stateme
 
 func ptr(s string) *string { return &s }
 
+// orDefault sets *s to d when it is empty.
+func orDefault(s *string, d string) {
+	if *s == "" {
+		*s = d
+	}
+}
+
 // futureFormat is a format version no airlock will read.
 const futureFormat = 999
 
@@ -716,7 +852,9 @@ func (g *generator) bundleVectors() {
 	g.manifestVectors()
 	g.payloadVectors()
 	g.unreadableVectors()
+	g.format2Vectors()
 	g.bundleSeeds()
+	g.freezeDeployed()
 }
 
 // goodVectors are bundles every check passes, of both forms, and what the
@@ -1067,17 +1205,127 @@ func (g *generator) unreadableVectors() {
 	v.body = v.body[:512+padded(len(base[0].data))+512+padded(len(base[1].data))+512+len(base[2].data)/2]
 }
 
+// Zone values of the format 2 vectors: the deploy root and the check
+// server's address in trust.yaml, two values in the var-file.
+const (
+	vectorVars2    = "Root=" + rootVariable + " Addr=" + addrVariable
+	vectorVarFile2 = "Banner=zone-banner Service:Port=9090"
+	// vectorSources2 is where each value of the format 2 release comes
+	// from on a host with role web, in that zone.
+	vectorSources2 = "Addr=trust Banner=var-file Greeting=bundle-host/" + vectorHost + " Logging:Level=bundle-zone/" + vectorZoneName +
+		" Root=trust Secret=bundle Service:Port=var-file Tier=bundle-role/web"
+)
+
+// format2Vectors are bundles of what format 2 added (vectorRelease2): good
+// ones, applied and their deployed files frozen, and those a zone or a
+// malicious signer's rules refuse.
+func (g *generator) format2Vectors() {
+	t := g.t
+	g.format2 = g.build2(build2Spec{version: "2.0.0", seq: 4})
+	ok := bv{dir: g.format2, hostRoles: "web", zoneVars: ptr(vectorVars2), varFile: vectorVarFile2, sources: vectorSources2,
+		deployed: true, checkSteps: vectorChecksOK, stdout: vectorMigrated, releases: "->releases/2.0.0 ->releases/2.0.0"}
+	ok.name, ok.comment = "ok-format2", "format 2: archive packages (zip, tar.gz), a script substituted, a deploy with structured replacement and "+
+		"files rules, http and tcp checks, change evidence, a role: target, values byZone, byRole and byHost, and a var-file"
+	g.bundle(ok)
+	ok.name, ok.form, ok.comment = "ok-format2-file", "file", "ok-format2 in the single-file form"
+	g.bundle(ok)
+	fails := g.build2(build2Spec{version: "2.2.0", seq: 6, health: "/down", timeout: "1s"})
+	g.bundle(bv{name: "ok-format2-check-fails", dir: fails, hostRoles: "web", zoneVars: ptr(vectorVars2), varFile: vectorVarFile2,
+		outcome: string(receipt.RolledBack), reason: string(receipt.ReasonStepFailed),
+		checkSteps: "http-health=failed:503 tcp-health=skipped:0", stdout: vectorMigrated, releases: "->- ->-",
+		comment: "format 2: the http check answers 503 until its timeout of 1s: rolled back, both deploys undone"})
+
+	g.bundle(bv{name: "target-role-not-held", expect: "target", dir: g.format2, hostRoles: "db", zoneVars: ptr(vectorVars2),
+		message: "role:web", comment: "the bundle targets role:web; this host holds role db only"})
+	g.bundle(bv{name: "variables-roles-disagree", expect: "variables", dir: g.format2, hostRoles: "db web", zoneVars: ptr(vectorVars2),
+		comment: "the host holds roles db and web, for which the bundle gives Tier different values, and neither the host nor the zone chooses"})
+
+	// A trusted but malicious signer, against the rules format 2 added.
+	step := func(m *bundle.Manifest, name string) *bundle.Step {
+		for i := range m.Steps {
+			if m.Steps[i].Name == name {
+				return &m.Steps[i]
+			}
+		}
+		t.Fatalf("no step %s", name)
+		return nil
+	}
+	man := []struct {
+		name, message, comment string
+		edit                   func(*bundle.Manifest)
+	}{
+		{"manifest-files-setuid", "set-user-ID", "a files rule giving bin/* mode 4755 (set-user-ID)",
+			func(m *bundle.Manifest) { step(m, "install-web").Files[1].Mode = 0o4755 }},
+		{"manifest-structured-escape", `".." element`, "a structured glob that climbs out of the package",
+			func(m *bundle.Manifest) { step(m, "install-web").Structured = []string{"../../../etc/*.json"} }},
+		{"manifest-check-retries", "no retries", "a check step with retries (a check polls until its own timeout)",
+			func(m *bundle.Manifest) { step(m, "http-health").Retries = 3 }},
+		{"manifest-archive-absolute", "archive", "a package's archive named by an absolute path",
+			func(m *bundle.Manifest) { m.Packages[0].Archive.Name = "/srv/dist/web.zip" }},
+	}
+	for _, x := range man {
+		d := g.copy(g.format2)
+		g.malicious(d, nil, x.edit, nil)
+		g.bundle(bv{name: x.name, expect: "manifest", dir: d, file: bundle.ManifestFile, message: x.message, hostRoles: "web",
+			zoneVars: ptr(vectorVars2), comment: "malicious signer: " + x.comment})
+	}
+	d := g.copy(g.format2)
+	g.resign(d, func(st *bundle.Statement) { st.Predicate.Change.TestEvidence[0].SHA256 = zeroDigest })
+	g.bundle(bv{name: "manifest-test-evidence-digest", expect: "manifest", dir: d, file: bundle.ManifestFile, message: "test evidence",
+		hostRoles: "web", zoneVars: ptr(vectorVars2), comment: "malicious signer: the statement's test evidence digest is not the file's in the manifest"})
+	d = g.copy(g.format2)
+	g.resign(d, func(st *bundle.Statement) { st.Predicate.Targets = append(st.Predicate.Targets, "role:Web Tier") })
+	g.bundle(bv{name: "format-version-role-target", expect: "format-version", form: "file", dir: d, file: bundle.StatementFile, message: "role:",
+		hostRoles: "web", zoneVars: ptr(vectorVars2), comment: "malicious signer: a role: target whose name is not a name"})
+}
+
+// freezeDeployed applies each bundle vector that has a deployed header as
+// the harness does, in a fresh zone, and writes down the files the deploy
+// root then holds. The vectors' bodies are made before: applying consumes
+// randomness.
+func (g *generator) freezeDeployed() {
+	t := g.t
+	for _, v := range g.vectors {
+		if _, ok := v.h["deployed"]; !ok || v.kind != bundleKind {
+			continue
+		}
+		z := v.bundleZone(t)
+		res, err := Apply(context.Background(), Options{Bundle: v.materialize(t, g.dir()), Trust: z.trust, VarFile: z.varFile,
+			Now: func() time.Time { return v.now(t) }, Version: "vectors", Stdout: io.Discard, Stderr: io.Discard})
+		if err != nil || res.Outcome != receipt.OutcomeResult(v.h["outcome"]) {
+			t.Fatalf("%s: apply: %+v, %v", v.name, res, err)
+		}
+		files, err := deployRootFiles(z.root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, path := range slices.Sorted(maps.Keys(files)) {
+			f := files[path]
+			out = append(out, path+"="+f.mode+":"+f.sha256)
+			data, err := os.ReadFile(filepath.Join(z.root, path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: %s %s:\n%s", v.name, f.mode, path, data)
+		}
+		v.h["deployed"] = strings.Join(out, " ")
+	}
+}
+
 // bundleSeeds are the fuzz seeds taken from bundle vectors.
 func (g *generator) bundleSeeds() {
 	for _, name := range []string{"ok-folder", "ok-approved", "payload-type-json", "predicate-type-receipt",
-		"format-version-future", "format-version-subject-mismatch", "envelope-duplicate-key", "signature-same-key-twice"} {
+		"format-version-future", "format-version-subject-mismatch", "envelope-duplicate-key", "signature-same-key-twice",
+		"ok-format2", "format-version-role-target", "manifest-test-evidence-digest"} {
 		g.seed("bundle/testdata/seed/statement-"+seedTag()+"-"+name+".dsse.json", filepath.Join(g.folders[name], bundle.StatementFile))
 	}
-	for _, name := range []string{"ok-folder", "manifest-traversal", "manifest-case-collision"} {
+	for _, name := range []string{"ok-folder", "manifest-traversal", "manifest-case-collision",
+		"ok-format2", "manifest-files-setuid", "manifest-structured-escape", "manifest-check-retries", "manifest-archive-absolute"} {
 		g.seed("bundle/testdata/seed/manifest-"+seedTag()+"-"+name+".json", filepath.Join(g.folders[name], bundle.ManifestFile))
 	}
 	for _, name := range []string{"ok-folder", "extract-extra-entry", "extract-symlink", "extract-hardlink", "extract-case-variant",
-		"extract-missing-entry", "variables-missing-value"} {
+		"extract-missing-entry", "variables-missing-value", "ok-format2"} {
 		g.seeds["apply/stage/testdata/fuzz/FuzzExtract/"+seedTag()+"-"+name] = fuzzCorpusFile(g.writeTar(g.plaintext(g.folders[name])))
 	}
 }
@@ -1174,6 +1422,10 @@ type rv struct {
 	body                          []byte
 	zone, seq, outcome, reason    string
 	prev, bundle                  string
+	// Format 2: see the headers in vectors_test.go.
+	event, changes, operator                        string
+	sources, deployed, checkSteps, releases, pruned string
+	stdout, clock, storage                          string
 }
 
 func (g *generator) receipt(r rv) {
@@ -1181,10 +1433,10 @@ func (g *generator) receipt(r rv) {
 	v := &vector{kind: receiptKind, name: r.name, h: map[string]string{}, body: r.body}
 	v.set("expect", r.expect)
 	v.set("signer", r.signer)
-	for _, kv := range [][2]string{{"zone", r.zone}, {"seq", r.seq}, {"outcome", r.outcome}, {"reason", r.reason}, {"prev", r.prev}, {"bundle", r.bundle}} {
-		if kv[1] != "" {
-			v.set(kv[0], kv[1])
-		}
+	for _, kv := range [][2]string{{"zone", r.zone}, {"seq", r.seq}, {"outcome", r.outcome}, {"reason", r.reason}, {"prev", r.prev}, {"bundle", r.bundle},
+		{"event", r.event}, {"changes", r.changes}, {"operator", r.operator}, {"sources", r.sources}, {"deployed", r.deployed},
+		{"check-steps", r.checkSteps}, {"releases", r.releases}, {"pruned", r.pruned}, {"stdout", r.stdout}, {"clock", r.clock}, {"storage", r.storage}} {
+		v.setNonEmpty(kv[0], kv[1])
 	}
 	v.set("comment", r.comment)
 	if err := v.validate(); err != nil {
@@ -1194,62 +1446,246 @@ func (g *generator) receipt(r rv) {
 	g.seeds["audit/testdata/fuzz/FuzzAudit/"+seedTag()+"-"+r.name] = fuzzCorpusFile(r.body)
 }
 
-// receiptVectors applies bundle vectors in a zone, one after the other, and
-// keeps the receipts the applier signs: one of every outcome, in one hash
-// chain. Then it makes receipts that fail verification from them.
+// Format 2 receipts of the vector zone.
+const (
+	// vectorStorage is how a zone keeps its receipts: a 0700 folder of
+	// 0640 files.
+	vectorStorage = "0700/0640"
+	// vectorSourcesChain is where each value of vectorRelease2 comes from
+	// in the receipt chain's zone once it holds role web: trust.yaml gives
+	// Root, Addr and Secret (from a file), the var-file Service:Port and
+	// Banner (from a file).
+	vectorSourcesChain = "Addr=trust Banner=var-file+fromFile Greeting=bundle-host/" + vectorHost + " Logging:Level=bundle-zone/" + vectorZoneName +
+		" Root=trust Secret=trust+fromFile Service:Port=var-file Tier=bundle-role/web"
+	vectorChecksOK = "http-health=succeeded:200 tcp-health=succeeded:0"
+)
+
+// vectorMigrated is the stdout header of an apply of vectorRelease2 on a
+// web host: the migrate script's output once #{Tier} is substituted.
+var vectorMigrated = "migrate=" + sha256Hex([]byte("migrating the web tier\n"))
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// chainZone is the zone whose receipt chain the receipt vectors are: its
+// trust.yaml as written, and the folder of it.
+type chainZone struct {
+	g     *generator
+	dir   string
+	root  string // the deploy root (Root)
+	doc   *zone.Document
+	trust *zone.Trust
+	last  string // the name of the chain's newest receipt vector
+	seq   int
+	// bodies are the chain's receipts by vector name.
+	bodies map[string][]byte
+}
+
+// write writes and loads trust.yaml as doc says.
+func (z *chainZone) write() { z.trust = writeVectorZone(z.g.t, z.dir, z.doc) }
+
+// add writes the next receipt of the chain as an ok receipt vector, with
+// the facts of the run that made it: time.clock, and the deployed files
+// (paths under the deploy root) when r.deployed is "-".
+func (z *chainZone) add(r rv) {
+	z.seq++
+	_, st := z.g.openReceipt(r.body)
+	p := &st.Predicate
+	r.expect, r.signer, r.zone, r.seq, r.prev, r.storage = "ok", "receipt", vectorZoneName, strconv.Itoa(z.seq), z.last, vectorStorage
+	if c := p.Time.Clock; c != nil {
+		r.clock = clockUnsynchronised
+		if c.Synchronised {
+			r.clock = clockSynchronised
+		}
+	}
+	if r.deployed == "-" {
+		var files []string
+		for _, f := range p.Files {
+			rel, ok := strings.CutPrefix(f.Path, filepath.ToSlash(z.root)+"/")
+			if !ok {
+				z.g.t.Fatalf("%s: file %s is not under %s", r.name, f.Path, z.root)
+			}
+			s := rel + "=" + f.Mode + ":" + f.SHA256
+			if f.Owner != "" || f.Group != "" {
+				s += ":" + f.Owner + ":" + f.Group
+			}
+			files = append(files, s)
+		}
+		r.deployed = strings.Join(files, " ")
+	}
+	z.g.receipt(r)
+	z.last = r.name
+	z.bodies[r.name] = r.body
+}
+
+// receiptVectors apply bundle vectors in a zone, one after the other, and
+// keep the receipts the applier signs: one hash chain from the zone's
+// genesis record, through one apply of every outcome, to the policy
+// commits, refusals, co-signatures, modes, sources, checks and pruned
+// releases of format 2. Then receipts that fail verification are made
+// from them.
 func (g *generator) receiptVectors() {
 	t := g.t
 	bundles := map[string]*vector{}
 	for _, v := range g.vectors {
 		bundles[v.name] = v
 	}
-	apply := func(trust *zone.Trust, name string, want receipt.OutcomeResult) []byte {
-		t.Helper()
-		res, err := Apply(context.Background(), Options{Bundle: bundles[name].materialize(t, g.dir()), Trust: trust,
-			Now: func() time.Time { return vectorNow }, Version: "vectors"})
-		if res == nil || res.Outcome != want {
-			t.Fatalf("apply %s: %+v, %v (want %s)", name, res, err, want)
-		}
-		data, err := os.ReadFile(res.Receipt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return data
-	}
-	dir := g.dir()
-	trust := newVectorZone(t, dir, vectorZoneName, vectorHost, vectorRoles, map[string]string{"Root": filepath.Join(dir, "srv")})
-	chain := []struct {
+	apply, commit := g.applyReceipt, g.commitPolicy
+	bundle := func(name string) string { return bundles[name].materialize(t, g.dir()) }
+
+	z := &chainZone{g: g, dir: g.dir(), bodies: map[string][]byte{}}
+	z.root = filepath.Join(z.dir, "srv")
+	z.doc = vectorZoneDocument(t, vectorZoneName, vectorHost, vectorRoles, map[string]string{"Root": z.root})
+	z.write()
+	recorded, ok := string(receipt.Recorded), string(receipt.ReasonOK)
+	z.add(rv{name: "genesis", body: commit(z.trust, "a new zone", nil), event: string(receipt.EventGenesis), outcome: recorded, reason: ok,
+		comment: "the zone's genesis record: its first policy"})
+	classic := []struct {
 		name, bundle string
 		outcome      receipt.OutcomeResult
 		reason       receipt.Reason
 		about        bool // the receipt names the verified bundle
 		comment      string
 	}{
-		{"applied", "ok-folder", receipt.Applied, receipt.ReasonOK, true, "the first apply in the zone: seq 1"},
+		{"applied", "ok-folder", receipt.Applied, receipt.ReasonOK, true, "the first apply in the zone"},
 		{"already-applied", "ok-folder", receipt.AlreadyApplied, receipt.ReasonAlreadyApplied, true, "the same bundle again: nothing ran"},
 		{"refused", "signature-untrusted-key", receipt.Refused, receipt.Reason(receipt.CheckSignature), false,
 			"a bundle signed by an untrusted key: refused, and what it claimed recorded as unverified"},
 		{"rolled-back", "ok-step-fails", receipt.RolledBack, receipt.ReasonStepFailed, true, "release 1.1.0 whose check step fails: rolled back to 1.0.0"},
 		{"failed", "ok-undo-fails", receipt.Failed, receipt.ReasonStepFailed, true, "release 1.2.0 whose check and failure steps fail"},
 	}
-	prev := ""
-	bodies := map[string][]byte{}
-	for i, c := range chain {
-		r := rv{name: c.name, expect: "ok", signer: "receipt", body: apply(trust, c.bundle, c.outcome), zone: vectorZoneName,
-			seq: strconv.Itoa(i + 1), outcome: string(c.outcome), reason: string(c.reason), prev: prev, comment: c.comment}
+	for _, c := range classic {
+		r := rv{name: c.name, body: apply(Options{Bundle: bundle(c.bundle), Trust: z.trust}, c.outcome, c.reason),
+			outcome: string(c.outcome), reason: string(c.reason), comment: c.comment}
 		if c.about {
 			r.bundle = c.bundle
 		}
-		g.receipt(r)
-		bodies[c.name], prev = r.body, c.name
+		z.add(r)
 	}
 
-	dir = g.dir()
-	elsewhere := newVectorZone(t, dir, vectorZoneName, vectorHost, vectorRoles, map[string]string{"Root": filepath.Join(dir, "srv")})
-	elsewhere.ReceiptKey, elsewhere.ReceiptPub = absVectorKey(t, "other-receipt.key"), absVectorKey(t, "other-receipt.pub")
-	g.receipt(rv{name: "unknown-key", expect: "unknown-key", signer: "other-receipt", body: apply(elsewhere, "ok-folder", receipt.Applied),
-		comment: "a valid receipt of a zone whose receipt key is not the one trusted"})
+	// Format 2: the host takes role web, an operator is named, and the
+	// zone gives values, one of them from a file kept in the zone.
+	addr := startCheckServer(t)
+	writeGenFile(t, filepath.Join(z.dir, "secrets", "shop-secret"), []byte("zone-s3cret\n"))
+	if err := os.Chmod(filepath.Join(z.dir, "secrets", "shop-secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	z.doc.HostRoles = []string{"web"}
+	z.doc.Operators = []zone.KeyRef{{Path: absVectorKey(t, "operator.pub"), Name: "Olga Operator"}}
+	z.doc.Variables = map[string]zone.Value{"Root": {Literal: z.root}, "Addr": {Literal: addr}, "Secret": {FromFile: "secrets/shop-secret"}}
+	z.write()
+	z.add(rv{name: "policy-commit", body: commit(z.trust, "the web tier, its operator and values", nil), event: string(receipt.EventPolicy),
+		changes: "host-role-added operator-added", outcome: recorded, reason: ok,
+		comment: "a policy commit that weakens the policy: the host takes role web and an operator key is added (the zone's values change too)"})
+	committed := *z.doc
+	z.doc.Variables = maps.Clone(committed.Variables)
+	z.doc.Variables["Banner"] = zone.Value{Literal: "uncommitted"}
+	z.write()
+	z.add(rv{name: "refused-policy-uncommitted", body: apply(Options{Bundle: bundle("ok-format2"), Trust: z.trust}, receipt.Refused, receipt.ReasonPolicyUncommitted),
+		outcome: string(receipt.Refused), reason: string(receipt.ReasonPolicyUncommitted),
+		comment: "trust.yaml changed and not committed: refused before the bundle is read"})
+	*z.doc = committed
+	z.write()
+	z.add(rv{name: "refused-operator-unknown", body: apply(Options{Bundle: bundle("ok-format2"), Trust: z.trust, OperatorKey: g.k.signers["other"]},
+		receipt.Refused, receipt.ReasonOperatorUnknown), outcome: string(receipt.Refused), reason: string(receipt.ReasonOperatorUnknown),
+		comment: "an --operator-key that is not one of the policy's operators: refused, and not co-signed"})
 
+	varFile := filepath.Join(z.dir, "vars.yaml")
+	writeGenFile(t, varFile, []byte("Banner: {fromFile: banner.txt}\n\"Service:Port\": \"9090\"\n"))
+	writeGenFile(t, filepath.Join(z.dir, "banner.txt"), []byte("zone banner\n"))
+	operator := g.k.signers["operator"]
+	apply2 := func(path string, want receipt.OutcomeResult, reason receipt.Reason) []byte {
+		return apply(Options{Bundle: path, Trust: z.trust, VarFile: varFile, OperatorKey: operator}, want, reason)
+	}
+	z.add(rv{name: "applied-format2", body: apply2(bundle("ok-format2"), receipt.Applied, receipt.ReasonOK), bundle: "ok-format2",
+		outcome: string(receipt.Applied), reason: ok, operator: "operator", sources: vectorSourcesChain, deployed: "-",
+		checkSteps: vectorChecksOK, stdout: vectorMigrated, releases: "->releases/2.0.0 ->releases/2.0.0",
+		comment: "release 2.0.0 of format 2, co-signed by the operator, with a var-file: variable sources, file modes, check steps, two deploy switches"})
+	z.doc.RequireOperatorSignature = true
+	z.write()
+	z.add(rv{name: "policy-commit-cosigned", body: commit(z.trust, "co-signatures required", operator), event: string(receipt.EventPolicy),
+		changes: "operator-signature-required", outcome: recorded, reason: ok, operator: "operator",
+		comment: "a policy commit, co-signed by the operator, that requires co-signatures from now on"})
+	z.add(rv{name: "refused-operator-unsigned", body: apply(Options{Bundle: bundle("ok-format2"), Trust: z.trust}, receipt.Refused, receipt.ReasonOperatorUnsigned),
+		outcome: string(receipt.Refused), reason: string(receipt.ReasonOperatorUnsigned),
+		comment: "an apply without the co-signature the policy requires: refused"})
+	// The owner and group a files rule sets: the generating user's own, the
+	// one owner a file can be given without root on every Unix.
+	owned := g.build2(build2Spec{version: "2.1.0", seq: 5,
+		extraRules: fmt.Sprintf("\n      - { match: index.html, owner: %q, group: %q }", strconv.Itoa(os.Getuid()), strconv.Itoa(os.Getgid()))})
+	z.add(rv{name: "applied-owner", body: apply2(owned, receipt.Applied, receipt.ReasonOK),
+		outcome: string(receipt.Applied), reason: ok, operator: "operator", sources: vectorSourcesChain, deployed: "-",
+		checkSteps: vectorChecksOK, stdout: vectorMigrated, releases: "releases/2.0.0>releases/2.1.0 releases/2.0.0>releases/2.1.0",
+		comment: "release 2.1.0, whose files rule gives index.html an owner and a group (the generating user's ids)"})
+	z.add(rv{name: "rolled-back-check", body: apply2(bundle("ok-format2-check-fails"), receipt.RolledBack, receipt.ReasonStepFailed),
+		bundle: "ok-format2-check-fails", outcome: string(receipt.RolledBack), reason: string(receipt.ReasonStepFailed), operator: "operator",
+		sources: vectorSourcesChain, checkSteps: "http-health=failed:503 tcp-health=skipped:0", stdout: vectorMigrated,
+		releases: "releases/2.1.0>releases/2.1.0 releases/2.1.0>releases/2.1.0",
+		comment:  "release 2.2.0, whose http check answers 503: both deploys switched back to 2.1.0"})
+	pruned := g.build2(build2Spec{version: "2.3.0", seq: 7})
+	z.add(rv{name: "applied-pruned", body: apply2(pruned, receipt.Applied, receipt.ReasonOK),
+		outcome: string(receipt.Applied), reason: ok, operator: "operator", sources: vectorSourcesChain, deployed: "-",
+		checkSteps: vectorChecksOK, stdout: vectorMigrated, releases: "releases/2.1.0>releases/2.3.0 releases/2.1.0>releases/2.3.0", pruned: "web/releases/2.0.0",
+		comment: "release 2.3.0: the web deploy keeps 1 release besides the one before, so 2.0.0 is removed"})
+
+	g.unknownKeyReceipt(bundle("ok-folder"))
+	g.brokenReceipts(z.bodies)
+}
+
+// applyReceipt applies as o says, at the vectors' time, and returns the
+// receipt, which must say want and reason.
+func (g *generator) applyReceipt(o Options, want receipt.OutcomeResult, reason receipt.Reason) []byte {
+	g.t.Helper()
+	o.Now, o.Version, o.Stdout, o.Stderr = func() time.Time { return vectorNow }, "vectors", io.Discard, io.Discard
+	res, err := Apply(context.Background(), o)
+	if res == nil || res.Outcome != want || res.Reason != reason {
+		g.t.Fatalf("apply %s: %+v, %v (want %s %s)", o.Bundle, res, err, want, reason)
+	}
+	return g.read(res.Receipt)
+}
+
+// commitPolicy records trust's policy in its chain, co-signed by key when
+// given, and returns the record.
+func (g *generator) commitPolicy(trust *zone.Trust, note string, key *keys.Signer) []byte {
+	g.t.Helper()
+	res, err := CommitPolicy(context.Background(), CommitOptions{Trust: trust, Operator: "Vector Operator", Note: note, OperatorKey: key,
+		Now: func() time.Time { return vectorNow }, Version: "vectors", Stderr: io.Discard})
+	if err != nil || res.Unchanged {
+		g.t.Fatalf("commit %s: %+v, %v", note, res, err)
+	}
+	return g.read(res.Receipt)
+}
+
+func (g *generator) read(path string) []byte {
+	g.t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return data
+}
+
+// unknownKeyReceipt is a valid receipt of a zone whose receipt key is not
+// the one trusted: an apply of the bundle at path after its genesis.
+func (g *generator) unknownKeyReceipt(path string) {
+	t := g.t
+	dir := g.dir()
+	doc := vectorZoneDocument(t, vectorZoneName, vectorHost, vectorRoles, map[string]string{"Root": filepath.Join(dir, "srv")})
+	doc.Receipts = zone.Receipts{Key: absVectorKey(t, "other-receipt.key"), PublicKey: absVectorKey(t, "other-receipt.pub")}
+	trust := writeVectorZone(t, dir, doc)
+	g.commitPolicy(trust, "another zone", nil)
+	g.receipt(rv{name: "unknown-key", expect: "unknown-key", signer: "other-receipt", body: g.applyReceipt(Options{Bundle: path, Trust: trust}, receipt.Applied, receipt.ReasonOK),
+		comment: "a valid receipt of a zone whose receipt key is not the one trusted"})
+}
+
+// brokenReceipts are receipts of the chain (bodies, by vector name) edited
+// after signing (tampered-*), edited and signed again with the receipt key
+// (invalid-*: a broken or malicious writer, against the rules of the
+// format), or cut short (unparseable-truncated).
+func (g *generator) brokenReceipts(bodies map[string][]byte) {
+	t := g.t
 	applied := bodies["applied"]
 	env, st := g.openReceipt(applied)
 	st.Predicate.Outcome.Message += " (edited)"
@@ -1257,38 +1693,79 @@ func (g *generator) receiptVectors() {
 	g.receipt(rv{name: "tampered-message", expect: "tampered", signer: "receipt", body: g.marshalEnvelope(env),
 		comment: "the outcome message of the applied receipt edited after signing"})
 	env, _ = g.openReceipt(applied)
-	sig, err := base64.StdEncoding.DecodeString(env.Signatures[0].Sig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig[len(sig)/2] ^= 0x01
-	env.Signatures[0].Sig = base64.StdEncoding.EncodeToString(sig)
+	g.flipSignature(env, 0)
 	g.receipt(rv{name: "tampered-signature", expect: "tampered", signer: "receipt", body: g.marshalEnvelope(env),
 		comment: "one bit of the applied receipt's signature changed"})
+	env, st = g.openReceipt(bodies["policy-commit"])
+	st.Predicate.PolicyChange.Weakens = false
+	for i := range st.Predicate.PolicyChange.Changes {
+		st.Predicate.PolicyChange.Changes[i].Weakens = false
+	}
+	env.Payload = base64.StdEncoding.EncodeToString(mustJSON(t, st))
+	g.receipt(rv{name: "tampered-policy-weakens", expect: "tampered", signer: "receipt", body: g.marshalEnvelope(env),
+		comment: "the policy commit edited after signing to say it weakens nothing"})
 
 	invalid := []struct {
-		name, comment string
-		edit          func(st *receipt.Statement)
+		name, from, comment string
+		edit                func(st *receipt.Statement)
 	}{
-		{"invalid-seq-zero", "seq 0", func(st *receipt.Statement) { st.Predicate.Seq, st.Predicate.PrevSHA256 = 0, "" }},
-		{"invalid-format-version", "a format version no airlock reads", func(st *receipt.Statement) { st.Predicate.FormatVersion = futureFormat }},
-		{"invalid-predicate-type", "the predicate type of a bundle", func(st *receipt.Statement) { st.PredicateType = bundle.PredicateType }},
-		{"invalid-outcome", "an unknown outcome result", func(st *receipt.Statement) { st.Predicate.Outcome.Result = "exploded" }},
+		{"invalid-seq-zero", "applied", "seq 0", func(st *receipt.Statement) { st.Predicate.Seq, st.Predicate.PrevSHA256 = 0, "" }},
+		{"invalid-format-version", "applied", "a format version no airlock reads", func(st *receipt.Statement) { st.Predicate.FormatVersion = futureFormat }},
+		{"invalid-predicate-type", "applied", "the predicate type of a bundle", func(st *receipt.Statement) { st.PredicateType = bundle.PredicateType }},
+		{"invalid-outcome", "applied", "an unknown outcome result", func(st *receipt.Statement) { st.Predicate.Outcome.Result = "exploded" }},
+		{"invalid-event", "applied", "an unknown event", func(st *receipt.Statement) { st.Predicate.Event = "rollout" }},
+		{"invalid-apply-recorded", "applied", "an apply whose outcome is that of a control record",
+			func(st *receipt.Statement) { st.Predicate.Outcome.Result = receipt.Recorded }},
+		{"invalid-genesis-seq-two", "genesis", "a genesis record at seq 2",
+			func(st *receipt.Statement) { st.Predicate.Seq, st.Predicate.PrevSHA256 = 2, zeroDigest }},
+		{"invalid-genesis-outcome", "genesis", "a genesis record whose outcome is applied",
+			func(st *receipt.Statement) { st.Predicate.Outcome.Result = receipt.Applied }},
+		{"invalid-policy-without-change", "policy-commit", "a policy commit that does not say what changed",
+			func(st *receipt.Statement) { st.Predicate.PolicyChange = nil }},
+		{"invalid-policy-without-policy", "policy-commit", "a policy commit that records no policy",
+			func(st *receipt.Statement) { st.Predicate.Policy = nil }},
+		{"invalid-variable-origin", "applied-format2", "a variable source of an unknown origin (co-signed by the operator too)",
+			func(st *receipt.Statement) { st.Predicate.VariableSources[0].Origin = "dns" }},
 	}
 	for _, x := range invalid {
-		_, st := g.openReceipt(applied)
+		_, st := g.openReceipt(bodies[x.from])
 		x.edit(st)
-		env, err := dsse.Sign(dsse.InTotoPayloadType, mustJSON(t, st), g.k.signers["receipt"])
+		signers := []*keys.Signer{g.k.signers["receipt"]}
+		if st.Predicate.Operator.Key != nil {
+			signers = append(signers, g.k.signers["operator"])
+		}
+		env, err := dsse.Sign(dsse.InTotoPayloadType, mustJSON(t, st), signers...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		g.receipt(rv{name: x.name, expect: "invalid", signer: "receipt", body: g.marshalEnvelope(env),
 			comment: "signed by the zone's receipt key, but with " + x.comment})
 	}
+	env, _ = g.openReceipt(bodies["applied-format2"])
+	if len(env.Signatures) != 2 {
+		t.Fatalf("applied-format2: %d signatures, want the receipt key's and the operator's", len(env.Signatures))
+	}
+	env.Signatures = env.Signatures[:1]
+	g.receipt(rv{name: "invalid-operator-signature-removed", expect: "invalid", signer: "receipt", body: g.marshalEnvelope(env),
+		comment: "applied-format2 without the operator's co-signature that its statement names"})
+	env, _ = g.openReceipt(bodies["applied-format2"])
+	g.flipSignature(env, 1)
+	g.receipt(rv{name: "invalid-operator-signature-altered", expect: "invalid", signer: "receipt", body: g.marshalEnvelope(env),
+		comment: "applied-format2 with one bit of the operator's co-signature changed (the receipt key's signature still verifies)"})
 	g.receipt(rv{name: "unparseable-truncated", expect: "unparseable", signer: "none", body: applied[:len(applied)/2],
 		comment: "the first half of the applied receipt"})
 }
 
+// flipSignature changes one bit of signature i of env.
+func (g *generator) flipSignature(env *dsse.Envelope, i int) {
+	g.t.Helper()
+	sig, err := base64.StdEncoding.DecodeString(env.Signatures[i].Sig)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	sig[len(sig)/2] ^= 0x01
+	env.Signatures[i].Sig = base64.StdEncoding.EncodeToString(sig)
+}
 func absVectorKey(t *testing.T, name string) string {
 	t.Helper()
 	p, err := filepath.Abs(filepath.Join(vectorKeys, name))
@@ -1325,13 +1802,11 @@ func mustJSON(t *testing.T, v any) []byte {
 	return b
 }
 
-// write replaces the vectors of the format version this code writes, and
-// the fuzz seeds made from them. Other versions' folders are left alone.
+// write writes the vectors of the format version this code writes, and
+// replaces the fuzz seeds made from them. Other versions' folders are left
+// alone.
 func (g *generator) write() {
 	t := g.t
-	if err := os.RemoveAll(vectorVersionDir()); err != nil {
-		t.Fatal(err)
-	}
 	for _, pattern := range []string{"bundle/testdata/seed/*-" + seedTag() + "-*", "apply/stage/testdata/fuzz/FuzzExtract/" + seedTag() + "-*",
 		"audit/testdata/fuzz/FuzzAudit/" + seedTag() + "-*"} {
 		old, err := filepath.Glob(filepath.Join("..", pattern))

@@ -8,9 +8,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -29,6 +32,7 @@ import (
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
 	"airlock.dev/airlock/zone"
+	"go.yaml.in/yaml/v3"
 )
 
 // The frozen test vectors of testdata/vectors (see its README): bundles and
@@ -41,6 +45,7 @@ const (
 	bundleKind   = "bundle"
 	receiptKind  = "receipt"
 	rootVariable = "${ROOT}" // in zone-vars: the zone's temporary deploy root
+	addrVariable = "${ADDR}" // in zone-vars and var-file: the address of the zone's check server
 )
 
 // expectUnreadable is the expect value of a bundle that bundle.Open refuses,
@@ -62,11 +67,26 @@ var vectorHeaders = map[string]map[string]bool{
 		"expect": true, "form": true, "zone": true, "host": true, "now": true, "roles": true,
 		"outcome": true, "reason": true, "inspect": true, "comment": true,
 		"zone-vars": false, "applied": false, "override": false, "file": false, "message": false,
+		// Format 2: the host's roles, the --var-file, and what the apply's
+		// receipt (and the deploy root) must show.
+		"host-roles": false, "var-file": false,
+		"sources": false, "deployed": false, "check-steps": false, "releases": false, "stdout": false,
 	},
 	receiptKind: {
 		"expect": true, "signer": true, "comment": true,
 		"zone": false, "seq": false, "outcome": false, "reason": false, "prev": false, "bundle": false,
+		// Format 2: control records, co-signatures and what the receipt records.
+		"event": false, "changes": false, "operator": false,
+		"sources": false, "deployed": false, "check-steps": false, "releases": false, "pruned": false,
+		"stdout": false, "clock": false, "storage": false,
 	},
+}
+
+// format2Headers are the headers a folder of format 2 or later must use at
+// least once each: they name what format 2 added.
+var format2Headers = map[string][]string{
+	bundleKind:  {"host-roles", "var-file", "sources", "deployed", "check-steps", "releases", "stdout"},
+	receiptKind: {"event", "changes", "operator", "sources", "deployed", "check-steps", "releases", "pruned", "stdout", "clock", "storage"},
 }
 
 var headerKeyRE = regexp.MustCompile(`^[a-z][a-z-]*$`)
@@ -85,6 +105,13 @@ func (v *vector) set(key, value string) {
 		v.keys = append(v.keys, key)
 	}
 	v.h[key] = value
+}
+
+// setNonEmpty sets a header that is left out when empty.
+func (v *vector) setNonEmpty(key, value string) {
+	if value != "" {
+		v.set(key, value)
+	}
 }
 
 // marshal writes the vector file: headers in the order set, a blank line,
@@ -167,7 +194,9 @@ func (v *vector) validate() error {
 		errs = append(errs,
 			oneOf("expect", append([]string{"ok"}, receiptClasses...)...),
 			oneOf("outcome", outcomes...),
-			oneOf("reason", reasons...))
+			oneOf("reason", reasons...),
+			oneOf("event", strs(receipt.Events)...),
+			oneOf("clock", clockSynchronised, clockUnsynchronised))
 		if v.h["expect"] == "ok" {
 			for _, k := range []string{"zone", "seq", "outcome", "reason"} {
 				if _, ok := v.h[k]; !ok {
@@ -175,8 +204,135 @@ func (v *vector) validate() error {
 				}
 			}
 		}
+		if control := receipt.Event(v.h["event"]).IsControl(); control != (v.h["outcome"] == string(receipt.Recorded)) && v.h["expect"] == "ok" {
+			errs = append(errs, fmt.Errorf("event %q with outcome %q: a genesis or policy record, and only it, is recorded", v.h["event"], v.h["outcome"]))
+		}
+		if _, ok := v.h["changes"]; ok && v.h["event"] != string(receipt.EventPolicy) {
+			errs = append(errs, errors.New("changes: only for event policy"))
+		}
+		if s, ok := v.h["storage"]; ok && !storageRE.MatchString(s) {
+			errs = append(errs, fmt.Errorf("storage: %q is not DIRMODE/FILEMODE", s))
+		}
 	}
+	_, err1 := v.sources()
+	_, err2 := v.deployed()
+	_, err3 := v.checkSteps()
+	_, err4 := v.stdout()
+	errs = append(errs, err1, err2, err3, err4)
 	return errors.Join(errs...)
+}
+
+// Values of the clock header: the kernel's synchronisation state.
+const (
+	clockSynchronised   = "synchronised"
+	clockUnsynchronised = "unsynchronised"
+)
+
+var storageRE = regexp.MustCompile(`^0[0-7]{3}/0[0-7]{3}$`)
+
+// sources parses the sources header: NAME=ORIGIN, NAME=ORIGIN/SCOPE for a
+// value the bundle gives for a zone, role or host, and +fromFile after
+// either when the value was read from a file kept in the zone. It returns
+// each as receipt.VariableSource would say it: name → "origin[/scope][+fromFile]".
+func (v *vector) sources() (map[string]string, error) {
+	out := map[string]string{}
+	for _, f := range strings.Fields(v.h["sources"]) {
+		i := strings.LastIndex(f, "=")
+		if i <= 0 {
+			return nil, fmt.Errorf("sources: %q is not NAME=ORIGIN", f)
+		}
+		name, val := f[:i], f[i+1:]
+		origin, _, _ := strings.Cut(strings.TrimSuffix(val, "+fromFile"), "/")
+		if !slices.Contains(receipt.Origins, receipt.Origin(origin)) {
+			return nil, fmt.Errorf("sources: %q: unknown origin %q", f, origin)
+		}
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("sources: %s given twice", name)
+		}
+		out[name] = val
+	}
+	return out, nil
+}
+
+// sourceString is a variable source as the sources header writes it.
+func sourceString(s receipt.VariableSource) string {
+	out := string(s.Origin)
+	if s.Scope != "" {
+		out += "/" + s.Scope
+	}
+	if s.FromFile != "" {
+		out += "+fromFile"
+	}
+	return out
+}
+
+// deployedFile is one file of the deployed header: PATH=MODE:SHA256, or
+// PATH=MODE:SHA256:OWNER:GROUP when a files rule set them.
+type deployedFile struct{ mode, sha256, owner, group string }
+
+var deployedRE = regexp.MustCompile(`^([^=]+)=(0[0-7]{3}):([0-9a-f]{64})(?::([^:]*):([^:]*))?$`)
+
+func (v *vector) deployed() (map[string]deployedFile, error) {
+	ms, err := v.headerFields("deployed", deployedRE, "PATH=MODE:SHA256[:OWNER:GROUP]")
+	out := map[string]deployedFile{}
+	for _, m := range ms {
+		out[m[1]] = deployedFile{mode: m[2], sha256: m[3], owner: m[4], group: m[5]}
+	}
+	return out, err
+}
+
+var stdoutRE = regexp.MustCompile(`^([^=]+)=([0-9a-f]{64})$`)
+
+// stdout parses the stdout header: NAME=SHA256 of a step's standard output.
+func (v *vector) stdout() (map[string]string, error) {
+	ms, err := v.headerFields("stdout", stdoutRE, "NAME=SHA256")
+	out := map[string]string{}
+	for _, m := range ms {
+		out[m[1]] = m[2]
+	}
+	return out, err
+}
+
+// headerFields parses a header of space-separated fields, each matching re
+// (want says how they look) and naming (its first submatch) something
+// once. It returns their submatches.
+func (v *vector) headerFields(key string, re *regexp.Regexp, want string) ([][]string, error) {
+	var out [][]string
+	seen := map[string]bool{}
+	for _, f := range strings.Fields(v.h[key]) {
+		m := re.FindStringSubmatch(f)
+		if m == nil {
+			return nil, fmt.Errorf("%s: %q is not %s", key, f, want)
+		}
+		if seen[m[1]] {
+			return nil, fmt.Errorf("%s: %s given twice", key, m[1])
+		}
+		seen[m[1]] = true
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// checkStep is one step of the check-steps header: NAME=RESULT:STATUS, the
+// step's result and the HTTP status of its last answer (0: none, as for
+// a tcp check).
+type checkStep struct {
+	result receipt.StepResult
+	status int
+}
+
+func (v *vector) checkSteps() (map[string]checkStep, error) {
+	out := map[string]checkStep{}
+	for _, f := range strings.Fields(v.h["check-steps"]) {
+		name, rest, ok1 := strings.Cut(f, "=")
+		result, status, ok2 := strings.Cut(rest, ":")
+		n, err := strconv.Atoi(status)
+		if !ok1 || !ok2 || err != nil || !slices.Contains(receipt.StepResults, receipt.StepResult(result)) {
+			return nil, fmt.Errorf("check-steps: %q is not NAME=RESULT:STATUS", f)
+		}
+		out[name] = checkStep{result: receipt.StepResult(result), status: n}
+	}
+	return out, nil
 }
 
 func strs[S ~string](in []S) []string {
@@ -262,6 +418,69 @@ func runVectors(t *testing.T, dir string) {
 			runReceiptVector(t, v, bodies, byName)
 		})
 	}
+	t.Run(receiptKind+"/chains", func(t *testing.T) {
+		t.Parallel()
+		checkChains(t, receipts)
+	})
+}
+
+// chainFindings are the audit findings of a chain that is not whole.
+var chainFindings = []string{audit.KindGap, audit.KindFork, audit.KindReorder, audit.KindRestart, audit.KindTruncated,
+	audit.KindDuplicate, audit.KindPolicyUncommitted}
+
+// checkChains audits, together, the ok receipts that the prev headers
+// link back to each seq 1 receipt: the links the writer made must still
+// chain them, with seqs 1 to n, whatever events they record.
+func checkChains(t *testing.T, receipts []*vector) {
+	byName := map[string]*vector{}
+	for _, v := range receipts {
+		if v.h["expect"] == "ok" {
+			byName[v.name] = v
+		}
+	}
+	chains := map[string][]*vector{} // the seq 1 receipt's name → the chain
+	for _, v := range byName {
+		first := v
+		for n := 0; first.h["prev"] != ""; n++ {
+			next, ok := byName[first.h["prev"]]
+			if !ok || n > len(byName) {
+				t.Fatalf("%s: prev %q is no ok receipt vector, or the prevs loop", first.name, first.h["prev"])
+			}
+			first = next
+		}
+		chains[first.name] = append(chains[first.name], v)
+	}
+	if len(chains) == 0 {
+		t.Fatal("no chain of receipts")
+	}
+	for name, chain := range chains {
+		dir := t.TempDir()
+		seqs := map[string]bool{}
+		for _, v := range chain {
+			seqs[v.h["seq"]] = true
+			if err := os.WriteFile(filepath.Join(dir, v.name), v.body, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := 1; i <= len(chain); i++ {
+			if !seqs[strconv.Itoa(i)] {
+				t.Errorf("chain from %s: %d receipts, none with seq %d", name, len(chain), i)
+			}
+		}
+		rep, err := audit.Run(context.Background(), audit.Options{Dir: dir, Keys: []*keys.PublicKey{vectorPublicKey(t, "receipt")},
+			Now: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), Workers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Summary.Receipts != len(chain) || rep.Summary.Rejected != 0 {
+			t.Errorf("chain from %s: audit verified %d receipts and rejected %d, want %d and 0", name, rep.Summary.Receipts, rep.Summary.Rejected, len(chain))
+		}
+		for _, f := range rep.Findings {
+			if slices.Contains(chainFindings, f.Kind) {
+				t.Errorf("chain from %s: audit finding %s: %s", name, f.Kind, f.Message)
+			}
+		}
+	}
 }
 
 // checkCoverage fails when the vectors no longer cover what they promise:
@@ -288,6 +507,16 @@ func checkCoverage(t *testing.T, version string, bundles, receipts []*vector) {
 		if v.h["expect"] == "ok" {
 			seen["receipt outcome "+v.h["outcome"]] = true
 		}
+		if e, ok := v.h["event"]; ok {
+			seen["receipt event "+e] = true
+		}
+	}
+	for kind, vs := range map[string][]*vector{bundleKind: bundles, receiptKind: receipts} {
+		for _, v := range vs {
+			for h := range v.h {
+				seen[kind+" header "+h] = true
+			}
+		}
 	}
 	want := []string{"ok folder", "ok file", "split folder", "split file", "expect " + expectUnreadable}
 	for _, c := range receipt.CheckNames {
@@ -301,6 +530,14 @@ func checkCoverage(t *testing.T, version string, bundles, receipts []*vector) {
 	}
 	for _, c := range append([]string{"ok"}, receiptClasses...) {
 		want = append(want, "receipt "+c)
+	}
+	if version != "v1" { // what format 2 added: control records, and the headers that check its fields
+		want = append(want, "receipt event "+string(receipt.EventGenesis), "receipt event "+string(receipt.EventPolicy))
+		for _, kind := range []string{bundleKind, receiptKind} {
+			for _, h := range format2Headers[kind] {
+				want = append(want, kind+" header "+h)
+			}
+		}
 	}
 	for _, w := range want {
 		if !seen[w] {
@@ -319,10 +556,10 @@ func vectorPublicKey(t testing.TB, name string) *keys.PublicKey {
 	return k
 }
 
-// newVectorZone writes a trust.yaml for a zone of the vector keys in dir and
-// loads it. roles is "role=threshold:key,key …"; vars are the zone's
-// variables.
-func newVectorZone(t testing.TB, dir, name, host, roles string, vars map[string]string) *zone.Trust {
+// vectorZoneDocument is a trust.yaml for a zone of the vector keys, to be
+// edited before writeVectorZone writes it. roles is "role=threshold:key,key
+// …"; vars are the zone's variables.
+func vectorZoneDocument(t testing.TB, name, host, roles string, vars map[string]string) *zone.Document {
 	t.Helper()
 	keyDir, err := filepath.Abs(vectorKeys)
 	if err != nil {
@@ -351,6 +588,12 @@ func newVectorZone(t testing.TB, dir, name, host, roles string, vars map[string]
 		}
 		doc.Roles[role] = rk
 	}
+	return doc
+}
+
+// writeVectorZone writes doc as dir/trust.yaml and loads it.
+func writeVectorZone(t testing.TB, dir string, doc *zone.Document) *zone.Trust {
+	t.Helper()
 	data, err := doc.Marshal()
 	if err != nil {
 		t.Fatal(err)
@@ -403,23 +646,43 @@ func (v *vector) materialize(t *testing.T, dir string) string {
 	}
 }
 
-// bundleZone is a fresh zone set up as a bundle vector's headers say.
-func (v *vector) bundleZone(t *testing.T) *zone.Trust {
+// vectorZone is a fresh zone set up as a bundle vector's headers say.
+type vectorZone struct {
+	trust   *zone.Trust
+	root    string // ${ROOT}: the deploy root
+	varFile string // the --var-file, or ""
+}
+
+// bundleZone makes the zone a bundle vector's headers describe: trust.yaml
+// (zone-vars, host-roles), its genesis record, the var-file and the
+// channel state (applied). ${ROOT} in a value is a fresh deploy root;
+// ${ADDR} the address of a loopback HTTP server (startCheckServer).
+func (v *vector) bundleZone(t *testing.T) *vectorZone {
 	t.Helper()
 	dir := t.TempDir()
-	root := filepath.Join(dir, "srv")
-	var vars map[string]string
-	for _, kv := range strings.Fields(v.h["zone-vars"]) {
-		k, val, ok := strings.Cut(kv, "=")
-		if !ok {
-			t.Fatalf("zone-vars: %q is not NAME=VALUE", kv)
+	z := &vectorZone{root: filepath.Join(dir, "srv")}
+	addr := ""
+	expand := func(val string) string {
+		if strings.Contains(val, addrVariable) && addr == "" {
+			addr = startCheckServer(t)
 		}
-		if vars == nil {
-			vars = map[string]string{}
-		}
-		vars[k] = strings.ReplaceAll(val, rootVariable, root)
+		return strings.NewReplacer(rootVariable, z.root, addrVariable, addr).Replace(val)
 	}
-	trust := newVectorZone(t, dir, v.h["zone"], v.h["host"], v.h["roles"], vars)
+	vars := v.assignments(t, "zone-vars", expand)
+	doc := vectorZoneDocument(t, v.h["zone"], v.h["host"], v.h["roles"], vars)
+	doc.HostRoles = strings.Fields(v.h["host-roles"])
+	trust := writeVectorZone(t, dir, doc)
+	z.trust = trust
+	if _, ok := v.h["var-file"]; ok {
+		data, err := yaml.Marshal(v.assignments(t, "var-file", expand))
+		if err != nil {
+			t.Fatal(err)
+		}
+		z.varFile = filepath.Join(dir, "vars.yaml")
+		if err := os.WriteFile(z.varFile, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// The zone's genesis record: the policy applies run under.
 	if _, err := CommitPolicy(context.Background(), CommitOptions{Trust: trust, Operator: "Vector Operator",
 		Now: func() time.Time { return v.now(t) }, Version: "test", Stderr: io.Discard}); err != nil {
@@ -457,7 +720,41 @@ func (v *vector) bundleZone(t *testing.T) *zone.Trust {
 			t.Fatal(err)
 		}
 	}
-	return trust
+	return z
+}
+
+// assignments parses a NAME=VALUE … header, each value through expand.
+func (v *vector) assignments(t *testing.T, key string, expand func(string) string) map[string]string {
+	t.Helper()
+	var out map[string]string
+	for _, kv := range strings.Fields(v.h[key]) {
+		k, val, ok := strings.Cut(kv, "=")
+		if !ok {
+			t.Fatalf("%s: %q is not NAME=VALUE", key, kv)
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = expand(val)
+	}
+	return out
+}
+
+// startCheckServer starts a loopback HTTP server for check steps, stopped
+// when the test ends, and returns its address (127.0.0.1:PORT): GET
+// /health answers 200 "healthy", any other path 503 "down".
+func startCheckServer(t testing.TB) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" {
+			io.WriteString(w, "healthy\n")
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "down\n")
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
 }
 
 func (v *vector) now(t *testing.T) time.Time {
@@ -493,7 +790,8 @@ func (v *vector) checkVerifyError(t *testing.T, path string, err error) {
 }
 
 func runBundleVector(t *testing.T, v *vector) {
-	trust := v.bundleZone(t)
+	z := v.bundleZone(t)
+	trust := z.trust
 	path := v.materialize(t, t.TempDir())
 	now := v.now(t)
 	if b, err := bundle.Open(path); v.h["expect"] == expectUnreadable {
@@ -512,9 +810,11 @@ func runBundleVector(t *testing.T, v *vector) {
 	}
 	v.checkInspect(t, path)
 	o := Options{Bundle: path, Trust: trust, Now: func() time.Time { return now }, Version: "vectors",
-		ForceReapply: v.h["override"] == "force-reapply", AllowRollback: v.h["override"] == "allow-rollback"}
+		ForceReapply: v.h["override"] == "force-reapply", AllowRollback: v.h["override"] == "allow-rollback", VarFile: z.varFile}
 	v.checkPlan(t, o)
-	v.checkApply(t, o)
+	p := v.checkApply(t, o)
+	v.checkFields(t, "the apply's receipt", p)
+	v.checkDeployRoot(t, z.root, p)
 }
 
 // checkVerify runs verify.Bundle, which stops short of the apply-only checks.
@@ -598,8 +898,8 @@ func (v *vector) checkPlan(t *testing.T, o Options) {
 }
 
 // checkApply applies the bundle into the zone and checks the result and the
-// receipt the applier signed.
-func (v *vector) checkApply(t *testing.T, o Options) {
+// receipt the applier signed, which it returns.
+func (v *vector) checkApply(t *testing.T, o Options) *receipt.Predicate {
 	t.Helper()
 	var out bytes.Buffer
 	o.Stdout, o.Stderr = &out, &out
@@ -661,6 +961,204 @@ func (v *vector) checkApply(t *testing.T, o Options) {
 			t.Errorf("verify.Receipt: the receipt is not about this bundle: %v", err)
 		}
 	}
+	return p
+}
+
+// checkFields compares what a receipt records with the headers that
+// describe it (format 2): sources, deployed, check-steps, stdout,
+// releases, pruned, clock and storage. A header that is absent checks nothing.
+func (v *vector) checkFields(t *testing.T, what string, p *receipt.Predicate) {
+	t.Helper()
+	if _, ok := v.h["sources"]; ok {
+		want, _ := v.sources()
+		got := map[string]string{}
+		for _, s := range p.VariableSources {
+			got[s.Name] = sourceString(s)
+			// trust.yaml and the var-file replace the value the bundle
+			// signed, and name the file and its digest.
+			if s.Replaced != s.Origin.Zone() || s.Origin.Zone() != (s.File != "" && len(s.SHA256) == 64) {
+				t.Errorf("%s: variable source %+v: replaced, file and sha256 do not agree with origin %s", what, s, s.Origin)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: variable sources\n%v\nwant\n%v", what, got, want)
+		}
+	}
+	if _, ok := v.h["deployed"]; ok {
+		want, _ := v.deployed()
+		if p.FilesTotal != len(want) || len(p.Files) != len(want) {
+			t.Errorf("%s: %d files listed of %d, want %d", what, len(p.Files), p.FilesTotal, len(want))
+		}
+		for _, f := range p.Files {
+			// The receipt names each file by its path in the zone; the
+			// header by its path under the deploy root.
+			var match []string
+			for path := range want {
+				if f.Path == path || strings.HasSuffix(f.Path, "/"+path) {
+					match = append(match, path)
+				}
+			}
+			if len(match) != 1 {
+				t.Errorf("%s: file %s matches %q of the deployed header", what, f.Path, match)
+				continue
+			}
+			if w := want[match[0]]; (deployedFile{f.Mode, f.SHA256, f.Owner, f.Group}) != w {
+				t.Errorf("%s: file %s: mode %s sha256 %s owner %q group %q, want %+v", what, f.Path, f.Mode, f.SHA256, f.Owner, f.Group, w)
+			}
+		}
+	}
+	if _, ok := v.h["check-steps"]; ok {
+		want, _ := v.checkSteps()
+		seen := 0
+		for _, s := range p.Steps {
+			if s.Kind != string(bundle.KindCheck) {
+				continue
+			}
+			seen++
+			w, ok := want[s.Name]
+			d, err := time.ParseDuration(s.Duration)
+			switch {
+			case !ok:
+				t.Errorf("%s: check step %q is not in check-steps", what, s.Name)
+			case s.Result != w.result || s.LastStatus != w.status:
+				t.Errorf("%s: check step %q: result %s, last status %d, want %s %d", what, s.Name, s.Result, s.LastStatus, w.result, w.status)
+			case s.Result == receipt.StepSkipped:
+			case s.Check == "" || s.Attempts < 1 || err != nil || d < 0:
+				t.Errorf("%s: check step %q: check %q, %d attempts, duration %q: want what it polled, how often and how long", what, s.Name, s.Check, s.Attempts, s.Duration)
+			}
+		}
+		if seen != len(want) {
+			t.Errorf("%s: %d check steps, check-steps names %d", what, seen, len(want))
+		}
+	}
+	if _, ok := v.h["stdout"]; ok {
+		want, _ := v.stdout()
+		for name, sum := range want {
+			i := slices.IndexFunc(p.Steps, func(s receipt.Step) bool { return s.Name == name })
+			if i < 0 || p.Steps[i].StdoutSHA256 != sum {
+				t.Errorf("%s: step %q: no step of that name, or its standard output is not the one whose sha256 is %s", what, name, sum)
+			}
+		}
+	}
+	if want, ok := v.h["releases"]; ok {
+		var got []string
+		for _, r := range p.Releases {
+			got = append(got, orDash(r.Previous)+">"+orDash(r.Current))
+			if r.Target == "" {
+				t.Errorf("%s: release switch %+v names no target", what, r)
+			}
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("%s: releases %q, want %q", what, strings.Join(got, " "), want)
+		}
+		if p.Release == nil || !slices.ContainsFunc(p.Releases, func(r receipt.Release) bool { return r.Target == p.Release.Target }) {
+			t.Errorf("%s: release %+v is not one of the switches %+v", what, p.Release, p.Releases)
+		}
+	}
+	if want, ok := v.h["pruned"]; ok {
+		// The receipt names each release directory by its path in the
+		// zone; the header by its path under the deploy root.
+		w := strings.Fields(want)
+		if p.Release == nil || len(p.Release.Pruned) != len(w) {
+			t.Errorf("%s: release %+v, want pruned %q", what, p.Release, want)
+		} else {
+			for i, dir := range p.Release.Pruned {
+				if !strings.HasSuffix(filepath.ToSlash(dir), "/"+w[i]) {
+					t.Errorf("%s: pruned %s, want …/%s", what, dir, w[i])
+				}
+			}
+		}
+	}
+	if want, ok := v.h["clock"]; ok {
+		if c := p.Time.Clock; c == nil || c.Synchronised != (want == clockSynchronised) || c.Method == "" {
+			t.Errorf("%s: time.clock %+v, want %s", what, c, want)
+		}
+	}
+	if want, ok := v.h["storage"]; ok {
+		if s := p.Storage; s == nil || s.DirMode+"/"+s.FileMode != want {
+			t.Errorf("%s: storage %+v, want %s", what, s, want)
+		}
+	}
+}
+
+// deployRootFiles lists every regular file under a deploy root by its
+// slash path, with its mode and sha256. The current links are skipped;
+// anything else that is not a directory or a regular file is an error.
+func deployRootFiles(root string) (map[string]deployedFile, error) {
+	got := map[string]deployedFile{}
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		switch {
+		case d.Type()&os.ModeSymlink != 0 && d.Name() == "current":
+			return nil
+		case !d.Type().IsRegular():
+			return fmt.Errorf("%s: not a regular file (%s)", rel, d.Type())
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if fi.Mode()&(os.ModeSetuid|os.ModeSetgid|os.ModeSticky) != 0 {
+			return fmt.Errorf("%s: mode %s", rel, fi.Mode())
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(data)
+		got[rel] = deployedFile{mode: fmt.Sprintf("%04o", uint32(fi.Mode().Perm())), sha256: hex.EncodeToString(sum[:])}
+		return nil
+	})
+	return got, err
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// checkDeployRoot compares the deploy root after the apply with the
+// deployed header — every regular file under it, by path, mode and
+// sha256, and nothing else but directories and the current links — and
+// each target's current link with the receipt's release switches.
+func (v *vector) checkDeployRoot(t *testing.T, root string, p *receipt.Predicate) {
+	t.Helper()
+	if _, ok := v.h["deployed"]; !ok {
+		return
+	}
+	want, _ := v.deployed()
+	got, err := deployRootFiles(root)
+	if err != nil {
+		t.Fatalf("deploy root: %v", err)
+	}
+	for path, w := range want {
+		w.owner, w.group = "", "" // owners are not compared on disk
+		if g, ok := got[path]; !ok {
+			t.Errorf("deploy root: no %s", path)
+		} else if g != w {
+			t.Errorf("deploy root: %s: mode %s sha256 %s, want %s %s", path, g.mode, g.sha256, w.mode, w.sha256)
+		}
+	}
+	for path := range got {
+		if _, ok := want[path]; !ok {
+			t.Errorf("deploy root: %s is not in the deployed header", path)
+		}
+	}
+	for _, r := range p.Releases {
+		link, err := os.Readlink(filepath.Join(r.Target, "current"))
+		if r.Current == "" && !errors.Is(err, os.ErrNotExist) || r.Current != "" && link != r.Current {
+			t.Errorf("deploy root: %s/current is %q (%v), the receipt says %q", r.Target, link, err, r.Current)
+		}
+	}
 }
 
 func openBundle(t *testing.T, path string) *bundle.Bundle {
@@ -689,7 +1187,40 @@ func runReceiptVector(t *testing.T, v *vector, bodies map[string][]byte, bundles
 		v.checkReceipt(t, r, bodies, bundles)
 	}
 	v.checkSigner(t)
-	v.checkAudit(t, trusted)
+	var p *receipt.Predicate
+	if r != nil {
+		p = r.Predicate()
+	}
+	v.checkAudit(t, trusted, p)
+}
+
+// linkDigest is the digest by which the next receipt of a chain names
+// this one, as doc/design.md specifies it: for format version 2 and later
+// the SHA-256 of the signed statement (the DSSE payload), for version 1
+// that of the envelope bytes.
+func linkDigest(t *testing.T, body []byte) string {
+	t.Helper()
+	env, err := dsse.Read(bytes.NewReader(body), receipt.MaxSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := dsse.PayloadOf(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Predicate struct {
+			FormatVersion int `json:"formatVersion"`
+		} `json:"predicate"`
+	}
+	if err := json.Unmarshal(payload, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Predicate.FormatVersion < 2 {
+		payload = body
+	}
+	sum := sha256.Sum256(payload)
+	return hex.EncodeToString(sum[:])
 }
 
 // checkReceipt compares a verified receipt with the vector's headers.
@@ -702,18 +1233,50 @@ func (v *vector) checkReceipt(t *testing.T, r *receipt.Receipt, bodies map[strin
 	if string(p.Outcome.Result) != v.h["outcome"] || string(p.Outcome.Reason) != v.h["reason"] {
 		t.Errorf("receipt: outcome %+v, want %s %s", p.Outcome, v.h["outcome"], v.h["reason"])
 	}
-	if sum := sha256.Sum256(v.body); r.SHA256 != hex.EncodeToString(sum[:]) {
-		t.Errorf("receipt: SHA256 %s is not that of the envelope bytes", r.SHA256)
+	if sum := sha256.Sum256(v.body); r.EnvelopeSHA256 != hex.EncodeToString(sum[:]) {
+		t.Errorf("receipt: EnvelopeSHA256 %s is not that of the envelope bytes", r.EnvelopeSHA256)
+	}
+	if d := linkDigest(t, v.body); r.SHA256 != d {
+		t.Errorf("receipt: link digest %s, want %s", r.SHA256, d)
 	}
 	if prev, ok := v.h["prev"]; ok {
 		body, ok := bodies[prev]
 		if !ok {
 			t.Fatalf("prev: no receipt vector %q", prev)
 		}
-		if sum := sha256.Sum256(body); p.PrevSHA256 != hex.EncodeToString(sum[:]) {
-			t.Errorf("receipt: prevSha256 %s is not the digest of %s", p.PrevSHA256, prev)
+		if d := linkDigest(t, body); p.PrevSHA256 != d {
+			t.Errorf("receipt: prevSha256 %s is not the link digest of %s (%s)", p.PrevSHA256, prev, d)
 		}
 	}
+	if ev := receipt.Event(v.h["event"]); p.EventOf() != ev && (ev != "" || p.EventOf() != receipt.EventApply) {
+		t.Errorf("receipt: event %q, want %q", p.EventOf(), v.h["event"])
+	}
+	if want, ok := v.h["changes"]; ok && p.PolicyChange == nil {
+		t.Errorf("receipt: no policy change, want changes %q", want)
+	} else if ok {
+		var got []string
+		weakens := false
+		for _, c := range p.PolicyChange.Changes {
+			got = append(got, c.Kind)
+			weakens = weakens || c.Weakens
+		}
+		if strings.Join(got, " ") != want || p.PolicyChange.Weakens != weakens || p.PolicyChange.PreviousSHA256 == "" {
+			t.Errorf("receipt: policy change %+v, want changes %q", p.PolicyChange, want)
+		}
+	}
+	if op, ok := v.h["operator"]; ok {
+		k := vectorPublicKey(t, op)
+		env, err := dsse.Read(bytes.NewReader(v.body), receipt.MaxSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := dsse.Verify(env, []*keys.PublicKey{k}); err != nil || r.Operator == nil || !r.Operator.Equal(k) || p.Operator.Key.Name == "" {
+			t.Errorf("receipt: operator %+v (%v), want a co-signature by keys/%s.pub naming its person", p.Operator.Key, err, op)
+		}
+	} else if r.Operator != nil || p.Operator.Key != nil {
+		t.Errorf("receipt: co-signed by %+v, the vector names no operator", p.Operator.Key)
+	}
+	v.checkFields(t, "receipt", p)
 	if name, ok := v.h["bundle"]; ok {
 		bv, ok := bundles[name]
 		if !ok {
@@ -753,7 +1316,7 @@ func (v *vector) checkSigner(t *testing.T) {
 // tamperReasons are the refusals the audit reports as tampering attempts.
 var tamperReasons = []string{"envelope", "signature", "payload-type", "predicate-type", "manifest", "parts", "extract"}
 
-func (v *vector) checkAudit(t *testing.T, trusted []*keys.PublicKey) {
+func (v *vector) checkAudit(t *testing.T, trusted []*keys.PublicKey, p *receipt.Predicate) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "receipt.dsse.json"), v.body, 0o644); err != nil {
@@ -768,28 +1331,68 @@ func (v *vector) checkAudit(t *testing.T, trusted []*keys.PublicKey) {
 		kinds = append(kinds, f.Kind)
 	}
 	sort.Strings(kinds)
-	want := v.h["expect"]
-	if want == "ok" {
-		for _, c := range receiptClasses {
-			if slices.Contains(kinds, c) {
-				t.Errorf("audit: finding %s for a valid receipt (%v)", c, kinds)
-			}
+	if v.h["expect"] != "ok" {
+		if !slices.Contains(kinds, v.h["expect"]) {
+			t.Errorf("audit: findings %v, want %s", kinds, v.h["expect"])
 		}
-		if rep.Summary.Receipts != 1 {
-			t.Errorf("audit: %d receipts verified, want 1", rep.Summary.Receipts)
-		}
-		switch o := receipt.OutcomeResult(v.h["outcome"]); o {
-		case receipt.Refused, receipt.Failed, receipt.RolledBack:
-			want = string(o)
-			if o == receipt.Refused && slices.Contains(tamperReasons, v.h["reason"]) {
-				want = "tampering" // a refusal because the bundle was altered or signed by the wrong key
-			}
-		default:
-			return
+		return
+	}
+	if rep.Summary.Receipts != 1 {
+		t.Errorf("audit: %d receipts verified, want 1", rep.Summary.Receipts)
+	}
+	// What the audit must report of this receipt, and must not.
+	want, not := []string(nil), receiptClasses
+	switch o := receipt.OutcomeResult(v.h["outcome"]); o {
+	case receipt.Refused, receipt.Failed, receipt.RolledBack:
+		if o == receipt.Refused && slices.Contains(tamperReasons, v.h["reason"]) {
+			want = append(want, audit.KindTampering) // a refusal because the bundle was altered or signed by the wrong key
+		} else {
+			want = append(want, string(o))
 		}
 	}
-	if !slices.Contains(kinds, want) {
-		t.Errorf("audit: findings %v, want %s", kinds, want)
+	control, applies := 1, 0
+	switch receipt.Event(v.h["event"]) {
+	case receipt.EventGenesis:
+		not = append(not, audit.KindNoGenesis)
+	case receipt.EventPolicy:
+		if p.PolicyChange != nil && p.PolicyChange.Weakens {
+			want = append(want, audit.KindPolicyWeakened)
+		} else {
+			want = append(want, audit.KindPolicyChange)
+		}
+	default:
+		control, applies = 0, 1
+	}
+	if rep.Summary.ControlChanges != control || rep.Summary.Applies != applies {
+		t.Errorf("audit: %d control changes and %d applies, want %d and %d", rep.Summary.ControlChanges, rep.Summary.Applies, control, applies)
+	}
+	if _, ok := v.h["operator"]; ok {
+		// A co-signature by an operator key the policy lists names the person.
+		not = append(not, audit.KindUnattributed, audit.KindUnattributedAttempt)
+	}
+	if c, ok := v.h["clock"]; ok && control == 0 {
+		if c == clockUnsynchronised {
+			want = append(want, audit.KindClockUnsynchronised)
+		} else {
+			not = append(not, audit.KindClockUnsynchronised)
+		}
+	}
+	if sources, ok := v.h["sources"]; ok {
+		if strings.Contains(sources, "="+string(receipt.OriginTrust)) || strings.Contains(sources, "="+string(receipt.OriginVarFile)) {
+			want = append(want, audit.KindZoneValue)
+		} else {
+			not = append(not, audit.KindZoneValue)
+		}
+	}
+	for _, k := range want {
+		if !slices.Contains(kinds, k) {
+			t.Errorf("audit: findings %v, want %s", kinds, k)
+		}
+	}
+	for _, k := range not {
+		if slices.Contains(kinds, k) {
+			t.Errorf("audit: finding %s (%v)", k, kinds)
+		}
 	}
 }
 
