@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"sync"
 )
 
 // Identity is who runs the program, as the system sees it.
@@ -57,8 +58,11 @@ type Clock struct {
 }
 
 // ExecutableSHA256 is the hex SHA-256 of the running program, or "" when it
-// cannot be read.
-func ExecutableSHA256() string {
+// cannot be read. The program does not change while it runs, so it is
+// hashed once per process (every receipt records it).
+func ExecutableSHA256() string { return executableSHA256() }
+
+var executableSHA256 = sync.OnceValue(func() string {
 	exe, err := os.Executable()
 	if err != nil {
 		return ""
@@ -73,4 +77,4 @@ func ExecutableSHA256() string {
 		return ""
 	}
 	return hex.EncodeToString(h.Sum(nil))
-}
+})
