@@ -26,15 +26,13 @@ const (
 
 // Keys of each mapping, in the order the documentation lists them.
 var (
-	releaseKeys    = []string{"apiVersion", "name", "version", "channel", "targets", "expires", "change", "packages", "variables", "steps"}
-	changeKeys     = []string{"ticket", "reason", "securityImpact", "testEvidence", "backout"}
-	packageKeys    = []string{"name", "path", "archive"}
-	variableKeys   = []string{"value", "fromEnv", "fromFile", "sensitive", "allowLiteral", "byZone", "byRole", "byHost", "description"}
-	stepKeys       = []string{"name", "run", "script", "deploy", "check", "to", "substitute", "structured", "files", "keep", "shell", "when", "timeout", "retries", "retryDelay", "continueOnError"}
-	commonStepKeys = []string{"name", "when", "continueOnError"}
-	fileRuleKeys   = []string{"match", "mode", "owner", "group"}
-	checkKeys      = []string{"http", "tcp", "status", "contains", "caFile", "timeout", "interval"}
-	yamlStringTags = []string{"!!str", "!!int", "!!float", "!!bool", "!!timestamp"}
+	releaseKeys     = []string{"apiVersion", "name", "version", "channel", "targets", "expires", "change", "packages", "variables", "steps"}
+	changeKeys      = []string{"ticket", "reason", "securityImpact", "testEvidence", "backout"}
+	packageKeys     = []string{"name", "path", "archive"}
+	variableKeys    = []string{"value", "fromEnv", "fromFile", "sensitive", "allowLiteral", "byZone", "byRole", "byHost", "description"}
+	fileRuleKeys    = []string{"match", "mode", "owner", "group"}
+	healthCheckKeys = []string{"http", "tcp", "status", "contains", "caFile", "timeout", "interval"}
+	yamlStringTags  = []string{"!!str", "!!int", "!!float", "!!bool", "!!timestamp"}
 )
 
 // Release is a release manifest (airlock.yaml), decoded and validated.

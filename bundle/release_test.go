@@ -244,8 +244,8 @@ func configRelease() *Release {
 			step(Step{Name: "healthy", Timeout: Duration(2 * time.Minute), Check: &HealthCheck{
 				HTTP: "https://localhost:#{HealthPort}/health", Status: 200, Contains: `"status":"up"`,
 				CAFile: "/etc/pki/payments/ca.pem", Timeout: Duration(2 * time.Minute), Interval: Duration(5 * time.Second)}}),
-			step(Step{Name: "port open", When: WhenAlways, Timeout: Duration(DefaultCheckTimeout), Check: &HealthCheck{
-				TCP: "db.internal:5432", Timeout: Duration(DefaultCheckTimeout), Interval: Duration(DefaultCheckInterval)}}),
+			step(Step{Name: "port open", When: WhenAlways, Timeout: Duration(DefaultHealthTimeout), Check: &HealthCheck{
+				TCP: "db.internal:5432", Timeout: Duration(DefaultHealthTimeout), Interval: Duration(DefaultHealthInterval)}}),
 		},
 	}
 }
