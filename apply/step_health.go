@@ -29,8 +29,8 @@ const (
 	// minAttemptTimeout is the least time one attempt may take; an attempt
 	// otherwise takes at most the interval, and never beyond the timeout.
 	minAttemptTimeout = 5 * time.Second
-	// maxCheckBody caps the body read to look for check.contains.
-	maxCheckBody = 1 << 20
+	// maxHealthBody caps the body read to look for check.contains.
+	maxHealthBody = 1 << 20
 	// maxCAFile caps check.caFile.
 	maxCAFile = 1 << 20
 )
@@ -165,7 +165,7 @@ func newProbe(c *bundle.HealthCheck) (probe, error) {
 		case c.Contains == "":
 			return code, nil
 		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, maxCheckBody))
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBody))
 		if err != nil {
 			return code, fmt.Errorf("status %d, reading the body: %w", code, err)
 		}

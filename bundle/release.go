@@ -24,11 +24,12 @@ const (
 	releaseDurationHint = "want a Go duration such as 90s, 10m or 1h"
 )
 
-// Keys of each mapping, in the order the documentation lists them.
+// Keys of each mapping, in the order the documentation lists them (those
+// of a package and of a step come from their tables: inputkinds.go,
+// stepkinds.go).
 var (
 	releaseKeys     = []string{"apiVersion", "name", "version", "channel", "targets", "expires", "change", "packages", "variables", "steps"}
 	changeKeys      = []string{"ticket", "reason", "securityImpact", "testEvidence", "backout"}
-	packageKeys     = []string{"name", "path", "archive"}
 	variableKeys    = []string{"value", "fromEnv", "fromFile", "sensitive", "allowLiteral", "byZone", "byRole", "byHost", "description"}
 	fileRuleKeys    = []string{"match", "mode", "owner", "group"}
 	healthCheckKeys = []string{"http", "tcp", "status", "contains", "caFile", "timeout", "interval"}
@@ -55,14 +56,6 @@ type Release struct {
 	pos map[string]yamlPos
 	// tree is what Check found in the release directory.
 	tree *tree
-}
-
-// Package is a file, a directory or the content of an archive that the
-// bundle carries. Exactly one of Path and Archive is set.
-type Package struct {
-	Name    string // same format as Release.Name
-	Path    string // relative to Release.Dir, slash-separated and clean
-	Archive string // an archive file, relative to Release.Dir, whose files the package holds
 }
 
 // Variable is a value steps and substituted files can refer to as #{Name}.

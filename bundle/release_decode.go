@@ -223,33 +223,10 @@ func (d *releaseDecoder) packages(n *yaml.Node) []Package {
 			}
 			seen[p.Name] = v.Line
 		}
-		if v := f["path"]; v != nil {
-			p.Path = d.relPath(v, field+".path")
-		}
-		if v := f["archive"]; v != nil {
-			p.Archive = d.archive(v, field+".archive")
-		}
-		switch {
-		case f == nil:
-		case hasKey(item, "path") && hasKey(item, "archive"):
-			d.errorf(mappingKey(item, "archive"), field, "path and archive are mutually exclusive (want one: a file or folder, or an archive to unpack)")
-		case !hasKey(item, "path") && !hasKey(item, "archive"):
-			d.errorf(item, field, "missing required key: want \"path\" (a file or folder) or \"archive\" (an archive to unpack)")
-		}
+		p.Kind, p.Source = d.inputSource(item, f, field, "packages")
 		out = append(out, p)
 	}
 	return out
-}
-
-// archive decodes the path of an archive package, whose name must say its
-// format.
-func (d *releaseDecoder) archive(n *yaml.Node, field string) string {
-	before := len(d.errs)
-	s := d.relPath(n, field)
-	if len(d.errs) == before && archiveFormatOf(s) == 0 {
-		d.errorf(n, field, "%s is not a known kind of archive (want a name ending in %s)", quoteShort(s), archiveExtensions())
-	}
-	return s
 }
 
 // relPath decodes a path relative to the directory of airlock.yaml.

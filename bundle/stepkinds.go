@@ -269,18 +269,11 @@ func (s *Step) Describe(expand func(string) string) []string {
 
 // kindNames lists kinds for messages: "run, script or deploy".
 func kindNames(kinds []StepKind) string {
-	s := ""
+	names := make([]string, len(kinds))
 	for i, k := range kinds {
-		switch {
-		case i == 0:
-		case i == len(kinds)-1:
-			s += " or "
-		default:
-			s += ", "
-		}
-		s += string(k)
+		names[i] = string(k)
 	}
-	return s
+	return orList(names)
 }
 
 // keyNotTaken explains why a step of kind may not set key.
