@@ -59,7 +59,7 @@ var stepKinds = []stepKind{
 		decode: func(d *releaseDecoder, v *yaml.Node, field string, s *Step, _ []Package) {
 			s.Run = d.command(v, field)
 		},
-		texts:    func(s *Step) []StepText { return []StepText{{"run", s.Run}} },
+		texts:    func(s *Step) []StepText { return []StepText{{string(KindRun), s.Run}} },
 		describe: describeRun},
 	{kind: KindScript, set: func(s *Step) bool { return s.Script != "" }, keys: append([]string{"substitute"}, processKeys...),
 		decode: func(d *releaseDecoder, v *yaml.Node, field string, s *Step, _ []Package) {
