@@ -458,16 +458,14 @@ func (d *releaseDecoder) decodeStepKind(n *yaml.Node, f map[string]*yaml.Node, f
 // common one when row is nil); those it does not take were reported by
 // validateStepKeys.
 func (d *releaseDecoder) decodeStepSettings(f map[string]*yaml.Node, field string, s *Step, row *stepKind) {
+	var kind StepKind
+	if row != nil {
+		kind = row.kind
+	}
 	for _, st := range stepSettings {
-		v := f[st.key]
-		if v == nil || !st.common && (row == nil || !slices.Contains(row.keys, st.key)) {
-			continue
+		if v := f[st.key]; v != nil && (st.common || row != nil && slices.Contains(row.keys, st.key)) {
+			st.decode(d, v, field+"."+st.key, s, kind)
 		}
-		var kind StepKind
-		if row != nil {
-			kind = row.kind
-		}
-		st.decode(d, v, field+"."+st.key, s, kind)
 	}
 }
 
