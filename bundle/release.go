@@ -12,7 +12,7 @@ import (
 )
 
 // Names and limits of airlock.yaml; the rules it shares with manifest.json
-// are in rules.go.
+// are in rules.go and stepkinds.go.
 const (
 	releaseFileName   = "airlock.yaml"
 	releaseAPIVersion = "airlock/v1"
