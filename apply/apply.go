@@ -486,8 +486,8 @@ func (a *applier) variables(staged *stage.Staged, vr *verify.Result) (*variables
 	}
 	vars.setBuiltins(&vr.Statement.Predicate, a.zone, a.host)
 	for _, s := range vr.Manifest.Steps {
-		for _, text := range append([]string{s.Run, s.To}, checkTexts(&s)...) {
-			if err := vars.checkRefs(text); err != nil {
+		for _, t := range s.Texts() {
+			if err := vars.checkRefs(t.Text); err != nil {
 				return nil, fmt.Errorf("step %q: %w", s.Name, err)
 			}
 		}

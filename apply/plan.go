@@ -107,53 +107,18 @@ func MakePlan(ctx context.Context, o Options) (*Plan, error) {
 		}
 		plan.Variables = append(plan.Variables, pv)
 	}
-	for _, s := range vr.Manifest.Steps {
-		plan.Steps = append(plan.Steps, PlanStep{Name: s.Name, Kind: s.Kind(), When: s.When, What: masker.String(describe(s, vars))})
-	}
-	return plan, nil
-}
-
-func describe(s bundle.Step, vars *variables) string {
-	switch s.Kind() {
-	case bundle.KindDeploy:
-		to, _ := vars.expand(s.To)
-		text := fmt.Sprintf("deploy package %s to %s/releases/%s, switch %s/current (keep %d)", s.Deploy, to, vars.builtins[bundle.BuiltinReleaseVersion], to, s.Keep)
-		if len(s.Substitute.Globs) > 0 {
-			text += "\nsubstitute #{...} in " + strings.Join(s.Substitute.Globs, ", ")
-		}
-		if len(s.Structured) > 0 {
-			text += "\nreplace values by key path in " + strings.Join(s.Structured, ", ")
-		}
-		for _, r := range s.Files {
-			text += "\nfiles " + describeRule(r)
+	// A reference that cannot be resolved is shown as written.
+	expand := func(text string) string {
+		if t, err := vars.expand(text); err == nil {
+			return t
 		}
 		return text
-	case bundle.KindScript:
-		return "run script " + s.Script
-	case bundle.KindCheck:
-		return describeCheck(s.Check, vars)
 	}
-	text, err := vars.expand(s.Run)
-	if err != nil {
-		return s.Run
+	for _, s := range vr.Manifest.Steps {
+		what := strings.Join(s.Describe(expand), "\n")
+		plan.Steps = append(plan.Steps, PlanStep{Name: s.Name, Kind: s.Kind(), When: s.When, What: masker.String(what)})
 	}
-	return text
-}
-
-// describeRule is a files: rule as plan shows it: "config/** mode 0640,
-// owner payments, group payments".
-func describeRule(r bundle.FileRule) string {
-	var set []string
-	if r.Mode != 0 {
-		set = append(set, "mode "+r.Mode.String())
-	}
-	if r.Owner != "" {
-		set = append(set, "owner "+r.Owner)
-	}
-	if r.Group != "" {
-		set = append(set, "group "+r.Group)
-	}
-	return r.Match + " " + strings.Join(set, ", ")
+	return plan, nil
 }
 
 // planPolicy says what apply would say of the zone's policy: when

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"airlock.dev/airlock/apply/stage"
-	"airlock.dev/airlock/apply/steprun"
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/atomicfile"
 	"airlock.dev/airlock/internal/mask"
@@ -60,6 +59,63 @@ func (f *failure) describe() string {
 	return fmt.Sprintf("step %q failed", f.step)
 }
 
+// stepRunners is the one table of how the applier runs each kind of
+// step of bundle.StepKinds(), each runner in its kind's own file
+// (step_<kind>.go). A test fails when a kind has no runner.
+var stepRunners = map[bundle.StepKind]stepRunner{
+	bundle.KindRun:    (*applier).runStep,
+	bundle.KindScript: (*applier).scriptStep,
+	bundle.KindDeploy: (*applier).deployStep,
+	bundle.KindHealth: (*applier).healthStep,
+}
+
+// A stepRunner runs one step of its kind, records the result in r.rs and
+// reports whether the step succeeded.
+type stepRunner func(a *applier, r *stepRun) bool
+
+// stepRun is what a runner gets: the step, and the apply it is part of.
+type stepRun struct {
+	// ctx is canceled by an interruption (a signal); after a failure, only
+	// by o.Abort.
+	ctx     context.Context
+	vr      *verify.Result
+	staged  *stage.Staged
+	step    bundle.Step
+	vars    *variables
+	masker  *mask.Masker
+	rs      *receipt.Step // the step's record in the receipt
+	outputs *outputsDir
+}
+
+// fail records that the step failed with err, masked, and returns false.
+func (r *stepRun) fail(now time.Time, err error) bool {
+	r.rs.Finished, r.rs.Result, r.rs.ExitCode = now.UTC(), receipt.StepFailed, 1
+	r.rs.Error = r.masker.String(err.Error())
+	return false
+}
+
+// outputsDir is the folder of the steps' $AIRLOCK_OUTPUT files, in the
+// state directory's staging folder (which recovery empties): made when a
+// step first needs it, removed when the steps are done.
+type outputsDir struct{ parent, dir string }
+
+func (o *outputsDir) get() (string, error) {
+	if o.dir == "" {
+		dir, err := atomicfile.MkdirTemp(o.parent, "outputs-")
+		if err != nil {
+			return "", err
+		}
+		o.dir = dir
+	}
+	return o.dir, nil
+}
+
+func (o *outputsDir) remove() {
+	if o.dir != "" {
+		os.RemoveAll(o.dir)
+	}
+}
+
 // runSteps runs the steps in order. Steps with when: success run while
 // nothing has failed; at the first failure — a step that fails, an
 // interruption (ctx done: a signal), or a state directory that cannot be
@@ -82,12 +138,8 @@ func (a *applier) runSteps(ctx context.Context, vr *verify.Result, staged *stage
 			fmt.Fprintf(a.o.Stderr, "airlock: rolling back the release switch failed: %s\n", printable.String(err.Error()))
 		}
 	}
-	outDir := ""
-	defer func() {
-		if outDir != "" {
-			os.RemoveAll(outDir)
-		}
-	}()
+	outputs := &outputsDir{parent: filepath.Join(a.st.dir, "staging")}
+	defer outputs.remove()
 	for i, s := range m.Steps {
 		if failed == nil {
 			switch {
@@ -122,22 +174,9 @@ func (a *applier) runSteps(ctx context.Context, vr *verify.Result, staged *stage
 		a.logf("==> step %d/%d: %s\n", i+1, len(m.Steps), s.Name)
 		vars.builtins[bundle.BuiltinStepName] = s.Name
 		var ok bool
-		switch s.Kind() {
-		case bundle.KindDeploy:
-			ok = a.deployStep(vr, staged, s, vars, masker, &rs)
-		case bundle.KindRun, bundle.KindScript:
-			if outDir == "" {
-				var err error
-				if outDir, err = atomicfile.MkdirTemp(filepath.Join(a.st.dir, "staging"), "outputs-"); err != nil {
-					outDir = ""
-					rs.Result, rs.Error = receipt.StepFailed, err.Error()
-					break
-				}
-			}
-			ok = a.runStep(runCtx, staged, s, vars, masker, &rs, outDir)
-		case bundle.KindCheck:
-			ok = a.checkStep(runCtx, s, vars, masker, &rs)
-		default:
+		if run, known := stepRunners[s.Kind()]; known {
+			ok = run(a, &stepRun{ctx: runCtx, vr: vr, staged: staged, step: s, vars: vars, masker: masker, rs: &rs, outputs: outputs})
+		} else {
 			rs.Result, rs.Error = receipt.StepFailed, fmt.Sprintf("step kind %q is not supported by this airlock", s.Kind())
 		}
 		a.j.Receipt.Steps = append(a.j.Receipt.Steps, rs)
@@ -226,136 +265,6 @@ func (a *applier) rollbackUnrecorded(cause error) (*Result, error) {
 	return a.finish(outcome, f.reason(), msg, f.err())
 }
 
-// runStep runs an inline command or a script of the bundle. Its output
-// file, and its substituted script, live in a folder of its own in outputs,
-// under the state directory's staging folder, which recovery removes: a
-// step's sensitive outputs never outlive the apply.
-func (a *applier) runStep(ctx context.Context, staged *stage.Staged, s bundle.Step, vars *variables, masker *mask.Masker, rs *receipt.Step, outputs string) bool {
-	outDir, err := os.MkdirTemp(outputs, "step-")
-	if err != nil {
-		rs.Result, rs.Error = receipt.StepFailed, err.Error()
-		return false
-	}
-	defer os.RemoveAll(outDir)
-	cmd := steprun.Command{
-		Name: s.Name, Shell: s.Shell, Dir: staged.Root,
-		Env:     vars.env(steprun.BaseEnv(os.Environ())),
-		Timeout: time.Duration(s.Timeout), Retries: s.Retries, RetryDelay: time.Duration(s.RetryDelay),
-		Stdout: a.stepOut, Stderr: a.stepErr, Mask: masker, OutputDir: outDir, Now: a.o.Now,
-		OnStart: func(g steprun.Group) error {
-			a.j.Running = &g
-			return a.st.save(a.j, jStepRunning)
-		},
-	}
-	if s.Run != "" {
-		text, err := vars.expand(s.Run)
-		if err != nil {
-			rs.Result, rs.Error = receipt.StepFailed, err.Error()
-			return false
-		}
-		cmd.Inline = text
-	} else {
-		cmd.Script = filepath.Join(staged.Root, filepath.FromSlash(s.Script))
-		if s.Substitute.Script {
-			if cmd.Script, err = substitutedScript(cmd.Script, outDir, vars); err != nil {
-				rs.Result, rs.Error = receipt.StepFailed, fmt.Sprintf("substitute %s: %v", s.Script, err)
-				return false
-			}
-		}
-	}
-	r := steprun.Run(ctx, cmd)
-	rs.Started, rs.Finished, rs.Attempts, rs.ExitCode = r.Started.UTC(), r.Finished.UTC(), r.Attempts, r.ExitCode
-	rs.StdoutSHA256, rs.StderrSHA256, rs.Tail = r.StdoutSHA256, r.StderrSHA256, r.Tail
-	for k, v := range r.Outputs {
-		vars.outputs["Steps."+s.Name+"."+k] = v
-		if r.Sensitive[k] {
-			vars.sensitive["Steps."+s.Name+"."+k] = true
-			masker.Add(v)
-		}
-	}
-	switch {
-	case r.Err == nil:
-		rs.Result = receipt.StepSucceeded
-		return true
-	case errors.Is(r.Err, steprun.ErrTimeout):
-		rs.Result = receipt.StepTimedOut
-	default:
-		rs.Result = receipt.StepFailed
-	}
-	rs.Error = masker.String(r.Err.Error())
-	return false
-}
-
-// deployStep installs a package and switches the target's current release.
-func (a *applier) deployStep(vr *verify.Result, staged *stage.Staged, s bundle.Step, vars *variables, masker *mask.Masker, rs *receipt.Step) bool {
-	rs.Started, rs.Attempts = a.o.Now().UTC(), 1
-	fail := func(err error) bool {
-		rs.Finished, rs.Result, rs.ExitCode = a.o.Now().UTC(), receipt.StepFailed, 1
-		rs.Error = masker.String(err.Error())
-		return false
-	}
-	to, err := vars.expand(s.To)
-	if err != nil {
-		return fail(err)
-	}
-	if !filepath.IsAbs(to) {
-		return fail(fmt.Errorf("deploy target %q is not an absolute path", to))
-	}
-	to = filepath.Clean(to)
-	var pkg *bundle.PackageRef
-	for i := range vr.Manifest.Packages {
-		if vr.Manifest.Packages[i].Name == s.Deploy {
-			pkg = &vr.Manifest.Packages[i]
-		}
-	}
-	if pkg == nil {
-		return fail(fmt.Errorf("package %q is not in the manifest", s.Deploy))
-	}
-	files, err := newDeployFiles(vr.Manifest, &s, vars)
-	if err != nil {
-		return fail(err)
-	}
-	ir, err := prepareInstall(to, vr.Statement.Predicate.Version)
-	if err != nil {
-		return fail(fmt.Errorf("deploy target %s: %w", to, err))
-	}
-	a.j.Install = ir
-	if err := a.st.save(a.j, jInstallIntent); err != nil {
-		a.j.Install = nil
-		return fail(err)
-	}
-	res, err := install(staged.Root, vr.Manifest, *pkg, deployedOnce(vr.Manifest, s.Deploy), ir, files)
-	if err == nil {
-		err = a.st.addRelease(to, releaseRecord{Name: ir.Name, BundleID: vr.Statement.Predicate.BundleID, Receipt: a.j.Receipt.Seq})
-	}
-	if err != nil {
-		a.abandonInstall()
-		return fail(fmt.Errorf("install %s into %s: %w", s.Deploy, to, err))
-	}
-	sw := switchRecord{To: to, Previous: ir.Previous, Next: filepath.ToSlash(filepath.Join(releasesDir, ir.Name)), Dir: res.dir, Keep: s.Keep}
-	a.j.Switches = append(a.j.Switches, sw)
-	a.j.Install = nil
-	if err := a.st.save(a.j, jSwitchIntent); err != nil {
-		return fail(err) // the revert removes the new release
-	}
-	if err := switchTo(to, sw.Next); err != nil {
-		return fail(err)
-	}
-	if err := a.st.save(a.j, jSwitched); err != nil {
-		return fail(err)
-	}
-	a.release = res.dir
-	if err := a.recordFiles(res.files); err != nil {
-		return fail(err)
-	}
-	a.j.Receipt.Release = &receipt.Release{Previous: sw.Previous, Current: sw.Next, Target: to}
-	a.recordReleases()
-	fmt.Fprintf(a.o.Stdout, "deployed %s to %s (%d files); %s/current -> %s\n",
-		printable.String(s.Deploy), printable.String(res.dir), len(res.files), printable.String(to), printable.String(sw.Next))
-	rs.Finished, rs.Result = a.o.Now().UTC(), receipt.StepSucceeded
-	return true
-}
-
 // abandonInstall removes the release the journal says is being installed,
 // half-written or whole, and forgets it.
 func (a *applier) abandonInstall() {
@@ -392,18 +301,6 @@ func onDisk(to string) string {
 		return "(unknown: " + err.Error() + ")"
 	}
 	return cur
-}
-
-// deployedOnce reports whether only one step deploys the package, so its
-// staged tree may be moved into place instead of copied.
-func deployedOnce(m *bundle.Manifest, pkg string) bool {
-	n := 0
-	for _, s := range m.Steps {
-		if s.Deploy == pkg {
-			n++
-		}
-	}
-	return n == 1
 }
 
 // revert switches every deploy target of this apply back to its previous

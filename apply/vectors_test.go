@@ -1011,7 +1011,7 @@ func (v *vector) checkFields(t *testing.T, what string, p *receipt.Predicate) {
 		want, _ := v.checkSteps()
 		seen := 0
 		for _, s := range p.Steps {
-			if s.Kind != string(bundle.KindCheck) {
+			if s.Kind != string(bundle.KindHealth) {
 				continue
 			}
 			seen++

@@ -93,18 +93,11 @@ func archiveFormatOf(name string) archiveKind {
 
 // archiveExtensions lists the endings for messages: ".zip, .nupkg, … or .tar.zst".
 func archiveExtensions() string {
-	var b strings.Builder
+	exts := make([]string, len(archiveFormats))
 	for i, f := range archiveFormats {
-		switch {
-		case i == 0:
-		case i == len(archiveFormats)-1:
-			b.WriteString(" or ")
-		default:
-			b.WriteString(", ")
-		}
-		b.WriteString(f.ext)
+		exts[i] = f.ext
 	}
-	return b.String()
+	return orList(exts)
 }
 
 // ArchiveRef names the archive a package was unpacked from: its path in

@@ -10,8 +10,12 @@
 // [ReleaseError] with file:line:column — and checks it against the release
 // directory ([Release.Check]): one walk over an fs.FS finds every payload
 // entry, and every #{...} reference must resolve. The rules airlock.yaml
-// shares with manifest.json (names, ranges, defaults, the step kind table)
-// are defined once, in rules.go, and applied to both.
+// shares with manifest.json (names, ranges, defaults) are defined once, in
+// rules.go, and applied to both; so is the step kind table (stepkinds.go:
+// each kind's settings, decoder, validator and description, which plan
+// and inspect share through [Step.Describe]). The input kind table
+// (inputkinds.go) says where each package's content comes from: a folder
+// ([InputPath]) or an archive unpacked at build ([InputArchive]).
 //
 // # Building
 //

@@ -166,7 +166,7 @@ func (m *Manifest) Validate() error {
 		}
 		pkgs[p.Name] = true
 	}
-	return m.checkSteps(pkgs, files)
+	return m.validateSteps(pkgs, files)
 }
 
 func (m *Manifest) checkFiles() (dirs, files map[string]bool, err error) {
@@ -223,7 +223,7 @@ func (m *Manifest) checkVariables() error {
 	return nil
 }
 
-func (m *Manifest) checkSteps(pkgs, files map[string]bool) error {
+func (m *Manifest) validateSteps(pkgs, files map[string]bool) error {
 	if len(m.Steps) == 0 {
 		return errors.New("no steps")
 	}
@@ -233,14 +233,11 @@ func (m *Manifest) checkSteps(pkgs, files map[string]bool) error {
 			return fmt.Errorf("steps[%d]: invalid or duplicate name %q", i, s.Name)
 		}
 		names[s.Name] = true
-		if err := checkStep(&s); err != nil {
+		if err := validateStep(&s); err != nil {
 			return fmt.Errorf("steps[%d] %q: %w", i, s.Name, err)
 		}
-		switch {
-		case s.Script != "" && !files[s.Script]:
-			return fmt.Errorf("steps[%d] %q: script %q is not a listed file", i, s.Name, s.Script)
-		case s.Deploy != "" && !pkgs[s.Deploy]:
-			return fmt.Errorf("steps[%d] %q: deploy names %q, not a listed package", i, s.Name, s.Deploy)
+		if problem := stepInPayload(&s, pkgs, files); problem != "" {
+			return fmt.Errorf("steps[%d] %q: %s", i, s.Name, problem)
 		}
 	}
 	return nil

@@ -140,7 +140,7 @@ func TestManifestV2Seed(t *testing.T) {
 	for _, s := range m.Steps {
 		kinds[s.Kind()] = true
 	}
-	if !kinds[KindCheck] || !kinds[KindDeploy] || !kinds[KindScript] || m.Packages[0].Archive == nil {
+	if !kinds[KindHealth] || !kinds[KindDeploy] || !kinds[KindScript] || m.Packages[0].Archive == nil {
 		t.Errorf("the seed lacks a version 2 key: kinds %v, archive %v", kinds, m.Packages[0].Archive)
 	}
 }

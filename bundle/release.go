@@ -12,7 +12,7 @@ import (
 )
 
 // Names and limits of airlock.yaml; the rules it shares with manifest.json
-// are in rules.go.
+// are in rules.go and stepkinds.go.
 const (
 	releaseFileName   = "airlock.yaml"
 	releaseAPIVersion = "airlock/v1"
@@ -24,17 +24,16 @@ const (
 	releaseDurationHint = "want a Go duration such as 90s, 10m or 1h"
 )
 
-// Keys of each mapping, in the order the documentation lists them.
+// Keys of each mapping, in the order the documentation lists them (those
+// of a package and of a step come from their tables: inputkinds.go,
+// stepkinds.go).
 var (
-	releaseKeys    = []string{"apiVersion", "name", "version", "channel", "targets", "expires", "change", "packages", "variables", "steps"}
-	changeKeys     = []string{"ticket", "reason", "securityImpact", "testEvidence", "backout"}
-	packageKeys    = []string{"name", "path", "archive"}
-	variableKeys   = []string{"value", "fromEnv", "fromFile", "sensitive", "allowLiteral", "byZone", "byRole", "byHost", "description"}
-	stepKeys       = []string{"name", "run", "script", "deploy", "check", "to", "substitute", "structured", "files", "keep", "shell", "when", "timeout", "retries", "retryDelay", "continueOnError"}
-	commonStepKeys = []string{"name", "when", "continueOnError"}
-	fileRuleKeys   = []string{"match", "mode", "owner", "group"}
-	checkKeys      = []string{"http", "tcp", "status", "contains", "caFile", "timeout", "interval"}
-	yamlStringTags = []string{"!!str", "!!int", "!!float", "!!bool", "!!timestamp"}
+	releaseKeys     = []string{"apiVersion", "name", "version", "channel", "targets", "expires", "change", "packages", "variables", "steps"}
+	changeKeys      = []string{"ticket", "reason", "securityImpact", "testEvidence", "backout"}
+	variableKeys    = []string{"value", "fromEnv", "fromFile", "sensitive", "allowLiteral", "byZone", "byRole", "byHost", "description"}
+	fileRuleKeys    = []string{"match", "mode", "owner", "group"}
+	healthCheckKeys = []string{"http", "tcp", "status", "contains", "caFile", "timeout", "interval"}
+	yamlStringTags  = []string{"!!str", "!!int", "!!float", "!!bool", "!!timestamp"}
 )
 
 // Release is a release manifest (airlock.yaml), decoded and validated.
@@ -57,14 +56,6 @@ type Release struct {
 	pos map[string]yamlPos
 	// tree is what Check found in the release directory.
 	tree *tree
-}
-
-// Package is a file, a directory or the content of an archive that the
-// bundle carries. Exactly one of Path and Archive is set.
-type Package struct {
-	Name    string // same format as Release.Name
-	Path    string // relative to Release.Dir, slash-separated and clean
-	Archive string // an archive file, relative to Release.Dir, whose files the package holds
 }
 
 // Variable is a value steps and substituted files can refer to as #{Name}.

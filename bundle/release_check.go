@@ -42,12 +42,8 @@ func (r *Release) Check() error {
 	}
 	for i, s := range r.Steps {
 		field := indexField("steps", i)
-		c.textRefs(i, field+".run", s.Run)
-		c.textRefs(i, field+".to", s.To)
-		if hc := s.Check; hc != nil {
-			for _, t := range []struct{ key, text string }{{"http", hc.HTTP}, {"tcp", hc.TCP}, {"contains", hc.Contains}, {"caFile", hc.CAFile}} {
-				c.textRefs(i, field+".check."+t.key, t.text)
-			}
+		for _, t := range s.Texts() {
+			c.textRefs(i, field+"."+t.Key, t.Text)
 		}
 		if s.Script != "" && s.Substitute.Script {
 			c.fileRefs(i, field+".substitute", packageFile{src: s.Script})
@@ -106,7 +102,7 @@ func (c *releaseChecker) shown(rel string) string {
 	return filepath.Join(base, filepath.FromSlash(rel))
 }
 
-// textRefs checks the references in a run or to value of step i.
+// textRefs checks the references in a setting of step i (see Step.Texts).
 func (c *releaseChecker) textRefs(step int, field, text string) {
 	if !strings.Contains(text, "#{") {
 		return

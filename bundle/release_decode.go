@@ -223,33 +223,10 @@ func (d *releaseDecoder) packages(n *yaml.Node) []Package {
 			}
 			seen[p.Name] = v.Line
 		}
-		if v := f["path"]; v != nil {
-			p.Path = d.relPath(v, field+".path")
-		}
-		if v := f["archive"]; v != nil {
-			p.Archive = d.archive(v, field+".archive")
-		}
-		switch {
-		case f == nil:
-		case hasKey(item, "path") && hasKey(item, "archive"):
-			d.errorf(mappingKey(item, "archive"), field, "path and archive are mutually exclusive (want one: a file or folder, or an archive to unpack)")
-		case !hasKey(item, "path") && !hasKey(item, "archive"):
-			d.errorf(item, field, "missing required key: want \"path\" (a file or folder) or \"archive\" (an archive to unpack)")
-		}
+		p.Kind, p.Source = d.inputSource(item, f, field, "packages")
 		out = append(out, p)
 	}
 	return out
-}
-
-// archive decodes the path of an archive package, whose name must say its
-// format.
-func (d *releaseDecoder) archive(n *yaml.Node, field string) string {
-	before := len(d.errs)
-	s := d.relPath(n, field)
-	if len(d.errs) == before && archiveFormatOf(s) == 0 {
-		d.errorf(n, field, "%s is not a known kind of archive (want a name ending in %s)", quoteShort(s), archiveExtensions())
-	}
-	return s
 }
 
 // relPath decodes a path relative to the directory of airlock.yaml.
@@ -436,114 +413,10 @@ func (d *releaseDecoder) step(n *yaml.Node, field string, packages []Package) (S
 	if v := f["name"]; v != nil {
 		s.Name = d.match(v, field+".name", "step name", stepNameRule)
 	}
-	if v := f["run"]; v != nil {
-		s.Run = d.command(v, field+".run")
-	}
-	if v := f["script"]; v != nil {
-		s.Script = d.relPath(v, field+".script")
-	}
-	if v := f["deploy"]; v != nil {
-		s.Deploy = d.deploy(v, field+".deploy", packages)
-		s.Keep = DefaultKeep
-	}
-	if v := f["check"]; v != nil {
-		s.Check = d.healthCheck(v, field+".check")
-		s.Timeout = s.Check.Timeout
-	}
-	if row := d.checkStepKeys(n, field); row != nil {
-		d.kindOptions(f, field, &s, row)
-	}
-	d.stepOptions(f, field, &s)
+	row := d.decodeStepKind(n, f, field, &s, packages)
+	d.decodeStepSettings(f, field, &s, row)
 	return s, f
 }
-
-// kindOptions decodes the settings a step of kind row takes; those it
-// does not take were reported by checkStepKeys.
-func (d *releaseDecoder) kindOptions(f map[string]*yaml.Node, field string, s *Step, row *stepKind) {
-	takes := func(key string) *yaml.Node {
-		if !slices.Contains(row.keys, key) {
-			return nil
-		}
-		return f[key]
-	}
-	if v := takes("to"); v != nil {
-		s.To = d.target(v, field+".to")
-	}
-	if v := takes("substitute"); v != nil && row.kind == KindScript {
-		s.Substitute.Script = d.boolean(v, field+".substitute")
-	} else if v != nil {
-		s.Substitute.Globs = d.globs(v, field+".substitute")
-	}
-	if v := takes("structured"); v != nil {
-		s.Structured = d.globs(v, field+".structured")
-	}
-	if v := takes("files"); v != nil {
-		s.Files = d.fileRules(v, field+".files")
-	}
-	if v := takes("keep"); v != nil {
-		s.Keep = d.integer(v, field+".keep", keepRange)
-	}
-	if v := takes("shell"); v != nil {
-		s.Shell = d.oneOf(v, field+".shell", Shells)
-	}
-	if v := takes("timeout"); v != nil {
-		s.Timeout = Duration(d.duration(v, field+".timeout", timeoutRange))
-	}
-	if v := takes("retries"); v != nil {
-		s.Retries = d.integer(v, field+".retries", retriesRange)
-	}
-	if v := takes("retryDelay"); v != nil {
-		s.RetryDelay = Duration(d.duration(v, field+".retryDelay", retryDelayRange))
-	}
-}
-
-// stepOptions decodes the settings every step takes besides its name.
-func (d *releaseDecoder) stepOptions(f map[string]*yaml.Node, field string, s *Step) {
-	if v := f["when"]; v != nil {
-		s.When = When(d.oneOf(v, field+".when", whenNames()))
-	}
-	if v := f["continueOnError"]; v != nil {
-		s.ContinueOnError = d.boolean(v, field+".continueOnError")
-	}
-}
-
-// checkStepKeys applies the step kind table to the keys a step combines,
-// and returns the step's kind (nil when it has none or several).
-func (d *releaseDecoder) checkStepKeys(n *yaml.Node, field string) *stepKind {
-	var kinds []stepKind
-	for _, k := range stepKinds {
-		if hasKey(n, string(k.kind)) {
-			kinds = append(kinds, k)
-		}
-	}
-	switch len(kinds) {
-	case 0:
-		d.errorf(n, field, "want exactly one of %s, got none", kindNames(StepKinds()))
-		return nil
-	case 1:
-	default:
-		d.errorf(mappingKey(n, string(kinds[1].kind)), field, "%s and %s are mutually exclusive (want exactly one of %s)", kinds[0].kind, kinds[1].kind, kindNames(StepKinds()))
-		return nil
-	}
-	row := &kinds[0]
-	for _, key := range stepKeys {
-		if slices.Contains(commonStepKeys, key) || slices.Contains(StepKinds(), StepKind(key)) || slices.Contains(row.keys, key) {
-			continue
-		}
-		if hasKey(n, key) {
-			d.errorf(mappingKey(n, key), field+"."+key, "%s", keyNotTaken(row.kind, key))
-		}
-	}
-	for _, key := range row.required {
-		if !hasKey(n, key) {
-			d.errorf(n, field, "%s needs %s: %s", row.kind, key, requiredHint[key])
-		}
-	}
-	return row
-}
-
-// requiredHint says what a required key of a step kind is for.
-var requiredHint = map[string]string{"to": "the directory to deploy into"}
 
 // whenNames lists the When values as strings.
 func whenNames() []string {
@@ -679,7 +552,7 @@ func (d *releaseDecoder) fileRules(n *yaml.Node, field string) []FileRule {
 			r.Group = d.match(v, f+".group", "group", accountRule)
 		}
 		if len(d.errs) == before {
-			if err := checkFileRule(r); err != nil {
+			if err := validateFileRule(r); err != nil {
 				d.settingErrorAt(item, f, err)
 			}
 		}
@@ -705,10 +578,10 @@ func (d *releaseDecoder) mode(n *yaml.Node, field string) Mode {
 	return Mode(v)
 }
 
-// healthCheck decodes the settings of a check step.
+// healthCheck decodes the settings of a health-check step.
 func (d *releaseDecoder) healthCheck(n *yaml.Node, field string) *HealthCheck {
-	c := &HealthCheck{Timeout: Duration(DefaultCheckTimeout), Interval: Duration(DefaultCheckInterval)}
-	f := d.fields(n, field, checkKeys)
+	c := &HealthCheck{Timeout: Duration(DefaultHealthTimeout), Interval: Duration(DefaultHealthInterval)}
+	f := d.fields(n, field, healthCheckKeys)
 	if f == nil {
 		return c
 	}
@@ -726,10 +599,10 @@ func (d *releaseDecoder) healthCheck(n *yaml.Node, field string) *HealthCheck {
 		c.Status = d.integer(v, field+".status", statusRange)
 	}
 	if v := f["timeout"]; v != nil {
-		c.Timeout = Duration(d.duration(v, field+".timeout", checkTimeoutRange))
+		c.Timeout = Duration(d.duration(v, field+".timeout", healthTimeoutRange))
 	}
 	if v := f["interval"]; v != nil {
-		c.Interval = Duration(d.duration(v, field+".interval", checkIntervalRange))
+		c.Interval = Duration(d.duration(v, field+".interval", healthIntervalRange))
 	}
 	if len(d.errs) == before {
 		if err := c.validate(false); err != nil {

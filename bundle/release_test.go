@@ -181,8 +181,8 @@ func completeRelease() *Release {
 		Expires:    72 * time.Hour,
 		Change:     Change{Ticket: "CHG-1234", Reason: "quarterly release"},
 		Packages: []Package{
-			{Name: "app", Path: "dist/payments-api"},
-			{Name: "tools", Path: "tools/migrate.tar"},
+			{Name: "app", Kind: InputPath, Source: "dist/payments-api"},
+			{Name: "tools", Kind: InputPath, Source: "tools/migrate.tar"},
 		},
 		Variables: []Variable{
 			{Name: "LogLevel", Value: "info"},
@@ -222,8 +222,8 @@ func configRelease() *Release {
 		File: "config.yaml", APIVersion: "airlock/v1", Name: "payments-api", Version: "2.5.0",
 		Channel: DefaultChannel, Targets: []string{"zone:pci-east"}, Expires: DefaultExpires,
 		Packages: []Package{
-			{Name: "app", Archive: "dist/payments-api-2.5.0.zip"},
-			{Name: "web", Archive: "dist/Web.Portal.2.5.0.nupkg"},
+			{Name: "app", Kind: InputArchive, Source: "dist/payments-api-2.5.0.zip"},
+			{Name: "web", Kind: InputArchive, Source: "dist/Web.Portal.2.5.0.nupkg"},
 		},
 		Variables: []Variable{
 			{Name: "DbPassword", Sensitive: true, FromEnv: "PAYMENTS_DB_PASSWORD"},
@@ -244,8 +244,8 @@ func configRelease() *Release {
 			step(Step{Name: "healthy", Timeout: Duration(2 * time.Minute), Check: &HealthCheck{
 				HTTP: "https://localhost:#{HealthPort}/health", Status: 200, Contains: `"status":"up"`,
 				CAFile: "/etc/pki/payments/ca.pem", Timeout: Duration(2 * time.Minute), Interval: Duration(5 * time.Second)}}),
-			step(Step{Name: "port open", When: WhenAlways, Timeout: Duration(DefaultCheckTimeout), Check: &HealthCheck{
-				TCP: "db.internal:5432", Timeout: Duration(DefaultCheckTimeout), Interval: Duration(DefaultCheckInterval)}}),
+			step(Step{Name: "port open", When: WhenAlways, Timeout: Duration(DefaultHealthTimeout), Check: &HealthCheck{
+				TCP: "db.internal:5432", Timeout: Duration(DefaultHealthTimeout), Interval: Duration(DefaultHealthInterval)}}),
 		},
 	}
 }
@@ -324,11 +324,7 @@ func encodeRelease(t *testing.T, r *Release) []byte {
 
 	pkgs := &yaml.Node{Kind: yaml.SequenceNode}
 	for _, p := range r.Packages {
-		if p.Archive != "" {
-			pkgs.Content = append(pkgs.Content, m("name", str(p.Name), "archive", str(p.Archive)))
-		} else {
-			pkgs.Content = append(pkgs.Content, m("name", str(p.Name), "path", str(p.Path)))
-		}
+		pkgs.Content = append(pkgs.Content, m("name", str(p.Name), inputKindOf(p.Kind).key, str(p.Source)))
 	}
 	vars := &yaml.Node{Kind: yaml.MappingNode}
 	for _, v := range r.Variables {
@@ -715,7 +711,7 @@ func TestReleaseCheckWithoutParse(t *testing.T) {
 	dir := writeRelease(t, map[string]string{"pkg/a.txt": "#{X}"})
 	r := &Release{
 		Dir:      dir,
-		Packages: []Package{{Name: "p", Path: "pkg"}, {Name: "bad", Path: "../x"}},
+		Packages: []Package{{Name: "p", Kind: InputPath, Source: "pkg"}, {Name: "bad", Kind: InputPath, Source: "../x"}},
 		Steps: []Step{
 			{Name: "d", Deploy: "p", To: "/x", Substitute: Substitution{Globs: []string{"*.txt"}}},
 			{Name: "r", Run: "echo #{Y}"},

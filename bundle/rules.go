@@ -1,7 +1,6 @@
 package bundle
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -135,217 +134,18 @@ func (w When) Runs(failed bool) bool {
 // Shells lists the shells a run or script step may name.
 var Shells = []string{"sh", "bash", "pwsh", "powershell", "cmd"}
 
-// StepKind is what a step does.
-type StepKind string
-
-// Step kinds.
-const (
-	KindRun    StepKind = "run"    // an inline command
-	KindScript StepKind = "script" // a script file carried in the bundle
-	KindDeploy StepKind = "deploy" // install a package and switch to it
-	KindCheck  StepKind = "check"  // poll an HTTP URL or a TCP address until it is healthy
-)
-
-// stepKind is one row of the step kind table.
-type stepKind struct {
-	kind StepKind
-	// set reports whether a step is of this kind: its key has a value.
-	set func(s *Step) bool
-	// keys are the settings the kind takes besides the common ones (name,
-	// when, continueOnError); required are those it needs.
-	keys, required []string
-	// check applies the rules of the kind's own settings.
-	check func(s *Step) error
-}
-
-// processKeys are the settings of a step that runs a process.
-var processKeys = []string{"shell", "timeout", "retries", "retryDelay"}
-
-// stepKinds is the one table of step kinds, used by the airlock.yaml
-// decoder, the manifest validator, the builder, the applier, plan and
-// inspect. Each kind's key in airlock.yaml and manifest.json is its name.
-// A new kind is a row here, its fields on Step, and its runner in apply.
-var stepKinds = []stepKind{
-	{kind: KindRun, set: func(s *Step) bool { return s.Run != "" }, keys: processKeys},
-	{kind: KindScript, set: func(s *Step) bool { return s.Script != "" }, keys: append([]string{"substitute"}, processKeys...),
-		check: checkScriptStep},
-	{kind: KindDeploy, set: func(s *Step) bool { return s.Deploy != "" },
-		keys: []string{"to", "substitute", "structured", "files", "keep", "timeout", "retries", "retryDelay"}, required: []string{"to"},
-		check: checkDeployStep},
-	{kind: KindCheck, set: func(s *Step) bool { return s.Check != nil }, check: checkCheckStep},
-}
-
-// optionKeys are the kind-specific settings whose absence a manifest shows
-// (timeout, retries and retryDelay are always written).
-var optionKeys = []string{"to", "substitute", "structured", "files", "keep", "shell"}
-
-// StepKinds lists every step kind, in table order.
-func StepKinds() []StepKind {
-	out := make([]StepKind, len(stepKinds))
-	for i, k := range stepKinds {
-		out[i] = k.kind
-	}
-	return out
-}
-
-// Kind returns what s does, or "" when it sets no kind or more than one.
-func (s *Step) Kind() StepKind {
-	var kind StepKind
-	for _, k := range stepKinds {
-		if k.set(s) {
-			if kind != "" {
-				return ""
-			}
-			kind = k.kind
-		}
-	}
-	return kind
-}
-
-// kindNames lists kinds for messages: "run, script or deploy".
-func kindNames(kinds []StepKind) string {
-	s := ""
-	for i, k := range kinds {
-		switch {
-		case i == 0:
-		case i == len(kinds)-1:
-			s += " or "
-		default:
-			s += ", "
-		}
-		s += string(k)
-	}
-	return s
-}
-
-// keyNotTaken explains why a step of kind may not set key.
-func keyNotTaken(kind StepKind, key string) string {
-	var takers []StepKind
-	for _, k := range stepKinds {
-		if slices.Contains(k.keys, key) {
-			takers = append(takers, k.kind)
-		}
-	}
-	msg := "only allowed with " + kindNames(takers)
-	switch {
-	case key == "shell":
-		msg += fmt.Sprintf(" (%s runs no shell)", kind)
-	case kind == KindCheck && slices.Contains(processKeys, key):
-		msg += " (a check polls until the timeout written inside check:)"
-	}
-	return msg
-}
-
-// optionSet reports whether a kind-specific key has a value on s.
-func optionSet(s *Step, key string) bool {
-	switch key {
-	case "to":
-		return s.To != ""
-	case "substitute":
-		return !s.Substitute.IsZero()
-	case "structured":
-		return len(s.Structured) > 0
-	case "files":
-		return len(s.Files) > 0
-	case "keep":
-		return s.Keep != 0
-	case "shell":
-		return s.Shell != ""
-	}
-	panic("bundle: optionSet: unknown key " + key)
-}
-
-// checkStep applies the rules every step obeys, whichever file it comes
-// from; the kind-specific references (packages, scripts) are checked by the
-// caller, which knows what the release holds.
-func checkStep(s *Step) error {
-	kind := s.Kind()
-	if kind == "" {
-		return fmt.Errorf("want exactly one of %s", kindNames(StepKinds()))
-	}
-	row := stepKinds[slices.IndexFunc(stepKinds, func(k stepKind) bool { return k.kind == kind })]
-	for _, key := range optionKeys {
-		if optionSet(s, key) && !slices.Contains(row.keys, key) {
-			return fmt.Errorf("%s: %s", key, keyNotTaken(kind, key))
-		}
-	}
-	for _, key := range row.required {
-		if !optionSet(s, key) {
-			return fmt.Errorf("%s needs %s", kind, key)
-		}
-	}
-	switch {
-	case s.Shell != "" && !slices.Contains(Shells, s.Shell):
-		return fmt.Errorf("unknown shell %q", s.Shell)
-	case !slices.Contains(Whens, s.When):
-		return fmt.Errorf("when %q, want success, failure or always", s.When)
-	case !timeoutRange.contains(time.Duration(s.Timeout)):
-		return fmt.Errorf("timeout %v, want %v", time.Duration(s.Timeout), timeoutRange)
-	case !retriesRange.contains(s.Retries):
-		return fmt.Errorf("retries %d, want %d to %d", s.Retries, retriesRange.lo, retriesRange.hi)
-	case !retryDelayRange.contains(time.Duration(s.RetryDelay)):
-		return fmt.Errorf("retryDelay %v, want %v", time.Duration(s.RetryDelay), retryDelayRange)
-	}
-	if row.check != nil {
-		return row.check(s)
-	}
-	return nil
-}
-
-func checkScriptStep(s *Step) error {
-	if len(s.Substitute.Globs) > 0 {
-		return errors.New("substitute: want true for a script step (the script itself is substituted)")
-	}
-	return nil
-}
-
-func checkDeployStep(s *Step) error {
-	switch {
-	case !keepRange.contains(s.Keep):
-		return fmt.Errorf("keep %d, want %d to %d", s.Keep, keepRange.lo, keepRange.hi)
-	case s.Substitute.Script:
-		return errors.New("substitute: want a list of globs for a deploy step")
-	}
-	for _, g := range s.Substitute.Globs {
-		if p := globProblem(g); p != "" {
-			return fmt.Errorf("substitute pattern %q %s", g, p)
-		}
-	}
-	for _, g := range s.Structured {
-		if p := globProblem(g); p != "" {
-			return fmt.Errorf("structured pattern %q %s", g, p)
-		}
-	}
-	for i, r := range s.Files {
-		if err := checkFileRule(r); err != nil {
-			return fmt.Errorf("files[%d]: %w", i, err)
-		}
-	}
-	return nil
-}
-
-func checkCheckStep(s *Step) error {
-	if err := s.Check.validate(false); err != nil {
-		return fmt.Errorf("check: %w", err)
-	}
-	if s.Retries != 0 || s.Timeout != s.Check.Timeout {
-		return errors.New("a check step takes its timeout from check.timeout and has no retries")
-	}
-	return nil
-}
-
-// Ranges and defaults of a check step.
+// Ranges and defaults of a health-check step.
 var (
-	checkTimeoutRange  = durationRange{time.Second, 24 * time.Hour}
-	checkIntervalRange = durationRange{100 * time.Millisecond, time.Hour}
-	statusRange        = intRange{100, 599}
+	healthTimeoutRange  = durationRange{time.Second, 24 * time.Hour}
+	healthIntervalRange = durationRange{100 * time.Millisecond, time.Hour}
+	statusRange         = intRange{100, 599}
 )
 
 const (
-	// DefaultCheckTimeout is how long a check polls when it says nothing.
-	DefaultCheckTimeout = 60 * time.Second
-	// DefaultCheckInterval is the time between the starts of two attempts.
-	DefaultCheckInterval = 2 * time.Second
+	// DefaultHealthTimeout is how long a health check polls when it says nothing.
+	DefaultHealthTimeout = 60 * time.Second
+	// DefaultHealthInterval is the time between the starts of two attempts.
+	DefaultHealthInterval = 2 * time.Second
 	// maxContainsLength caps check.contains, in bytes.
 	maxContainsLength = 1024
 )
@@ -369,16 +169,41 @@ func settingErrorf(key, format string, args ...any) error {
 	return &settingError{key: key, msg: fmt.Sprintf(format, args...)}
 }
 
-// ValidateResolved checks c once the zone has resolved its references:
-// every setting must then be usable as it is.
-func (c *HealthCheck) ValidateResolved() error { return c.validate(true) }
+// healthText is a setting of a health check that may hold #{...}
+// references.
+type healthText struct {
+	key  string
+	text *string
+}
+
+// templated returns the settings of c that may hold #{...} references.
+func (c *HealthCheck) templated() []healthText {
+	return []healthText{{"http", &c.HTTP}, {"tcp", &c.TCP}, {"contains", &c.Contains}, {"caFile", &c.CAFile}}
+}
+
+// Resolve returns c with the references of its settings resolved by
+// expand, and checked again: every setting must then be usable as it is.
+func (c *HealthCheck) Resolve(expand func(string) (string, error)) (*HealthCheck, error) {
+	r := *c
+	for _, t := range r.templated() {
+		v, err := expand(*t.text)
+		if err != nil {
+			return nil, err
+		}
+		*t.text = v
+	}
+	if err := r.validate(true); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
 
 // validate checks c; unless resolved, a setting holding a reference is
 // checked only for what the reference cannot change.
 func (c *HealthCheck) validate(resolved bool) error {
 	literal := func(s string) bool { return resolved || !hasRefs(s) }
-	for _, t := range []struct{ key, text string }{{"http", c.HTTP}, {"tcp", c.TCP}, {"contains", c.Contains}, {"caFile", c.CAFile}} {
-		if strings.ContainsFunc(t.text, unicode.IsControl) {
+	for _, t := range c.templated() {
+		if strings.ContainsFunc(*t.text, unicode.IsControl) {
 			return settingErrorf(t.key, "must not contain control characters")
 		}
 	}
@@ -399,24 +224,24 @@ func (c *HealthCheck) validate(resolved bool) error {
 		return settingErrorf("contains", "longer than %d bytes", maxContainsLength)
 	case c.CAFile != "" && literal(c.CAFile) && !isAbsAnyOS(c.CAFile):
 		return settingErrorf("caFile", "%s is not an absolute path (want a file of PEM certificates in the zone, such as /etc/pki/zone-ca.pem)", quoteShort(c.CAFile))
-	case !checkTimeoutRange.contains(time.Duration(c.Timeout)):
-		return settingErrorf("timeout", "duration %v is out of range (want %v)", time.Duration(c.Timeout), checkTimeoutRange)
-	case !checkIntervalRange.contains(time.Duration(c.Interval)):
-		return settingErrorf("interval", "duration %v is out of range (want %v)", time.Duration(c.Interval), checkIntervalRange)
+	case !healthTimeoutRange.contains(time.Duration(c.Timeout)):
+		return settingErrorf("timeout", "duration %v is out of range (want %v)", time.Duration(c.Timeout), healthTimeoutRange)
+	case !healthIntervalRange.contains(time.Duration(c.Interval)):
+		return settingErrorf("interval", "duration %v is out of range (want %v)", time.Duration(c.Interval), healthIntervalRange)
 	case c.Interval > c.Timeout:
 		return settingErrorf("interval", "%v is longer than the timeout %v", time.Duration(c.Interval), time.Duration(c.Timeout))
 	}
 	if c.HTTP != "" && literal(c.HTTP) {
-		return checkHTTPURL(c.HTTP, c.CAFile != "")
+		return validateHTTPURL(c.HTTP, c.CAFile != "")
 	}
 	if c.TCP != "" && literal(c.TCP) {
-		return checkTCPAddress(c.TCP)
+		return validateTCPAddress(c.TCP)
 	}
 	return nil
 }
 
-// checkHTTPURL returns why u is not a URL a check can poll.
-func checkHTTPURL(u string, tls bool) error {
+// validateHTTPURL returns why u is not a URL a health check can poll.
+func validateHTTPURL(u string, tls bool) error {
 	p, err := url.Parse(u)
 	switch {
 	case err != nil:
@@ -438,8 +263,8 @@ func checkHTTPURL(u string, tls bool) error {
 	return nil
 }
 
-// checkTCPAddress returns why a is not HOST:PORT.
-func checkTCPAddress(a string) error {
+// validateTCPAddress returns why a is not HOST:PORT.
+func validateTCPAddress(a string) error {
 	host, port, err := net.SplitHostPort(a)
 	if err != nil || host == "" {
 		return settingErrorf("tcp", "%s is not HOST:PORT", quoteShort(a))
@@ -457,8 +282,8 @@ var accountRule = regexpRule(`^([A-Za-z_][A-Za-z0-9_.-]{0,31}|[0-9]{1,10})$`, `a
 // set-user-ID, set-group-ID or sticky bit.
 const maxMode Mode = 0o777
 
-// checkFileRule applies the rules of one files: rule.
-func checkFileRule(r FileRule) error {
+// validateFileRule applies the rules of one files: rule.
+func validateFileRule(r FileRule) error {
 	switch {
 	case globProblem(r.Match) != "":
 		return settingErrorf("match", "pattern %s %s", quoteShort(r.Match), globProblem(r.Match))

@@ -154,7 +154,7 @@ func TestReleaseSchemaKeys(t *testing.T) {
 		"change":    {keysOf(changeProps.Properties), changeKeys},
 		"package":   {keysOf(s.Defs["package"].Properties), packageKeys},
 		"variable":  {keysOf(variable[1].Properties), variableKeys},
-		"check":     {keysOf(s.Defs["check"].Properties), checkKeys},
+		"check":     {keysOf(s.Defs["check"].Properties), healthCheckKeys},
 		"fileRule":  {keysOf(s.Defs["fileRule"].Properties), fileRuleKeys},
 		"step kind": {nil, nil},
 	}

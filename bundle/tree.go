@@ -1,7 +1,6 @@
 package bundle
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -64,11 +63,7 @@ func walkTree(fsys fs.FS, r *Release) (*tree, []treeProblem) {
 	}
 	w := &walker{fsys: rfs, dirs: map[string]bool{}, t: &tree{files: map[string][]packageFile{}}}
 	for i, p := range r.Packages {
-		field := indexField("packages", i) + ".path"
-		if p.Archive != "" {
-			field = indexField("packages", i) + ".archive"
-		}
-		w.pkg(field, p)
+		w.pkg(i, p)
 	}
 	for i, s := range r.Steps {
 		if s.Script != "" {
@@ -153,33 +148,34 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// pkg adds a package: a regular file, a folder walked without following
-// links, or an archive, walked as the folder it holds.
-func (w *walker) pkg(field string, p Package) {
-	root := "packages/" + p.Name
-	ref := PackageRef{Name: p.Name, Root: root}
+// pkg adds package i: its payload folder, and its content as its input
+// kind reads it.
+func (w *walker) pkg(i int, p Package) {
+	ref := PackageRef{Name: p.Name, Root: "packages/" + p.Name}
 	defer func() { w.t.pkgs = append(w.t.pkgs, ref) }()
-	dir := cmp.Or(p.Archive, p.Path)
-	if _, problem := cleanRelPath(dir); problem != "" {
-		w.problem(field, "%s %s", quoteShort(dir), problem)
+	kind := inputKindOf(p.Kind)
+	if kind == nil {
+		w.problem(indexField("packages", i), "unknown input kind %q", p.Kind)
 		return
 	}
+	field := kind.field(i)
+	if _, problem := cleanRelPath(p.Source); problem != "" {
+		w.problem(field, "%s %s", quoteShort(p.Source), problem)
+		return
+	}
+	if _, ok := w.stat(field, p.Source); ok {
+		kind.walk(w, field, p, &ref)
+	}
+}
+
+// files adds the files of package p: a regular file, or a folder walked
+// without following links, at p.Source in the release FS (where an archive
+// is mounted as the folder it holds).
+func (w *walker) files(field string, p Package, ref *PackageRef) {
+	dir, root := p.Source, ref.Root
 	info, ok := w.stat(field, dir)
 	if !ok {
 		return
-	}
-	if p.Archive != "" {
-		a, err := w.fsys.mount(p.Archive)
-		if err != nil {
-			w.problem(field, "%s: %v", quoteShort(p.Archive), unwrapPath(err))
-			return
-		}
-		archive := a.ref
-		ref.Archive, w.archive = &archive, &archive
-		defer func() { w.archive = nil }()
-		if info, ok = w.stat(field, dir); !ok {
-			return
-		}
 	}
 	w.t.files[p.Name] = []packageFile{}
 	w.addDir(field, root)

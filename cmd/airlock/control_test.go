@@ -114,7 +114,7 @@ func TestControlCharactersMadeVisible(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"inspect", []string{"inspect", b}, []string{`run: rm -rf /srv/data\recho safe`, `routine\x1b[2K\x1b[1Aapproved`}},
+		{"inspect", []string{"inspect", b}, []string{`rm -rf /srv/data\recho safe [run, when success`, `routine\x1b[2K\x1b[1Aapproved`}},
 		{"plan", []string{"plan", b, "--trust", trust}, []string{`rm -rf /srv/data\recho safe`, `hello\u202eevil`}},
 		{"receipt show", []string{"receipt", "show", rcpt}, []string{`\x1b[2Jall good`, `exit 1\rno problem`, `Jane\u202eeoD`}},
 	}

@@ -90,29 +90,16 @@ func printInspection(w io.Writer, in *bundle.Inspection) {
 	}
 }
 
-// describeStep describes a step on one line, its signed text made visible.
+// describeStep describes a step on one line, with its references as
+// written and its signed text made visible: the first line of its
+// description (plan shows all of it), its kind and when it runs.
 func describeStep(s bundle.Step) string {
-	q := printable.String
-	var what string
-	switch s.Kind() {
-	case bundle.KindDeploy:
-		what = fmt.Sprintf("deploy %s to %s (keep %d)", q(s.Deploy), q(s.To), s.Keep)
-		if len(s.Substitute.Globs) > 0 {
-			what += ", substitute " + strings.Join(printable.Strings(s.Substitute.Globs), " ")
-		}
-	case bundle.KindScript:
-		what = "script " + q(s.Script)
-		if s.Substitute.Script {
-			what += " (substituted)"
-		}
-	case bundle.KindCheck:
-		what = "check " + q(s.Check.HTTP+s.Check.TCP)
-	case bundle.KindRun:
-		what = "run: " + q(firstLine(s.Run))
-	default:
-		what = "unknown kind"
+	lines := s.Describe(func(text string) string { return text })
+	what := printable.String(lines[0])
+	if len(lines) > 1 {
+		what += " …"
 	}
-	what += fmt.Sprintf(" [when %s, timeout %s", s.When, time.Duration(s.Timeout))
+	what += fmt.Sprintf(" [%s, when %s, timeout %s", s.Kind(), s.When, time.Duration(s.Timeout))
 	if s.Retries > 0 {
 		what += fmt.Sprintf(", retries %d", s.Retries)
 	}
@@ -120,12 +107,4 @@ func describeStep(s bundle.Step) string {
 		what += ", continue on error"
 	}
 	return what + "]"
-}
-
-func firstLine(s string) string {
-	line, rest, _ := strings.Cut(strings.TrimSpace(s), "\n")
-	if rest != "" {
-		line += " …"
-	}
-	return line
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -12,11 +13,6 @@ import (
 
 	"airlock.dev/airlock/internal/escape"
 )
-
-// filterNames lists the filters for messages and documentation.
-const filterNames = "JsonEscape, XmlEscape, HtmlEscape, UriEscape, UriDataEscape, " +
-	"YamlSingleQuoteEscape, YamlDoubleQuoteEscape, PropertiesKeyEscape, PropertiesValueEscape, " +
-	"ToBase64 (or Base64Encode), ToLower, ToUpper, Trim, Replace"
 
 // filterFunc is a compiled filter. Only Replace can fail: when its result
 // would exceed MaxOutput.
@@ -27,90 +23,122 @@ func plain(f func(string) string) filterFunc {
 	return func(s string) (string, error) { return f(s), nil }
 }
 
+// A filter is one row of the filter table. Its arguments follow one of two
+// rules: a filter of variants takes no argument or one that names a
+// variant (in any case); a filter that compiles takes arguments that are
+// data (Replace's pattern), checked by compile.
+type filter struct {
+	name    string
+	aliases []string // other names it answers to
+	// variants are what the filter does without an argument (arg "") and
+	// with each argument it takes; argWhat says what such an argument
+	// names, for messages.
+	variants []variant
+	argWhat  string
+	// compile, for a filter without variants, returns the filter for its
+	// arguments or why they are wrong.
+	compile func(name string, args []string) (filterFunc, error)
+}
+
+// A variant is what a filter does with one argument, or none (arg "").
+type variant struct {
+	arg   string
+	other []string // other spellings of arg
+	f     func(string) string
+}
+
+// filters is the one table of filters: newFilter, the list of names in
+// messages and Forms all come from it, in its order.
+var filters = []filter{
+	{name: "JsonEscape", variants: only(escape.JSON)},
+	{name: "XmlEscape", variants: only(escape.XML)},
+	{name: "HtmlEscape", variants: only(escape.HTML)},
+	{name: "UriEscape", variants: only(escape.URI)},
+	{name: "UriDataEscape", variants: only(escape.URIData)},
+	{name: "YamlSingleQuoteEscape", variants: only(escape.YAMLSingle)},
+	{name: "YamlDoubleQuoteEscape", variants: only(escape.YAMLDouble)},
+	{name: "PropertiesKeyEscape", variants: only(escape.PropertiesKey)},
+	{name: "PropertiesValueEscape", variants: only(escape.PropertiesValue)},
+	// ToBase64 encodes the UTF-8 bytes of its input, or with the argument
+	// "unicode" its UTF-16LE bytes, as Octopus's ToBase64 does.
+	{name: "ToBase64", aliases: []string{"Base64Encode"}, argWhat: "encoding", variants: []variant{
+		{f: base64UTF8},
+		{arg: "utf8", other: []string{"utf-8"}, f: base64UTF8},
+		{arg: "unicode", f: base64UTF16},
+	}},
+	{name: "ToLower", variants: only(strings.ToLower)},
+	{name: "ToUpper", variants: only(strings.ToUpper)},
+	// Trim removes white space from both ends, or with the argument
+	// "start" or "end" from that end only.
+	{name: "Trim", argWhat: "argument", variants: []variant{
+		{f: strings.TrimSpace},
+		{arg: "start", f: func(s string) string { return strings.TrimLeftFunc(s, unicode.IsSpace) }},
+		{arg: "end", f: func(s string) string { return strings.TrimRightFunc(s, unicode.IsSpace) }},
+	}},
+	{name: "Replace", compile: replaceFilter},
+}
+
+// only is the variants of a filter that takes no argument.
+func only(f func(string) string) []variant { return []variant{{f: f}} }
+
+// filterNames lists the filters for messages and documentation:
+// "JsonEscape, …, ToBase64 (or Base64Encode), …, Replace".
+var filterNames = func() string {
+	names := make([]string, len(filters))
+	for i, f := range filters {
+		names[i] = f.name
+		if len(f.aliases) > 0 {
+			names[i] += " (or " + strings.Join(f.aliases, ", ") + ")"
+		}
+	}
+	return strings.Join(names, ", ")
+}()
+
+// lookupFilter returns the row of the filter name (any case).
+func lookupFilter(name string) (*filter, bool) {
+	for i := range filters {
+		f := &filters[i]
+		if strings.EqualFold(name, f.name) || slices.ContainsFunc(f.aliases, func(a string) bool { return strings.EqualFold(name, a) }) {
+			return f, true
+		}
+	}
+	return nil, false
+}
+
 // newFilter compiles the filter name (any case) with its arguments.
 func newFilter(name string, args []string) (filterFunc, error) {
-	noArgs := func(f func(string) string) (filterFunc, error) {
-		if len(args) > 0 {
-			return nil, fmt.Errorf("filter %s takes no arguments, got %d", name, len(args))
+	f, ok := lookupFilter(name)
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("unknown filter %q (want one of %s)", name, filterNames)
+	case f.compile != nil:
+		return f.compile(name, args)
+	case len(args) == 0:
+		return plain(f.variants[0].f), nil
+	case len(f.variants) == 1:
+		return nil, fmt.Errorf("filter %s takes no arguments, got %d", name, len(args))
+	case len(args) > 1:
+		return nil, fmt.Errorf("filter %s takes at most 1 argument, got %d", name, len(args))
+	}
+	var want []string
+	for _, v := range f.variants[1:] {
+		if strings.EqualFold(args[0], v.arg) || slices.ContainsFunc(v.other, func(o string) bool { return strings.EqualFold(args[0], o) }) {
+			return plain(v.f), nil
 		}
-		return plain(f), nil
+		want = append(want, v.arg)
 	}
-	switch strings.ToLower(name) {
-	case "jsonescape":
-		return noArgs(escape.JSON)
-	case "xmlescape":
-		return noArgs(escape.XML)
-	case "htmlescape":
-		return noArgs(escape.HTML)
-	case "uriescape":
-		return noArgs(escape.URI)
-	case "uridataescape":
-		return noArgs(escape.URIData)
-	case "yamlsinglequoteescape":
-		return noArgs(escape.YAMLSingle)
-	case "yamldoublequoteescape":
-		return noArgs(escape.YAMLDouble)
-	case "propertieskeyescape":
-		return noArgs(escape.PropertiesKey)
-	case "propertiesvalueescape":
-		return noArgs(escape.PropertiesValue)
-	case "tolower":
-		return noArgs(strings.ToLower)
-	case "toupper":
-		return noArgs(strings.ToUpper)
-	case "tobase64", "base64encode":
-		return base64Filter(name, args)
-	case "trim":
-		return trimFilter(name, args)
-	case "replace":
-		return replaceFilter(name, args)
-	}
-	return nil, fmt.Errorf("unknown filter %q (want one of %s)", name, filterNames)
+	return nil, fmt.Errorf("filter %s: unknown %s %q (want %s)", name, f.argWhat, args[0], strings.Join(want, " or "))
 }
 
-// base64Filter encodes the UTF-8 bytes of its input, or with the argument
-// "unicode" its UTF-16LE bytes, as Octopus's ToBase64 does.
-func base64Filter(name string, args []string) (filterFunc, error) {
-	enc := "utf8"
-	switch len(args) {
-	case 0:
-	case 1:
-		enc = strings.ToLower(args[0])
-	default:
-		return nil, fmt.Errorf("filter %s takes at most 1 argument, got %d", name, len(args))
-	}
-	switch enc {
-	case "utf8", "utf-8":
-		return plain(func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }), nil
-	case "unicode":
-		return plain(func(s string) string {
-			units := utf16.Encode([]rune(s))
-			b := make([]byte, 0, 2*len(units))
-			for _, u := range units {
-				b = append(b, byte(u), byte(u>>8))
-			}
-			return base64.StdEncoding.EncodeToString(b)
-		}), nil
-	}
-	return nil, fmt.Errorf("filter %s: unknown encoding %q (want utf8 or unicode)", name, args[0])
-}
+func base64UTF8(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
-// trimFilter removes white space from both ends, or with the argument
-// "start" or "end" from that end only.
-func trimFilter(name string, args []string) (filterFunc, error) {
-	if len(args) == 0 {
-		return plain(strings.TrimSpace), nil
+func base64UTF16(s string) string {
+	units := utf16.Encode([]rune(s))
+	b := make([]byte, 0, 2*len(units))
+	for _, u := range units {
+		b = append(b, byte(u), byte(u>>8))
 	}
-	if len(args) > 1 {
-		return nil, fmt.Errorf("filter %s takes at most 1 argument, got %d", name, len(args))
-	}
-	switch strings.ToLower(args[0]) {
-	case "start":
-		return plain(func(s string) string { return strings.TrimLeftFunc(s, unicode.IsSpace) }), nil
-	case "end":
-		return plain(func(s string) string { return strings.TrimRightFunc(s, unicode.IsSpace) }), nil
-	}
-	return nil, fmt.Errorf("filter %s: unknown argument %q (want start or end)", name, args[0])
+	return base64.StdEncoding.EncodeToString(b)
 }
 
 // replaceFilter replaces every match of a regular expression (Go's RE2
@@ -252,29 +280,21 @@ func parseReplacement(r string, re *regexp.Regexp) []replPiece {
 }
 
 // Forms returns the forms in which a filter can write secret, other than
-// secret itself: each filter's output that takes no argument or a fixed one
-// (Trim start, Trim end, ToBase64 unicode). Replace, whose output depends on
-// its pattern, and chains of filters are not covered. A masker adds these to
+// secret itself: the output of every variant of the filter table (each
+// filter without an argument, and with each fixed argument it takes, such
+// as Trim start or ToBase64 unicode). Replace, whose output depends on its
+// pattern, and chains of filters are not covered. A masker adds these to
 // the values it hides, so that #{Secret | XmlEscape} is masked in output as
 // well as #{Secret}.
 func Forms(secret string) []string {
 	var out []string
 	seen := map[string]bool{secret: true}
-	for _, call := range [][]string{
-		{"JsonEscape"}, {"XmlEscape"}, {"HtmlEscape"}, {"UriEscape"}, {"UriDataEscape"},
-		{"YamlSingleQuoteEscape"}, {"YamlDoubleQuoteEscape"},
-		{"PropertiesKeyEscape"}, {"PropertiesValueEscape"},
-		{"ToBase64"}, {"ToBase64", "unicode"},
-		{"ToLower"}, {"ToUpper"}, {"Trim"}, {"Trim", "start"}, {"Trim", "end"},
-	} {
-		f, err := newFilter(call[0], call[1:])
-		if err != nil {
-			continue // cannot happen: TestForms covers the list
-		}
-		v, _ := f(secret)
-		if !seen[v] {
-			seen[v] = true
-			out = append(out, v)
+	for _, f := range filters {
+		for _, v := range f.variants {
+			if s := v.f(secret); !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
 		}
 	}
 	return out

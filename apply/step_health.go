@@ -15,73 +15,44 @@ import (
 
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/capped"
-	"airlock.dev/airlock/internal/mask"
 	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/receipt"
 )
 
-// A check step polls the zone's own service, without a shell, until it
-// answers as wanted or the check's timeout passes: an HTTP GET of a URL
-// (any 2xx status, or the one named, and optionally a text in the body) or
-// a TCP connection. The applier reaches only what the step names: no
+// A health-check step (key check) polls the zone's own service, without
+// a shell, until it answers as wanted or the check's timeout passes: an
+// HTTP GET of a URL (any 2xx status, or the one named, and optionally a
+// text in the body) or a TCP connection. The applier reaches only what the step names: no
 // proxy from the environment, no redirect followed (a 3xx is an answer).
 
 const (
 	// minAttemptTimeout is the least time one attempt may take; an attempt
 	// otherwise takes at most the interval, and never beyond the timeout.
 	minAttemptTimeout = 5 * time.Second
-	// maxCheckBody caps the body read to look for check.contains.
-	maxCheckBody = 1 << 20
+	// maxHealthBody caps the body read to look for check.contains.
+	maxHealthBody = 1 << 20
 	// maxCAFile caps check.caFile.
 	maxCAFile = 1 << 20
 )
 
-// checkTexts are the settings of a check step that may hold references.
-func checkTexts(s *bundle.Step) []string {
-	if c := s.Check; c != nil {
-		return []string{c.HTTP, c.TCP, c.Contains, c.CAFile}
-	}
-	return nil
-}
-
-// resolveCheck returns c with its references resolved and checked again.
-func resolveCheck(c *bundle.HealthCheck, vars *variables) (*bundle.HealthCheck, error) {
-	r := *c
-	for _, f := range []*string{&r.HTTP, &r.TCP, &r.Contains, &r.CAFile} {
-		v, err := vars.expand(*f)
-		if err != nil {
-			return nil, err
-		}
-		*f = v
-	}
-	if err := r.ValidateResolved(); err != nil {
-		return nil, fmt.Errorf("check: %w", err)
-	}
-	return &r, nil
-}
-
-// checkStep runs a check step and records its result in rs.
-func (a *applier) checkStep(ctx context.Context, s bundle.Step, vars *variables, masker *mask.Masker, rs *receipt.Step) bool {
+// healthStep runs a health-check step and records its result in r.rs.
+func (a *applier) healthStep(r *stepRun) bool {
+	rs := r.rs
 	rs.Started = a.o.Now().UTC()
-	fail := func(err error) bool {
-		rs.Finished, rs.Result, rs.ExitCode = a.o.Now().UTC(), receipt.StepFailed, 1
-		rs.Error = masker.String(err.Error())
-		return false
-	}
-	c, err := resolveCheck(s.Check, vars)
+	c, err := r.step.Check.Resolve(r.vars.expand)
 	if err != nil {
-		return fail(err)
+		return r.fail(a.o.Now(), fmt.Errorf("check: %w", err))
 	}
-	rs.Check = masker.String(c.HTTP + c.TCP)
+	rs.Check = r.masker.String(c.HTTP + c.TCP)
 	probe, err := newProbe(c)
 	if err != nil {
-		return fail(err)
+		return r.fail(a.o.Now(), err)
 	}
 	fmt.Fprintf(a.o.Stdout, "checking %s every %s for up to %s\n", printable.String(rs.Check), time.Duration(c.Interval), time.Duration(c.Timeout))
-	res := poll(ctx, time.Duration(c.Timeout), time.Duration(c.Interval), probe)
+	res := poll(r.ctx, time.Duration(c.Timeout), time.Duration(c.Interval), probe)
 	rs.Attempts, rs.LastStatus, rs.Duration = res.attempts, res.status, res.duration.Round(time.Millisecond).String()
 	if res.err != nil {
-		return fail(fmt.Errorf("%s is not healthy after %d attempts in %s: %w", c.HTTP+c.TCP, res.attempts, rs.Duration, res.err))
+		return r.fail(a.o.Now(), fmt.Errorf("%s is not healthy after %d attempts in %s: %w", c.HTTP+c.TCP, res.attempts, rs.Duration, res.err))
 	}
 	fmt.Fprintf(a.o.Stdout, "%s is healthy (attempt %d, %s)\n", printable.String(rs.Check), res.attempts, rs.Duration)
 	rs.Finished, rs.Result = a.o.Now().UTC(), receipt.StepSucceeded
@@ -194,7 +165,7 @@ func newProbe(c *bundle.HealthCheck) (probe, error) {
 		case c.Contains == "":
 			return code, nil
 		}
-		body, err := io.ReadAll(io.LimitReader(resp.Body, maxCheckBody))
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBody))
 		if err != nil {
 			return code, fmt.Errorf("status %d, reading the body: %w", code, err)
 		}
@@ -203,24 +174,4 @@ func newProbe(c *bundle.HealthCheck) (probe, error) {
 		}
 		return code, nil
 	}, nil
-}
-
-// describeCheck says what a check step will poll, for plan.
-func describeCheck(c *bundle.HealthCheck, vars *variables) string {
-	r, err := resolveCheck(c, vars)
-	if err != nil {
-		r = c
-	}
-	what := "connect to " + r.TCP
-	if r.HTTP != "" {
-		want := "any 2xx status"
-		if r.Status != 0 {
-			want = fmt.Sprintf("status %d", r.Status)
-		}
-		if r.Contains != "" {
-			want += fmt.Sprintf(" and a body containing %q", r.Contains)
-		}
-		what = fmt.Sprintf("GET %s until %s", r.HTTP, want)
-	}
-	return fmt.Sprintf("check: %s, every %s for up to %s", what, time.Duration(r.Interval), time.Duration(r.Timeout))
 }

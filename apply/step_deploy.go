@@ -1,0 +1,89 @@
+package apply
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/printable"
+	"airlock.dev/airlock/receipt"
+)
+
+// deployStep installs a package and switches the target's current release.
+func (a *applier) deployStep(r *stepRun) bool {
+	vr, s, vars, rs := r.vr, r.step, r.vars, r.rs
+	rs.Started, rs.Attempts = a.o.Now().UTC(), 1
+	fail := func(err error) bool { return r.fail(a.o.Now(), err) }
+	to, err := vars.expand(s.To)
+	if err != nil {
+		return fail(err)
+	}
+	if !filepath.IsAbs(to) {
+		return fail(fmt.Errorf("deploy target %q is not an absolute path", to))
+	}
+	to = filepath.Clean(to)
+	var pkg *bundle.PackageRef
+	for i := range vr.Manifest.Packages {
+		if vr.Manifest.Packages[i].Name == s.Deploy {
+			pkg = &vr.Manifest.Packages[i]
+		}
+	}
+	if pkg == nil {
+		return fail(fmt.Errorf("package %q is not in the manifest", s.Deploy))
+	}
+	files, err := newDeployFiles(vr.Manifest, &s, vars)
+	if err != nil {
+		return fail(err)
+	}
+	ir, err := prepareInstall(to, vr.Statement.Predicate.Version)
+	if err != nil {
+		return fail(fmt.Errorf("deploy target %s: %w", to, err))
+	}
+	a.j.Install = ir
+	if err := a.st.save(a.j, jInstallIntent); err != nil {
+		a.j.Install = nil
+		return fail(err)
+	}
+	res, err := install(r.staged.Root, vr.Manifest, *pkg, deployedOnce(vr.Manifest, s.Deploy), ir, files)
+	if err == nil {
+		err = a.st.addRelease(to, releaseRecord{Name: ir.Name, BundleID: vr.Statement.Predicate.BundleID, Receipt: a.j.Receipt.Seq})
+	}
+	if err != nil {
+		a.abandonInstall()
+		return fail(fmt.Errorf("install %s into %s: %w", s.Deploy, to, err))
+	}
+	sw := switchRecord{To: to, Previous: ir.Previous, Next: filepath.ToSlash(filepath.Join(releasesDir, ir.Name)), Dir: res.dir, Keep: s.Keep}
+	a.j.Switches = append(a.j.Switches, sw)
+	a.j.Install = nil
+	if err := a.st.save(a.j, jSwitchIntent); err != nil {
+		return fail(err) // the revert removes the new release
+	}
+	if err := switchTo(to, sw.Next); err != nil {
+		return fail(err)
+	}
+	if err := a.st.save(a.j, jSwitched); err != nil {
+		return fail(err)
+	}
+	a.release = res.dir
+	if err := a.recordFiles(res.files); err != nil {
+		return fail(err)
+	}
+	a.j.Receipt.Release = &receipt.Release{Previous: sw.Previous, Current: sw.Next, Target: to}
+	a.recordReleases()
+	fmt.Fprintf(a.o.Stdout, "deployed %s to %s (%d files); %s/current -> %s\n",
+		printable.String(s.Deploy), printable.String(res.dir), len(res.files), printable.String(to), printable.String(sw.Next))
+	rs.Finished, rs.Result = a.o.Now().UTC(), receipt.StepSucceeded
+	return true
+}
+
+// deployedOnce reports whether only one step deploys the package, so its
+// staged tree may be moved into place instead of copied.
+func deployedOnce(m *bundle.Manifest, pkg string) bool {
+	n := 0
+	for _, s := range m.Steps {
+		if s.Deploy == pkg {
+			n++
+		}
+	}
+	return n == 1
+}
