@@ -120,7 +120,7 @@ type Result struct {
 
 type applier struct {
 	o      Options
-	st     *state
+	state  *state
 	chain  *receipt.Chain
 	signer *keys.Signer
 	// head is the chain's newest entry when the apply began (nil: none).
@@ -148,7 +148,7 @@ func Apply(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer a.close()
 	var recovered *Result
-	if j, err := a.st.loadJournal(); err != nil {
+	if j, err := a.state.loadJournal(); err != nil {
 		return nil, err
 	} else if j != nil {
 		if recovered, err = a.recover(j); err != nil {
@@ -172,7 +172,7 @@ func Resume(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer a.close()
-	j, err := a.st.loadJournal()
+	j, err := a.state.loadJournal()
 	if err != nil {
 		return nil, err
 	}
@@ -220,21 +220,21 @@ func start(o Options) (*applier, error) {
 	}
 	chain := receipt.OpenChain(filepath.Join(st.dir, "receipts"), o.Trust.Policy.Zone, o.Trust.Policy.Host, signer.Public())
 	chain.SetWriter(st.writing)
-	return &applier{o: o, st: st, chain: chain, signer: signer, zone: o.Trust.Policy.Zone, host: o.Trust.Policy.Host,
+	return &applier{o: o, state: st, chain: chain, signer: signer, zone: o.Trust.Policy.Zone, host: o.Trust.Policy.Host,
 		now: o.Now().UTC(), stepOut: o.Stdout, stepErr: o.StepStderr}, nil
 }
 
 // close releases the zone lock and the receipt key.
 func (a *applier) close() {
 	a.signer.Close()
-	a.st.release()
+	a.state.release()
 }
 
 // sweep removes the leftovers of interrupted applies (see state.sweep
 // and receipt.Chain.Sweep).
 func (a *applier) sweep() {
-	if err := errors.Join(a.st.sweep(), a.chain.Sweep()); err != nil {
-		fmt.Fprintf(a.o.Stderr, "airlock: warning: removing leftovers in %s: %v\n", a.st.dir, err)
+	if err := errors.Join(a.state.sweep(), a.chain.Sweep()); err != nil {
+		fmt.Fprintf(a.o.Stderr, "airlock: warning: removing leftovers in %s: %v\n", a.state.dir, err)
 	}
 }
 
@@ -256,7 +256,7 @@ func (a *applier) begin() error {
 	if a.o.ForceReapply {
 		a.j.Receipt.Reapply = true
 	}
-	if err := a.st.save(a.j, jStarted); err != nil {
+	if err := a.state.save(a.j, jStarted); err != nil {
 		return err
 	}
 	return a.openLogs()
@@ -292,7 +292,7 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 		fmt.Fprintln(a.o.Stdout, "airlock: "+printable.String(msg))
 		return a.finish(receipt.AlreadyApplied, receipt.ReasonAlreadyApplied, msg, nil)
 	}
-	if err := a.st.save(a.j, jVerified); err != nil {
+	if err := a.state.save(a.j, jVerified); err != nil {
 		return a.refuse(receipt.ReasonStateUnwritable, err.Error(), err)
 	}
 	staged, err := a.stage(ctx, b, vr)
@@ -304,12 +304,12 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 	}
 	vars, err := a.variables(staged, vr)
 	if err != nil {
-		a.check(receipt.CheckVariables, receipt.Fail, err.Error())
+		a.record(receipt.CheckVariables, receipt.Fail, err.Error())
 		return a.refuse(receipt.Reason(receipt.CheckVariables), err.Error(), err)
 	}
-	a.check(receipt.CheckVariables, receipt.Pass, fmt.Sprintf("%d declared, every reference resolves", len(vr.Manifest.Variables)))
+	a.record(receipt.CheckVariables, receipt.Pass, fmt.Sprintf("%d declared, every reference resolves", len(vr.Manifest.Variables)))
 	a.j.Receipt.VariableSources, a.j.Receipt.VariableSourcesTotal = vars.sources()
-	if err := a.st.save(a.j, jStaged); err != nil {
+	if err := a.state.save(a.j, jStaged); err != nil {
 		return a.refuse(receipt.ReasonStateUnwritable, err.Error(), err)
 	}
 	return a.runSteps(ctx, vr, staged, vars)
@@ -325,7 +325,7 @@ func (a *applier) interrupted(ctx context.Context, when string) (*Result, error)
 
 // sequence is the anti-rollback check, run by verify after the target check.
 func (a *applier) sequence(p *bundle.Predicate) error {
-	rec, err := a.st.channel(p.Name, p.Channel)
+	rec, err := a.state.channel(p.Name, p.Channel)
 	if err != nil || rec == nil {
 		return err
 	}
@@ -382,13 +382,14 @@ func changeRecord(c *bundle.Change) receipt.Change {
 	return r
 }
 
-func (a *applier) check(name receipt.CheckName, result receipt.CheckResult, detail string) {
+// record adds a check's result to the receipt.
+func (a *applier) record(name receipt.CheckName, result receipt.CheckResult, detail string) {
 	a.j.Receipt.Checks = append(a.j.Receipt.Checks, receipt.Check{Name: name, Result: result, Detail: detail})
 }
 
 // stage decrypts and extracts the payload into a fresh staging root.
 func (a *applier) stage(ctx context.Context, b *bundle.Bundle, vr *verify.Result) (*stage.Staged, error) {
-	dir := a.st.stagingDir(vr.Statement.Predicate.BundleID)
+	dir := a.state.stagingDir(vr.Statement.Predicate.BundleID)
 	os.RemoveAll(dir) // a leftover of an interrupted apply of the same bundle
 	return a.stageInto(ctx, b, vr, dir)
 }
@@ -403,8 +404,8 @@ func (a *applier) stageInto(ctx context.Context, b *bundle.Bundle, vr *verify.Re
 	if err != nil {
 		return nil, err
 	}
-	a.check(receipt.CheckDecrypt, receipt.Pass, fmt.Sprintf("%d bytes of plaintext, sha256 %s", p.Payload.PlaintextSize, p.Payload.PlaintextSHA256[:12]))
-	a.check(receipt.CheckExtract, receipt.Pass, fmt.Sprintf("%d entries as listed by the manifest", p.Payload.Entries))
+	a.record(receipt.CheckDecrypt, receipt.Pass, fmt.Sprintf("%d bytes of plaintext, sha256 %s", p.Payload.PlaintextSize, p.Payload.PlaintextSHA256[:12]))
+	a.record(receipt.CheckExtract, receipt.Pass, fmt.Sprintf("%d entries as listed by the manifest", p.Payload.Entries))
 	// The steps follow, of no size known: whoever draws the decryption's
 	// progress stops, before the steps' output.
 	progress.Stage(a.o.Progress, "steps", 0)
@@ -440,10 +441,10 @@ func (a *applier) refuseStaging(err error) (*Result, error) {
 	verr := stagingError(err)
 	var ve *verify.Error
 	if errors.As(verr, &ve) {
-		a.check(ve.Check, receipt.Fail, err.Error())
+		a.record(ve.Check, receipt.Fail, err.Error())
 		return a.refuse(receipt.Reason(ve.Check), err.Error(), verr)
 	}
-	a.check(receipt.CheckExtract, receipt.Fail, err.Error())
+	a.record(receipt.CheckExtract, receipt.Fail, err.Error())
 	return a.refuse(receipt.ReasonStaging, err.Error(), err)
 }
 
@@ -543,7 +544,7 @@ func (a *applier) writeReceipt() error {
 	r := &a.j.Receipt
 	wrap := func(err error) error {
 		return fmt.Errorf("%w (%w): the apply is kept in %s; run 'airlock apply --resume' once the state directory can be written",
-			ErrReceipt, err, a.st.journalPath())
+			ErrReceipt, err, a.state.journalPath())
 	}
 	data, err := receipt.Sign(r, a.subjects(), a.signer, a.cosigners()...)
 	if err != nil {
@@ -552,7 +553,7 @@ func (a *applier) writeReceipt() error {
 	if err := a.chain.Stage(r.Seq, data); err != nil {
 		return wrap(err)
 	}
-	if err := a.st.save(a.j, jReceiptSigned); err != nil {
+	if err := a.state.save(a.j, jReceiptSigned); err != nil {
 		a.chain.Drop(r.Seq)
 		return wrap(err)
 	}
@@ -566,17 +567,17 @@ func (a *applier) writeReceipt() error {
 // that failed (copied false), the journal stays at receipt-written, so
 // that `apply --resume` — or the next apply — copies the receipt there.
 func (a *applier) endJournal(copied bool) error {
-	if err := a.st.save(a.j, jReceiptWritten); err != nil {
+	if err := a.state.save(a.j, jReceiptWritten); err != nil {
 		return err
 	}
 	if id := a.j.Receipt.Bundle.ID; id != "" {
-		os.RemoveAll(a.st.stagingDir(id))
+		os.RemoveAll(a.state.stagingDir(id))
 	}
 	if !copied {
 		fmt.Fprintf(a.o.Stderr, "airlock: run 'airlock apply --resume --trust %s' to copy the receipt once the media can be written\n", printable.String(a.o.Trust.File))
 		return nil
 	}
-	return a.st.clearJournal()
+	return a.state.clearJournal()
 }
 
 // copyOutAll copies the receipt and the files beside it to the folder the

@@ -64,7 +64,7 @@ func MakePlan(ctx context.Context, o Options) (*Plan, error) {
 	if err := planPolicy(ctx, o); err != nil {
 		return nil, err
 	}
-	a := &applier{o: o, st: st, zone: o.Trust.Policy.Zone, host: o.Trust.Policy.Host, j: &journal{}}
+	a := &applier{o: o, state: st, zone: o.Trust.Policy.Zone, host: o.Trust.Policy.Host, j: &journal{}}
 	b, err := bundle.Open(o.Bundle)
 	if err != nil {
 		return nil, err // a damaged container is a *bundle.FormatError: a refusal

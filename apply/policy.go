@@ -108,7 +108,7 @@ func CommitPolicy(ctx context.Context, o CommitOptions) (*CommitResult, error) {
 		return nil, err
 	}
 	defer a.close()
-	if j, err := a.st.loadJournal(); err != nil {
+	if j, err := a.state.loadJournal(); err != nil {
 		return nil, err
 	} else if j != nil {
 		return nil, fmt.Errorf("an interrupted apply of %s is pending: finish it first (airlock apply --resume)", j.Bundle)
@@ -271,7 +271,7 @@ func RecordDrift(ctx context.Context, o Options) (*DriftResult, error) {
 		return nil, err
 	}
 	defer a.close()
-	if j, err := a.st.loadJournal(); err != nil {
+	if j, err := a.state.loadJournal(); err != nil {
 		return nil, err
 	} else if j != nil {
 		return nil, fmt.Errorf("an interrupted apply of %s is pending: finish it first (airlock apply --resume)", j.Bundle)

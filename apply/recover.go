@@ -51,7 +51,7 @@ func (a *applier) recover(j *journal) (*Result, error) {
 		res, err = a.completeReceipt()
 	case jSucceeded, jChannelUpdated:
 		a.prepareRecoveredReceipt()
-		if err := a.st.setChannel(j.Channel); err != nil {
+		if err := a.state.setChannel(j.Channel); err != nil {
 			return nil, err
 		}
 		a.pruneReleases()

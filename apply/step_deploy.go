@@ -40,13 +40,13 @@ func (a *applier) deployStep(r *stepRun) bool {
 		return fail(fmt.Errorf("deploy target %s: %w", to, err))
 	}
 	a.j.Install = ir
-	if err := a.st.save(a.j, jInstallIntent); err != nil {
+	if err := a.state.save(a.j, jInstallIntent); err != nil {
 		a.j.Install = nil
 		return fail(err)
 	}
 	res, err := install(r.staged.Root, vr.Manifest, *pkg, deployedOnce(vr.Manifest, s.Deploy), ir, files)
 	if err == nil {
-		err = a.st.addRelease(to, releaseRecord{Name: ir.Name, BundleID: vr.Statement.Predicate.BundleID, Receipt: a.j.Receipt.Seq})
+		err = a.state.addRelease(to, releaseRecord{Name: ir.Name, BundleID: vr.Statement.Predicate.BundleID, Receipt: a.j.Receipt.Seq})
 	}
 	if err != nil {
 		a.abandonInstall()
@@ -55,13 +55,13 @@ func (a *applier) deployStep(r *stepRun) bool {
 	sw := switchRecord{To: to, Previous: ir.Previous, Next: filepath.ToSlash(filepath.Join(releasesDir, ir.Name)), Dir: res.dir, Keep: s.Keep}
 	a.j.Switches = append(a.j.Switches, sw)
 	a.j.Install = nil
-	if err := a.st.save(a.j, jSwitchIntent); err != nil {
+	if err := a.state.save(a.j, jSwitchIntent); err != nil {
 		return fail(err) // the revert removes the new release
 	}
 	if err := switchTo(to, sw.Next); err != nil {
 		return fail(err)
 	}
-	if err := a.st.save(a.j, jSwitched); err != nil {
+	if err := a.state.save(a.j, jSwitched); err != nil {
 		return fail(err)
 	}
 	a.release = res.dir

@@ -44,7 +44,7 @@ func (a *applier) processStep(r *stepRun, prepare func(cmd *steprun.Command, dir
 		Stdout: a.stepOut, Stderr: a.stepErr, Mask: masker, OutputDir: outDir, Now: a.o.Now,
 		OnStart: func(g steprun.Group) error {
 			a.j.Running = &g
-			return a.st.save(a.j, jStepRunning)
+			return a.state.save(a.j, jStepRunning)
 		},
 	}
 	if err := prepare(&cmd, outDir); err != nil {

@@ -138,15 +138,15 @@ func (a *applier) runSteps(ctx context.Context, vr *verify.Result, staged *stage
 			fmt.Fprintf(a.o.Stderr, "airlock: rolling back the release switch failed: %s\n", printable.String(err.Error()))
 		}
 	}
-	outputs := &outputsDir{parent: filepath.Join(a.st.dir, "staging")}
+	outputs := &outputsDir{parent: filepath.Join(a.state.dir, "staging")}
 	defer outputs.remove()
 	for i, s := range m.Steps {
 		if failed == nil {
 			switch {
 			case ctx.Err() != nil:
 				fail(&failure{interrupted: context.Cause(ctx)})
-			case a.st.trouble != nil:
-				fail(&failure{state: a.st.trouble})
+			case a.state.trouble != nil:
+				fail(&failure{state: a.state.trouble})
 			}
 		}
 		rs := receipt.Step{Name: s.Name, Kind: string(s.Kind()), When: string(s.When)}
@@ -160,7 +160,7 @@ func (a *applier) runSteps(ctx context.Context, vr *verify.Result, staged *stage
 			runCtx = cleanup
 		}
 		a.j.Step = i
-		if err := a.st.save(a.j, jStepStart); err != nil {
+		if err := a.state.save(a.j, jStepStart); err != nil {
 			rs.Result, rs.Error = receipt.StepFailed, "not run: "+err.Error()
 			a.j.Receipt.Steps = append(a.j.Receipt.Steps, rs)
 			if failed == nil {
@@ -182,7 +182,7 @@ func (a *applier) runSteps(ctx context.Context, vr *verify.Result, staged *stage
 		a.j.Receipt.Steps = append(a.j.Receipt.Steps, rs)
 		a.j.Receipt.Variables = vars.usedNames()
 		a.j.Running = nil
-		serr := a.st.save(a.j, jStepEnd)
+		serr := a.state.save(a.j, jStepEnd)
 		switch {
 		case failed != nil:
 			if !ok {
@@ -195,8 +195,8 @@ func (a *applier) runSteps(ctx context.Context, vr *verify.Result, staged *stage
 		case !ok:
 			fmt.Fprintf(a.o.Stderr, "airlock: step %q failed: %s\n", s.Name, printable.String(rs.Error))
 			fail(&failure{step: s.Name})
-		case serr != nil || a.st.trouble != nil:
-			fail(&failure{step: s.Name, state: errors.Join(serr, a.st.trouble)})
+		case serr != nil || a.state.trouble != nil:
+			fail(&failure{step: s.Name, state: errors.Join(serr, a.state.trouble)})
 		}
 	}
 	a.j.Receipt.Variables = vars.usedNames()
@@ -236,18 +236,18 @@ func (a *applier) commit(vr *verify.Result) (*Result, error) {
 		Version: p.Version, AppliedAt: a.now, Receipt: a.j.Receipt.Seq}
 	// --allow-rollback installs an older release, but the channel keeps its
 	// highest sequence: a rollback never reopens the way for a replay.
-	if old, err := a.st.channel(p.Name, p.Channel); err == nil && old != nil && old.Sequence > p.Sequence {
+	if old, err := a.state.channel(p.Name, p.Channel); err == nil && old != nil && old.Sequence > p.Sequence {
 		rec = old
 	}
 	a.j.Channel = rec
-	if err := a.st.save(a.j, jSucceeded); err != nil {
+	if err := a.state.save(a.j, jSucceeded); err != nil {
 		return a.rollbackUnrecorded(err)
 	}
-	if err := a.st.setChannel(a.j.Channel); err != nil {
+	if err := a.state.setChannel(a.j.Channel); err != nil {
 		// The journal says succeeded: a resume completes it.
 		return nil, fmt.Errorf("record the channel's sequence: %w (the apply succeeded: run apply --resume once the state directory can be written)", err)
 	}
-	if err := a.st.save(a.j, jChannelUpdated); err != nil {
+	if err := a.state.save(a.j, jChannelUpdated); err != nil {
 		return nil, fmt.Errorf("%w (the apply succeeded: run apply --resume once the state directory can be written)", err)
 	}
 	a.pruneReleases()
@@ -279,7 +279,7 @@ func (a *applier) abandonInstall() {
 		}
 		rel.Close()
 	}
-	a.st.dropRelease(ir.To, ir.Name)
+	a.state.dropRelease(ir.To, ir.Name)
 	a.j.Install = nil
 }
 
@@ -322,7 +322,7 @@ func (a *applier) revert() error {
 		if sw.Next != sw.Previous {
 			if err := removeRelease(sw.To, name); err != nil {
 				errs = append(errs, err)
-			} else if err := a.st.dropRelease(sw.To, name); err != nil {
+			} else if err := a.state.dropRelease(sw.To, name); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -334,7 +334,7 @@ func (a *applier) revert() error {
 		a.j.Receipt.Release = &receipt.Release{Previous: first.Previous, Current: onDisk(first.To), Target: first.To}
 		a.recordReleases()
 	}
-	if err := a.st.save(a.j, jReverted); err != nil {
+	if err := a.state.save(a.j, jReverted); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -355,11 +355,11 @@ func (a *applier) pruneReleases() {
 		if sw.Reverted {
 			continue
 		}
-		rec, err := a.st.target(sw.To)
+		rec, err := a.state.target(sw.To)
 		var kept *targetRecord
 		if err == nil {
 			kept, err = prune(rec, max(sw.Keep, 1), sw.Next, sw.Previous)
-			if serr := a.st.setTarget(kept); err == nil {
+			if serr := a.state.setTarget(kept); err == nil {
 				err = serr
 			}
 		}

@@ -119,11 +119,11 @@ func Bundle(ctx context.Context, b *bundle.Bundle, o Options) (*Result, error) {
 		now = time.Now()
 	}
 	r := &Result{}
-	st, err := r.statement(b, o.Policy)
+	stmt, err := r.statement(b, o.Policy)
 	if err != nil {
 		return r, err
 	}
-	p := &st.Predicate
+	p := &stmt.Predicate
 	// The parts are hashed while the next checks run (the manifest's
 	// parsing above all, for a release of many files); the results are
 	// looked at only in the parts check, in its turn.
@@ -139,7 +139,7 @@ func Bundle(ctx context.Context, b *bundle.Bundle, o Options) (*Result, error) {
 		}
 		r.pass(receipt.CheckSequence, fmt.Sprintf("%s/%s sequence %d", p.Name, p.Channel, p.Sequence))
 	}
-	if err := r.manifest(b, st); err != nil {
+	if err := r.manifest(b, stmt); err != nil {
 		return r, err
 	}
 	if err := r.parts(b, &p.Payload, sums); err != nil {
@@ -183,27 +183,27 @@ func (r *Result) statement(b *bundle.Bundle, pol *zone.Policy) (*bundle.Statemen
 	r.pass(receipt.CheckPayloadType, env.PayloadType)
 	sum = sha256.Sum256(v.Payload)
 	r.StatementSHA256 = hex.EncodeToString(sum[:])
-	st, err := bundle.ParseStatement(v.Payload)
+	stmt, err := bundle.ParseStatement(v.Payload)
 	if err != nil {
 		return nil, r.failErr(receipt.CheckPredicateType, bundle.StatementFile, err)
 	}
-	if st.PredicateType != bundle.PredicateType {
-		return nil, r.fail(receipt.CheckPredicateType, bundle.StatementFile, "predicate type %q, want %q", st.PredicateType, bundle.PredicateType)
+	if stmt.PredicateType != bundle.PredicateType {
+		return nil, r.fail(receipt.CheckPredicateType, bundle.StatementFile, "predicate type %q, want %q", stmt.PredicateType, bundle.PredicateType)
 	}
-	r.pass(receipt.CheckPredicateType, st.PredicateType)
-	if !bundle.KnownFormat(st.Predicate.FormatVersion) {
-		return nil, r.fail(receipt.CheckFormat, bundle.StatementFile, "format version %d, this airlock reads %d to %d", st.Predicate.FormatVersion, bundle.MinFormatVersion, bundle.FormatVersion)
+	r.pass(receipt.CheckPredicateType, stmt.PredicateType)
+	if !bundle.KnownFormat(stmt.Predicate.FormatVersion) {
+		return nil, r.fail(receipt.CheckFormat, bundle.StatementFile, "format version %d, this airlock reads %d to %d", stmt.Predicate.FormatVersion, bundle.MinFormatVersion, bundle.FormatVersion)
 	}
-	if err := st.Predicate.Validate(); err != nil {
+	if err := stmt.Predicate.Validate(); err != nil {
 		return nil, r.failErr(receipt.CheckFormat, bundle.StatementFile, err)
 	}
-	if err := bundle.SubjectsMatch(st); err != nil {
+	if err := bundle.SubjectsMatch(stmt); err != nil {
 		return nil, r.failErr(receipt.CheckFormat, bundle.StatementFile, err)
 	}
-	r.pass(receipt.CheckFormat, fmt.Sprintf("version %d", st.Predicate.FormatVersion))
-	r.Statement = st
-	r.Claimed = &st.Predicate
-	return st, nil
+	r.pass(receipt.CheckFormat, fmt.Sprintf("version %d", stmt.Predicate.FormatVersion))
+	r.Statement = stmt
+	r.Claimed = &stmt.Predicate
+	return stmt, nil
 }
 
 // claim decodes the statement without trusting it, for reporting only.
@@ -212,8 +212,8 @@ func (r *Result) claim(env *dsse.Envelope) {
 	if err != nil {
 		return
 	}
-	if st, err := bundle.ParseStatement(payload); err == nil {
-		r.Claimed = &st.Predicate
+	if stmt, err := bundle.ParseStatement(payload); err == nil {
+		r.Claimed = &stmt.Predicate
 	}
 }
 
@@ -264,8 +264,8 @@ func (r *Result) timeAndPlace(p *bundle.Predicate, pol *zone.Policy, now time.Ti
 	return nil
 }
 
-func (r *Result) manifest(b *bundle.Bundle, st *bundle.Statement) error {
-	want := st.Predicate.Manifest
+func (r *Result) manifest(b *bundle.Bundle, stmt *bundle.Statement) error {
+	want := stmt.Predicate.Manifest
 	size, ok := b.Size(bundle.ManifestFile)
 	if !ok {
 		return r.fail(receipt.CheckManifest, bundle.ManifestFile, "missing")
@@ -284,7 +284,7 @@ func (r *Result) manifest(b *bundle.Bundle, st *bundle.Statement) error {
 	if err != nil {
 		return r.failErr(receipt.CheckManifest, bundle.ManifestFile, err)
 	}
-	p := &st.Predicate
+	p := &stmt.Predicate
 	if m.Name != p.Name || m.Version != p.Version || m.Channel != p.Channel {
 		return r.fail(receipt.CheckManifest, bundle.ManifestFile, "describes %s %s (%s), the statement %s %s (%s)", m.Name, m.Version, m.Channel, p.Name, p.Version, p.Channel)
 	}
