@@ -35,7 +35,9 @@
 //
 // # Compatibility
 //
-// Readers refuse a formatVersion they do not know. Within format version
-// 1, file names, field names, step kinds and codes are stable; the frozen
-// vectors in testdata/vectors hold that promise (doc/design.md).
+// Readers refuse a formatVersion they do not know, and read every version
+// they know as it always read: later versions only add fields. Within a
+// format version, file names, field names, step kinds and codes are
+// stable; the frozen vectors in testdata/vectors (one folder per version)
+// hold that promise (doc/design.md).
 package bundle
