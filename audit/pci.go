@@ -618,6 +618,9 @@ func (ev *evidence) response() EvidenceRow {
 		return row
 	}
 	row.Evidence = fmt.Sprintf("%d of %d failed applies followed by a successful apply", responded, len(failed))
+	if len(failed) == 0 {
+		row.Evidence = "no apply failed in the report window"
+	}
 	if len(waits) > 0 {
 		slices.Sort(waits)
 		row.Evidence += fmt.Sprintf(" (median %s later)", humanDuration(waits[len(waits)/2]))
