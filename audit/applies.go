@@ -15,6 +15,23 @@ import (
 var tamperChecks = []receipt.CheckName{receipt.CheckEnvelope, receipt.CheckSignature, receipt.CheckPayloadType,
 	receipt.CheckPredicateType, receipt.CheckManifest, receipt.CheckParts, receipt.CheckExtract}
 
+// tampered reports whether an apply was refused as a tampering attempt:
+// a signature, digest, manifest or extraction check failed — except a
+// policy refusal (see policyRefused).
+func tampered(rec *record) bool {
+	return rec.result == receipt.Refused && slices.Contains(tamperChecks, receipt.CheckName(rec.reason)) && !policyRefused(rec)
+}
+
+// policyRefused reports whether an apply was refused because the bundle,
+// authentic, was not signed as the zone's policy requires: its signature
+// check failed although a key the policy trusts signed its statement (the
+// receipt names the signers that verified, with their roles) — an
+// approval missing, a role short of its threshold. The bundle was not
+// altered: an altered statement verifies with no key.
+func policyRefused(rec *record) bool {
+	return rec.result == receipt.Refused && rec.reason == receipt.Reason(receipt.CheckSignature) && len(rec.bundle.Signers) > 0
+}
+
 // localFindings are the findings one apply receipt makes by itself: its
 // outcome when it needs attention, overrides, applies that should not
 // have run, a clock that was not synchronised.
@@ -29,9 +46,13 @@ func localFindings(rec *record, p *receipt.Predicate, overrides []string) []loca
 	what := bundleName(*rec.bundle)
 	switch rec.result {
 	case receipt.Refused:
-		if slices.Contains(tamperChecks, receipt.CheckName(rec.reason)) {
-			add(KindTampering, "refused %s because its %s check failed: the bundle was altered, or is not signed as the policy requires: %s", what, rec.reason, outcomeText(p))
-		} else {
+		switch {
+		case policyRefused(rec):
+			add(KindRefused, "refused %s by policy: signed by %s, but not as the policy requires (not tampering: a trusted key signed it): %s",
+				what, signerList(rec.bundle.Signers), outcomeText(p))
+		case tampered(rec):
+			add(KindTampering, "refused %s because its %s check failed: the bundle was altered, or is not signed by a key the policy trusts: %s", what, rec.reason, outcomeText(p))
+		default:
 			add(KindRefused, "refused %s: %s", what, outcomeText(p))
 		}
 	case receipt.Failed:
@@ -41,6 +62,7 @@ func localFindings(rec *record, p *receipt.Predicate, overrides []string) []loca
 	}
 	for _, o := range overrides {
 		add(KindOverride, "operator %s overrode a refusal: %s", operatorName(*rec.operator), o)
+		out[len(out)-1].subject = o
 	}
 	if replaced := zoneValues(p); len(replaced) > 0 {
 		add(KindZoneValue, "the zone replaced %s signed in bundle %s: %s",

@@ -21,12 +21,14 @@ func (a *auditor) attachments() {
 		s := sides[rel]
 		switch {
 		case s == nil:
-			a.findings = append(a.findings, newFinding(KindAttachmentMissing, r.zone, r.seq, r.file,
-				"the receipt names its %s %s (sha256 %s), which is not beside it in the folder", what, name, short(want.String())))
+			f := newFinding(KindAttachmentMissing, r.zone, r.seq, r.file,
+				"the receipt names its %s %s (sha256 %s), which is not beside it in the folder", what, name, short(want.String()))
+			f.subject = rel
+			a.findings = append(a.findings, f)
 		case s.sum != want:
 			f := newFinding(KindAttachmentMismatch, r.zone, r.seq, r.file,
 				"%s %s has sha256 %s, but the receipt signed sha256 %s: the file was changed after the apply", what, rel, short(s.sum.String()), short(want.String()))
-			f.Related = []string{rel}
+			f.Related, f.subject = []string{rel}, rel
 			a.findings = append(a.findings, f)
 		}
 	}

@@ -24,9 +24,12 @@ const (
 	VerifierID = "https://airlock.dev/audit"
 	// AuditPolicyURI names the rules the audit applies (the audit
 	// package documentation, at this report format version).
-	AuditPolicyURI = "https://airlock.dev/audit/v2"
+	AuditPolicyURI = "https://airlock.dev/audit/v3"
 	// ReportSubject is the subject name of the JSON report.
 	ReportSubject = "airlock-audit-report.json"
+	// StateSubject is the subject name of the audit state the audit hands
+	// on (the SHA-256 of its signed payload).
+	StateSubject = "airlock-audit-state.json"
 	// LevelPassed is the verified level of a passed audit; a failed one is
 	// "FAILED", as the SLSA specification says.
 	LevelPassed = "AIRLOCK_AUDIT_PASSED"
@@ -46,10 +49,19 @@ type VSA struct {
 	VerifiedLevels     []string      `json:"verifiedLevels"`
 }
 
-// VSAResource is a resource descriptor of a verification summary.
+// VSAResource is a resource descriptor (in-toto v1) of a verification
+// summary; Annotations carry the audit policy's gates and scope.
 type VSAResource struct {
-	URI    string            `json:"uri"`
-	Digest map[string]string `json:"digest,omitempty"`
+	URI         string            `json:"uri"`
+	Digest      map[string]string `json:"digest,omitempty"`
+	Annotations *VSAAnnotations   `json:"annotations,omitempty"`
+}
+
+// VSAAnnotations are the annotations of the attestation's policy: the
+// gates and the scope of the audit (as in the report's policy).
+type VSAAnnotations struct {
+	Gates []string `json:"gates"`
+	Scope Scope    `json:"scope"`
 }
 
 // Digest is the hex SHA-256 of the JSON report ([Report.WriteJSON]), which
@@ -67,20 +79,24 @@ func (r *Report) Digest() (string, error) {
 }
 
 // Attestation is the signed statement of the audit: its subjects are the
-// JSON report (by digest) and each host's chain head ("zone:ZONE/HOST");
-// the predicate says
-// whether it passed, when, under which rules, and names the heads it read.
+// JSON report (by digest), each host's chain head ("zone:ZONE/HOST") and
+// the audit state it hands on; the predicate gives the verdict of the
+// report (PASSED only when it passed every gate), when, which airlock
+// (verifier.version), under which policy — its rules by URI, its digest,
+// and its gates and scope (--zone, --since, --until, keys, registers,
+// ledger, state) as annotations — and names the heads and the state it
+// read.
 func (r *Report) Attestation(signer *keys.Signer) ([]byte, error) {
 	sum, err := r.Digest()
 	if err != nil {
 		return nil, err
 	}
-	v := VSA{TimeVerified: r.GeneratedAt, ResourceURI: "file:" + r.Dir, Policy: VSAResource{URI: AuditPolicyURI},
+	v := VSA{TimeVerified: r.GeneratedAt, ResourceURI: "file:" + r.Dir,
+		Policy: VSAResource{URI: AuditPolicyURI, Digest: map[string]string{"sha256": r.PolicySHA256},
+			Annotations: &VSAAnnotations{Gates: r.Policy.Gates, Scope: r.Policy.Scope}},
 		VerificationResult: "PASSED", VerifiedLevels: []string{LevelPassed}}
 	v.Verifier.ID = VerifierID
-	if r.Airlock != "" {
-		v.Verifier.Version = map[string]string{"airlock": r.Airlock}
-	}
+	v.Verifier.Version = map[string]string{"airlock": orWord(r.Airlock, "unknown")}
 	if !r.OK() {
 		v.VerificationResult, v.VerifiedLevels = "FAILED", []string{"FAILED"}
 	}
@@ -89,6 +105,14 @@ func (r *Report) Attestation(signer *keys.Signer) ([]byte, error) {
 		for _, c := range z.Chains {
 			subjects = append(subjects, intoto.SHA256("zone:"+z.Name+"/"+c.Host, c.HeadSHA256))
 			v.InputAttestations = append(v.InputAttestations, VSAResource{URI: "file:" + c.HeadFile, Digest: map[string]string{"sha256": c.HeadSHA256}})
+		}
+	}
+	if st := r.State; st != nil {
+		if st.Written != nil && st.Written.SHA256 != "" {
+			subjects = append(subjects, intoto.SHA256(StateSubject, st.Written.SHA256))
+		}
+		if st.Read != nil {
+			v.InputAttestations = append(v.InputAttestations, VSAResource{URI: "file:" + st.File, Digest: map[string]string{"sha256": st.Read.SHA256}})
 		}
 	}
 	st := intoto.Statement[VSA]{Type: intoto.StatementType, Subject: subjects, PredicateType: VSAPredicateType, Predicate: v}

@@ -1,8 +1,10 @@
 package audit
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -36,9 +38,18 @@ type Options struct {
 	// Zones, when given, limit the audit to these zones (--zone): other
 	// zones' receipts in the folder are verified but not reported.
 	Zones []string
-	// State holds the chain heads an earlier audit saw (--state); each
-	// zone's chain must still reach its head.
+	// State is what the last audit handed this one (--state, read with
+	// LoadState): each chain must still reach its head, and its
+	// acknowledgements close findings.
 	State *State
+	// StateFile is the --state file ("" when none is kept). FirstAudit
+	// says there is no state yet (--first-audit). StateProblem is why the
+	// state file cannot be used (a *StateError: missing, or not signed by
+	// the state key): the audit then fails (state-missing, state-invalid)
+	// and hands no state on (Report.NextState is nil).
+	StateFile    string
+	FirstAudit   bool
+	StateProblem error
 	// Expect states chain heads explicitly (--expect ZONE[/HOST]=SHA256).
 	Expect []Expectation
 	// Since and Until (inclusive, zero = open) narrow the applies reported
@@ -49,6 +60,9 @@ type Options struct {
 	Now time.Time
 	// Workers verify receipts in parallel; 0 means GOMAXPROCS.
 	Workers int
+	// FailOn are the gates (ParseFailOn): "error", and "warning" or
+	// finding kinds that fail the audit too; empty means "error" alone.
+	FailOn []string
 	// Version is the airlock version, and Args the options the audit was
 	// run with, both stated in the report.
 	Version string
@@ -105,6 +119,7 @@ func (a *auditor) analyze() {
 	a.people()
 	a.reconcile()
 	a.completeness()
+	a.unchecked()
 }
 
 func (o *Options) validate() error {
@@ -235,8 +250,10 @@ func (a *auditor) checkKeysAndZones() {
 	}
 	for _, k := range a.opts.Keys {
 		if counts[k.ID()] == nil && a.registerHostOf(k.ID()) == "" { // a registered host's keys: see registers
-			a.findings = append(a.findings, newFinding(KindUnusedKey, "", 0, "",
-				"receipt key %s signed no receipt in the folder: its zone's receipts are missing (or the key is not a zone's)", k.ID()))
+			f := newFinding(KindUnusedKey, "", 0, "",
+				"receipt key %s signed no receipt in the folder: its zone's receipts are missing (or the key is not a zone's)", k.ID())
+			f.subject = k.ID()
+			a.findings = append(a.findings, f)
 		}
 	}
 	home := map[string]string{}
@@ -427,7 +444,7 @@ func (a *auditor) reconcile() {
 				if (l.kind == KindRefused || l.kind == KindTampering) && (r.ledger == LedgerNotInLedger || r.ledger == LedgerMismatch) {
 					msg += "; the bundle is not in the builder's ledger"
 				}
-				a.findings = append(a.findings, Finding{Severity: infoOf(l.kind).severity, Kind: l.kind, Zone: r.zone, Host: r.chain, Seq: r.seq, File: r.file, Message: msg})
+				a.findings = append(a.findings, Finding{Severity: infoOf(l.kind).severity, Kind: l.kind, Zone: r.zone, Host: r.chain, Seq: r.seq, File: r.file, Message: msg, subject: l.subject})
 			}
 			if r.ran() {
 				a.findings = append(a.findings, ledgerFindings(r, ix)...)
@@ -561,6 +578,7 @@ func (a *auditor) report() *Report {
 	for _, k := range a.opts.allKeys() {
 		r.Keys = append(r.Keys, k.ID())
 	}
+	r.Policy, r.PolicySHA256 = a.policy()
 	chainOf := make(map[string]string, len(a.records))
 	for _, rec := range a.records {
 		chainOf[rec.file] = rec.chain
@@ -587,6 +605,7 @@ func (a *auditor) report() *Report {
 		r.Zones[i].Entries = entryList{r, &r.Zones[i]}
 	}
 	sortFindings(a.findings)
+	setIDs(a.findings)
 	r.Findings = a.findings
 	if r.Findings == nil {
 		r.Findings = []Finding{}
@@ -605,11 +624,51 @@ func (a *auditor) report() *Report {
 			s.Infos++
 		}
 	}
-	s.OK = s.Errors == 0
+	a.judge(r.Findings, s)
+	s.NotChecked = notChecked(r.Findings)
 	r.Summary = *s
 	r.Evidence = a.evidenceRows(r)
 	r.NextState = a.nextState(r)
+	r.State = a.stateReport(r.NextState)
 	return r
+}
+
+// policy is the audit's policy — its rules, gates and scope — and the
+// SHA-256 of its encoding.
+func (a *auditor) policy() (AuditPolicy, string) {
+	o := a.opts
+	sc := Scope{Dir: o.Dir, Zones: orEmpty(slices.Clone(o.Zones)), Since: o.Since, Until: o.Until, Keys: []string{}, Registers: []string{},
+		Ledger: o.LedgerDir, LedgerKeys: []string{}, Expect: []string{}, FirstAudit: o.FirstAudit}
+	for _, k := range o.Keys {
+		sc.Keys = append(sc.Keys, k.ID())
+	}
+	for _, r := range o.Registers {
+		sc.Registers = append(sc.Registers, r.Zone)
+	}
+	for _, k := range o.LedgerKeys {
+		sc.LedgerKeys = append(sc.LedgerKeys, k.ID())
+	}
+	for _, e := range o.Expect {
+		sc.Expect = append(sc.Expect, e.Zone+orNone("/", e.Host)+"="+e.SHA256)
+	}
+	if o.State != nil {
+		sc.State = o.State.sha256
+	}
+	p := AuditPolicy{Rules: AuditPolicyURI, Gates: a.gates(), Scope: sc}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(p); err != nil { // plain data
+		return p, ""
+	}
+	return p, hexSHA256(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // zone summarises one zone and its hosts' chains.

@@ -401,7 +401,7 @@ func TestAuditGoldenMutations(t *testing.T) {
 			o.Dir = dir
 			r := runAudit(t, o)
 			checkFindings(t, r, tt.want)
-			err := r.Err(FailOnError)
+			err := r.Err()
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Errorf("Err() = %v", err)

@@ -85,7 +85,10 @@ func (a *auditor) controlChange(r *record, inForce *receipt.Policy, since *recor
 }
 
 // afterRefusal reports an apply of a bundle that the zone refused before
-// because a signature or integrity check failed.
+// because a signature or integrity check failed: after a tampering
+// refusal, always; after a policy refusal (an approval missing), only when
+// the policy in force changed in between — the bundle was then let in by
+// a changed policy rather than by the signatures it lacked.
 func (a *auditor) afterRefusal(r *record, refusedAt map[string]*record) {
 	key := r.bundle.StatementSHA256
 	if key == "" {
@@ -100,14 +103,23 @@ func (a *auditor) afterRefusal(r *record, refusedAt map[string]*record) {
 			refusedAt[key] = r
 		}
 	case r.ran():
-		if first := refusedAt[key]; first != nil && a.opts.inWindow(r.started()) {
-			f := newFinding(KindAppliedAfterRefusal, r.zone, r.seq, r.file,
-				"bundle %s was refused at seq %d (%s check failed) and ran here: the zone's policy or the bundle's signatures changed in between",
-				bundleName(*r.bundle), first.seq, first.reason)
-			f.Related = []string{first.file}
-			a.findings = append(a.findings, f)
-			delete(refusedAt, key)
+		first := refusedAt[key]
+		if first == nil || !a.opts.inWindow(r.started()) {
+			return
 		}
+		delete(refusedAt, key)
+		why := first.reason + " check failed"
+		if policyRefused(first) {
+			if first.policy == nil || r.policy == nil || first.policy.Same(r.policy) {
+				return // the signatures it lacked were added
+			}
+			why = "its signatures did not meet the policy"
+		}
+		f := newFinding(KindAppliedAfterRefusal, r.zone, r.seq, r.file,
+			"bundle %s was refused at seq %d (%s) and ran here: the zone's policy or the bundle's signatures changed in between",
+			bundleName(*r.bundle), first.seq, why)
+		f.Related = []string{first.file}
+		a.findings = append(a.findings, f)
 	}
 }
 

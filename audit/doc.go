@@ -57,9 +57,14 @@
 //
 // # Findings
 //
-// Every finding has a kind (a stable code) whose severity never changes.
-// Errors fail the audit ([Report.OK] is false, `airlock audit` exits 3);
-// with --fail-on warning, warnings fail it too.
+// Every finding has a kind (a stable code) whose severity never changes,
+// and an ID ([Finding.ID]: ZONE/HOST/SEQ/KIND, the same in every audit of
+// the same evidence). Errors fail the audit ([Report.OK] is false,
+// `airlock audit` exits 3); gates ([Options.FailOn]: --fail-on warning,
+// --fail-on KIND,…) make warnings, or findings of named kinds, fail it
+// too. A finding the auditor acknowledged in the signed audit state
+// (`airlock audit ack`) is still reported, marked acknowledged, and fails
+// no gate.
 //
 // Completeness (the folder must show everything that happened):
 //
@@ -77,6 +82,19 @@
 //     heads an earlier audit saw) or --expect ZONE[/HOST]=SHA256 (a head
 //     read on the zone) names: receipts were removed, or never carried
 //     out. Without either, a missing newest receipt cannot be seen.
+//   - state-missing (error): the audit state (--state) does not exist and
+//     --first-audit does not say this is the first audit.
+//   - state-invalid (error): the audit state is empty, malformed, edited
+//     (its signature no longer verifies with the state key) or signed by
+//     another key. With either, no earlier head is compared and no new
+//     state is handed on.
+//   - no-earlier-head (warning): a chain that no state head and no
+//     --expect names: receipts removed from its end would not be seen, so
+//     completeness is not checked ([Summary.NotChecked]).
+//   - host-unchecked (warning): a zone of several host chains audited
+//     without its register: which receipt key is which host's is not
+//     known, so a host's receipts re-signed with another host's key would
+//     pass.
 //
 // Verification of single files (Zone and Seq are the file's unverified
 // claims, when it has any):
@@ -149,14 +167,20 @@
 //   - tampering (error): refused because a signature, digest, manifest or
 //     extraction check failed (envelope, signature, payload-type,
 //     predicate-type, manifest, parts, extract): a bundle altered, or not
-//     signed as the policy requires. Ranked above operational refusals.
+//     signed by a key the policy trusts. Ranked above operational refusals.
+//     A policy refusal is not tampering: a signature check that failed
+//     although a key the policy trusts signed the statement (the receipt
+//     names the signers that verified) — an approval missing, a role
+//     short of its threshold — is a refused warning.
 //   - unverified-apply (error): steps ran for a bundle whose statement the
 //     applier did not verify.
 //   - applied-after-expiry (error): steps ran although the apply started
 //     after the bundle's expiry.
 //   - applied-after-refusal (warning): steps ran for a bundle the zone had
 //     refused for a failed signature or integrity check: the policy or the
-//     bundle's signatures changed in between.
+//     bundle's signatures changed in between. After a policy refusal, only
+//     when the policy in force changed (not when the missing signature was
+//     added).
 //   - clock-unsynchronised (warning): the kernel reported the clock
 //     unsynchronised when the apply started.
 //   - refused, failed, rolled-back (warning): outcomes to look at, with the
@@ -221,8 +245,10 @@
 // [Report.WriteJSON], [Report.WriteJSONL] (one line per receipt and per
 // finding), [Report.WriteHTML] and [Report.Attestation] (a signed SLSA
 // verification summary) render it; [Report.NextState] is the state to keep
-// for the next audit. The PCI DSS map ([EvidenceRow]) computes each row's
-// status from the receipts. All orders are deterministic: zones by name,
+// for the next audit ([State.WriteSigned]; [LoadState] reads and checks
+// it). The PCI DSS map ([EvidenceRow]) computes each row's status from the
+// receipts, and a row the receipts evidence only in part is partial, with
+// what the assessor must still obtain elsewhere. All orders are deterministic: zones by name,
 // chains by host, entries chain by chain in chain order, ledger bundles by
 // name, channel and sequence, findings by severity, zone, host, seq, file
 // and kind.

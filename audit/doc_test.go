@@ -27,3 +27,31 @@ func TestDesignDocKinds(t *testing.T) {
 		t.Errorf("design.md lists %q %q, the code defines %q %q", kindsDoc, sevDoc, kindsCode, sevCode)
 	}
 }
+
+// TestDesignDocPCI: doc/design.md's PCI DSS table lists exactly the rows
+// the code computes, in order, and calls a row "ok" at best exactly when
+// the code asks nothing beyond the receipts for it.
+func TestDesignDocPCI(t *testing.T) {
+	intro := "Rows of the map, in the report's order"
+	reqs, err := designdoc.Column(intro, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	best, err := designdoc.Column(intro, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := runAudit(t, goldenOptions(t)).Evidence
+	var code []string
+	for _, row := range rows {
+		code = append(code, row.Req)
+	}
+	if !slices.Equal(reqs, code) {
+		t.Fatalf("design.md lists %q, the code computes %q", reqs, code)
+	}
+	for i, row := range rows {
+		if (best[i] == StatusOK) != (row.Ask == "") {
+			t.Errorf("%s: design.md says %s at best, the code asks %q", row.Req, best[i], row.Ask)
+		}
+	}
+}

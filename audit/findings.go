@@ -2,9 +2,16 @@ package audit
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
+
+	"airlock.dev/airlock/internal/names"
 )
 
 // Severities of a [Finding]. Only "error" fails the audit ([Report.OK]).
@@ -18,11 +25,13 @@ const (
 // documentation for what each one means).
 const (
 	// Completeness of the evidence (errors).
-	KindNoReceipts  = "no-receipts"
-	KindUnusedKey   = "unused-key"
-	KindMissingZone = "missing-zone"
-	KindMissingHost = "missing-host"
-	KindTruncated   = "truncated"
+	KindNoReceipts   = "no-receipts"
+	KindUnusedKey    = "unused-key"
+	KindMissingZone  = "missing-zone"
+	KindMissingHost  = "missing-host"
+	KindTruncated    = "truncated"
+	KindStateMissing = "state-missing"
+	KindStateInvalid = "state-invalid"
 
 	// Verification of single files (errors).
 	KindUnreadable         = "unreadable"
@@ -68,6 +77,8 @@ const (
 	KindNotAppliedOnHost    = "not-applied-on-host"
 	KindAttachmentMissing   = "attachment-missing"
 	KindSkipped             = "skipped"
+	KindNoEarlierHead       = "no-earlier-head"
+	KindHostUnchecked       = "host-unchecked"
 
 	// Informational.
 	KindPolicyChange     = "policy-change"
@@ -93,6 +104,8 @@ var kinds = []kindInfo{
 	{KindMissingZone, SeverityError, "missing zone", "missing zones"},
 	{KindMissingHost, SeverityError, "missing host", "missing hosts"},
 	{KindTruncated, SeverityError, "truncated chain", "truncated chains"},
+	{KindStateMissing, SeverityError, "missing audit state", "missing audit states"},
+	{KindStateInvalid, SeverityError, "audit state that cannot be trusted", "audit states that cannot be trusted"},
 	{KindUnreadable, SeverityError, "unreadable file", "unreadable files"},
 	{KindUnparseable, SeverityError, "unparseable receipt", "unparseable receipts"},
 	{KindUnknownKey, SeverityError, "receipt signed by an unknown key", "receipts signed by an unknown key"},
@@ -126,6 +139,8 @@ var kinds = []kindInfo{
 	{KindNotAppliedOnHost, SeverityWarning, "host a bundle did not reach", "hosts a bundle did not reach"},
 	{KindAttachmentMissing, SeverityWarning, "missing file beside a receipt", "missing files beside receipts"},
 	{KindSkipped, SeverityWarning, "skipped file", "skipped files"},
+	{KindNoEarlierHead, SeverityWarning, "chain with no earlier head to compare", "chains with no earlier head to compare"},
+	{KindHostUnchecked, SeverityWarning, "zone whose hosts' keys were not checked", "zones whose hosts' keys were not checked"},
 	{KindPolicyChange, SeverityInfo, "policy change", "policy changes"},
 	{KindNoGenesis, SeverityInfo, "chain without a genesis record", "chains without a genesis record"},
 	{KindNoApproval, SeverityInfo, "apply without approval", "applies without approval"},
@@ -156,6 +171,12 @@ func infoOf(kind string) kindInfo {
 // where the problem shows; for files that failed verification, Zone and Seq
 // are what the file claims (unverified) and may be empty.
 type Finding struct {
+	// ID names the finding the same way in every audit of the same
+	// evidence: ZONE/HOST/SEQ/KIND, "-" for a part it does not have, and
+	// for findings that place alone does not tell apart a fifth part (the
+	// override's name, or the first 12 hex digits of the SHA-256 of the
+	// file, key or head it is about); see [Finding.id].
+	ID       string `json:"id"`
 	Severity string `json:"severity"` // error | warning | info
 	Kind     string `json:"kind"`     // stable code, see the package documentation
 	Zone     string `json:"zone,omitempty"`
@@ -170,7 +191,103 @@ type Finding struct {
 	// copy a duplicate repeats, …).
 	Related []string `json:"related,omitempty"`
 	Message string   `json:"message"`
+	// Gate is what makes this finding fail the audit: "error" (every
+	// error), "warning" (--fail-on warning) or its kind (--fail-on KIND);
+	// empty when it does not fail it (also when it is acknowledged).
+	Gate string `json:"gate,omitempty"`
+	// Acknowledged is the auditor's signed acknowledgement of the finding,
+	// from the audit state (airlock audit ack): the finding is still
+	// reported, but no longer fails the audit.
+	Acknowledged *Acknowledgement `json:"acknowledged,omitempty"`
+
+	subject string // what tells the finding apart from others at its place
 }
+
+// Acknowledgement closes a finding: an auditor looked at it and recorded
+// why it does not fail the audit (airlock audit ack). It is kept in the
+// signed audit state and shown with the finding in every later report.
+type Acknowledgement struct {
+	// ID is the finding's ID.
+	ID string `json:"id"`
+	// Kind and Severity are the finding's when it was acknowledged.
+	Kind     string `json:"kind"`
+	Severity string `json:"severity"`
+	Note     string `json:"note"`
+	// KeyID is the audit state key that signed the state holding it.
+	KeyID string    `json:"keyId"`
+	At    time.Time `json:"at"`
+}
+
+// idPart is one part of a finding ID: the name itself when it is a valid
+// name (as zones and hosts are), "-" when empty, else "x" and the first
+// 12 hex digits of its SHA-256 (a name a rejected file claims may be
+// anything).
+func idPart(s string) string {
+	switch {
+	case s == "":
+		return "-"
+	case names.Valid(s):
+		return s
+	}
+	return "x" + shortSum(s)
+}
+
+func shortSum(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:6])
+}
+
+// fileKinds are the kinds about a file rather than a verified receipt's
+// place: their ID ends with the file's short digest.
+var fileKinds = []string{KindUnreadable, KindUnparseable, KindUnknownKey, KindTampered, KindInvalid, KindSkipped,
+	KindNotAReceipt, KindAttachmentOrphan, KindDuplicate, KindLedgerInvalid, KindNeverApplied, KindNotAppliedOnHost}
+
+// id is the finding's ID before it is made unique within a report:
+// ZONE/HOST/SEQ/KIND, and a fifth part for findings their place does
+// not tell apart.
+func (f *Finding) id() string {
+	seq := "-"
+	if f.Seq != 0 {
+		seq = strconv.FormatUint(f.Seq, 10)
+	}
+	subject := f.subject
+	switch {
+	case f.Kind == KindTruncated:
+		seq = "-" // where the chain ends today moves; the head it misses does not
+	case f.Kind == KindLedgerMismatch && f.Zone == "", slices.Contains(fileKinds, f.Kind):
+		subject = f.File
+	}
+	id := idPart(f.Zone) + "/" + idPart(f.Host) + "/" + seq + "/" + f.Kind
+	switch {
+	case subject == "":
+	case names.Valid(subject) && len(subject) <= 24:
+		id += "/" + subject
+	default:
+		id += "/" + shortSum(subject)
+	}
+	return id
+}
+
+// setIDs gives every finding its ID; findings that would share one (the
+// same kind twice at one place) get "~2", "~3", … in report order, which
+// does not depend on walk or worker order.
+func setIDs(fs []Finding) {
+	seen := make(map[string]int, len(fs))
+	for i := range fs {
+		id := fs[i].id()
+		seen[id]++
+		if n := seen[id]; n > 1 {
+			id += "~" + strconv.Itoa(n)
+		}
+		fs[i].ID = id
+	}
+}
+
+// idPattern is what a finding ID looks like.
+var idPattern = regexp.MustCompile(`^(-|[a-z0-9][a-z0-9._-]{0,62})/(-|[a-z0-9][a-z0-9._-]{0,62})/([0-9]{1,20}|-)/[a-z][a-z-]{0,40}(/[a-z0-9][a-z0-9._-]{0,23})?(~[0-9]{1,9})?$`)
+
+// ValidID reports whether s has the form of a finding ID.
+func ValidID(s string) bool { return idPattern.MatchString(s) }
 
 // namesLedgerFile reports whether a finding about a zone names a file of
 // the ledger folder rather than of the receipts folder.
@@ -216,13 +333,13 @@ func sortFindings(fs []Finding) {
 	})
 }
 
-// countPhrase renders counts per kind as "1 gap, 2 tampered receipts", in
-// the order kinds first appear in fs.
-func countPhrase(fs []Finding, severity string) (int, string) {
+// countPhrase renders counts per kind of the findings keep selects as
+// "1 gap, 2 tampered receipts", in the order kinds first appear in fs.
+func countPhrase(fs []Finding, keep func(Finding) bool) (int, string) {
 	counts := map[string]int{}
 	var order []string
 	for _, f := range fs {
-		if f.Severity != severity {
+		if !keep(f) {
 			continue
 		}
 		if counts[f.Kind] == 0 {

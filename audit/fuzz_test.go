@@ -1,12 +1,14 @@
 package audit
 
 import (
+	"airlock.dev/airlock/internal/dsse"
 	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -128,24 +130,47 @@ func FuzzChain(f *testing.F) {
 	})
 }
 
-// FuzzReadState feeds the audit state reader arbitrary bytes: it never
-// panics, and what it accepts writes back and reads again the same.
+// FuzzReadState feeds the audit state reader arbitrary bytes, and
+// arbitrary payloads signed with the state key: it never panics, and what
+// it accepts writes back and reads again the same.
 func FuzzReadState(f *testing.F) {
-	f.Add([]byte(`{"formatVersion":1,"updatedAt":"2026-03-01T00:00:00Z","heads":[{"zone":"pci-east","seq":3,"sha256":"` + strings.Repeat("ab", 32) + `","file":"x","seenAt":"2026-03-01T00:00:00Z"}]}`))
-	f.Add([]byte(`{"formatVersion":1,"heads":[]}`))
-	f.Add([]byte(`{`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		st, err := ReadState(bytes.NewReader(data))
+	key := newKey(f)
+	sign := func(payload []byte) []byte {
+		env, err := dsse.Sign(StatePayloadType, payload, key)
+		if err != nil {
+			f.Fatal(err)
+		}
+		data, _ := dsse.Marshal(env)
+		return data
+	}
+	good := `{"formatVersion":2,"updatedAt":"2026-03-01T00:00:00Z","audits":3,"previousSha256":"` + strings.Repeat("cd", 32) + `",` +
+		`"heads":[{"zone":"pci-east","host":"app-01","seq":3,"sha256":"` + strings.Repeat("ab", 32) + `","file":"x","seenAt":"2026-03-01T00:00:00Z"}],` +
+		`"findings":[{"id":"pci-east/app-01/3/refused","severity":"warning","kind":"refused"}],` +
+		`"acks":[{"id":"pci-east/app-01/3/refused","kind":"refused","severity":"warning","note":"CHG-1 approval was late","keyId":"SHA256:x","at":"2026-03-02T00:00:00Z"}]}`
+	f.Add([]byte(good), false)
+	f.Add([]byte(good), true)
+	f.Add([]byte(`{"formatVersion":1,"heads":[]}`), false)
+	f.Add([]byte(`{`), true)
+	f.Fuzz(func(t *testing.T, data []byte, signed bool) {
+		if signed {
+			data = sign(data)
+		}
+		st, err := ReadState(bytes.NewReader(data), key.Public())
 		if err != nil {
 			return
 		}
 		var b bytes.Buffer
-		if err := st.Write(&b); err != nil {
+		if err := st.WriteSigned(&b, key); err != nil {
 			t.Fatal(err)
 		}
-		again, err := ReadState(&b)
-		if err != nil || len(again.Heads) != len(st.Heads) {
+		again, err := ReadState(&b, key.Public())
+		if err != nil {
 			t.Fatalf("a state written back does not read again: %v", err)
+		}
+		p1, _ := st.Payload()
+		p2, _ := again.Payload()
+		if !bytes.Equal(p1, p2) {
+			t.Fatalf("a state written back reads again as another:\n%s\n%s", p1, p2)
 		}
 	})
 }
@@ -163,6 +188,29 @@ func FuzzParseExpectation(f *testing.F) {
 		}
 		if _, ok := parseDigest(e.SHA256); !ok || e.Zone == "" {
 			t.Fatalf("accepted %q as %+v", s, e)
+		}
+	})
+}
+
+// FuzzParseFailOn: --fail-on values never panic, and what is accepted is
+// "error" first, then each gate once: "warning" or a finding kind.
+func FuzzParseFailOn(f *testing.F) {
+	f.Add("warning")
+	f.Add("policy-weakened,never-applied")
+	f.Add(" error , ,refused")
+	f.Fuzz(func(t *testing.T, s string) {
+		gates, err := ParseFailOn([]string{s})
+		if err != nil {
+			return
+		}
+		if len(gates) == 0 || gates[0] != FailOnError {
+			t.Fatalf("%q: gates %q", s, gates)
+		}
+		for i, g := range gates {
+			known := g == FailOnError || g == FailOnWarning || infoOf(g).kind == g && slices.ContainsFunc(kinds, func(k kindInfo) bool { return k.kind == g })
+			if !known || slices.Index(gates, g) != i {
+				t.Fatalf("%q: gate %q unknown or repeated in %q", s, g, gates)
+			}
 		}
 	})
 }

@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	stdhtml "html"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,7 +54,7 @@ func TestAuditHTMLSelfContained(t *testing.T) {
 		`<section id="summary">`, `<section id="timeline">`, `<section id="ledger">`, `<section id="pci">`,
 		`class="flag sev-error kind-gap"`, "missing receipt seq 3",
 		"10.2.2 user identification", "6.5.1 change approval",
-		`<td>migrate</td>`,                               // steps of an apply
+		`<td>migrate<div`,                                // steps of an apply
 		`<svg class="timeline"`, "@page", "@media print", // a picture, and a print stylesheet
 		"relation &#34;ledger_entries&#34; already exists", // why a step failed
 	} {
@@ -167,20 +168,25 @@ func pdfTools(t *testing.T) (string, string) {
 	return "", ""
 }
 
-// TestAuditHTMLPrints prints the report with Chromium (--print-to-pdf) and
-// reads the PDF's text back: every section and every column is there,
-// collapsed details are expanded, nothing is cut, and every page carries
-// the header with the zones, the period and the report's digest.
+// TestAuditHTMLPrints prints the report with Chromium (--print-to-pdf) on
+// A4 portrait and reads the PDF's text back: every section and every
+// column is there, collapsed details are expanded, nothing is cut, no word
+// is split across lines, the timeline is labelled — each host's lane, its
+// failures and refusals, a tampering refusal unlike any other — and every
+// page carries the airlock version, the verdict, the zones, the period and
+// the report's digest. The PDF and a PNG of its first page are kept as
+// test artifacts (go test -artifacts -outputdir DIR) for people to look at.
 func TestAuditHTMLPrints(t *testing.T) {
 	bin := browser(t)
 	pdftotext, pdfinfo := pdfTools(t)
-	dir := t.TempDir()
-	r := gapReport(t)
+	dir, art := t.TempDir(), t.ArtifactDir()
+	r := printedReport(t)
 	page := filepath.Join(dir, "report.html")
-	if err := os.WriteFile(page, renderHTML(t, r), 0o644); err != nil {
+	html := renderHTML(t, r)
+	if err := os.WriteFile(page, html, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	pdf := filepath.Join(dir, "report.pdf")
+	pdf := filepath.Join(art, "report.pdf")
 	chromium(t, bin, dir, page, "--no-pdf-header-footer", "--print-to-pdf="+pdf)
 	out, err := exec.Command(pdftotext, "-raw", pdf, "-").Output()
 	if err != nil {
@@ -196,18 +202,21 @@ func TestAuditHTMLPrints(t *testing.T) {
 		// sections
 		"airlock audit report", "Summary", "Findings (", "Per-zone timeline", "Zone pci-east", "Zone pci-west", "Ledger reconciliation", "PCI DSS evidence",
 		// what the report states about itself
-		"airlock test", "--ledger-key", "sha256 " + digest,
+		"airlock test", "--ledger-key", "sha256 " + digest, "sha256 " + r.PolicySHA256,
 		// columns of every table
-		"Zone Host Roles Receipts Seq First started Last started Applied Already Refused Failed Rolled back Policy changes Chain Head sha256",
-		"Severity Kind Zone Host Seq File Message",
-		"Host Seq Started (UTC) Bundle or event Channel # Result Reason Person Approved by Ledger",
-		"Step Kind When Result Exit Attempts Started Duration Error",
-		"Bundle Channel # Bundle id Issued Expires Targets Status Hosts it is for Where and when applied",
-		"Requirement Asks for Receipt fields Evidence in this folder Status",
+		"Zone / host Receipts Period (UTC) Outcomes Chain Head sha256",
+		"ID Severity What",
+		"Host · seq Started (UTC) Bundle or event Result Person Approved by · ledger",
+		"Step Result Started Duration Error",
+		"Bundle Issued · expires Targets Status Hosts it is for Where and when applied",
+		"Requirement Evidence in this folder Status Still to obtain elsewhere",
 		// details, collapsed on screen, printed
 		`relation "ledger_entries" already exists`, "listen tcp :8443",
-		// the findings and the evidence map
-		"missing receipt seq 3", "10.2.2 user identification", "6.5.6 test data removed",
+		// the findings, the gate, the evidence map and what it asks
+		"missing receipt seq 3", "FAILS error", "10.2.2 user identification", "6.5.6 test data removed", "partial",
+		"the hosts' own logs (auditd, sudo, the shell)",
+		// the timeline: lanes, ticks, labelled failures and refusals
+		"pci-east-01", "pci-west-01", "pci-north-01", "UTC", "2026-03-01", "#3 failed", "#4 rolled back", "#8 refused", "#3 refused: tampering", "#4 refused",
 	} {
 		if !strings.Contains(text, strings.Join(strings.Fields(want), " ")) {
 			t.Errorf("printed report lacks %q", want)
@@ -222,6 +231,9 @@ func TestAuditHTMLPrints(t *testing.T) {
 			}
 		}
 	}
+	if split := splitWords(string(out), pageWords(html)); len(split) > 0 {
+		t.Errorf("words split across lines: %q", split)
+	}
 	infoOut, err := exec.Command(pdfinfo, pdf).Output()
 	if err != nil {
 		t.Fatalf("pdfinfo: %v", err)
@@ -231,14 +243,96 @@ func TestAuditHTMLPrints(t *testing.T) {
 		if n, ok := strings.CutPrefix(line, "Pages:"); ok {
 			pages, _ = strconv.Atoi(strings.TrimSpace(n))
 		}
+		if size, ok := strings.CutPrefix(line, "Page size:"); ok && !strings.Contains(size, "(A4)") {
+			t.Errorf("page size %s, want A4 portrait", strings.TrimSpace(size))
+		}
 	}
-	header := "airlock audit · zones pci-east, pci-west · period 2026-03-01 12:00:00Z … 2026-03-20 09:00:00Z · report sha256 " + digest
-	if n := strings.Count(text, header); pages < 2 || n != pages {
-		t.Errorf("the running header is on %d of %d pages", n, pages)
+	for _, running := range []string{
+		"airlock audit report · airlock test · FAIL",
+		"zones pci-east, pci-north, pci-west · period " + r.period(),
+		"report sha256 " + digest,
+	} {
+		if n := strings.Count(text, running); pages < 2 || n != pages {
+			t.Errorf("%q is on %d of %d pages", running, n, pages)
+		}
 	}
+	// Page 1 as a picture, for people to look at.
+	png := filepath.Join(art, "report-page1")
+	if msg, err := exec.Command("pdftoppm", "-png", "-r", "110", "-f", "1", "-l", "1", "-singlefile", pdf, png).CombinedOutput(); err != nil {
+		t.Errorf("pdftoppm: %v\n%s", err, msg)
+	}
+	t.Logf("%d pages; kept %s and %s.png", pages, pdf, png)
 	if t.Failed() {
 		t.Logf("PDF text:\n%s", out)
 	}
+}
+
+// printedReport is the golden fixture with pci-west seq 3 removed (a gap)
+// and a third zone, pci-north, whose host refused a tampered bundle (its
+// parts check failed) and one the policy refused for a missing approval.
+func printedReport(t *testing.T) *Report {
+	t.Helper()
+	dir := t.TempDir()
+	copyTree(t, goldenReceipts, dir)
+	remove(t, dir, receiptName("pci-west", 3))
+	north := newKey(t)
+	c := newChain(t, dir, "pci-north", north)
+	c.clock = at(21, 9, 0)
+	pol := testPolicy("north", "pci-north", []receipt.PolicyKey{releaseKey}, []receipt.PolicyKey{approveKey})
+	c.control(pol, nil, receipt.Operator{User: "alice", UID: "1001"})
+	c.next(under(pol))
+	c.next(under(pol), func(p *receipt.Predicate) {
+		p.Bundle.Verified, p.Bundle.Signers, p.Steps = false, nil, nil
+		p.Outcome = receipt.Outcome{Result: receipt.Refused, Reason: receipt.Reason(receipt.CheckParts), Message: "payload.age: sha256 differs from the signed statement"}
+		p.Checks = []receipt.Check{{Name: receipt.CheckParts, Result: receipt.Fail, Detail: "payload.age: sha256 differs"}}
+	})
+	c.next(under(pol), refusedUnapproved)
+	c.next(under(pol))
+	o := goldenOptions(t)
+	o.Dir = dir
+	o.Keys = append(o.Keys, north.Public())
+	return runAudit(t, o)
+}
+
+// pageWords are the words of a page's text: runs of letters (with inner
+// hyphens and apostrophes), not digests, paths or numbers.
+func pageWords(page []byte) map[string]bool {
+	text := regexp.MustCompile(`(?s)<style.*?</style>|<[^>]*>`).ReplaceAllString(string(page), " ")
+	words := map[string]bool{}
+	for _, w := range wordRE.FindAllString(stdhtml.UnescapeString(text), -1) {
+		words[w] = true
+	}
+	return words
+}
+
+var wordRE = regexp.MustCompile(`\p{L}[\p{L}'’-]*\p{L}`)
+
+// splitWords finds words broken across two lines of the printed text: a
+// line ending with a fragment and the next beginning with the rest, where
+// the whole is a word of the page and a part is not. A break after a
+// hyphen or a slash is a line break, not a split.
+func splitWords(text string, words map[string]bool) []string {
+	lines := strings.Split(text, "\n")
+	var out []string
+	for i := 0; i+1 < len(lines); i++ {
+		a, b := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		if len(a) == 0 || len(b) == 0 {
+			continue
+		}
+		x := a[len(a)-1]
+		y := strings.TrimRight(b[0], ".,;:)]")
+		if strings.HasPrefix(x, "--") && (x == "--" || strings.HasSuffix(x, "-")) {
+			out = append(out, x+"/"+y) // a command-line option broken at a hyphen
+			continue
+		}
+		if !wordRE.MatchString(x) || wordRE.FindString(x) != x || strings.HasSuffix(x, "-") {
+			continue
+		}
+		if words[x+y] && (!words[x] || !words[y]) {
+			out = append(out, x+"/"+y)
+		}
+	}
+	return out
 }
 
 // TestAuditHTMLScales: beyond HTMLDetailLimit entries the page sums up
@@ -258,7 +352,7 @@ func TestAuditHTMLScales(t *testing.T) {
 	if n := strings.Count(page, `<tr class="details">`); n > 2*HTMLDetailLimit || n < HTMLDetailLimit {
 		t.Errorf("%d entries with details", n)
 	}
-	if !strings.Contains(page, `<tr class="run"><td colspan="10">… `) || !strings.Contains(page, "unflagged entries of pci-east-01, seq ") {
+	if !strings.Contains(page, `<tr class="run"><td colspan="6">… `) || !strings.Contains(page, "unflagged entries of pci-east-01, seq ") {
 		t.Error("no summed-up run of unflagged entries")
 	}
 	// Every flagged entry is on the page.

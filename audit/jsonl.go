@@ -26,16 +26,21 @@ type Event struct {
 	Time time.Time `json:"time"`
 	// Severity is a finding's severity; for a receipt, the highest severity
 	// of the findings about it, or "none"; for the audit, "error" when it
-	// failed, else "none".
+	// failed (a finding failed a gate), else "none".
 	Severity string `json:"severity"`
 	// Kind is a finding's kind; for a receipt, its event (apply, genesis,
 	// policy); for the audit, "audit".
-	Kind    string `json:"kind"`
-	Zone    string `json:"zone,omitempty"`
-	Host    string `json:"host,omitempty"`
-	Seq     uint64 `json:"seq,omitempty"`
-	File    string `json:"file,omitempty"`
-	Message string `json:"message,omitempty"`
+	Kind string `json:"kind"`
+	// ID is a finding's ID; Gate the gate it fails ("" when none) and
+	// Acknowledged whether the audit state acknowledges it.
+	ID           string `json:"id,omitempty"`
+	Gate         string `json:"gate,omitempty"`
+	Acknowledged bool   `json:"acknowledged,omitempty"`
+	Zone         string `json:"zone,omitempty"`
+	Host         string `json:"host,omitempty"`
+	Seq          uint64 `json:"seq,omitempty"`
+	File         string `json:"file,omitempty"`
+	Message      string `json:"message,omitempty"`
 
 	// Receipts.
 	Outcome        receipt.OutcomeResult `json:"outcome,omitempty"`
@@ -55,6 +60,7 @@ type Event struct {
 	Receipts int      `json:"receipts,omitempty"`
 	Errors   int      `json:"errors,omitempty"`
 	Warnings int      `json:"warnings,omitempty"`
+	Failing  int      `json:"failing,omitempty"`
 	Airlock  string   `json:"airlock,omitempty"`
 	Options  []string `json:"options,omitempty"`
 }
@@ -71,7 +77,7 @@ func (r *Report) WriteJSONL(w io.Writer) error {
 		sev = SeverityError
 	}
 	err := enc.Encode(Event{FormatVersion: EventFormatVersion, Type: "audit", Time: r.GeneratedAt, Severity: sev, Kind: "audit",
-		Message: r.Verdict(), Verdict: verdictWord(r), Receipts: r.Summary.Receipts, Errors: r.Summary.Errors, Warnings: r.Summary.Warnings,
+		Message: r.Verdict(), Verdict: verdictWord(r), Receipts: r.Summary.Receipts, Errors: r.Summary.Errors, Warnings: r.Summary.Warnings, Failing: r.Summary.Failing,
 		Airlock: r.Airlock, Options: r.Options})
 	times := map[string]time.Time{} // the receipts findings name
 	for _, f := range r.Findings {
@@ -108,7 +114,8 @@ func (r *Report) WriteJSONL(w io.Writer) error {
 			t = r.GeneratedAt
 		}
 		err = enc.Encode(Event{FormatVersion: EventFormatVersion, Type: "finding", Time: t, Severity: f.Severity, Kind: f.Kind,
-			Zone: f.Zone, Host: f.Host, Seq: f.Seq, File: f.File, Message: f.Message})
+			ID: f.ID, Gate: f.Gate, Acknowledged: f.Acknowledged != nil,
+			Zone: f.Zone, Host: f.Host, Seq: f.Seq, File: f.File, Message: findingMessage(f)})
 	}
 	if err == nil {
 		err = bw.Flush()
@@ -117,6 +124,15 @@ func (r *Report) WriteJSONL(w io.Writer) error {
 		return fmt.Errorf("write jsonl report: %w", err)
 	}
 	return nil
+}
+
+// findingMessage is a finding's message with its acknowledgement, if it
+// has one.
+func findingMessage(f Finding) string {
+	if k := f.Acknowledged; k != nil {
+		return f.Message + " [acknowledged " + stamp(k.At) + ": " + k.Note + "]"
+	}
+	return f.Message
 }
 
 func verdictWord(r *Report) string {

@@ -67,9 +67,9 @@ func TestAuditLedger(t *testing.T) {
 	use("applied", t0.Add(day))                                        // seq 1
 	use("expired", t0.Add(4*day))                                      // seq 2: expired at day 3
 	use("unknown", t0.Add(6*day))                                      // seq 3
-	use("unknown-refused", t0.Add(7*day), func(p *receipt.Predicate) { // seq 4
+	use("unknown-refused", t0.Add(7*day), func(p *receipt.Predicate) { // seq 4: no trusted key signed it
 		p.Outcome = receipt.Outcome{Result: receipt.Refused, Reason: "signature"}
-		p.Steps = nil
+		p.Bundle.Verified, p.Bundle.Signers, p.Steps = false, nil, nil
 	})
 	use("forged", t0.Add(8*day))                                  // seq 5: same id as b1, another statement
 	use("unapproved", t0.Add(9*day), func(p *receipt.Predicate) { // seq 6

@@ -9,24 +9,33 @@ import (
 	"time"
 
 	"airlock.dev/airlock/receipt"
+	"airlock.dev/airlock/zone"
 )
 
 // EvidenceRow maps one PCI DSS v4.0.1 requirement to the receipt fields
 // that evidence it, and says how well the audited receipts do: "ok" when
-// every entry that should evidence it does, "attention" when some do not
-// (Lacking names them), "missing" when nothing in the folder evidences it.
-// The status is always computed from the receipts, never set by hand.
+// the receipts evidence the whole requirement and every entry that should
+// does; "partial" when every entry evidences what receipts can, but the
+// requirement asks more (Ask says what the assessor must still obtain
+// elsewhere); "attention" when some entries do not (Lacking names them);
+// "missing" when nothing in the folder evidences it. The status is always
+// computed from the receipts, never set by hand, and never "ok" on less
+// than the requirement.
 type EvidenceRow struct {
-	Req      string   `json:"requirement"`
-	Asks     string   `json:"asks"`
-	Fields   string   `json:"fields"`
-	Evidence string   `json:"evidence"`
-	Status   string   `json:"status"`
-	Lacking  []string `json:"lacking,omitempty"` // entries lacking the evidence (bounded)
-	More     int      `json:"more,omitempty"`    // further entries not listed
+	Req      string `json:"requirement"`
+	Asks     string `json:"asks"`
+	Fields   string `json:"fields"`
+	Evidence string `json:"evidence"`
+	Status   string `json:"status"`
+	// Ask is what the assessor must obtain beyond the receipts, for a
+	// requirement they evidence only in part (or not at all).
+	Ask     string   `json:"ask,omitempty"`
+	Lacking []string `json:"lacking,omitempty"` // entries lacking the evidence (bounded)
+	More    int      `json:"more,omitempty"`    // further entries not listed
 }
 
-// Evidence statuses.
+// Evidence statuses; a row evidenced in part is StatusPartial, the word a
+// ledger bundle applied on some of its hosts has too.
 const (
 	StatusOK        = "ok"
 	StatusAttention = "attention"
@@ -37,21 +46,30 @@ const maxLacking = 10
 
 // evidence is the population a row counts over.
 type evidence struct {
-	entries  []*record // every entry in the window (applies and control changes)
-	applies  []*record // applies in the window
-	ran      []*record // applies in the window whose steps ran
-	zones    []Zone
-	chains   []zoneChain
-	findings map[string]int // kind → count
-	rejected int
-	now      time.Time
-	attested bool
+	entries   []*record // every entry in the window (applies and control changes)
+	applies   []*record // applies in the window
+	ran       []*record // applies in the window whose steps ran
+	zones     []Zone
+	chains    []zoneChain
+	findings  map[string]int // kind → count
+	rejected  int
+	now       time.Time
+	attested  bool
+	acked     map[string]bool // files of acknowledged tampering findings
+	lag       carryLag
+	stateRead bool
 }
 
 // evidenceRows builds the PCI DSS map from the audited entries.
 func (a *auditor) evidenceRows(r *Report) []EvidenceRow {
 	ev := &evidence{zones: r.Zones, findings: r.Summary.Kinds, rejected: r.Summary.Rejected, now: r.GeneratedAt,
-		attested: slices.ContainsFunc(r.Options, func(o string) bool { return o == "--attest" || strings.HasPrefix(o, "--attest=") })}
+		attested: slices.ContainsFunc(r.Options, func(o string) bool { return o == "--attest" || strings.HasPrefix(o, "--attest=") }),
+		acked:    map[string]bool{}, lag: a.carryLag(r.GeneratedAt), stateRead: a.opts.State != nil}
+	for _, f := range r.Findings {
+		if f.Kind == KindTampering && f.Acknowledged != nil {
+			ev.acked[f.File] = true
+		}
+	}
 	for _, z := range r.Zones {
 		for _, c := range z.Chains {
 			ev.chains = append(ev.chains, zoneChain{z.Name, c})
@@ -80,17 +98,21 @@ func (a *auditor) evidenceRows(r *Report) []EvidenceRow {
 		ev.logsActive(),
 		{Req: "10.2.1.1 access to cardholder data", Asks: "individual user access to cardholder data is logged",
 			Fields: "(none: receipts record changes to a zone, not reads of cardholder data)", Status: StatusMissing,
-			Evidence: "no receipt field records access to cardholder data; evidence it with the systems' own logs"},
+			Evidence: "no receipt field records access to cardholder data",
+			Ask:      "the logs of the systems that hold cardholder data, of every individual access to it"},
 		count("10.2.1.2 actions by root or administrators", "all actions by anyone with root or administrative access are logged",
 			"operator.uid, operator.sudoUser, operator.loginUid, operator.key (co-signature)",
-			root, func(x *record) bool { return x.attributed }, "attributed to a person", "no entry ran as root or through sudo"),
+			root, func(x *record) bool { return x.attributed }, "attributed to a person", "no entry ran as root or through sudo").
+			beyond("the hosts' own logs (auditd, sudo, the shell) of every other action taken with root or administrative access: receipts record only airlock's applies and policy commits"),
 		ev.logAccess(),
-		ev.refusals(),
+		ev.refusals().
+			beyond("the systems' logs of other invalid logical access attempts (failed logins, denied sudo): receipts record only the applies airlock refused"),
 		ev.credentialChanges(),
 		ev.logStarts(),
 		count("10.2.1.7 creation and deletion of system-level objects", "objects created and deleted by the change are logged",
 			"files, filesSha256 and filesList (created), release.pruned (deleted)",
-			deploys, func(x *record) bool { return x.deployed }, "record the files they deployed", "no apply deployed anything"),
+			deploys, func(x *record) bool { return x.deployed }, "record the files they deployed", "no apply deployed anything").
+			beyond("the hosts' records (auditd, file integrity monitoring) of system-level objects created or deleted outside airlock's deploy steps, such as by scripts the steps ran"),
 		count("10.2.2 user identification", "who performed the event: an individual, not a shared or root account (8.2.1, 8.2.2)",
 			"operator.user, uid, sudoUser, loginUid, name, key (co-signature by a named operator); bundle signers with names",
 			attributable, func(x *record) bool { return x.attributed }, "attributed to a person", ""),
@@ -101,9 +123,7 @@ func (a *auditor) evidenceRows(r *Report) []EvidenceRow {
 			"time.started, time.finished (UTC), time.clock (kernel synchronisation state, estimated error, time service)",
 			ev.entries, func(x *record) bool { return !x.started().IsZero() && x.clock == clockSynced }, "record a time from a clock the kernel reports synchronised", ""),
 		ev.outcomes(),
-		count("10.2.2 origination", "where the event came from",
-			"host.name, applier.version and sha256, key of the receipt signature",
-			ev.entries, func(x *record) bool { return x.host != "" && x.keyID != "" }, "name their host and receipt key", ""),
+		ev.origination(),
 		count("10.2.2 affected component", "which data, component or resource",
 			"bundle id, name, version, statementSha256; files[] (deployed files and digests); policy (control changes)",
 			ev.entries, func(x *record) bool {
@@ -117,6 +137,8 @@ func (a *auditor) evidenceRows(r *Report) []EvidenceRow {
 		ev.clocks(),
 		ev.detection(),
 		ev.response(),
+		ev.identities(attributable),
+		ev.identityChanges(),
 		count("6.5.1 reason and description of change", "each change has a documented reason and description",
 			"bundle.changeTicket, bundle.changeReason", ev.ran, func(x *record) bool { return x.bundle.ChangeTicket != "" && x.bundle.ChangeReason != "" },
 			"carry a change ticket and reason", "no change ran"),
@@ -135,20 +157,24 @@ func (a *auditor) evidenceRows(r *Report) []EvidenceRow {
 		count("6.5.2 confirmation after the change", "applicable requirements confirmed in place after a significant change",
 			"checks[] all passed; policy (the trust policy in force recorded with the change)",
 			filter(ev.ran, func(x *record) bool { return x.result == receipt.Applied }), func(x *record) bool { return x.checksPass && x.policy != nil },
-			"record every check passed and the policy in force", "no change was applied"),
+			"record every check passed and the policy in force", "no change was applied").
+			beyond("the confirmation that every applicable PCI DSS requirement is in place after each significant change (its post-implementation review): receipts show only airlock's checks and the zone's policy"),
 		count("6.5.3 separation of pre-production and production", "pre-production separated from production, enforced by access controls",
 			"checks[target] (zone and host targets), one receipt key per zone (zone-mismatch)",
-			ev.ran, func(x *record) bool { return x.targetPass }, "pass the target check of their zone", "no change ran").withFinding(ev, KindZoneMismatch),
+			ev.ran, func(x *record) bool { return x.targetPass }, "pass the target check of their zone", "no change ran").withFinding(ev, KindZoneMismatch).
+			beyond("the separation of the environments themselves (network segmentation, access controls between them): receipts show only that each change passed its zone's target check"),
 		count("6.5.4 separation of duties", "roles and functions separated between production and pre-production; builder, approver and operator differ",
 			"bundle.signers[] (release and approve keys and names), operator.key",
 			ev.ran, separated, "show distinct release, approve and operator keys and persons", "no change ran"),
 		{Req: "6.5.5 live PANs in pre-production", Asks: "live PANs are not used in pre-production environments",
 			Fields: "(none: receipts do not see the data a zone holds)", Status: StatusMissing,
-			Evidence: "no receipt field can show which data pre-production holds; evidence it separately"},
+			Evidence: "no receipt field can show which data pre-production holds",
+			Ask:      "evidence from the pre-production environments that they hold no live PANs (data discovery, test data procedures)"},
 		count("6.5.6 test data removed", "test data and accounts removed before the system goes into production",
 			"bundle.changeTestEvidence[] against files[] (deployed files)",
 			filter(ev.ran, func(x *record) bool { return len(x.bundle.ChangeTestEvidence) > 0 }), func(x *record) bool { return !x.evidenceOut },
-			"keep their test evidence out of the deployed files", "no change carried test evidence"),
+			"keep their test evidence out of the deployed files", "no change carried test evidence").
+			beyond("evidence that test data and test accounts were removed from the systems themselves (databases, accounts): receipts show only that the changes' test evidence files were not deployed"),
 	}
 }
 
@@ -217,6 +243,16 @@ func (row *EvidenceRow) lack(s string) {
 	}
 }
 
+// beyond marks a row whose requirement asks more than receipts show: an
+// ok row becomes partial, and every status carries the ask.
+func (row EvidenceRow) beyond(ask string) EvidenceRow {
+	if row.Status == StatusOK {
+		row.Status = StatusPartial
+	}
+	row.Ask = ask
+	return row
+}
+
 // withFinding turns an ok row to attention when findings of kind exist.
 func (row EvidenceRow) withFinding(ev *evidence, kind string) EvidenceRow {
 	if n := ev.findings[kind]; n > 0 {
@@ -240,18 +276,32 @@ func (ev *evidence) errorsOf(kinds ...string) int {
 func (ev *evidence) logsActive() EvidenceRow {
 	row := EvidenceRow{Req: "10.2.1 audit logs enabled and active", Asks: "audit logs are enabled and active for all system components",
 		Fields: "one signed receipt per apply and control change, hash-chained per host; the folder checked for completeness"}
-	broken := ev.errorsOf(KindNoReceipts, KindMissingZone, KindMissingHost, KindUnusedKey, KindTruncated, KindGap, KindRestart)
-	row.Evidence = fmt.Sprintf("%s (%s) with receipts; %s on completeness (missing zones and hosts, unused keys, truncated chains, gaps)",
+	broken := ev.errorsOf(KindNoReceipts, KindMissingZone, KindMissingHost, KindUnusedKey, KindTruncated, KindGap, KindRestart, KindStateMissing, KindStateInvalid)
+	row.Evidence = fmt.Sprintf("%s (%s) with receipts; %s on completeness (missing zones and hosts, unused keys, truncated chains, gaps, the audit state)",
 		plural(len(ev.zones), "zone", "zones"), plural(len(ev.chains), "host", "hosts"), plural(broken, "finding", "findings"))
 	row.judge(len(ev.zones) == 0, broken > 0)
+	return ev.unchecked(row)
+}
+
+// unchecked turns an ok row to attention when the audit had no earlier
+// head to compare some chain with: a missing newest receipt would not be
+// seen, so completeness is not shown.
+func (ev *evidence) unchecked(row EvidenceRow) EvidenceRow {
+	if n := ev.findings[KindNoEarlierHead]; n > 0 {
+		row.Evidence += fmt.Sprintf("; attention: no earlier head to compare for %s (no --state or --expect): completeness not checked", plural(n, "chain", "chains"))
+		if row.Status == StatusOK || row.Status == StatusPartial {
+			row.Status = StatusAttention
+		}
+	}
 	return row
 }
 
 func (ev *evidence) logAccess() EvidenceRow {
 	row := EvidenceRow{Req: "10.2.1.3 access to audit logs", Asks: "all access to audit logs is logged",
-		Fields: "the audit's own signed result (--attest)"}
+		Fields: "the audit's own signed result (--attest)",
+		Ask:    "the access logs of wherever the receipts, the audit state and the reports are kept (who read or copied them)"}
 	if ev.attested {
-		row.Status, row.Evidence = StatusAttention, "this audit's reading of the receipts is attested (--attest); other reads of the receipts are not recorded by airlock"
+		row.Status, row.Evidence = StatusPartial, "this audit's reading of the receipts is attested (--attest); other reads of the receipts are not recorded by airlock"
 	} else {
 		row.Status, row.Evidence = StatusMissing, "reads of receipts are not recorded; run audits with --attest to record them"
 	}
@@ -276,20 +326,26 @@ func (ev *evidence) refusals() EvidenceRow {
 
 func (ev *evidence) credentialChanges() EvidenceRow {
 	row := EvidenceRow{Req: "10.2.1.5 changes to credentials", Asks: "changes to identification and authentication credentials are logged",
-		Fields: "policy (trust.yaml digest; roles, keys and names; operators) in every entry; policy commits (event policy, policyChange)"}
+		Fields: "policy (trust.yaml digest; roles, keys and names; operators) in every entry; policy commits (event policy, policyChange); applies refused for an uncommitted trust.yaml (reason policy-uncommitted)",
+		Ask: "the hosts' logs of changes to OS accounts, passwords and SSH keys; receipts record airlock's signing and operator keys only, " +
+			"and an edit of trust.yaml only once a command of airlock reads it (a commit, or an apply it refuses)"}
 	withPolicy := filter(ev.entries, func(x *record) bool { return x.policy != nil })
 	commits := filter(ev.entries, func(x *record) bool { return x.event == receipt.EventPolicy })
+	refused := filter(ev.applies, func(x *record) bool {
+		return x.result == receipt.Refused && x.reason == receipt.ReasonPolicyUncommitted
+	})
 	uncommitted := ev.findings[KindPolicyUncommitted]
-	row.Evidence = fmt.Sprintf("%d of %d entries record the policy in force; %s; %s",
+	row.Evidence = fmt.Sprintf("%d of %d entries record the policy in force; %s; %s; %s",
 		len(withPolicy), len(ev.entries), plural(len(commits), "committed policy change", "committed policy changes"),
-		plural(uncommitted, "uncommitted change", "uncommitted changes"))
+		plural(len(refused), "apply refused for an uncommitted trust.yaml edit (policy-uncommitted)", "applies refused for an uncommitted trust.yaml edit (policy-uncommitted)"),
+		plural(uncommitted, "change that ran uncommitted", "changes that ran uncommitted"))
 	for _, x := range ev.entries {
 		if x.policy == nil {
 			row.lack(fmt.Sprintf("%s#%d %s", x.zone, x.seq, x.file))
 		}
 	}
 	row.judge(len(withPolicy) == 0, uncommitted > 0 || len(withPolicy) < len(ev.entries))
-	return row
+	return row.beyond(row.Ask)
 }
 
 // zoneChain is a host's chain and its zone.
@@ -338,7 +394,8 @@ func (ev *evidence) storage() EvidenceRow {
 	return count("10.3.1 read access to audit logs limited", "read access to audit log files is limited to a job-related need",
 		"storage.dirMode and fileMode (receipts folder 0700, receipts 0640 when written)",
 		ev.entries, func(x *record) bool { return x.storage != nil && !worldAccess(x.storage) },
-		"record storage closed to other users", "")
+		"record storage closed to other users when written", "").
+		beyond("the permissions the receipts have now, on each host's state directory and wherever the carried-out copies are kept (a listing of owners, modes and ACLs): receipts record their modes only when written")
 }
 
 // worldAccess reports whether a storage record lets other users in.
@@ -360,16 +417,79 @@ func (ev *evidence) integrity() EvidenceRow {
 
 func (ev *evidence) carriedOut() EvidenceRow {
 	row := EvidenceRow{Req: "10.3.3 audit logs backed up", Asks: "audit logs are promptly backed up to a secure central store",
-		Fields: "receipts copied out with --receipt-out; chain heads confirmed by --state or --expect; the hosts of the zone register"}
+		Fields: "receipts copied out with --receipt-out; chain heads confirmed by --state or --expect; the hosts of the zone register",
+		Ask: "the secure central store the receipts are copied to, its access controls, and how promptly receipts reach it: " +
+			"the receipts show they were carried out by this audit, not where they are kept nor when they were copied"}
 	truncated := ev.errorsOf(KindTruncated, KindMissingZone, KindMissingHost)
 	row.Evidence = fmt.Sprintf("%s carried out; %s", plural(len(ev.chains), "host's chain", "hosts' chains"), plural(truncated, "truncated or missing chain", "truncated or missing chains"))
+	switch l := ev.lag; {
+	case l.receipts > 0:
+		row.Evidence += fmt.Sprintf("; %s new since the last audit, carried out at most %s after it was written (the oldest, %s)",
+			plural(l.receipts, "receipt", "receipts"), humanDuration(l.max), l.oldest)
+	case !ev.stateRead:
+		row.Evidence += "; no lag measured (no audit state read: receipts new since the last audit are not known)"
+	default:
+		row.Evidence += "; no lag measured (no receipt new since the last audit)"
+	}
 	row.judge(len(ev.chains) == 0 || truncated > 0, false)
-	return row
+	return ev.unchecked(row.beyond(row.Ask))
+}
+
+// carryLag is how long after they were written the receipts new since the
+// last audit reached this one: an upper bound of how promptly they were
+// carried out.
+type carryLag struct {
+	receipts int
+	max      time.Duration
+	oldest   string // the receipt of the longest lag
+}
+
+// carryLag measures the lag of the receipts after each head of the state
+// (--state), on chains that reach it.
+func (a *auditor) carryLag(now time.Time) carryLag {
+	var l carryLag
+	st := a.opts.State
+	if st == nil {
+		return l
+	}
+	for _, h := range st.Heads {
+		want, _ := parseDigest(h.SHA256)
+		for _, k := range a.chainsOf(h.Zone, h.Host) {
+			order := a.chains[k]
+			i := slices.IndexFunc(order, func(r *record) bool { return r.link == want })
+			if i < 0 {
+				continue
+			}
+			for _, r := range order[i+1:] {
+				if !a.opts.inWindow(r.started()) {
+					continue
+				}
+				l.receipts++
+				if d := now.Sub(r.started()); d > l.max {
+					l.max, l.oldest = d, fmt.Sprintf("%s/%s#%d of %s", r.zone, r.chain, r.seq, stamp(r.started()))
+				}
+			}
+		}
+	}
+	return l
+}
+
+// chainsOf lists the chains of a zone a head names: its host's, or, for a
+// head without a host, every chain of the zone.
+func (a *auditor) chainsOf(zoneName, host string) []chainKey {
+	if host != "" {
+		return []chainKey{{zoneName, host}}
+	}
+	var out []chainKey
+	for _, h := range a.hostsOf(zoneName) {
+		out = append(out, chainKey{zoneName, h})
+	}
+	return out
 }
 
 func (ev *evidence) changeDetection() EvidenceRow {
 	row := EvidenceRow{Req: "10.3.4 change detection on audit logs", Asks: "changes to existing audit logs are detected",
-		Fields: "seq and prevSha256 hash chain (statement digests); signatures; this audit"}
+		Fields: "seq and prevSha256 hash chain (statement digests); signatures; the heads of the last audit (--state) or stated (--expect); this audit"}
 	var broken []string
 	for _, c := range ev.chains {
 		if !c.ChainOK {
@@ -379,7 +499,7 @@ func (ev *evidence) changeDetection() EvidenceRow {
 	}
 	row.Evidence = fmt.Sprintf("%s unbroken; %s", plural(len(ev.chains)-len(broken), "host chain", "host chains"), plural(ev.rejected, "rejected file", "rejected files"))
 	row.judge(len(ev.chains) == 0, len(broken) > 0 || ev.rejected > 0)
-	return row
+	return ev.unchecked(row)
 }
 
 func (ev *evidence) retention() EvidenceRow {
@@ -445,22 +565,27 @@ func (ev *evidence) clocks() EvidenceRow {
 
 func (ev *evidence) detection() EvidenceRow {
 	row := EvidenceRow{Req: "10.7.2 failures of security controls detected", Asks: "failures of critical security control systems are detected, alerted and addressed",
-		Fields: "refusals by check (tampering attempts), failed and rolled-back applies, chain breaks — as findings, and as one JSON line each (--jsonl)"}
+		Fields: "refusals by check (tampering attempts), failed and rolled-back applies, chain breaks — as findings, and as one JSON line each (--jsonl)",
+		Ask: "the alerting on these failures (such as the SIEM rules fed with --jsonl) and the records of how each was addressed: " +
+			"receipts and this audit show the failures detected, not that anyone was alerted"}
 	failures := ev.errorsOf(KindTampering, KindTampered, KindGap, KindFork, KindReorder, KindRestart, KindTruncated, KindPolicyUncommitted) +
 		ev.findings[KindFailed] + ev.findings[KindRolledBack]
 	row.Evidence = fmt.Sprintf("%s detected and reported in this audit", plural(failures, "control failure", "control failures"))
 	if len(ev.entries) == 0 {
 		row.Status = StatusMissing
 	} else {
-		row.Status = StatusOK
+		row.Status = StatusPartial
 	}
 	return row
 }
 
 func (ev *evidence) response() EvidenceRow {
 	row := EvidenceRow{Req: "10.7.3 failures responded to", Asks: "failures of critical security controls are responded to promptly and security restored",
-		Fields: "a failed or rolled-back apply followed by a successful apply of the same release channel on the same host"}
+		Fields: "a failed or rolled-back apply followed by a successful apply of the same release channel on the same host; a tampering refusal acknowledged by the auditor (audit ack)",
+		Ask: "the incident records of each failure: what was done, by whom and when, and how security was restored " +
+			"(a later successful apply restores the release, it is not a response to the failure)"}
 	failed := filter(ev.applies, func(x *record) bool { return x.result == receipt.Failed || x.result == receipt.RolledBack })
+	tamper := filter(ev.applies, tampered)
 	later := map[string][]time.Time{} // zone + host + name + channel → applied times
 	for _, x := range ev.applies {
 		if x.result == receipt.Applied {
@@ -480,24 +605,111 @@ func (ev *evidence) response() EvidenceRow {
 		responded++
 		waits = append(waits, later[k][i].Sub(f.started()))
 	}
-	switch {
-	case len(ev.entries) == 0:
+	acked := 0
+	for _, x := range tamper {
+		if ev.acked[x.file] {
+			acked++
+		} else {
+			row.lack(fmt.Sprintf("%s#%d %s (tampering, not acknowledged)", x.zone, x.seq, x.file))
+		}
+	}
+	if len(ev.entries) == 0 {
 		row.Status, row.Evidence = StatusMissing, "no entry in the report window"
 		return row
-	case len(failed) == 0:
-		row.Status, row.Evidence = StatusOK, "no apply failed in the report window"
-		return row
-	case responded == len(failed):
-		row.Status = StatusOK
-	default:
-		row.Status = StatusAttention
 	}
 	row.Evidence = fmt.Sprintf("%d of %d failed applies followed by a successful apply", responded, len(failed))
+	if len(failed) == 0 {
+		row.Evidence = "no apply failed in the report window"
+	}
 	if len(waits) > 0 {
 		slices.Sort(waits)
 		row.Evidence += fmt.Sprintf(" (median %s later)", humanDuration(waits[len(waits)/2]))
 	}
+	if len(tamper) == 0 {
+		row.Evidence += "; no tampering refusal"
+	} else {
+		row.Evidence += fmt.Sprintf("; %d of %s acknowledged by the auditor", acked, plural(len(tamper), "tampering refusal", "tampering refusals"))
+	}
+	row.judge(false, responded < len(failed) || acked < len(tamper))
+	return row.beyond(row.Ask)
+}
+
+// origination is 10.2.2 origination: every entry names its host and
+// receipt key; and host identity is checked — each host's chain signed
+// with that host's own keys — only against a zone register, so a zone of
+// several hosts audited without one needs attention.
+func (ev *evidence) origination() EvidenceRow {
+	row := count("10.2.2 origination", "where the event came from",
+		"host.name, applier.version and sha256, key of the receipt signature; the zone register (--zone-register): which key is which host's",
+		ev.entries, func(x *record) bool { return x.host != "" && x.keyID != "" }, "name their host and receipt key", "")
+	if n := ev.findings[KindHostUnchecked]; n > 0 {
+		row.Evidence += fmt.Sprintf("; attention: host identity not checked in %s of several hosts (no --zone-register: which key is which host's is not known)",
+			plural(n, "zone", "zones"))
+		if row.Status == StatusOK {
+			row.Status = StatusAttention
+		}
+	}
 	return row
+}
+
+// identities is 8.2.1 and 8.2.2: each change attributed to one person, by
+// a co-signature with an operator key the policy names (or a personal
+// account), never to a shared account.
+func (ev *evidence) identities(attributable []*record) EvidenceRow {
+	row := count("8.2.1, 8.2.2 unique IDs, no shared accounts", "every user has a unique ID; group, shared or generic accounts are not used to make changes",
+		"operator.key (a co-signature by an operator key trust.yaml names, with the person's name), operator.user and uid; bundle.signers[] (release and approve keys with names)",
+		attributable, func(x *record) bool { return x.attributed && (!x.shared || namedCoSignature(x)) },
+		"attributed to one person: a personal account, or a shared one (root) with a named operator's co-signature", "")
+	named := len(filter(attributable, namedCoSignature))
+	if len(attributable) > 0 {
+		row.Evidence += fmt.Sprintf("; %d co-signed with a named operator key", named)
+	}
+	return row.beyond("the records that each key and account is issued to one person (key issuance, the hosts' account management), " +
+		"and that the keys are not shared: receipts show which key co-signed, not who holds it")
+}
+
+// namedCoSignature reports whether an entry is co-signed with an operator
+// key the policy in force names.
+func namedCoSignature(x *record) bool {
+	if x.operator.Key == nil || !x.coSigned {
+		return false
+	}
+	_, ok := x.policy.OperatorName(x.operator.Key.KeyID)
+	return ok
+}
+
+// identityChanges is 8.2.4: operators and signing keys added, removed or
+// renamed are committed policy changes, each attributed to a person;
+// changes that ran uncommitted are not.
+func (ev *evidence) identityChanges() EvidenceRow {
+	row := EvidenceRow{Req: "8.2.4 user IDs added, deleted and modified", Asks: "additions, deletions and modifications of user IDs and credentials are authorised and managed",
+		Fields: "policy commits (event policy): policyChange.changes[] of kind operator-added, operator-removed, operator-renamed, key-added, key-removed, key-renamed; who committed them",
+		Ask: "the authorisation of each change (its ticket and approver) and the management of the hosts' OS accounts: " +
+			"receipts show who committed a change of airlock's keys and operators, not who authorised it"}
+	var changes, unattributed int
+	for _, x := range ev.entries {
+		if x.event != receipt.EventPolicy {
+			continue
+		}
+		n := 0
+		for _, d := range x.extra().change.Changes {
+			switch d.Kind {
+			case zone.DiffOperatorAdded, zone.DiffOperatorRemoved, zone.DiffOperatorRenamed, zone.DiffKeyAdded, zone.DiffKeyRemoved, zone.DiffKeyRenamed:
+				n++
+			}
+		}
+		changes += n
+		if n > 0 && !x.attributed {
+			unattributed++
+			row.lack(fmt.Sprintf("%s#%d %s (not attributed)", x.zone, x.seq, x.file))
+		}
+	}
+	uncommitted := ev.findings[KindPolicyUncommitted]
+	row.Evidence = fmt.Sprintf("%s added, removed or renamed by committed policy changes, %d of those commits not attributed to a person; %s",
+		plural(changes, "operator or signing key", "operators or signing keys"), unattributed,
+		plural(uncommitted, "policy change that ran uncommitted", "policy changes that ran uncommitted"))
+	row.judge(len(ev.entries) == 0, unattributed > 0 || uncommitted > 0)
+	return row.beyond(row.Ask)
 }
 
 // separated reports whether an apply's approve signature comes from a key

@@ -110,6 +110,7 @@ func (r *record) person() string {
 // it is verified and reported when it is in the window.
 type localFinding struct {
 	kind, msg string
+	subject   string // see Finding.subject
 }
 
 // fileSum is the first half of a file's SHA-256: enough to tell that a

@@ -52,17 +52,36 @@ func (r *Report) WriteTable(w io.Writer) error {
 	return nil
 }
 
-// Verdict is the one-line result: "PASS …" or "FAIL …".
+// Verdict is the one-line result: "PASS …" or "FAIL …", the same in
+// every output. A FAIL counts the findings that fail a gate and names the
+// gates beyond "error" ("with --fail-on warning"); both say what else was
+// found, what was acknowledged, and what the audit could not check.
 func (r *Report) Verdict() string {
 	s := r.Summary
 	scope := fmt.Sprintf("%s in %s (%s)",
 		plural(s.Receipts, "receipt", "receipts"), plural(s.Zones, "zone", "zones"), plural(s.Files, "file", "files"))
 	var tail []string
-	if n, p := countPhrase(r.Findings, SeverityWarning); n > 0 {
+	open := func(sev string) func(Finding) bool {
+		return func(f Finding) bool { return f.Severity == sev && f.Gate == "" && f.Acknowledged == nil }
+	}
+	if n, p := countPhrase(r.Findings, open(SeverityWarning)); n > 0 {
 		tail = append(tail, fmt.Sprintf("%s (%s)", plural(n, "warning", "warnings"), p))
 	}
-	if s.Infos > 0 {
-		tail = append(tail, plural(s.Infos, "note", "notes"))
+	if n, _ := countPhrase(r.Findings, open(SeverityInfo)); n > 0 {
+		tail = append(tail, plural(n, "note", "notes"))
+	}
+	if n, p := countPhrase(r.Findings, func(f Finding) bool { return f.Acknowledged != nil }); n > 0 {
+		tail = append(tail, fmt.Sprintf("%s acknowledged (%s)", plural(n, "finding", "findings"), p))
+	}
+	for _, what := range s.NotChecked {
+		switch what {
+		case "completeness":
+			n := len(findingsOfKind(r.Findings, KindNoEarlierHead))
+			tail = append(tail, fmt.Sprintf("completeness NOT CHECKED (no earlier head to compare for %s: audit with --state or --expect)", plural(n, "chain", "chains")))
+		case "host-identity":
+			n := len(findingsOfKind(r.Findings, KindHostUnchecked))
+			tail = append(tail, fmt.Sprintf("host identity NOT CHECKED (%s of several hosts audited without its register: audit with --zone-register)", plural(n, "zone", "zones")))
+		}
 	}
 	rest := ""
 	if len(tail) > 0 {
@@ -71,8 +90,18 @@ func (r *Report) Verdict() string {
 	if r.OK() {
 		return fmt.Sprintf("PASS  %s verified, chains intact%s", scope, rest)
 	}
-	n, p := countPhrase(r.Findings, SeverityError)
-	return fmt.Sprintf("FAIL  %s (%s) in %s%s", plural(n, "problem", "problems"), p, scope, rest)
+	n, p, with := failing(r.Findings)
+	return fmt.Sprintf("FAIL  %s (%s)%s in %s%s", plural(n, "problem", "problems"), p, with, scope, rest)
+}
+
+func findingsOfKind(fs []Finding, kind string) []Finding {
+	var out []Finding
+	for _, f := range fs {
+		if f.Kind == kind {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func (r *Report) tableApplies(w io.Writer) {
@@ -156,13 +185,16 @@ func (r *Report) tableFindings(w io.Writer) {
 		fmt.Fprintln(w)
 		return
 	}
-	aligned(w, []string{"SEVERITY", "KIND", "ZONE", "HOST", "SEQ", "FILE", "MESSAGE"}, func(emit func(...string)) {
+	aligned(w, []string{"ID", "SEVERITY", "GATE", "FILE", "MESSAGE"}, func(emit func(...string)) {
 		for _, f := range r.Findings {
-			seq := "-"
-			if f.Seq != 0 {
-				seq = strconv.FormatUint(f.Seq, 10)
+			gate := "-"
+			switch {
+			case f.Acknowledged != nil:
+				gate = "ACKNOWLEDGED"
+			case f.Gate != "":
+				gate = "FAILS " + f.Gate
 			}
-			emit(f.Severity, f.Kind, dash(cell(f.Zone)), dash(cell(f.Host)), seq, dash(cell(f.File)), cell(f.Message))
+			emit(f.ID, f.Severity, gate, dash(cell(f.File)), cell(findingMessage(f)))
 		}
 	})
 	fmt.Fprintln(w)
@@ -170,9 +202,9 @@ func (r *Report) tableFindings(w io.Writer) {
 
 func (r *Report) tableEvidence(w io.Writer) {
 	fmt.Fprintln(w, "PCI DSS EVIDENCE")
-	aligned(w, []string{"REQUIREMENT", "STATUS", "EVIDENCE"}, func(emit func(...string)) {
+	aligned(w, []string{"REQUIREMENT", "STATUS", "EVIDENCE", "STILL TO OBTAIN ELSEWHERE"}, func(emit func(...string)) {
 		for _, e := range r.Evidence {
-			emit(e.Req, e.Status, cell(e.Evidence))
+			emit(e.Req, e.Status, cell(e.Evidence), dash(e.Ask))
 		}
 	})
 	fmt.Fprintln(w)

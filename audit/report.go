@@ -4,7 +4,6 @@ import (
 	"encoding/json/jsontext"
 	jsonv2 "encoding/json/v2"
 	"errors"
-	"fmt"
 	"time"
 
 	"airlock.dev/airlock/receipt"
@@ -14,7 +13,7 @@ import (
 // ReportFormatVersion is the version of the JSON report
 // (doc/schemas/audit-report.schema.json). Fields are only added within a
 // version; renaming or removing one bumps it.
-const ReportFormatVersion = 3
+const ReportFormatVersion = 4
 
 // Report is the result of an audit: plain data, stable JSON field names.
 // Zones, entries, ledger bundles and findings are in a deterministic order
@@ -37,14 +36,24 @@ type Report struct {
 	Until time.Time `json:"until,omitzero"`
 	// Keys are the IDs of the receipt keys given, in the order given, then
 	// those of the zone registers'.
-	Keys     []string      `json:"keys"`
-	Summary  Summary       `json:"summary"`
-	Zones    []Zone        `json:"zones"`
-	Ledger   *Ledger       `json:"ledger,omitempty"`
-	Evidence []EvidenceRow `json:"evidence"`
-	Findings []Finding     `json:"findings"`
+	Keys []string `json:"keys"`
+	// Policy is what the audit checked against: its rules, its gates and
+	// its scope; PolicySHA256 names it (the attestation's policy digest).
+	Policy       AuditPolicy   `json:"policy"`
+	PolicySHA256 string        `json:"policySha256"`
+	Summary      Summary       `json:"summary"`
+	Zones        []Zone        `json:"zones"`
+	Ledger       *Ledger       `json:"ledger,omitempty"`
+	Evidence     []EvidenceRow `json:"evidence"`
+	Findings     []Finding     `json:"findings"`
 
-	// NextState is the audit state to keep (--state): the chain heads.
+	// State is the audit state the audit read and the one it hands on
+	// (--state); absent when it keeps none.
+	State *StateReport `json:"state,omitempty"`
+
+	// NextState is the audit state to keep (--state): the chain heads,
+	// findings and acknowledgements; nil when the state given could not
+	// be used (none may then be written).
 	NextState *State `json:"-"`
 
 	src     *source
@@ -53,10 +62,78 @@ type Report struct {
 	digest  string            // of the JSON report, once computed
 }
 
+// AuditPolicy is what an audit checked against: the rules (the audit
+// package documentation at a version, AuditPolicyURI), the gates (--fail-on)
+// and the scope. Its digest is the SHA-256 of its JSON encoding as
+// encoding/json writes it compactly (fields in this order, no HTML
+// escaping); the attestation names it.
+type AuditPolicy struct {
+	Rules string   `json:"rules"`
+	Gates []string `json:"gates"`
+	Scope Scope    `json:"scope"`
+}
+
+// Scope is what an audit covered, as it was given: the receipts folder,
+// the zones (--zone; none: every zone there), the window (--since,
+// --until), the receipt keys and zone registers, the ledger and its keys,
+// the heads stated (--expect) and the audit state read (by the SHA-256 of
+// its signed payload; none for --first-audit).
+type Scope struct {
+	Dir        string    `json:"dir"`
+	Zones      []string  `json:"zones"`
+	Since      time.Time `json:"since,omitzero"`
+	Until      time.Time `json:"until,omitzero"`
+	Keys       []string  `json:"keys"`
+	Registers  []string  `json:"registers"`
+	Ledger     string    `json:"ledger,omitempty"`
+	LedgerKeys []string  `json:"ledgerKeys"`
+	Expect     []string  `json:"expect"`
+	State      string    `json:"state,omitempty"`
+	FirstAudit bool      `json:"firstAudit,omitempty"`
+}
+
+// StateReport names the audit states of an audit: the one it read (the
+// last audit's, verified with the state key) and the one it hands the next
+// audit, each by the SHA-256 of its signed payload. A state's
+// previousSha256 names the state before it, so the reports of successive
+// audits show the chain of states; a state rolled back to an earlier one
+// shows as a read state that is not the last report's written one.
+type StateReport struct {
+	File string `json:"file"`
+	// First is true for --first-audit: no state was read.
+	First bool `json:"first,omitempty"`
+	// Problem is why the state file could not be used (then Written is
+	// absent).
+	Problem string    `json:"problem,omitempty"`
+	Read    *StateRef `json:"read,omitempty"`
+	Written *StateRef `json:"written,omitempty"`
+}
+
+// StateRef names one audit state.
+type StateRef struct {
+	SHA256    string    `json:"sha256"`
+	Audits    int       `json:"audits"`
+	UpdatedAt time.Time `json:"updatedAt"`
+	// KeyID is the state key whose signature verified (read states).
+	KeyID string `json:"keyId,omitempty"`
+	// Acknowledgements counts the acknowledgements it holds.
+	Acknowledgements int `json:"acknowledgements"`
+}
+
 // Summary counts what the audit saw.
 type Summary struct {
-	// OK is false when any finding has severity "error".
+	// OK is false when any finding fails a gate: every error that is not
+	// acknowledged, and what --fail-on names (the report's policy.gates).
 	OK bool `json:"ok"`
+	// Failing counts the findings that fail a gate; Acknowledged those the
+	// audit state acknowledges (they fail none).
+	Failing      int `json:"failing"`
+	Acknowledged int `json:"acknowledged"`
+	// NotChecked names what this audit could not check, so that its PASS
+	// does not claim it: "completeness" (a chain with no earlier head to
+	// compare: no --state head or --expect for it) and "host-identity" (a
+	// zone without its register: which key is which host's).
+	NotChecked []string `json:"notChecked"`
 	// Files is every file found under the receipts folder.
 	Files int `json:"files"`
 	// Receipts is the number of distinct receipts that verified (of the
@@ -384,35 +461,12 @@ type ApplyRef struct {
 	Approvers []string              `json:"approvers,omitempty"`
 }
 
-// OK reports whether the audit passed: no finding of severity "error".
-func (r *Report) OK() bool { return r.Summary.Errors == 0 }
+// OK reports whether the audit passed: no finding fails a gate (every
+// error, and what --fail-on names), unless acknowledged.
+func (r *Report) OK() bool { return r.Summary.OK }
 
 // ErrProblems is wrapped by [Report.Err] when the audit did not pass.
 var ErrProblems = errors.New("audit found problems")
-
-// Fail-on levels for [Report.Err].
-const (
-	FailOnError   = SeverityError
-	FailOnWarning = SeverityWarning
-)
-
-// Err returns nil when the audit passed at the given level (FailOnError:
-// no error; FailOnWarning: no error and no warning), and otherwise an
-// error that counts the problems by kind, such as
-// "audit: 2 problems (1 gap, 1 tampered receipt)".
-func (r *Report) Err(failOn string) error {
-	n, phrase := countPhrase(r.Findings, SeverityError)
-	if failOn == FailOnWarning {
-		w, wp := countPhrase(r.Findings, SeverityWarning)
-		if w > 0 && n == 0 {
-			return &problemsError{msg: fmt.Sprintf("audit: %s (%s) with --fail-on warning", plural(w, "warning", "warnings"), wp)}
-		}
-	}
-	if n == 0 {
-		return nil
-	}
-	return &problemsError{msg: fmt.Sprintf("audit: %s (%s)", plural(n, "problem", "problems"), phrase)}
-}
 
 type problemsError struct{ msg string }
 

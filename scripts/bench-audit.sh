@@ -33,11 +33,12 @@ for n in ${@:-10000 100000}; do
   dir="$work/n$n"
   AIRLOCK_BENCH_DIR="$dir" AIRLOCK_BENCH_N="$n" \
     go test ./audit/ -run '^TestBenchGenerate$' -count=1 -v -timeout 60m | grep -E '^(generated|--- FAIL|FAIL)'
+  [ -f "$work/auditor.key" ] || "$work/airlock" key generate --no-password "$work/auditor" >/dev/null
   base=(audit "$dir/receipts" --key "$dir/keys/receipt-pci-east.pub" --key "$dir/keys/receipt-pci-west.pub"
-    --ledger "$dir/ledger" --ledger-key "$dir/keys/builder.pub" --state "$dir/audit.state")
+    --ledger "$dir/ledger" --ledger-key "$dir/keys/builder.pub" --state "$dir/audit.state" --state-key "$work/auditor.key")
   for mode in table json jsonl html; do
     case "$mode" in
-      table) extra=() ;;
+      table) extra=(--first-audit) ;;
       json) extra=(--json) ;;
       jsonl) extra=(--jsonl) ;;
       html) extra=(--html "$dir/report.html") ;;

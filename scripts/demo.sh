@@ -81,10 +81,12 @@ if grep -rq "$PAYMENTS_DB_PASSWORD" media zone/state/receipts ledger drop 2>/dev
 fi
 
 # --- back outside: the auditor ----------------------------------------------
-# The first audit keeps each chain's head in audit.state, and signs its
-# result; the folder carried out holds the chain from its genesis record.
-audit=(audit media/receipts --key zone/receipt.pub --ledger ledger --ledger-key release.pub --state audit.state)
-airlock "${audit[@]}" --html report.html --attest audit.intoto.json --attest-key operator.key
+# The first audit keeps each chain's head in audit.state, signed with the
+# auditor's key, and signs its result; the folder carried out holds the
+# chain from its genesis record.
+airlock key generate --no-password auditor
+audit=(audit media/receipts --key zone/receipt.pub --ledger ledger --ledger-key release.pub --state audit.state --state-key auditor.key)
+airlock "${audit[@]}" --first-audit --html report.html --attest audit.intoto.json --attest-key auditor.key
 
 say "the newest receipt goes missing from the media: the folder alone would pass, the state does not"
 newest=$(ls media/receipts/*.dsse.json | tail -n 1)

@@ -164,9 +164,24 @@ func TestJSONOutputsMatchSchemas(t *testing.T) {
 		{2, []string{"audit", "media"}},
 		{0, []string{"audit", "fifth/hosts", "--zone-register", "fifth/zone.yaml"}}, // a zone of named hosts
 		{3, []string{"audit", "media", "--zone-register", "fifth/zone.yaml"}},       // its zone is not there
+		{0, []string{"audit", "media", "--key", "zone/receipt.pub", "--state", "audit.state", "--state-key", "ops.key", "--first-audit"}},
 	} {
 		check(tc)
 	}
+	// Acknowledge a finding of that audit in its state.
+	var env struct {
+		Payload []byte `json:"payload"`
+	}
+	var st struct {
+		Findings []struct {
+			ID string `json:"id"`
+		} `json:"findings"`
+	}
+	if data, err := os.ReadFile(filepath.Join(c.dir, "audit.state")); err != nil || json.Unmarshal(data, &env) != nil || json.Unmarshal(env.Payload, &st) != nil || len(st.Findings) == 0 {
+		t.Fatalf("audit state: %v %+v", err, st)
+	}
+	check(jsonCase{0, []string{"audit", "ack", st.Findings[0].ID, "--state", "audit.state", "--state-key", "ops.key", "--note", "CHG-1: looked at"}})
+	check(jsonCase{1, []string{"audit", "ack", "pci-east/none/1/gap", "--state", "audit.state", "--state-key", "ops.key", "--note", "CHG-1"}})
 	// A receipt changed in the state directory: status and history print
 	// what they can, and the error.
 	p := filepath.Join(c.dir, "zone", "state", "receipts", filepath.Base(receiptOf(t, c.dir, 3)))
@@ -200,13 +215,16 @@ func TestJSONOutputsMatchSchemas(t *testing.T) {
 }
 
 // TestEveryResultHasJSON: every command that reports a result has --json,
-// with a schema file that exists; only the commands that group others
-// and cobra's own (help, completion) have none.
+// with a schema file that exists; only the commands that only group others
+// (they take no argument of their own) and cobra's own (help, completion)
+// have none. A command with work of its own and commands under it (audit,
+// and audit ack) has --json.
 func TestEveryResultHasJSON(t *testing.T) {
 	visitCommands(newRootCommand(), func(cmd *cobra.Command) {
 		schema, ok := cmd.Annotations[schemaAnnotation]
+		groups := cmd.HasSubCommands() && cmd.ValidateArgs([]string{"x"}) != nil
 		switch {
-		case cmd.HasSubCommands() || cmd == cmd.Root() || cmd.Name() == "help" || cmd.Parent().Name() == "completion":
+		case groups || cmd == cmd.Root() || cmd.Name() == "help" || cmd.Parent().Name() == "completion":
 			if ok {
 				t.Errorf("%s has --json but reports no result", cmd.CommandPath())
 			}
@@ -244,6 +262,7 @@ func TestSchemasNameEveryField(t *testing.T) {
 		{"receipt-statement.schema.json", "", reflect.TypeFor[receipt.Statement]()},
 		{"audit-report.schema.json", "", reflect.TypeFor[audit.Report]()},
 		{"audit-event.schema.json", "", reflect.TypeFor[audit.Event]()},
+		{"audit-ack.schema.json", "/$defs/result", reflect.TypeFor[ackReport]()},
 		{"error.schema.json", "/$defs/error", reflect.TypeFor[failure]()},
 		{"version.schema.json", "/$defs/result", reflect.TypeFor[versionReport]()},
 		{"build.schema.json", "/$defs/result", reflect.TypeFor[buildReport]()},
