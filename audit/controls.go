@@ -30,6 +30,12 @@ func (a *auditor) controls() {
 		var since *record // the entry that put inForce in force
 		refusedAt := map[string]*record{}
 		for _, r := range order {
+			if r.event == receipt.EventDrift {
+				// A drift record changes nothing: it records that
+				// trust.yaml was found edited, under the policy in force.
+				a.drift(r)
+				continue
+			}
 			if r.event.IsControl() {
 				a.controlChange(r, inForce, since)
 				inForce, since = r.policy, r
@@ -76,12 +82,49 @@ func (a *auditor) controlChange(r *record, inForce *receipt.Policy, since *recor
 	}
 	changes := zone.DescribeChange(c)
 	if c.Weakens {
+		if w := r.operator.Witness; w != nil {
+			who += " and " + w.Name
+		}
 		a.findings = append(a.findings, newFinding(KindPolicyWeakened, r.zone, r.seq, r.file,
 			"%s committed a policy change that WEAKENS the policy: %s%s", who, changes, noteOf(r.operator)))
+		// The policy before the change required two of its operators for
+		// a weakening, and had two: both must have co-signed.
+		if inForce != nil && inForce.RequireTwoPersonForWeakening && len(inForce.Operators) >= 2 && !twoPersons(r.operator, inForce) {
+			f := newFinding(KindTwoPersonMissing, r.zone, r.seq, r.file,
+				"this weakening was committed without two of the operators of the policy in force co-signing it, which that policy requires (requireTwoPersonForWeakening, since seq %d)", since.seq)
+			f.Related = []string{since.file}
+			a.findings = append(a.findings, f)
+		}
 		return
 	}
 	a.findings = append(a.findings, newFinding(KindPolicyChange, r.zone, r.seq, r.file,
 		"%s committed a policy change: %s%s", who, changes, noteOf(r.operator)))
+}
+
+// drift reports a drift record: trust.yaml was found differing from the
+// policy in force, and nobody had committed the change.
+func (a *auditor) drift(r *record) {
+	if !a.opts.inWindow(r.started()) {
+		return
+	}
+	c := r.extra().change
+	what := "an uncommitted edit"
+	if c.Weakens {
+		what = "an uncommitted edit that WEAKENS the policy"
+	}
+	a.findings = append(a.findings, newFinding(KindPolicyDrift, r.zone, r.seq, r.file,
+		"trust.yaml was found changed (sha256 %s), %s, by %s: %s", short(c.FoundSHA256), what, operatorName(*r.operator), zone.DescribeChange(c)))
+}
+
+// twoPersons reports whether a policy commit was co-signed by two different
+// operators of the policy in force, of two different persons.
+func twoPersons(o *receipt.Operator, inForce *receipt.Policy) bool {
+	if o.Key == nil || o.Witness == nil || o.Key.KeyID == o.Witness.KeyID {
+		return false
+	}
+	a, okA := inForce.OperatorName(o.Key.KeyID)
+	b, okB := inForce.OperatorName(o.Witness.KeyID)
+	return okA && okB && a != b
 }
 
 // afterRefusal reports an apply of a bundle that the zone refused before

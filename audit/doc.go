@@ -143,9 +143,16 @@
 //     from the one in force (the message says whether the difference
 //     weakens it), or a commit names another policy as its previous one:
 //     trust.yaml changed without a commit.
+//   - two-person-missing (error): a committed change that weakens a policy
+//     requiring two persons for that (requireTwoPersonForWeakening, with
+//     at least two operators) was not co-signed by two of its operators,
+//     of two persons.
 //   - policy-weakened (warning): a committed policy change that weakens
 //     the policy (a role removed, a threshold lowered, a key or operator
 //     added, co-signatures made optional, the zone or host changed).
+//   - policy-drift (warning): a drift record — trust.yaml was found
+//     changed and not committed (by plan or zone check); nothing ran under
+//     it, and the policy in force stays the committed one.
 //   - policy-change (info): any other committed policy change.
 //   - no-genesis (info): a chain that begins with a receipt rather than a
 //     genesis record (a zone from before genesis records).

@@ -12,6 +12,7 @@ import (
 
 	"airlock.dev/airlock/internal/dsse"
 	"airlock.dev/airlock/receipt"
+	"airlock.dev/airlock/zone"
 )
 
 // The audit used to say PASS when evidence was missing or a control was
@@ -132,6 +133,24 @@ func TestFalsePassesFail(t *testing.T) {
 				return Options{Dir: dir, Keys: pubs(east)}
 			},
 			want: []want{{KindPolicyUncommitted, "pci-east", 2, receiptName("pci-east", 2), []string{"names trust.yaml sha256", "as the previous policy"}}},
+		},
+		{
+			name: "a weakening by one person where two were required",
+			build: func(t *testing.T, dir string) Options {
+				c := newChain(t, dir, "pci-east", east)
+				ann, bob := receipt.PolicyKey{KeyID: "SHA256:ann-op", Name: "Ann Op"}, receipt.PolicyKey{KeyID: "SHA256:bob-op", Name: "Bob Op"}
+				two := testPolicy("two persons", "pci-east", []receipt.PolicyKey{releaseKey}, []receipt.PolicyKey{approveKey}, ann, bob)
+				two.RequireTwoPersonForWeakening = true
+				weaker := testPolicy("approval removed, two persons", "pci-east", []receipt.PolicyKey{releaseKey}, nil, ann, bob)
+				weaker.RequireTwoPersonForWeakening = true
+				c.control(two, nil, founder)
+				c.control(weaker, two, founder)
+				return Options{Dir: dir, Keys: pubs(east)}
+			},
+			want: []want{
+				{KindTwoPersonMissing, "pci-east", 2, receiptName("pci-east", 2), []string{"without two of the operators", "requireTwoPersonForWeakening, since seq 1"}},
+				{KindPolicyWeakened, "pci-east", 2, receiptName("pci-east", 2), []string{"WEAKENS"}},
+			},
 		},
 		{
 			name: "root without a named, signed operator",
@@ -485,6 +504,35 @@ func TestZoneValues(t *testing.T) {
 	for name, out := range map[string]string{"table": string(table), "JSON": string(js), "JSONL": string(jsonl), "HTML": string(page)} {
 		if !strings.Contains(out, "zone-value") || !strings.Contains(out, "DbPassword (zone/trust.yaml fromFile /etc/airlock/secrets/db)") {
 			t.Errorf("the %s report does not list the zone's values", name)
+		}
+	}
+}
+
+// TestDriftRecorded: a drift record — trust.yaml found edited and not
+// committed — is reported (a warning: nothing ran under the edit), counted
+// under 10.2.1.5, and does not change the policy in force, so an apply
+// under the committed policy after it is no uncommitted change.
+func TestDriftRecorded(t *testing.T) {
+	dir, east := t.TempDir(), newKey(t)
+	founder := receipt.Operator{User: "alice", UID: "1001"}
+	c := newChain(t, dir, "pci-east", east)
+	c.control(policyWithApproval(), nil, founder)
+	edited := policyWithoutApproval()
+	c.next(func(p *receipt.Predicate) {
+		p.Event, p.Policy, p.Bundle, p.Steps = receipt.EventDrift, policyWithApproval(), receipt.Bundle{}, []receipt.Step{}
+		p.PolicyChange = zone.Diff(policyWithApproval(), edited)
+		p.PolicyChange.FoundSHA256 = edited.SHA256
+		p.Outcome = receipt.Outcome{Result: receipt.Recorded, Reason: receipt.ReasonPolicyUncommitted}
+	})
+	c.next(under(policyWithApproval()))
+	r := runAudit(t, Options{Dir: dir, Keys: pubs(east)})
+	checkFindings(t, r, []want{{KindPolicyDrift, "pci-east", 2, receiptName("pci-east", 2), []string{"found changed", "WEAKENS", "role approve (threshold 1, 1 keys) removed"}}})
+	if n := len(findingsOf(r, KindPolicyUncommitted)); n != 0 {
+		t.Errorf("%d policy-uncommitted findings: the drift record changed the policy in force", n)
+	}
+	for _, row := range r.Evidence {
+		if strings.HasPrefix(row.Req, "10.2.1.5") && !strings.Contains(row.Evidence, "1 uncommitted trust.yaml edit found and recorded (drift)") {
+			t.Errorf("10.2.1.5: %s", row.Evidence)
 		}
 	}
 }

@@ -51,6 +51,7 @@ const (
 
 	// Control changes and people (errors).
 	KindPolicyUncommitted = "policy-uncommitted"
+	KindTwoPersonMissing  = "two-person-missing"
 	KindUnattributed      = "unattributed"
 
 	// Applies (errors).
@@ -65,6 +66,7 @@ const (
 
 	// Warnings.
 	KindPolicyWeakened      = "policy-weakened"
+	KindPolicyDrift         = "policy-drift"
 	KindAppliedAfterRefusal = "applied-after-refusal"
 	KindUnattributedAttempt = "unattributed-attempt"
 	KindClockUnsynchronised = "clock-unsynchronised"
@@ -119,6 +121,7 @@ var kinds = []kindInfo{
 	{KindZoneMismatch, SeverityError, "receipt for another zone", "receipts for another zone"},
 	{KindHostMismatch, SeverityError, "chain signed with another host's key", "chains signed with another host's key"},
 	{KindPolicyUncommitted, SeverityError, "uncommitted policy change", "uncommitted policy changes"},
+	{KindTwoPersonMissing, SeverityError, "weakening committed by one person where two were required", "weakenings committed by one person where two were required"},
 	{KindUnattributed, SeverityError, "change not attributed to a person", "changes not attributed to a person"},
 	{KindTampering, SeverityError, "tampering attempt", "tampering attempts"},
 	{KindUnverifiedApply, SeverityError, "apply of an unverified bundle", "applies of unverified bundles"},
@@ -127,6 +130,7 @@ var kinds = []kindInfo{
 	{KindLedgerMismatch, SeverityError, "ledger mismatch", "ledger mismatches"},
 	{KindLedgerInvalid, SeverityError, "invalid ledger entry", "invalid ledger entries"},
 	{KindPolicyWeakened, SeverityWarning, "committed policy weakening", "committed policy weakenings"},
+	{KindPolicyDrift, SeverityWarning, "uncommitted edit of trust.yaml found", "uncommitted edits of trust.yaml found"},
 	{KindAppliedAfterRefusal, SeverityWarning, "apply of a bundle refused before", "applies of bundles refused before"},
 	{KindUnattributedAttempt, SeverityWarning, "attempt not attributed to a person", "attempts not attributed to a person"},
 	{KindClockUnsynchronised, SeverityWarning, "apply on an unsynchronised clock", "applies on an unsynchronised clock"},

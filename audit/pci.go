@@ -326,18 +326,20 @@ func (ev *evidence) refusals() EvidenceRow {
 
 func (ev *evidence) credentialChanges() EvidenceRow {
 	row := EvidenceRow{Req: "10.2.1.5 changes to credentials", Asks: "changes to identification and authentication credentials are logged",
-		Fields: "policy (trust.yaml digest; roles, keys and names; operators) in every entry; policy commits (event policy, policyChange); applies refused for an uncommitted trust.yaml (reason policy-uncommitted)",
+		Fields: "policy (trust.yaml digest; roles, keys and names; operators) in every entry; policy commits (event policy, policyChange); drift records (event drift); applies refused for an uncommitted trust.yaml (reason policy-uncommitted)",
 		Ask: "the hosts' logs of changes to OS accounts, passwords and SSH keys; receipts record airlock's signing and operator keys only, " +
-			"and an edit of trust.yaml only once a command of airlock reads it (a commit, or an apply it refuses)"}
+			"and an edit of trust.yaml only once a command of airlock reads it (a commit, an apply it refuses, or plan and zone check, which record it as drift)"}
 	withPolicy := filter(ev.entries, func(x *record) bool { return x.policy != nil })
 	commits := filter(ev.entries, func(x *record) bool { return x.event == receipt.EventPolicy })
 	refused := filter(ev.applies, func(x *record) bool {
 		return x.result == receipt.Refused && x.reason == receipt.ReasonPolicyUncommitted
 	})
+	drifts := filter(ev.entries, func(x *record) bool { return x.event == receipt.EventDrift })
 	uncommitted := ev.findings[KindPolicyUncommitted]
-	row.Evidence = fmt.Sprintf("%d of %d entries record the policy in force; %s; %s; %s",
+	row.Evidence = fmt.Sprintf("%d of %d entries record the policy in force; %s; %s; %s; %s",
 		len(withPolicy), len(ev.entries), plural(len(commits), "committed policy change", "committed policy changes"),
 		plural(len(refused), "apply refused for an uncommitted trust.yaml edit (policy-uncommitted)", "applies refused for an uncommitted trust.yaml edit (policy-uncommitted)"),
+		plural(len(drifts), "uncommitted trust.yaml edit found and recorded (drift)", "uncommitted trust.yaml edits found and recorded (drift)"),
 		plural(uncommitted, "change that ran uncommitted", "changes that ran uncommitted"))
 	for _, x := range ev.entries {
 		if x.policy == nil {
@@ -694,7 +696,7 @@ func (ev *evidence) identityChanges() EvidenceRow {
 		n := 0
 		for _, d := range x.extra().change.Changes {
 			switch d.Kind {
-			case zone.DiffOperatorAdded, zone.DiffOperatorRemoved, zone.DiffOperatorRenamed, zone.DiffKeyAdded, zone.DiffKeyRemoved, zone.DiffKeyRenamed:
+			case zone.DiffOperatorAdded, zone.DiffOperatorFirst, zone.DiffOperatorRemoved, zone.DiffOperatorRenamed, zone.DiffKeyAdded, zone.DiffKeyRemoved, zone.DiffKeyRenamed:
 				n++
 			}
 		}
@@ -705,10 +707,12 @@ func (ev *evidence) identityChanges() EvidenceRow {
 		}
 	}
 	uncommitted := ev.findings[KindPolicyUncommitted]
-	row.Evidence = fmt.Sprintf("%s added, removed or renamed by committed policy changes, %d of those commits not attributed to a person; %s",
+	oneperson := ev.findings[KindTwoPersonMissing]
+	row.Evidence = fmt.Sprintf("%s added, removed or renamed by committed policy changes, %d of those commits not attributed to a person; %s; %s",
 		plural(changes, "operator or signing key", "operators or signing keys"), unattributed,
-		plural(uncommitted, "policy change that ran uncommitted", "policy changes that ran uncommitted"))
-	row.judge(len(ev.entries) == 0, unattributed > 0 || uncommitted > 0)
+		plural(uncommitted, "policy change that ran uncommitted", "policy changes that ran uncommitted"),
+		plural(oneperson, "weakening committed by one person where two were required", "weakenings committed by one person where two were required"))
+	row.judge(len(ev.entries) == 0, unattributed > 0 || uncommitted > 0 || oneperson > 0)
 	return row.beyond(row.Ask)
 }
 
