@@ -111,7 +111,8 @@ warning), after printing the report.`,
 	f.StringArrayVar(&o.ledgerKeys, "ledger-key", nil, "public key that must have signed each ledger entry (repeatable)")
 	f.StringVar(&o.state, "state", "", "audit state file: chains must reach the heads it holds; updated after the audit")
 	f.StringArrayVar(&o.expect, "expect", nil, "ZONE[/HOST]=SHA256: the chain must reach this head (repeatable)")
-	f.StringVar(&o.failOn, "fail-on", audit.FailOnError, "exit 3 on findings of this severity or worse: error or warning")
+	f.StringVar(&o.failOn, "fail-on", audit.FailOnError, "exit 3 on findings of this severity or worse: "+failOnLevels.String())
+	failOnLevels.complete(c, "fail-on")
 	f.StringArrayVar(&o.zones, "zone", nil, "audit only this zone (repeatable)")
 	f.StringVar(&o.since, "since", "", "report entries started at or after this time")
 	f.StringVar(&o.until, "until", "", "report entries started at or before this time (a date means its end)")
@@ -123,6 +124,9 @@ warning), after printing the report.`,
 	o.secrets.addPasswordFlag(c)
 	return c
 }
+
+// failOnLevels are the values of --fail-on.
+var failOnLevels = choices{audit.FailOnError, audit.FailOnWarning}
 
 // runAudit runs the audit, prints the report, writes the HTML file, the
 // attestation and the state. It returns an exit-3 error when the audit
@@ -138,8 +142,9 @@ func runAudit(c *cobra.Command, o auditOptions) error {
 		return usageErrorf("audit: --json and --jsonl are exclusive")
 	case (o.attest == "") != (o.attestKey == ""):
 		return usageErrorf("audit: --attest and --attest-key go together")
-	case o.failOn != audit.FailOnError && o.failOn != audit.FailOnWarning:
-		return usageErrorf("audit: --fail-on %q: want error or warning", o.failOn)
+	}
+	if err := failOnLevels.check("fail-on", o.failOn); err != nil {
+		return err
 	}
 	for _, z := range o.zones {
 		if !names.Valid(z) {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -227,6 +228,40 @@ func TestWrongFlagValuesAreUsageErrors(t *testing.T) {
 			if asJSON && !strings.Contains(stdout.String(), `"kind": "usage"`) {
 				t.Errorf("airlock %s: no usage error object on standard output:\n%s", strings.Join(a, " "), stdout.String())
 			}
+		}
+	}
+}
+
+// TestFlagValueCompletion: for a flag that takes one of a few words, the
+// shell is offered exactly those words, and no file names — what
+// 'airlock completion bash|zsh|fish' asks airlock through __complete.
+func TestFlagValueCompletion(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"build", "--compression", ""}, []string{"fastest", "default", "better", "best"}},
+		{[]string{"build", "--compression", "b"}, []string{"better", "best"}},
+		{[]string{"audit", "receipts", "--fail-on", ""}, []string{"error", "warning"}},
+		{[]string{"sign", "drop", "--role", ""}, []string{"approve", "release"}},
+		{[]string{"verify", "drop", "--progress", ""}, []string{"auto", "always", "never"}},
+		{[]string{"build", "--progress", ""}, []string{"auto", "always", "never"}},
+		{[]string{"plan", "drop", "--progress", "n"}, []string{"never"}},
+		{[]string{"apply", "drop", "--progress", "a"}, []string{"auto", "always"}},
+	} {
+		var stdout, stderr bytes.Buffer
+		args := append([]string{cobra.ShellCompRequestCmd}, tc.args...)
+		if code := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr); code != 0 {
+			t.Fatalf("airlock %v: exit %d\n%s", args, code, stderr.String())
+		}
+		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+		got, directive := lines[:len(lines)-1], lines[len(lines)-1]
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("completion of %v: %q, want %q", tc.args, got, tc.want)
+		}
+		// ":4" is cobra.ShellCompDirectiveNoFileComp: no file names.
+		if want := fmt.Sprintf(":%d", cobra.ShellCompDirectiveNoFileComp); directive != want {
+			t.Errorf("completion of %v ends %q, want %q (no file names)", tc.args, directive, want)
 		}
 	}
 }
