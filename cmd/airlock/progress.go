@@ -95,6 +95,7 @@ func (b *bar) Stage(name string, total int64) {
 		progressbar.OptionSetWriter(b.w),
 		progressbar.OptionSetDescription(fmt.Sprintf("%-8s", name)),
 		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowCount(), // bytes done of the total, beside the rate
 		progressbar.OptionUseIECUnits(true),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionSetWidth(24),
