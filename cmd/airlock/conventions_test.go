@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -116,8 +117,9 @@ func shellWords(line string) ([]string, error) {
 	return words, nil
 }
 
-// TestManPages: 'make man' writes a page per command, each with the
-// command's examples.
+// TestManPages: 'make man' writes a page per command, each titled by its
+// command (AIRLOCK-APPLY(1)), with the command's examples, every exit code
+// of the exit-code table, and the environment variables it reads.
 func TestManPages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the generator")
@@ -146,6 +148,33 @@ func TestManPages(t *testing.T) {
 		page = bytes.ReplaceAll(page, []byte(`\-`), []byte("-")) // roff's minus
 		if !bytes.Contains(page, []byte(".SH EXAMPLE")) || !bytes.Contains(page, []byte(first)) {
 			t.Errorf("%s: the man page lacks the examples", name)
+		}
+		title := fmt.Sprintf(".TH %q \"1\"", strings.ToUpper(strings.ReplaceAll(c.CommandPath(), " ", "-")))
+		if !bytes.Contains(page, []byte(title)) {
+			t.Errorf("%s: the man page is not titled %s:\n%s", name, title, page[:min(len(page), 120)])
+		}
+		_, status, ok := bytes.Cut(page, []byte(".SH EXIT STATUS\n"))
+		if !ok {
+			t.Errorf("%s: no EXIT STATUS section", name)
+		}
+		status, _, _ = bytes.Cut(status, []byte(".SH ")) // up to the next section
+		for _, s := range exitStatuses {
+			code := strconv.Itoa(s.code)
+			if s.code == exitSignal {
+				code = "128+N"
+			}
+			if !bytes.Contains(status, []byte(".TP\n\\fB"+code+"\\fP\n")) {
+				t.Errorf("%s: EXIT STATUS lacks exit code %s", name, code)
+			}
+		}
+		env := environmentOf(c)
+		if len(env) == 0 || !bytes.Contains(page, []byte(".SH ENVIRONMENT\n")) {
+			t.Errorf("%s: no ENVIRONMENT section (%d variables)", name, len(env))
+		}
+		for _, e := range env {
+			if !bytes.Contains(page, []byte("\\fB"+e.name+"\\fP")) {
+				t.Errorf("%s: ENVIRONMENT lacks %s", name, e.name)
+			}
 		}
 	})
 	ents, err := os.ReadDir(dir)
