@@ -21,7 +21,6 @@ import (
 	"airlock.dev/airlock/internal/blobsig"
 	"airlock.dev/airlock/internal/interrupt"
 	"airlock.dev/airlock/internal/pkcs11key"
-	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
 )
@@ -147,9 +146,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return exitOK
 	}
-	// An error may quote a bundle, a manifest or a receipt.
-	fmt.Fprintln(stderr, "airlock: "+printable.Text(err.Error()))
-	return exitCode(err)
+	// The message has control characters made visible (an error may quote
+	// a bundle, a manifest or a receipt) and says what to do next about an
+	// error of the operating system.
+	f := classify(err)
+	fmt.Fprintln(stderr, "airlock: "+f.Message)
+	return f.ExitCode
 }
 
 func newRootCommand() *cobra.Command {
