@@ -107,7 +107,7 @@ func TestDistRelease(t *testing.T) {
 		t.Skip("builds a whole release")
 	}
 	repo := repoRoot(t)
-	need(t, repo, "git", "make", "cosign", "dpkg", "dpkg-deb", "rpm", "rpm2cpio", "cpio")
+	need(t, repo, "git", "make", "cosign", "dpkg", "dpkg-deb", "rpm")
 	work := t.TempDir()
 	keyFile, pubFile := releaseKey(t, work)
 	clone := filepath.Join(work, "airlock")
@@ -184,7 +184,7 @@ func TestDistReproducible(t *testing.T) {
 		t.Skip("builds airlock twice from scratch")
 	}
 	repo := repoRoot(t)
-	need(t, repo, "cosign", "dpkg", "dpkg-deb", "rpm", "rpm2cpio", "cpio")
+	need(t, repo, "cosign", "dpkg", "dpkg-deb", "rpm")
 	// This platform's binary, to run it too, if it is a release platform.
 	target, runnable := runtime.GOOS+"/"+runtime.GOARCH, true
 	if !slices.Contains(releaseTargets, target) {
