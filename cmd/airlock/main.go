@@ -254,14 +254,6 @@ func helpHint(c *cobra.Command) string {
 	return "see '" + c.CommandPath() + " --help'"
 }
 
-// exitCode maps an error to the process exit code (see classify).
-func exitCode(err error) int {
-	if err == nil {
-		return exitOK
-	}
-	return classify(err).ExitCode
-}
-
 // isRefusal reports whether err is a failed check or a refusal: exit 3.
 func isRefusal(err error) bool {
 	var bad *verify.Error
