@@ -15,8 +15,10 @@ all: build
 build:
 	$(GO) build -trimpath -buildvcs=auto -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/airlock
 
-## dist: reproducible release binaries for every platform, SHA256SUMS,
-## CycloneDX SBOMs, and SHA256SUMS.sig when DIST_KEY names a signing key.
+## dist: reproducible release binaries for every platform (and a PKCS#11
+## build for linux/amd64), CycloneDX SBOMs, .deb and .rpm packages,
+## SHA256SUMS, and when DIST_KEY names a signing key SHA256SUMS.sig,
+## SHA256SUMS.sigstore.json and the SLSA provenance (provenance.intoto.jsonl).
 dist:
 	VERSION='$(VERSION)' ./scripts/dist.sh
 
@@ -27,12 +29,14 @@ MANDIR ?= man
 man:
 	$(GO) run -tags manpages ./cmd/airlock -dir $(MANDIR)
 
-## test: vet, then every test with the race detector. (A race-built
+## test: vet, then every test with the race detector (the release tests
+## of scripts/disttest build whole releases: more than go test's default
+## 10 minutes on a small machine). (A race-built
 ## program sleeps a second as it exits, to let reports print; the scripts
 ## run airlock hundreds of times, so that sleep is turned off.)
 test:
 	$(GO) vet ./...
-	GORACE=atexit_sleep_ms=0 $(GO) test -race -count=1 ./...
+	GORACE=atexit_sleep_ms=0 $(GO) test -race -count=1 -timeout 30m ./...
 
 test-short:
 	$(GO) test -short ./...
@@ -49,8 +53,9 @@ lint:
 demo: build
 	./scripts/demo.sh $(BIN)
 
-## fleet-demo: a zone of four hosts on this machine, rolled out to with
-## Ansible (ansible-playbook: Debian's ansible): shop 1.0, then 1.1 whose
+## fleet-demo: a zone of four hosts on this machine, each behind an sshd
+## of its own (Debian's openssh-server), rolled out to with Ansible over
+## SSH (ansible-playbook: Debian's ansible): shop 1.0, then 1.1 whose
 ## health check fails on one host; every receipt into one media folder,
 ## and the audit with the zone register (see examples/fleet/README.md).
 fleet-demo: build

@@ -86,6 +86,7 @@ holds only the result.`,
 	f.BoolVar(&o.clockOverride, "clock-override", false, "apply although the zone clock is earlier than the newest receipt (recorded)")
 	f.BoolVar(&o.resume, "resume", false, "finish an interrupted apply: roll it back, or complete it if it had succeeded")
 	f.DurationVar(&o.wait, "wait", 0, "wait this long for another apply to finish (default: refuse at once)")
+	o.secrets.addPasswordFlag(c)
 	o.secrets.addPassphraseFlag(c)
 	o.progress.addFlags(c)
 	addJSONFlag(c, "apply.schema.json")

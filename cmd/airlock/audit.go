@@ -132,6 +132,7 @@ HTML report and the attestation all give this one verdict.`,
 	f.BoolVar(&o.firstAudit, "first-audit", false, "there is no audit state yet: start one at --state")
 	f.StringArrayVar(&o.expect, "expect", nil, "ZONE[/HOST]=SHA256: the chain must reach this head (repeatable)")
 	f.StringSliceVar(&o.failOn, "fail-on", nil, "also exit 3 on warnings (warning) or on findings of these kinds (KIND,…); errors always fail")
+	failOnChoices().complete(c, "fail-on")
 	f.StringArrayVar(&o.zones, "zone", nil, "audit only this zone (repeatable)")
 	f.StringVar(&o.since, "since", "", "report entries started at or after this time")
 	f.StringVar(&o.until, "until", "", "report entries started at or before this time (a date means its end)")
@@ -227,6 +228,16 @@ func runAuditAck(c *cobra.Command, id string, o auditAckOptions) error {
 func printAck(w io.Writer, r ackReport) {
 	fmt.Fprintf(w, "acknowledged %s (%s, %s): %s\n", r.ID, r.Severity, r.Kind, printable.String(r.Note))
 	fmt.Fprintf(w, "audit state %s signed by %s: %d acknowledgements, sha256 %s\n", r.State.File, r.KeyID, r.State.Acknowledgements, r.State.SHA256)
+}
+
+// failOnChoices are what --fail-on takes, for the shell's completion:
+// error, warning and every finding kind (several, comma-separated).
+func failOnChoices() choices {
+	out := choices{audit.FailOnError, audit.FailOnWarning}
+	for _, k := range audit.Kinds() {
+		out = append(out, k[0])
+	}
+	return out
 }
 
 // runAudit runs the audit, prints the report, writes the HTML file, the

@@ -68,7 +68,8 @@ SOURCE_DATE_EPOCH sets the file times written in the payload.`,
 	f.Uint64Var(&o.sequence, "sequence", 0, "anti-rollback sequence (default: one more than the highest in the ledger)")
 	f.StringVar(&o.split, "split", "", "cut the payload into parts of at most SIZE bytes (e.g. 700M, 4G, 25MB) or fat32 (4 GiB - 1 byte)")
 	f.StringVar(&o.ledger, "ledger", "", "builder's ledger folder (default $AIRLOCK_LEDGER, else the user state directory: "+defaultLedgerHint()+")")
-	f.StringVar(&o.level, "compression", bundle.LevelDefault, "zstd level: fastest, default, better or best")
+	f.StringVar(&o.level, "compression", bundle.LevelDefault, "zstd level: "+compressionLevels.String())
+	compressionLevels.complete(c, "compression")
 	f.BoolVar(&o.force, "force", false, "replace OUT if it exists")
 	o.secrets.addPasswordFlag(c)
 	o.progress.addFlags(c)
@@ -76,6 +77,9 @@ SOURCE_DATE_EPOCH sets the file times written in the payload.`,
 	_ = c.MarkFlagRequired("key")
 	return c
 }
+
+// compressionLevels are the values of --compression.
+var compressionLevels = choices{bundle.LevelFastest, bundle.LevelDefault, bundle.LevelBetter, bundle.LevelBest}
 
 func runBuild(c *cobra.Command, o buildOptions) error {
 	stderr := c.ErrOrStderr()
@@ -91,10 +95,8 @@ func runBuild(c *cobra.Command, o buildOptions) error {
 	if err != nil {
 		return &usageError{err: err}
 	}
-	switch o.level {
-	case bundle.LevelFastest, bundle.LevelDefault, bundle.LevelBetter, bundle.LevelBest:
-	default:
-		return usageErrorf("--compression %q: want fastest, default, better or best", o.level)
+	if err := compressionLevels.check("compression", o.level); err != nil {
+		return err
 	}
 	recipients, err := loadRecipients(o.recipients, o.recipientFiles, stderr)
 	if err != nil {

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -115,8 +117,9 @@ func shellWords(line string) ([]string, error) {
 	return words, nil
 }
 
-// TestManPages: 'make man' writes a page per command, each with the
-// command's examples.
+// TestManPages: 'make man' writes a page per command, each titled by its
+// command (AIRLOCK-APPLY(1)), with the command's examples, every exit code
+// of the exit-code table, and the environment variables it reads.
 func TestManPages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the generator")
@@ -145,6 +148,33 @@ func TestManPages(t *testing.T) {
 		page = bytes.ReplaceAll(page, []byte(`\-`), []byte("-")) // roff's minus
 		if !bytes.Contains(page, []byte(".SH EXAMPLE")) || !bytes.Contains(page, []byte(first)) {
 			t.Errorf("%s: the man page lacks the examples", name)
+		}
+		title := fmt.Sprintf(".TH %q \"1\"", strings.ToUpper(strings.ReplaceAll(c.CommandPath(), " ", "-")))
+		if !bytes.Contains(page, []byte(title)) {
+			t.Errorf("%s: the man page is not titled %s:\n%s", name, title, page[:min(len(page), 120)])
+		}
+		_, status, ok := bytes.Cut(page, []byte(".SH EXIT STATUS\n"))
+		if !ok {
+			t.Errorf("%s: no EXIT STATUS section", name)
+		}
+		status, _, _ = bytes.Cut(status, []byte(".SH ")) // up to the next section
+		for _, s := range exitStatuses {
+			code := strconv.Itoa(s.code)
+			if s.code == exitSignal {
+				code = "128+N"
+			}
+			if !bytes.Contains(status, []byte(".TP\n\\fB"+code+"\\fP\n")) {
+				t.Errorf("%s: EXIT STATUS lacks exit code %s", name, code)
+			}
+		}
+		env := environmentOf(c)
+		if len(env) == 0 || !bytes.Contains(page, []byte(".SH ENVIRONMENT\n")) {
+			t.Errorf("%s: no ENVIRONMENT section (%d variables)", name, len(env))
+		}
+		for _, e := range env {
+			if !bytes.Contains(page, []byte("\\fB"+e.name+"\\fP")) {
+				t.Errorf("%s: ENVIRONMENT lacks %s", name, e.name)
+			}
 		}
 	})
 	ents, err := os.ReadDir(dir)
@@ -227,6 +257,41 @@ func TestWrongFlagValuesAreUsageErrors(t *testing.T) {
 			if asJSON && !strings.Contains(stdout.String(), `"kind": "usage"`) {
 				t.Errorf("airlock %s: no usage error object on standard output:\n%s", strings.Join(a, " "), stdout.String())
 			}
+		}
+	}
+}
+
+// TestFlagValueCompletion: for a flag that takes one of a few words, the
+// shell is offered exactly those words, and no file names — what
+// 'airlock completion bash|zsh|fish' asks airlock through __complete.
+func TestFlagValueCompletion(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"build", "--compression", ""}, []string{"fastest", "default", "better", "best"}},
+		{[]string{"build", "--compression", "b"}, []string{"better", "best"}},
+		{[]string{"audit", "receipts", "--fail-on", "w"}, []string{"warning"}},
+		{[]string{"audit", "receipts", "--fail-on", "policy-"}, []string{"policy-uncommitted", "policy-weakened", "policy-drift", "policy-change"}},
+		{[]string{"sign", "drop", "--role", ""}, []string{"approve", "release"}},
+		{[]string{"verify", "drop", "--progress", ""}, []string{"auto", "always", "never"}},
+		{[]string{"build", "--progress", ""}, []string{"auto", "always", "never"}},
+		{[]string{"plan", "drop", "--progress", "n"}, []string{"never"}},
+		{[]string{"apply", "drop", "--progress", "a"}, []string{"auto", "always"}},
+	} {
+		var stdout, stderr bytes.Buffer
+		args := append([]string{cobra.ShellCompRequestCmd}, tc.args...)
+		if code := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr); code != 0 {
+			t.Fatalf("airlock %v: exit %d\n%s", args, code, stderr.String())
+		}
+		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+		got, directive := lines[:len(lines)-1], lines[len(lines)-1]
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("completion of %v: %q, want %q", tc.args, got, tc.want)
+		}
+		// ":4" is cobra.ShellCompDirectiveNoFileComp: no file names.
+		if want := fmt.Sprintf(":%d", cobra.ShellCompDirectiveNoFileComp); directive != want {
+			t.Errorf("completion of %v ends %q, want %q (no file names)", tc.args, directive, want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"maps"
 	"os"
 	"os/exec"
@@ -15,17 +16,26 @@ import (
 )
 
 // RequireAnsibleEnv set to 1 makes TestFleetAnsible fail, not skip, when
-// ansible-playbook is missing (CI sets it).
-const RequireAnsibleEnv = "AIRLOCK_REQUIRE_ANSIBLE"
+// ansible-playbook is missing; RequireSSHEnv set to 1, when sshd is (the
+// test then reaches the hosts with the local connection). CI sets both.
+const (
+	RequireAnsibleEnv = "AIRLOCK_REQUIRE_ANSIBLE"
+	RequireSSHEnv     = "AIRLOCK_REQUIRE_SSH"
+)
+
+// sshd is where Debian's openssh-server installs the server.
+const sshd = "/usr/sbin/sshd"
 
 // TestFleetAnsible runs the fleet example with Ansible (Debian's ansible)
-// against four hosts on this machine — scripts/fleet-demo.sh, what make
-// fleet-demo runs: shop 1.0 to the web hosts, then 1.1, whose health check
-// fails on app-02. app-02 rolls back; the rollout stops there (serial 1,
-// max_fail_percentage 0: app-03 is never reached) or goes on (serial 2,
-// max_fail_percentage 50); every host's receipts come back into one media
-// folder, and the audit with the zone register names what happened on
-// each host.
+// against four hosts on this machine, each behind an sshd of its own on
+// its own loopback address, reached with Ansible's ssh connection —
+// scripts/fleet-demo.sh, what make fleet-demo runs: shop 1.0 to the web
+// hosts, then 1.1, whose health check fails on app-02. app-02 rolls back;
+// the rollout stops there (serial 1, max_fail_percentage 0: app-03 is
+// never reached) or goes on (serial 2, max_fail_percentage 50); every
+// host's receipts come back into one media folder, and the audit with the
+// zone register names what happened on each host. Without sshd (Debian:
+// openssh-server) the hosts are reached with the local connection.
 func TestFleetAnsible(t *testing.T) {
 	if _, err := exec.LookPath("ansible-playbook"); err != nil {
 		if os.Getenv(RequireAnsibleEnv) == "1" {
@@ -35,6 +45,14 @@ func TestFleetAnsible(t *testing.T) {
 	}
 	if testing.Short() {
 		t.Skip("runs Ansible")
+	}
+	connection := "ssh"
+	if _, err := os.Stat(sshd); err != nil {
+		if os.Getenv(RequireSSHEnv) == "1" {
+			t.Fatalf("%s not found (%s=1; Debian: apt-get install openssh-server)", sshd, RequireSSHEnv)
+		}
+		t.Logf("%s not found (Debian: openssh-server): the hosts are reached with Ansible's local connection", sshd)
+		connection = "local"
 	}
 	bin, err := exec.LookPath("airlock") // the test binary (see TestMain)
 	if err != nil {
@@ -58,10 +76,14 @@ func TestFleetAnsible(t *testing.T) {
 			// reports still being written) unless told not to: the demo runs
 			// it about 40 times.
 			gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
-			cmd.Env = append(os.Environ(), "FLEET_DIR="+dir, "FLEET_SERIAL="+tc.serial, "FLEET_MAX_FAIL="+tc.maxFail, "GORACE="+gorace)
+			cmd.Env = append(os.Environ(), "FLEET_DIR="+dir, "FLEET_SERIAL="+tc.serial, "FLEET_MAX_FAIL="+tc.maxFail, "GORACE="+gorace,
+				"FLEET_CONNECTION="+connection)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("fleet demo: %v\n%s", err, out)
+			}
+			if connection == "ssh" {
+				checkSSH(t, dir, out)
 			}
 			if !bytes.Contains(out, []byte("rollout exit code: 2")) || !bytes.Contains(out, []byte("health check failed on app-02")) {
 				t.Errorf("the 1.1 rollout did not fail on app-02:\n%s", out)
@@ -108,6 +130,33 @@ func TestFleetAnsible(t *testing.T) {
 				t.Errorf("rolled-back on %v, want app-02", got)
 			}
 		})
+	}
+}
+
+// checkSSH checks that every host was reached over SSH — its own sshd
+// logged the demo's client key logging in, from its own address — and
+// that no sshd of the demo is left running.
+func checkSSH(t *testing.T, dir string, out []byte) {
+	t.Helper()
+	if !bytes.Contains(out, []byte("reached with Ansible's ssh connection")) {
+		t.Errorf("the demo did not start its hosts' sshds:\n%s", out)
+	}
+	for i, host := range []string{"app-01", "app-02", "app-03", "db-01"} {
+		log, err := os.ReadFile(filepath.Join(dir, "ssh", host, "sshd.log"))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		listen := fmt.Sprintf("Server listening on 127.0.0.%d port ", 11+i)
+		if !bytes.Contains(log, []byte(listen)) || !bytes.Contains(log, []byte("Accepted publickey for ")) {
+			t.Errorf("%s: its sshd did not listen on its own address or let the client in:\n%s", host, log)
+		}
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte(filepath.Join(dir, "ssh"))) {
+			t.Errorf("left running: %s", bytes.ReplaceAll(b, []byte{0}, []byte(" ")))
+		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/pkcs11key"
+	"airlock.dev/airlock/internal/sigbundle"
 	"airlock.dev/airlock/internal/softhsmtest"
 )
 
@@ -173,9 +174,23 @@ func TestInteropCosignBlob(t *testing.T) {
 		t.Fatalf("cosign accepts the signature over changed checksums:\n%s", out)
 	}
 
-	if out, err := c.sh("cosign generate-key-pair && cosign sign-blob --yes --key cosign.key --tlog-upload=false --output-signature by-cosign.sig SHA256SUMS",
+	// cosign 3 writes a Sigstore bundle (cosign 2 does with
+	// --new-bundle-format); airlock checks the signature it holds.
+	if out, err := c.sh("cosign generate-key-pair && cosign sign-blob --yes --key cosign.key --tlog-upload=false --use-signing-config=false "+
+		"--new-bundle-format=true --bundle by-cosign.sigstore.json SHA256SUMS",
 		"COSIGN_PASSWORD=cosign-pw"); err != nil {
 		t.Fatalf("cosign sign-blob: %v\n%s", err, out)
+	}
+	raw, err := os.ReadFile("by-cosign.sigstore.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b sigbundle.Bundle
+	if err := json.Unmarshal(raw, &b); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("by-cosign.sig", []byte(b.MessageSignature.Signature), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	out := c.airlock("key", "verify-blob", "SHA256SUMS", "--key", "cosign.pub", "--signature", "by-cosign.sig")
 	if !strings.Contains(out, "verified SHA256SUMS") {

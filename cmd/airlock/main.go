@@ -21,7 +21,6 @@ import (
 	"airlock.dev/airlock/internal/blobsig"
 	"airlock.dev/airlock/internal/interrupt"
 	"airlock.dev/airlock/internal/pkcs11key"
-	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
 )
@@ -147,9 +146,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return exitOK
 	}
-	// An error may quote a bundle, a manifest or a receipt.
-	fmt.Fprintln(stderr, "airlock: "+printable.Text(err.Error()))
-	return exitCode(err)
+	// The message has control characters made visible (an error may quote
+	// a bundle, a manifest or a receipt) and says what to do next about an
+	// error of the operating system.
+	f := classify(err)
+	fmt.Fprintln(stderr, "airlock: "+f.Message)
+	return f.ExitCode
 }
 
 func newRootCommand() *cobra.Command {
@@ -250,14 +252,6 @@ func wrapArgs(c *cobra.Command) {
 // helpHint points at the help of the command a usage mistake was made in.
 func helpHint(c *cobra.Command) string {
 	return "see '" + c.CommandPath() + " --help'"
-}
-
-// exitCode maps an error to the process exit code (see classify).
-func exitCode(err error) int {
-	if err == nil {
-		return exitOK
-	}
-	return classify(err).ExitCode
 }
 
 // isRefusal reports whether err is a failed check or a refusal: exit 3.

@@ -201,7 +201,8 @@ const (
 )
 
 // classify says what err means for the caller: the exit code and its
-// kind, the failed check and the refusal's reason. It is the only place
+// kind, the failed check and the refusal's reason, and the message —
+// for an error of the operating system, with what to do next (nextStep). It is the only place
 // that maps errors to exit codes, and it decides by the error's type,
 // never by its text.
 func classify(err error) failure {
@@ -229,5 +230,10 @@ func classify(err error) failure {
 		f.ExitCode = exitBusy
 	}
 	f.Kind = statusOf(f.ExitCode).kind
+	if f.ExitCode == exitError {
+		if next := nextStep(err); next != "" {
+			f.Message += " (" + next + ")"
+		}
+	}
 	return f
 }

@@ -22,6 +22,9 @@ const (
 	progressNever  = "never"
 )
 
+// progressModes are the values of --progress.
+var progressModes = choices{progressAuto, progressAlways, progressNever}
+
 // progressMode is --progress: a value pflag checks as it parses, so a
 // wrong one is a usage error like any flag that does not parse.
 type progressMode string
@@ -29,8 +32,8 @@ type progressMode string
 func (m *progressMode) String() string { return string(*m) }
 func (m *progressMode) Type() string   { return "auto|always|never" }
 func (m *progressMode) Set(s string) error {
-	if !slices.Contains([]string{progressAuto, progressAlways, progressNever}, s) {
-		return fmt.Errorf("want auto, always or never")
+	if !slices.Contains(progressModes, s) {
+		return fmt.Errorf("want %s", progressModes)
 	}
 	*m = progressMode(s)
 	return nil
@@ -48,6 +51,7 @@ type progressOptions struct {
 func (p *progressOptions) addFlags(c *cobra.Command) {
 	p.mode = progressAuto
 	c.Flags().Var(&p.mode, "progress", "show progress (stage, bytes, rate, time left) on standard error: auto (when it is a terminal), always or never")
+	progressModes.complete(c, "progress")
 	c.Flags().BoolVarP(&p.quiet, "quiet", "q", false, "no progress, and no other output on standard error that is not a warning or an error")
 }
 
@@ -91,6 +95,7 @@ func (b *bar) Stage(name string, total int64) {
 		progressbar.OptionSetWriter(b.w),
 		progressbar.OptionSetDescription(fmt.Sprintf("%-8s", name)),
 		progressbar.OptionShowBytes(true),
+		progressbar.OptionShowCount(), // bytes done of the total, beside the rate
 		progressbar.OptionUseIECUnits(true),
 		progressbar.OptionSetPredictTime(true),
 		progressbar.OptionSetWidth(24),

@@ -17,7 +17,8 @@ import (
 
 // TestProgressOnTerminal runs airlock as a user does, on a terminal (a
 // pseudo-terminal): build, verify and plan draw their progress there, and
-// not when standard error is a pipe, with --progress never or --quiet.
+// not when standard error is a pipe, with --progress never or --quiet:
+// the stage, the bar, bytes done of the total and the rate.
 // --progress always draws it on a pipe too.
 func TestProgressOnTerminal(t *testing.T) {
 	c, _ := setupBundle(t)
@@ -29,8 +30,10 @@ func TestProgressOnTerminal(t *testing.T) {
 	verify := []string{"verify", "drop", "--trust", "zone/trust.yaml"}
 	plan := []string{"plan", "drop", "--trust", "zone/trust.yaml"}
 	bar := func(stage string) *regexp.Regexp {
-		// the stage, then the percentage and the bar: "verify     0% |"
-		return regexp.MustCompile(stage + ` +\d+% \|`)
+		// the stage, the percentage, the bar, then bytes done of the
+		// total (and, once measured, the rate): "verify    40% |██      |
+		// (4.0/10 MiB, 20 MiB/s)", or "( 0 B/2.1 KiB)" as it starts
+		return regexp.MustCompile(stage + ` +\d+% \|[^|]*\| \( *[0-9.]+( [KMGT]?i?B)?/[0-9.]+ [KMGT]?i?B[,)]`)
 	}
 	for _, tc := range []struct {
 		name     string

@@ -38,7 +38,8 @@ and is checked to be a known role. Inspect the bundle first ('airlock inspect').
 			return runSign(c, o)
 		},
 	}
-	c.Flags().StringVar(&o.role, "role", zone.RoleApprove, "role of this signature: approve or release")
+	c.Flags().StringVar(&o.role, "role", zone.RoleApprove, "role of this signature: "+signRoles.String())
+	signRoles.complete(c, "role")
 	c.Flags().StringVar(&o.key, "key", "", "signing key: a PEM file or a pkcs11: URI (required)")
 	o.secrets.addPasswordFlag(c)
 	c.Flags().StringArrayVar(&o.verifyKeys, "verify-key", nil, "first verify the bundle fully against this release key (repeatable); refuse to sign if it fails")
@@ -47,9 +48,12 @@ and is checked to be a known role. Inspect the bundle first ('airlock inspect').
 	return c
 }
 
+// signRoles are the values of --role.
+var signRoles = choices{zone.RoleApprove, zone.RoleRelease}
+
 func runSign(c *cobra.Command, o signOptions) error {
-	if o.role != zone.RoleApprove && o.role != zone.RoleRelease {
-		return usageErrorf("--role %q: want approve or release", o.role)
+	if err := signRoles.check("role", o.role); err != nil {
+		return err
 	}
 	if err := checkKeyFlag("key", o.key); err != nil {
 		return err

@@ -61,7 +61,7 @@ func printVersion(w io.Writer, info versionReport) {
 	fmt.Fprintf(w, "build     cgo=%t trimpath=%t\n", info.CGO, info.TrimPath)
 	pkcs11 := "supported"
 	if !info.PKCS11 {
-		pkcs11 = "not in this build (built without cgo)"
+		pkcs11 = "not in this build (built without cgo; the release's airlock-linux-amd64-pkcs11 has it)"
 	}
 	fmt.Fprintf(w, "pkcs11    %s\n", pkcs11)
 }

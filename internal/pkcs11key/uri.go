@@ -45,9 +45,9 @@ const maxPINFileSize = 4 << 10
 
 var (
 	// ErrUnsupported means this build has no PKCS#11 support (no cgo).
-	ErrUnsupported = errors.New("this airlock was built without cgo and has no PKCS#11 support " +
-		"(the release binaries are built without cgo): build airlock from source with a C compiler " +
-		"(CGO_ENABLED=1 make build) to use pkcs11: keys")
+	ErrUnsupported = errors.New("this airlock was built without cgo and has no PKCS#11 support: " +
+		"to use pkcs11: keys on linux/amd64, take the release's airlock-linux-amd64-pkcs11; " +
+		"elsewhere, build airlock with a C compiler (CGO_ENABLED=1 make build)")
 	// ErrNoPIN means no PIN was given and none could be asked for.
 	ErrNoPIN = errors.New("no PIN was given (add pin-source=FILE to the URI, set " + PINEnv + ", or run in a terminal)")
 	// ErrWrongPIN means the token refused the PIN.
