@@ -395,21 +395,34 @@ func removeRelease(to, name string) error {
 	return rel.RemoveAll(name)
 }
 
-// prune keeps the newest keep releases of the record (the order in which
-// airlock installed them), never the current or the previous one, and
-// removes the others it recorded. Directories it did not install are never
-// touched. It returns the record without the removed releases.
-func prune(rec *targetRecord, keep int, protect ...string) (*targetRecord, error) {
+// prune keeps the newest keep releases of application app in the record
+// (the order in which airlock installed them), never the current or the
+// previous one, and removes the others of app it recorded. Releases of
+// other applications, or of none known, and directories it did not
+// install are never touched. It returns the record without the removed
+// releases.
+func prune(rec *targetRecord, keep int, app string, protect ...string) (*targetRecord, error) {
 	keepSet := map[string]bool{}
 	for _, p := range protect {
 		if p != "" {
 			keepSet[path.Base(filepath.ToSlash(p))] = true
 		}
 	}
-	out := &targetRecord{To: rec.To, Releases: []releaseRecord{}}
+	out := &targetRecord{To: rec.To, Application: rec.Application, Releases: []releaseRecord{}}
+	own := 0
+	for _, r := range rec.Releases {
+		if r.Application == app {
+			own++
+		}
+	}
 	var errs []error
-	for i, r := range rec.Releases {
-		if len(rec.Releases)-i <= keep || keepSet[r.Name] {
+	for _, r := range rec.Releases {
+		if r.Application != app {
+			out.Releases = append(out.Releases, r)
+			continue
+		}
+		own--
+		if own < keep || keepSet[r.Name] {
 			out.Releases = append(out.Releases, r)
 			continue
 		}
