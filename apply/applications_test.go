@@ -108,7 +108,9 @@ func TestApplicationRefusals(t *testing.T) {
 			receipt.ReasonTargetOwned, "belongs to application blog (the first to deploy there)"},
 		{"inside another application's target", func(z *testZone) {
 			z.mustApply(z.buildApp("blog", "0.9.0", 1, 3))
-			z.editTrust(func(s string) string { return strings.Replace(s, "Root: \""+z.root, "Root: \""+z.root+"/releases/0.9.0", 1) })
+			z.editTrust(func(s string) string {
+				return strings.Replace(s, "Root: \""+z.root, "Root: \""+z.root+"/releases/0.9.0", 1)
+			})
 			z.commit()
 		}, func(z *testZone) string { return z.build("1.0.0", "true", 1) },
 			receipt.ReasonTargetOwned, "lies inside " + "", // the path follows

@@ -655,7 +655,7 @@ func (a *applier) subjects() []receipt.Subject {
 		s = append(s, intoto.SHA256("bundle:"+a.j.Receipt.Bundle.ID, d))
 	}
 	for _, f := range a.j.Receipt.Files {
-		s = append(s, intoto.SHA256(f.Path, f.SHA256))
+		s = append(s, f.Subject()) // never the plain digest of a file holding a secret
 	}
 	return s
 }

@@ -272,11 +272,11 @@ func copyTree(src, dst, final string, d *deployFiles) ([]receipt.File, error) {
 		if err != nil {
 			return err
 		}
-		sum, a, err := d.copy(p, target, filepath.ToSlash(rel), info.Mode().Perm())
+		dg, a, err := d.copy(p, target, filepath.ToSlash(rel), info.Mode().Perm())
 		if err != nil {
 			return err
 		}
-		files = append(files, a.file(filepath.ToSlash(filepath.Join(final, rel)), sum))
+		files = append(files, a.file(filepath.ToSlash(filepath.Join(final, rel)), dg))
 		return nil
 	})
 	return files, err
@@ -318,11 +318,11 @@ func finishInPlace(dir, final string, m *bundle.Manifest, pkg bundle.PackageRef,
 		if !ok {
 			return fmt.Errorf("staged %s is not in the manifest", slash)
 		}
-		sum, a, err := d.finish(p, slash, fs.FileMode(mf.Mode), mf.SHA256)
+		dg, a, err := d.finish(p, slash, fs.FileMode(mf.Mode), mf.SHA256)
 		if err != nil {
 			return err
 		}
-		files = append(files, a.file(filepath.ToSlash(filepath.Join(final, rel)), sum))
+		files = append(files, a.file(filepath.ToSlash(filepath.Join(final, rel)), dg))
 		return nil
 	})
 	if err != nil {

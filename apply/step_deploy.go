@@ -34,7 +34,7 @@ func (a *applier) deployStep(r *stepRun) bool {
 	if pkg == nil {
 		return fail(fmt.Errorf("package %q is not in the manifest", s.Deploy))
 	}
-	files, err := newDeployFiles(vr.Manifest, &s, vars)
+	files, err := newDeployFiles(vr.Manifest, &s, vars, a.state.fileKey)
 	if err != nil {
 		return fail(err)
 	}
