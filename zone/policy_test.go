@@ -179,7 +179,9 @@ func TestDiff(t *testing.T) {
 			p.Applications = append(p.Applications, receipt.PolicyApplication{Name: "reports", Roots: []string{"/srv/reports"}})
 		}, []string{DiffApplicationAdded}, true},
 		{"application removed", func(p *receipt.Policy) { p.Applications = p.Applications[1:] }, []string{DiffApplicationRemoved}, false},
-		{"root added", func(p *receipt.Policy) { p.Applications[1].Roots = append(p.Applications[1].Roots, "/opt/payments-api") },
+		{"root added", func(p *receipt.Policy) {
+			p.Applications[1].Roots = append(p.Applications[1].Roots, "/opt/payments-api")
+		},
 			[]string{DiffApplicationRootAdded}, true},
 		{"root removed", func(p *receipt.Policy) { p.Applications[0].Roots = p.Applications[0].Roots[:1] }, []string{DiffApplicationRootRemoved}, false},
 		{"root moved up", func(p *receipt.Policy) { p.Applications[1].Roots = []string{"/srv"} },
