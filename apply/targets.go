@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
 	"airlock.dev/airlock/zone"
@@ -151,4 +152,28 @@ func (a *applier) installedBy(seq uint64) string {
 		return ""
 	}
 	return r.Predicate().Bundle.Name
+}
+
+// adopted says in the receipt, and to the operator, that this apply's
+// application took a target recorded before owners were.
+func (a *applier) adopted(to string, rec *targetRecord) {
+	for i := range a.j.Receipt.Releases {
+		if r := &a.j.Receipt.Releases[i]; r.Target == to {
+			r.Adopted = true
+		}
+	}
+	if r := a.j.Receipt.Release; r != nil && r.Target == to {
+		r.Adopted = true
+	}
+	var others []string
+	for _, r := range rec.Releases {
+		if r.Application != rec.Application {
+			others = append(others, fmt.Sprintf("%s (%s)", r.Name, orNone(r.Application)))
+		}
+	}
+	msg := fmt.Sprintf("deploy target %s had no owner recorded: it now belongs to application %s", to, rec.Application)
+	if len(others) > 0 {
+		msg += fmt.Sprintf("; releases of other applications there are left alone, never pruned: %s", strings.Join(others, ", "))
+	}
+	fmt.Fprintln(a.o.Stdout, "airlock: "+printable.String(msg))
 }

@@ -184,7 +184,9 @@ func TestSecretsNotGuessable(t *testing.T) {
 					t.Fatalf("%s: %v", p, err)
 				}
 				artifacts[p+" (statement)"] = stmt
-				artifacts[p+" (receipt show)"] = []byte(c.airlock("receipt", "show", p) + c.airlock("receipt", "show", p, "--json"))
+				if dir == "media" { // the state directory's copy is the same file
+					artifacts[p+" (receipt show)"] = []byte(c.airlock("receipt", "show", p) + c.airlock("receipt", "show", p, "--json"))
+				}
 			case strings.HasSuffix(p, ".log.age"):
 				r, err := age.Decrypt(bytes.NewReader(data), auditor)
 				if err != nil {
