@@ -309,6 +309,10 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 	}
 	a.record(receipt.CheckVariables, receipt.Pass, fmt.Sprintf("%d declared, every reference resolves", len(vr.Manifest.Variables)))
 	a.j.Receipt.VariableSources, a.j.Receipt.VariableSourcesTotal = vars.sources()
+	if terr := a.checkTargets(vr, vars); terr != nil {
+		a.record(receipt.CheckTarget, receipt.Fail, terr.msg)
+		return a.refuse(terr.reason, terr.msg, terr)
+	}
 	if err := a.state.save(a.j, jStaged); err != nil {
 		return a.refuse(receipt.ReasonStateUnwritable, err.Error(), err)
 	}
@@ -470,6 +474,15 @@ func (a *applier) variables(staged *stage.Staged, vr *verify.Result) (*variables
 		return nil, err
 	}
 	layers := []namedValues{trust}
+	if app := a.o.Trust.Application(vr.Statement.Predicate.Name); app != nil {
+		// The application's own values are more specific than the zone's.
+		av, err := zoneLayer(a.o.Trust.File+" applications."+app.Name+".variables",
+			receipt.VariableSource{Origin: receipt.OriginTrustApplication, Scope: app.Name, File: a.o.Trust.File, SHA256: a.o.Trust.SHA256}, app.Variables)
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, av)
+	}
 	if a.o.VarFile != "" {
 		vals, src, err := loadVarFile(a.o.VarFile)
 		if err != nil {
@@ -642,7 +655,7 @@ func (a *applier) subjects() []receipt.Subject {
 		s = append(s, intoto.SHA256("bundle:"+a.j.Receipt.Bundle.ID, d))
 	}
 	for _, f := range a.j.Receipt.Files {
-		s = append(s, intoto.SHA256(f.Path, f.SHA256))
+		s = append(s, f.Subject()) // never the plain digest of a file holding a secret
 	}
 	return s
 }

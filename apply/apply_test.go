@@ -55,13 +55,24 @@ func TestApplySuccess(t *testing.T) {
 	if len(p.Files) != 2 || p.Release == nil || p.Release.Current != "releases/1.0.0" {
 		t.Fatalf("files %v release %v", p.Files, p.Release)
 	}
+	key, err := readFileKey(filepath.Join(z.trust.StateDir, fileKeyName))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, f := range p.Files {
 		data, err := os.ReadFile(f.Path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != f.SHA256 {
+		// The config holds the secret: recorded by its keyed digest and
+		// its template's, never its own.
+		sum := sha256.Sum256(data)
+		tmpl := sha256.Sum256([]byte(webFiles()["web/conf/app.conf"]))
+		switch keyed := strings.HasSuffix(f.Path, "/app.conf"); {
+		case !keyed && hex.EncodeToString(sum[:]) != f.SHA256:
 			t.Errorf("receipt digest of %s does not match the deployed file", f.Path)
+		case keyed && (f.SHA256 != "" || f.HMACKey != key.id || f.HMACSHA256 != key.sum(data) || f.TemplateSHA256 != hex.EncodeToString(tmpl[:])):
+			t.Errorf("receipt record of %s, which holds the secret: %+v", f.Path, f)
 		}
 	}
 	if _, err := os.Stat(filepath.Join(z.dir, "media", filepath.Base(res.Receipt))); err != nil {

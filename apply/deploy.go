@@ -272,11 +272,11 @@ func copyTree(src, dst, final string, d *deployFiles) ([]receipt.File, error) {
 		if err != nil {
 			return err
 		}
-		sum, a, err := d.copy(p, target, filepath.ToSlash(rel), info.Mode().Perm())
+		dg, a, err := d.copy(p, target, filepath.ToSlash(rel), info.Mode().Perm())
 		if err != nil {
 			return err
 		}
-		files = append(files, a.file(filepath.ToSlash(filepath.Join(final, rel)), sum))
+		files = append(files, a.file(filepath.ToSlash(filepath.Join(final, rel)), dg))
 		return nil
 	})
 	return files, err
@@ -318,11 +318,11 @@ func finishInPlace(dir, final string, m *bundle.Manifest, pkg bundle.PackageRef,
 		if !ok {
 			return fmt.Errorf("staged %s is not in the manifest", slash)
 		}
-		sum, a, err := d.finish(p, slash, fs.FileMode(mf.Mode), mf.SHA256)
+		dg, a, err := d.finish(p, slash, fs.FileMode(mf.Mode), mf.SHA256)
 		if err != nil {
 			return err
 		}
-		files = append(files, a.file(filepath.ToSlash(filepath.Join(final, rel)), sum))
+		files = append(files, a.file(filepath.ToSlash(filepath.Join(final, rel)), dg))
 		return nil
 	})
 	if err != nil {
@@ -395,21 +395,34 @@ func removeRelease(to, name string) error {
 	return rel.RemoveAll(name)
 }
 
-// prune keeps the newest keep releases of the record (the order in which
-// airlock installed them), never the current or the previous one, and
-// removes the others it recorded. Directories it did not install are never
-// touched. It returns the record without the removed releases.
-func prune(rec *targetRecord, keep int, protect ...string) (*targetRecord, error) {
+// prune keeps the newest keep releases of application app in the record
+// (the order in which airlock installed them), never the current or the
+// previous one, and removes the others of app it recorded. Releases of
+// other applications, or of none known, and directories it did not
+// install are never touched. It returns the record without the removed
+// releases.
+func prune(rec *targetRecord, keep int, app string, protect ...string) (*targetRecord, error) {
 	keepSet := map[string]bool{}
 	for _, p := range protect {
 		if p != "" {
 			keepSet[path.Base(filepath.ToSlash(p))] = true
 		}
 	}
-	out := &targetRecord{To: rec.To, Releases: []releaseRecord{}}
+	out := &targetRecord{To: rec.To, Application: rec.Application, Releases: []releaseRecord{}}
+	own := 0
+	for _, r := range rec.Releases {
+		if r.Application == app {
+			own++
+		}
+	}
 	var errs []error
-	for i, r := range rec.Releases {
-		if len(rec.Releases)-i <= keep || keepSet[r.Name] {
+	for _, r := range rec.Releases {
+		if r.Application != app {
+			out.Releases = append(out.Releases, r)
+			continue
+		}
+		own--
+		if own < keep || keepSet[r.Name] {
 			out.Releases = append(out.Releases, r)
 			continue
 		}

@@ -29,6 +29,32 @@ type deployFiles struct {
 	structured []string
 	rules      []fileRule
 	vars       *variables
+	// key is the host's file digest key, for the files a sensitive value
+	// went into (see filekey.go).
+	key func() (*fileKey, error)
+}
+
+// fileDigest is what the receipt records of a file's content: its
+// sha256 — or, for a file a sensitive value went into, the sha256 of the
+// file as shipped and the keyed digest of the file as deployed, never its
+// plain digest.
+type fileDigest struct {
+	sha256, template, hmac, keyID string
+}
+
+// digest is the digest to record of a file deployed with content data,
+// staged as template, holding a sensitive value or not.
+func (d *deployFiles) digest(template, data []byte, sensitive bool) (fileDigest, error) {
+	if !sensitive {
+		sum := sha256.Sum256(data)
+		return fileDigest{sha256: hex.EncodeToString(sum[:])}, nil
+	}
+	k, err := d.key()
+	if err != nil {
+		return fileDigest{}, err
+	}
+	sum := sha256.Sum256(template)
+	return fileDigest{template: hex.EncodeToString(sum[:]), hmac: k.sum(data), keyID: k.id}, nil
 }
 
 // fileRule is a files: rule with its owner and group looked up.
@@ -39,8 +65,8 @@ type fileRule struct {
 
 // newDeployFiles looks up the owners and groups of step s's files: rules,
 // so that an unknown one fails the step before anything is written.
-func newDeployFiles(m *bundle.Manifest, s *bundle.Step, vars *variables) (*deployFiles, error) {
-	d := &deployFiles{substitute: m.SubstituteGlobs(s), structured: s.Structured, vars: vars}
+func newDeployFiles(m *bundle.Manifest, s *bundle.Step, vars *variables, key func() (*fileKey, error)) (*deployFiles, error) {
+	d := &deployFiles{substitute: m.SubstituteGlobs(s), structured: s.Structured, vars: vars, key: key}
 	for i, r := range s.Files {
 		fr, err := lookupRule(r)
 		if err != nil {
@@ -116,9 +142,10 @@ func (a fileAttrs) chownError(err error) error {
 }
 
 // file is the receipt's record of the file deployed at path with digest
-// sum. Windows has no Unix modes: none is recorded there.
-func (a fileAttrs) file(path, sum string) receipt.File {
-	f := receipt.File{Path: path, SHA256: sum, Owner: a.owner, Group: a.group}
+// dg. Windows has no Unix modes: none is recorded there.
+func (a fileAttrs) file(path string, dg fileDigest) receipt.File {
+	f := receipt.File{Path: path, SHA256: dg.sha256, Owner: a.owner, Group: a.group,
+		TemplateSHA256: dg.template, HMACSHA256: dg.hmac, HMACKey: dg.keyID}
 	if runtime.GOOS != "windows" {
 		f.Mode = fmt.Sprintf("%04o", uint32(a.mode))
 	}
@@ -169,18 +196,22 @@ func readForRewrite(p, rel string) ([]byte, error) {
 
 // copy writes staged file src (package file rel, of the given mode) to
 // dst, a new file, and returns its digest and attributes.
-func (d *deployFiles) copy(src, dst, rel string, mode fs.FileMode) (string, fileAttrs, error) {
+func (d *deployFiles) copy(src, dst, rel string, mode fs.FileMode) (fileDigest, fileAttrs, error) {
 	var data []byte
+	var dg fileDigest
 	a := d.attrs(rel, mode, false)
 	rewritten := d.rewrites(rel)
 	if rewritten {
 		in, err := readForRewrite(src, rel)
 		if err != nil {
-			return "", a, err
+			return dg, a, err
 		}
 		var sensitive bool
 		if data, sensitive, err = d.content(rel, in); err != nil {
-			return "", a, err
+			return dg, a, err
+		}
+		if dg, err = d.digest(in, data, sensitive); err != nil {
+			return dg, a, err
 		}
 		a = d.attrs(rel, mode, sensitive)
 	}
@@ -188,14 +219,14 @@ func (d *deployFiles) copy(src, dst, rel string, mode fs.FileMode) (string, file
 	// it is closed, whatever the umask.
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return "", a, err
+		return dg, a, err
 	}
 	h := sha256.New()
-	w := io.MultiWriter(out, h)
 	if rewritten {
-		_, err = w.Write(data)
+		_, err = out.Write(data)
 	} else {
-		err = copyFrom(w, src)
+		err = copyFrom(io.MultiWriter(out, h), src)
+		dg.sha256 = hex.EncodeToString(h.Sum(nil))
 	}
 	if err == nil {
 		err = a.set(out)
@@ -204,9 +235,9 @@ func (d *deployFiles) copy(src, dst, rel string, mode fs.FileMode) (string, file
 		err = cerr
 	}
 	if err != nil {
-		return "", a, fmt.Errorf("%s: %w", rel, err)
+		return dg, a, fmt.Errorf("%s: %w", rel, err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), a, nil
+	return dg, a, nil
 }
 
 func copyFrom(w io.Writer, src string) error {
@@ -223,51 +254,55 @@ func copyFrom(w io.Writer, src string) error {
 // package file rel, staged with the given mode and digest sum. A file
 // whose content changes is rewritten atomically; one whose attributes
 // change gets them; any other is left as it is.
-func (d *deployFiles) finish(p, rel string, mode fs.FileMode, sum string) (string, fileAttrs, error) {
+func (d *deployFiles) finish(p, rel string, mode fs.FileMode, sum string) (fileDigest, fileAttrs, error) {
 	if d.rewrites(rel) {
 		return d.rewrite(p, rel, mode)
 	}
 	a := d.attrs(rel, mode, false)
+	dg := fileDigest{sha256: sum}
 	if a.mode == mode && a.uid < 0 && a.gid < 0 {
-		return sum, a, nil
+		return dg, a, nil
 	}
 	f, err := os.Open(p)
 	if err != nil {
-		return "", a, err
+		return fileDigest{}, a, err
 	}
 	err = a.set(f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return "", a, fmt.Errorf("%s: %w", rel, err)
+		return fileDigest{}, a, fmt.Errorf("%s: %w", rel, err)
 	}
-	return sum, a, nil
+	return dg, a, nil
 }
 
 // rewrite replaces p, package file rel, with its content as deployed.
-func (d *deployFiles) rewrite(p, rel string, mode fs.FileMode) (string, fileAttrs, error) {
+func (d *deployFiles) rewrite(p, rel string, mode fs.FileMode) (fileDigest, fileAttrs, error) {
 	a := d.attrs(rel, mode, false)
 	in, err := readForRewrite(p, rel)
 	if err != nil {
-		return "", a, err
+		return fileDigest{}, a, err
 	}
 	data, sensitive, err := d.content(rel, in)
 	if err != nil {
-		return "", a, err
+		return fileDigest{}, a, err
+	}
+	dg, err := d.digest(in, data, sensitive)
+	if err != nil {
+		return fileDigest{}, a, err
 	}
 	a = d.attrs(rel, mode, sensitive)
 	out, err := atomicfile.Create(p, 0o600)
 	if err != nil {
-		return "", a, err
+		return fileDigest{}, a, err
 	}
 	defer out.Abort()
 	if _, err := out.Write(data); err != nil {
-		return "", a, err
+		return fileDigest{}, a, err
 	}
 	if err := a.set(out.File); err != nil {
-		return "", a, fmt.Errorf("%s: %w", rel, err)
+		return fileDigest{}, a, fmt.Errorf("%s: %w", rel, err)
 	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:]), a, out.Commit()
+	return dg, a, out.Commit()
 }

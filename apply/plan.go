@@ -99,6 +99,11 @@ func MakePlan(ctx context.Context, o Options) (*Plan, error) {
 		// verification failure (check 13 follows decryption).
 		return plan, &RefusedError{Reason: receipt.Reason(receipt.CheckVariables), Err: err}
 	}
+	// The same targets apply would refuse, refused alike.
+	a.j.Receipt.Bundle.Name = vr.Statement.Predicate.Name
+	if terr := a.checkTargets(vr, vars); terr != nil {
+		return plan, &RefusedError{Reason: terr.reason, Err: terr}
+	}
 	masker := mask.New(vars.secrets())
 	for _, v := range vr.Manifest.Variables {
 		pv := PlanVariable{Name: v.Name, Sensitive: v.Sensitive, Source: vars.source[v.Name].Where()}

@@ -364,10 +364,15 @@ func (s *state) stagingDir(bundleID string) string {
 
 // targetRecord lists the releases airlock installed in one deploy target,
 // oldest first: pruning and rollback remove only these, never a directory
-// someone else put in <to>/releases.
+// someone else put in <to>/releases. The target belongs to Application:
+// the release name of the bundle whose apply first succeeded there
+// (recorded when that apply commits). A record written before owners
+// were recorded has none, and the next application to deploy there
+// takes it (see claim).
 type targetRecord struct {
-	To       string          `json:"to"`
-	Releases []releaseRecord `json:"releases"`
+	To          string          `json:"to"`
+	Application string          `json:"application,omitempty"`
+	Releases    []releaseRecord `json:"releases"`
 }
 
 // releaseRecord is one release directory airlock installed.
@@ -375,6 +380,11 @@ type releaseRecord struct {
 	Name     string `json:"name"` // directory name under <to>/releases
 	BundleID string `json:"bundleId"`
 	Receipt  uint64 `json:"receiptSeq"` // the apply that installed it
+	// Application is the release name of the bundle that installed it
+	// ("" when it was recorded before applications were, and could not
+	// be told from its receipt): pruning removes only an application's
+	// own releases.
+	Application string `json:"application,omitempty"`
 }
 
 func (s *state) targetPath(to string) string {
@@ -408,6 +418,37 @@ func (s *state) setTarget(rec *targetRecord) error {
 	}
 	b = append(b, '\n')
 	return s.writing(func() error { return atomicfile.WriteFile(s.targetPath(rec.To), b, 0o600) })
+}
+
+// targets reads the record of every deploy target of the zone.
+func (s *state) targets() ([]*targetRecord, error) {
+	ents, err := os.ReadDir(filepath.Join(s.dir, "targets"))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []*targetRecord
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		p := filepath.Join(s.dir, "targets", e.Name())
+		data, err := capped.ReadFile(p, 16<<20)
+		if err != nil {
+			return nil, fmt.Errorf("deploy target record %s: %w", p, err)
+		}
+		rec := &targetRecord{}
+		if err := jsonx.Unmarshal(data, rec); err != nil {
+			return nil, fmt.Errorf("deploy target record %s: %w", p, err)
+		}
+		if s.targetPath(rec.To) != p {
+			return nil, fmt.Errorf("deploy target record %s: records target %q, whose record is another file", p, rec.To)
+		}
+		out = append(out, rec)
+	}
+	return out, nil
 }
 
 // addRelease records that airlock installed release name in to.

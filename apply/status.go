@@ -1,9 +1,13 @@
 package apply
 
 import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/internal/names"
@@ -36,7 +41,20 @@ type ZoneStatus struct {
 	Interrupted bool            `json:"interrupted,omitempty"`
 	Targets     []TargetStatus  `json:"targets"`
 	Channels    []ChannelStatus `json:"channels"`
-	Problems    []string        `json:"problems,omitempty"`
+	// Applications group the targets and channels by application, by
+	// name: those trust.yaml lists (with their roots) and those deployed.
+	Applications []ApplicationStatus `json:"applications"`
+	Problems     []string            `json:"problems,omitempty"`
+}
+
+// ApplicationStatus is one application of the zone: the roots trust.yaml
+// gives it, and its deploy targets and channels (as Targets and Channels
+// of the status name them).
+type ApplicationStatus struct {
+	Name     string   `json:"name"`
+	Roots    []string `json:"roots,omitempty"`
+	Targets  []string `json:"targets"`
+	Channels []string `json:"channels"` // release channels, by name
 }
 
 // TargetStatus is what an apply put in one deploy target, by the newest
@@ -55,6 +73,23 @@ type TargetStatus struct {
 	// ChannelSequence is the highest sequence applied on the bundle's
 	// release name and channel.
 	ChannelSequence uint64 `json:"channelSequence"`
+	// Application is the application the target belongs to: its owner in
+	// the state directory, else the bundle's release name.
+	Application string `json:"application"`
+	// SecretFiles says whether the files of the current release that hold
+	// a secret — recorded by their keyed digest — still match (nil: the
+	// receipt records none).
+	SecretFiles *SecretFiles `json:"secretFiles,omitempty"`
+}
+
+// SecretFiles is the host's check of the deployed files that hold a
+// secret: each is hashed with the file digest key its receipt names and
+// compared with the keyed digest recorded.
+type SecretFiles struct {
+	Files     int      `json:"files"`               // files holding a secret in the current release
+	Changed   []string `json:"changed,omitempty"`   // no longer as deployed
+	Missing   []string `json:"missing,omitempty"`   // gone, or not a regular file
+	Unchecked []string `json:"unchecked,omitempty"` // recorded with a key this host no longer holds
 }
 
 // StatusBundle names a bundle: receipt.BundleRef's members (it converts
@@ -95,9 +130,15 @@ type HistoryEntry struct {
 	Release  *receipt.Release      `json:"release,omitempty"`
 	Releases []receipt.Release     `json:"releases,omitempty"` // every deploy switch, in step order (format 2)
 	Resumed  bool                  `json:"resumed,omitempty"`
+	// Application is the application of an apply: the release name of
+	// its bundle ("" for a control record, or a bundle never read).
+	Application string `json:"application,omitempty"`
 
 	prevSHA256 string          // the receipt's link in the chain
 	files      []receipt.File  // deployed files it lists
+	filesList  string          // the full list beside it, and its digest
+	filesSHA   string          //
+	filesTotal int             //
 	policy     *receipt.Policy // the policy it records
 }
 
@@ -117,6 +158,15 @@ func ReadStatus(t *zone.Trust) (*ZoneStatus, error) {
 	if st.Channels, err = readChannels(t.StateDir); err != nil {
 		return nil, err
 	}
+	owners := map[string]string{}
+	if recs, err := (&state{dir: t.StateDir}).targets(); err != nil {
+		st.Problems = append(st.Problems, err.Error())
+	} else {
+		for _, r := range recs {
+			owners[r.To] = r.Application
+		}
+	}
+	keys := fileKeys(t.StateDir)
 	targets := map[string]bool{}
 	entries := zr.read(0)
 	if d := drift(t, entries); d != "" {
@@ -135,8 +185,14 @@ func ReadStatus(t *zone.Trust) (*ZoneStatus, error) {
 			}
 			targets[r.Target] = true
 			ts := TargetStatus{Target: r.Target, Current: r.Current, Previous: r.Previous,
-				Bundle: e.Bundle, Receipt: e.Receipt, AppliedAt: e.Finished, Operator: e.Operator}
+				Bundle: e.Bundle, Receipt: e.Receipt, AppliedAt: e.Finished, Operator: e.Operator,
+				Application: cmp.Or(owners[r.Target], r.Application, e.Bundle.Name)}
 			ts.Link = currentNow(r.Target)
+			files, ferr := zr.deployedFiles(e)
+			if ferr != nil {
+				st.Problems = append(st.Problems, fmt.Sprintf("receipt %d: %v", e.Receipt.Seq, ferr))
+			}
+			ts.SecretFiles = checkSecretFiles(files, filepath.Join(r.Target, filepath.FromSlash(r.Current)), keys)
 			for _, c := range st.Channels {
 				if c.Name == e.Bundle.Name && c.Channel == e.Bundle.Channel {
 					ts.ChannelSequence = c.Sequence
@@ -146,8 +202,102 @@ func ReadStatus(t *zone.Trust) (*ZoneStatus, error) {
 		}
 	}
 	slices.Reverse(st.Problems) // oldest first
-	sort.Slice(st.Targets, func(i, j int) bool { return st.Targets[i].Target < st.Targets[j].Target })
+	sort.Slice(st.Targets, func(i, j int) bool {
+		return cmp.Or(cmp.Compare(st.Targets[i].Application, st.Targets[j].Application), cmp.Compare(st.Targets[i].Target, st.Targets[j].Target)) < 0
+	})
+	st.Applications = groupApplications(t, st.Targets, st.Channels)
 	return st, problemsError(st.Problems)
+}
+
+// groupApplications lists the applications trust.yaml names and those
+// with a deploy target or a channel, by name, each with what it has.
+func groupApplications(t *zone.Trust, targets []TargetStatus, channels []ChannelStatus) []ApplicationStatus {
+	byName := map[string]*ApplicationStatus{}
+	get := func(name string) *ApplicationStatus {
+		if byName[name] == nil {
+			byName[name] = &ApplicationStatus{Name: name, Targets: []string{}, Channels: []string{}}
+		}
+		return byName[name]
+	}
+	for name, app := range t.Applications {
+		get(name).Roots = app.Roots
+	}
+	for _, ts := range targets {
+		a := get(ts.Application)
+		a.Targets = append(a.Targets, ts.Target)
+	}
+	for _, c := range channels {
+		a := get(c.Name)
+		a.Channels = append(a.Channels, c.Channel)
+	}
+	out := []ApplicationStatus{}
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		out = append(out, *byName[name])
+	}
+	return out
+}
+
+// deployedFiles are the files an applied receipt records: the full list
+// beside it when it names one (checked against the digest it records),
+// else those it lists itself.
+func (zr *zoneReceipts) deployedFiles(e HistoryEntry) ([]receipt.File, error) {
+	if e.filesList == "" || e.filesTotal <= len(e.files) {
+		return e.files, nil
+	}
+	data, err := capped.ReadFile(filepath.Join(zr.dir, filepath.Base(e.filesList)), maxFilesList)
+	if err != nil {
+		return e.files, fmt.Errorf("its file list: %w", err)
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != e.filesSHA {
+		return e.files, fmt.Errorf("its file list %s is not the one it records (sha256 %x)", e.filesList, sum[:6])
+	}
+	files, err := receipt.ParseFilesList(data)
+	if err != nil {
+		return e.files, fmt.Errorf("its file list %s: %w", e.filesList, err)
+	}
+	return files, nil
+}
+
+// maxFilesList caps a deployed file list read by status.
+const maxFilesList = 1 << 30
+
+// checkSecretFiles checks the files recorded under release directory dir
+// that hold a secret against their keyed digests (nil: there are none).
+func checkSecretFiles(files []receipt.File, dir string, keys map[string]*fileKey) *SecretFiles {
+	var sf SecretFiles
+	prefix := filepath.ToSlash(dir) + "/"
+	for _, f := range files {
+		if !f.Keyed() || !strings.HasPrefix(f.Path, prefix) {
+			continue
+		}
+		sf.Files++
+		k := keys[f.HMACKey]
+		if k == nil {
+			sf.Unchecked = append(sf.Unchecked, f.Path)
+			continue
+		}
+		// Not a link, a pipe or a device someone put there: such a file
+		// is not the one deployed, and reading it could block.
+		p := filepath.FromSlash(f.Path)
+		var data []byte
+		fi, err := os.Lstat(p)
+		if err == nil && !fi.Mode().IsRegular() {
+			err = fmt.Errorf("%s is not a regular file", p)
+		}
+		if err == nil {
+			data, err = capped.ReadFile(p, bundle.MaxSubstituteSize)
+		}
+		switch {
+		case err != nil:
+			sf.Missing = append(sf.Missing, f.Path)
+		case k.sum(data) != f.HMACSHA256:
+			sf.Changed = append(sf.Changed, f.Path)
+		}
+	}
+	if sf.Files == 0 {
+		return nil
+	}
+	return &sf
 }
 
 // ReadHistory returns the zone's receipts, newest first: the newest n, or
@@ -315,6 +465,10 @@ func (zr *zoneReceipts) entry(seq uint64) (HistoryEntry, string) {
 	e.Bundle = StatusBundle(p.Bundle.BundleRef)
 	e.Operator, e.Release, e.Resumed = p.Operator, p.Release, p.Resumed
 	e.files, e.Releases, e.policy = p.Files, p.Releases, p.Policy
+	e.filesList, e.filesSHA, e.filesTotal = p.FilesList, p.FilesSHA256, p.FilesTotal
+	if !e.Event.IsControl() {
+		e.Application = p.Bundle.Name
+	}
 	return e, r.SHA256
 }
 

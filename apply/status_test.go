@@ -3,9 +3,13 @@
 package apply
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -151,5 +155,115 @@ func TestStatusTargetOfV1Receipt(t *testing.T) {
 	e.files = nil
 	if got := e.switches(); len(got) != 0 {
 		t.Errorf("switches %+v without files, want none", got)
+	}
+}
+
+// TestStatusSecretFiles: status checks the deployed files that hold a
+// secret against their keyed digests — with the key in use or a retired
+// one — and says which changed, which are gone and which it cannot check.
+func TestStatusSecretFiles(t *testing.T) {
+	z := newZone(t)
+	if _, err := z.apply(z.build("1.0.0", "true", 1)); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(z.root, "releases", "1.0.0", "conf", "app.conf")
+	secretFiles := func() SecretFiles {
+		t.Helper()
+		st, err := ReadStatus(z.trust)
+		if err != nil || len(st.Targets) != 1 || st.Targets[0].SecretFiles == nil {
+			t.Fatalf("status %+v: %v", st, err)
+		}
+		return *st.Targets[0].SecretFiles
+	}
+	if sf := secretFiles(); sf.Files != 1 || len(sf.Changed)+len(sf.Missing)+len(sf.Unchecked) != 0 {
+		t.Fatalf("as deployed: %+v", sf)
+	}
+	// A rotated key still checks what it recorded.
+	os.Mkdir(filepath.Join(z.trust.StateDir, retiredKeysDir), 0o700)
+	retired := filepath.Join(z.trust.StateDir, retiredKeysDir, "2026-11.key")
+	if err := os.Rename(filepath.Join(z.trust.StateDir, fileKeyName), retired); err != nil {
+		t.Fatal(err)
+	}
+	if sf := secretFiles(); sf.Files != 1 || len(sf.Changed)+len(sf.Unchecked) != 0 {
+		t.Fatalf("with the key retired: %+v", sf)
+	}
+	data, _ := os.ReadFile(conf)
+	os.WriteFile(conf, append(data, "debug=true\n"...), 0o600)
+	if sf := secretFiles(); len(sf.Changed) != 1 || !strings.HasSuffix(sf.Changed[0], "/conf/app.conf") {
+		t.Fatalf("changed: %+v", sf)
+	}
+	os.Remove(conf)
+	os.Symlink("/dev/zero", conf) // not the file deployed, and never read
+	if sf := secretFiles(); len(sf.Missing) != 1 {
+		t.Fatalf("replaced by a link: %+v", sf)
+	}
+	os.Remove(retired)
+	if sf := secretFiles(); len(sf.Unchecked) != 1 || len(sf.Missing) != 0 {
+		t.Fatalf("without its key: %+v", sf)
+	}
+	// The next apply makes a new key.
+	if _, err := z.apply(z.build("2.0.0", "true", 2)); err != nil {
+		t.Fatal(err)
+	}
+	if sf := secretFiles(); sf.Files != 1 || len(sf.Changed)+len(sf.Missing)+len(sf.Unchecked) != 0 {
+		t.Fatalf("after a new key: %+v", sf)
+	}
+}
+
+// TestStatusByApplication: status groups targets and channels by
+// application, trust.yaml's listed ones with their roots; history names
+// each apply's application.
+func TestStatusByApplication(t *testing.T) {
+	z := newZone(t)
+	blogRoot := filepath.Join(z.dir, "blog")
+	z.applications("  shop: { roots: [" + z.root + "] }\n  blog: { roots: [" + blogRoot + "], variables: { Root: " + blogRoot + " } }\n  idle: { roots: [/srv/idle] }\n")
+	z.mustApply(z.buildApp("shop", "1.0.0", 1, 3))
+	z.mustApply(z.buildApp("blog", "0.1.0", 1, 3))
+	st, err := ReadStatus(z.trust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range st.Applications {
+		got = append(got, fmt.Sprintf("%s %v %v %v", a.Name, a.Roots, a.Targets, a.Channels))
+	}
+	want := []string{"blog [" + blogRoot + "] [" + blogRoot + "] [stable]", "idle [/srv/idle] [] []", "shop [" + z.root + "] [" + z.root + "] [stable]"}
+	if !slices.Equal(got, want) {
+		t.Errorf("applications\n%q\nwant\n%q", got, want)
+	}
+	if len(st.Targets) != 2 || st.Targets[0].Application != "blog" || st.Targets[1].Application != "shop" {
+		t.Errorf("targets %+v", st.Targets)
+	}
+	h, err := ReadHistory(z.trust, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var apps []string
+	for _, e := range h {
+		apps = append(apps, e.Application)
+	}
+	if !slices.Equal(apps, []string{"blog", "shop", "", ""}) {
+		t.Errorf("history applications %q", apps)
+	}
+}
+
+// TestStatusReadsTheFullFileList: beyond the files a receipt lists
+// itself, status reads the list beside it, only when it is the one the
+// receipt records.
+func TestStatusReadsTheFullFileList(t *testing.T) {
+	dir := t.TempDir()
+	sum := strings.Repeat("ab", 32)
+	files := []receipt.File{{Path: "/srv/a/releases/1/x", SHA256: sum}, {Path: "/srv/a/releases/1/y", TemplateSHA256: sum, HMACSHA256: sum, HMACKey: "k"}}
+	list := receipt.FilesList(files)
+	os.WriteFile(filepath.Join(dir, "r.files"), list, 0o640)
+	d := sha256.Sum256(list)
+	e := HistoryEntry{files: files[:1], filesList: "r.files", filesSHA: hex.EncodeToString(d[:]), filesTotal: 2}
+	zr := &zoneReceipts{dir: dir}
+	if got, err := zr.deployedFiles(e); err != nil || !slices.Equal(got, files) {
+		t.Fatalf("deployedFiles = %+v, %v", got, err)
+	}
+	os.WriteFile(filepath.Join(dir, "r.files"), list[1:], 0o640)
+	if got, err := zr.deployedFiles(e); err == nil || len(got) != 1 {
+		t.Fatalf("an edited list: %+v, %v", got, err)
 	}
 }

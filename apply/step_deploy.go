@@ -22,6 +22,9 @@ func (a *applier) deployStep(r *stepRun) bool {
 		return fail(fmt.Errorf("deploy target %q is not an absolute path", to))
 	}
 	to = filepath.Clean(to)
+	if terr := a.targetAllowed(to); terr != nil {
+		return fail(terr)
+	}
 	var pkg *bundle.PackageRef
 	for i := range vr.Manifest.Packages {
 		if vr.Manifest.Packages[i].Name == s.Deploy {
@@ -31,7 +34,7 @@ func (a *applier) deployStep(r *stepRun) bool {
 	if pkg == nil {
 		return fail(fmt.Errorf("package %q is not in the manifest", s.Deploy))
 	}
-	files, err := newDeployFiles(vr.Manifest, &s, vars)
+	files, err := newDeployFiles(vr.Manifest, &s, vars, a.state.fileKey)
 	if err != nil {
 		return fail(err)
 	}
@@ -46,7 +49,8 @@ func (a *applier) deployStep(r *stepRun) bool {
 	}
 	res, err := install(r.staged.Root, vr.Manifest, *pkg, deployedOnce(vr.Manifest, s.Deploy), ir, files)
 	if err == nil {
-		err = a.state.addRelease(to, releaseRecord{Name: ir.Name, BundleID: vr.Statement.Predicate.BundleID, Receipt: a.j.Receipt.Seq})
+		err = a.state.addRelease(to, releaseRecord{Name: ir.Name, BundleID: vr.Statement.Predicate.BundleID, Receipt: a.j.Receipt.Seq,
+			Application: a.application()})
 	}
 	if err != nil {
 		a.abandonInstall()
@@ -68,7 +72,7 @@ func (a *applier) deployStep(r *stepRun) bool {
 	if err := a.recordFiles(res.files); err != nil {
 		return fail(err)
 	}
-	a.j.Receipt.Release = &receipt.Release{Previous: sw.Previous, Current: sw.Next, Target: to}
+	a.j.Receipt.Release = &receipt.Release{Previous: sw.Previous, Current: sw.Next, Target: to, Application: a.application()}
 	a.recordReleases()
 	fmt.Fprintf(a.o.Stdout, "deployed %s to %s (%d files); %s/current -> %s\n",
 		printable.String(s.Deploy), printable.String(res.dir), len(res.files), printable.String(to), printable.String(sw.Next))

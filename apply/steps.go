@@ -289,7 +289,7 @@ func (a *applier) abandonInstall() {
 func (a *applier) recordReleases() {
 	var out []receipt.Release
 	for _, sw := range a.j.Switches {
-		out = append(out, receipt.Release{Target: sw.To, Previous: sw.Previous, Current: onDisk(sw.To)})
+		out = append(out, receipt.Release{Target: sw.To, Previous: sw.Previous, Current: onDisk(sw.To), Application: a.application()})
 	}
 	a.j.Receipt.Releases = out
 }
@@ -331,7 +331,7 @@ func (a *applier) revert() error {
 	}
 	if len(a.j.Switches) > 0 {
 		first := a.j.Switches[0]
-		a.j.Receipt.Release = &receipt.Release{Previous: first.Previous, Current: onDisk(first.To), Target: first.To}
+		a.j.Receipt.Release = &receipt.Release{Previous: first.Previous, Current: onDisk(first.To), Target: first.To, Application: a.application()}
 		a.recordReleases()
 	}
 	if err := a.state.save(a.j, jReverted); err != nil {
@@ -347,9 +347,11 @@ func orNone(s string) string {
 	return s
 }
 
-// pruneReleases keeps the newest releases of each deploy target and
-// records the release directories it removed in the receipt (PCI DSS
-// 10.2.1.7: deletion of system-level objects).
+// pruneReleases records that each deploy target of this successful
+// apply belongs to its application (claim), keeps the newest releases of
+// the application there — never another application's — and records
+// the release directories it removed in the receipt (PCI DSS 10.2.1.7:
+// deletion of system-level objects).
 func (a *applier) pruneReleases() {
 	for _, sw := range a.j.Switches {
 		if sw.Reverted {
@@ -358,7 +360,10 @@ func (a *applier) pruneReleases() {
 		rec, err := a.state.target(sw.To)
 		var kept *targetRecord
 		if err == nil {
-			kept, err = prune(rec, max(sw.Keep, 1), sw.Next, sw.Previous)
+			if a.claim(rec) {
+				a.adopted(sw.To, rec)
+			}
+			kept, err = prune(rec, max(sw.Keep, 1), a.application(), sw.Next, sw.Previous)
 			if serr := a.state.setTarget(kept); err == nil {
 				err = serr
 			}

@@ -25,7 +25,8 @@ import (
 // variables resolves #{Name} references during an apply. Values of
 // declared variables come, lowest precedence first, from the bundle, the
 // bundle's value for this zone, for a role of this host, for this host,
-// then the host's trust.yaml and --var-file: the most specific wins.
+// then the host's trust.yaml (its variables, then those of the bundle's
+// application) and --var-file: the most specific wins.
 // Sensitive values live only here and in the files they are substituted into.
 type variables struct {
 	values    map[string]string

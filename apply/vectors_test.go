@@ -813,7 +813,7 @@ func runBundleVector(t *testing.T, v *vector) {
 		ForceReapply: v.h["override"] == "force-reapply", AllowRollback: v.h["override"] == "allow-rollback", VarFile: z.varFile}
 	v.checkPlan(t, o)
 	p := v.checkApply(t, o)
-	v.checkFields(t, "the apply's receipt", p)
+	v.checkFields(t, "the apply's receipt", p, fileKeys(trust.StateDir))
 	v.checkDeployRoot(t, z.root, p)
 }
 
@@ -967,7 +967,11 @@ func (v *vector) checkApply(t *testing.T, o Options) *receipt.Predicate {
 // checkFields compares what a receipt records with the headers that
 // describe it (format 2): sources, deployed, check-steps, stdout,
 // releases, pruned, clock and storage. A header that is absent checks nothing.
-func (v *vector) checkFields(t *testing.T, what string, p *receipt.Predicate) {
+// From format 3 a deployed file holding a secret is recorded by its keyed
+// digest: with the zone's file digest keys (nil for a receipt vector,
+// which has none), its HMAC is checked against the file as deployed, and
+// that file's sha256 is the one compared with the header.
+func (v *vector) checkFields(t *testing.T, what string, p *receipt.Predicate, keys map[string]*fileKey) {
 	t.Helper()
 	if _, ok := v.h["sources"]; ok {
 		want, _ := v.sources()
@@ -1002,8 +1006,12 @@ func (v *vector) checkFields(t *testing.T, what string, p *receipt.Predicate) {
 				t.Errorf("%s: file %s matches %q of the deployed header", what, f.Path, match)
 				continue
 			}
-			if w := want[match[0]]; (deployedFile{f.Mode, f.SHA256, f.Owner, f.Group}) != w {
-				t.Errorf("%s: file %s: mode %s sha256 %s owner %q group %q, want %+v", what, f.Path, f.Mode, f.SHA256, f.Owner, f.Group, w)
+			sum := f.SHA256
+			if f.Keyed() {
+				sum = keyedFileDigest(t, what, f, keys)
+			}
+			if w := want[match[0]]; (deployedFile{f.Mode, sum, f.Owner, f.Group}) != w {
+				t.Errorf("%s: file %s: mode %s sha256 %s owner %q group %q, want %+v", what, f.Path, f.Mode, sum, f.Owner, f.Group, w)
 			}
 		}
 	}
@@ -1079,6 +1087,29 @@ func (v *vector) checkFields(t *testing.T, what string, p *receipt.Predicate) {
 			t.Errorf("%s: storage %+v, want %s", what, s, want)
 		}
 	}
+}
+
+// keyedFileDigest checks the keyed digest of a deployed file holding a
+// secret against the file, with the key the receipt names, and returns
+// the file's sha256 ("" when it does not check).
+func keyedFileDigest(t *testing.T, what string, f receipt.File, keys map[string]*fileKey) string {
+	t.Helper()
+	k := keys[f.HMACKey]
+	if k == nil {
+		t.Errorf("%s: file %s: recorded by a keyed digest, with key %q, which the zone does not hold", what, f.Path, f.HMACKey)
+		return ""
+	}
+	data, err := os.ReadFile(f.Path)
+	if err != nil {
+		t.Errorf("%s: %v", what, err)
+		return ""
+	}
+	sum := sha256.Sum256(data)
+	if k.sum(data) != f.HMACSHA256 || f.TemplateSHA256 == hex.EncodeToString(sum[:]) {
+		t.Errorf("%s: file %s: keyed digest %s, template %s: not those of the file deployed", what, f.Path, f.HMACSHA256, f.TemplateSHA256)
+		return ""
+	}
+	return hex.EncodeToString(sum[:])
 }
 
 // deployRootFiles lists every regular file under a deploy root by its
@@ -1276,7 +1307,7 @@ func (v *vector) checkReceipt(t *testing.T, r *receipt.Receipt, bodies map[strin
 	} else if r.Operator != nil || p.Operator.Key != nil {
 		t.Errorf("receipt: co-signed by %+v, the vector names no operator", p.Operator.Key)
 	}
-	v.checkFields(t, "receipt", p)
+	v.checkFields(t, "receipt", p, nil)
 	if name, ok := v.h["bundle"]; ok {
 		bv, ok := bundles[name]
 		if !ok {

@@ -64,6 +64,17 @@ type Policy struct {
 	// RequireTwoPersonForWeakening (version 3): a policy commit that
 	// weakens this policy needs two operators' co-signatures.
 	RequireTwoPersonForWeakening bool `json:"requireTwoPersonForWeakening,omitempty"`
+	// Applications (version 3) are the applications trust.yaml lists, by
+	// name, each with the directories it may deploy into. A zone that
+	// lists none applies any release wherever its steps say.
+	Applications []PolicyApplication `json:"applications,omitempty"`
+}
+
+// PolicyApplication is an application of a recorded policy: its name (the
+// release name) and the directories it may deploy into, sorted.
+type PolicyApplication struct {
+	Name  string   `json:"name"`
+	Roots []string `json:"roots"`
 }
 
 // PolicyRole is one role of a recorded policy.

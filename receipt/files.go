@@ -72,15 +72,61 @@ func LogName(receiptFile string) string {
 	return strings.TrimSuffix(receiptFile, fileSuffix) + logSuffix
 }
 
-// FilesList is the content of the deployed file list: one
-// "<sha256>  <path>" line per file in the order given (sorted by path when
-// written by the applier), the format of sha256sum(1).
+// FilesList is the content of the deployed file list, one line per file
+// in the order given (sorted by path when written by the applier): for a
+// file recorded by its digest, "<sha256>  <path>", the format of
+// sha256sum(1); for one holding a secret (format version 3),
+// "HMAC-SHA256 key=<id> template=<sha256> (<path>) = <hmac>", a line in
+// the tagged form of sha256sum --tag that `sha256sum -c` reports as
+// improperly formatted and skips (it fails it only with --strict).
 func FilesList(files []File) []byte {
 	var b bytes.Buffer
 	for _, f := range files {
+		if f.Keyed() {
+			fmt.Fprintf(&b, "%s key=%s template=%s (%s) = %s\n", listHMACTag, f.HMACKey, f.TemplateSHA256, f.Path, f.HMACSHA256)
+			continue
+		}
 		fmt.Fprintf(&b, "%s  %s\n", f.SHA256, f.Path)
 	}
 	return b.Bytes()
+}
+
+const listHMACTag = "HMAC-SHA256"
+
+// ParseFilesList reads a deployed file list as FilesList writes it: the
+// path and digests of each file (no modes or owners, which only the
+// receipt records). A line of another form is an error naming it.
+func ParseFilesList(data []byte) ([]File, error) {
+	var out []File
+	for n, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		if line == "" && len(data) == 0 {
+			break
+		}
+		f, ok := parseListLine(line)
+		if !ok {
+			return nil, fmt.Errorf("line %d: neither \"<sha256>  <path>\" nor %q", n+1, listHMACTag+" key=… template=… (<path>) = <hmac>")
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+func parseListLine(line string) (File, bool) {
+	if rest, ok := strings.CutPrefix(line, listHMACTag+" key="); ok {
+		id, rest, ok1 := strings.Cut(rest, " template=")
+		tmpl, rest, ok2 := strings.Cut(rest, " (")
+		i := strings.LastIndex(rest, ") = ")
+		if !ok1 || !ok2 || i < 0 || id == "" {
+			return File{}, false
+		}
+		f := File{Path: rest[:i], HMACKey: id, TemplateSHA256: tmpl, HMACSHA256: rest[i+len(") = "):]}
+		return f, f.validate() == nil && f.Path != ""
+	}
+	sum, path, ok := strings.Cut(line, "  ")
+	if !ok || !isHexSHA256(sum) || path == "" {
+		return File{}, false
+	}
+	return File{Path: path, SHA256: sum}, true
 }
 
 // IsSideFile reports whether name is a file airlock writes beside a

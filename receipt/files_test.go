@@ -1,6 +1,8 @@
 package receipt
 
 import (
+	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -56,3 +58,40 @@ func TestInChain(t *testing.T) {
 
 // filesListOf is the file list name of receipt seq of zone z.
 func filesListOf(seq uint64) string { return FilesListName(FileName("z", "h", seq)) }
+
+// TestFilesList: the deployed file list holds a plain digest only for
+// files without a secret, in sha256sum's format, and reads back.
+func TestFilesList(t *testing.T) {
+	sum, tmpl, mac := strings.Repeat("ab", 32), strings.Repeat("cd", 32), strings.Repeat("ef", 32)
+	files := []File{
+		{Path: "/srv/a/releases/1/bin/run", SHA256: sum},
+		{Path: "/srv/a/releases/1/conf/db (prod).conf", TemplateSHA256: tmpl, HMACSHA256: mac, HMACKey: "0123456789abcdef"},
+	}
+	list := FilesList(files)
+	want := sum + "  /srv/a/releases/1/bin/run\n" +
+		"HMAC-SHA256 key=0123456789abcdef template=" + tmpl + " (/srv/a/releases/1/conf/db (prod).conf) = " + mac + "\n"
+	if string(list) != want {
+		t.Fatalf("FilesList:\n%s\nwant\n%s", list, want)
+	}
+	got, err := ParseFilesList(list)
+	if err != nil || !reflect.DeepEqual(got, files) {
+		t.Fatalf("ParseFilesList = %+v, %v; want %+v", got, err, files)
+	}
+	if got, err := ParseFilesList(nil); err != nil || len(got) != 0 {
+		t.Errorf("empty list: %v, %v", got, err)
+	}
+	for _, bad := range []string{
+		"not a digest  /x\n",
+		sum + " /x\n",
+		"HMAC-SHA256 key= template=" + tmpl + " (/x) = " + mac + "\n",
+		"HMAC-SHA256 key=k template=" + tmpl + " (/x) = short\n",
+		"HMAC-SHA256 key=k template=" + tmpl + " /x = " + mac + "\n",
+	} {
+		if _, err := ParseFilesList([]byte(bad)); err == nil {
+			t.Errorf("ParseFilesList(%q): no error", bad)
+		}
+	}
+	if s := files[1].Subject(); s.Digest["sha256"] != "" || s.Digest[SubjectHMAC] != mac {
+		t.Errorf("subject of a file holding a secret: %+v", s)
+	}
+}

@@ -96,13 +96,17 @@ const (
 	// ReasonTwoPerson: a policy commit that weakens a policy requiring
 	// two persons for that lacks a second operator's co-signature.
 	ReasonTwoPerson Reason = "two-person"
+	// ReasonTargetOwned (version 3): a deploy step's target belongs to
+	// another application (the one that first deployed there), or lies
+	// inside or around one that does.
+	ReasonTargetOwned Reason = "target-owned"
 )
 
 // Reasons lists every reason: the codes above, then every check name.
 func Reasons() []Reason {
 	out := []Reason{ReasonOK, ReasonAlreadyApplied, ReasonStepFailed, ReasonInterrupted,
 		ReasonBundleUnreadable, ReasonUnverifiable, ReasonStaging,
-		ReasonPolicyUncommitted, ReasonOperatorUnsigned, ReasonOperatorUnknown, ReasonStateUnwritable, ReasonTwoPerson}
+		ReasonPolicyUncommitted, ReasonOperatorUnsigned, ReasonOperatorUnknown, ReasonStateUnwritable, ReasonTwoPerson, ReasonTargetOwned}
 	for _, c := range CheckNames {
 		out = append(out, Reason(c))
 	}
@@ -384,13 +388,44 @@ type Step struct {
 // File is a deployed file: its path and its digest after substitution;
 // from version 2 also its mode, and the owner and group when a files: rule
 // of the deploy step set them (as the rule names them).
+//
+// From version 3, a file into which a sensitive value went (a sensitive
+// variable or step output substituted, or written by structured
+// replacement) has no SHA256: its plain digest would let anyone who
+// reads the receipt confirm guesses of the secret offline. It records
+// instead the digest of the file as shipped (TemplateSHA256, the
+// manifest's) and HMACSHA256, an HMAC-SHA-256 of the file as deployed
+// keyed by a key that never leaves the host (HMACKey names it), with
+// which the host can tell whether the file still matches.
 type File struct {
 	Path   string `json:"path"`
-	SHA256 string `json:"sha256"`
+	SHA256 string `json:"sha256,omitempty"`
 	Mode   string `json:"mode,omitempty"` // four octal digits, such as 0640
 	Owner  string `json:"owner,omitempty"`
 	Group  string `json:"group,omitempty"`
+	// Format version 3: the digests of a file holding a secret.
+	TemplateSHA256 string `json:"templateSha256,omitempty"`
+	HMACSHA256     string `json:"hmacSha256,omitempty"`
+	HMACKey        string `json:"hmacKey,omitempty"`
 }
+
+// Keyed reports whether the file is recorded by a keyed digest (it holds
+// a secret) rather than by its SHA-256.
+func (f File) Keyed() bool { return f.HMACSHA256 != "" }
+
+// Subject is the in-toto subject of a deployed file: its path and its
+// sha256, or for a file holding a secret its keyed digest, under the
+// algorithm name SubjectHMAC, never the plain digest.
+func (f File) Subject() Subject {
+	if f.Keyed() {
+		return Subject{Name: f.Path, Digest: map[string]string{SubjectHMAC: f.HMACSHA256}}
+	}
+	return intoto.SHA256(f.Path, f.SHA256)
+}
+
+// SubjectHMAC is the digest algorithm name of a keyed file digest in a
+// receipt's subjects.
+const SubjectHMAC = "hmac-sha256"
 
 // Origin is where the value of a variable came from.
 type Origin string
@@ -405,15 +440,20 @@ const (
 	OriginBundleRole Origin = "bundle-role"
 	OriginBundleHost Origin = "bundle-host"
 	OriginTrust      Origin = "trust"
-	OriginVarFile    Origin = "var-file"
+	// OriginTrustApplication (version 3): trust.yaml's variables of the
+	// application (applications.NAME.variables), Scope naming it.
+	OriginTrustApplication Origin = "trust-application"
+	OriginVarFile          Origin = "var-file"
 )
 
-// Origins lists every origin.
-var Origins = []Origin{OriginBundle, OriginBundleZone, OriginBundleRole, OriginBundleHost, OriginTrust, OriginVarFile}
+// Origins lists every origin, from the least specific.
+var Origins = []Origin{OriginBundle, OriginBundleZone, OriginBundleRole, OriginBundleHost, OriginTrust, OriginTrustApplication, OriginVarFile}
 
 // Zone reports whether a value of this origin comes from the zone rather
 // than from the signed bundle.
-func (o Origin) Zone() bool { return o == OriginTrust || o == OriginVarFile }
+func (o Origin) Zone() bool {
+	return o == OriginTrust || o == OriginTrustApplication || o == OriginVarFile
+}
 
 // VariableSource is where the value of one declared variable came from. It
 // never holds the value.
@@ -421,7 +461,7 @@ type VariableSource struct {
 	Name   string `json:"name"`
 	Origin Origin `json:"origin"`
 	// Scope is the zone, role or host of a bundle-zone, bundle-role or
-	// bundle-host value.
+	// bundle-host value, the application of a trust-application one.
 	Scope string `json:"scope,omitempty"`
 	// File and SHA256 are the zone file that gave the value (trust.yaml or
 	// the --var-file, as the operator named it) and the digest of its bytes.
@@ -438,7 +478,8 @@ type VariableSource struct {
 
 // Where says where the value came from, as plan shows it: "bundle",
 // "bundle byZone ZONE", "bundle byRole ROLE", "bundle byHost HOST", or the
-// zone file (trust.yaml, --var-file) as named, followed by "fromFile PATH"
+// zone file (trust.yaml, --var-file) as named — "application NAME" after
+// trust.yaml for an application's value —, followed by "fromFile PATH"
 // when the value was read from a file it names.
 func (s VariableSource) Where() string {
 	switch s.Origin {
@@ -448,11 +489,15 @@ func (s VariableSource) Where() string {
 		return "bundle byRole " + s.Scope
 	case OriginBundleHost:
 		return "bundle byHost " + s.Scope
-	case OriginTrust, OriginVarFile:
-		if s.FromFile != "" {
-			return s.File + " fromFile " + s.FromFile
+	case OriginTrust, OriginTrustApplication, OriginVarFile:
+		w := s.File
+		if s.Origin == OriginTrustApplication {
+			w += " application " + s.Scope
 		}
-		return s.File
+		if s.FromFile != "" {
+			w += " fromFile " + s.FromFile
+		}
+		return w
 	}
 	return string(s.Origin)
 }
@@ -473,6 +518,13 @@ type Release struct {
 	// Target, format version 2: the deploy target directory whose current
 	// link this is.
 	Target string `json:"target,omitempty"`
+	// Application (version 3) is the application the target belongs to:
+	// the release name of the bundle that first deployed there.
+	Application string `json:"application,omitempty"`
+	// Adopted (version 3): the target had no owner recorded (its releases
+	// were installed before owners were recorded), and this apply's
+	// application took it.
+	Adopted bool `json:"adopted,omitempty"`
 }
 
 // Override records an operator decision that bypassed a default refusal.
@@ -697,6 +749,11 @@ func (p *Predicate) validate() error {
 			return fmt.Errorf("variable %q: unknown origin %q", v.Name, v.Origin)
 		}
 	}
+	for _, f := range p.Files {
+		if err := f.validate(); err != nil {
+			return fmt.Errorf("file %q: %w", f.Path, err)
+		}
+	}
 	switch ev := p.EventOf(); {
 	case ev.IsControl() && p.Policy == nil:
 		return fmt.Errorf("a %s record without a policy", ev)
@@ -710,6 +767,22 @@ func (p *Predicate) validate() error {
 		return fmt.Errorf("a %s record without policyChange", ev)
 	case ev == EventDrift && !isHexSHA256(p.PolicyChange.FoundSHA256):
 		return errors.New("a drift record without the digest of the trust.yaml found")
+	}
+	return nil
+}
+
+// validate checks that a file holding a secret is recorded by its keyed
+// digest only: never beside its plain digest, which would give the secret
+// away.
+func (f File) validate() error {
+	if !f.Keyed() && f.TemplateSHA256 == "" && f.HMACKey == "" {
+		return nil
+	}
+	switch {
+	case f.SHA256 != "":
+		return errors.New("a keyed digest beside a plain sha256")
+	case !isHexSHA256(f.HMACSHA256) || !isHexSHA256(f.TemplateSHA256) || f.HMACKey == "":
+		return errors.New("a keyed digest needs hmacSha256, templateSha256 and hmacKey")
 	}
 	return nil
 }

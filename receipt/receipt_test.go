@@ -51,6 +51,10 @@ func TestValidate(t *testing.T) {
 		"upper-case prev":    predicate(2, strings.ToUpper(prev)),
 		"unknown outcome":    {ReceiptID: "r", Zone: "z", Seq: 1, Outcome: Outcome{Result: "maybe"}},
 		"no zone":            {ReceiptID: "r", Seq: 1, Outcome: Outcome{Result: Applied}},
+		// A file holding a secret is recorded by its keyed digest only.
+		"keyed file with its plain digest": withFiles(predicate(1, ""), File{Path: "/srv/a/db.conf", SHA256: prev, TemplateSHA256: prev, HMACSHA256: prev, HMACKey: "k1"}),
+		"keyed file without template":      withFiles(predicate(1, ""), File{Path: "/srv/a/db.conf", HMACSHA256: prev, HMACKey: "k1"}),
+		"keyed file without key":           withFiles(predicate(1, ""), File{Path: "/srv/a/db.conf", TemplateSHA256: prev, HMACSHA256: prev}),
 	}
 	for name, p := range bad {
 		data, err := Sign(p, nil, s)
@@ -65,6 +69,15 @@ func TestValidate(t *testing.T) {
 	if _, err := Verify(mustSign(t, s, predicate(2, prev)), []*keys.PublicKey{s.Public()}); err != nil {
 		t.Fatalf("valid seq 2: %v", err)
 	}
+	keyed := withFiles(predicate(1, ""), File{Path: "/srv/a/db.conf", TemplateSHA256: prev, HMACSHA256: prev, HMACKey: "k1"}, File{Path: "/srv/a/x", SHA256: prev})
+	if _, err := Verify(mustSign(t, s, keyed), []*keys.PublicKey{s.Public()}); err != nil {
+		t.Fatalf("a keyed file: %v", err)
+	}
+}
+
+func withFiles(p *Predicate, files ...File) *Predicate {
+	p.Files = files
+	return p
 }
 
 // TestTypeConfusion: a bundle statement signed by the receipt key is not a receipt.

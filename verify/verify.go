@@ -260,6 +260,11 @@ func (r *Result) timeAndPlace(p *bundle.Predicate, pol *zone.Policy, now time.Ti
 	if why := bundle.MatchTargets(p.Targets, pol.Zone, pol.Host, pol.HostRoles); why != "" {
 		return r.fail(receipt.CheckTarget, "", "%s", why)
 	}
+	// A zone that lists its applications applies only those.
+	if len(pol.Applications) > 0 && !slices.Contains(pol.Applications, p.Name) {
+		return r.fail(receipt.CheckTarget, "", "release %s is not one of the applications this zone lists (%s): add it under applications: in trust.yaml, with its roots, and commit the policy",
+			p.Name, strings.Join(pol.Applications, ", "))
+	}
 	r.pass(receipt.CheckTarget, "zone:"+pol.Zone)
 	return nil
 }

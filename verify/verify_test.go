@@ -56,6 +56,8 @@ func TestVerifyGood(t *testing.T) {
 	f := bundletest.New(t)
 	dir, _ := f.Build(bundletest.Options{Big: big, Split: split, Signers: []*keys.Signer{f.Release, f.Approver}})
 	pol := policy("test", role("release", 1, f.Release), role("approve", 1, f.Approver))
+	// A zone that lists its applications applies those it lists.
+	pol.Applications = []string{"billing", "shop"}
 	res, err := check(t, dir, verify.Options{Policy: pol})
 	if err != nil {
 		t.Fatal(err)
@@ -177,6 +179,8 @@ func TestTamper(t *testing.T) {
 		{name: "expired", now: time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC), wantCheck: "expiry", wantMsg: "expired"},
 		{name: "issued in the future", now: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC), wantCheck: "expiry", wantMsg: "zone clock"},
 		{name: "wrong zone", pol: policy("prod", role("release", 1, f.Release)), wantCheck: "target", wantMsg: "not zone:prod"},
+		{name: "application not listed", pol: &zone.Policy{Zone: "test", Roles: []zone.Role{role("release", 1, f.Release)}, Applications: []string{"billing", "reports"}},
+			wantCheck: "target", wantMsg: "not one of the applications this zone lists (billing, reports)"},
 		{name: "wrong predicate type", tamper: func(d string) {
 			f.Resign(d, func(st *bundle.Statement) { st.PredicateType = "https://airlock.dev/receipt/v1" }, f.Release)
 		}, wantCheck: "predicate-type"},

@@ -306,6 +306,7 @@ type hostSpec struct {
 	requireOp bool
 	twoPerson bool // requireTwoPersonForWeakening
 	variables map[string]Value
+	apps      map[string]ApplicationDoc
 	auditors  []string
 	state     string // default "state"
 	identity  identitySpec
@@ -343,7 +344,8 @@ type identitySpec struct {
 }
 
 // specFrom is the policy of the trust.yaml at path, for a new host: its
-// signing roles with their keys, operators, settings and variables.
+// signing roles with their keys, operators, settings, variables and
+// applications.
 func specFrom(path string) (hostSpec, error) {
 	data, err := capped.ReadFile(path, MaxTrustSize)
 	if err != nil {
@@ -358,7 +360,7 @@ func specFrom(path string) (hostSpec, error) {
 		return hostSpec{}, err
 	}
 	spec := hostSpec{zone: d.Zone, requireOp: d.RequireOperatorSignature, twoPerson: d.RequireTwoPersonForWeakening,
-		variables: d.Variables, auditors: d.Auditors}
+		variables: d.Variables, apps: d.Applications, auditors: d.Auditors}
 	named := func(ks []*keys.PublicKey) []namedKey {
 		out := unnamed(ks)
 		for i := range out {
@@ -380,7 +382,7 @@ func (s hostSpec) write() (*Created, error) {
 		return nil, err
 	}
 	doc := &Document{APIVersion: APIVersion, Zone: s.zone, Host: s.host, HostRoles: s.hostRoles, Roles: map[string]RoleKeys{},
-		RequireOperatorSignature: s.requireOp, RequireTwoPersonForWeakening: s.twoPerson, Variables: s.variables, Auditors: s.auditors, State: s.state}
+		RequireOperatorSignature: s.requireOp, RequireTwoPersonForWeakening: s.twoPerson, Variables: s.variables, Applications: s.apps, Auditors: s.auditors, State: s.state}
 	for _, r := range s.roles {
 		refs, err := copyKeys(s.dir, r.name, r.keys)
 		if err != nil {

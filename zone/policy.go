@@ -12,7 +12,8 @@ import (
 // Record is the policy as the receipt chain records it: the digest of
 // trust.yaml and the roles, thresholds, keys (with their persons' names),
 // operators, zone and host (as trust.yaml gives it: a zone directory made
-// elsewhere and carried in keeps its policy).
+// elsewhere and carried in keeps its policy), and the applications with
+// their roots.
 func (t *Trust) Record() *receipt.Policy {
 	p := t.Policy
 	rec := &receipt.Policy{SHA256: t.SHA256, Zone: p.Zone, Host: t.Host, HostRoles: p.HostRoles, Roles: []receipt.PolicyRole{},
@@ -22,6 +23,7 @@ func (t *Trust) Record() *receipt.Policy {
 	}
 	rec.Operators = p.policyKeys(p.Operators)
 	rec.ReceiptKey = t.ReceiptKeyID
+	rec.Applications = t.recordApplications()
 	return rec
 }
 
@@ -56,7 +58,14 @@ const (
 	DiffReceiptKey       = "receipt-key-changed"         // receipts are signed by another key (weakens)
 	DiffTwoPersonOff     = "two-person-optional"         // a weakening no longer needs two persons (weakens)
 	DiffTwoPersonOn      = "two-person-required"         // a weakening now needs two persons
-	DiffOtherSettings    = "settings"                    // trust.yaml changed outside what the record summarises
+	// Applications (trust.yaml applications:).
+	DiffApplicationFirst       = "application-first"        // the first applications of a zone that listed none: setup
+	DiffApplicationAdded       = "application-added"        // an application may now be applied (weakens)
+	DiffApplicationRemoved     = "application-removed"      // an application may no longer be applied
+	DiffApplicationRootAdded   = "application-root-added"   // an application may deploy into another directory (weakens)
+	DiffApplicationRootRemoved = "application-root-removed" // an application may no longer deploy into a directory
+	DiffApplicationsUnlisted   = "applications-unlisted"    // no application is listed: any release deploys anywhere (weakens)
+	DiffOtherSettings          = "settings"                 // trust.yaml changed outside what the record summarises
 )
 
 // DiffKind is a kind of policy difference and whether it weakens a policy.
@@ -71,7 +80,10 @@ var DiffKinds = []DiffKind{
 	{DiffThresholdLowered, true}, {DiffThresholdRaised, false}, {DiffKeyAdded, true}, {DiffKeyRemoved, false},
 	{DiffKeyRenamed, false}, {DiffOperatorAdded, true}, {DiffOperatorFirst, false}, {DiffOperatorRemoved, false}, {DiffOperatorRenamed, false},
 	{DiffOperatorOptional, true}, {DiffOperatorRequired, false}, {DiffReceiptKey, true},
-	{DiffTwoPersonOff, true}, {DiffTwoPersonOn, false}, {DiffOtherSettings, false},
+	{DiffTwoPersonOff, true}, {DiffTwoPersonOn, false},
+	{DiffApplicationFirst, false}, {DiffApplicationAdded, true}, {DiffApplicationRemoved, false},
+	{DiffApplicationRootAdded, true}, {DiffApplicationRootRemoved, false}, {DiffApplicationsUnlisted, true},
+	{DiffOtherSettings, false},
 }
 
 func weakens(kind string) bool {
@@ -82,7 +94,8 @@ func weakens(kind string) bool {
 // Diff lists how policy next differs from prev (nil: the chain recorded no
 // policy), in a fixed order, and whether any difference weakens it: a role
 // removed, a threshold lowered, a key or operator added, the co-signature
-// made optional, the zone or host changed, a host role added.
+// made optional, the zone or host changed, a host role added, an
+// application added or given another root, the applications unlisted.
 func Diff(prev, next *receipt.Policy) *receipt.PolicyChange {
 	c := &receipt.PolicyChange{Changes: []receipt.PolicyDiff{}}
 	add := func(kind, format string, a ...any) {
@@ -152,8 +165,9 @@ func Diff(prev, next *receipt.Policy) *receipt.PolicyChange {
 	if prev.ReceiptKey != next.ReceiptKey {
 		add(DiffReceiptKey, "receipt key %s → %s", orNone(prev.ReceiptKey), orNone(next.ReceiptKey))
 	}
+	diffApplications(prev, next, add)
 	if len(c.Changes) == 0 && prev.SHA256 != next.SHA256 {
-		add(DiffOtherSettings, "trust.yaml changed (sha256 %s → %s) outside roles and operators: variables, identities, paths or auditors", short(prev.SHA256), short(next.SHA256))
+		add(DiffOtherSettings, "trust.yaml changed (sha256 %s → %s) outside roles, operators and applications' roots: variables, identities, paths or auditors", short(prev.SHA256), short(next.SHA256))
 	}
 	return c
 }

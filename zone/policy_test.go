@@ -146,6 +146,7 @@ func TestDiff(t *testing.T) {
 			[]string{DiffOperatorRemoved, DiffOperatorOptional}, true},
 		{"host changed", func(p *receipt.Policy) { p.Host = "other" }, []string{DiffHost}, true},
 		{"settings only", func(p *receipt.Policy) { p.SHA256 = "s2" }, []string{DiffOtherSettings}, false},
+		{"first applications", func(p *receipt.Policy) { p.Applications = apps() }, []string{DiffApplicationFirst, DiffApplicationFirst}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,6 +164,41 @@ func TestDiff(t *testing.T) {
 			back := Diff(next, base())
 			if tc.name == "approve removed" && (back.Weakens || back.Changes[0].Kind != DiffRoleAdded) {
 				t.Errorf("reverse %+v", back)
+			}
+		})
+	}
+	// Between zones that list applications: an application or a root
+	// added lets a release deploy where it could not (weakens).
+	for _, tc := range []struct {
+		name    string
+		edit    func(p *receipt.Policy)
+		kinds   []string
+		weakens bool
+	}{
+		{"application added", func(p *receipt.Policy) {
+			p.Applications = append(p.Applications, receipt.PolicyApplication{Name: "reports", Roots: []string{"/srv/reports"}})
+		}, []string{DiffApplicationAdded}, true},
+		{"application removed", func(p *receipt.Policy) { p.Applications = p.Applications[1:] }, []string{DiffApplicationRemoved}, false},
+		{"root added", func(p *receipt.Policy) {
+			p.Applications[1].Roots = append(p.Applications[1].Roots, "/opt/payments-api")
+		},
+			[]string{DiffApplicationRootAdded}, true},
+		{"root removed", func(p *receipt.Policy) { p.Applications[0].Roots = p.Applications[0].Roots[:1] }, []string{DiffApplicationRootRemoved}, false},
+		{"root moved up", func(p *receipt.Policy) { p.Applications[1].Roots = []string{"/srv"} },
+			[]string{DiffApplicationRootAdded, DiffApplicationRootRemoved}, true},
+		{"applications unlisted", func(p *receipt.Policy) { p.Applications = nil }, []string{DiffApplicationsUnlisted}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prev, next := base(), base()
+			prev.Applications, next.Applications = apps(), apps()
+			tc.edit(next)
+			c := Diff(prev, next)
+			var kinds []string
+			for _, d := range c.Changes {
+				kinds = append(kinds, d.Kind)
+			}
+			if !slices.Equal(kinds, tc.kinds) || c.Weakens != tc.weakens {
+				t.Errorf("changes %v weakens %v, want %v %v", kinds, c.Weakens, tc.kinds, tc.weakens)
 			}
 		})
 	}
@@ -230,5 +266,12 @@ func TestReceiptKeyRotation(t *testing.T) {
 	d := Diff(before.Record(), after.Record())
 	if !d.Weakens || len(d.Changes) != 1 || d.Changes[0].Kind != DiffReceiptKey {
 		t.Errorf("diff %+v", d)
+	}
+}
+
+func apps() []receipt.PolicyApplication {
+	return []receipt.PolicyApplication{
+		{Name: "billing", Roots: []string{"/srv/billing", "/var/lib/billing"}},
+		{Name: "payments-api", Roots: []string{"/srv/payments-api"}},
 	}
 }

@@ -32,7 +32,7 @@ func TestFleetZone(t *testing.T) {
 	// The zone's policy changes before more hosts come: they copy it.
 	doc, _ := os.ReadFile(first.Trust)
 	opRel, _ := filepath.Rel(first.HostDir, op)
-	doc = append(doc, "operators:\n  - { path: "+filepath.ToSlash(opRel)+", name: Olga Operator }\nvariables:\n  InstallRoot: /srv/app\n"...)
+	doc = append(doc, "operators:\n  - { path: "+filepath.ToSlash(opRel)+", name: Olga Operator }\nvariables:\n  InstallRoot: /srv/app\napplications:\n  shop: { roots: [/srv/shop] }\n"...)
 	if err := os.WriteFile(first.Trust, doc, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,8 @@ func TestFleetZone(t *testing.T) {
 		if shared := bytes.Equal(id, zoneID); shared == c.OwnIdentity {
 			t.Errorf("%s: identity shared %v, own %v", c.Host, shared, c.OwnIdentity)
 		}
-		if c.Host != "app-01" && (len(tr.Policy.Operators) != 1 || tr.Policy.NameOf(tr.Policy.Operators[0]) != "Olga Operator" || tr.Variables["InstallRoot"] != (Value{Literal: "/srv/app"})) {
+		if c.Host != "app-01" && (len(tr.Policy.Operators) != 1 || tr.Policy.NameOf(tr.Policy.Operators[0]) != "Olga Operator" || tr.Variables["InstallRoot"] != (Value{Literal: "/srv/app"}) ||
+			tr.Application("shop") == nil || !slices.Equal(tr.Application("shop").Roots, []string{"/srv/shop"})) {
 			t.Errorf("%s: the zone's policy was not copied: %+v %v", c.Host, tr.Policy, tr.Variables)
 		}
 	}

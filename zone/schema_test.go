@@ -46,6 +46,11 @@ identities: [zone.agekey, other.agekey]
 receipts: { key: "pkcs11:token=zone;object=receipts", publicKey: release.pub }
 state: /var/lib/airlock/state
 variables: { InstallRoot: /srv/payments-api, Port: 8080, Debug: false, DbPassword: { fromFile: secrets/db } }
+applications:
+  payments-api:
+    roots: [/srv/payments-api, /var/lib/payments-api]
+    variables: { InstallRoot: /srv/payments-api, DbPassword: { fromFile: secrets/payments-db } }
+  billing: { roots: [/srv/billing] }
 auditors: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
 `
 	load := func(doc string) error {
@@ -67,20 +72,24 @@ auditors: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
 		}
 	}
 	for name, doc := range map[string]string{
-		"unknown key":             head + roles + "state: s\nstat: x\n",
-		"api version":             "apiVersion: airlock/v2\nzone: pci-east\n" + roles + "state: s\n",
-		"zone name":               "apiVersion: airlock/v1\nzone: PCI East\n" + roles + "state: s\n",
-		"no state":                head + roles,
-		"no release role":         head + "roles:\n  approve: { threshold: 1, keys: [approve.pub] }\nstate: s\n",
-		"unknown role":            head + roles + "  admin: { threshold: 1, keys: [approve.pub] }\nstate: s\n",
-		"operator without name":   head + roles + "operators: [operator.pub]\nstate: s\n",
-		"key entry with an owner": head + "roles:\n  release: { threshold: 1, keys: [{ path: release.pub, owner: x }] }\nstate: s\n",
-		"receipts setting":        head + roles + "receipts: { key: r.key, pub: r.pub }\nstate: s\n",
-		"host name":               head + "host: app 01\n" + roles + "state: s\n",
-		"value file and literal":  head + roles + "state: s\nvariables: { Db: { fromFile: db, value: x } }\n",
-		"value file key":          head + roles + "state: s\nvariables: { Db: { fromfile: db } }\n",
-		"value file empty":        head + roles + "state: s\nvariables: { Db: { fromFile: \"\" } }\n",
-		"value list":              head + roles + "state: s\nvariables: { Db: [a] }\n",
+		"unknown key":               head + roles + "state: s\nstat: x\n",
+		"api version":               "apiVersion: airlock/v2\nzone: pci-east\n" + roles + "state: s\n",
+		"zone name":                 "apiVersion: airlock/v1\nzone: PCI East\n" + roles + "state: s\n",
+		"no state":                  head + roles,
+		"no release role":           head + "roles:\n  approve: { threshold: 1, keys: [approve.pub] }\nstate: s\n",
+		"unknown role":              head + roles + "  admin: { threshold: 1, keys: [approve.pub] }\nstate: s\n",
+		"operator without name":     head + roles + "operators: [operator.pub]\nstate: s\n",
+		"key entry with an owner":   head + "roles:\n  release: { threshold: 1, keys: [{ path: release.pub, owner: x }] }\nstate: s\n",
+		"receipts setting":          head + roles + "receipts: { key: r.key, pub: r.pub }\nstate: s\n",
+		"host name":                 head + "host: app 01\n" + roles + "state: s\n",
+		"value file and literal":    head + roles + "state: s\nvariables: { Db: { fromFile: db, value: x } }\n",
+		"value file key":            head + roles + "state: s\nvariables: { Db: { fromfile: db } }\n",
+		"value file empty":          head + roles + "state: s\nvariables: { Db: { fromFile: \"\" } }\n",
+		"value list":                head + roles + "state: s\nvariables: { Db: [a] }\n",
+		"application without roots": head + roles + "state: s\napplications: { app: { variables: { A: b } } }\n",
+		"application roots empty":   head + roles + "state: s\napplications: { app: { roots: [] } }\n",
+		"application name":          head + roles + "state: s\napplications: { Pay API: { roots: [/srv/app] } }\n",
+		"application setting":       head + roles + "state: s\napplications: { app: { roots: [/srv/app], keep: 3 } }\n",
 	} {
 		if err := load(doc); err == nil {
 			t.Errorf("%s: the loader accepts it", name)

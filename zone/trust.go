@@ -59,6 +59,10 @@ type Policy struct {
 	RequireTwoPersonForWeakening bool
 	// Names are the persons trust.yaml names for keys, by key ID.
 	Names map[string]string
+	// Applications are the release names trust.yaml lists under
+	// applications (sorted): when there are any, only these may be
+	// applied here (the target check). nil: any release may.
+	Applications []string
 }
 
 // Role is a set of keys and a threshold of distinct keys.
@@ -133,6 +137,9 @@ type Trust struct {
 	// ReceiptKeyID is the id of the receipt public key, read with
 	// trust.yaml ("" when it names none).
 	ReceiptKeyID string
+	// Applications are the applications trust.yaml lists, by release
+	// name: the directories each may deploy into and its own values.
+	Applications map[string]*Application
 }
 
 // Document is trust.yaml as written: paths as given, relative to the file.
@@ -160,7 +167,11 @@ type Document struct {
 	Receipts                     Receipts         `yaml:"receipts"`
 	State                        string           `yaml:"state"`
 	Variables                    map[string]Value `yaml:"variables,omitempty"`
-	Auditors                     []string         `yaml:"auditors,omitempty"`
+	// Applications are the applications of the zone by release name: the
+	// directories each may deploy into, and its own variable values
+	// (more specific than the zone-wide Variables).
+	Applications map[string]ApplicationDoc `yaml:"applications,omitempty"`
+	Auditors     []string                  `yaml:"auditors,omitempty"`
 }
 
 // RoleKeys is a role's threshold and key files in trust.yaml.
@@ -276,6 +287,9 @@ func ParseDocument(data []byte) (*Document, error) {
 	if d.State == "" {
 		return nil, errors.New("state: no state directory")
 	}
+	if err := d.checkApplications(); err != nil {
+		return nil, err
+	}
 	return &d, nil
 }
 
@@ -333,6 +347,11 @@ func parse(path string, data []byte) (*Trust, error) {
 			t.Variables[name] = v.Resolve(dir)
 		}
 	}
+	t.Applications = d.applications(dir)
+	for name := range t.Applications {
+		pol.Applications = append(pol.Applications, name)
+	}
+	slices.Sort(pol.Applications)
 	for _, id := range d.Identities {
 		t.Identities = append(t.Identities, abs(id))
 	}
@@ -431,6 +450,11 @@ func (d *Document) Marshal() ([]byte, error) {
 	if len(d.Variables) == 0 {
 		foot = append(foot, "variables:        # zone values for variables the bundle declares", "  LogLevel: warn",
 			"  DbPassword: { fromFile: secrets/db-password }   # a secret kept in a file of the zone (chmod 600)")
+	}
+	if len(d.Applications) == 0 {
+		foot = append(foot, "applications:     # once listed, only these releases apply here, each within its roots",
+			"  payments-api:", "    roots: [/srv/payments-api]   # the directories its deploy steps may deploy into",
+			"    variables: { InstallRoot: /srv/payments-api }   # its own values, more specific than variables:")
 	}
 	if len(d.Auditors) == 0 {
 		foot = append(foot, "auditors:         # age recipients of the full, masked step logs", "  - age1...")

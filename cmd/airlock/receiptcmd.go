@@ -225,7 +225,14 @@ func showReceipt(w io.Writer, r *receipt.Receipt) {
 		fmt.Fprintln(w)
 	}
 	if p.Release != nil {
-		fmt.Fprintf(w, "\nrelease   current %s (previous %s)\n", q(orDash(p.Release.Current)), q(orDash(p.Release.Previous)))
+		fmt.Fprintf(w, "\nrelease   current %s (previous %s)", q(orDash(p.Release.Current)), q(orDash(p.Release.Previous)))
+		if a := p.Release.Application; a != "" {
+			fmt.Fprintf(w, " of application %s", q(a))
+		}
+		fmt.Fprintln(w)
+		if p.Release.Adopted {
+			fmt.Fprintf(w, "adopted   %s had no owner recorded: it now belongs to this application\n", q(p.Release.Target))
+		}
 		for _, d := range p.Release.Pruned {
 			fmt.Fprintf(w, "pruned    %s\n", q(d))
 		}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -74,9 +77,45 @@ func runStatus(c *cobra.Command, o statusOptions) error {
 	return err
 }
 
-// historyReport is history's JSON: the receipts, newest first.
+// historyReport is history's JSON: the receipts, newest first, and the
+// same grouped by application.
 type historyReport struct {
-	Receipts []apply.HistoryEntry `json:"receipts"`
+	Receipts     []apply.HistoryEntry `json:"receipts"`
+	Applications []historyApplication `json:"applications"`
+}
+
+// historyApplication is an application's receipts, by seq, newest first.
+// The zone's control records, and entries that name no application, are
+// under the name "".
+type historyApplication struct {
+	Name     string   `json:"name"`
+	Receipts []uint64 `json:"receipts"`
+}
+
+// byApplication groups history entries by application: applications by
+// name, then the entries of none; each group newest first.
+func byApplication(h []apply.HistoryEntry) []historyApplication {
+	idx := map[string]int{}
+	var out []historyApplication
+	for _, e := range h {
+		i, ok := idx[e.Application]
+		if !ok {
+			i = len(out)
+			idx[e.Application] = i
+			out = append(out, historyApplication{Name: e.Application, Receipts: []uint64{}})
+		}
+		out[i].Receipts = append(out[i].Receipts, e.Receipt.Seq)
+	}
+	slices.SortStableFunc(out, func(a, b historyApplication) int {
+		switch {
+		case a.Name == "" && b.Name != "":
+			return 1
+		case b.Name == "" && a.Name != "":
+			return -1
+		}
+		return cmp.Compare(a.Name, b.Name)
+	})
+	return out
 }
 
 func runHistory(c *cobra.Command, o historyOptions) error {
@@ -86,7 +125,7 @@ func runHistory(c *cobra.Command, o historyOptions) error {
 	}
 	h, err := apply.ReadHistory(t, o.n)
 	if h != nil || err == nil {
-		report(c, historyReport{Receipts: orEmptyList(h)}, func(w io.Writer, r historyReport) { printHistory(w, r.Receipts) })
+		report(c, historyReport{Receipts: orEmptyList(h), Applications: orEmptyList(byApplication(h))}, func(w io.Writer, r historyReport) { printHistory(w, r.Receipts) })
 	}
 	return err
 }
@@ -128,6 +167,8 @@ func orNone(s string) string {
 	return printable.String(s)
 }
 
+// printStatus prints the status grouped by application: its roots, each
+// of its deploy targets and its channels.
 func printStatus(w io.Writer, st *apply.ZoneStatus) {
 	fmt.Fprintf(w, "zone %s, host %s: %d receipts in %s\n", printable.String(st.Zone), printable.String(st.Host), st.Receipts, printable.String(st.StateDir))
 	if st.Interrupted {
@@ -136,26 +177,61 @@ func printStatus(w io.Writer, st *apply.ZoneStatus) {
 	if len(st.Targets) == 0 {
 		fmt.Fprintln(w, "\nno release has been deployed")
 	}
-	for _, t := range st.Targets {
-		fmt.Fprintf(w, "\n%s\n", printable.String(t.Target))
-		fmt.Fprintf(w, "  current   %s  %s\n", printable.String(t.Current), bundleText(t.Bundle))
-		fmt.Fprintf(w, "  previous  %s\n", orNone(t.Previous))
-		if t.Link != t.Current {
-			fmt.Fprintf(w, "  WARNING   current now points to %s, not where the receipt left it\n", orNone(t.Link))
+	for _, app := range st.Applications {
+		fmt.Fprintf(w, "\napplication %s", printable.String(app.Name))
+		if len(app.Roots) > 0 {
+			fmt.Fprintf(w, "  (roots %s)", printable.String(strings.Join(app.Roots, ", ")))
 		}
-		fmt.Fprintf(w, "  bundle    %s\n", printable.String(t.Bundle.ID))
-		fmt.Fprintf(w, "  receipt   %d  %s\n", t.Receipt.Seq, printable.String(t.Receipt.File))
-		fmt.Fprintf(w, "  applied   %s by %s\n", timeText(t.AppliedAt), operatorText(t.Operator))
-		fmt.Fprintf(w, "  channel   highest sequence %d\n", t.ChannelSequence)
-	}
-	if len(st.Channels) > 0 {
-		fmt.Fprintln(w, "\nchannels")
+		fmt.Fprintln(w)
+		if len(app.Targets) == 0 && len(app.Channels) == 0 {
+			fmt.Fprintln(w, "  nothing deployed")
+		}
+		for _, t := range st.Targets {
+			if t.Application == app.Name {
+				printTarget(w, t)
+			}
+		}
 		for _, c := range st.Channels {
-			fmt.Fprintf(w, "  %s/%s  sequence %d  %s  bundle %s  receipt %d  %s\n", printable.String(c.Name), printable.String(c.Channel),
-				c.Sequence, printable.String(c.Version), printable.String(c.BundleID), c.Receipt, timeText(c.AppliedAt))
+			if c.Name == app.Name {
+				fmt.Fprintf(w, "  channel %s  sequence %d  %s  bundle %s  receipt %d  %s\n", printable.String(c.Channel),
+					c.Sequence, printable.String(c.Version), printable.String(c.BundleID), c.Receipt, timeText(c.AppliedAt))
+			}
 		}
 	}
 	printProblems(w, st.Problems)
+}
+
+func printTarget(w io.Writer, t apply.TargetStatus) {
+	fmt.Fprintf(w, "  %s\n", printable.String(t.Target))
+	fmt.Fprintf(w, "    current   %s  %s\n", printable.String(t.Current), bundleText(t.Bundle))
+	fmt.Fprintf(w, "    previous  %s\n", orNone(t.Previous))
+	if t.Link != t.Current {
+		fmt.Fprintf(w, "    WARNING   current now points to %s, not where the receipt left it\n", orNone(t.Link))
+	}
+	fmt.Fprintf(w, "    bundle    %s\n", printable.String(t.Bundle.ID))
+	fmt.Fprintf(w, "    receipt   %d  %s\n", t.Receipt.Seq, printable.String(t.Receipt.File))
+	fmt.Fprintf(w, "    applied   %s by %s\n", timeText(t.AppliedAt), operatorText(t.Operator))
+	fmt.Fprintf(w, "    channel   highest sequence %d\n", t.ChannelSequence)
+	if sf := t.SecretFiles; sf != nil {
+		if len(sf.Changed)+len(sf.Missing) == 0 {
+			fmt.Fprintf(w, "    secrets   %s holding a secret, as deployed", plural(sf.Files, "file", "files"))
+		} else {
+			changed := append(slices.Clone(sf.Changed), sf.Missing...)
+			fmt.Fprintf(w, "    WARNING   %d of %s holding a secret changed (or gone) since deployed: %s", len(changed), plural(sf.Files, "file", "files"),
+				printable.String(strings.Join(changed, ", ")))
+		}
+		if len(sf.Unchecked) > 0 {
+			fmt.Fprintf(w, "; %d not checked (their digest key is not on this host)", len(sf.Unchecked))
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func printProblems(w io.Writer, problems []string) {
@@ -168,13 +244,27 @@ func printProblems(w io.Writer, problems []string) {
 	}
 }
 
+// printHistory prints the receipts grouped by application, newest first
+// in each; the zone's control records and entries of no application last.
 func printHistory(w io.Writer, h []apply.HistoryEntry) {
 	if len(h) == 0 {
 		fmt.Fprintln(w, "no receipts")
 		return
 	}
-	for _, e := range h {
-		fmt.Fprintln(w, historyLine(e))
+	for i, g := range byApplication(h) {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		if g.Name == "" {
+			fmt.Fprintln(w, "zone: control records, and receipts that name no application")
+		} else {
+			fmt.Fprintf(w, "application %s\n", printable.String(g.Name))
+		}
+		for _, e := range h {
+			if e.Application == g.Name {
+				fmt.Fprintln(w, historyLine(e))
+			}
+		}
 	}
 }
 

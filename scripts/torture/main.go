@@ -581,7 +581,7 @@ func stateFileOK(rel string, dir bool) bool {
 	top, rest, _ := strings.Cut(rel, "/")
 	switch {
 	case rest == "":
-		return top == "lock" || (dir && (top == "channels" || top == "receipts" || top == "staging" || top == "targets"))
+		return top == "lock" || top == "file-digest.key" || (dir && (top == "channels" || top == "receipts" || top == "staging" || top == "targets"))
 	case top == "channels", top == "targets":
 		return true
 	case top == "receipts":
