@@ -41,7 +41,7 @@ cp operator.pub zone/keys/operator-demo.pub
 # variable (a key path in appsettings.json) given a zone value.
 printf 'variables:\n  InstallRoot: %s/srv/payments-api\n  Port: "%s"\n  "Logging:LogLevel:Default": Warning\noperators:\n  - { path: keys/operator-demo.pub, name: Demo Operator }\n' "$work" "$port" >> zone/trust.yaml
 say "an edited trust.yaml is refused until the change is committed to the receipt chain"
-"$bin" zone commit-policy --trust zone/trust.yaml --operator "Demo Admin" --operator-key operator.key \
+"$bin" zone commit-policy --trust zone/trust.yaml --operator-key operator.key \
   --note "CHG-1200 deploy root and operator key" --receipt-out media/receipts
 
 airlock build "$repo/examples/payments-api" --key release.key --recipients-file zone/zone.recipient -o drop
