@@ -580,8 +580,10 @@ func (a *auditor) report() *Report {
 	}
 	r.Policy, r.PolicySHA256 = a.policy()
 	chainOf := make(map[string]string, len(a.records))
+	fileRec := make(map[string]*record, len(a.records))
 	for _, rec := range a.records {
 		chainOf[rec.file] = rec.chain
+		fileRec[rec.file] = rec
 	}
 	for i := range a.findings {
 		if f := &a.findings[i]; f.Host == "" && f.Zone != "" && !f.namesLedgerFile() {
@@ -627,6 +629,7 @@ func (a *auditor) report() *Report {
 	a.judge(r.Findings, s)
 	s.NotChecked = notChecked(r.Findings)
 	r.Summary = *s
+	r.countApplicationFindings(fileRec)
 	r.Evidence = a.evidenceRows(r)
 	r.NextState = a.nextState(r)
 	r.State = a.stateReport(r.NextState)
@@ -676,7 +679,7 @@ func (a *auditor) zone(name string) Zone {
 	order := a.zones[name]
 	reg := a.opts.register(name)
 	z := Zone{Name: name, Receipts: len(order), ChainOK: a.zoneOK[name], Keys: []string{}, Hosts: []string{}, Chains: []Chain{},
-		Registered: reg != nil, Genesis: true, order: order}
+		Registered: reg != nil, Genesis: true, order: order, Applications: a.applications(order)}
 	keySet, hostSet := map[string]bool{}, map[string]bool{}
 	for _, h := range a.hostsOf(name) {
 		c := a.chain(chainKey{name, h}, reg)

@@ -79,16 +79,16 @@ func (r *Report) WriteJSONL(w io.Writer) error {
 	err := enc.Encode(Event{FormatVersion: EventFormatVersion, Type: "audit", Time: r.GeneratedAt, Severity: sev, Kind: "audit",
 		Message: r.Verdict(), Verdict: verdictWord(r), Receipts: r.Summary.Receipts, Errors: r.Summary.Errors, Warnings: r.Summary.Warnings, Failing: r.Summary.Failing,
 		Airlock: r.Airlock, Options: r.Options})
-	times := map[string]time.Time{} // the receipts findings name
+	named := map[string]*record{} // the receipts findings name
 	for _, f := range r.Findings {
 		if f.File != "" {
-			times[f.File] = time.Time{}
+			named[f.File] = nil
 		}
 	}
 	for _, z := range r.Zones {
 		for _, rec := range z.order {
-			if _, ok := times[rec.file]; ok {
-				times[rec.file] = rec.started()
+			if _, ok := named[rec.file]; ok {
+				named[rec.file] = rec
 			}
 			if err != nil || !r.inWindow(rec) {
 				continue
@@ -109,13 +109,20 @@ func (r *Report) WriteJSONL(w io.Writer) error {
 		if err != nil {
 			break
 		}
-		t := times[f.File]
-		if t.IsZero() || f.namesLedgerFile() {
-			t = r.GeneratedAt
+		t, rec := r.GeneratedAt, named[f.File]
+		if f.namesLedgerFile() {
+			rec = nil
 		}
-		err = enc.Encode(Event{FormatVersion: EventFormatVersion, Type: "finding", Time: t, Severity: f.Severity, Kind: f.Kind,
+		if rec != nil {
+			t = rec.started()
+		}
+		e := Event{FormatVersion: EventFormatVersion, Type: "finding", Time: t, Severity: f.Severity, Kind: f.Kind,
 			ID: f.ID, Gate: f.Gate, Acknowledged: f.Acknowledged != nil,
-			Zone: f.Zone, Host: f.Host, Seq: f.Seq, File: f.File, Message: findingMessage(f)})
+			Zone: f.Zone, Host: f.Host, Seq: f.Seq, File: f.File, Message: findingMessage(f)}
+		if app := applicationOf(rec); app != "" { // the application it is about
+			e.Bundle, e.BundleVersion = app, rec.bundle.Version
+		}
+		err = enc.Encode(e)
 	}
 	if err == nil {
 		err = bw.Flush()

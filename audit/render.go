@@ -44,6 +44,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	r.tableFindings(ew)
 	r.tableEvidence(ew)
+	r.tableApplications(ew)
 	r.tableZones(ew)
 	fmt.Fprintln(ew, r.Verdict())
 	if ew.err != nil {
@@ -207,6 +208,33 @@ func (r *Report) tableEvidence(w io.Writer) {
 			emit(e.Req, e.Status, cell(e.Evidence), dash(e.Ask))
 		}
 	})
+	fmt.Fprintln(w)
+}
+
+// tableApplications writes a row per application and host: the version
+// the host runs, its last attempt, the outcomes and findings there.
+func (r *Report) tableApplications(w io.Writer) {
+	n := 0
+	for _, z := range r.Zones {
+		n += len(z.Applications)
+	}
+	if n == 0 {
+		return
+	}
+	fmt.Fprintln(w, "APPLICATIONS (by release name, a row per host)")
+	i := func(i int) string { return strconv.Itoa(i) }
+	aligned(w, []string{"ZONE", "APPLICATION", "HOST", "CURRENT", "LAST", "LAST STARTED", "APPLIED", "ALREADY", "REFUSED", "FAILED", "ROLLED BACK", "FINDINGS"},
+		func(emit func(...string)) {
+			for _, z := range r.Zones {
+				for _, app := range z.Applications {
+					for _, h := range app.Hosts {
+						o := h.Outcomes
+						emit(cell(z.Name), cell(app.Name), cell(h.Host), dash(cell(h.Current)), fmt.Sprintf("%s (seq %d)", h.Last, h.LastSeq), stamp(h.LastStarted),
+							i(o.Applied), i(o.AlreadyApplied), i(o.Refused), i(o.Failed), i(o.RolledBack), i(h.Findings))
+					}
+				}
+			}
+		})
 	fmt.Fprintln(w)
 }
 

@@ -223,6 +223,8 @@ type Zone struct {
 	Outcomes       Outcomes  `json:"outcomes"`
 	ControlChanges int       `json:"controlChanges"`
 	Entries        entryList `json:"entries"`
+	// Applications are the zone's applications (release names), by name.
+	Applications []Application `json:"applications"`
 
 	order []*record
 }
