@@ -23,6 +23,11 @@
 //
 //	go run ./scripts/torture -bin bin/airlock [-trials 100] [-seed N] [-keep]
 //
+// Every sixth trial signals an apply instead (SIGTERM, SIGINT or SIGHUP) at
+// a step boundary, the moment the journal says a step starts or has ended:
+// the apply must end with its own receipt, rolled back with the back-out
+// step run and the when: always step not failed (signal.go).
+//
 // It prints the kills per phase and every failure, and exits 1 on any.
 // Linux only (it reads /proc).
 package main
@@ -352,9 +357,10 @@ func (w *world) delay(kind string) time.Duration {
 	return time.Duration(w.rng.Int64N(int64(w.dur[kind]) * 11 / 10))
 }
 
-// trial runs one kill trial; kinds alternate apply, resume, build, sign.
+// trial runs one trial; kinds alternate apply, resume, build, sign (each
+// killed), and an apply signaled at a step boundary.
 func (w *world) trial(i int) {
-	switch []string{"apply", "apply", "resume", "build", "sign"}[i%5] {
+	switch []string{"apply", "apply", "resume", "build", "sign", "signal"}[i%6] {
 	case "apply":
 		w.applyTrial(i)
 	case "resume":
@@ -363,6 +369,8 @@ func (w *world) trial(i int) {
 		w.buildTrial(i)
 	case "sign":
 		w.signTrial(i)
+	case "signal":
+		w.signalTrial(i)
 	}
 }
 
@@ -798,8 +806,8 @@ func statementOf(b string) ([]byte, error) {
 
 func (w *world) report(trials int, took time.Duration) {
 	fmt.Printf("\ntorture: %d trials in %s (seed reproduces them)\n", trials, took.Round(time.Second))
-	for _, k := range []string{"apply", "resume", "build", "sign"} {
-		fmt.Printf("  %-7s %3d trials, %3d ended before the kill\n", k, w.runs[k], w.finished[k])
+	for _, k := range []string{"apply", "resume", "build", "sign", "signal"} {
+		fmt.Printf("  %-7s %3d trials, %3d ended before the kill or signal\n", k, w.runs[k], w.finished[k])
 	}
 	var phases []string
 	for p := range w.kills {
