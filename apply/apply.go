@@ -132,6 +132,7 @@ type applier struct {
 	already  bool
 	release  string
 	deployed []receipt.File // every file deployed by this apply
+	stepDir  string         // the apply's step folder (stepfolder.go)
 	logs     *logSink
 	stepOut  io.Writer
 	stepErr  io.Writer
@@ -151,7 +152,7 @@ func Apply(ctx context.Context, o Options) (*Result, error) {
 	if j, err := a.state.loadJournal(); err != nil {
 		return nil, err
 	} else if j != nil {
-		if recovered, err = a.recover(j); err != nil {
+		if recovered, err = a.recover(ctx, j); err != nil {
 			return recovered, err
 		}
 	}
@@ -178,7 +179,7 @@ func Resume(ctx context.Context, o Options) (*Result, error) {
 	}
 	var res *Result
 	if j != nil {
-		if res, err = a.recover(j); err != nil {
+		if res, err = a.recover(ctx, j); err != nil {
 			return res, err
 		}
 	}
@@ -252,7 +253,7 @@ func (a *applier) begin() error {
 		return fmt.Errorf("%w: %w: set the clock right, or apply with --clock-override (recorded in the receipt)", ErrClockBehind, err)
 	}
 	p.Bundle = receipt.Bundle{Source: a.o.Bundle}
-	a.j = &journal{Bundle: a.o.Bundle, ReceiptOut: a.o.ReceiptOut, Receipt: *p}
+	a.j = &journal{Bundle: a.o.Bundle, ReceiptOut: a.o.ReceiptOut, VarFile: a.o.VarFile, Receipt: *p}
 	if a.o.ForceReapply {
 		a.j.Receipt.Reapply = true
 	}
@@ -312,6 +313,10 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 	if terr := a.checkTargets(vr, vars); terr != nil {
 		a.record(receipt.CheckTarget, receipt.Fail, terr.msg)
 		return a.refuse(terr.reason, terr.msg, terr)
+	}
+	if a.stepDir, err = a.makeStepFolder(staged, p.BundleID); err != nil {
+		a.record(receipt.CheckExtract, receipt.Fail, err.Error())
+		return a.refuse(receipt.ReasonStaging, err.Error(), err)
 	}
 	if err := a.state.save(a.j, jStaged); err != nil {
 		return a.refuse(receipt.ReasonStateUnwritable, err.Error(), err)

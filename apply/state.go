@@ -292,6 +292,7 @@ type journal struct {
 	Step        int               `json:"step"`
 	Bundle      string            `json:"bundle"`
 	ReceiptOut  string            `json:"receiptOut,omitempty"` // --receipt-out: recovery copies the receipt there too
+	VarFile     string            `json:"varFile,omitempty"`    // --var-file: recovery's back-out steps read it too
 	Receipt     receipt.Predicate `json:"receipt"`
 	Switches    []switchRecord    `json:"switches"`
 	// Install is the release being installed, recorded before it is

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -86,4 +87,114 @@ func TestSignalAtEveryStepBoundary(t *testing.T) {
 			}
 		})
 	}
+}
+
+// serviceRelease is a release whose steps start a "service" in the
+// background that, once the apply has ended, reads a file of the payload
+// by a relative path and says where it runs; a failing migrate makes a
+// back-out step start it again.
+func serviceRelease(version, migrate string) string {
+	return fmt.Sprintf(`apiVersion: airlock/v1
+name: shop
+version: %q
+channel: stable
+targets: [zone:test]
+expires: 24h
+packages:
+  - name: web
+    path: web
+variables:
+  Root: { value: /nonexistent }
+  Marker: { value: /nonexistent }
+  Greeting: hello
+  Secret: { sensitive: true, fromEnv: SHOP_SECRET }
+steps:
+  - name: install
+    deploy: web
+    to: "#{Root}"
+  - name: start
+    run: '(sleep 0.4; { cat packages/web/index.html; pwd; } > "#{Marker}.tmp" 2>&1; mv "#{Marker}.tmp" "#{Marker}.%[1]s") >/dev/null 2>&1 &'
+  - name: migrate
+    run: %[2]q
+  - name: restart
+    when: failure
+    run: '(sleep 0.4; { cat packages/web/index.html; pwd; } > "#{Marker}.tmp" 2>&1; mv "#{Marker}.tmp" "#{Marker}.restart") >/dev/null 2>&1 &'
+`, version, migrate)
+}
+
+// TestStepFolderOutlivesApply: a service a step starts keeps its working
+// directory — with the payload's files — after the apply has ended and
+// removed its staging folder; after a rollback, the back-out step starts
+// it in the previous release's step folder.
+func TestStepFolderOutlivesApply(t *testing.T) {
+	z := newZone(t)
+	res, err := z.apply(z.buildYAML(serviceRelease("1.0.0", "true"), 1))
+	if err != nil {
+		t.Fatalf("apply: %v\n%s", err, z.out.String())
+	}
+	first := z.receipt(res).Bundle.ID
+	waitFile(t, z.marker+".1.0.0")
+	b, _ := os.ReadFile(z.marker + ".1.0.0")
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 || lines[0] != "<p>shop</p>" {
+		t.Fatalf("the service lost its working directory: %q", b)
+	}
+	dir1 := lines[1]
+	if _, err := os.Stat(filepath.Join(dir1, "packages", "web", "index.html")); err != nil || !strings.Contains(dir1, first) {
+		t.Fatalf("the step ran in %s, not in a step folder of bundle %s that outlives the apply: %v", dir1, first, err)
+	}
+
+	if _, err := z.apply(z.buildYAML(serviceRelease("2.0.0", "exit 3"), 2)); err == nil {
+		t.Fatal("the failing apply succeeded")
+	}
+	waitFile(t, z.marker+".restart")
+	b, _ = os.ReadFile(z.marker + ".restart")
+	if want := "<p>shop</p>\n" + dir1 + "\n"; string(b) != want {
+		t.Fatalf("the back-out step's service: %q, want %q (the previous release's step folder)", b, want)
+	}
+
+	// A third apply keeps the step folders of the releases it keeps.
+	if _, err := z.apply(z.buildYAML(serviceRelease("3.0.0", "true"), 3)); err != nil {
+		t.Fatalf("apply: %v\n%s", err, z.out.String())
+	}
+	if _, err := os.Stat(dir1); err != nil {
+		t.Fatalf("the previous release's step folder was removed: %v", err)
+	}
+	ents, _ := os.ReadDir(filepath.Dir(dir1))
+	if len(ents) != 2 {
+		t.Fatalf("step folders %v: want those of 1.0.0 and 3.0.0 only", ents)
+	}
+}
+
+// TestResumeRunsBackout: after kill -9 in a step, apply --resume restores
+// the release switch and runs the back-out (when: failure) and when:
+// always steps, as an interrupted apply does; the receipt records the step
+// the applier died in as failed.
+func TestResumeRunsBackout(t *testing.T) {
+	z := newZone(t)
+	if _, err := z.apply(z.build("1.0.0", "true", 1)); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(z.marker)
+	z.killWhen(z.build("2.0.0", `echo x > "#{Marker}.running"; sleep 1000`, 2), z.marker+".running")
+	res, err := z.resume()
+	if err != nil || res == nil {
+		t.Fatalf("resume: %v\n%s", err, z.out.String())
+	}
+	if res.Outcome != receipt.RolledBack || z.current() != "releases/1.0.0" {
+		t.Fatalf("outcome %s (%s), current %s\n%s", res.Outcome, res.Message, z.current(), z.out.String())
+	}
+	p := z.receipt(res)
+	if s := stepNamed(t, p, "migrate"); s.Result != receipt.StepFailed || !strings.Contains(s.Error, "interrupted") {
+		t.Errorf("the step the applier died in: %s %q", s.Result, s.Error)
+	}
+	for _, name := range []string{"undo", "audit trail"} {
+		if s := stepNamed(t, p, name); s.Result != receipt.StepSucceeded {
+			t.Errorf("step %s: %s %s", name, s.Result, s.Error)
+		}
+	}
+	if b, _ := os.ReadFile(z.marker); !strings.Contains(string(b), "undo releases/1.0.0") {
+		t.Errorf("the back-out step did not run after the rollback: %q", b)
+	}
+	z.audit()
 }

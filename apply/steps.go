@@ -85,6 +85,10 @@ type stepRun struct {
 	masker  *mask.Masker
 	rs      *receipt.Step // the step's record in the receipt
 	outputs *outputsDir
+	// dir is the working directory of a step that runs a process, and
+	// scripts the folder its script is in: the apply's step folder, or
+	// after a rollback the previous release's (stepfolder.go).
+	dir, scripts string
 }
 
 // fail records that the step failed with err, masked, and returns false.
@@ -114,146 +118,6 @@ func (o *outputsDir) remove() {
 	if o.dir != "" {
 		os.RemoveAll(o.dir)
 	}
-}
-
-// runSteps runs the steps in order. Steps with when: success run while
-// nothing has failed; at the first failure — a step that fails, an
-// interruption (ctx done: a signal), or a state directory that cannot be
-// written — every release switch of this apply is reverted at once, then
-// only when: failure and when: always steps run, on their own context:
-// they are stopped only by o.Abort (a second signal) or their timeouts.
-// when: always steps run on that context also before a failure: a signal
-// does not fail them, it is noticed when they end.
-//
-// An interruption noticed between steps (or after the last one) is taken
-// to have happened right after the last when: success step that started:
-// the when: failure steps passed over since then run first, so that a
-// signal at any moment runs the back-out.
-func (a *applier) runSteps(ctx context.Context, vr *verify.Result, staged *stage.Staged, vars *variables) (*Result, error) {
-	m := vr.Manifest
-	masker := mask.New(vars.secrets())
-	var failed *failure
-	var backout []string // when: failure/always steps that did not succeed after a failure
-	rollbackOK := true
-	cleanup, stopCleanup := a.cleanupContext(ctx)
-	defer stopCleanup()
-	outputs := &outputsDir{parent: filepath.Join(a.state.dir, "staging")}
-	defer outputs.remove()
-	started := -1 // the last when: success step that started
-	// run runs step i and records it in the receipt (replacing the record
-	// of a step passed over before); it reports whether it succeeded, why
-	// it could not be started (the journal could not be saved), and any
-	// error saving the journal after it.
-	run := func(i int, runCtx context.Context) (ok bool, notRun, serr error) {
-		s := m.Steps[i]
-		rs := receipt.Step{Name: s.Name, Kind: string(s.Kind()), When: string(s.When)}
-		record := func() {
-			if i < len(a.j.Receipt.Steps) {
-				a.j.Receipt.Steps[i] = rs
-			} else {
-				a.j.Receipt.Steps = append(a.j.Receipt.Steps, rs)
-			}
-		}
-		a.j.Step = i
-		if err := a.state.save(a.j, jStepStart); err != nil {
-			rs.Result, rs.Error = receipt.StepFailed, "not run: "+err.Error()
-			record()
-			return false, err, nil
-		}
-		fmt.Fprintf(a.o.Stdout, "==> step %d/%d: %s\n", i+1, len(m.Steps), printable.String(s.Name))
-		a.logf("==> step %d/%d: %s\n", i+1, len(m.Steps), s.Name)
-		vars.builtins[bundle.BuiltinStepName] = s.Name
-		if runner, known := stepRunners[s.Kind()]; known {
-			ok = runner(a, &stepRun{ctx: runCtx, vr: vr, staged: staged, step: s, vars: vars, masker: masker, rs: &rs, outputs: outputs})
-		} else {
-			rs.Result, rs.Error = receipt.StepFailed, fmt.Sprintf("step kind %q is not supported by this airlock", s.Kind())
-		}
-		record()
-		a.j.Receipt.Variables = vars.usedNames()
-		a.j.Running = nil
-		return ok, nil, a.state.save(a.j, jStepEnd)
-	}
-	// fail ends the when: success steps: it reverts the release switches,
-	// then, for a failure noticed before step next (between steps), runs
-	// the back-out steps passed over since the last step that started.
-	fail := func(f *failure, next int) {
-		failed = f
-		fmt.Fprintf(a.o.Stderr, "airlock: %s: rolling back\n", printable.String(f.describe()))
-		if err := a.revert(); err != nil {
-			rollbackOK = false
-			fmt.Fprintf(a.o.Stderr, "airlock: rolling back the release switch failed: %s\n", printable.String(err.Error()))
-		}
-		if f.step != "" {
-			return
-		}
-		for k := started + 1; k < next; k++ {
-			if m.Steps[k].When != bundle.WhenFailure {
-				continue
-			}
-			if ok, _, _ := run(k, cleanup); !ok {
-				backout = append(backout, m.Steps[k].Name)
-			}
-		}
-	}
-	for i, s := range m.Steps {
-		if failed == nil {
-			switch {
-			case ctx.Err() != nil:
-				fail(&failure{interrupted: context.Cause(ctx)}, i)
-			case a.state.trouble != nil:
-				fail(&failure{state: a.state.trouble}, i)
-			}
-		}
-		if !s.When.Runs(failed != nil) {
-			a.j.Receipt.Steps = append(a.j.Receipt.Steps, receipt.Step{Name: s.Name, Kind: string(s.Kind()), When: string(s.When), Result: receipt.StepSkipped})
-			continue
-		}
-		runCtx := ctx
-		if failed != nil || s.When == bundle.WhenAlways {
-			runCtx = cleanup
-		}
-		if failed == nil && s.When != bundle.WhenAlways {
-			started = i
-		}
-		ok, notRun, serr := run(i, runCtx)
-		rs := a.j.Receipt.Steps[i]
-		switch {
-		case failed != nil:
-			if !ok {
-				backout = append(backout, s.Name)
-			}
-		case notRun != nil:
-			fail(&failure{step: s.Name, state: notRun}, i+1)
-		case !ok && ctx.Err() != nil && s.When == bundle.WhenAlways:
-			// The signal came before or while it ran: between steps.
-			fail(&failure{interrupted: context.Cause(ctx)}, i+1)
-		case !ok && ctx.Err() != nil:
-			fail(&failure{step: s.Name, interrupted: context.Cause(ctx)}, i+1)
-		case !ok && s.ContinueOnError:
-			fmt.Fprintf(a.o.Stderr, "airlock: step %q failed (continueOnError): %s\n", s.Name, printable.String(rs.Error))
-		case !ok:
-			fmt.Fprintf(a.o.Stderr, "airlock: step %q failed: %s\n", s.Name, printable.String(rs.Error))
-			fail(&failure{step: s.Name}, i+1)
-		case serr != nil || a.state.trouble != nil:
-			fail(&failure{step: s.Name, state: errors.Join(serr, a.state.trouble)}, i+1)
-		}
-	}
-	a.j.Receipt.Variables = vars.usedNames()
-	if failed == nil && ctx.Err() == nil {
-		return a.commit(vr)
-	}
-	if failed == nil { // interrupted after the last step, before the commit
-		fail(&failure{interrupted: context.Cause(ctx)}, len(m.Steps))
-	}
-	outcome, msg := receipt.RolledBack, failed.describe()+"; the previous release is current"
-	if len(backout) > 0 {
-		outcome = receipt.Failed
-		msg += fmt.Sprintf("; back-out step(s) %q did not complete", backout)
-	}
-	if !rollbackOK {
-		outcome, msg = receipt.Failed, failed.describe()+"; rolling back the release switch did not complete"
-	}
-	return a.finish(outcome, failed.reason(), msg, failed.err())
 }
 
 // cleanupContext is the context of the steps that run after a failure or
@@ -290,6 +154,7 @@ func (a *applier) commit(vr *verify.Result) (*Result, error) {
 		return nil, fmt.Errorf("%w (the apply succeeded: run apply --resume once the state directory can be written)", err)
 	}
 	a.pruneReleases()
+	a.pruneStepFolders()
 	msg := fmt.Sprintf("%s %s applied", p.Name, p.Version)
 	return a.finish(receipt.Applied, receipt.ReasonOK, msg, nil)
 }

@@ -589,8 +589,8 @@ func stateFileOK(rel string, dir bool) bool {
 	top, rest, _ := strings.Cut(rel, "/")
 	switch {
 	case rest == "":
-		return top == "lock" || top == "file-digest.key" || (dir && (top == "channels" || top == "receipts" || top == "staging" || top == "targets"))
-	case top == "channels", top == "targets":
+		return top == "lock" || top == "file-digest.key" || (dir && (top == "channels" || top == "receipts" || top == "staging" || top == "targets" || top == "steps"))
+	case top == "channels", top == "targets", top == "steps":
 		return true
 	case top == "receipts":
 		return strings.HasPrefix(rest, "receipt-") && !strings.Contains(rest, "/")
