@@ -30,6 +30,7 @@ import (
 	"filippo.io/age"
 
 	"airlock.dev/airlock/apply/stage"
+	"airlock.dev/airlock/apply/steprun"
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/agekeys"
 	"airlock.dev/airlock/internal/intoto"
@@ -136,6 +137,10 @@ type applier struct {
 	logs     *logSink
 	stepOut  io.Writer
 	stepErr  io.Writer
+
+	// contain holds the processes of the steps (steprun.Contain), from
+	// the first step on.
+	contain *steprun.Containment
 }
 
 // Apply applies the bundle o.Bundle. It first finishes an interrupted

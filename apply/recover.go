@@ -62,6 +62,7 @@ func (a *applier) recover(ctx context.Context, j *journal) (*Result, error) {
 		res, err = a.finish(receipt.Applied, receipt.ReasonOK, "applied; completed after an interruption"+survivors, nil)
 	default:
 		a.prepareRecoveredReceipt()
+		survivors += a.stopApplyProcesses()
 		rerr := a.revert()
 		outcome := receipt.RolledBack
 		msg := fmt.Sprintf("interrupted at %s in step %d; the previous release is current%s", at, j.Step+1, survivors)

@@ -81,6 +81,7 @@ func (a *applier) recoverSteps(ctx context.Context) (incomplete []string, err er
 	fmt.Fprintf(a.o.Stdout, "airlock: running the back-out steps of the interrupted apply\n")
 	r.catchUp(n)
 	r.from(ctx, n)
+	r.recordLeftRunning()
 	return r.backout, nil
 }
 

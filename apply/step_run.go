@@ -41,7 +41,7 @@ func (a *applier) processStep(r *stepRun, prepare func(cmd *steprun.Command, dir
 	defer os.RemoveAll(outDir)
 	cmd := steprun.Command{
 		Name: s.Name, Shell: s.Shell, Dir: r.dir,
-		Env:     vars.env(steprun.BaseEnv(os.Environ())),
+		Env:     a.stepEnv(vars),
 		Timeout: time.Duration(s.Timeout), Retries: s.Retries, RetryDelay: time.Duration(s.RetryDelay),
 		Stdout: a.stepOut, Stderr: a.stepErr, Mask: masker, OutputDir: outDir, Now: a.o.Now,
 		OnRetry: func(n, total int, err error, delay time.Duration) {

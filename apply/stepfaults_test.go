@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"airlock.dev/airlock/receipt"
@@ -197,4 +199,83 @@ func TestResumeRunsBackout(t *testing.T) {
 		t.Errorf("the back-out step did not run after the rollback: %q", b)
 	}
 	z.audit()
+}
+
+// daemonRelease starts a daemon that leaves the step's process group and
+// session (setsid) and records its pid, then runs migrate.
+func daemonRelease(version, migrate string) string {
+	return fmt.Sprintf(`apiVersion: airlock/v1
+name: shop
+version: %q
+channel: stable
+targets: [zone:test]
+expires: 24h
+packages:
+  - name: web
+    path: web
+variables:
+  Root: { value: /nonexistent }
+  Marker: { value: /nonexistent }
+  Greeting: hello
+  Secret: { sensitive: true, fromEnv: SHOP_SECRET }
+steps:
+  - name: install
+    deploy: web
+    to: "#{Root}"
+  - name: start
+    run: 'setsid sh -c "echo \$\$ > #{Marker}.tmp; mv #{Marker}.tmp #{Marker}.pid; exec sleep 1000" </dev/null >/dev/null 2>&1 & while ! test -s "#{Marker}.pid"; do sleep 0.01; done'
+  - name: migrate
+    run: %q
+`, version, migrate)
+}
+
+// TestFailedApplyStopsDaemons: a process a step started with setsid does
+// not outlive a failed apply: it is stopped before the receipt is written,
+// and the receipt says so.
+func TestFailedApplyStopsDaemons(t *testing.T) {
+	z := newZone(t)
+	res, err := z.apply(z.buildYAML(daemonRelease("1.0.0", "exit 3"), 1))
+	if err == nil || res == nil {
+		t.Fatalf("the failing apply: %v", err)
+	}
+	assertDead(t, z.marker+".pid")
+	if p := z.receipt(res); !strings.Contains(p.Outcome.Message, "process(es) the steps started were stopped") || len(p.LeftRunning) != 0 {
+		t.Fatalf("receipt: %q, left running %v", p.Outcome.Message, p.LeftRunning)
+	}
+}
+
+// TestAppliedDaemonsListed: after a successful apply the daemon a step
+// started runs on, and the receipt lists it with the step that started it.
+func TestAppliedDaemonsListed(t *testing.T) {
+	z := newZone(t)
+	res, err := z.apply(z.buildYAML(daemonRelease("1.0.0", "true"), 1))
+	if err != nil {
+		t.Fatalf("apply: %v\n%s", err, z.out.String())
+	}
+	b, _ := os.ReadFile(z.marker + ".pid")
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		t.Fatalf("the daemon (pid %q) does not run after the apply", b)
+	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	p := z.receipt(res)
+	if !slices.ContainsFunc(p.LeftRunning, func(lp receipt.Process) bool { return lp.PID == pid && lp.Step == "start" && lp.Name == "sleep" }) {
+		t.Fatalf("the receipt lists %+v as left running, not the daemon %d", p.LeftRunning, pid)
+	}
+}
+
+// TestResumeStopsDaemons: after kill -9 of the applier, resume stops the
+// daemon an earlier step of the interrupted apply started with setsid,
+// not only the processes of the step it died in.
+func TestResumeStopsDaemons(t *testing.T) {
+	z := newZone(t)
+	z.killWhen(z.buildYAML(daemonRelease("1.0.0", `echo x > "#{Marker}.running"; sleep 1000`), 1), z.marker+".running")
+	res, err := z.resume()
+	if err != nil || res == nil {
+		t.Fatalf("resume: %v\n%s", err, z.out.String())
+	}
+	assertDead(t, z.marker+".pid")
+	if msg := z.receipt(res).Outcome.Message; !strings.Contains(msg, "its steps started were stopped") {
+		t.Fatalf("the receipt does not say the daemon was stopped: %q", msg)
+	}
 }

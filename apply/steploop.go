@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"airlock.dev/airlock/apply/stage"
+	"airlock.dev/airlock/apply/steprun"
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/mask"
 	"airlock.dev/airlock/internal/printable"
@@ -32,11 +33,13 @@ func (a *applier) runSteps(ctx context.Context, vr *verify.Result, staged *stage
 	r.from(ctx, 0)
 	a.j.Receipt.Variables = vars.usedNames()
 	if r.failed == nil && ctx.Err() == nil {
+		r.recordLeftRunning()
 		return a.commit(vr)
 	}
 	if r.failed == nil { // interrupted after the last step, before the commit
 		r.fail(&failure{interrupted: context.Cause(ctx)}, len(vr.Manifest.Steps))
 	}
+	r.recordLeftRunning()
 	outcome, msg := r.outcome(r.failed.describe())
 	return a.finish(outcome, r.failed.reason(), msg, r.failed.err())
 }
@@ -58,11 +61,18 @@ type steps struct {
 	backout     []string // when: failure/always steps that did not succeed after a failure
 	rollbackOK  bool
 	started     int // the last when: success step that started
+	// owner names the step after which each step process was first seen;
+	// stopped says how many the failure stopped, and how that went.
+	owner   map[int]string
+	stopped string
 }
 
 func (a *applier) newSteps(ctx context.Context, vr *verify.Result, staged *stage.Staged, vars *variables) *steps {
 	r := &steps{a: a, vr: vr, staged: staged, vars: vars, masker: mask.New(vars.secrets()), rollbackOK: true, started: -1,
-		outputs: &outputsDir{parent: a.state.stagingRoot()}, folder: a.stepFolders(vr, staged)}
+		outputs: &outputsDir{parent: a.state.stagingRoot()}, folder: a.stepFolders(vr, staged), owner: map[int]string{}}
+	if a.contain == nil {
+		a.contain = steprun.Contain(a.applyID())
+	}
 	r.cleanup, r.stopCleanup = a.cleanupContext(ctx)
 	return r
 }
@@ -154,6 +164,7 @@ func (r *steps) run(i int, runCtx context.Context) (ok bool, notRun, serr error)
 		rs.Result, rs.Error = receipt.StepFailed, fmt.Sprintf("step kind %q is not supported by this airlock", s.Kind())
 	}
 	record()
+	r.noteRunning(s.Name)
 	a.j.Receipt.Variables = r.vars.usedNames()
 	a.j.Running = nil
 	return ok, nil, a.state.save(a.j, jStepEnd)
@@ -166,6 +177,7 @@ func (r *steps) fail(f *failure, next int) {
 	a := r.a
 	r.failed = f
 	fmt.Fprintf(a.o.Stderr, "airlock: %s: rolling back\n", printable.String(f.describe()))
+	r.stopProcesses()
 	if err := a.revert(); err != nil {
 		r.rollbackOK = false
 		fmt.Fprintf(a.o.Stderr, "airlock: rolling back the release switch failed: %s\n", printable.String(err.Error()))
@@ -192,13 +204,13 @@ func (r *steps) catchUp(next int) {
 
 // outcome is the receipt's outcome of a failed run, and its message.
 func (r *steps) outcome(describe string) (receipt.OutcomeResult, string) {
-	outcome, msg := receipt.RolledBack, describe+"; the previous release is current"
+	outcome, msg := receipt.RolledBack, describe+"; the previous release is current"+r.stopped
 	if len(r.backout) > 0 {
 		outcome = receipt.Failed
 		msg += fmt.Sprintf("; back-out step(s) %q did not complete", r.backout)
 	}
 	if !r.rollbackOK {
-		outcome, msg = receipt.Failed, describe+"; rolling back the release switch did not complete"
+		outcome, msg = receipt.Failed, describe+"; rolling back the release switch did not complete"+r.stopped
 	}
 	return outcome, msg
 }
