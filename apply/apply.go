@@ -320,8 +320,8 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 		return a.refuse(terr.reason, terr.msg, terr)
 	}
 	if a.stepDir, err = a.makeStepFolder(staged, p.BundleID); err != nil {
-		a.record(receipt.CheckExtract, receipt.Fail, err.Error())
-		return a.refuse(receipt.ReasonStaging, err.Error(), err)
+		// The step folder is in the state directory: nothing ran yet.
+		return a.refuse(receipt.ReasonStateUnwritable, err.Error(), err)
 	}
 	if err := a.state.save(a.j, jStaged); err != nil {
 		return a.refuse(receipt.ReasonStateUnwritable, err.Error(), err)

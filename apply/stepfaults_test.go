@@ -279,3 +279,20 @@ func TestResumeStopsDaemons(t *testing.T) {
 		t.Fatalf("the receipt does not say the daemon was stopped: %q", msg)
 	}
 }
+
+// TestStepFolderUnwritable: a step folder that cannot be made refuses the
+// apply before any step runs, as a state directory that cannot be written.
+func TestStepFolderUnwritable(t *testing.T) {
+	z := newZone(t)
+	if err := os.WriteFile(filepath.Join(z.trust.StateDir, stepsDirName), []byte("in the way"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := z.apply(z.build("1.0.0", "true", 1))
+	var re *RefusedError
+	if !errors.As(err, &re) || re.Reason != receipt.ReasonStateUnwritable || res == nil {
+		t.Fatalf("apply: %v", err)
+	}
+	if p := z.receipt(res); len(p.Steps) != 0 || z.current() != "" {
+		t.Fatalf("steps ran: %+v, current %q", p.Steps, z.current())
+	}
+}

@@ -12,7 +12,8 @@
 //     when ctx is done the whole process tree is stopped: on Unix the step
 //     runs in its own process group, which gets SIGTERM, then SIGKILL after
 //     [Command.Grace]; on Windows the tree is held in a Job Object and
-//     terminated. A step that daemonises out of its group (setsid) escapes.
+//     terminated. A step that daemonises out of its group (setsid) escapes
+//     that; a [Containment] finds it (Linux).
 //   - A failed attempt (non-zero exit or timeout) is retried up to
 //     [Command.Retries] times with exponential backoff capped at
 //     [MaxRetryDelay]. Cancellation, a process that cannot be started and an
