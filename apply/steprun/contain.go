@@ -13,9 +13,10 @@ type Process struct {
 	Name string // the kernel's name of it (comm): at most 15 bytes
 }
 
-// Containment holds the processes the steps of one apply start, so that
-// they can be listed and stopped whatever they did to leave their process
-// group (setsid, a double fork).
+// Contain starts the containment of an apply whose id (unique in the
+// zone) is id: a [Containment] holds the processes the steps of the apply
+// start, so that they can be listed and stopped whatever they did to leave
+// their process group (setsid, a double fork).
 //
 // On Linux the applier becomes a child subreaper (PR_SET_CHILD_SUBREAPER):
 // a step's process that is orphaned is reparented to the applier, not to
@@ -27,18 +28,8 @@ type Process struct {
 // subreaper, every process carrying the entry that the applier's user can
 // read counts. Elsewhere (other Unixes, Windows) no process is found, and
 // only each step's own process group (job object) is stopped, by [Run].
-type Containment struct {
-	marker     string
-	subreaper  bool
-	seen       map[int]bool // step processes seen alive: reaped once they exit
-	mechanism  string
-	listFailed error
-}
-
-// Contain starts the containment of an apply whose id (unique in the
-// zone) is id: on Linux it makes the calling process a child subreaper.
 func Contain(id string) *Containment {
-	c := &Containment{marker: ApplyEnv + "=" + id, seen: map[int]bool{}}
+	c := &Containment{marker: ApplyEnv + "=" + id}
 	c.contain()
 	return c
 }

@@ -13,7 +13,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Containment holds the processes of an apply's steps (see [Contain]).
+type Containment struct {
+	marker, mechanism string
+	subreaper         bool
+	seen              map[int]bool // step processes seen alive: reaped once they exit
+}
+
 func (c *Containment) contain() {
+	c.seen = map[int]bool{}
 	c.mechanism = "environment"
 	if unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == nil {
 		c.subreaper, c.mechanism = true, "subreaper"

@@ -4,6 +4,12 @@ package steprun
 
 import "time"
 
+// Containment holds the processes of an apply's steps (see [Contain]):
+// here, only the mark they carry.
+type Containment struct {
+	marker, mechanism string
+}
+
 func (c *Containment) contain() {}
 
 func (c *Containment) running() []Process { return nil }
