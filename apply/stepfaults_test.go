@@ -91,14 +91,11 @@ func TestSignalAtEveryStepBoundary(t *testing.T) {
 	}
 }
 
-// serviceRelease is a release whose steps start a "service" in the
-// background that, once the apply has ended, reads a file of the payload
-// by a relative path and says where it runs; a failing migrate makes a
-// back-out step start it again.
-func serviceRelease(version, migrate string) string {
-	return fmt.Sprintf(`apiVersion: airlock/v1
+// shopHeader starts a release of the test zone whose first step deploys
+// its package; Sprintf's first argument is the version.
+const shopHeader = `apiVersion: airlock/v1
 name: shop
-version: %q
+version: %[1]q
 channel: stable
 targets: [zone:test]
 expires: 24h
@@ -114,7 +111,14 @@ steps:
   - name: install
     deploy: web
     to: "#{Root}"
-  - name: start
+`
+
+// serviceRelease is a release whose steps start a "service" in the
+// background that, once the apply has ended, reads a file of the payload
+// by a relative path and says where it runs; a failing migrate makes a
+// back-out step start it again.
+func serviceRelease(version, migrate string) string {
+	return fmt.Sprintf(shopHeader+`  - name: start
     run: '(sleep 0.4; { cat packages/web/index.html; pwd; } > "#{Marker}.tmp" 2>&1; mv "#{Marker}.tmp" "#{Marker}.%[1]s") >/dev/null 2>&1 &'
   - name: migrate
     run: %[2]q
@@ -204,25 +208,7 @@ func TestResumeRunsBackout(t *testing.T) {
 // daemonRelease starts a daemon that leaves the step's process group and
 // session (setsid) and records its pid, then runs migrate.
 func daemonRelease(version, migrate string) string {
-	return fmt.Sprintf(`apiVersion: airlock/v1
-name: shop
-version: %q
-channel: stable
-targets: [zone:test]
-expires: 24h
-packages:
-  - name: web
-    path: web
-variables:
-  Root: { value: /nonexistent }
-  Marker: { value: /nonexistent }
-  Greeting: hello
-  Secret: { sensitive: true, fromEnv: SHOP_SECRET }
-steps:
-  - name: install
-    deploy: web
-    to: "#{Root}"
-  - name: start
+	return fmt.Sprintf(shopHeader+`  - name: start
     run: 'setsid sh -c "echo \$\$ > #{Marker}.tmp; mv #{Marker}.tmp #{Marker}.pid; exec sleep 1000" </dev/null >/dev/null 2>&1 & while ! test -s "#{Marker}.pid"; do sleep 0.01; done'
   - name: migrate
     run: %q

@@ -171,15 +171,7 @@ func (w *world) run(args ...string) (int, string) {
 // runKill starts airlock and kills it with SIGKILL after delay. killed is
 // false if it ended first.
 func (w *world) runKill(delay time.Duration, args ...string) (killed bool, code int, out string) {
-	cmd := exec.Command(w.bin, args...)
-	cmd.Dir, cmd.Env = w.dir, w.env
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	if err := cmd.Start(); err != nil {
-		log.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	cmd, buf, done := w.start(args...)
 	select {
 	case err := <-done:
 		return false, exitCode(err), buf.String()
@@ -194,6 +186,20 @@ func (w *world) runKill(delay time.Duration, args ...string) (killed bool, code 
 		}
 		return false, exitCode(err), buf.String()
 	}
+}
+
+// start starts airlock; done receives its end.
+func (w *world) start(args ...string) (*exec.Cmd, *bytes.Buffer, <-chan error) {
+	cmd := exec.Command(w.bin, args...)
+	cmd.Dir, cmd.Env = w.dir, w.env
+	buf := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = buf, buf
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return cmd, buf, done
 }
 
 func exitCode(err error) int {

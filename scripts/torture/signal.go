@@ -3,12 +3,9 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"log"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -32,15 +29,7 @@ func (w *world) signalTrial(i int) {
 	step, at := w.rng.IntN(releaseSteps), []string{"step-start", "step-end"}[w.rng.IntN(2)]
 	point := fmt.Sprintf("%s at %s of step %d", sig, at, step+1)
 
-	cmd := exec.Command(w.bin, w.applyArgs(b)...)
-	cmd.Dir, cmd.Env = w.dir, w.env
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	if err := cmd.Start(); err != nil {
-		log.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	cmd, buf, done := w.start(w.applyArgs(b)...)
 	sent := false
 	var err error
 wait:
