@@ -319,6 +319,11 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 		a.record(receipt.CheckTarget, receipt.Fail, terr.msg)
 		return a.refuse(terr.reason, terr.msg, terr)
 	}
+	for _, s := range vr.Manifest.Steps {
+		if s.When.Runs(true) {
+			a.j.Backout++
+		}
+	}
 	if a.stepDir, err = a.makeStepFolder(staged, p.BundleID); err != nil {
 		// The step folder is in the state directory: nothing ran yet.
 		return a.refuse(receipt.ReasonStateUnwritable, err.Error(), err)

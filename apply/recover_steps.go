@@ -26,6 +26,9 @@ import (
 // that did not complete, or why none could be run.
 func (a *applier) recoverSteps(ctx context.Context) (incomplete []string, err error) {
 	j := a.j
+	if j.Backout == 0 {
+		return nil, nil // none, or a journal of an airlock that did not run them
+	}
 	b, err := bundle.Open(j.Bundle)
 	if err != nil {
 		return nil, err

@@ -282,3 +282,25 @@ func TestStepFolderUnwritable(t *testing.T) {
 		t.Fatalf("steps ran: %+v, current %q", p.Steps, z.current())
 	}
 }
+
+// TestResumeBundleGone: when the bundle can no longer be read, resume
+// still rolls back, and the receipt says failed: the back-out steps could
+// not be run.
+func TestResumeBundleGone(t *testing.T) {
+	z := newZone(t)
+	if _, err := z.apply(z.build("1.0.0", "true", 1)); err != nil {
+		t.Fatal(err)
+	}
+	b := z.build("2.0.0", `echo x > "#{Marker}.running"; sleep 1000`, 2)
+	z.killWhen(b, z.marker+".running")
+	if err := os.RemoveAll(b); err != nil {
+		t.Fatal(err)
+	}
+	res, err := z.resume()
+	if err != nil || res == nil {
+		t.Fatalf("resume: %v\n%s", err, z.out.String())
+	}
+	if res.Outcome != receipt.Failed || !strings.Contains(res.Message, "the back-out steps could not be run") || z.current() != "releases/1.0.0" {
+		t.Fatalf("outcome %s (%s), current %s", res.Outcome, res.Message, z.current())
+	}
+}
