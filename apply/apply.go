@@ -133,13 +133,13 @@ type applier struct {
 	already  bool
 	release  string
 	deployed []receipt.File // every file deployed by this apply
-	stepDir  string         // the apply's step folder (stepfolder.go)
 	logs     *logSink
 	stepOut  io.Writer
 	stepErr  io.Writer
 
-	// contain holds the processes of the steps (steprun.Contain), from
-	// the first step on.
+	// stepDir is the apply's step folder (stepfolder.go); contain holds
+	// the processes of the steps (steprun.Contain), from the first step on.
+	stepDir string
 	contain *steprun.Containment
 }
 
@@ -258,7 +258,7 @@ func (a *applier) begin() error {
 		return fmt.Errorf("%w: %w: set the clock right, or apply with --clock-override (recorded in the receipt)", ErrClockBehind, err)
 	}
 	p.Bundle = receipt.Bundle{Source: a.o.Bundle}
-	a.j = &journal{Bundle: a.o.Bundle, ReceiptOut: a.o.ReceiptOut, VarFile: a.o.VarFile, Receipt: *p}
+	a.j = &journal{Bundle: a.o.Bundle, ReceiptOut: a.o.ReceiptOut, Receipt: *p}
 	if a.o.ForceReapply {
 		a.j.Receipt.Reapply = true
 	}
@@ -319,6 +319,7 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 		a.record(receipt.CheckTarget, receipt.Fail, terr.msg)
 		return a.refuse(terr.reason, terr.msg, terr)
 	}
+	a.j.VarFile = a.o.VarFile
 	for _, s := range vr.Manifest.Steps {
 		if s.When.Runs(true) {
 			a.j.Backout++

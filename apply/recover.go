@@ -58,7 +58,6 @@ func (a *applier) recover(ctx context.Context, j *journal) (*Result, error) {
 			return nil, err
 		}
 		a.pruneReleases()
-		a.pruneStepFolders()
 		res, err = a.finish(receipt.Applied, receipt.ReasonOK, "applied; completed after an interruption"+survivors, nil)
 	default:
 		a.prepareRecoveredReceipt()

@@ -292,7 +292,6 @@ type journal struct {
 	Step        int               `json:"step"`
 	Bundle      string            `json:"bundle"`
 	ReceiptOut  string            `json:"receiptOut,omitempty"` // --receipt-out: recovery copies the receipt there too
-	VarFile     string            `json:"varFile,omitempty"`    // --var-file: recovery's back-out steps read it too
 	Receipt     receipt.Predicate `json:"receipt"`
 	Switches    []switchRecord    `json:"switches"`
 	// Install is the release being installed, recorded before it is
@@ -303,9 +302,11 @@ type journal struct {
 	Channel  *channelRecord `json:"channel,omitempty"`
 	Receipts []string       `json:"receiptsWritten,omitempty"` // unused; read for journals of earlier versions
 
-	// Backout counts the bundle's when: failure and when: always steps:
-	// recovery opens the bundle again to run them only if there are any.
-	Backout int `json:"backout,omitempty"`
+	// VarFile is the apply's --var-file, and Backout counts the bundle's
+	// when: failure and when: always steps: recovery opens the bundle
+	// again to run them only if there are any.
+	VarFile string `json:"varFile,omitempty"`
+	Backout int    `json:"backout,omitempty"`
 }
 
 // switchRecord is one release switch, recorded before it happens.

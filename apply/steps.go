@@ -154,7 +154,6 @@ func (a *applier) commit(vr *verify.Result) (*Result, error) {
 		return nil, fmt.Errorf("%w (the apply succeeded: run apply --resume once the state directory can be written)", err)
 	}
 	a.pruneReleases()
-	a.pruneStepFolders()
 	msg := fmt.Sprintf("%s %s applied", p.Name, p.Version)
 	return a.finish(receipt.Applied, receipt.ReasonOK, msg, nil)
 }
@@ -255,7 +254,8 @@ func orNone(s string) string {
 // apply belongs to its application (claim), keeps the newest releases of
 // the application there — never another application's — and records
 // the release directories it removed in the receipt (PCI DSS 10.2.1.7:
-// deletion of system-level objects).
+// deletion of system-level objects); then the step folders of releases no
+// longer kept (stepfolder.go).
 func (a *applier) pruneReleases() {
 	for _, sw := range a.j.Switches {
 		if sw.Reverted {
@@ -288,4 +288,5 @@ func (a *applier) pruneReleases() {
 			a.j.Receipt.Release.Pruned = append(a.j.Receipt.Release.Pruned, filepath.Join(sw.To, "releases", r.Name))
 		}
 	}
+	a.pruneStepFolders()
 }

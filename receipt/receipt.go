@@ -209,6 +209,11 @@ type Predicate struct {
 	Releases             []Release        `json:"releases,omitempty"` // format 2: every deploy switch, in step order
 	Reapply              bool             `json:"reapply,omitempty"`  // --force-reapply was given
 	Override             []Override       `json:"overrides,omitempty"`
+	// LeftRunning (format 3) lists the processes the steps started that
+	// were still running when the apply ended: a daemon a step started.
+	// After a failure or an interruption the steps' processes are stopped
+	// first, so these are what the back-out steps started.
+	LeftRunning []Process `json:"leftRunning,omitempty"`
 	// Policy is the trust policy in force (version 2): the digest of
 	// trust.yaml and what it says. For a policy commit, the new policy.
 	Policy *Policy `json:"policy,omitempty"`
@@ -217,11 +222,6 @@ type Predicate struct {
 	PolicyChange *PolicyChange `json:"policyChange,omitempty"`
 	// Storage is how the zone stores its receipts (PCI DSS 10.3.1).
 	Storage *Storage `json:"storage,omitempty"`
-	// LeftRunning (format 3) lists the processes the steps started that
-	// were still running when the apply ended: a daemon a step started.
-	// After a failure or an interruption the steps' processes are stopped
-	// first, so these are what the back-out steps started.
-	LeftRunning []Process `json:"leftRunning,omitempty"`
 }
 
 // Bundle says which bundle the apply was about. When Verified is false the
