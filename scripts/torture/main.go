@@ -594,9 +594,11 @@ func (w *world) leftovers() []string {
 func stateFileOK(rel string, dir bool) bool {
 	top, rest, _ := strings.Cut(rel, "/")
 	switch {
+	case top == "steps" && (dir || rest != ""):
+		return true // step folders, kept with their releases
 	case rest == "":
-		return top == "lock" || top == "file-digest.key" || (dir && (top == "channels" || top == "receipts" || top == "staging" || top == "targets" || top == "steps"))
-	case top == "channels", top == "targets", top == "steps":
+		return top == "lock" || top == "file-digest.key" || (dir && (top == "channels" || top == "receipts" || top == "staging" || top == "targets"))
+	case top == "channels", top == "targets":
 		return true
 	case top == "receipts":
 		return strings.HasPrefix(rest, "receipt-") && !strings.Contains(rest, "/")
