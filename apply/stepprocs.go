@@ -37,17 +37,25 @@ func (r *steps) noteRunning(step string) {
 
 // stopProcesses stops every process the steps started so far, and says
 // so for the receipt's message.
-func (r *steps) stopProcesses() {
-	a := r.a
+func (r *steps) stopProcesses() { r.stopped = r.a.stopStepProcesses() }
+
+// stopStepProcesses stops every process the steps started so far (none
+// were left running, then) and returns what the receipt's message says of it.
+func (a *applier) stopStepProcesses() string {
+	if a.contain == nil {
+		return ""
+	}
+	a.j.Receipt.LeftRunning = nil
 	n, err := a.contain.StopAll(survivorGrace)
 	switch {
 	case err != nil:
 		fmt.Fprintf(a.o.Stderr, "airlock: warning: stopping the processes the steps started: %s\n", printable.String(err.Error()))
-		r.stopped = fmt.Sprintf("; stopping the processes the steps started failed: %v", err)
+		return fmt.Sprintf("; stopping the processes the steps started failed: %v", err)
 	case n > 0:
 		fmt.Fprintf(a.o.Stdout, "airlock: stopped %d process(es) the steps had started\n", n)
-		r.stopped = fmt.Sprintf("; %d process(es) the steps started were stopped", n)
+		return fmt.Sprintf("; %d process(es) the steps started were stopped", n)
 	}
+	return ""
 }
 
 // recordLeftRunning lists in the receipt the step processes running now.

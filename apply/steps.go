@@ -161,11 +161,12 @@ func (a *applier) commit(vr *verify.Result) (*Result, error) {
 // rollbackUnrecorded reverts an apply whose success could not be recorded.
 func (a *applier) rollbackUnrecorded(cause error) (*Result, error) {
 	f := &failure{state: cause}
+	stopped := a.stopStepProcesses()
 	outcome, msg := receipt.RolledBack, f.describe()+"; the previous release is current"
 	if err := a.revert(); err != nil {
 		outcome, msg = receipt.Failed, f.describe()+"; rolling back the release switch did not complete"
 	}
-	return a.finish(outcome, f.reason(), msg, f.err())
+	return a.finish(outcome, f.reason(), msg+stopped, f.err())
 }
 
 // abandonInstall removes the release the journal says is being installed,
