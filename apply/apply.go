@@ -30,6 +30,7 @@ import (
 	"filippo.io/age"
 
 	"airlock.dev/airlock/apply/stage"
+	"airlock.dev/airlock/apply/steprun"
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/agekeys"
 	"airlock.dev/airlock/internal/intoto"
@@ -135,6 +136,11 @@ type applier struct {
 	logs     *logSink
 	stepOut  io.Writer
 	stepErr  io.Writer
+
+	// stepDir is the apply's step folder (stepfolder.go); contain holds
+	// the processes of the steps (steprun.Contain), from the first step on.
+	stepDir string
+	contain *steprun.Containment
 }
 
 // Apply applies the bundle o.Bundle. It first finishes an interrupted
@@ -151,7 +157,7 @@ func Apply(ctx context.Context, o Options) (*Result, error) {
 	if j, err := a.state.loadJournal(); err != nil {
 		return nil, err
 	} else if j != nil {
-		if recovered, err = a.recover(j); err != nil {
+		if recovered, err = a.recover(ctx, j); err != nil {
 			return recovered, err
 		}
 	}
@@ -178,7 +184,7 @@ func Resume(ctx context.Context, o Options) (*Result, error) {
 	}
 	var res *Result
 	if j != nil {
-		if res, err = a.recover(j); err != nil {
+		if res, err = a.recover(ctx, j); err != nil {
 			return res, err
 		}
 	}
@@ -312,6 +318,16 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 	if terr := a.checkTargets(vr, vars); terr != nil {
 		a.record(receipt.CheckTarget, receipt.Fail, terr.msg)
 		return a.refuse(terr.reason, terr.msg, terr)
+	}
+	a.j.VarFile = a.o.VarFile
+	for _, s := range vr.Manifest.Steps {
+		if s.When.Runs(true) {
+			a.j.Backout++
+		}
+	}
+	if a.stepDir, err = a.makeStepFolder(staged, p.BundleID); err != nil {
+		// The step folder is in the state directory: nothing ran yet.
+		return a.refuse(receipt.ReasonStateUnwritable, err.Error(), err)
 	}
 	if err := a.state.save(a.j, jStaged); err != nil {
 		return a.refuse(receipt.ReasonStateUnwritable, err.Error(), err)

@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -19,14 +20,16 @@ const survivorGrace = steprun.DefaultGrace
 // otherwise it could go on writing into the release about to be restored.
 // Steps are never re-run: they may not be idempotent. An apply interrupted
 // before it succeeded is rolled back — every release switch it recorded is
-// undone, the release it was installing removed — and its receipt says
-// rolled-back with reason "interrupted" (refused, if no step had started).
+// undone, the release it was installing removed — then its back-out steps
+// run, as an interrupted apply's do (recoverSteps), and its receipt says
+// rolled-back with reason "interrupted" (refused, if no step had started;
+// failed, if a back-out step did not complete).
 // The receipt names the state the apply was interrupted at, also when the
 // recovery was interrupted in turn. One interrupted after it succeeded
 // is completed. A receipt already signed is completed as it was. Either way
 // the receipt takes the sequence number reserved when the apply started,
 // and is copied to the --receipt-out the apply was given.
-func (a *applier) recover(j *journal) (*Result, error) {
+func (a *applier) recover(ctx context.Context, j *journal) (*Result, error) {
 	a.j = j
 	at := j.State // before anything below records another state
 	if j.Interrupted != "" {
@@ -58,12 +61,15 @@ func (a *applier) recover(j *journal) (*Result, error) {
 		res, err = a.finish(receipt.Applied, receipt.ReasonOK, "applied; completed after an interruption"+survivors, nil)
 	default:
 		a.prepareRecoveredReceipt()
+		survivors += a.stopApplyProcesses()
 		rerr := a.revert()
 		outcome := receipt.RolledBack
 		msg := fmt.Sprintf("interrupted at %s in step %d; the previous release is current%s", at, j.Step+1, survivors)
 		if at == jStarted || at == jVerified || at == jStaged {
 			// Nothing ran: a refusal, like one for a bundle that does not verify.
 			outcome, msg = receipt.Refused, fmt.Sprintf("interrupted at %s, before any step ran; nothing was changed%s", at, survivors)
+		} else if incomplete, berr := a.recoverSteps(ctx); berr != nil || len(incomplete) > 0 {
+			outcome, msg = receipt.Failed, msg+backoutMessage(incomplete, berr)
 		}
 		if rerr != nil {
 			outcome, msg = receipt.Failed, fmt.Sprintf("interrupted at %s in step %d; rolling back failed: %v%s", at, j.Step+1, rerr, survivors)

@@ -301,6 +301,12 @@ type journal struct {
 	Running  *steprun.Group `json:"running,omitempty"`
 	Channel  *channelRecord `json:"channel,omitempty"`
 	Receipts []string       `json:"receiptsWritten,omitempty"` // unused; read for journals of earlier versions
+
+	// VarFile is the apply's --var-file, and Backout counts the bundle's
+	// when: failure and when: always steps: recovery opens the bundle
+	// again to run them only if there are any.
+	VarFile string `json:"varFile,omitempty"`
+	Backout int    `json:"backout,omitempty"`
 }
 
 // switchRecord is one release switch, recorded before it happens.

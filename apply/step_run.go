@@ -2,10 +2,12 @@ package apply
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"time"
 
 	"airlock.dev/airlock/apply/steprun"
+	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/receipt"
 )
 
@@ -38,10 +40,15 @@ func (a *applier) processStep(r *stepRun, prepare func(cmd *steprun.Command, dir
 	}
 	defer os.RemoveAll(outDir)
 	cmd := steprun.Command{
-		Name: s.Name, Shell: s.Shell, Dir: r.staged.Root,
-		Env:     vars.env(steprun.BaseEnv(os.Environ())),
+		Name: s.Name, Shell: s.Shell, Dir: r.dir,
+		Env:     a.stepEnv(vars),
 		Timeout: time.Duration(s.Timeout), Retries: s.Retries, RetryDelay: time.Duration(s.RetryDelay),
 		Stdout: a.stepOut, Stderr: a.stepErr, Mask: masker, OutputDir: outDir, Now: a.o.Now,
+		OnRetry: func(n, total int, err error, delay time.Duration) {
+			msg := fmt.Sprintf("step %q: attempt %d of %d failed (%s); attempt %d of %d in %v", s.Name, n, total, masker.String(err.Error()), n+1, total, delay)
+			fmt.Fprintf(a.o.Stderr, "airlock: %s\n", printable.String(msg))
+			a.logf("airlock: %s\n", msg)
+		},
 		OnStart: func(g steprun.Group) error {
 			a.j.Running = &g
 			return a.state.save(a.j, jStepRunning)

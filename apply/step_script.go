@@ -12,7 +12,7 @@ import (
 func (a *applier) scriptStep(r *stepRun) bool {
 	return a.processStep(r, func(cmd *steprun.Command, dir string) error {
 		s := r.step
-		cmd.Script = filepath.Join(r.staged.Root, filepath.FromSlash(s.Script))
+		cmd.Script = filepath.Join(r.scripts, filepath.FromSlash(s.Script))
 		if !s.Substitute.Script {
 			return nil
 		}

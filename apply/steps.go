@@ -85,6 +85,10 @@ type stepRun struct {
 	masker  *mask.Masker
 	rs      *receipt.Step // the step's record in the receipt
 	outputs *outputsDir
+	// dir is the working directory of a step that runs a process, and
+	// scripts the folder its script is in: the apply's step folder, or
+	// after a rollback the previous release's (stepfolder.go).
+	dir, scripts string
 }
 
 // fail records that the step failed with err, masked, and returns false.
@@ -114,107 +118,6 @@ func (o *outputsDir) remove() {
 	if o.dir != "" {
 		os.RemoveAll(o.dir)
 	}
-}
-
-// runSteps runs the steps in order. Steps with when: success run while
-// nothing has failed; at the first failure — a step that fails, an
-// interruption (ctx done: a signal), or a state directory that cannot be
-// written — every release switch of this apply is reverted at once, then
-// only when: failure and when: always steps run, on their own context:
-// they are stopped only by o.Abort (a second signal) or their timeouts.
-func (a *applier) runSteps(ctx context.Context, vr *verify.Result, staged *stage.Staged, vars *variables) (*Result, error) {
-	m := vr.Manifest
-	masker := mask.New(vars.secrets())
-	var failed *failure
-	var backout []string // when: failure/always steps that did not succeed after a failure
-	rollbackOK := true
-	cleanup, stopCleanup := a.cleanupContext(ctx)
-	defer stopCleanup()
-	fail := func(f *failure) {
-		failed = f
-		fmt.Fprintf(a.o.Stderr, "airlock: %s: rolling back\n", printable.String(f.describe()))
-		if err := a.revert(); err != nil {
-			rollbackOK = false
-			fmt.Fprintf(a.o.Stderr, "airlock: rolling back the release switch failed: %s\n", printable.String(err.Error()))
-		}
-	}
-	outputs := &outputsDir{parent: filepath.Join(a.state.dir, "staging")}
-	defer outputs.remove()
-	for i, s := range m.Steps {
-		if failed == nil {
-			switch {
-			case ctx.Err() != nil:
-				fail(&failure{interrupted: context.Cause(ctx)})
-			case a.state.trouble != nil:
-				fail(&failure{state: a.state.trouble})
-			}
-		}
-		rs := receipt.Step{Name: s.Name, Kind: string(s.Kind()), When: string(s.When)}
-		if !s.When.Runs(failed != nil) {
-			rs.Result = receipt.StepSkipped
-			a.j.Receipt.Steps = append(a.j.Receipt.Steps, rs)
-			continue
-		}
-		runCtx := ctx
-		if failed != nil {
-			runCtx = cleanup
-		}
-		a.j.Step = i
-		if err := a.state.save(a.j, jStepStart); err != nil {
-			rs.Result, rs.Error = receipt.StepFailed, "not run: "+err.Error()
-			a.j.Receipt.Steps = append(a.j.Receipt.Steps, rs)
-			if failed == nil {
-				fail(&failure{step: s.Name, state: err})
-			} else {
-				backout = append(backout, s.Name)
-			}
-			continue
-		}
-		fmt.Fprintf(a.o.Stdout, "==> step %d/%d: %s\n", i+1, len(m.Steps), printable.String(s.Name))
-		a.logf("==> step %d/%d: %s\n", i+1, len(m.Steps), s.Name)
-		vars.builtins[bundle.BuiltinStepName] = s.Name
-		var ok bool
-		if run, known := stepRunners[s.Kind()]; known {
-			ok = run(a, &stepRun{ctx: runCtx, vr: vr, staged: staged, step: s, vars: vars, masker: masker, rs: &rs, outputs: outputs})
-		} else {
-			rs.Result, rs.Error = receipt.StepFailed, fmt.Sprintf("step kind %q is not supported by this airlock", s.Kind())
-		}
-		a.j.Receipt.Steps = append(a.j.Receipt.Steps, rs)
-		a.j.Receipt.Variables = vars.usedNames()
-		a.j.Running = nil
-		serr := a.state.save(a.j, jStepEnd)
-		switch {
-		case failed != nil:
-			if !ok {
-				backout = append(backout, s.Name)
-			}
-		case !ok && ctx.Err() != nil:
-			fail(&failure{step: s.Name, interrupted: context.Cause(ctx)})
-		case !ok && s.ContinueOnError:
-			fmt.Fprintf(a.o.Stderr, "airlock: step %q failed (continueOnError): %s\n", s.Name, printable.String(rs.Error))
-		case !ok:
-			fmt.Fprintf(a.o.Stderr, "airlock: step %q failed: %s\n", s.Name, printable.String(rs.Error))
-			fail(&failure{step: s.Name})
-		case serr != nil || a.state.trouble != nil:
-			fail(&failure{step: s.Name, state: errors.Join(serr, a.state.trouble)})
-		}
-	}
-	a.j.Receipt.Variables = vars.usedNames()
-	if failed == nil && ctx.Err() == nil {
-		return a.commit(vr)
-	}
-	if failed == nil { // interrupted after the last step, before the commit
-		fail(&failure{interrupted: context.Cause(ctx)})
-	}
-	outcome, msg := receipt.RolledBack, failed.describe()+"; the previous release is current"
-	if len(backout) > 0 {
-		outcome = receipt.Failed
-		msg += fmt.Sprintf("; back-out step(s) %q did not complete", backout)
-	}
-	if !rollbackOK {
-		outcome, msg = receipt.Failed, failed.describe()+"; rolling back the release switch did not complete"
-	}
-	return a.finish(outcome, failed.reason(), msg, failed.err())
 }
 
 // cleanupContext is the context of the steps that run after a failure or
@@ -258,11 +161,12 @@ func (a *applier) commit(vr *verify.Result) (*Result, error) {
 // rollbackUnrecorded reverts an apply whose success could not be recorded.
 func (a *applier) rollbackUnrecorded(cause error) (*Result, error) {
 	f := &failure{state: cause}
+	stopped := a.stopStepProcesses()
 	outcome, msg := receipt.RolledBack, f.describe()+"; the previous release is current"
 	if err := a.revert(); err != nil {
 		outcome, msg = receipt.Failed, f.describe()+"; rolling back the release switch did not complete"
 	}
-	return a.finish(outcome, f.reason(), msg, f.err())
+	return a.finish(outcome, f.reason(), msg+stopped, f.err())
 }
 
 // abandonInstall removes the release the journal says is being installed,
@@ -351,7 +255,8 @@ func orNone(s string) string {
 // apply belongs to its application (claim), keeps the newest releases of
 // the application there — never another application's — and records
 // the release directories it removed in the receipt (PCI DSS 10.2.1.7:
-// deletion of system-level objects).
+// deletion of system-level objects); then the step folders of releases no
+// longer kept (stepfolder.go).
 func (a *applier) pruneReleases() {
 	for _, sw := range a.j.Switches {
 		if sw.Reverted {
@@ -384,4 +289,5 @@ func (a *applier) pruneReleases() {
 			a.j.Receipt.Release.Pruned = append(a.j.Receipt.Release.Pruned, filepath.Join(sw.To, "releases", r.Name))
 		}
 	}
+	a.pruneStepFolders()
 }

@@ -265,7 +265,8 @@ func (z *testZone) leftovers() []string {
 		rel, _ := filepath.Rel(z.trust.StateDir, p)
 		top, rest, _ := strings.Cut(filepath.ToSlash(rel), "/")
 		switch {
-		case rest == "" && (top == "lock" || top == "channels" || top == "receipts" || top == "staging" || top == "targets" || top == fileKeyName):
+		case rest == "" && (top == "lock" || top == "channels" || top == "receipts" || top == "staging" || top == "targets" || top == fileKeyName || top == stepsDirName):
+		case top == stepsDirName && !strings.Contains("/"+rest, "/."): // step folders, kept with their releases
 		case top == "channels" && !strings.HasPrefix(d.Name(), "."):
 		case top == "targets" && !strings.HasPrefix(d.Name(), ".") && strings.HasSuffix(d.Name(), ".json"):
 		case top == "receipts" && strings.HasPrefix(d.Name(), "receipt-") && !strings.Contains(d.Name(), ".tmp-"):

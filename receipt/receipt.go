@@ -209,6 +209,11 @@ type Predicate struct {
 	Releases             []Release        `json:"releases,omitempty"` // format 2: every deploy switch, in step order
 	Reapply              bool             `json:"reapply,omitempty"`  // --force-reapply was given
 	Override             []Override       `json:"overrides,omitempty"`
+	// LeftRunning (format 3) lists the processes the steps started that
+	// were still running when the apply ended: a daemon a step started.
+	// After a failure or an interruption the steps' processes are stopped
+	// first, so these are what the back-out steps started.
+	LeftRunning []Process `json:"leftRunning,omitempty"`
 	// Policy is the trust policy in force (version 2): the digest of
 	// trust.yaml and what it says. For a policy commit, the new policy.
 	Policy *Policy `json:"policy,omitempty"`
@@ -507,6 +512,13 @@ type Outcome struct {
 	Result  OutcomeResult `json:"result"`
 	Reason  Reason        `json:"reason"`
 	Message string        `json:"message,omitempty"`
+}
+
+// Process is a process the steps of an apply left running.
+type Process struct {
+	PID  int    `json:"pid"`
+	Name string `json:"name"`           // the kernel's name of it (at most 15 bytes)
+	Step string `json:"step,omitempty"` // the step after which it was first seen
 }
 
 // Release records the deploy switch: what was current before and after,

@@ -154,7 +154,18 @@ func TestRunRetries(t *testing.T) {
 		counter := filepath.Join(t.TempDir(), "count")
 		c.Env = append(c.Env, "COUNTER="+counter, "SUCCEED_ON="+strconv.Itoa(tc.succeedOn))
 		c.Retries, c.RetryDelay = tc.retries, time.Millisecond
+		var retried []string
+		c.OnRetry = func(n, total int, err error, _ time.Duration) {
+			retried = append(retried, fmt.Sprintf("%d of %d: %v", n, total, errors.Is(err, ErrExit)))
+		}
 		res := Run(t.Context(), c)
+		var want []string
+		for n := 1; n < tc.attempts; n++ {
+			want = append(want, fmt.Sprintf("%d of %d: true", n, tc.retries+1))
+		}
+		if !slices.Equal(retried, want) {
+			t.Errorf("%+v: OnRetry %q, want %q", tc, retried, want)
+		}
 		if res.Attempts != tc.attempts || (res.Err == nil) != tc.ok {
 			t.Fatalf("%+v: got attempts %d err %v", tc, res.Attempts, res.Err)
 		}

@@ -12,7 +12,8 @@
 //     when ctx is done the whole process tree is stopped: on Unix the step
 //     runs in its own process group, which gets SIGTERM, then SIGKILL after
 //     [Command.Grace]; on Windows the tree is held in a Job Object and
-//     terminated. A step that daemonises out of its group (setsid) escapes.
+//     terminated. A step that daemonises out of its group (setsid) escapes
+//     that; a [Containment] finds it (Linux).
 //   - A failed attempt (non-zero exit or timeout) is retried up to
 //     [Command.Retries] times with exponential backoff capped at
 //     [MaxRetryDelay]. Cancellation, a process that cannot be started and an
@@ -114,6 +115,11 @@ type Command struct {
 	// fails without a retry: the applier records the group in its journal
 	// here, and a journal it cannot write is a failure.
 	OnStart func(Group) error
+
+	// OnRetry, if set, is called after a failed attempt that will be
+	// retried, before the backoff: attempt n (1-based) of the total the
+	// step may make failed with err, and the next one starts after delay.
+	OnRetry func(n, total int, err error, delay time.Duration)
 }
 
 // Result reports a step run. Output fields describe the last attempt.
@@ -162,7 +168,11 @@ func Run(ctx context.Context, c Command) (res Result) {
 		if a.err == nil || !a.retryable || res.Attempts > c.Retries {
 			return res
 		}
-		if err := sleep(ctx, backoff(c.RetryDelay, res.Attempts)); err != nil {
+		delay := backoff(c.RetryDelay, res.Attempts)
+		if c.OnRetry != nil {
+			c.OnRetry(res.Attempts, c.Retries+1, a.err, delay)
+		}
+		if err := sleep(ctx, delay); err != nil {
 			res.Err = fmt.Errorf("%w; retry canceled: %w", res.Err, err)
 			return res
 		}

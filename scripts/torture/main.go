@@ -23,6 +23,11 @@
 //
 //	go run ./scripts/torture -bin bin/airlock [-trials 100] [-seed N] [-keep]
 //
+// Every sixth trial signals an apply instead (SIGTERM, SIGINT or SIGHUP) at
+// a step boundary, the moment the journal says a step starts or has ended:
+// the apply must end with its own receipt, rolled back with the back-out
+// step run and the when: always step not failed (signal.go).
+//
 // It prints the kills per phase and every failure, and exits 1 on any.
 // Linux only (it reads /proc).
 package main
@@ -166,15 +171,7 @@ func (w *world) run(args ...string) (int, string) {
 // runKill starts airlock and kills it with SIGKILL after delay. killed is
 // false if it ended first.
 func (w *world) runKill(delay time.Duration, args ...string) (killed bool, code int, out string) {
-	cmd := exec.Command(w.bin, args...)
-	cmd.Dir, cmd.Env = w.dir, w.env
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	if err := cmd.Start(); err != nil {
-		log.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	cmd, buf, done := w.start(args...)
 	select {
 	case err := <-done:
 		return false, exitCode(err), buf.String()
@@ -189,6 +186,20 @@ func (w *world) runKill(delay time.Duration, args ...string) (killed bool, code 
 		}
 		return false, exitCode(err), buf.String()
 	}
+}
+
+// start starts airlock; done receives its end.
+func (w *world) start(args ...string) (*exec.Cmd, *bytes.Buffer, <-chan error) {
+	cmd := exec.Command(w.bin, args...)
+	cmd.Dir, cmd.Env = w.dir, w.env
+	buf := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = buf, buf
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return cmd, buf, done
 }
 
 func exitCode(err error) int {
@@ -352,9 +363,10 @@ func (w *world) delay(kind string) time.Duration {
 	return time.Duration(w.rng.Int64N(int64(w.dur[kind]) * 11 / 10))
 }
 
-// trial runs one kill trial; kinds alternate apply, resume, build, sign.
+// trial runs one trial; kinds alternate apply, resume, build, sign (each
+// killed), and an apply signaled at a step boundary.
 func (w *world) trial(i int) {
-	switch []string{"apply", "apply", "resume", "build", "sign"}[i%5] {
+	switch []string{"apply", "apply", "resume", "build", "sign", "signal"}[i%6] {
 	case "apply":
 		w.applyTrial(i)
 	case "resume":
@@ -363,6 +375,8 @@ func (w *world) trial(i int) {
 		w.buildTrial(i)
 	case "sign":
 		w.signTrial(i)
+	case "signal":
+		w.signalTrial(i)
 	}
 }
 
@@ -580,6 +594,8 @@ func (w *world) leftovers() []string {
 func stateFileOK(rel string, dir bool) bool {
 	top, rest, _ := strings.Cut(rel, "/")
 	switch {
+	case top == "steps" && (dir || rest != ""):
+		return true // step folders, kept with their releases
 	case rest == "":
 		return top == "lock" || top == "file-digest.key" || (dir && (top == "channels" || top == "receipts" || top == "staging" || top == "targets"))
 	case top == "channels", top == "targets":
@@ -798,8 +814,8 @@ func statementOf(b string) ([]byte, error) {
 
 func (w *world) report(trials int, took time.Duration) {
 	fmt.Printf("\ntorture: %d trials in %s (seed reproduces them)\n", trials, took.Round(time.Second))
-	for _, k := range []string{"apply", "resume", "build", "sign"} {
-		fmt.Printf("  %-7s %3d trials, %3d ended before the kill\n", k, w.runs[k], w.finished[k])
+	for _, k := range []string{"apply", "resume", "build", "sign", "signal"} {
+		fmt.Printf("  %-7s %3d trials, %3d ended before the kill or signal\n", k, w.runs[k], w.finished[k])
 	}
 	var phases []string
 	for p := range w.kills {
