@@ -332,7 +332,7 @@ func (w *world) calibrate() {
 	}
 	w.dur["build"] = time.Since(t0)
 	t0 = time.Now()
-	w.must("sign", filepath.Join(w.dir, "calib"), "--role", "approve", "--key", "approver.key")
+	w.must("sign", filepath.Join(w.dir, "calib"), "--role", "approve", "--key", "approver.key", "--verify-key", "release.pub")
 	w.dur["sign"] = time.Since(t0)
 	os.RemoveAll(filepath.Join(w.dir, "calib"))
 	// How long a recovery takes: an apply killed halfway, then resumed.
@@ -740,7 +740,7 @@ func (w *world) signTrial(i int) {
 		log.Fatal(err)
 	}
 	before, _ := statementOf(out)
-	killed, code, o := w.runKill(w.delay("sign"), "sign", out, "--role", "approve", "--key", "approver.key")
+	killed, code, o := w.runKill(w.delay("sign"), "sign", out, "--role", "approve", "--key", "approver.key", "--verify-key", "release.pub")
 	after, _ := statementOf(out)
 	phase := "before"
 	switch {
@@ -752,7 +752,7 @@ func (w *world) signTrial(i int) {
 	where := w.count(i, "sign", phase, killed, code, o)
 	w.checkSigned(where, out)
 	// The approver signs again: it completes (or says it is signed already).
-	if c, o := w.run("sign", out, "--role", "approve", "--key", "approver.key"); c != 0 && !strings.Contains(o, "already signed") {
+	if c, o := w.run("sign", out, "--role", "approve", "--key", "approver.key", "--verify-key", "release.pub"); c != 0 && !strings.Contains(o, "already signed") {
 		w.failf("%s: sign again exited %d\n%s", where, c, o)
 	}
 	w.checkSigned(where+", signed again", out)
