@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -142,6 +143,9 @@ type applier struct {
 // the running step's processes are stopped, the release switch is reverted,
 // the back-out steps run (see Options.Abort), and a receipt is written.
 func Apply(ctx context.Context, o Options) (*Result, error) {
+	if err := checkInputs(o); err != nil {
+		return nil, err
+	}
 	a, err := start(o)
 	if err != nil {
 		return nil, err
@@ -161,6 +165,26 @@ func Apply(ctx context.Context, o Options) (*Result, error) {
 		res.Recovered = recovered
 	}
 	return res, err
+}
+
+// ErrNoInput means a file named on the command line (the bundle, a
+// --var-file) is not there: a mistake in what was typed, not a verdict
+// about a bundle. Apply and plan return it before anything is read or
+// recorded (no receipt), as verify does (exit 1).
+var ErrNoInput = errors.New("no such file")
+
+// checkInputs checks that the bundle and the var-file named in o are
+// there.
+func checkInputs(o Options) error {
+	for _, in := range []struct{ what, path string }{{"bundle", o.Bundle}, {"var-file", o.VarFile}} {
+		if in.path == "" {
+			continue
+		}
+		if _, err := os.Stat(in.path); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s %s: %w (nothing was applied or recorded)", in.what, in.path, ErrNoInput)
+		}
+	}
+	return nil
 }
 
 // Resume finishes an interrupted apply (rolling back or completing it) and
