@@ -46,6 +46,12 @@ import (
 // rolled back.
 var ErrStepFailed = errors.New("a step failed")
 
+// ErrStateWrite means the state directory could not be written during
+// the apply (it filled up, or became read-only): the receipt, written with
+// the reserve freed, says state-unwritable and whether the zone was
+// rolled back (exit code 4, like a failed step).
+var ErrStateWrite = errors.New("the state directory could not be written")
+
 // ErrInterrupted means the apply was interrupted (a signal): the running
 // step was stopped, the back-out steps ran, the release switch was reverted
 // and the receipt says so. The error also wraps the interruption's cause.
@@ -317,7 +323,7 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 		return a.finish(receipt.AlreadyApplied, receipt.ReasonAlreadyApplied, msg, nil)
 	}
 	if err := a.state.save(a.j, jVerified); err != nil {
-		return a.refuse(receipt.ReasonStateUnwritable, err.Error(), err)
+		return a.stateUnwritable(err)
 	}
 	staged, err := a.stage(ctx, b, vr)
 	if ctx.Err() != nil {
@@ -338,7 +344,7 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 		return a.refuse(terr.reason, terr.msg, terr)
 	}
 	if err := a.state.save(a.j, jStaged); err != nil {
-		return a.refuse(receipt.ReasonStateUnwritable, err.Error(), err)
+		return a.stateUnwritable(err)
 	}
 	return a.runSteps(ctx, vr, staged, vars)
 }
@@ -473,7 +479,20 @@ func (a *applier) refuseStaging(err error) (*Result, error) {
 		return a.refuse(receipt.Reason(ve.Check), err.Error(), verr)
 	}
 	a.record(receipt.CheckExtract, receipt.Fail, err.Error())
+	if isFull(err) {
+		// The payload is staged in the state directory: it filled up.
+		return a.stateUnwritable(err)
+	}
 	return a.refuse(receipt.ReasonStaging, err.Error(), err)
+}
+
+// stateUnwritable ends an apply whose state directory could not be
+// written before any step ran: nothing was changed, so the receipt says
+// refused, with reason state-unwritable, and the error is ErrStateWrite
+// (exit code 4, as when the directory fills up while the steps run).
+func (a *applier) stateUnwritable(err error) (*Result, error) {
+	msg := fmt.Sprintf("the state directory could not be written (%v); nothing was changed", err)
+	return a.finish(receipt.Refused, receipt.ReasonStateUnwritable, msg, fmt.Errorf("%w: %w; nothing was changed", ErrStateWrite, err))
 }
 
 // stagingError makes a staging failure that is a verdict about the payload

@@ -895,13 +895,13 @@ func runFSCases(bin, dir string) int {
 				w.expect(where, code == 1 && strings.Contains(out, "not usable"), "exit %d:\n%s", code, out)
 				w.expectReceipts(where, 0)
 			}},
-		{name: "state directory fills up while staging: refused, with its receipt", mount: "zone/state", size: 32 << 20, free: 3 << 20,
+		{name: "state directory fills up while staging: nothing changed, exit 4 state-unwritable, with its receipt", mount: "zone/state", size: 32 << 20, free: 3 << 20,
 			config: func(w *world) { w.blob = 8 << 20 },
 			run: func(w *world, where string) {
 				b, _ := w.bundle()
 				code, out := w.run(w.applyArgs(b)...)
-				w.expect(where, code == 3, "exit %d, want 3 (refused):\n%s", code, out)
-				w.expectOutcome(where, 1, receipt.Refused, receipt.ReasonStaging)
+				w.expect(where, code == 4, "exit %d, want 4 (the state directory could not be written):\n%s", code, out)
+				w.expectOutcome(where, 1, receipt.Refused, receipt.ReasonStateUnwritable)
 			}},
 		{name: "state directory fills up during a step: rolled back, with its receipt", mount: "zone/state", size: 16 << 20, free: 6 << 20,
 			before: func(w *world) {
