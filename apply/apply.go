@@ -140,6 +140,7 @@ type applier struct {
 	release  string
 	deployed []receipt.File // every file deployed by this apply
 	logs     *logSink
+	out      outFolder // this run's --receipt-out, as opened when it started
 	stepOut  io.Writer
 	stepErr  io.Writer
 }
@@ -251,7 +252,7 @@ func start(o Options) (*applier, error) {
 	chain := receipt.OpenChain(filepath.Join(st.dir, "receipts"), o.Trust.Policy.Zone, o.Trust.Policy.Host, signer.Public())
 	chain.SetWriter(st.writing)
 	return &applier{o: o, state: st, chain: chain, signer: signer, zone: o.Trust.Policy.Zone, host: o.Trust.Policy.Host,
-		now: o.Now().UTC(), stepOut: o.Stdout, stepErr: o.StepStderr}, nil
+		now: o.Now().UTC(), out: openOut(o.ReceiptOut), stepOut: o.Stdout, stepErr: o.StepStderr}, nil
 }
 
 // close releases the zone lock and the receipt key.
@@ -282,7 +283,7 @@ func (a *applier) begin() error {
 		return fmt.Errorf("%w: %w: set the clock right, or apply with --clock-override (recorded in the receipt)", ErrClockBehind, err)
 	}
 	p.Bundle = receipt.Bundle{Source: a.o.Bundle}
-	a.j = &journal{Bundle: a.o.Bundle, ReceiptOut: a.o.ReceiptOut, Receipt: *p}
+	a.j = &journal{Bundle: a.o.Bundle, ReceiptOut: a.o.ReceiptOut, ReceiptOutMade: a.out.info != nil, Receipt: *p}
 	if a.o.ForceReapply {
 		a.j.Receipt.Reapply = true
 	}
@@ -648,9 +649,14 @@ func (a *applier) copyOutAll() (string, bool) {
 	}
 	first, ok := "", true
 	for _, dir := range uniq(a.j.ReceiptOut, a.o.ReceiptOut) {
-		out, err := a.chain.CopyOut(path, dir)
-		if err != nil {
+		out, err := a.copyTo(path, dir, dir == a.j.ReceiptOut && a.j.ReceiptOutMade)
+		if errors.Is(err, ErrMediaGone) {
+			fmt.Fprintf(a.o.Stderr, "airlock: warning: receipt NOT copied: %s; nothing was written there (the receipt is in %s)\n",
+				printable.String(err.Error()), path)
+		} else if err != nil {
 			fmt.Fprintf(a.o.Stderr, "airlock: receipt NOT copied to %s: %s (it is in %s)\n", printable.String(dir), printable.String(err.Error()), path)
+		}
+		if err != nil {
 			ok = ok && dir != a.j.ReceiptOut
 			continue
 		}

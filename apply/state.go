@@ -315,12 +315,15 @@ type journal struct {
 	// Interrupted is the state the apply was in when it was interrupted,
 	// set by the first recovery: a recovery interrupted in turn records
 	// states of its own, and the receipt must name the apply's.
-	Interrupted string            `json:"interrupted,omitempty"`
-	Step        int               `json:"step"`
-	Bundle      string            `json:"bundle"`
-	ReceiptOut  string            `json:"receiptOut,omitempty"` // --receipt-out: recovery copies the receipt there too
-	Receipt     receipt.Predicate `json:"receipt"`
-	Switches    []switchRecord    `json:"switches"`
+	Interrupted string `json:"interrupted,omitempty"`
+	Step        int    `json:"step"`
+	Bundle      string `json:"bundle"`
+	ReceiptOut  string `json:"receiptOut,omitempty"` // --receipt-out: recovery copies the receipt there too
+	// ReceiptOutMade: the apply found or made ReceiptOut when it started;
+	// recovery copies there only if it is still there (see copyTo).
+	ReceiptOutMade bool              `json:"receiptOutMade,omitempty"`
+	Receipt        receipt.Predicate `json:"receipt"`
+	Switches       []switchRecord    `json:"switches"`
 	// Install is the release being installed, recorded before it is
 	// written and cleared once its switch is recorded.
 	Install *installRecord `json:"install,omitempty"`
