@@ -1,0 +1,162 @@
+//go:build unix
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// shBlocks returns the ```sh blocks of the section of doc that starts
+// with heading (up to the next heading of the same level).
+func shBlocks(t *testing.T, doc, heading string) []string {
+	t.Helper()
+	i := strings.Index(doc, "\n"+heading+"\n")
+	if i < 0 {
+		t.Fatalf("no section %q", heading)
+	}
+	section := doc[i+1+len(heading):]
+	level := heading[:strings.Index(heading, " ")+1]
+	if j := strings.Index(section, "\n"+level); j >= 0 {
+		section = section[:j]
+	}
+	var blocks []string
+	for {
+		a := strings.Index(section, "```sh\n")
+		if a < 0 {
+			return blocks
+		}
+		section = section[a+len("```sh\n"):]
+		b := strings.Index(section, "```")
+		blocks = append(blocks, section[:b])
+		section = section[b+3:]
+	}
+}
+
+// TestREADMEQuickstart runs the README's Quickstart as it is written, in
+// bash, with nothing added but a checkout to run it in (make already
+// done): it must end in a passing audit. Then an apply is killed (kill -9,
+// from its step), finished with the command the README's Faults section
+// gives, and the same audit passes again: what the README tells users to
+// type gives evidence the audit accepts. (As root, a resume without the
+// operator's key gives an unattributed change, which fails the audit.)
+func TestREADMEQuickstart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the demo service and runs the whole Quickstart")
+	}
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	self, err := exec.LookPath("airlock") // this test binary, as testscript.Main set it up
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(data)
+	quick := shBlocks(t, readme, "## Quickstart")
+	faults := shBlocks(t, readme, "## Faults")
+	if len(quick) != 1 || len(faults) == 0 || !strings.Contains(faults[0], "apply --resume") {
+		t.Fatalf("the Quickstart has %d sh blocks, want 1; the Faults section's first block must be the resume:\n%q", len(quick), faults)
+	}
+	// The audit again, on the state the first one kept.
+	var audit string
+	for _, l := range strings.SplitAfter(quick[0], "\n") {
+		if strings.HasPrefix(audit, "./airlock audit ") || strings.HasPrefix(l, "./airlock audit ") {
+			audit += l
+		}
+	}
+	audit = strings.NewReplacer(" --first-audit", "", " --html report.html", "").Replace(audit)
+	if !strings.Contains(audit, "--state audit.state") {
+		t.Fatalf("the Quickstart's audit keeps no state:\n%s", audit)
+	}
+
+	dir := t.TempDir()
+	repo := filepath.Join(dir, "airlock")
+	for _, d := range []string{"bin", "fakebin", "home"} {
+		if err := os.MkdirAll(filepath.Join(repo, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.CopyFS(filepath.Join(repo, "examples"), os.DirFS("../../examples")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(self, filepath.Join(repo, "bin", "airlock")); err != nil {
+		t.Fatal(err)
+	}
+	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if out, err := exec.Command(goCmd, "build", "-o", filepath.Join(repo, "bin", "demoservice"), "../../scripts/demoservice").CombinedOutput(); err != nil {
+		t.Fatalf("build the demo service: %v\n%s", err, out)
+	}
+	// make build demoservice: done above.
+	if err := os.WriteFile(filepath.Join(repo, "fakebin", "make"), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lock := filepath.Join(repo, "bin", "zone", "state", "lock")
+	crash := fmt.Sprintf(`
+# --- not in the README: an apply killed in its step, as by a power cut
+mkdir -p crash
+cat > crash/airlock.yaml <<'YAML'
+apiVersion: airlock/v1
+name: power-cut
+version: "1"
+targets: [zone:pci-east]
+variables: { InstallRoot: /nonexistent, Port: "0" }   # the zone gives values to these
+steps:
+  - name: power cut
+    run: kill -9 "$(sed 's/.*"pid":\([0-9]*\).*/\1/' %s)"
+YAML
+./airlock build crash --key release.key --recipients-file zone/zone.recipient -o crash.airlock
+./airlock sign crash.airlock --role approve --key approver.key --verify-key release.pub
+if ./airlock apply crash.airlock --trust zone/trust.yaml --operator-key jane.key --receipt-out media/receipts; then
+  echo "the apply was not killed" >&2; exit 1
+fi
+test -f zone/state/journal.json
+# --- the README's Faults section
+`, lock)
+	script := "set -euo pipefail\ncd " + repo + "\n" + quick[0] + crash + faults[0] + "\n# --- the audit again\n" + audit
+	cmd := exec.Command(bash, "-c", script)
+	cmd.Dir = repo
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var env []string
+	for _, e := range os.Environ() {
+		switch strings.SplitN(e, "=", 2)[0] {
+		case "AIRLOCK_LEDGER", "XDG_STATE_HOME", "AIRLOCK_PASSWORD", "HOME", "PATH":
+			continue
+		}
+		env = append(env, e)
+	}
+	cmd.Env = append(env, "HOME="+filepath.Join(repo, "home"), "PATH="+filepath.Join(repo, "fakebin")+":"+os.Getenv("PATH"))
+	// A file, not a pipe: the stand-in service, started in the
+	// background, holds it open until it is killed below.
+	out, err := os.Create(filepath.Join(dir, "output"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // the stand-in service
+	data, _ = os.ReadFile(out.Name())
+	text := string(data)
+	if err != nil {
+		t.Fatalf("the Quickstart, then a resume, as the README has them: %v\n%s", err, text)
+	}
+	for _, want := range []string{"outcome  applied", "finishing an interrupted apply", "PASS"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+}
