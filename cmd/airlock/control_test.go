@@ -147,10 +147,10 @@ func hostileReceipt(t *testing.T) string {
 	p := &receipt.Predicate{ReceiptID: "r1", Zone: "test", Seq: 1,
 		Operator: receipt.Operator{User: "ops", UID: "1000", Name: "Jane\u202eeoD",
 			SudoUser: "root\x1b[2Kops", SudoUID: "0\r1000", LoginUID: "1000\x1b[1A", LoginUser: "eve\x07", Terminal: "/dev/pts/1\x1b]0;title\x07"},
-		Time:     receipt.Times{Started: now, Finished: now, Source: "system clock"},
-		Checks:   []receipt.Check{},
-		Steps:    []receipt.Step{{Name: "migrate", Kind: "run", When: "success", Result: receipt.StepFailed, Error: "exit 1\rno problem"}},
-		Outcome:  receipt.Outcome{Result: receipt.RolledBack, Reason: receipt.ReasonStepFailed, Message: "\x1b[2Jall good"}}
+		Time:    receipt.Times{Started: now, Finished: now, Source: "system clock"},
+		Checks:  []receipt.Check{},
+		Steps:   []receipt.Step{{Name: "migrate", Kind: "run", When: "success", Result: receipt.StepFailed, Error: "exit 1\rno problem"}},
+		Outcome: receipt.Outcome{Result: receipt.RolledBack, Reason: receipt.ReasonStepFailed, Message: "\x1b[2Jall good"}}
 	data, err := receipt.Sign(p, []intoto.Subject{}, s)
 	if err != nil {
 		t.Fatal(err)
