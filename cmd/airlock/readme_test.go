@@ -160,3 +160,57 @@ test -f zone/state/journal.json
 		}
 	}
 }
+
+// TestREADMEFleet runs the README's Fleets block as it is written, in
+// bash, given what it starts from: a release key and the release
+// (examples/fleet/shop-1.0, as shop). Every host applies or refuses the
+// bundle, co-signed by the zone's operator, and the audit with the zone
+// register passes.
+func TestREADMEFleet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole Fleets example")
+	}
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := shBlocks(t, string(data), "## Fleets")
+	if len(blocks) != 1 || !strings.Contains(blocks[0], "airlock audit") {
+		t.Fatalf("the Fleets section has %d sh blocks, want 1 that ends in an audit", len(blocks))
+	}
+	dir := t.TempDir()
+	if err := os.CopyFS(filepath.Join(dir, "shop"), os.DirFS("../../examples/fleet/shop-1.0")); err != nil {
+		t.Fatal(err)
+	}
+	script := "set -euo pipefail\nairlock key generate --no-password release\n" + blocks[0]
+	cmd := exec.Command(bash, "-c", script)
+	cmd.Dir = dir
+	var env []string
+	for _, e := range os.Environ() {
+		switch strings.SplitN(e, "=", 2)[0] {
+		case "AIRLOCK_LEDGER", "XDG_STATE_HOME", "AIRLOCK_PASSWORD", "HOME":
+			continue
+		}
+		env = append(env, e)
+	}
+	cmd.Env = append(env, "HOME="+filepath.Join(dir, "home"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the Fleets block as the README has it: %v\n%s", err, out)
+	}
+	text := string(out)
+	for _, want := range []string{"db-01: exit 3", "\nPASS "} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	for _, h := range []string{"app-01", "app-02"} {
+		if cur, err := os.Readlink(filepath.Join(dir, "srv", h, "current")); err != nil || cur != "releases/1.0" {
+			t.Errorf("%s: current %q %v", h, cur, err)
+		}
+	}
+}
