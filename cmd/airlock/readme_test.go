@@ -214,3 +214,53 @@ func TestREADMEFleet(t *testing.T) {
 		}
 	}
 }
+
+// readmeBlocks says, for every sh block of the README and the examples'
+// READMEs (by file and section, in order), what runs it: a command
+// sequence a user follows must be run by a test and end in a passing
+// audit. A block added without a line here fails TestREADMEBlocksRun.
+var readmeBlocks = []struct{ file, section, runBy string }{
+	{"README.md", "# airlock", "make targets (demo: scripts/demo.sh, which ends in an audit; test)"},
+	{"README.md", "## Install", "scripts/dist-check.sh, on a release that make dist writes (no zone, no receipts)"},
+	{"README.md", "## Quickstart", "TestREADMEQuickstart, as written, ending in a passing audit"},
+	{"README.md", "## Fleets", "TestREADMEFleet, as written, ending in a passing audit"},
+	{"README.md", "## Keys and secrets", "pkcs11.txtar: keys in a SoftHSM2 token (no zone sequence)"},
+	{"README.md", "### JSON", "an output example (verify --json), not a sequence"},
+	{"README.md", "## Faults", "TestREADMEQuickstart: the resume after an apply killed, then the audit again"},
+	{"README.md", "## Faults", "make torture"},
+	{"examples/fleet/README.md", "# A fleet rolled out with Ansible", "TestFleetAnsible: scripts/fleet-demo.sh, ending in an audit with the register"},
+	{"examples/fleet/README.md", "## Setting up the zone", "a part of the Fleets sequence TestREADMEFleet runs"},
+}
+
+// TestREADMEBlocksRun: every sh block of README.md and
+// examples/*/README.md is in readmeBlocks.
+func TestREADMEBlocksRun(t *testing.T) {
+	files, _ := filepath.Glob("../../examples/*/README.md")
+	files = append([]string{"../../README.md"}, files...)
+	var got []string
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		section, fenced := "", false
+		for _, line := range strings.Split(string(data), "\n") {
+			switch {
+			case strings.HasPrefix(line, "```"):
+				if !fenced && strings.HasPrefix(line, "```sh") {
+					got = append(got, strings.TrimPrefix(f, "../../")+" "+section)
+				}
+				fenced = !fenced
+			case !fenced && strings.HasPrefix(line, "#"):
+				section = line
+			}
+		}
+	}
+	var want []string
+	for _, b := range readmeBlocks {
+		want = append(want, b.file+" "+b.section)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the sh blocks are\n%s\nreadmeBlocks lists\n%s\n(say what runs each block)", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
