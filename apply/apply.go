@@ -150,9 +150,6 @@ type applier struct {
 // the running step's processes are stopped, the release switch is reverted,
 // the back-out steps run (see Options.Abort), and a receipt is written.
 func Apply(ctx context.Context, o Options) (*Result, error) {
-	if err := checkInputs(o); err != nil {
-		return nil, err
-	}
 	a, err := start(o)
 	if err != nil {
 		return nil, err
@@ -167,6 +164,9 @@ func Apply(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	a.sweep()
+	if err := checkInputs(o); err != nil {
+		return nil, err
+	}
 	res, err := a.apply(ctx)
 	if res != nil {
 		res.Recovered = recovered
@@ -176,8 +176,10 @@ func Apply(ctx context.Context, o Options) (*Result, error) {
 
 // ErrNoInput means a file named on the command line (the bundle, a
 // --var-file) is not there: a mistake in what was typed, not a verdict
-// about a bundle. Apply and plan return it before anything is read or
-// recorded (no receipt), as verify does (exit 1).
+// about a bundle. Plan returns it before anything is read, Apply once it
+// holds the lock (another apply running is said first) and has finished
+// an interrupted apply, before this apply's receipt begins: nothing is
+// recorded for it, and the exit code is 1, as verify's.
 var ErrNoInput = errors.New("no such file")
 
 // checkInputs checks that the bundle and the var-file named in o are

@@ -34,7 +34,7 @@ key made, or whose parts do not match, is not signed (exit 3). Inspect the
 bundle first ('airlock inspect').`,
 		Example: examples(
 			"airlock sign payments-api-2.4.1.airlock --key approver.key --verify-key release.pub",
-			"airlock sign payments-api-2.4.1.airlock --role approve --key 'pkcs11:token=approvers;object=jane' --json"),
+			"airlock sign payments-api-2.4.1.airlock --role approve --key 'pkcs11:token=approvers;object=jane' --verify-key release.pub --json"),
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.bundle = args[0]
