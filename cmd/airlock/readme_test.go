@@ -39,6 +39,43 @@ func shBlocks(t *testing.T, doc, heading string) []string {
 	}
 }
 
+// readmeShell returns bash and the README, or skips the test (-short, or
+// no bash).
+func readmeShell(t *testing.T, what string) (bash, readme string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs " + what)
+	}
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bash, string(data)
+}
+
+// userEnv is this process's environment as a user's shell would have it,
+// in a new home: no ledger, state folder or password set, and PATH
+// (holding airlock, as testscript.Main set it up) with pathFirst first.
+func userEnv(home, pathFirst string) []string {
+	var env []string
+	for _, e := range os.Environ() {
+		switch strings.SplitN(e, "=", 2)[0] {
+		case "AIRLOCK_LEDGER", "XDG_STATE_HOME", "AIRLOCK_PASSWORD", "HOME", "PATH":
+			continue
+		}
+		env = append(env, e)
+	}
+	path := os.Getenv("PATH")
+	if pathFirst != "" {
+		path = pathFirst + ":" + path
+	}
+	return append(env, "HOME="+home, "PATH="+path)
+}
+
 // TestREADMEQuickstart runs the README's Quickstart as it is written, in
 // bash, with nothing added but a checkout to run it in (make already
 // done): it must end in a passing audit. Then an apply is killed (kill -9,
@@ -47,22 +84,11 @@ func shBlocks(t *testing.T, doc, heading string) []string {
 // type gives evidence the audit accepts. (As root, a resume without the
 // operator's key gives an unattributed change, which fails the audit.)
 func TestREADMEQuickstart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the demo service and runs the whole Quickstart")
-	}
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Skip("no bash")
-	}
+	bash, readme := readmeShell(t, "the whole Quickstart")
 	self, err := exec.LookPath("airlock") // this test binary, as testscript.Main set it up
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	readme := string(data)
 	quick := shBlocks(t, readme, "## Quickstart")
 	faults := shBlocks(t, readme, "## Faults")
 	if len(quick) != 1 || len(faults) == 0 || !strings.Contains(faults[0], "apply --resume") {
@@ -127,15 +153,7 @@ test -f zone/state/journal.json
 	cmd := exec.Command(bash, "-c", script)
 	cmd.Dir = repo
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var env []string
-	for _, e := range os.Environ() {
-		switch strings.SplitN(e, "=", 2)[0] {
-		case "AIRLOCK_LEDGER", "XDG_STATE_HOME", "AIRLOCK_PASSWORD", "HOME", "PATH":
-			continue
-		}
-		env = append(env, e)
-	}
-	cmd.Env = append(env, "HOME="+filepath.Join(repo, "home"), "PATH="+filepath.Join(repo, "fakebin")+":"+os.Getenv("PATH"))
+	cmd.Env = userEnv(filepath.Join(repo, "home"), filepath.Join(repo, "fakebin"))
 	// A file, not a pipe: the stand-in service, started in the
 	// background, holds it open until it is killed below.
 	out, err := os.Create(filepath.Join(dir, "output"))
@@ -149,7 +167,7 @@ test -f zone/state/journal.json
 	}
 	err = cmd.Wait()
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // the stand-in service
-	data, _ = os.ReadFile(out.Name())
+	data, _ := os.ReadFile(out.Name())
 	text := string(data)
 	if err != nil {
 		t.Fatalf("the Quickstart, then a resume, as the README has them: %v\n%s", err, text)
@@ -167,18 +185,8 @@ test -f zone/state/journal.json
 // bundle, co-signed by the zone's operator, and the audit with the zone
 // register passes.
 func TestREADMEFleet(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the whole Fleets example")
-	}
-	bash, err := exec.LookPath("bash")
-	if err != nil {
-		t.Skip("no bash")
-	}
-	data, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks := shBlocks(t, string(data), "## Fleets")
+	bash, readme := readmeShell(t, "the whole Fleets example")
+	blocks := shBlocks(t, readme, "## Fleets")
 	if len(blocks) != 1 || !strings.Contains(blocks[0], "airlock audit") {
 		t.Fatalf("the Fleets section has %d sh blocks, want 1 that ends in an audit", len(blocks))
 	}
@@ -189,15 +197,7 @@ func TestREADMEFleet(t *testing.T) {
 	script := "set -euo pipefail\nairlock key generate --no-password release\n" + blocks[0]
 	cmd := exec.Command(bash, "-c", script)
 	cmd.Dir = dir
-	var env []string
-	for _, e := range os.Environ() {
-		switch strings.SplitN(e, "=", 2)[0] {
-		case "AIRLOCK_LEDGER", "XDG_STATE_HOME", "AIRLOCK_PASSWORD", "HOME":
-			continue
-		}
-		env = append(env, e)
-	}
-	cmd.Env = append(env, "HOME="+filepath.Join(dir, "home"))
+	cmd.Env = userEnv(filepath.Join(dir, "home"), "")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("the Fleets block as the README has it: %v\n%s", err, out)
