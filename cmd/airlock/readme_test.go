@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -119,8 +118,7 @@ func TestREADMEQuickstart(t *testing.T) {
 	if err := os.Symlink(self, filepath.Join(repo, "bin", "airlock")); err != nil {
 		t.Fatal(err)
 	}
-	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if out, err := exec.Command(goCmd, "build", "-o", filepath.Join(repo, "bin", "demoservice"), "../../scripts/demoservice").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-o", filepath.Join(repo, "bin", "demoservice"), "../../scripts/demoservice").CombinedOutput(); err != nil {
 		t.Fatalf("build the demo service: %v\n%s", err, out)
 	}
 	// make build demoservice: done above.
