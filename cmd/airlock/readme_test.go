@@ -227,7 +227,7 @@ var readmeBlocks = []struct{ file, section, runBy string }{
 	{"README.md", "## Faults", "TestREADMEQuickstart: the resume after an apply killed, then the audit again"},
 	{"README.md", "## Faults", "make torture"},
 	{"examples/fleet/README.md", "# A fleet rolled out with Ansible", "TestFleetAnsible: scripts/fleet-demo.sh, ending in an audit with the register"},
-	{"examples/fleet/README.md", "## Setting up the zone", "a part of the Fleets sequence TestREADMEFleet runs"},
+	{"examples/fleet/README.md", "## Setting up the zone", "the start of the README's Fleets sequence, which TestREADMEFleet runs"},
 }
 
 // TestREADMEBlocksRun: every sh block of README.md and
