@@ -8,12 +8,17 @@ BIN := bin/airlock
 VERSION ?=
 LDFLAGS := -s -w $(if $(VERSION),-X main.version=$(VERSION))
 
-.PHONY: all build dist man test test-short lint demo fleet-demo bench bench-large fuzz torture clean
+.PHONY: all build demoservice dist man test test-short lint demo fleet-demo bench bench-large fuzz torture clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -buildvcs=auto -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/airlock
+
+## demoservice: bin/demoservice, the stand-in for the payments API that the
+## README's Quickstart starts (its health check polls it).
+demoservice:
+	$(GO) build -o bin/demoservice ./scripts/demoservice
 
 ## dist: reproducible release binaries for every platform (and a PKCS#11
 ## build for linux/amd64), CycloneDX SBOMs, .deb and .rpm packages,

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -45,6 +46,12 @@ import (
 // ErrStepFailed means a step failed; the receipt says whether the zone was
 // rolled back.
 var ErrStepFailed = errors.New("a step failed")
+
+// ErrStateWrite means the state directory could not be written during
+// the apply (it filled up, or became read-only): the receipt, written with
+// the reserve freed, says state-unwritable and whether the zone was
+// rolled back (exit code 4, like a failed step).
+var ErrStateWrite = errors.New("the state directory could not be written")
 
 // ErrInterrupted means the apply was interrupted (a signal): the running
 // step was stopped, the back-out steps ran, the release switch was reverted
@@ -134,6 +141,7 @@ type applier struct {
 	release  string
 	deployed []receipt.File // every file deployed by this apply
 	logs     *logSink
+	out      outFolder // this run's --receipt-out, as opened when it started
 	stepOut  io.Writer
 	stepErr  io.Writer
 
@@ -162,11 +170,36 @@ func Apply(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	a.sweep()
+	if err := checkInputs(o); err != nil {
+		return nil, err
+	}
 	res, err := a.apply(ctx)
 	if res != nil {
 		res.Recovered = recovered
 	}
 	return res, err
+}
+
+// ErrNoInput means a file named on the command line (the bundle, a
+// --var-file) is not there: a mistake in what was typed, not a verdict
+// about a bundle. Plan returns it before anything is read, Apply once it
+// holds the lock (another apply running is said first) and has finished
+// an interrupted apply, before this apply's receipt begins: nothing is
+// recorded for it, and the exit code is 1, as verify's.
+var ErrNoInput = errors.New("no such file")
+
+// checkInputs checks that the bundle and the var-file named in o are
+// there.
+func checkInputs(o Options) error {
+	for _, in := range []struct{ what, path string }{{"bundle", o.Bundle}, {"var-file", o.VarFile}} {
+		if in.path == "" {
+			continue
+		}
+		if _, err := os.Stat(in.path); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s %s: %w (nothing was applied or recorded)", in.what, in.path, ErrNoInput)
+		}
+	}
+	return nil
 }
 
 // Resume finishes an interrupted apply (rolling back or completing it) and
@@ -227,7 +260,7 @@ func start(o Options) (*applier, error) {
 	chain := receipt.OpenChain(filepath.Join(st.dir, "receipts"), o.Trust.Policy.Zone, o.Trust.Policy.Host, signer.Public())
 	chain.SetWriter(st.writing)
 	return &applier{o: o, state: st, chain: chain, signer: signer, zone: o.Trust.Policy.Zone, host: o.Trust.Policy.Host,
-		now: o.Now().UTC(), stepOut: o.Stdout, stepErr: o.StepStderr}, nil
+		now: o.Now().UTC(), out: openOut(o.ReceiptOut), stepOut: o.Stdout, stepErr: o.StepStderr}, nil
 }
 
 // close releases the zone lock and the receipt key.
@@ -258,7 +291,7 @@ func (a *applier) begin() error {
 		return fmt.Errorf("%w: %w: set the clock right, or apply with --clock-override (recorded in the receipt)", ErrClockBehind, err)
 	}
 	p.Bundle = receipt.Bundle{Source: a.o.Bundle}
-	a.j = &journal{Bundle: a.o.Bundle, ReceiptOut: a.o.ReceiptOut, Receipt: *p}
+	a.j = &journal{Bundle: a.o.Bundle, ReceiptOut: a.o.ReceiptOut, ReceiptOutMade: a.out.info != nil, Receipt: *p}
 	if a.o.ForceReapply {
 		a.j.Receipt.Reapply = true
 	}
@@ -299,7 +332,7 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 		return a.finish(receipt.AlreadyApplied, receipt.ReasonAlreadyApplied, msg, nil)
 	}
 	if err := a.state.save(a.j, jVerified); err != nil {
-		return a.refuse(receipt.ReasonStateUnwritable, err.Error(), err)
+		return a.stateUnwritable(err)
 	}
 	staged, err := a.stage(ctx, b, vr)
 	if ctx.Err() != nil {
@@ -330,7 +363,7 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 		return a.refuse(receipt.ReasonStateUnwritable, err.Error(), err)
 	}
 	if err := a.state.save(a.j, jStaged); err != nil {
-		return a.refuse(receipt.ReasonStateUnwritable, err.Error(), err)
+		return a.stateUnwritable(err)
 	}
 	return a.runSteps(ctx, vr, staged, vars)
 }
@@ -465,7 +498,20 @@ func (a *applier) refuseStaging(err error) (*Result, error) {
 		return a.refuse(receipt.Reason(ve.Check), err.Error(), verr)
 	}
 	a.record(receipt.CheckExtract, receipt.Fail, err.Error())
+	if isFull(err) {
+		// The payload is staged in the state directory: it filled up.
+		return a.stateUnwritable(err)
+	}
 	return a.refuse(receipt.ReasonStaging, err.Error(), err)
+}
+
+// stateUnwritable ends an apply whose state directory could not be
+// written before any step ran: nothing was changed, so the receipt says
+// refused, with reason state-unwritable, and the error is ErrStateWrite
+// (exit code 4, as when the directory fills up while the steps run).
+func (a *applier) stateUnwritable(err error) (*Result, error) {
+	msg := fmt.Sprintf("the state directory could not be written (%v); nothing was changed", err)
+	return a.finish(receipt.Refused, receipt.ReasonStateUnwritable, msg, fmt.Errorf("%w: %w; nothing was changed", ErrStateWrite, err))
 }
 
 // stagingError makes a staging failure that is a verdict about the payload
@@ -621,9 +667,14 @@ func (a *applier) copyOutAll() (string, bool) {
 	}
 	first, ok := "", true
 	for _, dir := range uniq(a.j.ReceiptOut, a.o.ReceiptOut) {
-		out, err := a.chain.CopyOut(path, dir)
-		if err != nil {
+		out, err := a.copyTo(path, dir, dir == a.j.ReceiptOut && a.j.ReceiptOutMade)
+		if errors.Is(err, ErrMediaGone) {
+			fmt.Fprintf(a.o.Stderr, "airlock: warning: receipt NOT copied: %s; nothing was written there (the receipt is in %s)\n",
+				printable.String(err.Error()), path)
+		} else if err != nil {
 			fmt.Fprintf(a.o.Stderr, "airlock: receipt NOT copied to %s: %s (it is in %s)\n", printable.String(dir), printable.String(err.Error()), path)
+		}
+		if err != nil {
 			ok = ok && dir != a.j.ReceiptOut
 			continue
 		}

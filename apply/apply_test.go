@@ -196,9 +196,6 @@ func TestApplyRefusals(t *testing.T) {
 			z.commit()
 			return z.build("1.0.0", "true", 1)
 		}, check: "signature"},
-		{name: "missing bundle", setup: func(z *testZone) string {
-			return filepath.Join(z.dir, "no-such-bundle")
-		}, reason: "bundle-unreadable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -656,5 +653,39 @@ func TestLeftoversRemoved(t *testing.T) {
 		if _, err := os.Lstat(p); !os.IsNotExist(err) {
 			t.Errorf("%s left in place", p)
 		}
+	}
+}
+
+// TestMissingInput: a bundle or a --var-file that is not there is a
+// mistake in what was typed, as verify says too (exit 1): apply and plan
+// return ErrNoInput, and apply records nothing — no receipt, no journal.
+func TestMissingInput(t *testing.T) {
+	z := newZone(t)
+	good := z.build("1.0.0", "true", 1)
+	before := len(z.chainAll())
+	for _, tt := range []struct {
+		name         string
+		bundle, vars string
+	}{
+		{"bundle", filepath.Join(z.dir, "no-such-bundle"), ""},
+		{"var-file", good, filepath.Join(z.dir, "no-such-vars.yaml")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := z.apply(tt.bundle, func(o *Options) { o.VarFile = tt.vars })
+			if !errors.Is(err, ErrNoInput) || res != nil {
+				t.Fatalf("apply: %+v, %v; want ErrNoInput and no result", res, err)
+			}
+			o := z.opts(tt.bundle)
+			o.VarFile = tt.vars
+			if _, err := MakePlan(t.Context(), o); !errors.Is(err, ErrNoInput) {
+				t.Fatalf("plan: %v; want ErrNoInput", err)
+			}
+			if n := len(z.chainAll()); n != before {
+				t.Fatalf("%d receipts, want %d: a receipt was written for a missing input", n, before)
+			}
+			if _, err := os.Stat(filepath.Join(z.trust.StateDir, "journal.json")); !os.IsNotExist(err) {
+				t.Fatalf("journal left: %v", err)
+			}
+		})
 	}
 }

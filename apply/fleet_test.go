@@ -123,9 +123,13 @@ func TestFleetNameCollision(t *testing.T) {
 		t.Fatalf("the receipt is not in the state directory: %v", err)
 	}
 	// Cleared up (the first host's receipts moved elsewhere), resume copies.
-	other := filepath.Join(t.TempDir(), "app-01-first")
-	if err := os.Rename(media, other); err != nil {
-		t.Fatal(err)
+	// (The folder itself stays: a folder gone since the apply began is
+	// taken for media pulled out, and is not made again.)
+	other := t.TempDir()
+	for _, n := range mediaNames(t, media) {
+		if err := os.Rename(filepath.Join(media, n), filepath.Join(other, n)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := Resume(t.Context(), b.opts("")); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@
 package apply
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
@@ -131,5 +132,37 @@ func TestStateFillsMidApply(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(z.trust.StateDir, "journal.json")); !os.IsNotExist(err) {
 		t.Fatal("journal left: the apply did not finish")
+	}
+}
+
+// TestStateFillsWhileStaging: the payload, staged in the state directory,
+// fills its file system. Nothing was changed; the receipt (written with
+// the reserve freed) says refused for state-unwritable, and the apply
+// ends with ErrStateWrite (exit 4, as when it fills during a step), not a
+// staging refusal (exit 3) that blames the bundle.
+func TestStateFillsWhileStaging(t *testing.T) {
+	z := newZone(t)
+	files := webFiles()
+	big := make([]byte, 3<<20)
+	rand.Read(big) // incompressible: the payload stays this large
+	files["web/big.bin"] = string(big)
+	dir, _ := z.f.Build(bundletest.Options{YAML: release("1.0.0", "true"), Files: files, Sequence: 1, Secret: secret})
+	code, out := smallFS(t, z.trust.StateDir, 8<<20, ReserveSize+(1<<20), z.child(dir))
+	if code != 4 {
+		t.Fatalf("exit %d, want 4 (the state directory could not be written)\n%s", code, out)
+	}
+	chain := z.chain()
+	last := chain[len(chain)-1].Outcome
+	if last.Result != receipt.Refused || last.Reason != receipt.ReasonStateUnwritable {
+		t.Fatalf("receipt says %+v, want refused for state-unwritable", last)
+	}
+	if z.current() != "" {
+		t.Fatalf("current %s: something was deployed", z.current())
+	}
+	if _, err := os.Stat(filepath.Join(z.trust.StateDir, "journal.json")); !os.IsNotExist(err) {
+		t.Fatal("journal left: the apply did not finish")
+	}
+	if left, _ := os.ReadDir(filepath.Join(z.trust.StateDir, "staging")); len(left) != 0 {
+		t.Fatalf("staging not emptied: %v", left)
 	}
 }

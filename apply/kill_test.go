@@ -53,7 +53,7 @@ func childApply() int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, ErrStepFailed):
+	case errors.Is(err, ErrStepFailed), errors.Is(err, ErrStateWrite):
 		return 4
 	case errors.Is(err, ErrStateUnusable):
 		fmt.Fprintln(os.Stderr, err)

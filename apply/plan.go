@@ -57,6 +57,9 @@ func MakePlan(ctx context.Context, o Options) (*Plan, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if err := checkInputs(o); err != nil {
+		return nil, err
+	}
 	st, err := openState(o.Trust.StateDir, o.Now)
 	if err != nil {
 		return nil, err

@@ -155,7 +155,7 @@ func CommitPolicy(ctx context.Context, o CommitOptions) (*CommitResult, error) {
 	}
 	res := &CommitResult{Seq: p.Seq, Receipt: path, Change: p.PolicyChange}
 	if o.ReceiptOut != "" {
-		if res.ReceiptCopy, err = a.chain.CopyOut(path, o.ReceiptOut); err != nil {
+		if res.ReceiptCopy, err = a.copyTo(path, o.ReceiptOut, false); err != nil {
 			fmt.Fprintf(a.o.Stderr, "airlock: warning: policy record kept in %s but not copied to %s: %v\n", path, o.ReceiptOut, err)
 		}
 	}
@@ -321,7 +321,7 @@ func RecordDrift(ctx context.Context, o Options) (*DriftResult, error) {
 	}
 	res := &DriftResult{Seq: p.Seq, Receipt: path, Change: change}
 	if o.ReceiptOut != "" {
-		if res.ReceiptCopy, err = a.chain.CopyOut(path, o.ReceiptOut); err != nil {
+		if res.ReceiptCopy, err = a.copyTo(path, o.ReceiptOut, false); err != nil {
 			fmt.Fprintf(a.o.Stderr, "airlock: warning: drift record kept in %s but not copied to %s: %v\n", path, o.ReceiptOut, err)
 		}
 	}

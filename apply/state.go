@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,12 +66,37 @@ func openState(dir string, now func() time.Time) (*state, error) {
 		}
 	}
 	// Probe: a read-only or full file system fails here, before anything runs.
-	probe := filepath.Join(dir, ".probe")
-	if err := atomicfile.WriteFile(probe, make([]byte, 4096), 0o600); err != nil {
+	if err := probeWritable(dir); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrStateUnusable, dir, err)
 	}
-	os.Remove(probe)
 	return &state{dir: dir, now: now}, nil
+}
+
+// probePrefix starts the name of a probe file: ".probe-<pid>-<random>".
+// The name is the prober's own, and not an atomic write's temporary name,
+// so that an apply holding the lock, which sweeps those, never removes
+// the probe of an apply or plan that is starting (it would fail with
+// "no such file" instead of waiting for the lock, or reporting it busy).
+const probePrefix = ".probe-"
+
+// probeWritable writes and syncs a 4 KiB file of a name of its own in dir,
+// then removes it.
+func probeWritable(dir string) error {
+	f, err := os.CreateTemp(dir, probePrefix+strconv.Itoa(os.Getpid())+"-*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(make([]byte, 4096))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if rerr := os.Remove(f.Name()); err == nil {
+		err = rerr
+	}
+	return err
 }
 
 func (s *state) reservePath() string { return filepath.Join(s.dir, "reserve") }
@@ -192,6 +218,7 @@ func (s *state) sweep() error {
 	for _, d := range []string{s.dir, filepath.Join(s.dir, "targets")} {
 		add(atomicfile.Sweep(d, atomicfile.TempTag, true))
 	}
+	add(atomicfile.Sweep(s.dir, probePrefix, false))
 	chans, _ := os.ReadDir(filepath.Join(s.dir, "channels"))
 	for _, c := range chans {
 		add(atomicfile.Sweep(filepath.Join(s.dir, "channels", c.Name()), atomicfile.TempTag, true))
@@ -288,12 +315,15 @@ type journal struct {
 	// Interrupted is the state the apply was in when it was interrupted,
 	// set by the first recovery: a recovery interrupted in turn records
 	// states of its own, and the receipt must name the apply's.
-	Interrupted string            `json:"interrupted,omitempty"`
-	Step        int               `json:"step"`
-	Bundle      string            `json:"bundle"`
-	ReceiptOut  string            `json:"receiptOut,omitempty"` // --receipt-out: recovery copies the receipt there too
-	Receipt     receipt.Predicate `json:"receipt"`
-	Switches    []switchRecord    `json:"switches"`
+	Interrupted string `json:"interrupted,omitempty"`
+	Step        int    `json:"step"`
+	Bundle      string `json:"bundle"`
+	ReceiptOut  string `json:"receiptOut,omitempty"` // --receipt-out: recovery copies the receipt there too
+	// ReceiptOutMade: the apply found or made ReceiptOut when it started;
+	// recovery copies there only if it is still there (see copyTo).
+	ReceiptOutMade bool              `json:"receiptOutMade,omitempty"`
+	Receipt        receipt.Predicate `json:"receipt"`
+	Switches       []switchRecord    `json:"switches"`
 	// Install is the release being installed, recorded before it is
 	// written and cleared once its switch is recorded.
 	Install *installRecord `json:"install,omitempty"`

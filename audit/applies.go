@@ -36,12 +36,16 @@ func policyRefused(rec *record) bool {
 // outcome when it needs attention, overrides, applies that should not
 // have run, a clock that was not synchronised.
 func localFindings(rec *record, p *receipt.Predicate, overrides []string) []localFinding {
-	if rec.event.IsControl() {
-		return nil
-	}
 	var out []localFinding
 	add := func(kind, format string, args ...any) {
 		out = append(out, localFinding{kind: kind, msg: fmt.Sprintf(format, args...)})
+	}
+	if rec.finishedBeforeStart() {
+		add(KindClockBackwards, "finished %s, %s before it started (%s): the zone clock went back while the entry was made",
+			stampNano(rec.finished()), rec.started().Sub(rec.finished()), stampNano(rec.started()))
+	}
+	if rec.event.IsControl() {
+		return out
 	}
 	what := bundleName(*rec.bundle)
 	switch rec.result {

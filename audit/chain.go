@@ -285,10 +285,18 @@ func linkFindings(zone string, order []*node, seqs []uint64) []Finding {
 			continue
 		}
 		flush()
-		if n.a.started().Before(p.a.started()) && !slices.Contains(n.a.extra().overrides, "clock-override") {
+		overridden := slices.Contains(n.a.extra().overrides, "clock-override")
+		if n.a.started().Before(p.a.started()) && !overridden {
 			f := newFinding(KindReorder, zone, n.a.seq, n.a.file,
 				"seq %d started %s, before its predecessor seq %d (%s) started %s: the receipts were not written in chain order or the zone clock went back",
 				n.a.seq, stamp(n.a.started()), p.a.seq, p.a.file, stamp(p.a.started()))
+			f.Related = []string{p.a.file}
+			out = append(out, f)
+		} else if n.a.fin != 0 && p.a.fin != 0 && n.a.fin < p.a.fin && !n.a.finishedBeforeStart() && !overridden {
+			// (One that finished before it started is reported by itself.)
+			f := newFinding(KindClockBackwards, zone, n.a.seq, n.a.file,
+				"seq %d finished %s, before its predecessor seq %d (%s) finished %s: the zone clock went back",
+				n.a.seq, stampNano(n.a.finished()), p.a.seq, p.a.file, stampNano(p.a.finished()))
 			f.Related = []string{p.a.file}
 			out = append(out, f)
 		}
@@ -384,4 +392,13 @@ func stamp(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+// stampNano is stamp with the fraction of a second: two times that the
+// clock put in the wrong order may lie within one second.
+func stampNano(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05.999999999Z")
 }

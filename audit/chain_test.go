@@ -163,7 +163,7 @@ func TestAuditChainProblems(t *testing.T) {
 				d5 := c.sign(p5)
 				c.write(5, d5)
 				p4.PrevSHA256 = linkOf(t, d5)
-				p4.Time.Started = p4.Time.Started.Add(time.Hour)
+				p4.Time.Started, p4.Time.Finished = p4.Time.Started.Add(time.Hour), p4.Time.Finished.Add(time.Hour)
 				d4 := c.sign(p4)
 				c.write(4, d4)
 				c.seq, c.prev, c.clock = 5, linkOf(t, d4), c.clock.Add(2*time.Hour)
@@ -179,12 +179,47 @@ func TestAuditChainProblems(t *testing.T) {
 				for range 3 {
 					c.next()
 				}
-				c.next(func(p *receipt.Predicate) { p.Time.Started = p.Time.Started.Add(90 * time.Minute) })
+				c.next(func(p *receipt.Predicate) {
+					p.Time.Started, p.Time.Finished = p.Time.Started.Add(90*time.Minute), p.Time.Finished.Add(90*time.Minute)
+				})
 				c.next()
 				c.next()
 				return pubs(east)
 			},
 			want: []want{{KindReorder, "pci-east", 5, receiptName("pci-east", 5), []string{"before its predecessor seq 4"}}},
+		},
+		{
+			name: "zone clock went back during an apply",
+			build: func(t *testing.T, dir string) []*keys.PublicKey {
+				c := newChain(t, dir, "pci-east", east)
+				for range 3 {
+					c.next()
+				}
+				// seq 4 finished 2 minutes before it started.
+				c.next(func(p *receipt.Predicate) { p.Time.Finished = p.Time.Started.Add(-2 * time.Minute) })
+				c.next()
+				return pubs(east)
+			},
+			want: []want{{KindClockBackwards, "pci-east", 4, receiptName("pci-east", 4), []string{"before it started", "the zone clock went back"}}},
+		},
+		{
+			name: "finished before its predecessor finished",
+			build: func(t *testing.T, dir string) []*keys.PublicKey {
+				c := newChain(t, dir, "pci-east", east)
+				for range 3 {
+					c.next()
+				}
+				// seq 3 ran long; seq 4 started after seq 3 started, but
+				// finished before it: within one second, which the
+				// fraction of a second tells.
+				prev := c.clock.Add(-time.Hour)
+				c.next(func(p *receipt.Predicate) {
+					p.Time.Started = prev.Add(500 * time.Millisecond)
+					p.Time.Finished = prev.Add(900 * time.Millisecond)
+				})
+				return pubs(east)
+			},
+			want: []want{{KindClockBackwards, "pci-east", 4, receiptName("pci-east", 4), []string{"before its predecessor seq 3", ".9Z"}}},
 		},
 		{
 			name: "numbering skipped",

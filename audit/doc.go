@@ -132,6 +132,11 @@
 //     are mostly for another zone. Each zone has its own receipt key.
 //   - host-mismatch (error): a host's chain signed with a receipt key the
 //     zone register gives another host. Each host has its own receipt key.
+//   - clock-backwards (error): an entry that finished before it started,
+//     or (in step with its predecessor, started after it) finished before
+//     its predecessor finished: the zone clock went back while it was
+//     made, so its times cannot be relied on (PCI DSS 10.6). Times are
+//     compared to the nanosecond the receipts record.
 //   - duplicate (warning): a copy of another receipt file (the same signed
 //     statement, byte-identical or encoded differently).
 //

@@ -48,6 +48,9 @@ const (
 	KindRestart      = "restart"
 	KindZoneMismatch = "zone-mismatch"
 	KindHostMismatch = "host-mismatch"
+	// KindClockBackwards: an entry that finished before it started, or
+	// before its predecessor finished: its times cannot be relied on.
+	KindClockBackwards = "clock-backwards"
 
 	// Control changes and people (errors).
 	KindPolicyUncommitted = "policy-uncommitted"
@@ -120,6 +123,7 @@ var kinds = []kindInfo{
 	{KindRestart, SeverityError, "chain restart", "chain restarts"},
 	{KindZoneMismatch, SeverityError, "receipt for another zone", "receipts for another zone"},
 	{KindHostMismatch, SeverityError, "chain signed with another host's key", "chains signed with another host's key"},
+	{KindClockBackwards, SeverityError, "entry whose times go backwards", "entries whose times go backwards"},
 	{KindPolicyUncommitted, SeverityError, "uncommitted policy change", "uncommitted policy changes"},
 	{KindTwoPersonMissing, SeverityError, "weakening committed by one person where two were required", "weakenings committed by one person where two were required"},
 	{KindUnattributed, SeverityError, "change not attributed to a person", "changes not attributed to a person"},

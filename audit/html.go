@@ -478,7 +478,7 @@ func (r *Report) timeline(z *Zone, byFile map[string][]Finding) template.HTML {
 		}
 		for _, f := range byFile[rec.file] {
 			switch f.Kind {
-			case KindGap, KindFork, KindReorder, KindRestart, KindTruncated, KindPolicyUncommitted:
+			case KindGap, KindFork, KindReorder, KindRestart, KindTruncated, KindPolicyUncommitted, KindClockBackwards:
 				if breaks[b] == nil {
 					breaks[b] = &brk{}
 				}

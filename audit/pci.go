@@ -121,7 +121,8 @@ func (a *auditor) evidenceRows(r *Report) []EvidenceRow {
 			ev.entries, func(x *record) bool { return x.result != "" && x.reason != "" }, "record an event, outcome and reason", ""),
 		count("10.2.2 date and time", "when, from a synchronised clock (10.6)",
 			"time.started, time.finished (UTC), time.clock (kernel synchronisation state, estimated error, time service)",
-			ev.entries, func(x *record) bool { return !x.started().IsZero() && x.clock == clockSynced }, "record a time from a clock the kernel reports synchronised", ""),
+			ev.entries, func(x *record) bool { return !x.started().IsZero() && x.clock == clockSynced }, "record a time from a clock the kernel reports synchronised", "").
+			withFinding(ev, KindClockBackwards),
 		ev.outcomes(),
 		ev.origination(),
 		count("10.2.2 affected component", "which data, component or resource",
@@ -562,7 +563,7 @@ func (ev *evidence) clocks() EvidenceRow {
 	if len(ev.entries) > 0 {
 		row.Evidence += fmt.Sprintf("; %d unsynchronised, %d without clock state", unsynced, unknown)
 	}
-	return row
+	return row.withFinding(ev, KindClockBackwards)
 }
 
 func (ev *evidence) detection() EvidenceRow {

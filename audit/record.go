@@ -51,6 +51,7 @@ type record struct {
 	seq    uint64
 	keyID  string
 	at     int64 // time.started, Unix nanoseconds
+	fin    int64 // time.finished, Unix nanoseconds (0: not recorded)
 	event  receipt.Event
 	result receipt.OutcomeResult
 	reason receipt.Reason
@@ -124,6 +125,18 @@ func sumOf(data []byte) fileSum {
 
 // started is the receipt's time.started.
 func (r *record) started() time.Time { return time.Unix(0, r.at).UTC() }
+
+// finished is the receipt's time.finished (zero when it has none).
+func (r *record) finished() time.Time {
+	if r.fin == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, r.fin).UTC()
+}
+
+// finishedBeforeStart reports whether the receipt says it finished before
+// it started: the zone clock went back while the entry was made.
+func (r *record) finishedBeforeStart() bool { return r.fin != 0 && r.fin < r.at }
 
 // ran reports whether an outcome means steps ran in the zone.
 func (r *record) ran() bool { return ran(r.result) }
@@ -217,6 +230,9 @@ func newRecord(rel string, r *receipt.Receipt, in *interner) *record {
 		bundle:  in.bundle(bundleRef(p.Bundle)),
 		policy:  in.policy(p.Policy),
 		storage: in.storage(p.Storage),
+	}
+	if !p.Time.Finished.IsZero() {
+		rec.fin = p.Time.Finished.UnixNano()
 	}
 	if env, ok := parseDigest(r.EnvelopeSHA256); ok {
 		rec.env = fileSum(env[:16])

@@ -99,3 +99,53 @@ auditors: [age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p]
 		}
 	}
 }
+
+// TestHostTrustSchema: the trust.yaml of every host that zone init
+// --host and zone host add write, with host roles and without, follows
+// doc/schemas/trust.schema.json.
+func TestHostTrustSchema(t *testing.T) {
+	schemas := schematest.Schemas(t)
+	dir := t.TempDir()
+	rel := writeKey(t, dir, "release.pub")
+	zdir := filepath.Join(dir, "zone")
+	first, err := Init(InitOptions{Dir: zdir, Zone: "pci-east", ReleaseKeys: []string{rel}, Host: "app-01", Roles: []string{"web"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := []string{first.Trust}
+	for _, h := range []HostOptions{
+		{Dir: zdir, Host: "app-02", Roles: []string{"web", "batch"}},
+		{Dir: zdir, Host: "db-01", Roles: []string{"db"}, OwnIdentity: true},
+		{Dir: zdir, Host: "spare-01"},
+	} {
+		c, err := AddHost(h)
+		if err != nil {
+			t.Fatalf("host %s: %v", h.Host, err)
+		}
+		written = append(written, c.Trust)
+	}
+	// A zone made without named hosts, given hosts later.
+	plain := filepath.Join(dir, "plain")
+	if _, err := Init(InitOptions{Dir: plain, Zone: "pci-west", ReleaseKeys: []string{rel}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []HostOptions{{Dir: plain, Host: "web-01", Roles: []string{"web"}}, {Dir: plain, Host: "web-02"}} {
+		c, err := AddHost(h)
+		if err != nil {
+			t.Fatalf("host %s: %v", h.Host, err)
+		}
+		written = append(written, c.Trust)
+	}
+	for _, p := range written {
+		doc, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(p); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+		if err := schemas.ValidateYAML(trustSchema, doc); err != nil {
+			t.Errorf("%s: the writer wrote it, the schema refuses it: %v\n%s", p, err, doc)
+		}
+	}
+}

@@ -60,7 +60,7 @@ holds only the result.`,
 		Example: examples(
 			"airlock apply payments-api-2.4.1.airlock --trust /etc/airlock/trust.yaml --operator 'Jane Doe' --receipt-out /media/usb",
 			"airlock apply /media/usb/payments-api-2.4.1/payload.age.001 --trust /etc/airlock/trust.yaml --var-file zone-values.yaml --json",
-			"airlock apply --resume --trust /etc/airlock/trust.yaml --quiet"),
+			"airlock apply --resume --trust /etc/airlock/trust.yaml --operator-key jane.key --quiet"),
 		Args: func(c *cobra.Command, args []string) error {
 			if o.resume {
 				return cobra.NoArgs(c, args)

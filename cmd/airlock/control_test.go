@@ -116,7 +116,8 @@ func TestControlCharactersMadeVisible(t *testing.T) {
 	}{
 		{"inspect", []string{"inspect", b}, []string{`rm -rf /srv/data\recho safe [run, when success`, `routine\x1b[2K\x1b[1Aapproved`}},
 		{"plan", []string{"plan", b, "--trust", trust}, []string{`rm -rf /srv/data\recho safe`, `hello\u202eevil`}},
-		{"receipt show", []string{"receipt", "show", rcpt}, []string{`\x1b[2Jall good`, `exit 1\rno problem`, `Jane\u202eeoD`}},
+		{"receipt show", []string{"receipt", "show", rcpt}, []string{`\x1b[2Jall good`, `exit 1\rno problem`, `Jane\u202eeoD`,
+			`via sudo by root\x1b[2Kops (uid 0\r1000)`, `login uid 1000\x1b[1A eve\x07`, `on /dev/pts/1\x1b]0;title\x07`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -144,11 +145,12 @@ func hostileReceipt(t *testing.T) string {
 	s := bundletest.NewSigner(t)
 	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	p := &receipt.Predicate{ReceiptID: "r1", Zone: "test", Seq: 1,
-		Operator: receipt.Operator{User: "ops", UID: "1000", Name: "Jane\u202eeoD"},
-		Time:     receipt.Times{Started: now, Finished: now, Source: "system clock"},
-		Checks:   []receipt.Check{},
-		Steps:    []receipt.Step{{Name: "migrate", Kind: "run", When: "success", Result: receipt.StepFailed, Error: "exit 1\rno problem"}},
-		Outcome:  receipt.Outcome{Result: receipt.RolledBack, Reason: receipt.ReasonStepFailed, Message: "\x1b[2Jall good"}}
+		Operator: receipt.Operator{User: "ops", UID: "1000", Name: "Jane\u202eeoD",
+			SudoUser: "root\x1b[2Kops", SudoUID: "0\r1000", LoginUID: "1000\x1b[1A", LoginUser: "eve\x07", Terminal: "/dev/pts/1\x1b]0;title\x07"},
+		Time:    receipt.Times{Started: now, Finished: now, Source: "system clock"},
+		Checks:  []receipt.Check{},
+		Steps:   []receipt.Step{{Name: "migrate", Kind: "run", When: "success", Result: receipt.StepFailed, Error: "exit 1\rno problem"}},
+		Outcome: receipt.Outcome{Result: receipt.RolledBack, Reason: receipt.ReasonStepFailed, Message: "\x1b[2Jall good"}}
 	data, err := receipt.Sign(p, []intoto.Subject{}, s)
 	if err != nil {
 		t.Fatal(err)

@@ -52,7 +52,7 @@ type exitStatus struct {
 // --json, the man pages and the tests read the kinds and meanings here.
 var exitStatuses = []exitStatus{
 	{exitOK, "", "success; apply: applied, or already applied"},
-	{exitError, kindError, "error: I/O, configuration, or a bundle that could not be read"},
+	{exitError, kindError, "error: I/O, configuration, or a bundle that could not be read; a bundle or var-file that is not there (apply records nothing)"},
 	{exitUsage, kindUsage, "usage: an unknown flag, a missing argument, a flag value airlock cannot take, flags that exclude each other"},
 	{exitVerify, kindRefused, "refused: a check failed; a bundle, receipt or audit is not to be trusted; apply: the receipt says refused"},
 	{exitStepFailed, kindStepFailed, "apply: a step failed, or the state directory could not be written; the receipt says whether the zone was rolled back"},

@@ -224,7 +224,7 @@ func classify(err error) failure {
 		f.ExitCode, f.Signal = sig.ExitCode(), interrupt.Name(sig.Sig)
 	case isRefusal(err):
 		f.ExitCode = exitVerify
-	case errors.Is(err, apply.ErrStepFailed):
+	case errors.Is(err, apply.ErrStepFailed), errors.Is(err, apply.ErrStateWrite):
 		f.ExitCode = exitStepFailed
 	case errors.Is(err, apply.ErrBusy):
 		f.ExitCode = exitBusy

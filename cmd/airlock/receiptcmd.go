@@ -167,13 +167,13 @@ func showReceipt(w io.Writer, r *receipt.Receipt) {
 		fmt.Fprintf(w, ", %s", q(op.Name))
 	}
 	if op.SudoUser != "" {
-		fmt.Fprintf(w, ", via sudo by %s (uid %s)", op.SudoUser, op.SudoUID)
+		fmt.Fprintf(w, ", via sudo by %s (uid %s)", q(op.SudoUser), q(op.SudoUID))
 	}
 	if op.LoginUID != "" {
-		fmt.Fprintf(w, ", login uid %s %s", op.LoginUID, op.LoginUser)
+		fmt.Fprintf(w, ", login uid %s %s", q(op.LoginUID), q(op.LoginUser))
 	}
 	if op.Terminal != "" {
-		fmt.Fprintf(w, ", on %s", op.Terminal)
+		fmt.Fprintf(w, ", on %s", q(op.Terminal))
 	}
 	if op.Note != "" {
 		fmt.Fprintf(w, ", note: %s", q(op.Note))

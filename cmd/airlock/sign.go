@@ -24,14 +24,17 @@ type signOptions struct {
 func newSignCommand() *cobra.Command {
 	var o signOptions
 	c := &cobra.Command{
-		Use:   "sign BUNDLE --role approve --key approver.key",
+		Use:   "sign BUNDLE --role approve --key approver.key --verify-key release.pub",
 		Short: "Add a signature (e.g. the change approver's) to a bundle, in place",
 		Long: `Add a signature to the bundle's statement, in place and atomically. The role
 is decided by the zone's trust policy from the key; --role states the intent
-and is checked to be a known role. Inspect the bundle first ('airlock inspect').`,
+and is checked to be a known role. The bundle is first verified fully against
+the release keys given with --verify-key (required): a bundle that another
+key made, or whose parts do not match, is not signed (exit 3). Inspect the
+bundle first ('airlock inspect').`,
 		Example: examples(
 			"airlock sign payments-api-2.4.1.airlock --key approver.key --verify-key release.pub",
-			"airlock sign payments-api-2.4.1.airlock --role approve --key 'pkcs11:token=approvers;object=jane' --json"),
+			"airlock sign payments-api-2.4.1.airlock --role approve --key 'pkcs11:token=approvers;object=jane' --verify-key release.pub --json"),
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.bundle = args[0]
@@ -42,9 +45,10 @@ and is checked to be a known role. Inspect the bundle first ('airlock inspect').
 	signRoles.complete(c, "role")
 	c.Flags().StringVar(&o.key, "key", "", "signing key: a PEM file or a pkcs11: URI (required)")
 	o.secrets.addPasswordFlag(c)
-	c.Flags().StringArrayVar(&o.verifyKeys, "verify-key", nil, "first verify the bundle fully against this release key (repeatable); refuse to sign if it fails")
+	c.Flags().StringArrayVar(&o.verifyKeys, "verify-key", nil, "verify the bundle fully against this release key first (required, repeatable); refuse to sign if it fails")
 	addJSONFlag(c, "sign.schema.json")
 	_ = c.MarkFlagRequired("key")
+	_ = c.MarkFlagRequired("verify-key")
 	return c
 }
 
@@ -58,10 +62,8 @@ func runSign(c *cobra.Command, o signOptions) error {
 	if err := checkKeyFlag("key", o.key); err != nil {
 		return err
 	}
-	if len(o.verifyKeys) > 0 {
-		if err := verifyBeforeSigning(c, o); err != nil {
-			return err
-		}
+	if err := verifyBeforeSigning(c, o); err != nil {
+		return err
 	}
 	signer, err := keys.LoadPrivate(o.key, o.secrets.source(c.ErrOrStderr()))
 	if err != nil {

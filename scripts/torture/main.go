@@ -18,7 +18,8 @@
 // Then it runs the same apply against small and read-only file systems
 // (tmpfs in a private mount namespace: as root, or through a user
 // namespace): a nearly full state directory, one that fills up during the
-// apply, a read-only state directory, full and read-only media, and a full
+// apply, a read-only state directory, full, read-only and pulled-out media
+// (unmounted by a step while the apply runs), and a full
 // deploy target.
 //
 //	go run ./scripts/torture -bin bin/airlock [-trials 100] [-seed N] [-keep]
@@ -126,6 +127,7 @@ type world struct {
 	blob      int    // bytes of random data in the release
 	marker    string // the Marker variable: where steps write
 	fill      bool   // the release's migrate step fills the marker's file system
+	pull      string // the release's migrate step unmounts this (the media pulled out)
 	next      int    // the next release version to build
 	pending   string // a bundle built and not yet applied
 	pendingV  int
@@ -256,9 +258,11 @@ func (w *world) setup() {
 // phase: a sensitive output (the secret, in the step's output file), a step
 // whose child must not survive an interruption, an optional failure, and
 // back-out steps.
-func releaseYAML(version int, fail, fill bool) string {
+func releaseYAML(version int, fail, fill bool, pull string) string {
 	failCmd := "true"
 	switch {
+	case pull != "":
+		failCmd = fmt.Sprintf(`umount -l "%s"`, pull)
 	case fill:
 		failCmd = `head -c 200000000 /dev/zero > "#{Marker}.fill" || true`
 	case fail:
@@ -302,7 +306,7 @@ steps:
 
 // build builds release version v (failing every third one) into out.
 func (w *world) build(v int, out string, extra ...string) (int, string) {
-	writeFile(filepath.Join(w.dir, "src", "airlock.yaml"), []byte(releaseYAML(v, v%3 == 0, w.fill)))
+	writeFile(filepath.Join(w.dir, "src", "airlock.yaml"), []byte(releaseYAML(v, v%3 == 0, w.fill, w.pull)))
 	return w.run(append([]string{"build", "src", "--key", "release.key", "-r", w.recipient, "-o", out}, extra...)...)
 }
 
@@ -343,7 +347,7 @@ func (w *world) calibrate() {
 	}
 	w.dur["build"] = time.Since(t0)
 	t0 = time.Now()
-	w.must("sign", filepath.Join(w.dir, "calib"), "--role", "approve", "--key", "approver.key")
+	w.must("sign", filepath.Join(w.dir, "calib"), "--role", "approve", "--key", "approver.key", "--verify-key", "release.pub")
 	w.dur["sign"] = time.Since(t0)
 	os.RemoveAll(filepath.Join(w.dir, "calib"))
 	// How long a recovery takes: an apply killed halfway, then resumed.
@@ -669,7 +673,7 @@ func (w *world) buildTrial(i int) {
 	entries := ledgerEntries(w.ledger)
 	w.next++
 	v := w.next
-	writeFile(filepath.Join(w.dir, "src", "airlock.yaml"), []byte(releaseYAML(v, false, false)))
+	writeFile(filepath.Join(w.dir, "src", "airlock.yaml"), []byte(releaseYAML(v, false, false, "")))
 	killed, code, o := w.runKill(w.delay("build"), "build", "src", "--key", "release.key", "-r", w.recipient, "-o", out)
 	after := ledgerEntries(w.ledger)
 	_, statErr := os.Lstat(out)
@@ -756,7 +760,7 @@ func (w *world) signTrial(i int) {
 		log.Fatal(err)
 	}
 	before, _ := statementOf(out)
-	killed, code, o := w.runKill(w.delay("sign"), "sign", out, "--role", "approve", "--key", "approver.key")
+	killed, code, o := w.runKill(w.delay("sign"), "sign", out, "--role", "approve", "--key", "approver.key", "--verify-key", "release.pub")
 	after, _ := statementOf(out)
 	phase := "before"
 	switch {
@@ -768,7 +772,7 @@ func (w *world) signTrial(i int) {
 	where := w.count(i, "sign", phase, killed, code, o)
 	w.checkSigned(where, out)
 	// The approver signs again: it completes (or says it is signed already).
-	if c, o := w.run("sign", out, "--role", "approve", "--key", "approver.key"); c != 0 && !strings.Contains(o, "already signed") {
+	if c, o := w.run("sign", out, "--role", "approve", "--key", "approver.key", "--verify-key", "release.pub"); c != 0 && !strings.Contains(o, "already signed") {
 		w.failf("%s: sign again exited %d\n%s", where, c, o)
 	}
 	w.checkSigned(where+", signed again", out)
@@ -911,13 +915,13 @@ func runFSCases(bin, dir string) int {
 				w.expect(where, code == 1 && strings.Contains(out, "not usable"), "exit %d:\n%s", code, out)
 				w.expectReceipts(where, 0)
 			}},
-		{name: "state directory fills up while staging: refused, with its receipt", mount: "zone/state", size: 32 << 20, free: 3 << 20,
+		{name: "state directory fills up while staging: nothing changed, exit 4 state-unwritable, with its receipt", mount: "zone/state", size: 32 << 20, free: 3 << 20,
 			config: func(w *world) { w.blob = 8 << 20 },
 			run: func(w *world, where string) {
 				b, _ := w.bundle()
 				code, out := w.run(w.applyArgs(b)...)
-				w.expect(where, code == 3, "exit %d, want 3 (refused):\n%s", code, out)
-				w.expectOutcome(where, 1, receipt.Refused, receipt.ReasonStaging)
+				w.expect(where, code == 4, "exit %d, want 4 (the state directory could not be written):\n%s", code, out)
+				w.expectOutcome(where, 1, receipt.Refused, receipt.ReasonStateUnwritable)
 			}},
 		{name: "state directory fills up during a step: rolled back, with its receipt", mount: "zone/state", size: 16 << 20, free: 6 << 20,
 			before: func(w *world) {
@@ -944,6 +948,28 @@ func runFSCases(bin, dir string) int {
 			run: func(w *world, where string) { w.mediaCase(where) }},
 		{name: "media read-only: applied, receipt copied by resume once writable", mount: "media", size: 1 << 20, free: -1, ro: true,
 			run: func(w *world, where string) { w.mediaCase(where) }},
+		{name: "media pulled out mid-apply: applied, nothing written where it was, receipt copied by resume once it is back", mount: "media", size: 1 << 20, free: -1,
+			config: func(w *world) { w.pull = w.media },
+			run: func(w *world, where string) {
+				b, _ := w.bundle()
+				code, out := w.run(w.applyArgs(b)...)
+				w.expect(where, code == 0 && strings.Contains(out, "receipt NOT copied") && strings.Contains(out, "nothing was written there"), "exit %d:\n%s", code, out)
+				w.expectOutcome(where, 1, receipt.Applied, receipt.ReasonOK)
+				// Beneath the mount point (which held the zone's first entries
+				// before the media was mounted): not the apply's receipt.
+				chain := w.receiptNames(filepath.Join(w.state, "receipts"))
+				w.expect(where, !slices.Contains(w.receiptNames(w.media), chain[len(chain)-1]), "the receipt was written beneath the mount point: %v", w.receiptNames(w.media))
+				// The operator brings the media back (a fresh one here: a
+				// tmpfs does not keep what it held).
+				if err := mountSmall(w.media, 1<<20, -1, false); err != nil {
+					w.failf("%s: %v", where, err)
+					return
+				}
+				if c, o := w.run(w.resumeArgs()...); c != 0 {
+					w.failf("%s: resume exited %d\n%s", where, c, o)
+				}
+				w.checkAll(where)
+			}},
 		{name: "deploy target full: the deploy step fails and rolls back", mount: "srv", size: 1 << 20, free: -1,
 			config: func(w *world) { w.blob = 4 << 20 },
 			run: func(w *world, where string) {
