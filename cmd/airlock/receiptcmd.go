@@ -224,6 +224,13 @@ func showReceipt(w io.Writer, r *receipt.Receipt) {
 		}
 		fmt.Fprintln(w)
 	}
+	for _, pr := range p.LeftRunning {
+		fmt.Fprintf(w, "  running  pid %d %s", pr.PID, q(pr.Name))
+		if pr.Step != "" {
+			fmt.Fprintf(w, ", started by step %s", q(pr.Step))
+		}
+		fmt.Fprintln(w)
+	}
 	if p.Release != nil {
 		fmt.Fprintf(w, "\nrelease   current %s (previous %s)", q(orDash(p.Release.Current)), q(orDash(p.Release.Previous)))
 		if a := p.Release.Application; a != "" {
