@@ -136,7 +136,10 @@ type Manifest struct {
 	Variables     []VariableRef `json:"variables"`
 	VariablesFile FileRef       `json:"variablesFile"`
 	Steps         []Step        `json:"steps"`
-	Files         []File        `json:"files"`
+	// Images, format version 3: the container images and OCI artifacts
+	// in the payload's image layout (images/).
+	Images []ImageRef `json:"images,omitempty"`
+	Files  []File     `json:"files"`
 }
 
 // PackageRef is a package and the directory of the payload that holds it.

@@ -102,6 +102,9 @@ func (d *releaseDecoder) release(n *yaml.Node) *Release {
 	if v := f["packages"]; v != nil {
 		r.Packages = d.packages(v)
 	}
+	if v := f["images"]; v != nil {
+		r.Images = d.images(v, r.Packages)
+	}
 	if v := f["variables"]; v != nil {
 		r.Variables = d.variables(v, zonesOf(r.Targets))
 	}
