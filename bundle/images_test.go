@@ -188,7 +188,9 @@ func TestImageDockerArchive(t *testing.T) {
 func TestImageBadInput(t *testing.T) {
 	f := bundletest.New(t)
 	img := bundletest.Image(t, "linux/amd64", bundletest.Layer(t, map[string][]byte{"bin/x": []byte("x")}))
-	layoutWith := func(dir string) { bundletest.WriteLayout(t, filepath.Join(dir, "oci"), map[string]any{"a:1": img, "b:1": img}) }
+	layoutWith := func(dir string) {
+		bundletest.WriteLayout(t, filepath.Join(dir, "oci"), map[string]any{"a:1": img, "b:1": img})
+	}
 	tamper := func(dir string) {
 		layoutWith(dir)
 		ls, _ := img.Layers()
