@@ -206,6 +206,14 @@ type Step struct {
 	Files []FileRule `json:"files,omitempty"`
 	// Check is a check step: what to poll until it is healthy.
 	Check *HealthCheck `json:"check,omitempty"`
+
+	// Format version 3.
+
+	// Push is a push step: the images it pushes to the zone's registry.
+	Push PushImages `json:"push,omitzero"`
+	// Retag lets a push step move a tag of the zone's registry that
+	// points at another digest.
+	Retag bool `json:"retag,omitempty"`
 }
 
 // Substitution is a step's substitute key. For a deploy step it is the globs

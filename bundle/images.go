@@ -273,6 +273,9 @@ func (w *walker) image(i int, im Image) {
 // packages and images, references well formed, and every blob a file of
 // the payload at its digest's path with its size and digest.
 func (m *Manifest) validateImages(pkgs map[string]bool) error {
+	if err := m.pushInManifest(); err != nil {
+		return err
+	}
 	if len(m.Images) == 0 {
 		return nil
 	}
