@@ -499,6 +499,7 @@ func (a *applier) variables(staged *stage.Staged, vr *verify.Result) (*variables
 		return nil, err
 	}
 	vars.setBuiltins(&vr.Statement.Predicate, a.zone, a.host)
+	vars.setImageBuiltins(vr.Manifest, a.o.Trust.Registry)
 	for _, s := range vr.Manifest.Steps {
 		for _, t := range s.Texts() {
 			if err := vars.checkRefs(t.Text); err != nil {
