@@ -1,0 +1,98 @@
+//go:build unix
+
+package bundle_test
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"airlock.dev/airlock/bundle/bundletest"
+	"airlock.dev/airlock/internal/registrytest"
+)
+
+// TestImagesFromRegistry: images pulled from a real upstream registry
+// (one platform of an index, and a whole image), resolved to digests; the
+// payload opened with age, zstd and tar holds an OCI layout that skopeo
+// reads. An upstream registry that is down refuses the build.
+func TestImagesFromRegistry(t *testing.T) {
+	up := registrytest.Start(t, registrytest.Options{})
+	f := bundletest.New(t)
+	base := bundletest.Layer(t, map[string][]byte{"bin/base": randomBytes(64 << 10)})
+	web := bundletest.Image(t, "linux/amd64", base, bundletest.Layer(t, map[string][]byte{"srv/web": []byte("web\n")}))
+	arm := bundletest.Image(t, "linux/arm64", base, bundletest.Layer(t, map[string][]byte{"srv/web": []byte("arm\n")}))
+	idx := bundletest.Index(t, map[string]v1.Image{"linux/amd64": web, "linux/arm64": arm})
+	tag := func(s string) name.Tag {
+		tg, err := name.NewTag(up.Host + "/" + s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tg
+	}
+	if err := remote.Write(tag("shop/web:1.4.2"), web); err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(tag("shop/multi:1"), idx); err != nil {
+		t.Fatal(err)
+	}
+	out, err := buildImages(t, f, "  - {name: web, ref: '"+up.Host+"/shop/web:1.4.2'}\n  - {name: multi, ref: '"+up.Host+"/shop/multi:1', platforms: [linux/arm64]}", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := readManifest(t, out)
+	webDigest, _ := web.Digest()
+	armDigest, _ := arm.Digest()
+	idxDigest, _ := idx.Digest()
+	if got := m.Images[0]; got.Digest != webDigest.String() || got.Repository != "shop/web" || got.Tag != "1.4.2" || got.Kind != "registry" {
+		t.Errorf("web: %+v", got)
+	}
+	if got := m.Images[1]; got.Digest != armDigest.String() || got.UpstreamDigest != idxDigest.String() {
+		t.Errorf("multi: %+v", got)
+	}
+
+	// The stock tools: age -d | zstd -d | tar -x, then skopeo inspect oci:.
+	tools := []string{"age", "zstd", "tar", "skopeo"}
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv(registrytest.RequireEnv) == "1" {
+				t.Fatalf("%s is missing", tool)
+			}
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+	id := filepath.Join(f.Dir, "id.txt")
+	os.WriteFile(id, []byte(f.Identity.String()+"\n"), 0o600)
+	dir := filepath.Join(f.Dir, "unpacked")
+	os.Mkdir(dir, 0o755)
+	var parts []string
+	for _, p := range f.Statement(out).Predicate.Payload.Parts {
+		parts = append(parts, filepath.Join(out, p.Name))
+	}
+	sh := "cat \"$@\" | age -d -i " + id + " | zstd -d | tar -x -C " + dir
+	if b, err := exec.Command("sh", append([]string{"-c", sh, "sh"}, parts...)...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", sh, err, b)
+	}
+	for name, want := range map[string]string{"web": webDigest.String(), "multi": armDigest.String()} {
+		b, err := exec.Command("skopeo", "inspect", "oci:"+filepath.Join(dir, "images")+":"+name).CombinedOutput()
+		if err != nil {
+			t.Fatalf("skopeo inspect %s: %v\n%s", name, err, b)
+		}
+		var got struct{ Digest string }
+		if err := json.Unmarshal(b, &got); err != nil || got.Digest != want {
+			t.Errorf("skopeo inspect %s: digest %q, want %s (%v)", name, got.Digest, want, err)
+		}
+	}
+
+	up.Stop()
+	_, err = buildImages(t, f, "  - {name: web, ref: '"+up.Host+"/shop/web:1.4.2'}", nil)
+	if err == nil || !strings.Contains(err.Error(), "image web: pull "+up.Host+"/shop/web:1.4.2") {
+		t.Errorf("upstream down: %v", err)
+	}
+}
