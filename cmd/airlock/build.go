@@ -143,7 +143,7 @@ func runBuild(c *cobra.Command, o buildOptions) error {
 		Targets: o.targets, Sequence: o.sequence, SplitSize: split, LedgerDir: ledger,
 		Level: o.level, Epoch: epoch, ToolVersion: appVersion(),
 		Registry: bundle.RegistryOptions{CAFile: o.registryCA, Insecure: o.insecure},
-		Warn: func(format string, a ...any) { fmt.Fprintf(stderr, "airlock: warning: "+format+"\n", a...) },
+		Warn:     func(format string, a ...any) { fmt.Fprintf(stderr, "airlock: warning: "+format+"\n", a...) },
 	})
 	done()
 	if err != nil {
