@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -279,4 +280,16 @@ func (v *variables) setImageBuiltins(m *bundle.Manifest, reg *zone.Registry) {
 		v.builtins[bundle.Builtin(bundle.ImageBuiltin(im.Name, "Digest"))] = im.Digest
 		v.builtins[bundle.Builtin(bundle.ImageBuiltin(im.Name, "Tag"))] = im.Tag
 	}
+}
+
+// pushedImages adds to seen (the images of newer receipts) those of an
+// older receipt's images that did not fail and are not there yet.
+func pushedImages(seen, older []receipt.Image) []receipt.Image {
+	for _, im := range older {
+		if im.Outcome == receipt.ImageFailed || slices.ContainsFunc(seen, func(s receipt.Image) bool { return s.Name == im.Name }) {
+			continue
+		}
+		seen = append(seen, im)
+	}
+	return seen
 }

@@ -193,6 +193,14 @@ func TestPushImages(t *testing.T) {
 	if len(p.Images) != 1 || imageOf(t, p, "web").Outcome != receipt.ImagePresent {
 		t.Errorf("second push: %+v", p.Images)
 	}
+	// status names each image once, by its newest push.
+	st, err := ReadStatus(z.trust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Images) != 3 || st.Images[0].Name != "web" || st.Images[0].Outcome != receipt.ImagePresent {
+		t.Errorf("status images: %+v", st.Images)
+	}
 }
 
 // TestPushRetag: a tag of the zone's registry that points elsewhere is
