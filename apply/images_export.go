@@ -140,8 +140,7 @@ func writeLayout(src, dst string, images []bundle.ImageRef) error {
 	}{2, oci.MediaTypeIndex, []oci.Descriptor{}}
 	done := map[string]bool{}
 	for _, im := range images {
-		index.Manifests = append(index.Manifests, oci.Descriptor{MediaType: im.MediaType, Digest: im.Digest, Size: im.Size,
-			Annotations: map[string]string{"org.opencontainers.image.ref.name": im.Name}})
+		index.Manifests = append(index.Manifests, im.LayoutDescriptors()...)
 		for _, b := range im.Blobs {
 			if done[b.Digest] {
 				continue

@@ -244,6 +244,9 @@ func (p *pusher) push(im *bundle.ImageRef, retag bool) (string, string, error) {
 			outcome = receipt.ImagePushed
 		}
 	}
+	if err := p.pushSignatures(repo, im); err != nil {
+		return ref, "", err
+	}
 	d, err := remote.Head(byDigest, p.options()...)
 	if err != nil {
 		return ref, "", fmt.Errorf("read back: %w", registryError(err))
@@ -292,4 +295,24 @@ func pushedImages(seen, older []receipt.Image) []receipt.Image {
 		seen = append(seen, im)
 	}
 	return seen
+}
+
+// pushSignatures pushes the cosign signatures that travel with im under
+// cosign's tag, sha256-<hex>.sig, so that cosign verify finds them in the
+// zone's registry.
+func (p *pusher) pushSignatures(repo name.Repository, im *bundle.ImageRef) error {
+	for _, s := range im.Signatures {
+		h, err := v1.NewHash(s)
+		if err != nil {
+			return err
+		}
+		sig, err := p.path.Image(h)
+		if err != nil {
+			return fmt.Errorf("signature %s: %w", s, err)
+		}
+		if err := remote.Write(repo.Tag(bundle.SignatureTag(im.SignedDigest())), sig, p.options()...); err != nil {
+			return fmt.Errorf("signature %s: %w", s, registryError(err))
+		}
+	}
+	return nil
 }

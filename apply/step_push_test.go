@@ -333,3 +333,58 @@ func TestPushChecksBlobs(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestPushSignature: an image verified at build with its cosign key is
+// pushed with its signature, which cosign verify finds and checks in the
+// zone's registry.
+func TestPushSignature(t *testing.T) {
+	up := registrytest.Start(t, registrytest.Options{})
+	reg := registrytest.Start(t, registrytest.Options{})
+	cosignCLI, err := exec.LookPath("cosign")
+	if err != nil {
+		if os.Getenv(registrytest.RequireEnv) == "1" {
+			t.Fatal("cosign is missing")
+		}
+		t.Skip("cosign is not installed")
+	}
+	keys := t.TempDir()
+	cosign := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command(cosignCLI, args...)
+		cmd.Dir, cmd.Env = keys, append(os.Environ(), "COSIGN_PASSWORD=")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("cosign %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	cosign("generate-key-pair", "--output-key-prefix", "shop")
+	ti := makeTestImages(t)
+	tag, _ := name.NewTag(up.Host + "/shop/web:1.4.2")
+	if err := remote.Write(tag, ti.web); err != nil {
+		t.Fatal(err)
+	}
+	webDigest, _ := ti.web.Digest()
+	cosign("sign", "--key", "shop.key", "--tlog-upload=false", "--use-signing-config=false", "--new-bundle-format=false",
+		"--allow-http-registry", "--yes", up.Host+"/shop/web@"+webDigest.String())
+	pub, _ := os.ReadFile(filepath.Join(keys, "shop.pub"))
+
+	z := newZone(t)
+	z.withRegistry(reg, "")
+	yaml := strings.Replace(pushRelease("1.0.0", "push: [web]"), "  - {name: web, layout: oci, ref: 'shop/web:1.4.2'}",
+		"  - {name: web, ref: '"+up.Host+"/shop/web:1.4.2', verify: {key: keys/shop.pub}}", 1)
+	files := webFiles()
+	files["keys/shop.pub"] = string(pub)
+	for k, v := range ti.files {
+		files[k] = v
+	}
+	b, _ := z.f.Build(bundletest.Options{YAML: yaml, Files: files, Sequence: 1})
+	res, err := z.apply(b)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, z.out.String())
+	}
+	im := imageOf(t, z.receipt(res), "web")
+	cmd := exec.Command(cosignCLI, "verify", "--key", "shop.pub", "--insecure-ignore-tlog", "--allow-http-registry", im.Reference)
+	cmd.Dir = keys
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), webDigest.String()) {
+		t.Errorf("cosign verify in the zone's registry: %v\n%s", err, out)
+	}
+}

@@ -351,3 +351,23 @@ func (m *Manifest) ImageByName(name string) *ImageRef {
 func (im *ImageRef) Reference(host, prefix string) string {
 	return path.Join(host, prefix+im.Repository) + "@" + im.Digest
 }
+
+// SignatureOfAnnotation marks, in an OCI layout airlock writes, the
+// manifest of a cosign signature with the name of the image it signs.
+const SignatureOfAnnotation = "dev.airlock.signature-of"
+
+// LayoutDescriptors are the image's entries in the index.json of an OCI
+// layout: the image named by its name, then its signature manifests.
+func (im *ImageRef) LayoutDescriptors() []oci.Descriptor {
+	out := []oci.Descriptor{{MediaType: im.MediaType, Digest: im.Digest, Size: im.Size,
+		Annotations: map[string]string{"org.opencontainers.image.ref.name": im.Name}}}
+	for _, s := range im.Signatures {
+		for _, b := range im.Blobs {
+			if b.Digest == s {
+				out = append(out, oci.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size,
+					Annotations: map[string]string{SignatureOfAnnotation: im.Name}})
+			}
+		}
+	}
+	return out
+}

@@ -61,6 +61,7 @@ type fetchedImage struct {
 	image      v1.Image
 	repository string
 	tag        string
+	repo       *name.Repository // the registry repository it came from (ref: alone)
 }
 
 func newImageFetcher(ctx context.Context, dir, scratch string, opts RegistryOptions) (*imageFetcher, error) {
@@ -113,7 +114,7 @@ func (f *imageFetcher) remote(im *Image) (*fetchedImage, error) {
 		return nil, fmt.Errorf("pull %s: %w", im.Source, err)
 	}
 	r, _ := ParseReference(im.Source)
-	out := &fetchedImage{repository: r.Repository, tag: r.Tag}
+	out := &fetchedImage{repository: r.Repository, tag: r.Tag, repo: repositoryOf(ref)}
 	if desc.MediaType.IsIndex() {
 		out.index, err = desc.ImageIndex()
 	} else {
@@ -329,7 +330,22 @@ func stageImages(ctx context.Context, r *Release, dir string, opts RegistryOptio
 		if err != nil {
 			return nil, nil, fmt.Errorf("image %s: %w", im.Name, err)
 		}
-		ref, err := s.add(im, fi)
+		var sig v1.Image
+		if im.VerifyKey != "" {
+			var signed v1.Hash
+			if fi.index != nil {
+				signed, err = fi.index.Digest()
+			} else {
+				signed, err = fi.image.Digest()
+			}
+			if err == nil {
+				sig, err = f.verifySignature(im, fi, signed)
+			}
+			if err != nil {
+				return nil, nil, fmt.Errorf("image %s: %w", im.Name, err)
+			}
+		}
+		ref, err := s.add(im, fi, sig)
 		if err != nil {
 			return nil, nil, fmt.Errorf("image %s: %w", im.Name, err)
 		}
@@ -343,7 +359,7 @@ func stageImages(ctx context.Context, r *Release, dir string, opts RegistryOptio
 }
 
 // add writes the blobs of an image, as its platforms select, and lists them.
-func (s *stagedImages) add(im *Image, fi *fetchedImage) (ImageRef, error) {
+func (s *stagedImages) add(im *Image, fi *fetchedImage, sig v1.Image) (ImageRef, error) {
 	ref := ImageRef{Name: im.Name, Kind: string(im.Kind), Source: im.Source, Repository: fi.repository, Tag: fi.tag, Platforms: im.Platforms}
 	if im.Kind != InputImageRef && im.Ref != "" {
 		ref.Source = im.Source + " " + im.Ref
@@ -373,6 +389,27 @@ func (s *stagedImages) add(im *Image, fi *fetchedImage) (ImageRef, error) {
 	blobs, err := oci.Walk(oci.Descriptor{MediaType: ref.MediaType, Digest: ref.Digest, Size: ref.Size}, s.manifest)
 	if err != nil {
 		return ref, err
+	}
+	if sig != nil {
+		// The signature manifest travels with the image: its blobs follow
+		// the image's.
+		if err := s.path.WriteImage(sig); err != nil {
+			return ref, err
+		}
+		d, err := describe(sig)
+		if err != nil {
+			return ref, err
+		}
+		sigBlobs, err := oci.Walk(oci.Descriptor{MediaType: string(d.MediaType), Digest: d.Digest.String(), Size: d.Size}, s.manifest)
+		if err != nil {
+			return ref, fmt.Errorf("signature: %w", err)
+		}
+		for _, b := range sigBlobs {
+			if !slices.ContainsFunc(blobs, func(x oci.Descriptor) bool { return x.Digest == b.Digest }) {
+				blobs = append(blobs, b)
+			}
+		}
+		ref.Signatures = append(ref.Signatures, d.Digest.String())
 	}
 	for _, b := range blobs {
 		info, err := os.Stat(filepath.Join(s.dir, filepath.FromSlash(strings.TrimPrefix(BlobPath(b.Digest), ImagesRoot+"/"))))
@@ -546,8 +583,7 @@ const layoutFile = `{"imageLayoutVersion":"1.0.0"}`
 func (s *stagedImages) entries() ([]source, error) {
 	idx := layoutIndex{SchemaVersion: 2, MediaType: oci.MediaTypeIndex, Manifests: []oci.Descriptor{}}
 	for _, r := range s.refs {
-		idx.Manifests = append(idx.Manifests, oci.Descriptor{MediaType: r.MediaType, Digest: r.Digest, Size: r.Size,
-			Annotations: map[string]string{ociRefName: r.Name}})
+		idx.Manifests = append(idx.Manifests, r.LayoutDescriptors()...)
 	}
 	raw, err := json.MarshalIndent(idx, "", "  ")
 	if err != nil {

@@ -96,3 +96,78 @@ func TestImagesFromRegistry(t *testing.T) {
 		t.Errorf("upstream down: %v", err)
 	}
 }
+
+// cosignCLI returns the cosign program, skipping t when it is missing
+// (failing it when the registry tests are required).
+func cosignCLI(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("cosign")
+	if err != nil {
+		if os.Getenv(registrytest.RequireEnv) == "1" {
+			t.Fatal("cosign is missing")
+		}
+		t.Skip("cosign is not installed")
+	}
+	return p
+}
+
+// cosign runs the cosign CLI in dir, without a password for its keys.
+func cosign(t *testing.T, dir string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(cosignCLI(t), args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "COSIGN_PASSWORD=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cosign %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// TestImageCosignSignature: verify: {key} checks the image's cosign
+// signature (made by the cosign CLI, simple signing under the .sig tag) at
+// build, and the signature travels in the bundle; an unsigned image and a
+// signature by another key refuse the build.
+func TestImageCosignSignature(t *testing.T) {
+	up := registrytest.Start(t, registrytest.Options{})
+	cosignCLI(t)
+	f := bundletest.New(t)
+	keys := t.TempDir()
+	cosign(t, keys, "generate-key-pair", "--output-key-prefix", "shop")
+	cosign(t, keys, "generate-key-pair", "--output-key-prefix", "other")
+	web := bundletest.Image(t, "linux/amd64", bundletest.Layer(t, map[string][]byte{"srv/web": []byte("signed\n")}))
+	api := bundletest.Image(t, "linux/amd64", bundletest.Layer(t, map[string][]byte{"srv/api": []byte("unsigned\n")}))
+	for ref, img := range map[string]v1.Image{"shop/web:1": web, "shop/api:1": api} {
+		tg, _ := name.NewTag(up.Host + "/" + ref)
+		if err := remote.Write(tg, img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	webDigest, _ := web.Digest()
+	cosign(t, keys, "sign", "--key", "shop.key", "--tlog-upload=false", "--use-signing-config=false", "--new-bundle-format=false",
+		"--allow-http-registry", "--yes", up.Host+"/shop/web@"+webDigest.String())
+	withKeys := func(dir string) {
+		os.Mkdir(filepath.Join(dir, "keys"), 0o755)
+		for _, k := range []string{"shop.pub", "other.pub"} {
+			data, _ := os.ReadFile(filepath.Join(keys, k))
+			os.WriteFile(filepath.Join(dir, "keys", k), data, 0o644)
+		}
+	}
+	out, err := buildImages(t, f, "  - {name: web, ref: '"+up.Host+"/shop/web:1', verify: {key: keys/shop.pub}}", withKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readManifest(t, out).Images[0]
+	if len(got.Signatures) != 1 || len(got.Blobs) != 6 { // image: manifest, config, layer; signature: the same
+		t.Errorf("signed image: %+v", got)
+	}
+	if files := f.PayloadFiles(out); files["images/blobs/sha256/"+strings.TrimPrefix(got.Signatures[0], "sha256:")] == nil {
+		t.Error("the signature manifest is not in the payload")
+	}
+	for _, tc := range []struct{ images, want string }{
+		{"  - {name: api, ref: '" + up.Host + "/shop/api:1', verify: {key: keys/shop.pub}}", "image api: no cosign signature at " + up.Host + "/shop/api:sha256-"},
+		{"  - {name: web, ref: '" + up.Host + "/shop/web:1', verify: {key: keys/other.pub}}", "image web: no valid cosign signature by keys/other.pub"},
+	} {
+		if _, err := buildImages(t, f, tc.images, withKeys); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("err = %v, want %q", err, tc.want)
+		}
+	}
+}
