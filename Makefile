@@ -8,7 +8,7 @@ BIN := bin/airlock
 VERSION ?=
 LDFLAGS := -s -w $(if $(VERSION),-X main.version=$(VERSION))
 
-.PHONY: all build dist man test test-short lint demo fleet-demo bench bench-large fuzz torture clean
+.PHONY: all build dist man test test-short lint demo images-demo fleet-demo bench bench-large fuzz torture clean
 
 all: build
 
@@ -52,6 +52,13 @@ lint:
 ## demo: the whole mission on the shipped example, in a temp directory.
 demo: build
 	./scripts/demo.sh $(BIN)
+
+## images-demo: two images sharing a base layer and a Helm-chart-like OCI
+## artifact, from an "upstream" registry on this machine, across the gap,
+## into the zone's own registry (Debian's docker-registry; skopeo reads
+## them back).
+images-demo: build
+	./scripts/images-demo.sh $(BIN)
 
 ## fleet-demo: a zone of four hosts on this machine, each behind an sshd
 ## of its own (Debian's openssh-server), rolled out to with Ansible over

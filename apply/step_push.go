@@ -44,7 +44,7 @@ import (
 // pushStep runs a push step and records each image in the receipt.
 func (a *applier) pushStep(r *stepRun) bool {
 	rs := r.rs
-	rs.Started = a.o.Now().UTC()
+	rs.Started, rs.Attempts = a.o.Now().UTC(), 1
 	reg := a.o.Trust.Registry
 	if reg == nil {
 		return r.fail(a.o.Now(), errors.New("trust.yaml names no registry: (the zone's registry to push images to)"))
