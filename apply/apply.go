@@ -104,6 +104,9 @@ type Options struct {
 	// afterJournal, when set (by this package's tests), is called after
 	// each journal state is recorded: the kill tests stop the applier there.
 	afterJournal func(state string)
+	// afterImage, when set (by this package's tests), is called after a
+	// push step recorded an image: the kill tests stop the applier there.
+	afterImage func(name string)
 }
 
 // Result is the outcome of an apply.

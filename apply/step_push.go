@@ -81,6 +81,15 @@ func (a *applier) pushStep(r *stepRun) bool {
 			fmt.Fprintf(a.o.Stdout, "image %s: %s %s\n", printable.String(im.Name), outcome, printable.String(ref))
 		}
 		a.recordImage(rec)
+		// The journal's receipt names each image as soon as it is pushed:
+		// a receipt written after an interruption says what reached the
+		// registry.
+		if err := a.state.save(a.j, jStepStart); err != nil {
+			return r.fail(a.o.Now(), err)
+		}
+		if a.o.afterImage != nil {
+			a.o.afterImage(im.Name)
+		}
 	}
 	if len(failed) > 0 {
 		return r.fail(a.o.Now(), fmt.Errorf("image(s) %s not pushed to %s (see the receipt's images)", strings.Join(failed, ", "), reg.Host))

@@ -388,3 +388,42 @@ func TestPushSignature(t *testing.T) {
 		t.Errorf("cosign verify in the zone's registry: %v\n%s", err, out)
 	}
 }
+
+// TestPushKilledThenResumed: the applier is killed after the first image
+// reached the registry. The resume rolls the apply back with one receipt
+// that names that image as pushed; applying the bundle again pushes the
+// rest and finds the first present: every image is in the registry once,
+// each apply has one receipt.
+func TestPushKilledThenResumed(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Options{})
+	z := newZone(t)
+	ti := makeTestImages(t)
+	z.withRegistry(reg, "")
+	b, _ := z.f.Build(bundletest.Options{YAML: pushRelease("1.0.0", "push: all"), Files: ti.files, Sequence: 1})
+	cmd := z.child(b, "AIRLOCK_CHILD_KILL_IMAGE=web")
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Fatalf("not killed:\n%s", out)
+	}
+	res, err := z.resume()
+	if err != nil {
+		t.Fatalf("resume: %v\n%s", err, z.out.String())
+	}
+	p := z.receipt(res)
+	if p.Outcome.Result != receipt.RolledBack || len(p.Images) != 1 || imageOf(t, p, "web").Outcome != receipt.ImagePushed {
+		t.Fatalf("resumed receipt: %s, images %+v", p.Outcome.Result, p.Images)
+	}
+	res, err = z.apply(b)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, z.out.String())
+	}
+	p = z.receipt(res)
+	want := map[string]string{"web": receipt.ImagePresent, "api": receipt.ImagePushed, "multi": receipt.ImagePushed}
+	for name, outcome := range want {
+		if im := imageOf(t, p, name); im.Outcome != outcome || remoteDigest(t, reg, im.Reference, nil) != im.Digest {
+			t.Errorf("%s: %+v, want %s and in the registry", name, im, outcome)
+		}
+	}
+	if n := len(z.chain()); n != 2 { // the rolled-back apply, the apply
+		t.Errorf("%d applies in the chain, want 2", n)
+	}
+}
