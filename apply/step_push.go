@@ -325,3 +325,24 @@ func (p *pusher) pushSignatures(repo name.Repository, im *bundle.ImageRef) error
 	}
 	return nil
 }
+
+// PlanImage is an image of the bundle as plan shows it: its
+// #{Airlock.Images.<name>.*} values, Reference empty when trust.yaml names
+// no registry.
+type PlanImage struct {
+	Name      string `json:"name"`
+	Source    string `json:"source"`
+	Digest    string `json:"digest"`
+	Tag       string `json:"tag,omitempty"`
+	Reference string `json:"reference,omitempty"`
+}
+
+// planImages lists the manifest's images with the values vars gives them.
+func planImages(m *bundle.Manifest, vars *variables) []PlanImage {
+	var out []PlanImage
+	for _, im := range m.Images {
+		ref, _ := vars.lookup(bundle.ImageBuiltin(im.Name, "Reference"))
+		out = append(out, PlanImage{Name: im.Name, Source: im.Source, Digest: im.Digest, Tag: im.Tag, Reference: ref})
+	}
+	return out
+}

@@ -150,12 +150,20 @@ func TestPushImages(t *testing.T) {
 	ti := makeTestImages(t)
 	z.withRegistry(reg, "")
 	b, _ := z.f.Build(bundletest.Options{YAML: pushRelease("1.0.0", "push: all"), Files: ti.files, Sequence: 1})
+	webDigest, _ := ti.web.Digest()
+	plan, err := MakePlan(context.Background(), z.opts(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRef := reg.Host + "/mirror/shop/web@" + webDigest.String()
+	if len(plan.Images) != 3 || plan.Images[0].Reference != wantRef || !strings.Contains(plan.Steps[1].What, wantRef) {
+		t.Errorf("plan: images %+v, steps %+v", plan.Images, plan.Steps)
+	}
 	res, err := z.apply(b)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, z.out.String())
 	}
 	p := z.receipt(res)
-	webDigest, _ := ti.web.Digest()
 	multiDigest, _ := ti.multi.Digest()
 	for name, want := range map[string]string{"web": webDigest.String(), "multi": multiDigest.String()} {
 		im := imageOf(t, p, name)

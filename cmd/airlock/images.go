@@ -127,3 +127,19 @@ func runImagesExport(c *cobra.Command, o imagesExportOptions, names []string) er
 	})
 	return nil
 }
+
+// printPlanImages lists the bundle's images and where they would be pushed.
+func printPlanImages(w io.Writer, images []apply.PlanImage) {
+	if len(images) == 0 {
+		return
+	}
+	q := printable.String
+	fmt.Fprintln(w, "\nimages (#{Airlock.Images.NAME.Reference})")
+	for _, im := range images {
+		where := im.Reference
+		if where == "" {
+			where = "(no registry: in trust.yaml) " + im.Digest
+		}
+		fmt.Fprintf(w, "  %-20s %s  from %s\n", q(im.Name), q(where), q(im.Source))
+	}
+}
