@@ -228,3 +228,57 @@ func TestImageBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestManifestImages: the zone refuses a manifest whose images do not
+// match its payload: a blob that is not a listed file of its digest and
+// size, a first blob that is not the image, a signature that is not a
+// blob, a push step naming no image.
+func TestManifestImages(t *testing.T) {
+	seed, err := os.ReadFile(filepath.Join("testdata", "seed", "manifest-images.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := bundle.ParseManifest(seed)
+	if err != nil {
+		t.Fatalf("the seed: %v", err)
+	}
+	if len(m.Images) != 1 || len(m.Steps[1].Push.Names) != 1 || !m.Steps[1].Retag {
+		t.Fatalf("the seed decodes as %+v", m)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(m *bundle.Manifest)
+		want string
+	}{
+		{"blob not in the payload", func(m *bundle.Manifest) { m.Images[0].Blobs[2].Digest = "sha256:" + strings.Repeat("0", 64) }, "is not a file of the payload"},
+		{"blob of another size", func(m *bundle.Manifest) { m.Images[0].Blobs[2].Size++ }, "is not a file of the payload"},
+		{"blob twice", func(m *bundle.Manifest) { m.Images[0].Blobs = append(m.Images[0].Blobs, m.Images[0].Blobs[2]) }, "listed twice"},
+		{"first blob not the image", func(m *bundle.Manifest) {
+			m.Images[0].Blobs[0], m.Images[0].Blobs[2] = m.Images[0].Blobs[2], m.Images[0].Blobs[0]
+		}, "first blob"},
+		{"signature not a blob", func(m *bundle.Manifest) { m.Images[0].Signatures = []string{"sha256:" + strings.Repeat("1", 64)} }, "not one of its blobs"},
+		{"repository with a registry", func(m *bundle.Manifest) { m.Images[0].Repository = "evil.example/shop/app" }, "not a repository path"},
+		{"name of a package", func(m *bundle.Manifest) {
+			m.Images[0].Name = m.Packages[0].Name
+			m.Steps[1].Push.Names = []string{m.Packages[0].Name}
+		}, "duplicate name"},
+		{"unknown kind", func(m *bundle.Manifest) { m.Images[0].Kind = "path" }, "unknown kind"},
+		{"push of no image", func(m *bundle.Manifest) { m.Steps[1].Push.Names = []string{"nope"} }, `push names "nope"`},
+		{"push all without images", func(m *bundle.Manifest) {
+			m.Images = nil
+			m.Steps[1].Push = bundle.PushImages{All: true}
+		}, "no images"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _ := bundle.ParseManifest(seed)
+			tc.edit(m)
+			data, err := bundle.MarshalManifest(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := bundle.ParseManifest(data); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
