@@ -3,6 +3,7 @@
 package bundle_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -10,10 +11,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/bundle/bundletest"
 	"airlock.dev/airlock/internal/registrytest"
 )
@@ -169,5 +172,39 @@ func TestImageCosignSignature(t *testing.T) {
 		if _, err := buildImages(t, f, tc.images, withKeys); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("err = %v, want %q", err, tc.want)
 		}
+	}
+}
+
+// TestImagesFromPrivateRegistry: an upstream registry with TLS from a CA
+// of its own (--registry-ca) and a password, found in the Docker
+// configuration (DOCKER_CONFIG); without the credentials the build fails,
+// naming the image.
+func TestImagesFromPrivateRegistry(t *testing.T) {
+	up := registrytest.Start(t, registrytest.Options{TLS: true, Username: "builder", Password: "s3cret"})
+	f := bundletest.New(t)
+	img := bundletest.Image(t, "linux/amd64", bundletest.Layer(t, map[string][]byte{"srv/x": []byte("private\n")}))
+	tag, _ := name.NewTag(up.Host + "/shop/private:1")
+	if err := remote.Write(tag, img, remote.WithTransport(up.Client(t).Transport), remote.WithAuth(&authn.Basic{Username: "builder", Password: "s3cret"})); err != nil {
+		t.Fatal(err)
+	}
+	docker := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", docker)
+	images := "  - {name: private, ref: '" + up.Host + "/shop/private:1'}"
+	reg := bundle.RegistryOptions{CAFile: up.CAFile}
+	if _, err := buildImages(t, f, images, nil, reg); err == nil || !strings.Contains(err.Error(), "image private: pull") {
+		t.Fatalf("without credentials: %v", err)
+	}
+	auth := base64.StdEncoding.EncodeToString([]byte("builder:s3cret"))
+	os.WriteFile(filepath.Join(docker, "config.json"), []byte(`{"auths":{"`+up.Host+`":{"auth":"`+auth+`"}}}`), 0o600)
+	out, err := buildImages(t, f, images, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	if got := readManifest(t, out).Images[0]; got.Digest != d.String() {
+		t.Errorf("private: %+v", got)
+	}
+	if _, err := buildImages(t, f, images, nil); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("without the CA: %v", err)
 	}
 }

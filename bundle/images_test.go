@@ -41,7 +41,7 @@ func randomBytes(n int) []byte {
 // buildImages writes a release whose images: list is images (YAML lines)
 // and whose layout folder oci/ holds layout, builds it and returns the
 // bundle and the error.
-func buildImages(t *testing.T, f *bundletest.Fixture, images string, prepare func(dir string)) (string, error) {
+func buildImages(t *testing.T, f *bundletest.Fixture, images string, prepare func(dir string), reg ...bundle.RegistryOptions) (string, error) {
 	t.Helper()
 	dir := f.WriteRelease(strings.Replace(imagesYAML, "%s", images, 1), map[string]string{"web/index.html": "hi\n"}, 0)
 	if prepare != nil {
@@ -52,10 +52,14 @@ func buildImages(t *testing.T, f *bundletest.Fixture, images string, prepare fun
 		return "", err
 	}
 	out := filepath.Join(f.Dir, "bundle-"+filepath.Base(dir))
-	_, err = bundle.Build(context.Background(), bundle.BuildOptions{
+	o := bundle.BuildOptions{
 		Release: rel, Signer: f.Release, Recipients: []age.Recipient{f.Identity.Recipient()},
 		Out: out, LedgerDir: f.Ledger,
-	})
+	}
+	if len(reg) > 0 {
+		o.Registry = reg[0]
+	}
+	_, err = bundle.Build(context.Background(), o)
 	return out, err
 }
 
