@@ -186,6 +186,32 @@ func TestImageDockerArchive(t *testing.T) {
 	if got.Repository != "shop/tools" || got.Tag != "3.1" || got.Kind != "image-archive" || len(got.Blobs) != 3 {
 		t.Errorf("docker archive: %+v", got)
 	}
+
+	// An OCI archive: a tar of an OCI image layout (docker save of Docker
+	// 25 and later, skopeo copy oci-archive:), its image chosen by ref.
+	out, err = buildImages(t, f, "  - {name: tools, archive: tools-oci.tar, ref: 'shop/tools:3.1'}", func(dir string) {
+		lay := filepath.Join(f.Dir, "layout-"+filepath.Base(dir))
+		bundletest.WriteLayout(t, lay, map[string]any{"shop/tools:3.1": img, "other": img})
+		var entries []bundletest.Entry
+		filepath.WalkDir(lay, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				rel, _ := filepath.Rel(lay, p)
+				data, _ := os.ReadFile(p)
+				entries = append(entries, bundletest.Entry{Name: filepath.ToSlash(rel), Body: string(data)})
+			}
+			return nil
+		})
+		if err := os.WriteFile(filepath.Join(dir, "tools-oci.tar"), bundletest.Tar(t, entries...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	if got := readManifest(t, out).Images[0]; got.Digest != d.String() || got.Repository != "shop/tools" || got.Tag != "3.1" {
+		t.Errorf("OCI archive: %+v", got)
+	}
 }
 
 // TestImageBadInput: what the build refuses, naming the image.
