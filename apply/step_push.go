@@ -140,7 +140,6 @@ type pusher struct {
 	ctx  context.Context
 	reg  *zone.Registry
 	path layout.Path
-	opts []remote.Option
 	auth authn.Authenticator
 	tr   http.RoundTripper
 }
