@@ -471,11 +471,7 @@ func platformOf(p *v1.Platform) string {
 	if p == nil {
 		return ""
 	}
-	s := p.OS + "/" + p.Architecture
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
+	return (&oci.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}).String()
 }
 
 // platformMatches reports whether want (os/arch[/variant]) names p; a
