@@ -435,3 +435,21 @@ func TestPushKilledThenResumed(t *testing.T) {
 		t.Errorf("%d applies in the chain, want 2", n)
 	}
 }
+
+// TestImagesStatementMatchesManifest: a statement whose images differ from
+// the manifest's (a signer that lies to the ledger) is refused before any
+// step runs.
+func TestImagesStatementMatchesManifest(t *testing.T) {
+	z := newZone(t)
+	ti := makeTestImages(t)
+	b, _ := z.f.Build(bundletest.Options{YAML: pushRelease("1.0.0", "push: all"), Files: ti.files, Sequence: 1})
+	if st := z.f.Statement(b); len(st.Predicate.Images) != 3 || st.Predicate.Images[0].Name != "web" {
+		t.Fatalf("statement images %+v", st.Predicate.Images)
+	}
+	z.lie(b, func(m *bundle.Manifest, p *bundle.Predicate) { p.Images = p.Images[1:] })
+	res, err := z.apply(b)
+	if err == nil {
+		t.Fatal("applied")
+	}
+	z.assertRefusedBeforeSteps(res, receipt.CheckManifest)
+}

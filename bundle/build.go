@@ -167,6 +167,7 @@ func Build(ctx context.Context, o BuildOptions) (*BuildResult, error) {
 		return nil, err
 	}
 	st := o.statement(seq, mref, pay, evidence)
+	st.Predicate.Images = m.ImageDigests()
 	payload, err := json.Marshal(st)
 	if err != nil {
 		return nil, fmt.Errorf("encode statement: %w", err)

@@ -72,6 +72,16 @@ type Predicate struct {
 	Manifest      FileRef   `json:"manifest"`
 	Payload       Payload   `json:"payload"`
 	Builder       Builder   `json:"builder"`
+	// Images, format version 3: the images the payload carries, by name
+	// and digest (the manifest lists their blobs), so that the builder's
+	// ledger says which images each bundle carried.
+	Images []ImageDigest `json:"images,omitempty"`
+}
+
+// ImageDigest names an image of a bundle and its digest.
+type ImageDigest struct {
+	Name   string `json:"name"`
+	Digest string `json:"digest"`
 }
 
 // Change is the change-management evidence of a release (PCI DSS 6.5.1):

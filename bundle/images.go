@@ -336,6 +336,29 @@ func (m *Manifest) validateImages(pkgs map[string]bool) error {
 	return nil
 }
 
+// checkImageDigests checks a statement's images: valid names, each once,
+// each with a sha256 digest.
+func checkImageDigests(images []ImageDigest) error {
+	seen := map[string]bool{}
+	for i, im := range images {
+		if !nameRule.valid(im.Name) || seen[im.Name] || !oci.ValidDigest(im.Digest) {
+			return fmt.Errorf("images[%d]: want a unique image name and its sha256 digest", i)
+		}
+		seen[im.Name] = true
+	}
+	return nil
+}
+
+// ImageDigests are the manifest's images by name and digest, as the
+// statement names them.
+func (m *Manifest) ImageDigests() []ImageDigest {
+	var out []ImageDigest
+	for _, im := range m.Images {
+		out = append(out, ImageDigest{Name: im.Name, Digest: im.Digest})
+	}
+	return out
+}
+
 // ImageByName returns the manifest's image of that name, or nil.
 func (m *Manifest) ImageByName(name string) *ImageRef {
 	for i := range m.Images {
