@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,8 +17,10 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"airlock.dev/airlock/audit"
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/bundle/bundletest"
+	"airlock.dev/airlock/internal/keys"
 	"airlock.dev/airlock/internal/registrytest"
 	"airlock.dev/airlock/receipt"
 )
@@ -208,6 +211,28 @@ func TestPushImages(t *testing.T) {
 	}
 	if len(st.Images) != 3 || st.Images[0].Name != "web" || st.Images[0].Outcome != receipt.ImagePresent {
 		t.Errorf("status images: %+v", st.Images)
+	}
+	// The audit's ledger names the images a bundle carried that no host
+	// pushed: those the second bundle's step left out.
+	k, _ := keys.LoadPrivate(z.trust.ReceiptKey, nil)
+	rep, err := audit.Run(context.Background(), audit.Options{Dir: filepath.Join(z.trust.StateDir, "receipts"),
+		Keys: []*keys.PublicKey{k.Public()}, LedgerDir: z.f.Ledger, Now: z.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notPushed := map[string][]string{}
+	for _, lb := range rep.Ledger.Bundles {
+		notPushed[lb.Version] = lb.ImagesNotPushed
+	}
+	if len(notPushed["1.0.0"]) != 0 || !slices.Equal(notPushed["1.0.1"], []string{"api", "multi"}) {
+		t.Errorf("ledger images not pushed: %v", notPushed)
+	}
+	var text strings.Builder
+	if err := rep.WriteTable(&text); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "images of shop 1.0.1 that no host pushed: api, multi") {
+		t.Errorf("the audit's text does not name the images:\n%s", text.String())
 	}
 }
 
