@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -142,4 +143,16 @@ func printPlanImages(w io.Writer, images []apply.PlanImage) {
 		}
 		fmt.Fprintf(w, "  %-20s %s  from %s\n", q(im.Name), q(where), q(im.Source))
 	}
+}
+
+// imagesText sums up the images an apply pushed, for its history line.
+func imagesText(images []receipt.Image) string {
+	if len(images) == 0 {
+		return ""
+	}
+	parts := make([]string, len(images))
+	for i, im := range images {
+		parts[i] = printable.String(im.Name) + " " + printable.String(im.Outcome)
+	}
+	return "  images: " + strings.Join(parts, ", ")
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"airlock.dev/airlock/bundle/bundletest"
+	"airlock.dev/airlock/receipt"
 )
 
 // imageRelease writes at dir a release for zone of two images sharing a
@@ -64,5 +65,24 @@ func TestImagesExportSkopeo(t *testing.T) {
 	code = run(context.Background(), []string{"images", "export", "all", "--bundle", "img", "--trust", "zone/trust.yaml", "--to", "oci-out"}, strings.NewReader(""), &bytes.Buffer{}, &errb)
 	if code != 1 || !strings.Contains(errb.String(), "already exists") {
 		t.Errorf("export over an existing folder: exit %d: %s", code, errb.String())
+	}
+}
+
+// TestImageLines: history's line and receipt show name each image with
+// its outcome, control characters made visible.
+func TestImageLines(t *testing.T) {
+	images := []receipt.Image{
+		{Name: "web", Outcome: receipt.ImagePushed, Reference: "reg:5000/mirror/shop/web@sha256:" + strings.Repeat("a", 64), Tag: "1.4.2"},
+		{Name: "api\x1b[2J", Outcome: receipt.ImageFailed, Registry: "reg:5000", Error: "connection refused"},
+	}
+	if got := imagesText(images); got != `  images: web pushed, api\x1b[2J failed` {
+		t.Errorf("history: %q", got)
+	}
+	var b bytes.Buffer
+	printReceiptImages(&b, images)
+	for _, want := range []string{"pushed    web                  reg:5000/mirror/shop/web@sha256:", "(tag 1.4.2)", `failed    api\x1b[2J`, "reg:5000: connection refused"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("receipt show lacks %q:\n%s", want, b.String())
+		}
 	}
 }

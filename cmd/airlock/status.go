@@ -310,6 +310,7 @@ func historyLine(e apply.HistoryEntry) string {
 			line += sep + orNone(r.Target) + " -> " + printable.String(r.Current)
 		}
 	}
+	line += imagesText(e.Images)
 	if e.Resumed {
 		line += "  (resumed)"
 	}
