@@ -69,7 +69,8 @@ fleet-demo: build
 	./scripts/fleet-demo.sh $(BIN)
 
 ## bench: build, verify and apply next to the standard tools (tar, zstd,
-## age, openssl) on a 1 GiB mixed release and 50,000 small files, as ratios
+## age, openssl, skopeo) on a 1 GiB mixed release, 50,000 small files and
+## 1 GiB of ten container images sharing base layers, as ratios
 ## and peak RSS, in one run; then audit time and memory for 10,000 receipts.
 bench: build
 	./scripts/bench.sh $(BIN)

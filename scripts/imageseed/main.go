@@ -10,11 +10,13 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log"
+	"math/rand/v2"
 	"os"
 	"strings"
 
@@ -33,6 +35,8 @@ func main() {
 	registry := flag.String("registry", "", "registry host:port (required)")
 	base := flag.String("base", "/bin/busybox", "file carried as the shared base layer, as bin/busybox")
 	htpasswd := flag.String("htpasswd", "", "print the htpasswd line (bcrypt) of USER:PASSWORD and exit")
+	bench := flag.Int("bench", 0, "instead: push this many images (bench/img-N:1) of about -mib MiB in all, sharing base layers")
+	mib := flag.Int("mib", 1024, "with -bench: the images' size in MiB, each blob counted once")
 	flag.Parse()
 	if user, pw, ok := strings.Cut(*htpasswd, ":"); ok {
 		hash, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
@@ -44,6 +48,10 @@ func main() {
 	}
 	if *registry == "" {
 		log.Fatal("imageseed: -registry is required")
+	}
+	if *bench > 0 {
+		benchImages(*registry, *bench, *mib)
+		return
 	}
 	bin, err := os.ReadFile(*base)
 	if err != nil {
@@ -174,3 +182,28 @@ func push(ref string, img v1.Image) {
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// benchImages pushes n images of about mib MiB in all (each blob counted
+// once), as a fleet's images are: a base layer every image shares (25%),
+// a runtime layer half of them share (15%), and a layer of each one's own
+// (60% / n). Layer content is random: pulled layers are compressed already.
+func benchImages(registry string, n, mib int) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	blob := func(bytes int) v1.Layer {
+		b := make([]byte, bytes)
+		for i := 0; i+8 <= len(b); i += 8 {
+			binary.LittleEndian.PutUint64(b[i:], rng.Uint64())
+		}
+		return static.NewLayer(b, types.OCILayer)
+	}
+	total := mib << 20
+	base, runtime := blob(total/4), blob(total*15/100)
+	for i := range n {
+		layers := []v1.Layer{base}
+		if i%2 == 0 {
+			layers = append(layers, runtime)
+		}
+		layers = append(layers, blob(total*60/100/n))
+		push(fmt.Sprintf("%s/bench/img-%d:1", registry, i), image(layers...))
+	}
+}
