@@ -16,8 +16,10 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -67,9 +69,9 @@ func main() {
 func layer(files map[string][]byte) v1.Layer {
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
-	for n, data := range files {
-		tw.WriteHeader(&tar.Header{Name: n, Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg})
-		tw.Write(data)
+	for _, n := range slices.Sorted(maps.Keys(files)) {
+		tw.WriteHeader(&tar.Header{Name: n, Mode: 0o755, Size: int64(len(files[n])), Typeflag: tar.TypeReg})
+		tw.Write(files[n])
 	}
 	tw.Close()
 	data := b.Bytes()
@@ -103,12 +105,12 @@ func chart() v1.Image {
 	var tgz bytes.Buffer
 	zw := gzip.NewWriter(&tgz)
 	tw := tar.NewWriter(zw)
-	for n, s := range map[string]string{
-		"shop/Chart.yaml":  "apiVersion: v2\nname: shop\nversion: 0.3.0\n",
-		"shop/values.yaml": "image: shop/web:1.4.2\n",
+	for _, f := range []struct{ name, body string }{
+		{"shop/Chart.yaml", "apiVersion: v2\nname: shop\nversion: 0.3.0\n"},
+		{"shop/values.yaml", "image: shop/web:1.4.2\n"},
 	} {
-		tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(s)), Typeflag: tar.TypeReg})
-		tw.Write([]byte(s))
+		tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.body)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(f.body))
 	}
 	tw.Close()
 	zw.Close()
