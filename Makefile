@@ -8,7 +8,7 @@ BIN := bin/airlock
 VERSION ?=
 LDFLAGS := -s -w $(if $(VERSION),-X main.version=$(VERSION))
 
-.PHONY: all build demoservice dist man test test-short lint demo fleet-demo bench bench-large fuzz torture clean
+.PHONY: all build demoservice dist man test test-short lint demo images-demo fleet-demo bench bench-large fuzz torture clean
 
 all: build
 
@@ -58,6 +58,13 @@ lint:
 demo: build
 	./scripts/demo.sh $(BIN)
 
+## images-demo: two images sharing a base layer and a Helm-chart-like OCI
+## artifact, from an "upstream" registry on this machine, across the gap,
+## into the zone's own registry (Debian's docker-registry; skopeo reads
+## them back).
+images-demo: build
+	./scripts/images-demo.sh $(BIN)
+
 ## fleet-demo: a zone of four hosts on this machine, each behind an sshd
 ## of its own (Debian's openssh-server), rolled out to with Ansible over
 ## SSH (ansible-playbook: Debian's ansible): shop 1.0, then 1.1 whose
@@ -67,7 +74,8 @@ fleet-demo: build
 	./scripts/fleet-demo.sh $(BIN)
 
 ## bench: build, verify and apply next to the standard tools (tar, zstd,
-## age, openssl) on a 1 GiB mixed release and 50,000 small files, as ratios
+## age, openssl, skopeo) on a 1 GiB mixed release, 50,000 small files and
+## 1 GiB of ten container images sharing base layers, as ratios
 ## and peak RSS, in one run; then audit time and memory for 10,000 receipts.
 bench: build
 	./scripts/bench.sh $(BIN)

@@ -112,6 +112,9 @@ type Options struct {
 	// afterJournal, when set (by this package's tests), is called after
 	// each journal state is recorded: the kill tests stop the applier there.
 	afterJournal func(state string)
+	// afterImage, when set (by this package's tests), is called after a
+	// push step recorded an image: the kill tests stop the applier there.
+	afterImage func(name string)
 }
 
 // Result is the outcome of an apply.
@@ -561,6 +564,7 @@ func (a *applier) variables(staged *stage.Staged, vr *verify.Result) (*variables
 		return nil, err
 	}
 	vars.setBuiltins(&vr.Statement.Predicate, a.zone, a.host)
+	vars.setImageBuiltins(vr.Manifest, a.o.Trust.Registry)
 	for _, s := range vr.Manifest.Steps {
 		for _, t := range s.Texts() {
 			if err := vars.checkRefs(t.Text); err != nil {

@@ -39,6 +39,13 @@ func childApply() int {
 		Now: func() time.Time { return now }, Stdout: os.Stdout, Stderr: os.Stderr,
 		ReceiptOut: os.Getenv("AIRLOCK_CHILD_MEDIA"), Note: os.Getenv("AIRLOCK_CHILD_NOTE"),
 		afterJournal: killAt(os.Getenv("AIRLOCK_CHILD_KILL_AT"))}
+	if name := os.Getenv("AIRLOCK_CHILD_KILL_IMAGE"); name != "" {
+		o.afterImage = func(pushed string) {
+			if pushed == name {
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+		}
+	}
 	if path := os.Getenv("AIRLOCK_CHILD_OPERATOR_KEY"); path != "" {
 		if o.OperatorKey, err = keys.LoadPrivate(path, nil); err != nil {
 			fmt.Fprintln(os.Stderr, err)

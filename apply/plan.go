@@ -26,6 +26,9 @@ type Plan struct {
 	AlreadyApplied bool              `json:"alreadyApplied"`
 	Variables      []PlanVariable    `json:"variables"`
 	Steps          []PlanStep        `json:"steps"`
+	// Images are the bundle's images and where a push step would push
+	// them (format 3).
+	Images []PlanImage `json:"images,omitempty"`
 }
 
 // PlanVariable is a variable and where its value comes from (never the value
@@ -122,6 +125,7 @@ func MakePlan(ctx context.Context, o Options) (*Plan, error) {
 		}
 		return text
 	}
+	plan.Images = planImages(vr.Manifest, vars)
 	for _, s := range vr.Manifest.Steps {
 		what := strings.Join(s.Describe(expand), "\n")
 		plan.Steps = append(plan.Steps, PlanStep{Name: s.Name, Kind: s.Kind(), When: s.When, What: masker.String(what)})

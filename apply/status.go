@@ -44,7 +44,10 @@ type ZoneStatus struct {
 	// Applications group the targets and channels by application, by
 	// name: those trust.yaml lists (with their roots) and those deployed.
 	Applications []ApplicationStatus `json:"applications"`
-	Problems     []string            `json:"problems,omitempty"`
+	// Images are the images pushed to the zone's registry, by name: the
+	// newest push of each that did not fail (format 3 receipts).
+	Images   []receipt.Image `json:"images,omitempty"`
+	Problems []string        `json:"problems,omitempty"`
 }
 
 // ApplicationStatus is one application of the zone: the roots trust.yaml
@@ -133,6 +136,8 @@ type HistoryEntry struct {
 	// Application is the application of an apply: the release name of
 	// its bundle ("" for a control record, or a bundle never read).
 	Application string `json:"application,omitempty"`
+	// Images are the images the apply's push steps pushed (format 3).
+	Images []receipt.Image `json:"images,omitempty"`
 
 	prevSHA256 string          // the receipt's link in the chain
 	files      []receipt.File  // deployed files it lists
@@ -175,6 +180,9 @@ func ReadStatus(t *zone.Trust) (*ZoneStatus, error) {
 	for _, e := range entries {
 		if e.Problem != "" {
 			st.Problems = append(st.Problems, fmt.Sprintf("receipt %d: %s", e.Receipt.Seq, e.Problem))
+		}
+		if e.Verified {
+			st.Images = pushedImages(st.Images, e.Images)
 		}
 		if !e.Verified || e.Outcome != receipt.Applied {
 			continue
@@ -464,7 +472,7 @@ func (zr *zoneReceipts) entry(seq uint64) (HistoryEntry, string) {
 	e.Outcome, e.Reason, e.Message = p.Outcome.Result, p.Outcome.Reason, p.Outcome.Message
 	e.Bundle = StatusBundle(p.Bundle.BundleRef)
 	e.Operator, e.Release, e.Resumed = p.Operator, p.Release, p.Resumed
-	e.files, e.Releases, e.policy = p.Files, p.Releases, p.Policy
+	e.files, e.Releases, e.policy, e.Images = p.Files, p.Releases, p.Policy, p.Images
 	e.filesList, e.filesSHA, e.filesTotal = p.FilesList, p.FilesSHA256, p.FilesTotal
 	if !e.Event.IsControl() {
 		e.Application = p.Bundle.Name

@@ -67,6 +67,7 @@ var stepRunners = map[bundle.StepKind]stepRunner{
 	bundle.KindScript: (*applier).scriptStep,
 	bundle.KindDeploy: (*applier).deployStep,
 	bundle.KindHealth: (*applier).healthStep,
+	bundle.KindPush:   (*applier).pushStep,
 }
 
 // A stepRunner runs one step of its kind, records the result in r.rs and

@@ -156,6 +156,9 @@ func examineLedgerBytes(rel string, data []byte, ledgerKeys []*keys.PublicKey) (
 	if p.Change != nil {
 		b.ChangeTicket = clip(p.Change.Ticket)
 	}
+	for _, im := range p.Images {
+		b.Images = append(b.Images, im.Name)
+	}
 	return b, nil
 }
 
@@ -233,6 +236,7 @@ func ledgerFindings(r *record, ix ledgerIndex) []Finding {
 // the hosts it is for (b.Hosts), given the zones that have receipts in
 // the folder.
 func settleStatus(b *LedgerBundle, audited map[string]bool) {
+	b.ImagesNotPushed = imagesNotPushed(b)
 	done := func(result string) bool {
 		return result == string(receipt.Applied) || result == string(receipt.AlreadyApplied)
 	}
@@ -377,4 +381,16 @@ func bundleName(b BundleRef) string {
 		s += " (id " + b.ID + ")"
 	}
 	return s
+}
+
+// imagesNotPushed returns the images of ledger bundle b that no receipt
+// naming it records as in a registry (pushed, present or tag-kept).
+func imagesNotPushed(b *LedgerBundle) []string {
+	var out []string
+	for _, name := range b.Images {
+		if !slices.ContainsFunc(b.Applies.recs, func(r *record) bool { return slices.Contains(r.extra().images, name) }) {
+			out = append(out, name)
+		}
+	}
+	return out
 }

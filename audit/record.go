@@ -86,6 +86,7 @@ type recordExtra struct {
 	filesSHA  digest
 	logName   string
 	logSHA    digest
+	images    []string // images its push steps left in a registry (format 3)
 }
 
 var noExtra recordExtra
@@ -288,7 +289,12 @@ func newRecord(rel string, r *receipt.Receipt, in *interner) *record {
 		x.overrides = append(x.overrides, in.str(clip(o.Name)))
 	}
 	x.local = localFindings(rec, p, x.overrides)
-	if x.change != nil || x.overrides != nil || x.local != nil || x.filesList != "" || x.logName != "" {
+	for _, im := range p.Images {
+		if im.Outcome != receipt.ImageFailed {
+			x.images = append(x.images, in.str(clip(im.Name)))
+		}
+	}
+	if x.change != nil || x.overrides != nil || x.local != nil || x.filesList != "" || x.logName != "" || x.images != nil {
 		rec.x = x
 	}
 	return rec

@@ -176,6 +176,11 @@ func (r *Report) tableLedger(w io.Writer) {
 				day(b.IssuedAt), day(b.Expires), b.Status, dash(cell(strings.Join(hosts, ", "))), dash(cell(strings.Join(applies, ", "))))
 		}
 	})
+	for _, b := range l.Bundles {
+		if len(b.ImagesNotPushed) > 0 {
+			fmt.Fprintf(w, "images of %s that no host pushed: %s\n", cell(bundleVersion(b.Name, b.Version)), cell(strings.Join(b.ImagesNotPushed, ", ")))
+		}
+	}
 	fmt.Fprintln(w)
 }
 

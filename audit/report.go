@@ -406,6 +406,11 @@ type LedgerBundle struct {
 	// Applies are every receipt in the folder that names this bundle, in
 	// zone and chain order, regardless of Since and Until.
 	Applies ApplyRefs `json:"applies"`
+	// Images are the images the bundle carried (format 3), by name, and
+	// ImagesNotPushed those of them that no receipt of the folder records
+	// as pushed (or found present) by a push step of this bundle.
+	Images          []string `json:"images,omitempty"`
+	ImagesNotPushed []string `json:"imagesNotPushed,omitempty"`
 }
 
 // HostStatus is what became of a ledger bundle on one host it is for: the

@@ -67,6 +67,8 @@ type BuildOptions struct {
 	Warn func(format string, args ...any)
 	// ToolVersion is written into the predicate's builder field.
 	ToolVersion string
+	// Registry says how images are pulled from registries.
+	Registry RegistryOptions
 	// Progress, if set, follows the build: one stage, "build", of the
 	// release's file bytes as they are read.
 	Progress progress.Reporter
@@ -144,12 +146,28 @@ func Build(ctx context.Context, o BuildOptions) (*BuildResult, error) {
 	defer os.RemoveAll(work)
 
 	m := o.manifest(pkgs, ref(VariablesEntry, varsDoc))
+	if len(r.Images) > 0 {
+		// The images are staged beside the work directory (so that they
+		// never become part of the bundle), each blob once.
+		staging, err := atomicfile.MkdirTemp(filepath.Join(outDir, "."), "."+outName+buildTag)
+		if err != nil {
+			return nil, fmt.Errorf("create image staging directory: %w", err)
+		}
+		defer os.RemoveAll(staging)
+		imgs, imgEntries, err := stageImages(ctx, r, staging, o.Registry)
+		if err != nil {
+			return nil, err
+		}
+		m.Images = imgs
+		entries = mergeEntries(entries, imgEntries)
+	}
 	evidence := r.evidencePaths()
 	pay, mref, err := o.writePayload(ctx, work, entries, varsDoc, m, evidence)
 	if err != nil {
 		return nil, err
 	}
 	st := o.statement(seq, mref, pay, evidence)
+	st.Predicate.Images = m.ImageDigests()
 	payload, err := json.Marshal(st)
 	if err != nil {
 		return nil, fmt.Errorf("encode statement: %w", err)

@@ -72,6 +72,16 @@ type Predicate struct {
 	Manifest      FileRef   `json:"manifest"`
 	Payload       Payload   `json:"payload"`
 	Builder       Builder   `json:"builder"`
+	// Images, format version 3: the images the payload carries, by name
+	// and digest (the manifest lists their blobs), so that the builder's
+	// ledger says which images each bundle carried.
+	Images []ImageDigest `json:"images,omitempty"`
+}
+
+// ImageDigest names an image of a bundle and its digest.
+type ImageDigest struct {
+	Name   string `json:"name"`
+	Digest string `json:"digest"`
 }
 
 // Change is the change-management evidence of a release (PCI DSS 6.5.1):
@@ -136,7 +146,10 @@ type Manifest struct {
 	Variables     []VariableRef `json:"variables"`
 	VariablesFile FileRef       `json:"variablesFile"`
 	Steps         []Step        `json:"steps"`
-	Files         []File        `json:"files"`
+	// Images, format version 3: the container images and OCI artifacts
+	// in the payload's image layout (images/).
+	Images []ImageRef `json:"images,omitempty"`
+	Files  []File     `json:"files"`
 }
 
 // PackageRef is a package and the directory of the payload that holds it.
@@ -203,6 +216,14 @@ type Step struct {
 	Files []FileRule `json:"files,omitempty"`
 	// Check is a check step: what to poll until it is healthy.
 	Check *HealthCheck `json:"check,omitempty"`
+
+	// Format version 3.
+
+	// Push is a push step: the images it pushes to the zone's registry.
+	Push PushImages `json:"push,omitzero"`
+	// Retag lets a push step move a tag of the zone's registry that
+	// points at another digest.
+	Retag bool `json:"retag,omitempty"`
 }
 
 // Substitution is a step's substitute key. For a deploy step it is the globs

@@ -43,6 +43,12 @@ type inputKind struct {
 	// through releaseFS); a kind whose content enters the payload another
 	// way has its own walk.
 	walk func(w *walker, field string, p Package, ref *PackageRef)
+	// selector marks a key that may also accompany another kind's key of
+	// the list, which then gives the source (an image's ref: selects the
+	// image of a layout or archive); alone it gives the source itself.
+	selector bool
+	// fetch opens an image source at build (kinds of the images list).
+	fetch func(f *imageFetcher, im *Image) (*fetchedImage, error)
 }
 
 // inputKinds is the one table of input kinds, used by the airlock.yaml
@@ -54,6 +60,13 @@ var inputKinds = []inputKind{
 		walk:   func(w *walker, field string, p Package, ref *PackageRef) { w.files(field, p, ref) }},
 	{kind: InputArchive, list: "packages", key: "archive", what: "an archive to unpack",
 		decode: (*releaseDecoder).archive, walk: walkArchive},
+	{kind: InputImageLayout, list: "images", key: "layout", what: "an OCI image layout folder",
+		decode: (*releaseDecoder).relPath, walk: walkImagePath, fetch: (*imageFetcher).layout},
+	{kind: InputImageArchive, list: "images", key: "archive", what: "a docker save or OCI archive",
+		decode: (*releaseDecoder).relPath, walk: walkImagePath, fetch: (*imageFetcher).archive},
+	{kind: InputImageRef, list: "images", key: "ref", what: "an image in a registry", selector: true,
+		decode: func(d *releaseDecoder, v *yaml.Node, field string) string { s, _ := d.scalar(v, field); return s },
+		walk:   func(*walker, string, Package, *PackageRef) {}, fetch: (*imageFetcher).remote},
 }
 
 // packageKeys are the keys of an entry of packages: its name, and the
@@ -89,17 +102,28 @@ func (k *inputKind) field(i int) string { return indexField(k.list, i) + "." + k
 func (d *releaseDecoder) inputSource(item *yaml.Node, f map[string]*yaml.Node, field, list string) (InputKind, string) {
 	var kind InputKind
 	var source string
-	var given, keys, whats []string
+	var given, selectors, keys, whats []string
 	for _, k := range inputKinds {
 		if k.list != list {
 			continue
 		}
 		keys, whats = append(keys, fmt.Sprintf("%q (%s)", k.key, k.what)), append(whats, k.what)
 		if hasKey(item, k.key) {
-			given = append(given, k.key)
+			if k.selector {
+				selectors = append(selectors, k.key)
+			} else {
+				given = append(given, k.key)
+			}
 		}
-		if v := f[k.key]; v != nil {
-			kind, source = k.kind, k.decode(d, v, field+"."+k.key)
+	}
+	if len(given) == 0 {
+		given = selectors
+	}
+	for _, k := range inputKinds {
+		if k.list == list && slices.Contains(given, k.key) {
+			if v := f[k.key]; v != nil {
+				kind, source = k.kind, k.decode(d, v, field+"."+k.key)
+			}
 		}
 	}
 	switch {

@@ -166,6 +166,9 @@ func (m *Manifest) Validate() error {
 		}
 		pkgs[p.Name] = true
 	}
+	if err := m.validateImages(pkgs); err != nil {
+		return err
+	}
 	return m.validateSteps(pkgs, files)
 }
 

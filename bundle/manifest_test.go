@@ -60,7 +60,7 @@ func TestManifestStepRules(t *testing.T) {
 		{"check interval", `{"name": "c", "check": {"tcp": "db:5432", "timeout": "1m0s", "interval": "2m0s"}, ` + check + `}`, "interval"},
 		{"check control character", `{"name": "c", "check": {"http": "http://a/\u001b[2J", "timeout": "1m0s", "interval": "2s"}, ` + check + `}`, "control characters"},
 		{"check unknown field", `{"name": "c", "check": {"tcp": "db:5432", "timeout": "1m0s", "interval": "2s", "insecure": true}, ` + check + `}`, "insecure"},
-		{"two kinds", `{"name": "c", "run": "x", "check": {"tcp": "db:5432", "timeout": "1m0s", "interval": "2s"}, ` + check + `}`, "want exactly one of run, script, deploy or check"},
+		{"two kinds", `{"name": "c", "run": "x", "check": {"tcp": "db:5432", "timeout": "1m0s", "interval": "2s"}, ` + check + `}`, "want exactly one of run, script, deploy, check or push"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -28,7 +28,7 @@ const (
 // of a package and of a step come from their tables: inputkinds.go,
 // stepkinds.go).
 var (
-	releaseKeys     = []string{"apiVersion", "name", "version", "channel", "targets", "expires", "change", "packages", "variables", "steps"}
+	releaseKeys     = []string{"apiVersion", "name", "version", "channel", "targets", "expires", "change", "packages", "images", "variables", "steps"}
 	changeKeys      = []string{"ticket", "reason", "securityImpact", "testEvidence", "backout"}
 	variableKeys    = []string{"value", "fromEnv", "fromFile", "sensitive", "allowLiteral", "byZone", "byRole", "byHost", "description"}
 	fileRuleKeys    = []string{"match", "mode", "owner", "group"}
@@ -48,6 +48,7 @@ type Release struct {
 	Expires    time.Duration // validity from build time; 336h when not set
 	Change     Change        // change-management reference
 	Packages   []Package     // files and directories the bundle carries
+	Images     []Image       // container images and OCI artifacts the bundle carries
 	Variables  []Variable    // in file order
 	Steps      []Step        // in run order
 

@@ -70,6 +70,11 @@ func (r *Release) referable() map[string]int {
 	for _, b := range Builtins {
 		names[string(b)] = -1
 	}
+	for _, im := range r.Images {
+		for _, what := range ImageBuiltins {
+			names[ImageBuiltin(im.Name, what)] = -1
+		}
+	}
 	for i, s := range r.Steps {
 		if _, dup := names["Steps."+s.Name]; !dup {
 			names["Steps."+s.Name] = i

@@ -23,6 +23,7 @@ type releaseDecoder struct {
 	src        []byte
 	lineStarts []int // offsets of the lines of src, built when first needed
 	pos        map[string]yamlPos
+	imageList  []Image // the release's, for the names push steps give
 }
 
 // errorf records a problem at n (nil: the whole file).
@@ -101,6 +102,10 @@ func (d *releaseDecoder) release(n *yaml.Node) *Release {
 	}
 	if v := f["packages"]; v != nil {
 		r.Packages = d.packages(v)
+	}
+	if v := f["images"]; v != nil {
+		r.Images = d.images(v, r.Packages)
+		d.imageList = r.Images
 	}
 	if v := f["variables"]; v != nil {
 		r.Variables = d.variables(v, zonesOf(r.Targets))

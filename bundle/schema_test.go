@@ -153,6 +153,7 @@ func TestReleaseSchemaKeys(t *testing.T) {
 		"release":   {keysOf(s.Properties), releaseKeys},
 		"change":    {keysOf(changeProps.Properties), changeKeys},
 		"package":   {keysOf(s.Defs["package"].Properties), packageKeys},
+		"image":     {keysOf(s.Defs["image"].Properties), imageKeys},
 		"variable":  {keysOf(variable[1].Properties), variableKeys},
 		"check":     {keysOf(s.Defs["check"].Properties), healthCheckKeys},
 		"fileRule":  {keysOf(s.Defs["fileRule"].Properties), fileRuleKeys},

@@ -81,7 +81,15 @@ func withStat(f fs.File, err error) (io.ReadCloser, fs.FileMode, int64, error) {
 // changed size since it was listed.
 func (s *sourceReader) copy(ctx context.Context, e *source, header func() error, w io.Writer) (string, error) {
 	name, size := e.src, e.Size
-	f, mode, got, err := s.open(name, e.archive != nil)
+	var f io.ReadCloser
+	var mode fs.FileMode
+	var got int64
+	var err error
+	if e.staged != nil {
+		f, mode, got, err = withStat(e.staged.Open(name))
+	} else {
+		f, mode, got, err = s.open(name, e.archive != nil)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -115,5 +123,9 @@ func (s *sourceReader) copy(ctx context.Context, e *source, header func() error,
 			return "", err
 		}
 	}
-	return hex.EncodeToString(s.h.Sum(nil)), nil
+	sum := hex.EncodeToString(s.h.Sum(nil))
+	if e.digest != "" && sum != e.digest {
+		return "", fmt.Errorf("%s: content has sha256 %s, want %s", e.Path, sum, e.digest)
+	}
+	return sum, nil
 }

@@ -52,6 +52,9 @@ func (p *Predicate) Validate() error {
 			}
 		}
 	}
+	if err := checkImageDigests(p.Images); err != nil {
+		return err
+	}
 	return p.Payload.validate()
 }
 

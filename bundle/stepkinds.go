@@ -102,6 +102,11 @@ var stepKinds = []stepKind{
 			return out
 		},
 		describe: describeHealth},
+	{kind: KindPush, set: func(s *Step) bool { return !s.Push.IsZero() }, keys: []string{"retag", "timeout"},
+		decode: func(d *releaseDecoder, v *yaml.Node, field string, s *Step, _ []Package) {
+			s.Push = d.push(v, field)
+		},
+		validate: validatePushStep, describe: describePush},
 }
 
 // stepSetting is one row of the table of step settings: a key of a step
@@ -163,6 +168,10 @@ var stepSettings = []stepSetting{
 	{key: "retryDelay", decode: func(d *releaseDecoder, v *yaml.Node, field string, s *Step, _ StepKind) {
 		s.RetryDelay = Duration(d.duration(v, field, retryDelayRange))
 	}},
+	{key: "retag", set: func(s *Step) bool { return s.Retag },
+		decode: func(d *releaseDecoder, v *yaml.Node, field string, s *Step, _ StepKind) {
+			s.Retag = d.boolean(v, field)
+		}},
 	{key: "continueOnError", common: true,
 		decode: func(d *releaseDecoder, v *yaml.Node, field string, s *Step, _ StepKind) {
 			s.ContinueOnError = d.boolean(v, field)

@@ -69,8 +69,8 @@ func TestStepDescribe(t *testing.T) {
 			`check: GET https://localhost:#{Port}/health until any 2xx status and a body containing "#{Word}", every 2s for up to 1m0s`},
 		{Step{Check: &HealthCheck{TCP: "db:5432", Timeout: Duration(time.Minute), Interval: Duration(time.Second)}},
 			"check: connect to db:5432, every 1s for up to 1m0s", "check: connect to db:5432, every 1s for up to 1m0s"},
-		{Step{Name: "nothing"}, "a step of no kind this airlock knows (want exactly one of run, script, deploy or check)", ""},
-		{Step{Run: "true", Deploy: "app"}, "a step of no kind this airlock knows (want exactly one of run, script, deploy or check)", ""},
+		{Step{Name: "nothing"}, "a step of no kind this airlock knows (want exactly one of run, script, deploy, check or push)", ""},
+		{Step{Run: "true", Deploy: "app"}, "a step of no kind this airlock knows (want exactly one of run, script, deploy, check or push)", ""},
 	} {
 		if got := strings.Join(tc.step.Describe(resolve), "\n"); got != tc.resolved {
 			t.Errorf("%s: resolved\n got %q\nwant %q", tc.step.Kind(), got, tc.resolved)

@@ -31,6 +31,8 @@ type source struct {
 	File
 	src     string      // path in the release FS ("" for directories made up by the builder)
 	archive *ArchiveRef // the archive package src is in, if any
+	staged  fs.FS       // the folder of staged images src is in, if any
+	digest  string      // the SHA-256 the content must have ("" when unknown)
 	field   string      // the field of airlock.yaml that added it
 }
 
@@ -64,6 +66,9 @@ func walkTree(fsys fs.FS, r *Release) (*tree, []treeProblem) {
 	w := &walker{fsys: rfs, dirs: map[string]bool{}, t: &tree{files: map[string][]packageFile{}}}
 	for i, p := range r.Packages {
 		w.pkg(i, p)
+	}
+	for i, im := range r.Images {
+		w.image(i, im)
 	}
 	for i, s := range r.Steps {
 		if s.Script != "" {
@@ -238,8 +243,8 @@ func (w *walker) loose(field, what, rel string) {
 		return
 	}
 	p := ScriptPath(rel)
-	if p == "packages" || strings.HasPrefix(p, "packages/") || p == VariablesEntry {
-		w.problem(field, "%s path %s is reserved in the payload (packages/ and %s); move the file", what, quoteShort(p), VariablesEntry)
+	if p == "packages" || strings.HasPrefix(p, "packages/") || p == ImagesRoot || strings.HasPrefix(p, ImagesRoot+"/") || p == VariablesEntry {
+		w.problem(field, "%s path %s is reserved in the payload (packages/, %s/ and %s); move the file", what, quoteShort(p), ImagesRoot, VariablesEntry)
 		return
 	}
 	w.addFile(field, p, rel, info)

@@ -32,7 +32,7 @@ func TestReleaseCheckPayloadPaths(t *testing.T) {
 				releaseFileName:       strings.Replace(goodTree()[releaseFileName], "script: scripts/migrate.sh", "script: packages/migrate.sh", 1),
 				"packages/migrate.sh": "#!/bin/sh\n",
 			},
-			want: yamlPath + `:14:13: steps[0].script: script path "packages/migrate.sh" is reserved in the payload (packages/ and variables.json); move the file`,
+			want: yamlPath + `:14:13: steps[0].script: script path "packages/migrate.sh" is reserved in the payload (packages/, images/ and variables.json); move the file`,
 		},
 	}
 	for _, tt := range tests {

@@ -222,6 +222,9 @@ type Predicate struct {
 	PolicyChange *PolicyChange `json:"policyChange,omitempty"`
 	// Storage is how the zone stores its receipts (PCI DSS 10.3.1).
 	Storage *Storage `json:"storage,omitempty"`
+	// Images are the images push steps pushed (format 3), each once: by
+	// image, the last push of it.
+	Images []Image `json:"images,omitempty"`
 }
 
 // Bundle says which bundle the apply was about. When Verified is false the
@@ -759,6 +762,11 @@ func (p *Predicate) validate() error {
 	for _, v := range p.VariableSources {
 		if !slices.Contains(Origins, v.Origin) {
 			return fmt.Errorf("variable %q: unknown origin %q", v.Name, v.Origin)
+		}
+	}
+	for i := range p.Images {
+		if err := p.Images[i].validate(); err != nil {
+			return err
 		}
 	}
 	for _, f := range p.Files {

@@ -13,7 +13,16 @@
 # peak RSS (for a pipeline, its largest process), with the load average
 # before each run. Every run's figures are in the log named at the end.
 #
+# and (build and apply) on ten container images sharing base layers, pulled
+# from a registry and pushed into the zone's (two docker-registry
+# instances on 127.0.0.1):
+#
+#   build   airlock build              skopeo copy each to an OCI layout; tar | zstd -T0 -3 | age
+#   apply   airlock apply (push: all)  age -d | zstd -d | tar -x; skopeo copy each to the registry
+#
 #   BENCH_SIZES  sizes of the mixed release in MiB (default 1024; bench-large: "1024 8192")
+#   BENCH_IMAGES size of the images in MiB (default 1024; 0, or no docker-registry
+#                and skopeo: none)
 #   BENCH_FILES  file counts of the small-file release (default 50000; bench-large: 100000)
 #   BENCH_RUNS   runs per contender (default 3)
 #   BENCH_DIR    work folder (default .bench; generated releases are kept for reruns)
@@ -43,6 +52,31 @@ cd "$run"
 "$bin" key generate plain --no-password >/dev/null
 "$bin" zone init zone --zone bench --release-key release.pub >/dev/null
 printf 'variables:\n  Root: %s/srv\n' "$run" >>zone/trust.yaml
+images=${BENCH_IMAGES:-1024}
+if [ "$images" -gt 0 ] && { [ ! -x /usr/bin/docker-registry ] || ! command -v skopeo >/dev/null; }; then
+  echo "bench: no docker-registry or skopeo: no images row" >&2
+  images=0
+fi
+regpids=()
+zonepid=""
+trap 'for p in "${regpids[@]}" $zonepid; do kill "$p" 2>/dev/null || true; done' EXIT
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# registry NAME PORT: a docker-registry storing in $run/NAME, started anew.
+registry() {
+  rm -rf "$run/$1"
+  mkdir -p "$run/$1"
+  printf 'version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: %s/%s/data}}\nhttp: {addr: "127.0.0.1:%s"}\n' \
+    "$run" "$1" "$2" >"$run/$1.yml"
+  /usr/bin/docker-registry serve "$run/$1.yml" >"$run/$1.log" 2>&1 &
+  echo $!
+  for _ in $(seq 100); do (: >"/dev/tcp/127.0.0.1/$2") 2>/dev/null && return; sleep 0.1; done
+}
+if [ "$images" -gt 0 ]; then
+  up_port=$(freeport) zone_port=$(freeport)
+  regpids+=("$(registry upstream "$up_port")")
+  zonepid=$(registry zonereg "$zone_port")
+  printf 'registry: {url: "http://127.0.0.1:%s", prefix: mirror/}\n' "$zone_port" >>zone/trust.yaml
+fi
 # The zone records the changed policy in its receipt chain before it applies.
 "$bin" zone commit-policy --trust zone/trust.yaml --operator "Bench Admin" >/dev/null
 # Every apply starts from this state: the chain's genesis and the policy.
@@ -138,6 +172,44 @@ for n in $counts; do
   pair "files-$n"
 done
 
+# The zone's registry is emptied before each apply, so that each pushes
+# every blob.
+zone_reset() {
+  kill "$zonepid" 2>/dev/null || true
+  wait "$zonepid" 2>/dev/null || true
+  zonepid=$(registry zonereg "$zone_port")
+}
+if [ "$images" -gt 0 ]; then
+  label="images-$images"
+  (cd "$repo" && go run ./scripts/imageseed -registry "127.0.0.1:$up_port" -bench 10 -mib "$images") >/dev/null
+  img="$run/images"
+  mkdir -p "$img"
+  {
+    printf 'apiVersion: airlock/v1\nname: bench-images\nversion: "1.0"\ntargets: [zone:bench]\nimages:\n'
+    for i in $(seq 0 9); do printf "  - {name: img-%d, ref: '127.0.0.1:%s/bench/img-%d:1'}\n" "$i" "$up_port" "$i"; done
+    # The zone gives Root a value (the other releases' deploy root).
+    printf 'variables:\n  Root: { value: /nonexistent }\nsteps:\n  - name: publish\n    push: all\n'
+  } >"$img/airlock.yaml"
+  for i in $(seq "$runs"); do
+    rm -rf bundle
+    measure "$label|build|airlock" "$bin" build "$img" --key release.key -r "$recipient" -o bundle
+    rm -rf base.age layout
+    measure "$label|build|reference" sh -c "for i in \$(seq 0 9); do skopeo copy -q --src-tls-verify=false docker://127.0.0.1:$up_port/bench/img-\$i:1 oci:layout:img-\$i || exit 1; done; tar -cf - -C layout . | zstd -T0 -3 -q | age -r '$recipient' > base.age"
+  done
+  echo "$label|size $(stat -c %s bundle/payload.age) $(stat -c %s base.age)" >>"$log"
+  for i in $(seq "$runs"); do
+    aside
+    zone_reset
+    measure "$label|apply|airlock" "$bin" apply bundle --trust zone/trust.yaml
+    aside
+    zone_reset
+    measure "$label|apply|reference" sh -c "mkdir dest && age -d -i zone/zone.agekey base.age | zstd -d -q | tar -x -C dest && for i in \$(seq 0 9); do skopeo copy -q --dest-tls-verify=false oci:dest:img-\$i docker://127.0.0.1:$zone_port/mirror/bench/img-\$i:1 || exit 1; done"
+  done
+  aside
+  rm -rf bundle base.age layout
+  kill "$zonepid" 2>/dev/null || true
+fi
+
 rm -rf "$run/trash"
 
 # Decrypting the password-protected key alone: a build of one small file.
@@ -166,6 +238,7 @@ $1 ~ /\|(plainkey|keyonly)$/ { split($1, k, "|"); extra[k[1] "|" k[2]] = $4; nex
 END {
   goal["build"] = "time <= 0.80"; goal["apply"] = "time <= 1.00"; goal["verify"] = "time <= 1.11"
   goal["files build"] = "time <= 1.00"; goal["files apply"] = "time <= 1.00"
+  goal["images build"] = "time <= 1.00"; goal["images apply"] = "time <= 1.00"
   printf "%-26s %8s %8s %7s %7s %12s %6s  %-25s %s\n", "work", "airlock", "ref", "time", "CPU", "RSS MiB", "size", "goal", "load"
   for (i = 1; i <= rows; i++) {
     row = order[i]; split(row, k, "|"); a = row "|airlock"; r = row "|reference"
@@ -173,10 +246,10 @@ END {
     n = split(load[row], l, " "); lo = l[1]; hi = l[1]
     for (j = 2; j <= n; j++) { if (l[j] + 0 < lo + 0) lo = l[j]; if (l[j] + 0 > hi + 0) hi = l[j] }
     sz = (k[2] == "build" && (k[1] in size)) ? sprintf("%.3f", size[k[1]]) : "-"
-    g = (k[1] ~ /^files/ && (("files " k[2]) in goal)) ? goal["files " k[2]] : goal[k[2]]
+    g = (k[1] ~ /^(files|images)/ && ((lab0 = substr(k[1], 1, index(k[1], "-") - 1)) " " k[2]) in goal) ? goal[lab0 " " k[2]] : goal[k[2]]
     if (sz != "-") g = g ", size <= 1.03"
     split(k[1], lab, "-")
-    name = lab[1] == "mixed" ? sprintf("%g GiB mixed", lab[2] / 1024) : sprintf("%d small files", lab[2])
+    name = lab[1] == "mixed" ? sprintf("%g GiB mixed", lab[2] / 1024) : lab[1] == "images" ? sprintf("%g GiB images", lab[2] / 1024) : sprintf("%d small files", lab[2])
     printf "%-26s %7.2fs %7.2fs %7.2f %7.2f %5.0f / %-4.0f %6s  %-25s %s-%s\n", name " " k[2], wa, wr,
       (wr > 0 ? wa / wr : 0), median(cpu[a]) / (median(cpu[r]) > 0 ? median(cpu[r]) : 1),
       median(rss[a]) / 1024, median(rss[r]) / 1024, sz, g, lo, hi

@@ -304,6 +304,9 @@ func (r *Result) manifest(b *bundle.Bundle, stmt *bundle.Statement) error {
 			}
 		}
 	}
+	if !slices.Equal(p.Images, m.ImageDigests()) {
+		return r.fail(receipt.CheckManifest, bundle.ManifestFile, "lists images %v, the statement %v", m.ImageDigests(), p.Images)
+	}
 	r.Manifest = m
 	r.pass(receipt.CheckManifest, fmt.Sprintf("sha256 %s, %d files", want.SHA256[:12], len(m.Files)))
 	return nil

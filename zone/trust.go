@@ -140,6 +140,8 @@ type Trust struct {
 	// Applications are the applications trust.yaml lists, by release
 	// name: the directories each may deploy into and its own values.
 	Applications map[string]*Application
+	// Registry is the zone's container registry (nil: none).
+	Registry *Registry
 }
 
 // Document is trust.yaml as written: paths as given, relative to the file.
@@ -172,6 +174,8 @@ type Document struct {
 	// (more specific than the zone-wide Variables).
 	Applications map[string]ApplicationDoc `yaml:"applications,omitempty"`
 	Auditors     []string                  `yaml:"auditors,omitempty"`
+	// Registry is the zone's container registry, where push steps push.
+	Registry *RegistryDoc `yaml:"registry,omitempty"`
 }
 
 // RoleKeys is a role's threshold and key files in trust.yaml.
@@ -290,6 +294,11 @@ func ParseDocument(data []byte) (*Document, error) {
 	if err := d.checkApplications(); err != nil {
 		return nil, err
 	}
+	if d.Registry != nil {
+		if err := d.Registry.check(); err != nil {
+			return nil, err
+		}
+	}
 	return &d, nil
 }
 
@@ -348,6 +357,9 @@ func parse(path string, data []byte) (*Trust, error) {
 		}
 	}
 	t.Applications = d.applications(dir)
+	if d.Registry != nil {
+		t.Registry = d.Registry.resolve(dir)
+	}
 	for name := range t.Applications {
 		pol.Applications = append(pol.Applications, name)
 	}

@@ -29,6 +29,8 @@ type buildOptions struct {
 	ledger         string
 	level          string
 	force          bool
+	registryCA     string
+	insecure       []string
 	secrets        secretOptions
 	progress       progressOptions
 }
@@ -71,6 +73,8 @@ SOURCE_DATE_EPOCH sets the file times written in the payload.`,
 	f.StringVar(&o.level, "compression", bundle.LevelDefault, "zstd level: "+compressionLevels.String())
 	compressionLevels.complete(c, "compression")
 	f.BoolVar(&o.force, "force", false, "replace OUT if it exists")
+	f.StringVar(&o.registryCA, "registry-ca", "", "PEM file of certificate authorities trusted for the registries images are pulled from, besides the system's")
+	f.StringArrayVar(&o.insecure, "insecure-registry", nil, "registry HOST[:PORT] to pull images from over plain HTTP (repeatable; credentials come from the Docker configuration)")
 	o.secrets.addPasswordFlag(c)
 	o.progress.addFlags(c)
 	addJSONFlag(c, "build.schema.json")
@@ -138,7 +142,8 @@ func runBuild(c *cobra.Command, o buildOptions) error {
 		Release:  rel, Signer: signer, Recipients: recipients, Out: out, Force: o.force,
 		Targets: o.targets, Sequence: o.sequence, SplitSize: split, LedgerDir: ledger,
 		Level: o.level, Epoch: epoch, ToolVersion: appVersion(),
-		Warn: func(format string, a ...any) { fmt.Fprintf(stderr, "airlock: warning: "+format+"\n", a...) },
+		Registry: bundle.RegistryOptions{CAFile: o.registryCA, Insecure: o.insecure},
+		Warn:     func(format string, a ...any) { fmt.Fprintf(stderr, "airlock: warning: "+format+"\n", a...) },
 	})
 	done()
 	if err != nil {

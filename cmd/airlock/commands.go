@@ -17,6 +17,7 @@ func commands() []*cobra.Command {
 		newVerifyCommand(),
 		newPlanCommand(),
 		newApplyCommand(),
+		newImagesCommand(),
 		newStatusCommand(),
 		newHistoryCommand(),
 		newReceiptCommand(),

@@ -68,6 +68,7 @@ func printInspection(w io.Writer, in *bundle.Inspection) {
 	for _, pk := range m.Packages {
 		fmt.Fprintf(w, "  %-20s %d files, %s\n", q(pk.Name), pk.Files, humanBytes(pk.Size))
 	}
+	printManifestImages(w, m)
 	fmt.Fprintf(w, "\nvariables\n")
 	for _, v := range m.Variables {
 		flag := ""

@@ -89,6 +89,7 @@ func printPlan(w io.Writer, plan *apply.Plan, verified bool, where string) {
 		}
 		fmt.Fprintf(w, "  %-*s %s  (%s)\n", width, q(v.Name), q(val), q(v.Source))
 	}
+	printPlanImages(w, plan.Images)
 	fmt.Fprintln(w, "\nsteps")
 	for i, s := range plan.Steps {
 		fmt.Fprintf(w, "  %d. %s [%s, when %s]\n     %s\n", i+1, q(s.Name), q(string(s.Kind)), q(string(s.When)), indent(printable.Text(s.What)))

@@ -231,6 +231,7 @@ func showReceipt(w io.Writer, r *receipt.Receipt) {
 		}
 		fmt.Fprintln(w)
 	}
+	printReceiptImages(w, p.Images)
 	if p.Release != nil {
 		fmt.Fprintf(w, "\nrelease   current %s (previous %s)", q(orDash(p.Release.Current)), q(orDash(p.Release.Previous)))
 		if a := p.Release.Application; a != "" {

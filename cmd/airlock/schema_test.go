@@ -84,6 +84,9 @@ func TestJSONOutputsMatchSchemas(t *testing.T) {
 	prefix := strings.TrimSuffix(filepath.Base(genesis[0]), "0000000001.dsse.json")
 	receipt := func(n int) string { return fmt.Sprintf("media/%s%010d.dsse.json", prefix, n) }
 
+	imageRelease(t, filepath.Join(c.dir, "imgrel"), "pci-east")
+	c.airlock("build", "imgrel", "--key", "release.key", "--recipients-file", "zone/zone.recipient", "-o", "img.airlock")
+
 	seen := map[string][2]bool{} // command path → ran succeeding, failing
 	check := func(tc jsonCase) {
 		t.Helper()
@@ -152,6 +155,8 @@ func TestJSONOutputsMatchSchemas(t *testing.T) {
 		{0, []string{"apply", "--resume", "--trust", "zone/trust.yaml"}},
 		{3, []string{"apply", "west.airlock", "--trust", "zone/trust.yaml", "--operator-key", "operator.key", "--receipt-out", "media"}}, // refused, with a receipt
 		{2, []string{"apply", "drop", "--trust", "zone/trust.yaml", "--wait", "soon"}},
+		{0, []string{"images", "export", "all", "--bundle", "img.airlock", "--trust", "zone/trust.yaml", "--to", "oci-out"}},
+		{1, []string{"images", "export", "nope", "--bundle", "img.airlock", "--trust", "zone/trust.yaml", "--to", "oci-out2"}},
 		{0, []string{"receipt", "verify", receipt(1), "--key", "zone/receipt.pub"}},
 		{0, []string{"receipt", "verify", receipt(3), "--key", "zone/receipt.pub", "--bundle", "drop"}},
 		{3, []string{"receipt", "verify", receipt(3), "--key", "other/receipt.pub"}},
@@ -267,6 +272,7 @@ func TestSchemasNameEveryField(t *testing.T) {
 		{"version.schema.json", "/$defs/result", reflect.TypeFor[versionReport]()},
 		{"build.schema.json", "/$defs/result", reflect.TypeFor[buildReport]()},
 		{"sign.schema.json", "/$defs/result", reflect.TypeFor[signReport]()},
+		{"images-export.schema.json", "/$defs/result", reflect.TypeFor[apply.ExportResult]()},
 		{"inspect.schema.json", "/$defs/result", reflect.TypeFor[bundle.Inspection]()},
 		{"verify-result.schema.json", "/$defs/result", reflect.TypeFor[verifyReport]()},
 		{"plan.schema.json", "/$defs/result", reflect.TypeFor[apply.Plan]()},

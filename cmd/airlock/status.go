@@ -198,7 +198,19 @@ func printStatus(w io.Writer, st *apply.ZoneStatus) {
 			}
 		}
 	}
+	printStatusImages(w, st.Images)
 	printProblems(w, st.Problems)
+}
+
+// printStatusImages lists the images pushed to the zone's registry.
+func printStatusImages(w io.Writer, images []receipt.Image) {
+	if len(images) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nimages in the zone's registry\n")
+	for _, im := range images {
+		fmt.Fprintf(w, "  %-20s %s  %s\n", printable.String(im.Name), printable.String(im.Reference), printable.String(im.Outcome))
+	}
 }
 
 func printTarget(w io.Writer, t apply.TargetStatus) {
@@ -298,6 +310,7 @@ func historyLine(e apply.HistoryEntry) string {
 			line += sep + orNone(r.Target) + " -> " + printable.String(r.Current)
 		}
 	}
+	line += imagesText(e.Images)
 	if e.Resumed {
 		line += "  (resumed)"
 	}
