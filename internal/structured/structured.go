@@ -105,8 +105,44 @@ import (
 	"unicode/utf8"
 )
 
-// MaxSize is the largest file Replace reads.
+// MaxSize is the largest file Replace reads, and the largest it writes.
 const MaxSize = 16 << 20
+
+// The limits that keep the memory and time of a replacement bounded by the
+// size of the file, whoever wrote it: a JSON, YAML or XML file (or a value
+// read as one) nested deeper than MaxDepth, or holding more than MaxNodes
+// values (elements and attributes in XML), is refused before it is read
+// further, and so is a result larger than MaxSize (values written into
+// many places).
+const (
+	MaxDepth = 256
+	MaxNodes = 100_000
+)
+
+// LimitError is a file refused because it exceeds one of the limits above.
+// Limit is "depth", "nodes" or "size".
+type LimitError struct {
+	File  string
+	Line  int // where the limit was passed; 0 when unknown
+	Limit string
+	Max   int
+}
+
+func (e *LimitError) Error() string {
+	what := map[string]string{
+		"depth": "nested more than %d levels deep",
+		"nodes": "holds more than %d values",
+		"size":  "would grow larger than %d bytes",
+	}[e.Limit]
+	if what == "" {
+		what = e.Limit + " exceeds %d"
+	}
+	msg := fmt.Sprintf(what, e.Max) + fmt.Sprintf(" (the %s limit of structured replacement)", e.Limit)
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, msg)
+}
 
 // Format is a configuration file format.
 type Format int
@@ -248,6 +284,9 @@ func ReplaceAs(f Format, name string, data []byte, vars map[string]string) (*Res
 	if err != nil {
 		return nil, err
 	}
+	if len(out) > MaxSize {
+		return nil, &LimitError{File: name, Limit: "size", Max: MaxSize}
+	}
 	if len(r.applied) == 0 {
 		out = data
 	} else {
@@ -367,6 +406,28 @@ func fold(s string) string {
 type edit struct {
 	start, end int
 	text       []byte
+}
+
+// limit returns a LimitError for the file at offset off (-1: unknown).
+func (r *replacer) limit(limit string, max, off int) error {
+	line := 0
+	if off >= 0 {
+		line = r.line(off)
+	}
+	return &LimitError{File: r.file, Line: line, Limit: limit, Max: max}
+}
+
+// edited returns src with edits, which are in order and do not overlap,
+// made; a result larger than MaxSize is refused before it is made.
+func (r *replacer) edited(src []byte, edits []edit) ([]byte, error) {
+	n := len(src)
+	for _, e := range edits {
+		n += len(e.text) - (e.end - e.start)
+		if n > MaxSize {
+			return nil, r.limit("size", MaxSize, e.start)
+		}
+	}
+	return applyEdits(src, edits), nil
 }
 
 // applyEdits returns src with edits, which are in order and do not overlap,
