@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
-	"runtime"
 )
 
 func TestDetect(t *testing.T) {

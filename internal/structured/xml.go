@@ -245,7 +245,7 @@ func (r *replacer) xml() ([]byte, error) {
 			return nil, &ValueError{File: r.file, Name: name, Msg: err.Error()}
 		}
 		value := r.vars[name]
-		fragmentOK := -1 // whether value is a well-formed fragment, once known
+		fragmentOK := -1            // whether value is a well-formed fragment, once known
 		var escText, escAttr []byte // value escaped, once needed
 		for _, n := range x.eval(doc) {
 			line := r.line(n.start)
@@ -273,7 +273,9 @@ func (r *replacer) xml() ([]byte, error) {
 			if n.hasElems && !x.text && fragmentOK < 0 {
 				fragmentOK = 0
 				_, err := parseXML([]byte("<x>"+value+"</x>"), func(int, int, string, ...any) error { return errors.New("") },
-					func(limit string, max, _ int) error { return &LimitError{File: r.file, Line: line, Limit: limit, Max: max} })
+					func(limit string, max, _ int) error {
+						return &LimitError{File: r.file, Line: line, Limit: limit, Max: max}
+					})
 				var le *LimitError
 				if errors.As(err, &le) {
 					return nil, le
