@@ -99,6 +99,9 @@ func (r *replacer) json() ([]byte, error) {
 				continue
 			}
 		}
+		if err := r.tick(); err != nil {
+			return nil, err
+		}
 		if nodes++; nodes > MaxNodes {
 			return nil, r.limit("nodes", MaxNodes, skipJSONSpace(src, int(d.InputOffset())))
 		}

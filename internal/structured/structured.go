@@ -96,6 +96,7 @@ package structured
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"path"
@@ -249,15 +250,28 @@ func Detect(name string, data []byte) (Format, error) {
 // Replace writes vars into the file name (content data), whose format
 // Detect tells.
 func Replace(name string, data []byte, vars map[string]string) (*Result, error) {
+	return ReplaceContext(context.Background(), name, data, vars)
+}
+
+// ReplaceContext is Replace that stops, with an error wrapping ctx's cause
+// and naming the file, when ctx is done.
+func ReplaceContext(ctx context.Context, name string, data []byte, vars map[string]string) (*Result, error) {
 	f, err := Detect(name, data)
 	if err != nil {
 		return nil, err
 	}
-	return ReplaceAs(f, name, data, vars)
+	return replaceAs(ctx, f, name, data, vars)
 }
 
 // ReplaceAs writes vars into the file name (content data) read as format f.
 func ReplaceAs(f Format, name string, data []byte, vars map[string]string) (*Result, error) {
+	return replaceAs(context.Background(), f, name, data, vars)
+}
+
+func replaceAs(ctx context.Context, f Format, name string, data []byte, vars map[string]string) (*Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, context.Cause(ctx))
+	}
 	if len(data) > MaxSize {
 		return nil, &ParseError{File: name, Msg: fmt.Sprintf("file is larger than %d MiB", MaxSize>>20)}
 	}
@@ -265,7 +279,7 @@ func ReplaceAs(f Format, name string, data []byte, vars map[string]string) (*Res
 	if err != nil {
 		return nil, &ParseError{File: name, Msg: err.Error()}
 	}
-	r := &replacer{file: name, src: body, vars: vars}
+	r := &replacer{ctx: ctx, file: name, src: body, vars: vars}
 	var out []byte
 	switch f {
 	case JSON:
@@ -310,12 +324,24 @@ func decodeBOM(data []byte) (body, bom []byte, err error) {
 
 // replacer holds the state of one Replace.
 type replacer struct {
+	ctx     context.Context
+	ticks   int // calls of tick
 	file    string
 	src     []byte // without a byte order mark
 	vars    map[string]string
 	folded  map[string][]string // for key paths: folded name → names
 	applied []Applied
 	lines   []int // offsets of the line breaks in src, once needed
+}
+
+// tick is called for each unit of work (a token, a node, a variable); it
+// returns an error naming the file once ctx is done, checking it every so
+// often.
+func (r *replacer) tick() error {
+	if r.ticks++; r.ticks%1024 == 0 && r.ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", r.file, context.Cause(r.ctx))
+	}
+	return nil
 }
 
 // line returns the 1-based line of offset off in src.

@@ -2,6 +2,7 @@ package structured
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -382,5 +383,24 @@ func TestAppliedOrderAndLines(t *testing.T) {
 	}
 	if got, want := b.String(), "b@2 a:0@4 a:1:c@5 "; got != want {
 		t.Errorf("applied %s, want %s", got, want)
+	}
+}
+
+// TestReplaceContextStops: a replacement stops when its context ends,
+// with an error naming the file and wrapping the context's cause.
+func TestReplaceContextStops(t *testing.T) {
+	cause := errors.New("step timed out")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(cause)
+	for _, file := range []string{"a.xml", "a.json", "a.yaml"} {
+		content := map[string]string{
+			"a.xml":  "<r>" + strings.Repeat("<a/>", 5000) + "</r>",
+			"a.json": "[" + strings.Repeat("1,", 5000) + "1]",
+			"a.yaml": "[" + strings.Repeat("1,", 5000) + "1]",
+		}[file]
+		_, err := ReplaceContext(ctx, file, []byte(content), map[string]string{"//a": "x", "0": "2"})
+		if !errors.Is(err, cause) || !strings.HasPrefix(err.Error(), file+": ") {
+			t.Errorf("%s: %v, want the context's cause, naming the file", file, err)
+		}
 	}
 }

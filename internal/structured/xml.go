@@ -2,6 +2,7 @@ package structured
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -52,7 +53,7 @@ type xdoc struct {
 // comments, processing instructions and white space around it. An element
 // nested deeper than MaxDepth, or more than MaxNodes elements and
 // attributes, is refused with limit's error (off: where).
-func parseXML(src []byte, fail func(line, col int, format string, args ...any) error, limit func(limit string, max, off int) error) (*xdoc, error) {
+func parseXML(src []byte, fail func(line, col int, format string, args ...any) error, limit func(limit string, max, off int) error, tick func() error) (*xdoc, error) {
 	d := xml.NewDecoder(bytes.NewReader(src))
 	d.Strict = true
 	d.CharsetReader = func(charset string, _ io.Reader) (io.Reader, error) {
@@ -62,6 +63,9 @@ func parseXML(src []byte, fail func(line, col int, format string, args ...any) e
 	var stack []*xnode
 	order, nodes := 0, 0
 	for {
+		if err := tick(); err != nil {
+			return nil, err
+		}
 		off := int(d.InputOffset())
 		tok, err := d.Token()
 		if err == io.EOF {
@@ -226,7 +230,7 @@ type xmlTarget struct {
 // xml replaces what variables named by XPath select, editing only those
 // bytes.
 func (r *replacer) xml() ([]byte, error) {
-	doc, err := parseXML(r.src, r.parseError, r.limit)
+	doc, err := parseXML(r.src, r.parseError, r.limit, r.tick)
 	if err != nil {
 		return nil, err
 	}
@@ -245,9 +249,19 @@ func (r *replacer) xml() ([]byte, error) {
 			return nil, &ValueError{File: r.file, Name: name, Msg: err.Error()}
 		}
 		value := r.vars[name]
+		if err := r.ctx.Err(); err != nil {
+			return nil, fmt.Errorf("%s: %w", r.file, context.Cause(r.ctx))
+		}
 		fragmentOK := -1            // whether value is a well-formed fragment, once known
 		var escText, escAttr []byte // value escaped, once needed
-		for _, n := range x.eval(doc) {
+		selected, err := x.eval(doc, r.tick)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range selected {
+			if err := r.tick(); err != nil {
+				return nil, err
+			}
 			line := r.line(n.start)
 			if err := r.checkValue(name, value, line); err != nil {
 				return nil, err
@@ -275,10 +289,10 @@ func (r *replacer) xml() ([]byte, error) {
 				_, err := parseXML([]byte("<x>"+value+"</x>"), func(int, int, string, ...any) error { return errors.New("") },
 					func(limit string, max, _ int) error {
 						return &LimitError{File: r.file, Line: line, Limit: limit, Max: max}
-					})
+					}, r.tick)
 				var le *LimitError
-				if errors.As(err, &le) {
-					return nil, le
+				if errors.As(err, &le) || r.ctx.Err() != nil {
+					return nil, err
 				}
 				if err == nil {
 					fragmentOK = 1
@@ -395,8 +409,9 @@ func xmlPath(t xmlTarget) string {
 	return p
 }
 
-// eval returns the elements x selects, in document order.
-func (x *xpath) eval(doc *xdoc) []*xnode {
+// eval returns the elements x selects, in document order; tick is called
+// for each node visited, and its error ends the evaluation.
+func (x *xpath) eval(doc *xdoc, tick func() error) ([]*xnode, error) {
 	ctx := []*xnode{{children: []*xnode{doc.root}, order: -1}} // the document node
 	for _, st := range x.steps {
 		parents := ctx
@@ -406,6 +421,9 @@ func (x *xpath) eval(doc *xdoc) []*xnode {
 		seen := map[*xnode]bool{}
 		var next []*xnode
 		for _, p := range parents {
+			if err := tick(); err != nil {
+				return nil, err
+			}
 			for _, n := range st.filter(p.children, doc) {
 				if !seen[n] {
 					seen[n] = true
@@ -416,7 +434,7 @@ func (x *xpath) eval(doc *xdoc) []*xnode {
 		slices.SortFunc(next, func(a, b *xnode) int { return a.order - b.order })
 		ctx = next
 	}
-	return ctx
+	return ctx, nil
 }
 
 // filter returns the children that match the step's name and predicates.

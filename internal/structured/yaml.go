@@ -112,6 +112,9 @@ func (r *replacer) yamlLimits(n *yaml.Node, depth int, nodes *int) error {
 	if depth > MaxDepth && (n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode) {
 		return &LimitError{File: r.file, Line: n.Line, Limit: "depth", Max: MaxDepth}
 	}
+	if err := r.tick(); err != nil {
+		return err
+	}
 	if *nodes++; *nodes > MaxNodes {
 		return &LimitError{File: r.file, Line: n.Line, Limit: "nodes", Max: MaxNodes}
 	}
@@ -125,6 +128,9 @@ func (r *replacer) yamlLimits(n *yaml.Node, depth int, nodes *int) error {
 
 // yamlNode replaces what variables name in n, at path, or under it.
 func (r *replacer) yamlNode(n *yaml.Node, path []string) error {
+	if err := r.tick(); err != nil {
+		return err
+	}
 	if len(path) > 0 {
 		p := strings.Join(path, ":")
 		name, value, ok, err := r.lookupPath(p, n.Line)
