@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"archive/zip"
 	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // zipOf returns a zip of name → content, stored (not compressed) so tests
@@ -241,4 +244,84 @@ func FuzzOpenArchive(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// countingFS is one file, name, whose bytes read are counted.
+type countingFS struct {
+	name string
+	data []byte
+	read *int64
+}
+
+func (c countingFS) Open(name string) (fs.File, error) {
+	if name != c.name {
+		return nil, fs.ErrNotExist
+	}
+	return &countingFile{c: c, r: bytes.NewReader(c.data)}, nil
+}
+
+type countingFile struct {
+	c countingFS
+	r *bytes.Reader
+}
+
+func (f *countingFile) Stat() (fs.FileInfo, error) {
+	return fstest.MapFS{f.c.name: {Data: f.c.data}}.Stat(f.c.name)
+}
+func (f *countingFile) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	*f.c.read += int64(n)
+	return n, err
+}
+func (f *countingFile) ReadAt(p []byte, off int64) (int, error) {
+	n, err := f.r.ReadAt(p, off)
+	*f.c.read += int64(n)
+	return n, err
+}
+func (f *countingFile) Close() error { return nil }
+
+// TestCompressedTarRefusedFromHeaders: a compressed tar whose header
+// announces more than the archive size limit is refused from that header,
+// naming the entry, before its data is decompressed: of an archive of
+// megabytes of compressed data, little is read. Before, the whole of it
+// was decompressed into a temporary file first (until the disk was full).
+func TestCompressedTarRefusedFromHeaders(t *testing.T) {
+	var plain bytes.Buffer
+	tw := tar.NewWriter(&plain)
+	if err := tw.WriteHeader(&tar.Header{Name: "app/huge.bin", Typeflag: tar.TypeReg, Mode: 0o644, Size: MaxArchiveSize + 1}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Flush()
+	// Data that does not compress, so that the archive is large.
+	noise := make([]byte, 8<<20)
+	for i := range noise {
+		noise[i] = byte(i*7919 ^ i>>8*31 ^ i>>16*131)
+	}
+	plain.Write(noise)
+	for _, c := range []struct {
+		name     string
+		compress func(w io.Writer) io.WriteCloser
+	}{
+		{"x.tar.gz", func(w io.Writer) io.WriteCloser { return gzip.NewWriter(w) }},
+		{"x.tar.zst", func(w io.Writer) io.WriteCloser {
+			zw, err := zstd.NewWriter(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return zw
+		}},
+	} {
+		var data bytes.Buffer
+		zw := c.compress(&data)
+		zw.Write(plain.Bytes())
+		zw.Close()
+		var read int64
+		_, err := openArchive(countingFS{c.name, data.Bytes(), &read}, c.name, defaultArchiveLimits)
+		if err == nil || !strings.Contains(err.Error(), `entry "app/huge.bin"`) || !strings.Contains(err.Error(), "announces") {
+			t.Errorf("%s: error %v, want the entry refused from its header", c.name, err)
+		}
+		if read > int64(data.Len())/4 {
+			t.Errorf("%s: read %d of %d bytes before refusing", c.name, read, data.Len())
+		}
+	}
 }
