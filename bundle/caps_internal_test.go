@@ -21,7 +21,7 @@ func TestCheckBuiltParts(t *testing.T) {
 		p := Predicate{FormatVersion: FormatVersion, BundleID: uuid.NewV7(issued), Name: "shop", Version: "1",
 			Channel: "stable", Sequence: 1, Targets: []string{"zone:test"}, IssuedAt: issued, Expires: issued.Add(time.Hour),
 			Manifest: FileRef{Name: ManifestFile, Size: 10, SHA256: strings.Repeat("a", 64)},
-			Payload: Payload{Encryption: EncryptionAge, Compression: CompressionZstd, Archive: ArchiveTar, Entries: 1, PlaintextSize: 1, PlaintextSHA256: strings.Repeat("c", 64)}}
+			Payload:  Payload{Encryption: EncryptionAge, Compression: CompressionZstd, Archive: ArchiveTar, Entries: 1, PlaintextSize: 1, PlaintextSHA256: strings.Repeat("c", 64)}}
 		for i := range parts {
 			p.Payload.Parts = append(p.Payload.Parts, FileRef{Name: PartName(i + 1), Size: 1 << 20, SHA256: strings.Repeat("b", 64)})
 			p.Payload.Size += 1 << 20
