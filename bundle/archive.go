@@ -277,6 +277,9 @@ func headerCheck(tr *tar.Reader, limits archiveLimits) error {
 		if entries++; entries > limits.entries {
 			return fmt.Errorf("more than %d entries", limits.entries)
 		}
+		if hdr.Typeflag == tar.TypeDir {
+			continue // its size is not read (as the index does)
+		}
 		if size += hdr.Size; size > limits.size || size < 0 {
 			return errf(hdr.Name, "announces %d bytes: files would take more than %d bytes unpacked", hdr.Size, limits.size)
 		}

@@ -7,6 +7,7 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"strings"
@@ -324,4 +325,60 @@ func TestCompressedTarRefusedFromHeaders(t *testing.T) {
 			t.Errorf("%s: read %d of %d bytes before refusing", c.name, read, data.Len())
 		}
 	}
+}
+
+// FuzzCompressedTar: a compressed tar is read from its headers as it is
+// decompressed, then indexed from the decompressed copy. Whatever the tar,
+// the gzip-compressed form opens exactly when the plain tar does, with the
+// same files, or is refused by a limit its headers announce.
+func FuzzCompressedTar(f *testing.F) {
+	f.Add(tarOf(&testing.T{}, &tar.Header{Name: "a/b", Typeflag: tar.TypeReg, Mode: 0o644, Size: 3}, &tar.Header{Name: "c/", Typeflag: tar.TypeDir, Mode: 0o755}))
+	f.Add(tarOf(&testing.T{}, &tar.Header{Name: "big", Typeflag: tar.TypeReg, Mode: 0o644, Size: 2000}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		limits := archiveLimits{entries: 10, size: 1000, names: 200}
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		zw.Write(data)
+		zw.Close()
+		plain, perr := openArchive(fstest.MapFS{"x.tar": {Data: data}}, "x.tar", limits)
+		packed, gerr := openArchive(fstest.MapFS{"x.tar.gz": {Data: gz.Bytes()}}, "x.tar.gz", limits)
+		if perr == nil {
+			defer plain.Close()
+		}
+		if gerr == nil {
+			defer packed.Close()
+		}
+		switch {
+		case gerr == nil && perr != nil:
+			t.Fatalf("compressed form opens, plain tar refused: %v", perr)
+		case gerr != nil && perr == nil:
+			if !strings.Contains(gerr.Error(), "announces") && !strings.Contains(gerr.Error(), "entries") {
+				t.Fatalf("plain tar opens, compressed form refused: %v", gerr)
+			}
+		case gerr == nil:
+			if a, b := archiveFiles(t, plain), archiveFiles(t, packed); a != b {
+				t.Fatalf("files differ: %s and %s", a, b)
+			}
+		}
+	})
+}
+
+// archiveFiles lists an archive's files and sizes.
+func archiveFiles(t *testing.T, a fs.FS) string {
+	var b strings.Builder
+	err := fs.WalkDir(a, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s %v %d\n", p, info.Mode(), info.Size())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
