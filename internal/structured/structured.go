@@ -130,6 +130,14 @@ type LimitError struct {
 }
 
 func (e *LimitError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Reason())
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Reason())
+}
+
+// Reason is the error without the file and line.
+func (e *LimitError) Reason() string {
 	what := map[string]string{
 		"depth": "nested more than %d levels deep",
 		"nodes": "holds more than %d values",
@@ -138,11 +146,7 @@ func (e *LimitError) Error() string {
 	if what == "" {
 		what = e.Limit + " exceeds %d"
 	}
-	msg := fmt.Sprintf(what, e.Max) + fmt.Sprintf(" (the %s limit of structured replacement)", e.Limit)
-	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, msg)
-	}
-	return fmt.Sprintf("%s: %s", e.File, msg)
+	return fmt.Sprintf(what, e.Max) + fmt.Sprintf(" (the %s limit of structured replacement)", e.Limit)
 }
 
 // Format is a configuration file format.
