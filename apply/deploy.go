@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -261,6 +262,9 @@ func copyTree(src, dst, final string, d *deployFiles) ([]receipt.File, error) {
 		if err != nil {
 			return err
 		}
+		if d.ctx.Err() != nil {
+			return context.Cause(d.ctx)
+		}
 		target := filepath.Join(dst, rel)
 		switch {
 		case e.IsDir():
@@ -302,6 +306,9 @@ func finishInPlace(dir, final string, m *bundle.Manifest, pkg bundle.PackageRef,
 	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if d.ctx.Err() != nil {
+			return context.Cause(d.ctx)
 		}
 		if e.IsDir() {
 			return nil

@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -25,6 +26,9 @@ import (
 // readable by its owner only (0600, or 0700 when executable) unless a
 // rule sets its mode. A file that needs none of this is left as staged.
 type deployFiles struct {
+	// ctx ends the step's work on the files (its timeout, a signal):
+	// each file, each chunk copied and the structured replacement check it.
+	ctx        context.Context
 	substitute []string
 	structured []string
 	rules      []fileRule
@@ -65,8 +69,8 @@ type fileRule struct {
 
 // newDeployFiles looks up the owners and groups of step s's files: rules,
 // so that an unknown one fails the step before anything is written.
-func newDeployFiles(m *bundle.Manifest, s *bundle.Step, vars *variables, key func() (*fileKey, error)) (*deployFiles, error) {
-	d := &deployFiles{substitute: m.SubstituteGlobs(s), structured: s.Structured, vars: vars, key: key}
+func newDeployFiles(ctx context.Context, m *bundle.Manifest, s *bundle.Step, vars *variables, key func() (*fileKey, error)) (*deployFiles, error) {
+	d := &deployFiles{ctx: ctx, substitute: m.SubstituteGlobs(s), structured: s.Structured, vars: vars, key: key}
 	for i, r := range s.Files {
 		fr, err := lookupRule(r)
 		if err != nil {
@@ -164,7 +168,7 @@ func (d *deployFiles) content(rel string, data []byte) ([]byte, bool, error) {
 		data, sensitive = out, s
 	}
 	if matchAny(d.structured, rel) {
-		res, err := structured.Replace(rel, data, d.vars.values)
+		res, err := structured.ReplaceContext(d.ctx, rel, data, d.vars.values)
 		if err != nil {
 			return nil, false, err // a *structured.ParseError or *ValueError names rel
 		}
@@ -225,7 +229,7 @@ func (d *deployFiles) copy(src, dst, rel string, mode fs.FileMode) (fileDigest, 
 	if rewritten {
 		_, err = out.Write(data)
 	} else {
-		err = copyFrom(io.MultiWriter(out, h), src)
+		err = copyFrom(d.ctx, io.MultiWriter(out, h), src)
 		dg.sha256 = hex.EncodeToString(h.Sum(nil))
 	}
 	if err == nil {
@@ -240,14 +244,27 @@ func (d *deployFiles) copy(src, dst, rel string, mode fs.FileMode) (fileDigest, 
 	return dg, a, nil
 }
 
-func copyFrom(w io.Writer, src string) error {
+func copyFrom(ctx context.Context, w io.Writer, src string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	_, err = io.Copy(w, in)
+	_, err = io.Copy(w, ctxReader{ctx, in})
 	return err
+}
+
+// ctxReader reads from r until ctx is done, then fails with ctx's cause.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if c.ctx.Err() != nil {
+		return 0, context.Cause(c.ctx)
+	}
+	return c.r.Read(p)
 }
 
 // finish completes a staged file moved into the release in place: p is

@@ -184,7 +184,7 @@ func (s *state) acquire(wait time.Duration, bundlePath string) error {
 
 func readLockInfo(path string) string {
 	var li lockInfo
-	f, err := os.Open(path)
+	f, _, err := capped.Open(path)
 	if err != nil {
 		return "holder unknown"
 	}
@@ -256,7 +256,7 @@ func (s *state) channelPath(name, channel string) string {
 }
 
 func (s *state) channel(name, channel string) (*channelRecord, error) {
-	f, err := os.Open(s.channelPath(name, channel))
+	f, _, err := capped.Open(s.channelPath(name, channel))
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
@@ -355,7 +355,7 @@ func (s *state) journalPath() string { return filepath.Join(s.dir, "journal.json
 const maxJournalSize = 2*receipt.MaxSize + 1<<20
 
 func (s *state) loadJournal() (*journal, error) {
-	f, err := os.Open(s.journalPath())
+	f, _, err := capped.Open(s.journalPath())
 	if os.IsNotExist(err) {
 		return nil, nil
 	}

@@ -1,19 +1,43 @@
 package apply
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/receipt"
 )
 
+// errDeployTimeout is the cause of a deploy step's context when its
+// timeout passes.
+var errDeployTimeout = errors.New("timed out")
+
 // deployStep installs a package and switches the target's current release.
+// Its work on the files (copies, substitution, structured replacement)
+// stops when the step's timeout passes (the step times out) or r.ctx ends
+// (a signal); the release switch itself, once begun, is finished or
+// reverted as any failure is.
 func (a *applier) deployStep(r *stepRun) bool {
 	vr, s, vars, rs := r.vr, r.step, r.vars, r.rs
 	rs.Started, rs.Attempts = a.o.Now().UTC(), 1
-	fail := func(err error) bool { return r.fail(a.o.Now(), err) }
+	ctx := r.ctx
+	if s.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, time.Duration(s.Timeout), errDeployTimeout)
+		defer cancel()
+	}
+	fail := func(err error) bool {
+		r.fail(a.o.Now(), err)
+		if errors.Is(err, errDeployTimeout) {
+			rs.Result = receipt.StepTimedOut
+			rs.Error = r.masker.String(fmt.Sprintf("step %q: timed out after %v (%s)", s.Name, time.Duration(s.Timeout), err))
+		}
+		return false
+	}
 	to, err := vars.expand(s.To)
 	if err != nil {
 		return fail(err)
@@ -34,7 +58,7 @@ func (a *applier) deployStep(r *stepRun) bool {
 	if pkg == nil {
 		return fail(fmt.Errorf("package %q is not in the manifest", s.Deploy))
 	}
-	files, err := newDeployFiles(vr.Manifest, &s, vars, a.state.fileKey)
+	files, err := newDeployFiles(ctx, vr.Manifest, &s, vars, a.state.fileKey)
 	if err != nil {
 		return fail(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"unicode/utf8"
 
@@ -93,7 +92,7 @@ func examineBytes(rel string, data []byte, trusted []*keys.PublicKey, in *intern
 // hashFile is the SHA-256 of a file, streamed.
 func hashFile(path string) (digest, error) {
 	var d digest
-	f, err := os.Open(path)
+	f, _, err := capped.Open(path)
 	if err != nil {
 		return d, err
 	}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"airlock.dev/airlock/internal/capped"
 )
 
 // fileRef is one entry found under a scanned folder.
@@ -120,7 +122,7 @@ func relSlash(root, p string) string {
 
 // readHead reads at most n bytes from the start of a file.
 func readHead(path string, n int) ([]byte, error) {
-	f, err := os.Open(path)
+	f, _, err := capped.Open(path)
 	if err != nil {
 		return nil, err
 	}

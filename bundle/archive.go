@@ -228,11 +228,24 @@ func (a *archiveFS) spool(raw io.Reader, kind archiveKind, limits archiveLimits,
 	// The tar holds the files, a header of 512 bytes or more for each
 	// entry, and an end marker.
 	limit := limits.size + int64(limits.entries+2)*4096 + limits.names
-	n, err := io.Copy(tmp, io.LimitReader(dec, limit+1))
-	switch {
-	case err != nil:
+	// What is decompressed is written to the temporary file as a tar
+	// reader reads it, so each entry's header is checked before its data
+	// is decompressed: an archive that announces more than the limits is
+	// refused from its headers, not once the disk is full.
+	spooled := &countingWriter{w: tmp}
+	tee := io.TeeReader(io.LimitReader(dec, limit+1), spooled)
+	if err := headerCheck(tar.NewReader(tee), limits); err != nil {
+		return err
+	}
+	// The end marker and the padding after it.
+	if _, err := io.Copy(io.Discard, tee); err != nil {
 		return fmt.Errorf("decompress: %w", err)
-	case n > limit:
+	}
+	n := spooled.n
+	if spooled.err != nil {
+		return spooled.err
+	}
+	if n > limit {
 		return fmt.Errorf("unpacks to more than %d bytes", limit)
 	}
 	if _, err := io.Copy(io.Discard, in); err != nil {
@@ -240,6 +253,56 @@ func (a *archiveFS) spool(raw io.Reader, kind archiveKind, limits archiveLimits,
 	}
 	a.ref.SHA256 = hex.EncodeToString(h.Sum(nil))
 	return ix.tar(io.NewSectionReader(tmp, 0, n))
+}
+
+// headerCheck reads the entries of a compressed tar as it is decompressed
+// and refuses, naming the entry, one whose header announces more bytes
+// than the archive's files may take, or more entries than the limit,
+// before reading the entry's data. The index is made afterwards, with
+// every other check, from the decompressed copy.
+func headerCheck(tr *tar.Reader, limits archiveLimits) error {
+	var size int64
+	for entries := 0; ; {
+		hdr, err := tr.Next()
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case err != nil:
+			return fmt.Errorf("not a compressed tar archive: %w", err)
+		case hdr.Typeflag == tar.TypeXGlobalHeader:
+			continue
+		case hdr.Size < 0:
+			return errf(hdr.Name, "has a negative size")
+		}
+		if entries++; entries > limits.entries {
+			return fmt.Errorf("more than %d entries", limits.entries)
+		}
+		if hdr.Typeflag == tar.TypeDir {
+			continue // its size is not read (as the index does)
+		}
+		if size += hdr.Size; size > limits.size || size < 0 {
+			return errf(hdr.Name, "announces %d bytes: files would take more than %d bytes unpacked", hdr.Size, limits.size)
+		}
+	}
+}
+
+// countingWriter writes to w and counts the bytes; after an error it
+// keeps its error and discards the rest, so that a reader teeing into it
+// stops at the next read.
+type countingWriter struct {
+	w   io.Writer
+	n   int64
+	err error
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	c.err = err
+	return n, err
 }
 
 // archiveIndex builds an archive's index, entry by entry.

@@ -4,13 +4,17 @@ import (
 	"archive/tar"
 	"archive/zip"
 	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // zipOf returns a zip of name → content, stored (not compressed) so tests
@@ -241,4 +245,140 @@ func FuzzOpenArchive(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// countingFS is one file, name, whose bytes read are counted.
+type countingFS struct {
+	name string
+	data []byte
+	read *int64
+}
+
+func (c countingFS) Open(name string) (fs.File, error) {
+	if name != c.name {
+		return nil, fs.ErrNotExist
+	}
+	return &countingFile{c: c, r: bytes.NewReader(c.data)}, nil
+}
+
+type countingFile struct {
+	c countingFS
+	r *bytes.Reader
+}
+
+func (f *countingFile) Stat() (fs.FileInfo, error) {
+	return fstest.MapFS{f.c.name: {Data: f.c.data}}.Stat(f.c.name)
+}
+func (f *countingFile) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	*f.c.read += int64(n)
+	return n, err
+}
+func (f *countingFile) ReadAt(p []byte, off int64) (int, error) {
+	n, err := f.r.ReadAt(p, off)
+	*f.c.read += int64(n)
+	return n, err
+}
+func (f *countingFile) Close() error { return nil }
+
+// TestCompressedTarRefusedFromHeaders: a compressed tar whose header
+// announces more than the archive size limit is refused from that header,
+// naming the entry, before its data is decompressed: of an archive of
+// megabytes of compressed data, little is read. Before, the whole of it
+// was decompressed into a temporary file first (until the disk was full).
+func TestCompressedTarRefusedFromHeaders(t *testing.T) {
+	var plain bytes.Buffer
+	tw := tar.NewWriter(&plain)
+	if err := tw.WriteHeader(&tar.Header{Name: "app/huge.bin", Typeflag: tar.TypeReg, Mode: 0o644, Size: MaxArchiveSize + 1}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Flush()
+	// Data that does not compress, so that the archive is large.
+	noise := make([]byte, 8<<20)
+	for i := range noise {
+		noise[i] = byte(i*7919 ^ i>>8*31 ^ i>>16*131)
+	}
+	plain.Write(noise)
+	for _, c := range []struct {
+		name     string
+		compress func(w io.Writer) io.WriteCloser
+	}{
+		{"x.tar.gz", func(w io.Writer) io.WriteCloser { return gzip.NewWriter(w) }},
+		{"x.tar.zst", func(w io.Writer) io.WriteCloser {
+			zw, err := zstd.NewWriter(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return zw
+		}},
+	} {
+		var data bytes.Buffer
+		zw := c.compress(&data)
+		zw.Write(plain.Bytes())
+		zw.Close()
+		var read int64
+		_, err := openArchive(countingFS{c.name, data.Bytes(), &read}, c.name, defaultArchiveLimits)
+		if err == nil || !strings.Contains(err.Error(), `entry "app/huge.bin"`) || !strings.Contains(err.Error(), "announces") {
+			t.Errorf("%s: error %v, want the entry refused from its header", c.name, err)
+		}
+		if read > int64(data.Len())/4 {
+			t.Errorf("%s: read %d of %d bytes before refusing", c.name, read, data.Len())
+		}
+	}
+}
+
+// FuzzCompressedTar: a compressed tar is read from its headers as it is
+// decompressed, then indexed from the decompressed copy. Whatever the tar,
+// the gzip-compressed form opens exactly when the plain tar does, with the
+// same files, or is refused by a limit its headers announce.
+func FuzzCompressedTar(f *testing.F) {
+	f.Add(tarOf(&testing.T{}, &tar.Header{Name: "a/b", Typeflag: tar.TypeReg, Mode: 0o644, Size: 3}, &tar.Header{Name: "c/", Typeflag: tar.TypeDir, Mode: 0o755}))
+	f.Add(tarOf(&testing.T{}, &tar.Header{Name: "big", Typeflag: tar.TypeReg, Mode: 0o644, Size: 2000}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		limits := archiveLimits{entries: 10, size: 1000, names: 200}
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		zw.Write(data)
+		zw.Close()
+		plain, perr := openArchive(fstest.MapFS{"x.tar": {Data: data}}, "x.tar", limits)
+		packed, gerr := openArchive(fstest.MapFS{"x.tar.gz": {Data: gz.Bytes()}}, "x.tar.gz", limits)
+		if perr == nil {
+			defer plain.Close()
+		}
+		if gerr == nil {
+			defer packed.Close()
+		}
+		switch {
+		case gerr == nil && perr != nil:
+			t.Fatalf("compressed form opens, plain tar refused: %v", perr)
+		case gerr != nil && perr == nil:
+			if !strings.Contains(gerr.Error(), "announces") && !strings.Contains(gerr.Error(), "entries") {
+				t.Fatalf("plain tar opens, compressed form refused: %v", gerr)
+			}
+		case gerr == nil:
+			if a, b := archiveFiles(t, plain), archiveFiles(t, packed); a != b {
+				t.Fatalf("files differ: %s and %s", a, b)
+			}
+		}
+	})
+}
+
+// archiveFiles lists an archive's files and sizes.
+func archiveFiles(t *testing.T, a fs.FS) string {
+	var b strings.Builder
+	err := fs.WalkDir(a, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s %v %d\n", p, info.Mode(), info.Size())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }

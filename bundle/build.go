@@ -180,6 +180,9 @@ func Build(ctx context.Context, o BuildOptions) (*BuildResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkBuilt(st, envJSON, signatureRoom); err != nil {
+		return nil, err
+	}
 	if err := os.WriteFile(filepath.Join(work, StatementFile), envJSON, 0o644); err != nil {
 		return nil, err
 	}

@@ -32,16 +32,6 @@ const (
 	// Extension marks the single-file form of a bundle.
 	Extension = ".airlock"
 
-	// MaxStatementSize caps the envelope before it is parsed.
-	MaxStatementSize = 1 << 20
-	// MaxManifestSize caps manifest.json (it is also capped by its signed size).
-	MaxManifestSize = 256 << 20
-	// MaxVariablesSize caps variables.json inside the payload.
-	MaxVariablesSize = 4 << 20
-	// MaxParts bounds how many payload parts a bundle may have.
-	MaxParts = 9999
-	// MaxEntries bounds the entries of a payload.
-	MaxEntries = 1 << 20
 	// FAT32PartSize is the largest file FAT32 can hold: 4 GiB - 1 byte.
 	FAT32PartSize = 1<<32 - 1
 

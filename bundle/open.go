@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"airlock.dev/airlock/internal/capped"
 )
 
 // Bundle is an opened bundle, in either form: a folder, or one tar file
@@ -105,7 +107,11 @@ func openDir(dir string) (*Bundle, error) {
 // bundle names, each at most once, statement first. Content is not read;
 // entries are later read through section readers.
 func openFile(path string) (*Bundle, error) {
-	f, err := os.Open(path)
+	f, _, err := capped.Open(path)
+	var nr *capped.NotRegularError
+	if errors.As(err, &nr) {
+		return nil, &FormatError{Path: path, Err: errors.New(strings.TrimPrefix(nr.Error(), path+": "))}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +224,7 @@ func (b *Bundle) OpenFile(name string) (io.ReadCloser, error) {
 	if b.f != nil {
 		return io.NopCloser(io.NewSectionReader(b.f, e.offset, e.size)), nil
 	}
-	f, err := os.Open(filepath.Join(b.dir, name))
+	f, _, err := capped.Open(filepath.Join(b.dir, name))
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"airlock.dev/airlock/internal/atomicfile"
+	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/writeback"
 )
 
@@ -197,7 +198,7 @@ func writeSingleFile(work, out string, names []string) error {
 }
 
 func appendFile(tw *tar.Writer, src, name string) error {
-	f, err := os.Open(src)
+	f, _, err := capped.Open(src)
 	if err != nil {
 		return err
 	}

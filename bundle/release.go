@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"airlock.dev/airlock/internal/capped"
 )
 
 // Names and limits of airlock.yaml; the rules it shares with manifest.json
@@ -158,7 +160,7 @@ func LoadRelease(path string) (*Release, error) {
 
 // readFileAtMost reads file, or its first limit+1 bytes when it is larger.
 func readFileAtMost(file string, limit int64) ([]byte, error) {
-	f, err := os.Open(file)
+	f, _, err := capped.Open(file)
 	if err != nil {
 		return nil, err
 	}

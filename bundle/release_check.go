@@ -218,6 +218,11 @@ func (c *releaseChecker) structuredParses(field string, f packageFile) {
 			c.add(shown, pe.Line, pe.Col, field, "%s", pe.Msg)
 			return
 		}
+		var le *structured.LimitError
+		if errors.As(err, &le) {
+			c.add(shown, le.Line, 0, field, "%s", le.Reason())
+			return
+		}
 		c.add(shown, 0, 0, field, "%s", strings.TrimPrefix(err.Error(), f.rel+": "))
 	}
 }

@@ -639,6 +639,15 @@ func TestReleaseCheck(t *testing.T) {
 				"$DIR/dist/app/settings/notes.txt: steps[1].structured[1]: unknown configuration format (want .json, .yaml, .yml, .xml, .config, .properties or .ini, or JSON content)",
 		},
 		{
+			name: "structured files past the limits that apply would refuse",
+			files: map[string]string{
+				releaseFileName: strings.Replace(goodTree()[releaseFileName], `    substitute: ["config/*.json"]`,
+					"    substitute: [\"config/*.json\"]\n    structured: [\"config/*.json\", \"settings/*\"]", 1),
+				"dist/app/settings/deep.xml": "<r>\n" + strings.Repeat("<a>", 300) + strings.Repeat("</a>", 300) + "</r>\n",
+			},
+			want: "$DIR/dist/app/settings/deep.xml:2: steps[1].structured[1]: nested more than 256 levels deep (the depth limit of structured replacement)",
+		},
+		{
 			name: "a substituted script is checked",
 			files: map[string]string{
 				releaseFileName:      strings.Replace(goodTree()[releaseFileName], "script: scripts/migrate.sh", "script: scripts/migrate.sh\n    substitute: true", 1),

@@ -74,6 +74,9 @@ func AddSignature(ctx context.Context, path string, signer *keys.Signer) (*State
 	if err != nil {
 		return nil, err
 	}
+	if err := checkBuilt(st, out, 0); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

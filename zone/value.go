@@ -11,8 +11,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"airlock.dev/airlock/internal/capped"
 	"go.yaml.in/yaml/v3"
+
+	"airlock.dev/airlock/internal/capped"
 )
 
 // MaxValueFileSize caps a file that holds a zone value ({fromFile: PATH}).
@@ -99,15 +100,11 @@ func readValueFile(path string) (string, error) {
 	if !before.Mode().IsRegular() {
 		return "", refuse("not a regular file")
 	}
-	f, err := os.Open(path)
+	f, st, err := capped.Open(path)
 	if err != nil {
 		return "", fmt.Errorf("value file: %w", err)
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("value file: %w", err)
-	}
 	if !os.SameFile(before, st) {
 		return "", refuse("it was replaced while being opened")
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"airlock.dev/airlock/internal/capped"
 )
 
 // newOutputFile creates an empty output file (mode 0600) in dir and returns
@@ -40,7 +42,7 @@ func readOutputs(path string) (map[string]string, map[string]bool, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, nil, fmt.Errorf("%w: not a regular file", ErrOutput)
 	}
-	f, err := os.Open(path)
+	f, _, err := capped.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrOutput, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -73,7 +72,7 @@ func runSignBlob(c *cobra.Command, o signBlobOptions) error {
 		return err
 	}
 	defer signer.Close()
-	f, err := os.Open(o.file)
+	f, _, err := capped.Open(o.file)
 	if err != nil {
 		return err
 	}
@@ -146,7 +145,7 @@ func runVerifyBlob(c *cobra.Command, o verifyBlobOptions) error {
 	} else if err != nil {
 		return err
 	}
-	f, err := os.Open(o.file)
+	f, _, err := capped.Open(o.file)
 	if err != nil {
 		return err
 	}

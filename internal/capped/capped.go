@@ -18,20 +18,15 @@ func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("%s: larger than %d bytes", e.Path, e.Max)
 }
 
-// ReadFile reads the regular file path if it holds at most max bytes.
+// ReadFile reads the regular file path if it holds at most max bytes; it
+// opens it as Open does, so that a named pipe or a device is refused
+// without blocking.
 func ReadFile(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, st, err := Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
 	return Read(f, st, path, max)
 }
 

@@ -39,6 +39,7 @@ func (r *replacer) json() ([]byte, error) {
 	d := jsontext.NewDecoder(bytes.NewReader(src), jsontext.AllowDuplicateNames(true))
 	var stack []jsonFrame
 	var edits []edit
+	nodes := 0
 	expectKey := false  // the top of stack is an object and a key comes next
 	advance := func() { // past a value in the innermost container
 		if len(stack) == 0 {
@@ -98,6 +99,15 @@ func (r *replacer) json() ([]byte, error) {
 				continue
 			}
 		}
+		if err := r.tick(); err != nil {
+			return nil, err
+		}
+		if nodes++; nodes > MaxNodes {
+			return nil, r.limit("nodes", MaxNodes, skipJSONSpace(src, int(d.InputOffset())))
+		}
+		if k := d.PeekKind(); (k == '{' || k == '[') && len(stack) >= MaxDepth {
+			return nil, r.limit("depth", MaxDepth, skipJSONSpace(src, int(d.InputOffset())))
+		}
 		tok, err := d.ReadToken()
 		if err != nil {
 			return nil, r.jsonError(err)
@@ -121,7 +131,7 @@ func (r *replacer) json() ([]byte, error) {
 		}
 		return nil, r.jsonError(err)
 	}
-	return applyEdits(src, edits), nil
+	return r.edited(src, edits)
 }
 
 // jsonPath returns the path of the next value.

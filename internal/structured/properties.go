@@ -46,7 +46,7 @@ func (r *replacer) properties() ([]byte, error) {
 		edits = append(edits, edit{start: e.valStart, end: e.valEnd, text: []byte(text)})
 		r.record(name, key, line)
 	}
-	return applyEdits(src, edits), nil
+	return r.edited(src, edits)
 }
 
 func isPropSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\f' }
@@ -296,5 +296,5 @@ func (r *replacer) ini() ([]byte, error) {
 		}
 		start = next
 	}
-	return applyEdits(src, edits), nil
+	return r.edited(src, edits)
 }

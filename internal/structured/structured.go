@@ -96,6 +96,7 @@ package structured
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"path"
@@ -105,8 +106,48 @@ import (
 	"unicode/utf8"
 )
 
-// MaxSize is the largest file Replace reads.
+// MaxSize is the largest file Replace reads, and the largest it writes.
 const MaxSize = 16 << 20
+
+// The limits that keep the memory and time of a replacement bounded by the
+// size of the file, whoever wrote it: a JSON, YAML or XML file (or a value
+// read as one) nested deeper than MaxDepth, or holding more than MaxNodes
+// values (elements and attributes in XML), is refused before it is read
+// further, and so is a result larger than MaxSize (values written into
+// many places).
+const (
+	MaxDepth = 256
+	MaxNodes = 100_000
+)
+
+// LimitError is a file refused because it exceeds one of the limits above.
+// Limit is "depth", "nodes" or "size".
+type LimitError struct {
+	File  string
+	Line  int // where the limit was passed; 0 when unknown
+	Limit string
+	Max   int
+}
+
+func (e *LimitError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Reason())
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Reason())
+}
+
+// Reason is the error without the file and line.
+func (e *LimitError) Reason() string {
+	what := map[string]string{
+		"depth": "nested more than %d levels deep",
+		"nodes": "holds more than %d values",
+		"size":  "would grow larger than %d bytes",
+	}[e.Limit]
+	if what == "" {
+		what = e.Limit + " exceeds %d"
+	}
+	return fmt.Sprintf(what, e.Max) + fmt.Sprintf(" (the %s limit of structured replacement)", e.Limit)
+}
 
 // Format is a configuration file format.
 type Format int
@@ -213,15 +254,28 @@ func Detect(name string, data []byte) (Format, error) {
 // Replace writes vars into the file name (content data), whose format
 // Detect tells.
 func Replace(name string, data []byte, vars map[string]string) (*Result, error) {
+	return ReplaceContext(context.Background(), name, data, vars)
+}
+
+// ReplaceContext is Replace that stops, with an error wrapping ctx's cause
+// and naming the file, when ctx is done.
+func ReplaceContext(ctx context.Context, name string, data []byte, vars map[string]string) (*Result, error) {
 	f, err := Detect(name, data)
 	if err != nil {
 		return nil, err
 	}
-	return ReplaceAs(f, name, data, vars)
+	return replaceAs(ctx, f, name, data, vars)
 }
 
 // ReplaceAs writes vars into the file name (content data) read as format f.
 func ReplaceAs(f Format, name string, data []byte, vars map[string]string) (*Result, error) {
+	return replaceAs(context.Background(), f, name, data, vars)
+}
+
+func replaceAs(ctx context.Context, f Format, name string, data []byte, vars map[string]string) (*Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, context.Cause(ctx))
+	}
 	if len(data) > MaxSize {
 		return nil, &ParseError{File: name, Msg: fmt.Sprintf("file is larger than %d MiB", MaxSize>>20)}
 	}
@@ -229,7 +283,7 @@ func ReplaceAs(f Format, name string, data []byte, vars map[string]string) (*Res
 	if err != nil {
 		return nil, &ParseError{File: name, Msg: err.Error()}
 	}
-	r := &replacer{file: name, src: body, vars: vars}
+	r := &replacer{ctx: ctx, file: name, src: body, vars: vars}
 	var out []byte
 	switch f {
 	case JSON:
@@ -247,6 +301,9 @@ func ReplaceAs(f Format, name string, data []byte, vars map[string]string) (*Res
 	}
 	if err != nil {
 		return nil, err
+	}
+	if len(out) > MaxSize {
+		return nil, &LimitError{File: name, Limit: "size", Max: MaxSize}
 	}
 	if len(r.applied) == 0 {
 		out = data
@@ -271,12 +328,24 @@ func decodeBOM(data []byte) (body, bom []byte, err error) {
 
 // replacer holds the state of one Replace.
 type replacer struct {
+	ctx     context.Context
+	ticks   int // calls of tick
 	file    string
 	src     []byte // without a byte order mark
 	vars    map[string]string
 	folded  map[string][]string // for key paths: folded name → names
 	applied []Applied
 	lines   []int // offsets of the line breaks in src, once needed
+}
+
+// tick is called for each unit of work (a token, a node, a variable); it
+// returns an error naming the file once ctx is done, checking it every so
+// often.
+func (r *replacer) tick() error {
+	if r.ticks++; r.ticks%1024 == 0 && r.ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", r.file, context.Cause(r.ctx))
+	}
+	return nil
 }
 
 // line returns the 1-based line of offset off in src.
@@ -367,6 +436,28 @@ func fold(s string) string {
 type edit struct {
 	start, end int
 	text       []byte
+}
+
+// limit returns a LimitError for the file at offset off (-1: unknown).
+func (r *replacer) limit(limit string, max, off int) error {
+	line := 0
+	if off >= 0 {
+		line = r.line(off)
+	}
+	return &LimitError{File: r.file, Line: line, Limit: limit, Max: max}
+}
+
+// edited returns src with edits, which are in order and do not overlap,
+// made; a result larger than MaxSize is refused before it is made.
+func (r *replacer) edited(src []byte, edits []edit) ([]byte, error) {
+	n := len(src)
+	for _, e := range edits {
+		n += len(e.text) - (e.end - e.start)
+		if n > MaxSize {
+			return nil, r.limit("size", MaxSize, e.start)
+		}
+	}
+	return applyEdits(src, edits), nil
 }
 
 // applyEdits returns src with edits, which are in order and do not overlap,

@@ -2,11 +2,12 @@ package structured
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestDetect(t *testing.T) {
@@ -208,9 +209,13 @@ func TestYAMLTypes(t *testing.T) {
 	}
 }
 
-// TestHostileInputsEndQuickly feeds inputs built to exhaust a naive parser:
-// each must be refused or handled within a second.
-func TestHostileInputsEndQuickly(t *testing.T) {
+// TestHostileInputsAreBounded feeds inputs built to exhaust a naive parser:
+// each is refused with a LimitError naming the file and the limit, or
+// handled, and either way the memory allocated (all of it, garbage too)
+// stays under what MaxNodes and MaxSize allow, whatever the file: a deeply
+// nested XML of a few MB once took over 400 MiB.
+func TestHostileInputsAreBounded(t *testing.T) {
+	const maxAlloc = 64 << 20
 	yamlBomb := "a: &a [x, x, x, x, x, x, x, x, x]\n"
 	for c := 'b'; c <= 'k'; c++ {
 		yamlBomb += fmt.Sprintf("%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", c, c, c-1, c-1, c-1, c-1, c-1, c-1, c-1, c-1, c-1)
@@ -219,27 +224,86 @@ func TestHostileInputsEndQuickly(t *testing.T) {
 	tests := []struct {
 		name, file, content string
 		vars                map[string]string
+		limit               string // the LimitError expected; "" when it is handled or another error
 	}{
-		{"yaml alias bomb", "a.yaml", yamlBomb, map[string]string{"target": "2", "k:0:0": "x"}},
-		{"xml entity bomb", "a.xml", `<!DOCTYPE a [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><a>&b;</a>`, map[string]string{"/a": "x"}},
-		{"deep json", "a.json", strings.Repeat("[", 100000) + strings.Repeat("]", 100000), map[string]string{"0:0:0": "x"}},
-		{"deep yaml", "a.yaml", strings.Repeat("[", 100000) + strings.Repeat("]", 100000), map[string]string{"0:0:0": "x"}},
-		{"deep xml", "a.xml", strings.Repeat("<a>", 100000) + strings.Repeat("</a>", 100000), map[string]string{"//a/@x": "x", "//a//a//a//a": "y"}},
-		{"wide xml descendant steps", "a.xml", "<r>" + strings.Repeat("<a><b/></a>", 50000) + "</r>", map[string]string{"//a//b//*//b": "x"}},
-		{"long properties continuation", "a.properties", "k=" + strings.Repeat("x\\\n", 500000), map[string]string{"k": "v"}},
+		{"yaml alias bomb", "a.yaml", yamlBomb, map[string]string{"target": "2", "k:0:0": "x"}, ""},
+		{"xml entity bomb", "a.xml", `<!DOCTYPE a [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><a>&b;</a>`, map[string]string{"/a": "x"}, ""},
+		{"deep json", "a.json", strings.Repeat("[", 1<<20) + strings.Repeat("]", 1<<20), map[string]string{"1": "x"}, "depth"},
+		{"deep json replaced", "a.json", strings.Repeat("[", 1<<20) + strings.Repeat("]", 1<<20), map[string]string{"0:0:0": "x"}, ""},
+		{"deep yaml", "a.yaml", strings.Repeat("[", 1<<20) + strings.Repeat("]", 1<<20), map[string]string{"0:0:0": "x"}, "nodes"},
+		{"deep flow yaml", "a.yaml", strings.Repeat("[", 1000) + strings.Repeat("]", 1000), map[string]string{"0:0:0": "x"}, "depth"},
+		{"deep block yaml", "a.yaml", deepBlockYAML(MaxDepth + 10), map[string]string{"a": "x"}, "depth"},
+		{"deep xml", "a.xml", strings.Repeat("<a>", 1<<20) + strings.Repeat("</a>", 1<<20), map[string]string{"//a/@x": "x", "//a//a//a//a": "y"}, "depth"},
+		{"wide xml", "a.xml", "<r>" + strings.Repeat("<a/>", 1<<20) + "</r>", map[string]string{"//a": "x"}, "nodes"},
+		{"many attributes", "a.xml", "<r " + attrs(MaxNodes+1) + "/>", map[string]string{"/r/@a1": "x"}, "nodes"},
+		{"wide json", "a.json", "[" + strings.Repeat("1,", 1<<20) + "1]", map[string]string{"0": "x"}, "nodes"},
+		{"wide yaml", "a.yaml", "[" + strings.Repeat("1,", 1<<20) + "1]", map[string]string{"0": "x"}, "nodes"},
+		{"xml value into every element", "a.xml", "<r>" + strings.Repeat("<a/>", 10000) + "</r>", map[string]string{"//a": strings.Repeat("x", 4096)}, "size"},
+		{"wide xml descendant steps", "a.xml", "<r>" + strings.Repeat("<a><b/></a>", 30000) + "</r>", map[string]string{"//a//b//*//b": "x"}, ""},
+		{"long properties continuation", "a.properties", "k=" + strings.Repeat("x\\\n", 500000), map[string]string{"k": "v"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			start := time.Now()
-			res, err := Replace(tt.file, []byte(tt.content), tt.vars)
-			if d := time.Since(start); d > 5*time.Second {
-				t.Errorf("took %v", d)
+			data := []byte(tt.content)
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			res, err := Replace(tt.file, data, tt.vars)
+			runtime.ReadMemStats(&after)
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > maxAlloc {
+				t.Errorf("allocated %d MiB for a file of %d KiB, want at most %d MiB", alloc>>20, len(data)>>10, maxAlloc>>20)
 			}
-			if err == nil && len(res.Data) > 2*len(tt.content)+1024 {
+			var le *LimitError
+			switch {
+			case tt.limit != "":
+				if !errors.As(err, &le) || le.Limit != tt.limit || le.File != tt.file {
+					t.Fatalf("error %v, want a %s LimitError for %s", err, tt.limit, tt.file)
+				}
+				if !strings.Contains(err.Error(), tt.file) || !strings.Contains(err.Error(), tt.limit+" limit") {
+					t.Errorf("error %q does not name the file and the limit", err)
+				}
+			case errors.As(err, &le):
+				t.Errorf("refused: %v", err)
+			case err == nil && len(res.Data) > 2*len(tt.content)+1024:
 				t.Errorf("output grew to %d bytes from %d", len(res.Data), len(tt.content))
 			}
 		})
 	}
+}
+
+// TestLimitsAllowWhatIsUnder shows that the limits refuse only what passes
+// them: a file at the depth limit is replaced.
+func TestLimitsAllowWhatIsUnder(t *testing.T) {
+	tests := []struct{ file, content, name string }{
+		{"a.json", strings.Repeat("[", MaxDepth) + "1" + strings.Repeat("]", MaxDepth), strings.TrimSuffix(strings.Repeat("0:", MaxDepth), ":")},
+		{"a.xml", strings.Repeat("<a>", MaxDepth) + strings.Repeat("</a>", MaxDepth), "/" + strings.TrimSuffix(strings.Repeat("a/", MaxDepth), "/")},
+		{"a.yaml", deepBlockYAML(MaxDepth - 1), strings.TrimSuffix(strings.Repeat("a:", MaxDepth-1), ":")},
+	}
+	for _, tt := range tests {
+		res, err := Replace(tt.file, []byte(tt.content), map[string]string{tt.name: "2"})
+		if err != nil || len(res.Applied) != 1 {
+			t.Errorf("%s: %v, applied %v", tt.file, err, res)
+		}
+	}
+}
+
+// deepBlockYAML is a block mapping nested depth levels deep.
+func deepBlockYAML(depth int) string {
+	var b strings.Builder
+	for i := range depth {
+		b.WriteString(strings.Repeat(" ", i) + "a:\n")
+	}
+	b.WriteString(strings.Repeat(" ", depth) + "b: 1\n")
+	return b.String()
+}
+
+// attrs returns n attributes a1="" a2="" ….
+func attrs(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, " a%d=''", i)
+	}
+	return b.String()
 }
 
 func TestXPathSubset(t *testing.T) {
@@ -319,5 +383,24 @@ func TestAppliedOrderAndLines(t *testing.T) {
 	}
 	if got, want := b.String(), "b@2 a:0@4 a:1:c@5 "; got != want {
 		t.Errorf("applied %s, want %s", got, want)
+	}
+}
+
+// TestReplaceContextStops: a replacement stops when its context ends,
+// with an error naming the file and wrapping the context's cause.
+func TestReplaceContextStops(t *testing.T) {
+	cause := errors.New("step timed out")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(cause)
+	for _, file := range []string{"a.xml", "a.json", "a.yaml"} {
+		content := map[string]string{
+			"a.xml":  "<r>" + strings.Repeat("<a/>", 5000) + "</r>",
+			"a.json": "[" + strings.Repeat("1,", 5000) + "1]",
+			"a.yaml": "[" + strings.Repeat("1,", 5000) + "1]",
+		}[file]
+		_, err := ReplaceContext(ctx, file, []byte(content), map[string]string{"//a": "x", "0": "2"})
+		if !errors.Is(err, cause) || !strings.HasPrefix(err.Error(), file+": ") {
+			t.Errorf("%s: %v, want the context's cause, naming the file", file, err)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package structured
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ type xnode struct {
 	children []*xnode
 	attrs    []xattr
 	order    int // position in document order
+	pos      int // position among the siblings of the same name, from 1; 0 when it has none
 	text     []byte
 
 	start    int  // '<' of the start tag
@@ -48,8 +50,10 @@ type xdoc struct {
 // parseXML reads src into a tree. It refuses a DOCTYPE or any other <!…>
 // declaration, so no entity other than the five predefined ones and
 // character references is ever read, and anything but one root element with
-// comments, processing instructions and white space around it.
-func parseXML(src []byte, fail func(line, col int, format string, args ...any) error) (*xdoc, error) {
+// comments, processing instructions and white space around it. An element
+// nested deeper than MaxDepth, or more than MaxNodes elements and
+// attributes, is refused with limit's error (off: where).
+func parseXML(src []byte, fail func(line, col int, format string, args ...any) error, limit func(limit string, max, off int) error, tick func() error) (*xdoc, error) {
 	d := xml.NewDecoder(bytes.NewReader(src))
 	d.Strict = true
 	d.CharsetReader = func(charset string, _ io.Reader) (io.Reader, error) {
@@ -57,8 +61,11 @@ func parseXML(src []byte, fail func(line, col int, format string, args ...any) e
 	}
 	doc := &xdoc{prefixes: map[string]string{}}
 	var stack []*xnode
-	order := 0
+	order, nodes := 0, 0
 	for {
+		if err := tick(); err != nil {
+			return nil, err
+		}
 		off := int(d.InputOffset())
 		tok, err := d.Token()
 		if err == io.EOF {
@@ -75,6 +82,12 @@ func parseXML(src []byte, fail func(line, col int, format string, args ...any) e
 		next := int(d.InputOffset())
 		switch t := tok.(type) {
 		case xml.StartElement:
+			if len(stack) >= MaxDepth {
+				return nil, limit("depth", MaxDepth, off)
+			}
+			if nodes += 1 + len(t.Attr); nodes > MaxNodes {
+				return nil, limit("nodes", MaxNodes, off)
+			}
 			n, err := startTag(src, off, next, t)
 			if err != nil {
 				line, col := lineCol(src, off)
@@ -106,6 +119,7 @@ func parseXML(src []byte, fail func(line, col int, format string, args ...any) e
 			n := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
 			n.end, n.endEnd = off, next
+			numberSiblings(n.children)
 		case xml.CharData:
 			if len(stack) > 0 {
 				top := stack[len(stack)-1]
@@ -123,6 +137,25 @@ func parseXML(src []byte, fail func(line, col int, format string, args ...any) e
 		return nil, fail(0, 0, "no root element")
 	}
 	return doc, nil
+}
+
+// numberSiblings sets the position of each of children among those of the
+// same name, once all are read, so that naming a node costs the depth of
+// the tree, not the number of its siblings.
+func numberSiblings(children []*xnode) {
+	if len(children) < 2 {
+		return
+	}
+	count := map[string]int{}
+	for _, c := range children {
+		count[c.qname]++
+		c.pos = count[c.qname]
+	}
+	for _, c := range children {
+		if count[c.qname] == 1 {
+			c.pos = 0
+		}
+	}
 }
 
 func firstWord(b []byte) string {
@@ -197,7 +230,7 @@ type xmlTarget struct {
 // xml replaces what variables named by XPath select, editing only those
 // bytes.
 func (r *replacer) xml() ([]byte, error) {
-	doc, err := parseXML(r.src, r.parseError)
+	doc, err := parseXML(r.src, r.parseError, r.limit, r.tick)
 	if err != nil {
 		return nil, err
 	}
@@ -209,14 +242,26 @@ func (r *replacer) xml() ([]byte, error) {
 	}
 	slices.Sort(names)
 	var targets []xmlTarget
+	grow := 0 // how much larger the result is than src, at most (a value inside a replaced element counts too)
 	for _, name := range names {
 		x, err := parseXPath(name)
 		if err != nil {
 			return nil, &ValueError{File: r.file, Name: name, Msg: err.Error()}
 		}
 		value := r.vars[name]
-		fragmentOK := -1 // whether value is a well-formed fragment, once known
-		for _, n := range x.eval(doc) {
+		if err := r.ctx.Err(); err != nil {
+			return nil, fmt.Errorf("%s: %w", r.file, context.Cause(r.ctx))
+		}
+		fragmentOK := -1            // whether value is a well-formed fragment, once known
+		var escText, escAttr []byte // value escaped, once needed
+		selected, err := x.eval(doc, r.tick)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range selected {
+			if err := r.tick(); err != nil {
+				return nil, err
+			}
 			line := r.line(n.start)
 			if err := r.checkValue(name, value, line); err != nil {
 				return nil, err
@@ -228,20 +273,40 @@ func (r *replacer) xml() ([]byte, error) {
 				for k := range n.attrs {
 					a := &n.attrs[k]
 					if !isXmlnsAttr(a.name) && x.attr.matches(a.name, doc.prefixes) {
-						targets = append(targets, xmlTarget{name: name, node: n, attr: a, start: a.valStart, end: a.valEnd, out: []byte(xmlAttrEscape(value))})
+						if escAttr == nil {
+							escAttr = []byte(xmlAttrEscape(value))
+						}
+						if grow += len(escAttr) - (a.valEnd - a.valStart); len(r.src)+grow > MaxSize {
+							return nil, r.limit("size", MaxSize, n.start)
+						}
+						targets = append(targets, xmlTarget{name: name, node: n, attr: a, start: a.valStart, end: a.valEnd, out: escAttr})
 					}
 				}
 				continue
 			}
 			if n.hasElems && !x.text && fragmentOK < 0 {
 				fragmentOK = 0
-				if _, err := parseXML([]byte("<x>"+value+"</x>"), func(int, int, string, ...any) error { return errors.New("") }); err == nil {
+				_, err := parseXML([]byte("<x>"+value+"</x>"), func(int, int, string, ...any) error { return errors.New("") },
+					func(limit string, max, _ int) error {
+						return &LimitError{File: r.file, Line: line, Limit: limit, Max: max}
+					}, r.tick)
+				var le *LimitError
+				if errors.As(err, &le) || r.ctx.Err() != nil {
+					return nil, err
+				}
+				if err == nil {
 					fragmentOK = 1
 				}
 			}
-			t, err := r.elementTarget(name, n, value, x.text, fragmentOK == 1, line)
+			if escText == nil {
+				escText = []byte(xmlTextEscape(value))
+			}
+			t, err := r.elementTarget(name, n, value, escText, x.text, fragmentOK == 1, line)
 			if err != nil {
 				return nil, err
+			}
+			if grow += len(t.out) - (t.end - t.start); len(r.src)+grow > MaxSize {
+				return nil, r.limit("size", MaxSize, n.start)
 			}
 			targets = append(targets, t)
 		}
@@ -265,14 +330,14 @@ func (r *replacer) xml() ([]byte, error) {
 		keptEnd = t.end
 		r.record(t.name, xmlPath(t), r.line(t.node.start))
 	}
-	return applyEdits(r.src, edits), nil
+	return r.edited(r.src, edits)
 }
 
 // elementTarget returns the edit that writes value into element n: as a
 // fragment (which it must be) when it has child elements (unless asText,
 // for text()), as
 // CDATA when it holds one CDATA section, and as escaped text otherwise.
-func (r *replacer) elementTarget(name string, n *xnode, value string, asText, fragment bool, line int) (xmlTarget, error) {
+func (r *replacer) elementTarget(name string, n *xnode, value string, escaped []byte, asText, fragment bool, line int) (xmlTarget, error) {
 	t := xmlTarget{name: name, node: n, text: asText, start: n.tagEnd, end: n.end}
 	switch {
 	case n.hasElems && asText:
@@ -284,13 +349,13 @@ func (r *replacer) elementTarget(name string, n *xnode, value string, asText, fr
 		t.out = []byte(value)
 	case n.selfEnd:
 		t.start, t.end = n.tailFrom, n.endEnd
-		t.out = []byte(">" + xmlTextEscape(value) + "</" + n.qname + ">")
+		t.out = []byte(">" + string(escaped) + "</" + n.qname + ">")
 	default:
 		content := bytes.TrimSpace(r.src[n.tagEnd:n.end])
 		if bytes.HasPrefix(content, []byte("<![CDATA[")) && bytes.HasSuffix(content, []byte("]]>")) && bytes.Count(content, []byte("<![CDATA[")) == 1 {
 			t.out = []byte("<![CDATA[" + strings.ReplaceAll(value, "]]>", "]]]]><![CDATA[>") + "]]>")
 		} else {
-			t.out = []byte(xmlTextEscape(value))
+			t.out = escaped
 		}
 	}
 	return t, nil
@@ -328,19 +393,8 @@ func xmlPath(t xmlTarget) string {
 	var parts []string
 	for n := t.node; n != nil; n = n.parent {
 		part := n.qname
-		if n.parent != nil {
-			same, pos := 0, 0
-			for _, s := range n.parent.children {
-				if s.qname == n.qname {
-					same++
-				}
-				if s == n {
-					pos = same
-				}
-			}
-			if same > 1 {
-				part = fmt.Sprintf("%s[%d]", part, pos)
-			}
+		if n.pos > 0 {
+			part = fmt.Sprintf("%s[%d]", part, n.pos)
 		}
 		parts = append(parts, part)
 	}
@@ -355,8 +409,9 @@ func xmlPath(t xmlTarget) string {
 	return p
 }
 
-// eval returns the elements x selects, in document order.
-func (x *xpath) eval(doc *xdoc) []*xnode {
+// eval returns the elements x selects, in document order; tick is called
+// for each node visited, and its error ends the evaluation.
+func (x *xpath) eval(doc *xdoc, tick func() error) ([]*xnode, error) {
 	ctx := []*xnode{{children: []*xnode{doc.root}, order: -1}} // the document node
 	for _, st := range x.steps {
 		parents := ctx
@@ -366,6 +421,9 @@ func (x *xpath) eval(doc *xdoc) []*xnode {
 		seen := map[*xnode]bool{}
 		var next []*xnode
 		for _, p := range parents {
+			if err := tick(); err != nil {
+				return nil, err
+			}
 			for _, n := range st.filter(p.children, doc) {
 				if !seen[n] {
 					seen[n] = true
@@ -376,7 +434,7 @@ func (x *xpath) eval(doc *xdoc) []*xnode {
 		slices.SortFunc(next, func(a, b *xnode) int { return a.order - b.order })
 		ctx = next
 	}
-	return ctx
+	return ctx, nil
 }
 
 // filter returns the children that match the step's name and predicates.

@@ -21,8 +21,12 @@ var yamlErrLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // yaml replaces values in a YAML stream and writes it again.
 func (r *replacer) yaml() ([]byte, error) {
+	if yamlIndicators(r.src) > MaxNodes {
+		return nil, r.limit("nodes", MaxNodes, -1)
+	}
 	d := yaml.NewDecoder(bytes.NewReader(r.src))
 	var docs []*yaml.Node
+	nodes := 0
 	for {
 		var doc yaml.Node
 		err := d.Decode(&doc)
@@ -31,6 +35,9 @@ func (r *replacer) yaml() ([]byte, error) {
 		}
 		if err != nil {
 			return nil, r.yamlError(err)
+		}
+		if err := r.yamlLimits(&doc, 0, &nodes); err != nil {
+			return nil, err
 		}
 		docs = append(docs, &doc)
 	}
@@ -75,8 +82,55 @@ func (r *replacer) yaml() ([]byte, error) {
 	return out, nil
 }
 
+// yamlIndicators counts the places where a YAML node can start in src: line
+// breaks, the flow indicators , [ and {, and : - ? followed by white space
+// (or, for :, following a quote). Every node but the first of a document
+// starts at one, and at most a few start at each, so that a file with more
+// of them than MaxNodes is refused before its parser, which reads the whole
+// file at once, builds a tree of it.
+func yamlIndicators(src []byte) int {
+	n := 0
+	for i, c := range src {
+		switch c {
+		case '\n', ',', '[', '{':
+			n++
+		case ':', '-', '?':
+			next := i+1 == len(src) || src[i+1] == ' ' || src[i+1] == '\t' || src[i+1] == '\n' || src[i+1] == '\r'
+			quoted := c == ':' && i > 0 && (src[i-1] == '"' || src[i-1] == '\'')
+			if next || quoted {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// yamlLimits counts the nodes of n, at depth (a document is at 0), into
+// nodes, and refuses mappings and sequences nested deeper than MaxDepth or
+// a tree that takes the count past MaxNodes.
+func (r *replacer) yamlLimits(n *yaml.Node, depth int, nodes *int) error {
+	if depth > MaxDepth && (n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode) {
+		return &LimitError{File: r.file, Line: n.Line, Limit: "depth", Max: MaxDepth}
+	}
+	if err := r.tick(); err != nil {
+		return err
+	}
+	if *nodes++; *nodes > MaxNodes {
+		return &LimitError{File: r.file, Line: n.Line, Limit: "nodes", Max: MaxNodes}
+	}
+	for _, c := range n.Content {
+		if err := r.yamlLimits(c, depth+1, nodes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // yamlNode replaces what variables name in n, at path, or under it.
 func (r *replacer) yamlNode(n *yaml.Node, path []string) error {
+	if err := r.tick(); err != nil {
+		return err
+	}
 	if len(path) > 0 {
 		p := strings.Join(path, ":")
 		name, value, ok, err := r.lookupPath(p, n.Line)
@@ -115,9 +169,16 @@ func (r *replacer) yamlNode(n *yaml.Node, path []string) error {
 // it, and its anchor and comments.
 func (r *replacer) yamlReplace(n *yaml.Node, name, value string) error {
 	if n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode {
+		if yamlIndicators([]byte(value)) > MaxNodes {
+			return &LimitError{File: r.file, Line: n.Line, Limit: "nodes", Max: MaxNodes}
+		}
 		var doc yaml.Node
 		if err := yaml.Unmarshal([]byte(value), &doc); err != nil {
 			return r.valueError(name, n.Line, "value must be YAML to replace a %s", map[yaml.Kind]string{yaml.MappingNode: "mapping", yaml.SequenceNode: "sequence"}[n.Kind])
+		}
+		count := 0
+		if err := r.yamlLimits(&doc, 0, &count); err != nil {
+			return err
 		}
 		repl := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: value}
 		if len(doc.Content) > 0 {
