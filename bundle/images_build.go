@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"airlock.dev/airlock/internal/capped"
 	"airlock.dev/airlock/internal/oci"
 )
 
@@ -64,6 +65,9 @@ type fetchedImage struct {
 	repo       *name.Repository // the registry repository it came from (ref: alone)
 }
 
+// maxRegistryCAFile caps the --registry-ca file: PEM certificates.
+const maxRegistryCAFile = 1 << 20
+
 func newImageFetcher(ctx context.Context, dir, scratch string, opts RegistryOptions) (*imageFetcher, error) {
 	f := &imageFetcher{ctx: ctx, dir: dir, scratch: scratch, opts: opts}
 	if opts.Keychain == nil {
@@ -71,7 +75,7 @@ func newImageFetcher(ctx context.Context, dir, scratch string, opts RegistryOpti
 	}
 	tr := remote.DefaultTransport.(*http.Transport).Clone()
 	if opts.CAFile != "" {
-		pem, err := os.ReadFile(opts.CAFile)
+		pem, err := capped.ReadFile(opts.CAFile, maxRegistryCAFile)
 		if err != nil {
 			return nil, fmt.Errorf("registry CA: %w", err)
 		}
@@ -189,6 +193,13 @@ func (f *imageFetcher) fromLayout(im *Image, dir string) (*fetchedImage, error) 
 // OCI image layout), which it unpacks into the scratch folder first.
 func (f *imageFetcher) archive(im *Image) (*fetchedImage, error) {
 	file := filepath.Join(f.dir, filepath.FromSlash(im.Source))
+	// A regular file, checked without blocking, before the archive
+	// readers (which open it by name) are given it.
+	fh, _, err := capped.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", im.Source, err)
+	}
+	fh.Close()
 	isOCI, err := tarHolds(file, "oci-layout")
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", im.Source, err)
