@@ -58,7 +58,7 @@ func TestSizes(t *testing.T) {
 func TestLocalChange(t *testing.T) {
 	a := random(8<<20, 2)
 	b := bytes.Clone(a)
-	copy(b[4<<20:], random(1000, 3))                           // overwrite in place
+	copy(b[4<<20:], random(1000, 3))                               // overwrite in place
 	b = append(b[:6<<20], append(random(500, 4), b[6<<20:]...)...) // and insert
 	have := map[[32]byte]bool{}
 	for _, c := range split(t, a) {
