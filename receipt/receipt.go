@@ -217,6 +217,11 @@ type Predicate struct {
 	PolicyChange *PolicyChange `json:"policyChange,omitempty"`
 	// Storage is how the zone stores its receipts (PCI DSS 10.3.1).
 	Storage *Storage `json:"storage,omitempty"`
+	// Inventory (version 3) is what the host holds after the apply and
+	// can reuse, listed beside the receipt (see Inventory).
+	Inventory *Inventory `json:"inventory,omitempty"`
+	// Delta (version 3) says the bundle applied was a delta, and its base.
+	Delta *Delta `json:"delta,omitempty"`
 }
 
 // Bundle says which bundle the apply was about. When Verified is false the
@@ -748,6 +753,9 @@ func (p *Predicate) validate() error {
 		if !slices.Contains(Origins, v.Origin) {
 			return fmt.Errorf("variable %q: unknown origin %q", v.Name, v.Origin)
 		}
+	}
+	if err := p.validateInventory(); err != nil {
+		return err
 	}
 	for _, f := range p.Files {
 		if err := f.validate(); err != nil {
