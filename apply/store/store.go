@@ -103,7 +103,9 @@ func (s *Store) Sweep() error {
 // ObjectPath is the path of the object of digest sum in the state directory.
 func ObjectPath(sum [sha256.Size]byte) string { return objectsDir + "/" + hex.EncodeToString(sum[:]) }
 
-func chunkIndexPath(sum [sha256.Size]byte) string { return chunksDir + "/" + hex.EncodeToString(sum[:]) }
+func chunkIndexPath(sum [sha256.Size]byte) string {
+	return chunksDir + "/" + hex.EncodeToString(sum[:])
+}
 
 // tmpName is a fresh name in tmp/.
 func tmpName() string {
