@@ -132,6 +132,7 @@ type applier struct {
 	already  bool
 	release  string
 	deployed []receipt.File // every file deployed by this apply
+	stored   *stored        // what this apply put in the content store
 	logs     *logSink
 	stepOut  io.Writer
 	stepErr  io.Writer
@@ -233,7 +234,7 @@ func (a *applier) close() {
 // sweep removes the leftovers of interrupted applies (see state.sweep
 // and receipt.Chain.Sweep).
 func (a *applier) sweep() {
-	if err := errors.Join(a.state.sweep(), a.chain.Sweep()); err != nil {
+	if err := errors.Join(a.state.sweep(), a.chain.Sweep(), a.sweepStore()); err != nil {
 		fmt.Fprintf(a.o.Stderr, "airlock: warning: removing leftovers in %s: %v\n", a.state.dir, err)
 	}
 }
@@ -316,6 +317,7 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 	if err := a.state.save(a.j, jStaged); err != nil {
 		return a.refuse(receipt.ReasonStateUnwritable, err.Error(), err)
 	}
+	a.fillStore(staged, vr.Manifest)
 	return a.runSteps(ctx, vr, staged, vars)
 }
 

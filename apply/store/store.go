@@ -87,7 +87,7 @@ func realDir(root *os.Root, name string) error {
 // Close closes the store.
 func (s *Store) Close() error { return s.root.Close() }
 
-// Sweep removes what an interrupted apply left in tmp/.
+// Sweep removes what an interrupted apply left in tmp/ (see also Collect).
 func (s *Store) Sweep() error {
 	ents, err := fs.ReadDir(s.root.FS(), tmpDir)
 	if err != nil {
@@ -296,10 +296,17 @@ func (s *Store) Prune(app string, keep int) error {
 	for i := 0; i < len(recs)-keep; i++ { // ReadDir sorts by name: oldest first
 		errs = append(errs, s.root.Remove(dir+"/"+recs[i].Name()))
 	}
+	return errors.Join(append(errs, s.Collect())...)
+}
+
+// Collect removes every object and chunk index that no record names:
+// what an apply killed or failed after filling the store left.
+func (s *Store) Collect() error {
 	named, err := s.named()
 	if err != nil {
-		return errors.Join(append(errs, err)...)
+		return err
 	}
+	var errs []error
 	for _, d := range []string{objectsDir, chunksDir} {
 		ents, err := fs.ReadDir(s.root.FS(), d)
 		if err != nil {
@@ -318,18 +325,19 @@ func (s *Store) Prune(app string, keep int) error {
 // named is the set of object digests (hex) that some record names.
 func (s *Store) named() (map[string]bool, error) {
 	out := map[string]bool{}
-	err := s.records(func(_ string, sum string) { out[sum] = true })
+	err := s.records("", func(_ string, sum string) { out[sum] = true })
 	return out, err
 }
 
-// records calls fn with every digest of every record.
-func (s *Store) records(fn func(record, sum string)) error {
+// records calls fn with every digest of every record of app (of every
+// application when app is "").
+func (s *Store) records(app string, fn func(record, sum string)) error {
 	apps, err := fs.ReadDir(s.root.FS(), releasesDir)
 	if err != nil {
 		return err
 	}
 	for _, a := range apps {
-		if !a.IsDir() {
+		if !a.IsDir() || (app != "" && releasesDir+"/"+a.Name() != appDir(app)) {
 			continue
 		}
 		recs, err := fs.ReadDir(s.root.FS(), releasesDir+"/"+a.Name())
@@ -353,12 +361,21 @@ func (s *Store) records(fn func(record, sum string)) error {
 	return nil
 }
 
-// Inventory lists what the store holds for the releases it records: every
-// object they name, and every chunk of those that have a chunk index,
-// sorted by digest, each once. An object a record names that is missing
-// is left out (the host cannot reuse it).
-func (s *Store) Inventory() ([]receipt.Object, error) {
-	named, err := s.named()
+// Held is the set of object digests (hex) that the records of app name:
+// what a delta bundle of app may take from the store. Content kept for
+// another application is not app's to read.
+func (s *Store) Held(app string) (map[string]bool, error) {
+	out := map[string]bool{}
+	err := s.records(app, func(_ string, sum string) { out[sum] = true })
+	return out, err
+}
+
+// Inventory lists what the store holds for the releases of app it
+// records: every object they name, and every chunk of those that have a
+// chunk index, sorted by digest, each once. An object a record names that
+// is missing is left out (the host cannot reuse it).
+func (s *Store) Inventory(app string) ([]receipt.Object, error) {
+	named, err := s.Held(app)
 	if err != nil {
 		return nil, err
 	}

@@ -63,14 +63,14 @@ func TestAddRecordInventory(t *testing.T) {
 	if !os.SameFile(st1, st2) {
 		t.Log("the object is a copy, not a link")
 	}
-	inv, _ := s.Inventory()
+	inv, _ := s.Inventory("shop")
 	if len(inv) != 0 {
 		t.Fatalf("an inventory of %d objects before any record", len(inv))
 	}
 	if err := s.Record("shop", 2, "019a-b1", [][32]byte{a, b}); err != nil {
 		t.Fatal(err)
 	}
-	inv, err = s.Inventory()
+	inv, err = s.Inventory("shop")
 	if err != nil {
 		t.Fatal(err)
 	}
