@@ -296,12 +296,25 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 	if err := a.state.save(a.j, jVerified); err != nil {
 		return a.refuse(receipt.ReasonStateUnwritable, err.Error(), err)
 	}
+	var db *base
+	if vr.Manifest.Delta != nil {
+		if db, err = a.openBase(vr.Manifest); err != nil {
+			return a.refuseBase(err)
+		}
+		defer db.close()
+	}
 	staged, err := a.stage(ctx, b, vr)
 	if ctx.Err() != nil {
 		return a.interrupted(ctx, "while staging the payload")
 	}
 	if err != nil {
 		return a.refuseStaging(err)
+	}
+	if db != nil {
+		if err := a.assemble(staged, vr.Manifest, db); err != nil {
+			return a.refuseBase(err)
+		}
+		a.recordDelta(vr.Manifest, db)
 	}
 	vars, err := a.variables(staged, vr)
 	if err != nil {
@@ -406,7 +419,8 @@ func (a *applier) stageInto(ctx context.Context, b *bundle.Bundle, vr *verify.Re
 		return nil, err
 	}
 	p := &vr.Statement.Predicate
-	staged, err := stage.Extract(ctx, stage.Options{Bundle: b, Predicate: p, Manifest: vr.Manifest, Identities: ids, Dir: dir, Progress: a.o.Progress})
+	// A delta's payload carries what was shipped (see assemble).
+	staged, err := stage.Extract(ctx, stage.Options{Bundle: b, Predicate: p, Manifest: vr.Manifest.Shipped(), Identities: ids, Dir: dir, Progress: a.o.Progress})
 	if err != nil {
 		return nil, err
 	}

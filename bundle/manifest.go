@@ -166,6 +166,11 @@ func (m *Manifest) Validate() error {
 		}
 		pkgs[p.Name] = true
 	}
+	if m.Delta != nil {
+		if err := m.Delta.validate(m.Files); err != nil {
+			return err
+		}
+	}
 	return m.validateSteps(pkgs, files)
 }
 

@@ -100,13 +100,17 @@ const (
 	// another application (the one that first deployed there), or lies
 	// inside or around one that does.
 	ReasonTargetOwned Reason = "target-owned"
+	// ReasonBaseMissing (version 3): a delta bundle's base content is not
+	// in the host's content store, or was changed there.
+	ReasonBaseMissing Reason = "base-missing"
 )
 
 // Reasons lists every reason: the codes above, then every check name.
 func Reasons() []Reason {
 	out := []Reason{ReasonOK, ReasonAlreadyApplied, ReasonStepFailed, ReasonInterrupted,
 		ReasonBundleUnreadable, ReasonUnverifiable, ReasonStaging,
-		ReasonPolicyUncommitted, ReasonOperatorUnsigned, ReasonOperatorUnknown, ReasonStateUnwritable, ReasonTwoPerson, ReasonTargetOwned}
+		ReasonPolicyUncommitted, ReasonOperatorUnsigned, ReasonOperatorUnknown, ReasonStateUnwritable, ReasonTwoPerson, ReasonTargetOwned,
+		ReasonBaseMissing}
 	for _, c := range CheckNames {
 		out = append(out, Reason(c))
 	}
