@@ -56,26 +56,43 @@ type DeltaChunk struct {
 	Base   bool   `json:"base,omitempty"`
 }
 
-// LeftOut is the bytes of the release's files that the payload does not
-// carry, and the number of whole files and chunks they are.
-func (d *Delta) LeftOut() (bytes int64, files, chunkCount int) {
-	for _, f := range d.Files {
+// DeltaSummary is how much of a release a delta leaves out.
+type DeltaSummary struct {
+	ReleaseBytes  int64 `json:"releaseBytes"` // of the release's files
+	LeftOutBytes  int64 `json:"leftOutBytes"` // of those, not in the payload
+	LeftOutFiles  int   `json:"leftOutFiles"` // files left out whole
+	LeftOutChunks int   `json:"leftOutChunks"`
+}
+
+// DeltaSummary sums up what a delta manifest leaves out; nil when the
+// manifest is not a delta.
+func (m *Manifest) DeltaSummary() *DeltaSummary {
+	if m.Delta == nil {
+		return nil
+	}
+	s := &DeltaSummary{}
+	size := make(map[string]int64, len(m.Files))
+	for _, f := range m.Files {
+		size[f.Path] = f.Size
+		s.ReleaseBytes += f.Size
+	}
+	for _, f := range m.Delta.Files {
 		if f.Base {
-			files++
+			s.LeftOutFiles++
+			s.LeftOutBytes += size[f.Path]
 			continue
 		}
 		for _, c := range f.Chunks {
 			if c.Base {
-				bytes += c.Size
-				chunkCount++
+				s.LeftOutChunks++
+				s.LeftOutBytes += c.Size
 			}
 		}
 	}
-	return bytes, files, chunkCount
+	return s
 }
 
-// validate checks a manifest's delta against its files. The sizes of the
-// whole files left out are added by the caller (LeftOutOf).
+// validate checks a manifest's delta against its files.
 func (d *Delta) validate(files []File) error {
 	if len(d.Base) == 0 {
 		return errors.New("delta: no base receipt")

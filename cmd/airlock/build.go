@@ -31,6 +31,7 @@ type buildOptions struct {
 	force          bool
 	secrets        secretOptions
 	progress       progressOptions
+	delta          deltaOptions
 }
 
 func newBuildCommand() *cobra.Command {
@@ -73,6 +74,7 @@ SOURCE_DATE_EPOCH sets the file times written in the payload.`,
 	f.BoolVar(&o.force, "force", false, "replace OUT if it exists")
 	o.secrets.addPasswordFlag(c)
 	o.progress.addFlags(c)
+	o.delta.addFlags(c)
 	addJSONFlag(c, "build.schema.json")
 	_ = c.MarkFlagRequired("key")
 	return c
@@ -114,6 +116,14 @@ func runBuild(c *cobra.Command, o buildOptions) error {
 	if err != nil {
 		return err
 	}
+	since, err := o.delta.base(rel, o.targets)
+	if err != nil {
+		return err
+	}
+	var base *bundle.Base
+	if since != nil {
+		base = since.Base
+	}
 	epoch, err := sourceDateEpoch()
 	if err != nil {
 		return err
@@ -137,15 +147,22 @@ func runBuild(c *cobra.Command, o buildOptions) error {
 		Progress: rep,
 		Release:  rel, Signer: signer, Recipients: recipients, Out: out, Force: o.force,
 		Targets: o.targets, Sequence: o.sequence, SplitSize: split, LedgerDir: ledger,
-		Level: o.level, Epoch: epoch, ToolVersion: appVersion(),
+		Level: o.level, Epoch: epoch, ToolVersion: appVersion(), Base: base,
 		Warn: func(format string, a ...any) { fmt.Fprintf(stderr, "airlock: warning: "+format+"\n", a...) },
 	})
 	done()
 	if err != nil {
 		return err
 	}
-	report(c, buildReport{Bundle: res.Out, Ledger: res.Ledger, Predicate: &res.Statement.Predicate,
-		Seconds: time.Since(start).Round(time.Millisecond).Seconds()}, printBuild)
+	br := buildReport{Bundle: res.Out, Ledger: res.Ledger, Predicate: &res.Statement.Predicate,
+		Seconds: time.Since(start).Round(time.Millisecond).Seconds()}
+	if since != nil {
+		br.Delta = &deltaReport{Hosts: since.Hosts}
+		if in, err := bundle.Inspect(res.Out); err == nil && in.Delta != nil {
+			br.Delta.DeltaSummary = *in.Delta
+		}
+	}
+	report(c, br, printBuild)
 	return nil
 }
 
@@ -156,6 +173,8 @@ type buildReport struct {
 	Ledger    string            `json:"ledger"`
 	Predicate *bundle.Predicate `json:"predicate"`
 	Seconds   float64           `json:"seconds"` // how long the build took
+	// Delta is what --since left out, and from which receipts.
+	Delta *deltaReport `json:"delta,omitempty"`
 }
 
 func printBuild(w io.Writer, r buildReport) {
@@ -166,6 +185,7 @@ func printBuild(w io.Writer, r buildReport) {
 	fmt.Fprintf(w, "payload  %d entries, %s plaintext, sha256 %s\n", p.Payload.Entries, humanBytes(p.Payload.PlaintextSize), p.Payload.PlaintextSHA256)
 	fmt.Fprintf(w, "targets  %v, expires %s\n", p.Targets, p.Expires.Format(time.RFC3339))
 	fmt.Fprintf(w, "ledger   %s\n", r.Ledger)
+	printDelta(w, r.Delta)
 	fmt.Fprintf(w, "took     %s\n", time.Duration(r.Seconds*float64(time.Second)).Round(time.Millisecond))
 }
 
