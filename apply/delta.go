@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"airlock.dev/airlock/apply/stage"
 	"airlock.dev/airlock/apply/store"
 	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/chunks"
 	"airlock.dev/airlock/receipt"
 )
 
@@ -161,19 +163,49 @@ func (a *applier) assemble(staged *stage.Staged, m *bundle.Manifest, b *base) er
 	for i := range m.Files {
 		files[m.Files[i].Path] = &m.Files[i]
 	}
-	as := &assembly{root: root, b: b, buf: make([]byte, 256<<10), files: files}
+	rel, err := filepath.Rel(a.state.dir, staged.Root)
+	if err != nil {
+		return err
+	}
+	as := &assembly{root: root, rel: filepath.ToSlash(rel), b: b, buf: make([]byte, 256<<10), files: files}
 	defer as.closeObject()
 	for i := range m.Delta.Files {
 		df := &m.Delta.Files[i]
 		if err := as.file(df, files[df.Path]); err != nil {
 			return err
 		}
+		if !df.Base {
+			as.index(df, files[df.Path])
+		}
 	}
 	return nil
 }
 
+// index records the chunk index of a file put together from chunks, each
+// checked against its digest, so that filling the store does not cut it
+// again. A failure only costs that cut.
+func (as *assembly) index(df *bundle.DeltaFile, f *bundle.File) {
+	var sum [sha256.Size]byte
+	hex.Decode(sum[:], []byte(f.SHA256))
+	var cs []chunks.Chunk
+	var off int64
+	for _, c := range df.Chunks {
+		ch := chunks.Chunk{Offset: off, Size: c.Size}
+		hex.Decode(ch.SHA256[:], []byte(c.SHA256))
+		cs = append(cs, ch)
+		off += c.Size
+	}
+	as.b.s.SetChunks(sum, cs)
+}
+
+func sha256Of(b []byte) []byte {
+	s := sha256.Sum256(b)
+	return s[:]
+}
+
 type assembly struct {
 	root  *os.Root
+	rel   string // the staging directory, relative to the state directory
 	b     *base
 	buf   []byte
 	files map[string]*bundle.File
@@ -191,6 +223,11 @@ func (as *assembly) closeObject() {
 
 // file writes one file of the delta into the staging directory.
 func (as *assembly) file(df *bundle.DeltaFile, f *bundle.File) error {
+	if df.Base {
+		if linked, err := as.linkWhole(f); linked {
+			return err
+		}
+	}
 	var carrier *os.File
 	var carrierName string
 	if !df.Base {
@@ -247,6 +284,35 @@ func (as *assembly) freeName(p string) string {
 	}
 }
 
+// linkWhole makes f in the staging directory a hard link to its object
+// in the store, and checks the object's content; ok is false when the
+// file system cannot link (the caller copies). The link is fast: the
+// store and a deployed release then share the file, as after a full
+// apply (see fillStore).
+func (as *assembly) linkWhole(f *bundle.File) (ok bool, err error) {
+	var sum [sha256.Size]byte
+	hex.Decode(sum[:], []byte(f.SHA256))
+	if err := as.b.s.LinkObject(sum, as.rel+"/"+f.Path); err != nil {
+		return false, nil
+	}
+	in, err := as.root.Open(f.Path)
+	if err != nil {
+		return true, err
+	}
+	defer in.Close()
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, in, as.buf)
+	if err != nil {
+		return true, err
+	}
+	if !bytes.Equal(h.Sum(nil), sum[:]) || n != f.Size {
+		return true, as.missing(f.SHA256, f.Path, "was changed in the content store")
+	}
+	as.b.objects++
+	as.b.bytes += n
+	return true, in.Chmod(os.FileMode(f.Mode))
+}
+
 // whole copies the object of f's digest from the store, checking it.
 func (as *assembly) whole(f *bundle.File, w io.Writer) error {
 	var sum [sha256.Size]byte
@@ -277,6 +343,9 @@ func (as *assembly) chunks(df *bundle.DeltaFile, carrier io.Reader, w io.Writer)
 		if !c.Base {
 			if _, err := io.ReadFull(carrier, buf); err != nil {
 				return fmt.Errorf("%s: the payload's entry is shorter than its chunks: %w", df.Path, err)
+			}
+			if hex.EncodeToString(sha256Of(buf)) != c.SHA256 {
+				return fmt.Errorf("%s: a chunk of the payload's entry does not have its signed digest %s", df.Path, c.SHA256[:12])
 			}
 			if _, err := w.Write(buf); err != nil {
 				return err

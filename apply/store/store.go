@@ -215,6 +215,23 @@ func (s *Store) writeFile(name string, data []byte) error {
 	return err
 }
 
+// LinkObject makes dst (a path relative to the state directory, which
+// must not exist) a hard link to the object sum; it fails where the file
+// system cannot link, and the caller copies instead.
+func (s *Store) LinkObject(sum [sha256.Size]byte, dst string) error {
+	return s.root.Link(ObjectPath(sum), dst)
+}
+
+// SetChunks records the chunk index of the object sum, as an apply that
+// put it together from checked chunks knows it (so it is not cut again).
+func (s *Store) SetChunks(sum [sha256.Size]byte, cs []chunks.Chunk) error {
+	var b bytes.Buffer
+	for _, c := range cs {
+		fmt.Fprintf(&b, "%s %d %d\n", hex.EncodeToString(c.SHA256[:]), c.Offset, c.Size)
+	}
+	return s.writeFile(chunkIndexPath(sum), b.Bytes())
+}
+
 // Chunks reads the chunk index of the object sum: nil for an object that
 // has none (a small one).
 func (s *Store) Chunks(sum [sha256.Size]byte) ([]chunks.Chunk, error) {
