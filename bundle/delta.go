@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"sync"
 
 	"airlock.dev/airlock/internal/chunks"
 	"airlock.dev/airlock/internal/progress"
@@ -215,7 +217,8 @@ type deltaPlan struct {
 // planDelta reads every file of the release once — hashing it, and
 // cutting a large one into chunks — and decides what the payload leaves
 // out: a file every target host holds, or the chunks of a large one they
-// hold.
+// hold. Files are read on every core (files of archive packages, read
+// through one archive reader, one at a time).
 func (o *BuildOptions) planDelta(ctx context.Context, dir string, entries []source) (*deltaPlan, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
@@ -224,25 +227,69 @@ func (o *BuildOptions) planDelta(ctx context.Context, dir string, entries []sour
 	defer root.Close()
 	archives := newReleaseFS(root.FS(), archivesOf(entries))
 	defer archives.Close()
-	src := &sourceReader{root: root, archives: archives, buf: make([]byte, readBufferSize), h: sha256.New()}
-	defer src.close()
-	split := chunks.NewSplitter()
-	plan := &deltaPlan{delta: &Delta{Base: o.Base.Receipts, Files: []DeltaFile{}}, entries: map[int]*deltaEntry{}, sums: map[int]string{}}
 	progress.Stage(o.Progress, "delta", contentSize(entries))
-	for i := range entries {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	planned := make([]*deltaEntry, len(entries))
+	var progressMu sync.Mutex
+	work := func(archived bool, next func() int) error {
+		src := &sourceReader{root: root, archives: archives, buf: make([]byte, readBufferSize), h: sha256.New()}
+		defer src.close()
+		split := chunks.NewSplitter()
+		for i := next(); i >= 0; i = next() {
+			e := &entries[i]
+			if e.Type != TypeFile || (e.archive != nil) != archived {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			de, err := planFile(src, split, e, o.Base.Holds)
+			if err != nil {
+				return err
+			}
+			if o.Progress != nil {
+				progressMu.Lock()
+				o.Progress.Add(e.Size)
+				progressMu.Unlock()
+			}
+			planned[i] = de
 		}
-		e := &entries[i]
-		if e.Type != TypeFile {
+		return nil
+	}
+	var mu sync.Mutex
+	n := 0
+	next := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		if n >= len(entries) {
+			return -1
+		}
+		n++
+		return n - 1
+	}
+	workers := max(1, min(runtime.NumCPU(), runtime.GOMAXPROCS(0)))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() { errs[w] = work(false, next) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	k := 0
+	if err := work(true, func() int {
+		if k >= len(entries) {
+			return -1
+		}
+		k++
+		return k - 1
+	}); err != nil {
+		return nil, err
+	}
+	plan := &deltaPlan{delta: &Delta{Base: o.Base.Receipts, Files: []DeltaFile{}}, entries: map[int]*deltaEntry{}, sums: map[int]string{}}
+	for i, de := range planned {
+		if de == nil {
 			continue
-		}
-		de, err := planFile(src, split, e, o.Base.Holds)
-		if err != nil {
-			return nil, err
-		}
-		if o.Progress != nil {
-			o.Progress.Add(e.Size)
 		}
 		plan.sums[i] = de.sum
 		if de.file != nil {
@@ -302,7 +349,9 @@ func planFile(src *sourceReader, split *chunks.Splitter, e *source, holds func([
 
 // writeDeltaEntry writes the payload entry of a file planned in chunks:
 // the bytes of its chunks not in the base, in order. It reads the file
-// again, and fails if it changed since the first pass.
+// again, and fails if a chunk it ships changed since the first pass (the
+// manifest describes the file as the first pass read it: the chunks left
+// out are the zone's, whatever the file holds there now).
 func (s *sourceReader) writeDeltaEntry(ctx context.Context, e *source, de *deltaEntry, header func(size int64) error, w io.Writer) error {
 	f, mode, size, err := s.open(e.src, e.archive != nil)
 	if err != nil {
@@ -315,7 +364,6 @@ func (s *sourceReader) writeDeltaEntry(ctx context.Context, e *source, de *delta
 	if err := header(de.file.ShippedSize); err != nil {
 		return err
 	}
-	whole, shipped := sha256.New(), sha256.New()
 	r := bufio.NewReaderSize(f, readBufferSize)
 	for i, c := range de.chunks {
 		if err := ctx.Err(); err != nil {
@@ -325,20 +373,19 @@ func (s *sourceReader) writeDeltaEntry(ctx context.Context, e *source, de *delta
 		if _, err := io.ReadFull(r, buf); err != nil {
 			return fmt.Errorf("%s: changed while building: %w", e.src, err)
 		}
-		whole.Write(buf)
 		if s.progress != nil {
 			s.progress.Add(c.Size)
 		}
 		if de.file.Chunks[i].Base {
-			continue
+			continue // the zone's copy is the one the first pass hashed
 		}
-		shipped.Write(buf)
+		// What is shipped must be what the first pass hashed.
+		if sha256.Sum256(buf) != c.SHA256 {
+			return fmt.Errorf("%s: changed while building", e.src)
+		}
 		if _, err := w.Write(buf); err != nil {
 			return err
 		}
-	}
-	if hex.EncodeToString(whole.Sum(nil)) != de.sum || hex.EncodeToString(shipped.Sum(nil)) != de.file.ShippedSHA256 {
-		return fmt.Errorf("%s: changed while building", e.src)
 	}
 	return nil
 }
