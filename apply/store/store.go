@@ -48,7 +48,6 @@ const (
 type Store struct {
 	root  *os.Root // the state directory
 	split *chunks.Splitter
-	buf   []byte
 }
 
 // Open opens the content store of the state directory stateDir, making
