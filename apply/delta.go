@@ -15,6 +15,7 @@ import (
 	"airlock.dev/airlock/bundle"
 	"airlock.dev/airlock/internal/chunks"
 	"airlock.dev/airlock/receipt"
+	"airlock.dev/airlock/verify"
 )
 
 // BaseMissingError is a delta bundle whose base content the host's
@@ -410,4 +411,24 @@ func (a *applier) refuseBase(err error) (*Result, error) {
 	}
 	a.record(receipt.CheckExtract, receipt.Fail, err.Error())
 	return a.refuse(receipt.ReasonBaseMissing, err.Error(), err)
+}
+
+// planBase says, for plan, what apply would of a delta's base: refused
+// (base-missing) when the store lacks an object. Contents are checked by
+// apply only (plan reads no more than the store's records).
+func (a *applier) planBase(vr *verify.Result) error {
+	if vr.Manifest.Delta == nil {
+		return nil
+	}
+	a.j.Receipt.Bundle.Name = vr.Statement.Predicate.Name
+	b, err := a.openBase(vr.Manifest)
+	if err != nil {
+		var bm *BaseMissingError
+		if errors.As(err, &bm) {
+			return &RefusedError{Reason: receipt.ReasonBaseMissing, Err: err}
+		}
+		return err
+	}
+	b.close()
+	return nil
 }

@@ -179,6 +179,12 @@ func TestDeltaTamperedStore(t *testing.T) {
 func (z *testZone) assertBaseMissing(b, why, current string) {
 	z.t.Helper()
 	markers := z.markers()
+	if _, err := MakePlan(z.t.Context(), z.opts(b)); why == "not in the content store" {
+		var re *RefusedError
+		if !errors.As(err, &re) || re.Reason != receipt.ReasonBaseMissing {
+			z.t.Errorf("plan: %v, want refused base-missing", err)
+		}
+	}
 	res, err := z.apply(b)
 	var re *RefusedError
 	if !errors.As(err, &re) || re.Reason != receipt.ReasonBaseMissing || res.Reason != receipt.ReasonBaseMissing {
