@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -47,6 +48,11 @@ type Object struct {
 
 // Hex is the object's digest in hex.
 func (o Object) Hex() string { return hex.EncodeToString(o.SHA256[:]) }
+
+// SortObjects sorts objects by digest, the order of an inventory list.
+func SortObjects(objs []Object) {
+	slices.SortFunc(objs, func(a, b Object) int { return bytes.Compare(a.SHA256[:], b.SHA256[:]) })
+}
 
 const inventorySuffix = ".inventory"
 

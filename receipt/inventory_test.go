@@ -12,18 +12,8 @@ func objs(sizes ...int64) []Object {
 	for i, s := range sizes {
 		out = append(out, Object{SHA256: sha256.Sum256([]byte{byte(i)}), Size: s})
 	}
-	sortObjects(out)
+	SortObjects(out)
 	return out
-}
-
-func sortObjects(o []Object) {
-	for i := range o {
-		for j := i + 1; j < len(o); j++ {
-			if bytes.Compare(o[j].SHA256[:], o[i].SHA256[:]) < 0 {
-				o[i], o[j] = o[j], o[i]
-			}
-		}
-	}
 }
 
 func TestInventoryRoundTrip(t *testing.T) {

@@ -39,7 +39,7 @@ func (c *chainWriter) apply(app string, result receipt.OutcomeResult, objects ..
 		for _, o := range objects {
 			objs = append(objs, receipt.Object{SHA256: sha256.Sum256([]byte(o)), Size: int64(len(o))})
 		}
-		sortObjects(objs)
+		receipt.SortObjects(objs)
 		var b bytes.Buffer
 		inv, err := receipt.WriteInventory(&b, receipt.InventoryName(name), objs)
 		if err != nil {
@@ -61,16 +61,6 @@ func (c *chainWriter) apply(app string, result receipt.OutcomeResult, objects ..
 	}
 	c.prev = r.SHA256
 	return r
-}
-
-func sortObjects(o []receipt.Object) {
-	for i := range o {
-		for j := i + 1; j < len(o); j++ {
-			if bytes.Compare(o[j].SHA256[:], o[i].SHA256[:]) < 0 {
-				o[i], o[j] = o[j], o[i]
-			}
-		}
-	}
 }
 
 func (c *chainWriter) since() (*SinceResult, error) {

@@ -23,7 +23,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -421,7 +420,7 @@ func (s *Store) Inventory(app string) ([]receipt.Object, error) {
 			add(receipt.Object{SHA256: c.SHA256, Size: c.Size})
 		}
 	}
-	slices.SortFunc(out, func(a, b receipt.Object) int { return bytes.Compare(a.SHA256[:], b.SHA256[:]) })
+	receipt.SortObjects(out)
 	return out, nil
 }
 
