@@ -47,10 +47,17 @@ The statement is also copied into the builder's ledger.
 OUT ending in .airlock is one tar file; anything else is a folder. The default
 is NAME-VERSION.airlock, or the folder NAME-VERSION with --split.
 
-SOURCE_DATE_EPOCH sets the file times written in the payload.`,
+SOURCE_DATE_EPOCH sets the file times written in the payload.
+
+With --since (media folders or receipt files carried out of the zone) and
+--zone-register (or --receipt-key), the bundle is a delta: the receipts are
+verified, and what every target host's newest one says it holds — whole
+files, and 64 KiB chunks of files above 256 KiB — is left out of the
+payload; the manifest still lists every file, and names the receipts.`,
 		Example: examples(
 			"airlock build examples/payments-api --key release.key --recipients-file zone/zone.recipient",
-			"airlock build --key 'pkcs11:token=airlock;object=release' -r age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p --split 700M -o payments-api-2.4.1 --json"),
+			"airlock build --key 'pkcs11:token=airlock;object=release' -r age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p --split 700M -o payments-api-2.4.1 --json",
+			"airlock build examples/payments-api --key release.key -R zone/recipients.txt --since /media/usb/receipts --zone-register zone/zone.yaml"),
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.release = "."
