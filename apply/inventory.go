@@ -11,6 +11,7 @@ import (
 	"airlock.dev/airlock/apply/stage"
 	"airlock.dev/airlock/apply/store"
 	"airlock.dev/airlock/bundle"
+	"airlock.dev/airlock/internal/chunks"
 	"airlock.dev/airlock/internal/printable"
 	"airlock.dev/airlock/receipt"
 	"airlock.dev/airlock/verify"
@@ -45,6 +46,7 @@ func (a *applier) addStaged(rel string, m *bundle.Manifest) error {
 	}
 	defer s.Close()
 	st := &stored{}
+	var large [][sha256.Size]byte
 	for _, f := range m.Files {
 		if f.Type != bundle.TypeFile {
 			continue
@@ -53,10 +55,16 @@ func (a *applier) addStaged(rel string, m *bundle.Manifest) error {
 		if _, err := hex.Decode(sum[:], []byte(f.SHA256)); err != nil {
 			return fmt.Errorf("%s: %w", f.Path, err)
 		}
-		if err := s.Add(rel+"/"+f.Path, sum, f.Size); err != nil {
+		if err := s.Add(rel+"/"+f.Path, sum); err != nil {
 			return err
 		}
 		st.sums = append(st.sums, sum)
+		if chunks.Large(f.Size) {
+			large = append(large, sum)
+		}
+	}
+	if err := s.Index(large); err != nil {
+		return err
 	}
 	a.stored = st
 	return nil

@@ -23,8 +23,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"airlock.dev/airlock/internal/chunks"
 	"airlock.dev/airlock/internal/names"
@@ -42,11 +44,11 @@ const (
 	objectMode  = 0o444
 )
 
-// Store is a host's content store. It is not safe for concurrent use: the
-// applier, which holds the state directory's lock, is its one user.
+// Store is a host's content store. It is not safe for concurrent use (but
+// for Index's own workers): the applier, which holds the state
+// directory's lock, is its one user.
 type Store struct {
-	root  *os.Root // the state directory
-	split *chunks.Splitter
+	root *os.Root // the state directory
 }
 
 // Open opens the content store of the state directory stateDir, making
@@ -121,10 +123,10 @@ func (s *Store) Has(sum [sha256.Size]byte) bool {
 
 // Add stores the file at src (a path relative to the state directory, in
 // the staging directory: content already checked against the signed
-// manifest) as the object of digest sum and size bytes: a hard link where
-// the file system allows, else a copy. A large object also gets its chunk
-// index. An object already held is kept as it is.
-func (s *Store) Add(src string, sum [sha256.Size]byte, size int64) error {
+// manifest) as the object of digest sum: a hard link where the file
+// system allows, else a copy. An object already held is kept as it is.
+// A large object needs its chunk index too (Index).
+func (s *Store) Add(src string, sum [sha256.Size]byte) error {
 	dst := ObjectPath(sum)
 	if !s.Has(sum) {
 		tmp := tmpName()
@@ -139,12 +141,42 @@ func (s *Store) Add(src string, sum [sha256.Size]byte, size int64) error {
 			return fmt.Errorf("content store: add %s: %w", src, err)
 		}
 	}
-	if chunks.Large(size) {
+	return nil
+}
+
+// Index writes the chunk index of each object of sums that lacks one,
+// on every core (objects are cut by content: see internal/chunks).
+func (s *Store) Index(sums [][sha256.Size]byte) error {
+	var todo [][sha256.Size]byte
+	for _, sum := range sums {
 		if _, err := s.root.Lstat(chunkIndexPath(sum)); err != nil {
-			return s.index(sum)
+			todo = append(todo, sum)
 		}
 	}
-	return nil
+	var mu sync.Mutex
+	next := func() ([sha256.Size]byte, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(todo) == 0 {
+			return [sha256.Size]byte{}, false
+		}
+		sum := todo[0]
+		todo = todo[1:]
+		return sum, true
+	}
+	workers := max(1, min(len(todo), runtime.NumCPU(), runtime.GOMAXPROCS(0)))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			split := chunks.NewSplitter()
+			for sum, ok := next(); ok && errs[w] == nil; sum, ok = next() {
+				errs[w] = s.index(split, sum)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // copy copies src to the new file dst, mode 0444, synced.
@@ -170,17 +202,14 @@ func (s *Store) copy(src, dst string) error {
 }
 
 // index writes the chunk index of the object sum.
-func (s *Store) index(sum [sha256.Size]byte) error {
+func (s *Store) index(split *chunks.Splitter, sum [sha256.Size]byte) error {
 	f, err := s.root.Open(ObjectPath(sum))
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if s.split == nil {
-		s.split = chunks.NewSplitter()
-	}
 	var b bytes.Buffer
-	err = s.split.Split(bufio.NewReaderSize(f, 1<<20), func(c chunks.Chunk, _ []byte) error {
+	err = split.Split(bufio.NewReaderSize(f, 1<<20), func(c chunks.Chunk, _ []byte) error {
 		fmt.Fprintf(&b, "%s %d %d\n", hex.EncodeToString(c.SHA256[:]), c.Offset, c.Size)
 		return nil
 	})

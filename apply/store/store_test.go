@@ -39,8 +39,13 @@ func random(n int, seed uint64) []byte {
 func add(t *testing.T, s *Store, name string, data []byte) [32]byte {
 	t.Helper()
 	sum := sha256.Sum256(data)
-	if err := s.Add("staging/b/"+name, sum, int64(len(data))); err != nil {
+	if err := s.Add("staging/b/"+name, sum); err != nil {
 		t.Fatal(err)
+	}
+	if chunks.Large(int64(len(data))) {
+		if err := s.Index([][32]byte{sum}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return sum
 }
