@@ -8,7 +8,7 @@ BIN := bin/airlock
 VERSION ?=
 LDFLAGS := -s -w $(if $(VERSION),-X main.version=$(VERSION))
 
-.PHONY: all build demoservice dist man test test-short lint demo images-demo fleet-demo bench bench-large fuzz torture clean
+.PHONY: all build demoservice dist man test test-short lint demo images-demo fleet-demo delta-demo bench bench-large bench-delta fuzz torture clean
 
 all: build
 
@@ -73,6 +73,12 @@ images-demo: build
 fleet-demo: build
 	./scripts/fleet-demo.sh $(BIN)
 
+## delta-demo: delta bundles on the example: release 2.4.1 applied in full,
+## its receipt carried back, 2.4.2 built --since it (one page and one class
+## of a generated 16 MiB library changed) and applied; prints both sizes.
+delta-demo: build
+	./scripts/delta-demo.sh $(BIN)
+
 ## bench: build, verify and apply next to the standard tools (tar, zstd,
 ## age, openssl, skopeo) on a 1 GiB mixed release, 50,000 small files and
 ## 1 GiB of ten container images sharing base layers, as ratios
@@ -80,6 +86,13 @@ fleet-demo: build
 bench: build
 	./scripts/bench.sh $(BIN)
 	./scripts/bench-audit.sh 10000 100000
+
+## bench-delta: a full bundle against a delta built --since the receipts,
+## on a realistic upgrade of a release of BENCH_DELTA_MIB MiB (default
+## 1024): bundle size, build and apply time as ratios, peak RSS, and an
+## unchanged re-release's delta beyond its manifest, in one run.
+bench-delta: build
+	./scripts/bench-delta.sh $(BIN)
 
 ## bench-large: the same at 1 and 8 GiB (linearity) and 100,000 small files.
 bench-large: build

@@ -143,6 +143,7 @@ type applier struct {
 	already  bool
 	release  string
 	deployed []receipt.File // every file deployed by this apply
+	stored   *stored        // what this apply put in the content store
 	logs     *logSink
 	out      outFolder // this run's --receipt-out, as opened when it started
 	stepOut  io.Writer
@@ -275,7 +276,7 @@ func (a *applier) close() {
 // sweep removes the leftovers of interrupted applies (see state.sweep
 // and receipt.Chain.Sweep).
 func (a *applier) sweep() {
-	if err := errors.Join(a.state.sweep(), a.chain.Sweep()); err != nil {
+	if err := errors.Join(a.state.sweep(), a.chain.Sweep(), a.sweepStore()); err != nil {
 		fmt.Fprintf(a.o.Stderr, "airlock: warning: removing leftovers in %s: %v\n", a.state.dir, err)
 	}
 }
@@ -337,12 +338,25 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 	if err := a.state.save(a.j, jVerified); err != nil {
 		return a.stateUnwritable(err)
 	}
+	var db *base
+	if vr.Manifest.Delta != nil {
+		if db, err = a.openBase(vr.Manifest); err != nil {
+			return a.refuseBase(err)
+		}
+		defer db.close()
+	}
 	staged, err := a.stage(ctx, b, vr)
 	if ctx.Err() != nil {
 		return a.interrupted(ctx, "while staging the payload")
 	}
 	if err != nil {
 		return a.refuseStaging(err)
+	}
+	if db != nil {
+		if err := a.assemble(staged, vr.Manifest, db); err != nil {
+			return a.refuseBase(err)
+		}
+		a.recordDelta(vr.Manifest, db)
 	}
 	vars, err := a.variables(staged, vr)
 	if err != nil {
@@ -365,6 +379,7 @@ func (a *applier) apply(ctx context.Context) (*Result, error) {
 		// The step folder is in the state directory: nothing ran yet.
 		return a.refuse(receipt.ReasonStateUnwritable, err.Error(), err)
 	}
+	a.fillStore(staged, vr.Manifest)
 	if err := a.state.save(a.j, jStaged); err != nil {
 		return a.stateUnwritable(err)
 	}
@@ -456,7 +471,8 @@ func (a *applier) stageInto(ctx context.Context, b *bundle.Bundle, vr *verify.Re
 		return nil, err
 	}
 	p := &vr.Statement.Predicate
-	staged, err := stage.Extract(ctx, stage.Options{Bundle: b, Predicate: p, Manifest: vr.Manifest, Identities: ids, Dir: dir, Progress: a.o.Progress})
+	// A delta's payload carries what was shipped (see assemble).
+	staged, err := stage.Extract(ctx, stage.Options{Bundle: b, Predicate: p, Manifest: vr.Manifest.Shipped(), Identities: ids, Dir: dir, Progress: a.o.Progress})
 	if err != nil {
 		return nil, err
 	}

@@ -72,7 +72,7 @@ func TestFleetOneMediaFolder(t *testing.T) {
 	var want []string
 	for _, h := range []string{"app-01", "app-02", "app-03"} {
 		want = append(want, receipt.FileName("test", h, 1), receipt.FileName("test", h, 2),
-			receipt.FilesListName(receipt.FileName("test", h, 2)))
+			receipt.FilesListName(receipt.FileName("test", h, 2)), receipt.InventoryName(receipt.FileName("test", h, 2)))
 	}
 	slices.Sort(want)
 	if !slices.Equal(got, want) {

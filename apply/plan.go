@@ -85,6 +85,9 @@ func MakePlan(ctx context.Context, o Options) (*Plan, error) {
 		return plan, err
 	}
 	plan.Bundle, plan.AlreadyApplied = &vr.Statement.Predicate, a.already
+	if err := a.planBase(vr); err != nil {
+		return plan, err
+	}
 	// The staging folder carries this process's id: an apply starting
 	// meanwhile leaves it alone, and removes it if this plan is killed.
 	dir, err := atomicfile.MkdirTemp(st.stagingDir(""), planPrefix)

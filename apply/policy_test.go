@@ -226,7 +226,8 @@ func TestReceiptFilesAndCarryOut(t *testing.T) {
 		}
 	}
 	want := []string{"receipt-test-host1-0000000001.dsse.json", "receipt-test-host1-0000000002.dsse.json", "receipt-test-host1-0000000002.files",
-		"receipt-test-host1-0000000003.dsse.json", "receipt-test-host1-0000000003.files"}
+		"receipt-test-host1-0000000002.inventory", "receipt-test-host1-0000000003.dsse.json", "receipt-test-host1-0000000003.files",
+		"receipt-test-host1-0000000003.inventory"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("media holds %v, want %v", got, want)
 	}

@@ -155,6 +155,7 @@ func (a *applier) commit(vr *verify.Result) (*Result, error) {
 		return nil, fmt.Errorf("%w (the apply succeeded: run apply --resume once the state directory can be written)", err)
 	}
 	a.pruneReleases()
+	a.recordInventory(vr)
 	msg := fmt.Sprintf("%s %s applied", p.Name, p.Version)
 	return a.finish(receipt.Applied, receipt.ReasonOK, msg, nil)
 }

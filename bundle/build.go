@@ -72,6 +72,9 @@ type BuildOptions struct {
 	// Progress, if set, follows the build: one stage, "build", of the
 	// release's file bytes as they are read.
 	Progress progress.Reporter
+	// Base, when set, makes a delta bundle: content every target host
+	// holds is left out of the payload (see Delta).
+	Base *Base
 
 	// afterStage, when set (by this package's tests), is called after each
 	// stage of the output: the kill tests stop the builder there.
@@ -161,8 +164,17 @@ func Build(ctx context.Context, o BuildOptions) (*BuildResult, error) {
 		m.Images = imgs
 		entries = mergeEntries(entries, imgEntries)
 	}
+	var plan *deltaPlan
+	if o.Base != nil {
+		if plan, err = o.planDelta(ctx, r.Dir, entries); err != nil {
+			return nil, err
+		}
+		if m.Delta = plan.delta; len(plan.entries) == 0 {
+			m.Delta = nil // nothing is held: a full bundle
+		}
+	}
 	evidence := r.evidencePaths()
-	pay, mref, err := o.writePayload(ctx, work, entries, varsDoc, m, evidence)
+	pay, mref, err := o.writePayload(ctx, work, entries, varsDoc, m, evidence, plan)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +309,7 @@ func (o *BuildOptions) variablesDoc(values map[string]string) ([]byte, error) {
 // manifest.json there as the files are hashed. It returns the payload's
 // description and the manifest's reference. It fills in the digests of the
 // files named in evidence (path → digest).
-func (o *BuildOptions) writePayload(ctx context.Context, dir string, entries []source, varsDoc []byte, m *Manifest, evidence map[string]string) (Payload, FileRef, error) {
+func (o *BuildOptions) writePayload(ctx context.Context, dir string, entries []source, varsDoc []byte, m *Manifest, evidence map[string]string, plan *deltaPlan) (Payload, FileRef, error) {
 	mf, err := os.OpenFile(filepath.Join(dir, ManifestFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return Payload{}, FileRef{}, err
@@ -329,7 +341,7 @@ func (o *BuildOptions) writePayload(ctx context.Context, dir string, entries []s
 		me.add(f)
 	}
 	progress.Stage(o.Progress, "build", contentSize(entries))
-	n, err := writeTar(ctx, tw, o.Release.Dir, entries, varsDoc, o.Epoch, add, o.Progress)
+	n, err := writeTar(ctx, tw, o.Release.Dir, entries, varsDoc, o.Epoch, add, o.Progress, plan)
 	for _, step := range []func() error{tw.Close, pw.Close, aw.Close, parts.Close, me.finish, mw.Flush} {
 		if err != nil {
 			break
@@ -384,7 +396,7 @@ const readBufferSize = 256 << 10
 // It returns the number of entries after variables.json. Files are read
 // through an os.Root of the release directory, so that a symbolic link
 // swapped in during the build cannot pull in data from outside it.
-func writeTar(ctx context.Context, tw *tar.Writer, dir string, entries []source, varsDoc []byte, epoch time.Time, add func(*File), rep progress.Reporter) (int, error) {
+func writeTar(ctx context.Context, tw *tar.Writer, dir string, entries []source, varsDoc []byte, epoch time.Time, add func(*File), rep progress.Reporter, plan *deltaPlan) (int, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return 0, err
@@ -407,6 +419,7 @@ func writeTar(ctx context.Context, tw *tar.Writer, dir string, entries []source,
 	if _, err := tw.Write(varsDoc); err != nil {
 		return 0, err
 	}
+	n := len(entries)
 	for i := range entries {
 		if err := ctx.Err(); err != nil {
 			return 0, err
@@ -419,16 +432,33 @@ func writeTar(ctx context.Context, tw *tar.Writer, dir string, entries []source,
 			add(&f)
 			continue
 		}
+		written, planned, err := plan.write(ctx, src, i, &entries[i], func(size int64) error {
+			return tw.WriteHeader(hdr(f.Path, tar.TypeReg, int64(f.Mode), size))
+		}, tw)
+		if err != nil {
+			return 0, err
+		}
+		if planned {
+			if !written {
+				n--
+			}
+			f.SHA256 = plan.sums[i]
+			add(&f)
+			continue
+		}
 		sum, err := src.copy(ctx, &entries[i], func() error {
 			return tw.WriteHeader(hdr(f.Path, tar.TypeReg, int64(f.Mode), f.Size))
 		}, tw)
 		if err != nil {
 			return 0, err
 		}
+		if plan != nil && plan.sums[i] != sum {
+			return 0, fmt.Errorf("%s: changed while building", entries[i].src)
+		}
 		f.SHA256 = sum
 		add(&f)
 	}
-	return len(entries), nil
+	return n, nil
 }
 
 // contentSize is the bytes of the regular files of entries.

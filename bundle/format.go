@@ -139,6 +139,9 @@ type Manifest struct {
 	// Images, format version 3: the container images and OCI artifacts
 	// in the payload's image layout (images/).
 	Images []ImageRef `json:"images,omitempty"`
+	// Delta (format version 3) makes the bundle a delta: what of its
+	// files the payload leaves out, held by the zone (see Delta).
+	Delta *Delta `json:"delta,omitempty"`
 	Files  []File     `json:"files"`
 }
 

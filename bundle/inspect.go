@@ -18,7 +18,9 @@ type Inspection struct {
 	Statement  *Statement `json:"statement"`
 	Manifest   *Manifest  `json:"manifest,omitempty"`
 	ManifestOK bool       `json:"manifestMatchesStatement"`
-	Problems   []string   `json:"problems,omitempty"`
+	// Delta sums up what a delta bundle leaves out (format 3).
+	Delta    *DeltaSummary `json:"delta,omitempty"`
+	Problems []string      `json:"problems,omitempty"`
 }
 
 // Inspect reads a bundle's statement and manifest without any key.
@@ -76,4 +78,5 @@ func (in *Inspection) readManifest(b *Bundle) {
 		return
 	}
 	in.Manifest = m
+	in.Delta = m.DeltaSummary()
 }

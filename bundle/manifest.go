@@ -169,6 +169,11 @@ func (m *Manifest) Validate() error {
 	if err := m.validateImages(pkgs); err != nil {
 		return err
 	}
+	if m.Delta != nil {
+		if err := m.Delta.validate(m.Files); err != nil {
+			return err
+		}
+	}
 	return m.validateSteps(pkgs, files)
 }
 

@@ -361,7 +361,7 @@ func (c *Chain) CopyOut(current, out string) (string, error) {
 		src, dst := filepath.Join(c.dir, n), filepath.Join(out, n)
 		var err error
 		switch {
-		case !present[n] || n == cur || n == FilesListName(cur) || n == LogName(cur):
+		case !present[n] || n == cur || n == FilesListName(cur) || n == LogName(cur) || n == InventoryName(cur):
 			err = copyNoReplace(src, dst)
 		default:
 			err = sameSize(src, dst)

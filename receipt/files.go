@@ -132,14 +132,14 @@ func parseListLine(line string) (File, bool) {
 // IsSideFile reports whether name is a file airlock writes beside a
 // receipt: a deployed file list or an encrypted step log.
 func IsSideFile(name string) bool {
-	return strings.HasSuffix(name, filesListSuffix) || strings.HasSuffix(name, logSuffix)
+	return strings.HasSuffix(name, filesListSuffix) || strings.HasSuffix(name, logSuffix) || strings.HasSuffix(name, inventorySuffix)
 }
 
 // InChain reports whether name is a receipt of zone, of any host, or a
 // file beside one. A state directory holds one host's chain, whose host
 // name may have changed along it (a committed host-changed policy).
 func InChain(zone, name string) bool {
-	for _, suffix := range []string{filesListSuffix, logSuffix} {
+	for _, suffix := range []string{filesListSuffix, logSuffix, inventorySuffix} {
 		if base, ok := strings.CutSuffix(name, suffix); ok {
 			name = base + fileSuffix
 			break

@@ -100,13 +100,17 @@ const (
 	// another application (the one that first deployed there), or lies
 	// inside or around one that does.
 	ReasonTargetOwned Reason = "target-owned"
+	// ReasonBaseMissing (version 3): a delta bundle's base content is not
+	// in the host's content store, or was changed there.
+	ReasonBaseMissing Reason = "base-missing"
 )
 
 // Reasons lists every reason: the codes above, then every check name.
 func Reasons() []Reason {
 	out := []Reason{ReasonOK, ReasonAlreadyApplied, ReasonStepFailed, ReasonInterrupted,
 		ReasonBundleUnreadable, ReasonUnverifiable, ReasonStaging,
-		ReasonPolicyUncommitted, ReasonOperatorUnsigned, ReasonOperatorUnknown, ReasonStateUnwritable, ReasonTwoPerson, ReasonTargetOwned}
+		ReasonPolicyUncommitted, ReasonOperatorUnsigned, ReasonOperatorUnknown, ReasonStateUnwritable, ReasonTwoPerson, ReasonTargetOwned,
+		ReasonBaseMissing}
 	for _, c := range CheckNames {
 		out = append(out, Reason(c))
 	}
@@ -225,6 +229,11 @@ type Predicate struct {
 	// Images are the images push steps pushed (format 3), each once: by
 	// image, the last push of it.
 	Images []Image `json:"images,omitempty"`
+	// Inventory (version 3) is what the host holds after the apply and
+	// can reuse, listed beside the receipt (see Inventory).
+	Inventory *Inventory `json:"inventory,omitempty"`
+	// Delta (version 3) says the bundle applied was a delta, and its base.
+	Delta *Delta `json:"delta,omitempty"`
 }
 
 // Bundle says which bundle the apply was about. When Verified is false the
@@ -768,6 +777,9 @@ func (p *Predicate) validate() error {
 		if err := p.Images[i].validate(); err != nil {
 			return err
 		}
+	}
+	if err := p.validateInventory(); err != nil {
+		return err
 	}
 	for _, f := range p.Files {
 		if err := f.validate(); err != nil {

@@ -293,8 +293,9 @@ func (r *Result) manifest(b *bundle.Bundle, stmt *bundle.Statement) error {
 	if m.Name != p.Name || m.Version != p.Version || m.Channel != p.Channel {
 		return r.fail(receipt.CheckManifest, bundle.ManifestFile, "describes %s %s (%s), the statement %s %s (%s)", m.Name, m.Version, m.Channel, p.Name, p.Version, p.Channel)
 	}
-	if len(m.Files)+1 != p.Payload.Entries {
-		return r.fail(receipt.CheckManifest, bundle.ManifestFile, "lists %d entries, the statement %d", len(m.Files)+1, p.Payload.Entries)
+	// A delta's payload carries what was shipped (bundle.Manifest.Shipped).
+	if n := len(m.Shipped().Files) + 1; n != p.Payload.Entries {
+		return r.fail(receipt.CheckManifest, bundle.ManifestFile, "lists %d entries, the statement %d", n, p.Payload.Entries)
 	}
 	if p.Change != nil {
 		for _, e := range p.Change.TestEvidence {

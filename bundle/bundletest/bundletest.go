@@ -213,6 +213,7 @@ type Options struct {
 	Targets  []string
 	Expires  time.Duration // overrides the release's expires when set
 	Progress progress.Reporter
+	Base     *bundle.Base // a delta build's base
 }
 
 // Build builds a bundle and returns its path and result.
@@ -250,7 +251,7 @@ func (f *Fixture) Build(o Options) (string, *bundle.BuildResult) {
 	res, err := bundle.Build(context.Background(), bundle.BuildOptions{
 		Release: rel, Signer: signers[0], Recipients: []age.Recipient{f.Identity.Recipient()},
 		Out: o.Out, Sequence: o.Sequence, SplitSize: o.Split, LedgerDir: f.Ledger,
-		Epoch: o.Epoch, Targets: o.Targets, Now: func() time.Time { return f.Now }, Progress: o.Progress,
+		Epoch: o.Epoch, Targets: o.Targets, Now: func() time.Time { return f.Now }, Progress: o.Progress, Base: o.Base,
 		Getenv: func(k string) string {
 			if k == "SHOP_SECRET" {
 				return o.Secret

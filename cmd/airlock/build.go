@@ -33,6 +33,7 @@ type buildOptions struct {
 	insecure       []string
 	secrets        secretOptions
 	progress       progressOptions
+	delta          deltaOptions
 }
 
 func newBuildCommand() *cobra.Command {
@@ -48,10 +49,17 @@ The statement is also copied into the builder's ledger.
 OUT ending in .airlock is one tar file; anything else is a folder. The default
 is NAME-VERSION.airlock, or the folder NAME-VERSION with --split.
 
-SOURCE_DATE_EPOCH sets the file times written in the payload.`,
+SOURCE_DATE_EPOCH sets the file times written in the payload.
+
+With --since (media folders or receipt files carried out of the zone) and
+--zone-register (or --receipt-key), the bundle is a delta: the receipts are
+verified, and what every target host's newest one says it holds — whole
+files, and 64 KiB chunks of files above 256 KiB — is left out of the
+payload; the manifest still lists every file, and names the receipts.`,
 		Example: examples(
 			"airlock build examples/payments-api --key release.key --recipients-file zone/zone.recipient",
-			"airlock build --key 'pkcs11:token=airlock;object=release' -r age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p --split 700M -o payments-api-2.4.1 --json"),
+			"airlock build --key 'pkcs11:token=airlock;object=release' -r age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p --split 700M -o payments-api-2.4.1 --json",
+			"airlock build examples/payments-api --key release.key -R zone/recipients.txt --since /media/usb/receipts --zone-register zone/zone.yaml"),
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.release = "."
@@ -77,6 +85,7 @@ SOURCE_DATE_EPOCH sets the file times written in the payload.`,
 	f.StringArrayVar(&o.insecure, "insecure-registry", nil, "registry HOST[:PORT] to pull images from over plain HTTP (repeatable; credentials come from the Docker configuration)")
 	o.secrets.addPasswordFlag(c)
 	o.progress.addFlags(c)
+	o.delta.addFlags(c)
 	addJSONFlag(c, "build.schema.json")
 	_ = c.MarkFlagRequired("key")
 	return c
@@ -118,6 +127,14 @@ func runBuild(c *cobra.Command, o buildOptions) error {
 	if err != nil {
 		return err
 	}
+	since, err := o.delta.base(rel, o.targets)
+	if err != nil {
+		return err
+	}
+	var base *bundle.Base
+	if since != nil {
+		base = since.Base
+	}
 	epoch, err := sourceDateEpoch()
 	if err != nil {
 		return err
@@ -141,7 +158,7 @@ func runBuild(c *cobra.Command, o buildOptions) error {
 		Progress: rep,
 		Release:  rel, Signer: signer, Recipients: recipients, Out: out, Force: o.force,
 		Targets: o.targets, Sequence: o.sequence, SplitSize: split, LedgerDir: ledger,
-		Level: o.level, Epoch: epoch, ToolVersion: appVersion(),
+		Level: o.level, Epoch: epoch, ToolVersion: appVersion(), Base: base,
 		Registry: bundle.RegistryOptions{CAFile: o.registryCA, Insecure: o.insecure},
 		Warn:     func(format string, a ...any) { fmt.Fprintf(stderr, "airlock: warning: "+format+"\n", a...) },
 	})
@@ -149,8 +166,15 @@ func runBuild(c *cobra.Command, o buildOptions) error {
 	if err != nil {
 		return err
 	}
-	report(c, buildReport{Bundle: res.Out, Ledger: res.Ledger, Predicate: &res.Statement.Predicate,
-		Seconds: time.Since(start).Round(time.Millisecond).Seconds()}, printBuild)
+	br := buildReport{Bundle: res.Out, Ledger: res.Ledger, Predicate: &res.Statement.Predicate,
+		Seconds: time.Since(start).Round(time.Millisecond).Seconds()}
+	if since != nil {
+		br.Delta = &deltaReport{Hosts: since.Hosts}
+		if in, err := bundle.Inspect(res.Out); err == nil && in.Delta != nil {
+			br.Delta.DeltaSummary = *in.Delta
+		}
+	}
+	report(c, br, printBuild)
 	return nil
 }
 
@@ -161,6 +185,8 @@ type buildReport struct {
 	Ledger    string            `json:"ledger"`
 	Predicate *bundle.Predicate `json:"predicate"`
 	Seconds   float64           `json:"seconds"` // how long the build took
+	// Delta is what --since left out, and from which receipts.
+	Delta *deltaReport `json:"delta,omitempty"`
 }
 
 func printBuild(w io.Writer, r buildReport) {
@@ -171,6 +197,7 @@ func printBuild(w io.Writer, r buildReport) {
 	fmt.Fprintf(w, "payload  %d entries, %s plaintext, sha256 %s\n", p.Payload.Entries, humanBytes(p.Payload.PlaintextSize), p.Payload.PlaintextSHA256)
 	fmt.Fprintf(w, "targets  %v, expires %s\n", p.Targets, p.Expires.Format(time.RFC3339))
 	fmt.Fprintf(w, "ledger   %s\n", r.Ledger)
+	printDelta(w, r.Delta)
 	fmt.Fprintf(w, "took     %s\n", time.Duration(r.Seconds*float64(time.Second)).Round(time.Millisecond))
 }
 

@@ -57,6 +57,7 @@ func printInspection(w io.Writer, in *bundle.Inspection) {
 	fmt.Fprintf(w, "signed by %s\n", strings.Join(printable.Strings(in.KeyIDs), ", "))
 	fmt.Fprintf(w, "payload   %d part(s), %s encrypted, %s plaintext, %d entries\n",
 		len(p.Payload.Parts), humanBytes(p.Payload.Size), humanBytes(p.Payload.PlaintextSize), p.Payload.Entries)
+	printInspectDelta(w, in)
 	for _, pr := range in.Problems {
 		fmt.Fprintf(w, "PROBLEM   %s\n", q(pr))
 	}

@@ -260,6 +260,7 @@ func isRefusal(err error) bool {
 	var badReceipt *receipt.VerifyError
 	var badFormat *bundle.FormatError
 	var refused *apply.RefusedError
-	return errors.As(err, &bad) || errors.As(err, &badReceipt) || errors.Is(err, audit.ErrProblems) || errors.Is(err, blobsig.ErrInvalid) ||
+	var since *verify.SinceError
+	return errors.As(err, &since) || errors.As(err, &bad) || errors.As(err, &badReceipt) || errors.Is(err, audit.ErrProblems) || errors.Is(err, blobsig.ErrInvalid) ||
 		errors.As(err, &badFormat) || errors.As(err, &refused) || errors.Is(err, apply.ErrClockBehind)
 }

@@ -248,6 +248,7 @@ func showReceipt(w io.Writer, r *receipt.Receipt) {
 	if p.FilesTotal > 0 {
 		fmt.Fprintf(w, "files     %d deployed, listed in %s (sha256 %s)\n", p.FilesTotal, q(p.FilesList), q(p.FilesSHA256))
 	}
+	printInventory(w, p)
 	if len(p.Variables) > 0 {
 		fmt.Fprintf(w, "variables %s (names only)\n", strings.Join(printable.Strings(p.Variables), ", "))
 	}
