@@ -16,6 +16,7 @@ airlock() { say "airlock $*"; "$bin" "$@"; }
 echo "demo folder: $work"
 
 "$bin" key generate release >/dev/null
+"$bin" key generate --no-password operator >/dev/null # the zone operator's own key
 "$bin" zone init zone --zone pci-east --release-key release.pub --host app-01 --operator "Demo Admin" >/dev/null
 trust=zone/hosts/app-01/trust.yaml
 (cd "$repo" && go build -o "$work/demoservice" ./scripts/demoservice)
@@ -23,8 +24,9 @@ trust=zone/hosts/app-01/trust.yaml
 service=$!
 trap 'kill "$service" 2>/dev/null; wait "$service" 2>/dev/null || true' EXIT
 for _ in $(seq 50); do [ -s "$work/service.addr" ] && break; sleep 0.1; done
-printf 'variables:\n  InstallRoot: %s/srv/payments-api\n  Port: "%s"\n' "$work" "$(sed 's/.*://' service.addr)" >>"$trust"
-"$bin" zone commit-policy --trust "$trust" --operator "Demo Admin" --receipt-out media >/dev/null
+cp operator.pub zone/hosts/app-01/operator-demo.pub
+printf 'variables:\n  InstallRoot: %s/srv/payments-api\n  Port: "%s"\noperators:\n  - { path: operator-demo.pub, name: Demo Operator }\n' "$work" "$(sed 's/.*://' service.addr)" >>"$trust"
+"$bin" zone commit-policy --trust "$trust" --operator-key operator.key --receipt-out media >/dev/null
 
 # The example, with a generated core library: random bytes, as compressed
 # as a jar's.
@@ -32,7 +34,7 @@ cp -r "$repo/examples/payments-api" release
 head -c $((16 << 20)) /dev/urandom >release/dist/payments-api/lib-payments-core.jar
 
 airlock build release --key release.key -R zone/recipients.txt -o v1.airlock
-airlock apply v1.airlock --trust "$trust" --operator "Demo Admin" --receipt-out media
+airlock apply v1.airlock --trust "$trust" --operator-key operator.key --receipt-out media
 say "the receipt carried back lists what the host now holds"
 "$bin" receipt show "$(ls media/*.dsse.json | tail -n 1)" | grep -E '^(inventory|files) '
 
@@ -45,10 +47,14 @@ airlock build release --key release.key -R zone/recipients.txt -o v2-full.airloc
 airlock build release --key release.key -R zone/recipients.txt -o v2-delta.airlock --sequence 2 --since media --zone-register zone/zone.yaml
 airlock inspect v2-delta.airlock | grep -E '^(release|payload|delta) '
 
-airlock apply v2-delta.airlock --trust "$trust" --operator "Demo Admin" --receipt-out media
+airlock apply v2-delta.airlock --trust "$trust" --operator-key operator.key --receipt-out media
 "$bin" receipt show "$(ls media/*.dsse.json | tail -n 1)" | grep -E '^(delta|inventory) '
 cmp release/dist/payments-api/lib-payments-core.jar srv/payments-api/current/lib-payments-core.jar
 cmp release/dist/payments-api/static/index.html srv/payments-api/current/static/index.html
+
+say "the auditor: both applies, the delta's base named, every chain from genesis"
+"$bin" key generate --no-password auditor >/dev/null
+airlock audit media --zone-register zone/zone.yaml --ledger ledger --ledger-key release.pub --state audit.state --state-key auditor.key --first-audit
 
 full=$(stat -c %s v2-full.airlock) delta=$(stat -c %s v2-delta.airlock)
 cat <<EOF2

@@ -222,6 +222,7 @@ var readmeBlocks = []struct{ file, section, runBy string }{
 	{"README.md", "## Install", "scripts/dist-check.sh, on a release that make dist writes (no zone, no receipts)"},
 	{"README.md", "## Quickstart", "TestREADMEQuickstart, as written, ending in a passing audit"},
 	{"README.md", "## Fleets", "TestREADMEFleet, as written, ending in a passing audit"},
+	{"README.md", "## Delta bundles", "make delta-demo (in .ci/run): scripts/delta-demo.sh, the same sequence on the example, ending in a passing audit"},
 	{"README.md", "## Keys and secrets", "pkcs11.txtar: keys in a SoftHSM2 token (no zone sequence)"},
 	{"README.md", "### JSON", "an output example (verify --json), not a sequence"},
 	{"README.md", "## Faults", "TestREADMEQuickstart: the resume after an apply killed, then the audit again"},
