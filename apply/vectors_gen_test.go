@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -853,8 +854,42 @@ func (g *generator) bundleVectors() {
 	g.payloadVectors()
 	g.unreadableVectors()
 	g.format2Vectors()
+	g.format3Vectors()
 	g.bundleSeeds()
 	g.freezeDeployed()
+}
+
+// format3Vectors are bundles of what format 3 added to the manifest and
+// the statement: a container image from an OCI image layout, carried in
+// the payload's own layout (images/) and named in the statement.
+func (g *generator) format3Vectors() {
+	t := g.t
+	lay := filepath.Join(g.dir(), "layout")
+	web := bundletest.Image(t, "linux/amd64",
+		bundletest.Layer(t, map[string][]byte{"bin/web": []byte("#!/bin/sh\necho web\n")}),
+		bundletest.Layer(t, map[string][]byte{"etc/web.conf": []byte("port=8080\n")}))
+	bundletest.WriteLayout(t, lay, map[string]any{"shop/web:1.0": web})
+	files := vectorFiles()
+	err := filepath.WalkDir(lay, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(lay, path)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		files["images/web/"+filepath.ToSlash(rel)] = string(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	yaml := vectorRelease("1.0.0", "true", "echo undo") + "images:\n  - name: web-image\n    layout: images/web\n    ref: shop/web:1.0\n"
+	out, _ := g.f.Build(bundletest.Options{YAML: yaml, Files: files, Sequence: 1, Signers: []*keys.Signer{g.k.signers["release"]},
+		Secret: vectorSecret, Epoch: vectorMTime})
+	g.bundle(bv{name: "ok-images", dir: out,
+		comment: "format 3: a container image from an OCI image layout, its manifest, config and layers in the payload's image layout (images/), named in the statement"})
 }
 
 // goodVectors are bundles every check passes, of both forms, and what the
@@ -1507,7 +1542,18 @@ func (z *chainZone) add(r rv) {
 			if !ok {
 				z.g.t.Fatalf("%s: file %s is not under %s", r.name, f.Path, z.root)
 			}
-			s := rel + "=" + f.Mode + ":" + f.SHA256
+			sum := f.SHA256
+			if sum == "" {
+				// Format 3 records a file holding a sensitive value by a
+				// keyed digest only: the header names the sha256 of the
+				// file deployed, which the harness compares with it.
+				data, err := os.ReadFile(filepath.FromSlash(f.Path))
+				if err != nil {
+					z.g.t.Fatalf("%s: %v", r.name, err)
+				}
+				sum = fmt.Sprintf("%x", sha256.Sum256(data))
+			}
+			s := rel + "=" + f.Mode + ":" + sum
 			if f.Owner != "" || f.Group != "" {
 				s += ":" + f.Owner + ":" + f.Group
 			}
@@ -1577,7 +1623,7 @@ func (g *generator) receiptVectors() {
 	z.doc.Variables = map[string]zone.Value{"Root": {Literal: z.root}, "Addr": {Literal: addr}, "Secret": {FromFile: "secrets/shop-secret"}}
 	z.write()
 	z.add(rv{name: "policy-commit", body: commit(z.trust, "the web tier, its operator and values", nil), event: string(receipt.EventPolicy),
-		changes: "host-role-added operator-added", outcome: recorded, reason: ok,
+		changes: "host-role-added operator-first", outcome: recorded, reason: ok,
 		comment: "a policy commit that weakens the policy: the host takes role web and an operator key is added (the zone's values change too)"})
 	committed := *z.doc
 	z.doc.Variables = maps.Clone(committed.Variables)
@@ -1650,7 +1696,11 @@ func (g *generator) applyReceipt(o Options, want receipt.OutcomeResult, reason r
 // given, and returns the record.
 func (g *generator) commitPolicy(trust *zone.Trust, note string, key *keys.Signer) []byte {
 	g.t.Helper()
-	res, err := CommitPolicy(context.Background(), CommitOptions{Trust: trust, Operator: "Vector Operator", Note: note, OperatorKey: key,
+	operator := "Vector Operator"
+	if key != nil {
+		operator = "" // the key's name, as trust.yaml gives it
+	}
+	res, err := CommitPolicy(context.Background(), CommitOptions{Trust: trust, Operator: operator, Note: note, OperatorKey: key,
 		Now: func() time.Time { return vectorNow }, Version: "vectors", Stderr: io.Discard})
 	if err != nil || res.Unchanged {
 		g.t.Fatalf("commit %s: %+v, %v", note, res, err)
