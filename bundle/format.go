@@ -142,7 +142,7 @@ type Manifest struct {
 	// Delta (format version 3) makes the bundle a delta: what of its
 	// files the payload leaves out, held by the zone (see Delta).
 	Delta *Delta `json:"delta,omitempty"`
-	Files  []File     `json:"files"`
+	Files []File `json:"files"`
 }
 
 // PackageRef is a package and the directory of the payload that holds it.
