@@ -109,41 +109,44 @@ func (a *auditor) applications(order []*record) []Application {
 // its application (and host) in the report's zones. Run after the gates
 // are decided.
 func (r *Report) countApplicationFindings(fileRec map[string]*record) {
+	type key struct{ zone, app string }
+	apps := map[key]*Application{}
+	for zi := range r.Zones {
+		z := &r.Zones[zi]
+		for ai := range z.Applications {
+			apps[key{z.Name, z.Applications[ai].Name}] = &z.Applications[ai]
+		}
+	}
 	for _, f := range r.Findings {
 		if f.File == "" || f.namesLedgerFile() {
 			continue
 		}
 		rec := fileRec[f.File]
-		name := applicationOf(rec)
-		if name == "" {
+		app := apps[key{recZone(rec), applicationOf(rec)}]
+		if app == nil {
 			continue
 		}
-		for zi := range r.Zones {
-			z := &r.Zones[zi]
-			if z.Name != rec.zone {
-				continue
-			}
-			for ai := range z.Applications {
-				app := &z.Applications[ai]
-				if app.Name != name {
-					continue
-				}
-				app.Findings++
-				if f.Gate != "" {
-					app.Failing++
-				}
-				switch f.Severity {
-				case SeverityError:
-					app.Errors++
-				case SeverityWarning:
-					app.Warnings++
-				}
-				for hi := range app.Hosts {
-					if app.Hosts[hi].Host == rec.chain {
-						app.Hosts[hi].Findings++
-					}
-				}
+		app.Findings++
+		if f.Gate != "" {
+			app.Failing++
+		}
+		switch f.Severity {
+		case SeverityError:
+			app.Errors++
+		case SeverityWarning:
+			app.Warnings++
+		}
+		for hi := range app.Hosts {
+			if app.Hosts[hi].Host == rec.chain {
+				app.Hosts[hi].Findings++
 			}
 		}
 	}
+}
+
+func recZone(r *record) string {
+	if r == nil {
+		return ""
+	}
+	return r.zone
 }
